@@ -1,0 +1,122 @@
+import { Queue, Worker, type ConnectionOptions, type Job } from 'bullmq';
+import type { JobScheduler, Logger, NotifyJob } from '../../src/core/ports.ts';
+
+// The queues behind the JobScheduler port. Job ids are derived from what the job is for,
+// so the same work enqueued twice (a retried request, two replicas) is one job.
+// BullMQ's prefix carries the same `{prefix}` hash tag as every other countersign key.
+
+export const QUEUE_NAMES = { notify: 'notify', expire: 'expire' } as const;
+
+export interface QueueConfig {
+  prefix: string;
+  /** A connection (or options) for Queues: fails fast when Redis is gone. */
+  queueConnection: ConnectionOptions;
+  /** For Workers: must allow blocking commands (`maxRetriesPerRequest: null`). */
+  workerConnection: ConnectionOptions;
+  notifyAttempts?: number;
+  /** Base delay of the exponential backoff between notify attempts, ms. */
+  notifyBackoffMs?: number;
+  /** How often the expiry sweep runs (the safety net behind the per-proposal delayed jobs), ms. */
+  sweepEveryMs?: number;
+}
+
+export function bullPrefix(prefix: string): string {
+  return `{${prefix}}:bull`;
+}
+
+export function notifyJobId(job: NotifyJob): string {
+  switch (job.kind) {
+    case 'post':
+      return `post-${job.proposal_id}-${job.platform}`;
+    case 'update':
+      return `update-${job.proposal_id}-${job.platform}-${job.version}`;
+    case 'reply':
+      return `reply-${job.proposal_id}-${job.platform}-${job.key}`;
+  }
+}
+
+export interface Queues extends JobScheduler {
+  notifyQueue: Queue<NotifyJob>;
+  expireQueue: Queue<{ proposal_id: string }>;
+  counts(): Promise<Record<string, Record<string, number>>>;
+  close(): Promise<void>;
+}
+
+export function createQueues(config: QueueConfig, now: () => number = Date.now): Queues {
+  const prefix = bullPrefix(config.prefix);
+  const notifyQueue = new Queue<NotifyJob>(QUEUE_NAMES.notify, { connection: config.queueConnection, prefix });
+  const expireQueue = new Queue<{ proposal_id: string }>(QUEUE_NAMES.expire, { connection: config.queueConnection, prefix });
+  const attempts = config.notifyAttempts ?? 8;
+  const backoff = { type: 'exponential', delay: config.notifyBackoffMs ?? 1000 };
+
+  return {
+    notifyQueue,
+    expireQueue,
+    async scheduleExpiry(proposalId, at) {
+      await expireQueue.add(
+        'expire',
+        { proposal_id: proposalId },
+        { jobId: `expire-${proposalId}`, delay: Math.max(0, at - now()), attempts: 5, backoff, removeOnComplete: true, removeOnFail: 1000 },
+      );
+    },
+    async notify(jobs) {
+      await notifyQueue.addBulk(
+        jobs.map((data) => ({
+          name: data.kind,
+          data,
+          opts: { jobId: notifyJobId(data), attempts, backoff, removeOnComplete: { count: 1000 }, removeOnFail: { count: 5000 } },
+        })),
+      );
+    },
+    async counts() {
+      return {
+        notify: await notifyQueue.getJobCounts('waiting', 'active', 'delayed', 'failed'),
+        expire: await expireQueue.getJobCounts('waiting', 'active', 'delayed', 'failed'),
+      };
+    },
+    async close() {
+      await Promise.all([notifyQueue.close(), expireQueue.close()]);
+    },
+  };
+}
+
+export interface WorkerHandlers {
+  notify(job: NotifyJob): Promise<void>;
+  /** After the last attempt failed. */
+  notifyGaveUp(job: NotifyJob, error: unknown): Promise<void>;
+  expire(proposalId: string): Promise<void>;
+  sweep(): Promise<void>;
+}
+
+export interface Workers {
+  close(): Promise<void>;
+}
+
+export async function startWorkers(config: QueueConfig, handlers: WorkerHandlers, logger: Logger, queues: Queues): Promise<Workers> {
+  const prefix = bullPrefix(config.prefix);
+  const notify = new Worker<NotifyJob>(QUEUE_NAMES.notify, async (job) => handlers.notify(job.data), {
+    connection: config.workerConnection,
+    prefix,
+    concurrency: 16,
+  });
+  notify.on('failed', (job: Job<NotifyJob> | undefined, err) => {
+    if (job === undefined) return;
+    const final = job.attemptsMade >= (job.opts.attempts ?? 1);
+    logger.warn({ job: job.id, attempt: job.attemptsMade, final, error: err.message }, 'notify job failed');
+    if (final) handlers.notifyGaveUp(job.data, err).catch((e: unknown) => logger.error({ err: e }, 'recording a notify failure failed'));
+  });
+  const expire = new Worker<{ proposal_id: string }>(
+    QUEUE_NAMES.expire,
+    async (job) => (job.name === 'sweep' ? handlers.sweep() : handlers.expire(job.data.proposal_id)),
+    { connection: config.workerConnection, prefix, concurrency: 8 },
+  );
+  expire.on('failed', (job, err) => logger.warn({ job: job?.id, error: err.message }, 'expire job failed'));
+  for (const w of [notify, expire]) w.on('error', (err) => logger.error({ error: err.message }, 'queue worker error'));
+  await queues.expireQueue.upsertJobScheduler('expire-sweep', { every: config.sweepEveryMs ?? 30_000 }, { name: 'sweep', data: { proposal_id: '' } });
+  await Promise.all([notify.waitUntilReady(), expire.waitUntilReady()]);
+  return {
+    async close() {
+      await Promise.all([notify.close(), expire.close()]);
+    },
+  };
+}

@@ -1,0 +1,140 @@
+import type { IncomingMessage } from 'node:http';
+import type { AppDeps } from '../../src/app/deps.ts';
+import { cancelProposal, getProposal, waitForProposal, type Viewer } from '../../src/app/proposals.ts';
+import { searchAudit } from '../../src/app/search-audit.ts';
+import { submitProposal } from '../../src/app/submit-proposal.ts';
+import { iso } from '../../src/core/clock.ts';
+import { AuthError, ForbiddenError, ValidationError } from '../../src/core/errors.ts';
+import { PROPOSAL_ID_PATTERN } from '../../src/core/ids.ts';
+import { parseProposalInput, STATUSES, type Status } from '../../src/core/proposal.ts';
+import { AGENT_HEADER } from '../../src/core/signing.ts';
+import type { AgentAuthenticator, Caller } from './agent-auth.ts';
+import { parseJson, sendJson, type RequestContext, type Router } from './router.ts';
+import { auditView, proposalView, submitView } from './views.ts';
+
+// The agent API of DESIGN.md: translate HTTP to use cases and back, nothing more.
+
+export interface AgentApiOptions {
+  deps: AppDeps;
+  auth: AgentAuthenticator;
+}
+
+function clientAddress(req: IncomingMessage): string {
+  return req.socket.remoteAddress ?? 'unknown';
+}
+
+function viewerOf(caller: Caller): Viewer {
+  return caller.kind === 'admin' ? { kind: 'admin' } : { kind: 'agent', id: caller.agent.id };
+}
+
+export function mountAgentApi(router: Router, { deps, auth }: AgentApiOptions): void {
+  /** Authenticates, or records the failure (without any secret) and rethrows the 401. */
+  async function authenticate(ctx: RequestContext, allowAdmin = false): Promise<Caller> {
+    const body = await ctx.body();
+    try {
+      return await auth.authenticate({ headers: ctx.req.headers, body }, allowAdmin);
+    } catch (e) {
+      if (e instanceof AuthError) {
+        const claimed = ctx.req.headers[AGENT_HEADER];
+        await deps.audit
+          .append([
+            {
+              type: 'auth_failed',
+              at: iso(deps.clock.now()),
+              proposal_id: null,
+              agent: null,
+              actor: `ip:${clientAddress(ctx.req)}`,
+              data: {
+                reason: e.reason,
+                claimed_agent: typeof claimed === 'string' ? claimed.slice(0, 100) : null,
+                method: ctx.req.method ?? '',
+                path: new URL(ctx.req.url ?? '/', 'http://x').pathname.slice(0, 200),
+              },
+            },
+          ])
+          .catch((err: unknown) => deps.logger.error({ err }, 'could not record an auth failure'));
+        deps.logger.warn({ reason: e.reason, ip: clientAddress(ctx.req) }, 'authentication failed');
+      }
+      throw e;
+    }
+  }
+
+  function proposalId(ctx: RequestContext): string {
+    const id = ctx.params['id'] ?? '';
+    if (!PROPOSAL_ID_PATTERN.test(id)) throw new ValidationError(`"${id.slice(0, 40)}" is not a proposal id`, [{ path: 'id', code: 'invalid_format', message: 'not a proposal id' }]);
+    return id;
+  }
+
+  router.on('POST', '/v1/proposals', async (ctx) => {
+    const caller = await authenticate(ctx);
+    if (caller.kind !== 'agent') throw new ForbiddenError('only agents submit proposals');
+    const input = parseProposalInput(parseJson(await ctx.body()));
+    const { proposal, created } = await submitProposal(deps, caller.agent, input);
+    sendJson(ctx.res, created ? 201 : 200, submitView(proposal));
+  });
+
+  router.on('GET', '/v1/proposals/:id', async (ctx) => {
+    const caller = await authenticate(ctx, true);
+    sendJson(ctx.res, 200, proposalView(await getProposal(deps, viewerOf(caller), proposalId(ctx))));
+  });
+
+  router.on('GET', '/v1/proposals/:id/wait', async (ctx) => {
+    const caller = await authenticate(ctx, true);
+    const timeoutText = ctx.query.get('timeout') ?? '30';
+    const seconds = Number(timeoutText);
+    if (!Number.isFinite(seconds) || seconds < 0 || seconds > 120) {
+      throw new ValidationError('timeout must be a number of seconds from 0 to 120', [{ path: 'timeout', code: 'out_of_range', message: 'must be 0 to 120 seconds' }]);
+    }
+    const abort = new AbortController();
+    ctx.res.on('close', () => abort.abort());
+    const p = await waitForProposal(deps, viewerOf(caller), proposalId(ctx), seconds * 1000, abort.signal);
+    if (!ctx.res.writableEnded && !ctx.res.destroyed) sendJson(ctx.res, 200, proposalView(p));
+  });
+
+  router.on('POST', '/v1/proposals/:id/cancel', async (ctx) => {
+    const caller = await authenticate(ctx, true);
+    const body = parseJson(await ctx.body());
+    const reason = typeof body === 'object' && body !== null && typeof (body as { reason?: unknown }).reason === 'string' ? (body as { reason: string }).reason.slice(0, 1000) : null;
+    const result = await cancelProposal(deps, viewerOf(caller), proposalId(ctx), reason);
+    if (result.outcome.kind === 'refused') {
+      sendJson(ctx.res, 409, { error: 'conflict', message: result.outcome.message, proposal: proposalView(result.proposal) });
+      return;
+    }
+    sendJson(ctx.res, 200, proposalView(result.proposal));
+  });
+
+  router.on('GET', '/v1/audit', async (ctx) => {
+    const caller = await authenticate(ctx, true);
+    const q = ctx.query;
+    const issues: { path: string; code: string; message: string }[] = [];
+    const timeParam = (name: string): number | undefined => {
+      const v = q.get(name);
+      if (v === null || v === '') return undefined;
+      const ms = /^\d+$/.test(v) ? Number(v) * 1000 : Date.parse(v);
+      if (Number.isNaN(ms)) issues.push({ path: name, code: 'invalid_date', message: 'must be ISO-8601 or unix seconds' });
+      return ms;
+    };
+    const status = q.get('status') ?? undefined;
+    if (status !== undefined && !(STATUSES as readonly string[]).includes(status)) {
+      issues.push({ path: 'status', code: 'invalid_value', message: `must be one of ${STATUSES.join(', ')}` });
+    }
+    const limit = Number(q.get('limit') ?? '50');
+    if (!Number.isInteger(limit) || limit < 1 || limit > 500) issues.push({ path: 'limit', code: 'out_of_range', message: 'must be an integer from 1 to 500' });
+    const since = timeParam('since');
+    const until = timeParam('until');
+    if (issues.length > 0) throw new ValidationError(`invalid audit query: ${issues.map((i) => `${i.path}: ${i.message}`).join('; ')}`, issues);
+    const optional = <K extends string, V>(key: K, value: V | undefined | null) => (value === undefined || value === null || value === '' ? {} : ({ [key]: value } as Record<K, V>));
+    const result = await searchAudit(deps.audit, viewerOf(caller), {
+      words: (q.get('q') ?? '').split(/\s+/).filter(Boolean),
+      limit,
+      ...optional('agent', q.get('agent')),
+      ...optional('actor', q.get('actor')),
+      ...optional('status', status as Status | undefined),
+      ...optional('proposalId', q.get('proposal_id')),
+      ...optional('since', since),
+      ...optional('until', until),
+      ...optional('cursor', q.get('cursor')),
+    });
+    sendJson(ctx.res, 200, { events: result.events.map(auditView), next: result.next });
+  });
+}

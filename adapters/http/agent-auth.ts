@@ -1,0 +1,113 @@
+import { timingSafeEqual, createHash } from 'node:crypto';
+import { createRemoteJWKSet, decodeJwt, jwtVerify, type JWTVerifyGetKey } from 'jose';
+import { AuthError } from '../../src/core/errors.ts';
+import type { AgentSpec, Policy } from '../../src/core/policy/policy.ts';
+import { AGENT_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER, verifySignature } from '../../src/core/signing.ts';
+
+// Who is calling: an agent (HMAC-signed request, or an OIDC workload-identity JWT) or an
+// admin (bearer COUNTERSIGN_ADMIN_TOKEN). Identity comes from the credential, never the body.
+
+export type Caller = { kind: 'agent'; agent: AgentSpec; via: 'hmac' | 'oidc' } | { kind: 'admin' };
+
+export interface RequestCredentials {
+  headers: Record<string, string | string[] | undefined>;
+  body: Buffer;
+}
+
+function header(headers: RequestCredentials['headers'], name: string): string | undefined {
+  const v = headers[name];
+  return Array.isArray(v) ? v[0] : v;
+}
+
+function sameSecret(a: string, b: string): boolean {
+  // Hash first so the comparison takes the same time whatever the lengths.
+  const ha = createHash('sha256').update(a).digest();
+  const hb = createHash('sha256').update(b).digest();
+  return timingSafeEqual(ha, hb);
+}
+
+export interface AgentAuthOptions {
+  policy: Policy;
+  adminToken: string | null;
+  now: () => number;
+}
+
+export interface AgentAuthenticator {
+  /** Throws AuthError (401) with a reason for the audit log. */
+  authenticate(req: RequestCredentials, allowAdmin: boolean): Promise<Caller>;
+}
+
+export function createAgentAuthenticator(options: AgentAuthOptions): AgentAuthenticator {
+  const jwksByIssuer = new Map<string, Promise<JWTVerifyGetKey>>();
+
+  // OIDC discovery, once per issuer: the issuer's document names its JWKS.
+  function jwksFor(issuer: string): Promise<JWTVerifyGetKey> {
+    let jwks = jwksByIssuer.get(issuer);
+    if (jwks === undefined) {
+      jwks = (async () => {
+        const res = await fetch(`${issuer.replace(/\/$/, '')}/.well-known/openid-configuration`, { signal: AbortSignal.timeout(5000) });
+        if (!res.ok) throw new Error(`OIDC discovery for ${issuer} answered ${res.status}`);
+        const doc = (await res.json()) as { jwks_uri?: unknown };
+        if (typeof doc.jwks_uri !== 'string') throw new Error(`OIDC discovery for ${issuer} has no jwks_uri`);
+        return createRemoteJWKSet(new URL(doc.jwks_uri));
+      })();
+      jwks.catch(() => jwksByIssuer.delete(issuer));
+      jwksByIssuer.set(issuer, jwks);
+    }
+    return jwks;
+  }
+
+  async function fromJwt(token: string): Promise<Caller> {
+    let claims;
+    try {
+      claims = decodeJwt(token);
+    } catch {
+      throw new AuthError('malformed_bearer_token');
+    }
+    const agent =
+      typeof claims.iss === 'string' && typeof claims.sub === 'string'
+        ? options.policy.agentByOidc(claims.iss, claims.sub, claims.aud ?? [])
+        : undefined;
+    if (agent === undefined || agent.oidc === null) throw new AuthError('unknown_oidc_identity');
+    let getKey: JWTVerifyGetKey;
+    try {
+      getKey = await jwksFor(agent.oidc.issuer);
+    } catch {
+      throw new AuthError('oidc_issuer_unreachable');
+    }
+    try {
+      await jwtVerify(token, getKey, {
+        issuer: agent.oidc.issuer,
+        subject: agent.oidc.subject,
+        audience: agent.oidc.audience,
+        currentDate: new Date(options.now()),
+        clockTolerance: 30,
+      });
+    } catch {
+      throw new AuthError('invalid_oidc_token');
+    }
+    return { kind: 'agent', agent, via: 'oidc' };
+  }
+
+  return {
+    async authenticate(req, allowAdmin) {
+      const authorization = header(req.headers, 'authorization');
+      const bearer = authorization?.match(/^Bearer\s+(\S+)$/i)?.[1];
+      if (bearer !== undefined) {
+        if (options.adminToken !== null && sameSecret(bearer, options.adminToken)) {
+          if (!allowAdmin) throw new AuthError('admin_token_not_accepted_here');
+          return { kind: 'admin' };
+        }
+        return fromJwt(bearer);
+      }
+      const agentId = header(req.headers, AGENT_HEADER);
+      if (agentId === undefined) throw new AuthError('missing_credentials');
+      const agent = options.policy.agentById(agentId);
+      if (agent === undefined) throw new AuthError('unknown_agent');
+      if (agent.secret === null) throw new AuthError('agent_has_no_signing_secret');
+      const check = verifySignature(agent.secret, header(req.headers, TIMESTAMP_HEADER), header(req.headers, SIGNATURE_HEADER), req.body, options.now());
+      if (!check.ok) throw new AuthError(check.reason);
+      return { kind: 'agent', agent, via: 'hmac' };
+    },
+  };
+}

@@ -1,0 +1,106 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { CountersignError, PayloadTooLargeError, ValidationError } from '../../src/core/errors.ts';
+
+// A deliberately small router: a method, a path pattern with `:params`, a handler.
+
+export interface RequestContext {
+  req: IncomingMessage;
+  res: ServerResponse;
+  params: Record<string, string>;
+  query: URLSearchParams;
+  /** Reads the raw body once (bounded); handlers that sign-check need the exact bytes. */
+  body(): Promise<Buffer>;
+}
+
+export type Handler = (ctx: RequestContext) => Promise<void> | void;
+
+interface Route {
+  method: string;
+  pattern: RegExp;
+  keys: string[];
+  handler: Handler;
+}
+
+export const MAX_BODY_BYTES = 64 * 1024;
+
+export function readBody(req: IncomingMessage, limit = MAX_BODY_BYTES): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const declared = Number(req.headers['content-length'] ?? '0');
+    if (declared > limit) {
+      req.resume();
+      reject(new PayloadTooLargeError(limit));
+      return;
+    }
+    const chunks: Buffer[] = [];
+    let size = 0;
+    req.on('data', (chunk: Buffer) => {
+      size += chunk.length;
+      if (size > limit) {
+        req.removeAllListeners('data');
+        req.resume();
+        reject(new PayloadTooLargeError(limit));
+        return;
+      }
+      chunks.push(chunk);
+    });
+    req.on('end', () => resolve(Buffer.concat(chunks)));
+    req.on('error', reject);
+  });
+}
+
+export function sendJson(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
+  const text = JSON.stringify(body);
+  res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-store', ...headers });
+  res.end(text);
+}
+
+export function sendError(res: ServerResponse, error: CountersignError): void {
+  const body: Record<string, unknown> = { error: error.code, message: error.message };
+  if (error instanceof ValidationError) body['issues'] = error.issues;
+  sendJson(res, error.status, body);
+}
+
+/** JSON from a raw body; a syntax error is a 400 that names the body. */
+export function parseJson(raw: Buffer): unknown {
+  if (raw.length === 0) return {};
+  try {
+    return JSON.parse(raw.toString('utf8'));
+  } catch (e) {
+    throw new ValidationError('request body is not valid JSON', [{ path: '(body)', code: 'invalid_json', message: (e as Error).message }]);
+  }
+}
+
+export class Router {
+  private readonly routes: Route[] = [];
+
+  on(method: string, path: string, handler: Handler): this {
+    const keys: string[] = [];
+    const source = path.replace(/:([a-z_]+)/g, (_m, key: string) => {
+      keys.push(key);
+      return '([^/]+)';
+    });
+    this.routes.push({ method, pattern: new RegExp(`^${source}$`), keys, handler });
+    return this;
+  }
+
+  /** Returns false when no route matches the path (so the caller can 404), or the method is wrong (405 sent). */
+  async dispatch(req: IncomingMessage, res: ServerResponse, url: URL): Promise<boolean> {
+    let pathMatched = false;
+    for (const route of this.routes) {
+      const m = route.pattern.exec(url.pathname);
+      if (m === null) continue;
+      pathMatched = true;
+      if (route.method !== req.method) continue;
+      const params: Record<string, string> = {};
+      route.keys.forEach((k, i) => (params[k] = decodeURIComponent(m[i + 1]!)));
+      let cached: Promise<Buffer> | undefined;
+      await route.handler({ req, res, params, query: url.searchParams, body: () => (cached ??= readBody(req)) });
+      return true;
+    }
+    if (pathMatched) {
+      sendJson(res, 405, { error: 'method_not_allowed', message: `${req.method ?? ''} is not allowed on ${url.pathname}` });
+      return true;
+    }
+    return false;
+  }
+}

@@ -1,0 +1,71 @@
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { Registry } from 'prom-client';
+import type { AppDeps } from '../../src/app/deps.ts';
+import { CountersignError } from '../../src/core/errors.ts';
+import type { AgentAuthenticator } from './agent-auth.ts';
+import { mountAgentApi } from './agent-api.ts';
+import { Router, sendError, sendJson } from './router.ts';
+
+// The one HTTP server. The agent API, health and metrics live here; chat platforms and
+// the console mount their own handlers under a path prefix.
+
+export type RawHandler = (req: IncomingMessage, res: ServerResponse) => Promise<void>;
+
+export interface HttpServerOptions {
+  deps: AppDeps;
+  auth: AgentAuthenticator;
+  registry: Registry;
+  /** Readiness: resolves when the store answers. */
+  ready: () => Promise<void>;
+  /** Extra routers (execution, tokens, admin) added by other modules. */
+  extend?: ((router: Router) => void)[];
+  /** Handlers for path prefixes, e.g. `/slack/` or `/console`. */
+  mounts?: Record<string, RawHandler>;
+}
+
+export function createHttpServer(options: HttpServerOptions): Server {
+  const { deps } = options;
+  const router = new Router();
+  router.on('GET', '/healthz', (ctx) => sendJson(ctx.res, 200, { ok: true }));
+  router.on('GET', '/readyz', async (ctx) => {
+    try {
+      await options.ready();
+      sendJson(ctx.res, 200, { ok: true });
+    } catch (e) {
+      sendJson(ctx.res, 503, { ok: false, error: 'unavailable', message: `store unreachable: ${(e as Error).message}` });
+    }
+  });
+  router.on('GET', '/metrics', async (ctx) => {
+    const text = await options.registry.metrics();
+    ctx.res.writeHead(200, { 'content-type': options.registry.contentType });
+    ctx.res.end(text);
+  });
+  mountAgentApi(router, { deps, auth: options.auth });
+  for (const extend of options.extend ?? []) extend(router);
+  const mounts = Object.entries(options.mounts ?? {});
+
+  const server = createServer(async (req, res) => {
+    const url = new URL(req.url ?? '/', 'http://localhost');
+    try {
+      if (await router.dispatch(req, res, url)) return;
+      const mount = mounts.find(([prefix]) => url.pathname === prefix.replace(/\/$/, '') || url.pathname.startsWith(prefix));
+      if (mount !== undefined) return await mount[1](req, res);
+      sendJson(res, 404, { error: 'not_found', message: `no route ${req.method ?? ''} ${url.pathname}` });
+    } catch (e) {
+      if (res.headersSent) {
+        res.destroy();
+        return;
+      }
+      if (e instanceof CountersignError) {
+        sendError(res, e);
+        if (e.status >= 500) deps.logger.error({ code: e.code, message: e.message, path: url.pathname }, 'request failed');
+        return;
+      }
+      deps.logger.error({ err: e, path: url.pathname, method: req.method }, 'unhandled error');
+      sendJson(res, 500, { error: 'internal', message: 'internal error' });
+    }
+  });
+  server.keepAliveTimeout = 65_000;
+  server.headersTimeout = 66_000;
+  return server;
+}

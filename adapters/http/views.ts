@@ -1,0 +1,46 @@
+import { iso } from '../../src/core/clock.ts';
+import type { StoredAuditEvent } from '../../src/core/ports.ts';
+import type { Proposal } from '../../src/core/proposal.ts';
+
+// The API's JSON shapes: times as ISO-8601, durations in seconds.
+
+const time = (ms: number | null) => (ms === null ? null : iso(ms));
+
+export function decisionView(p: Proposal) {
+  const d = p.decision;
+  return {
+    effect: d.effect,
+    risk: d.risk,
+    rule: d.rule,
+    reasons: d.reasons,
+    route: d.route,
+    approvers: d.approvers,
+    approvals_required: d.approvals_required,
+    ttl_seconds: d.ttl_ms / 1000,
+  };
+}
+
+export function submitView(p: Proposal) {
+  return { id: p.id, status: p.status, decision: decisionView(p), expires_at: time(p.expires_at) };
+}
+
+export function proposalView(p: Proposal) {
+  return {
+    id: p.id,
+    agent: p.agent,
+    status: p.status,
+    idempotency_key: p.idempotency_key,
+    intent: p.intent,
+    action: p.action,
+    context: p.context,
+    decision: decisionView(p),
+    approvals: p.approvals.map((a) => ({ ...a, at: iso(a.at) })),
+    resolution: p.resolution === null ? null : { ...p.resolution, at: iso(p.resolution.at) },
+    created_at: iso(p.created_at),
+    expires_at: time(p.expires_at),
+  };
+}
+
+export function auditView(e: StoredAuditEvent) {
+  return e;
+}

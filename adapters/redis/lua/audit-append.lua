@@ -1,0 +1,32 @@
+-- Library: appends one sealed audit event to the hash chain. Concatenated after sha256.lua.
+-- The writer (Node) computed `digest` over the canonical JSON of the event; here we only
+-- chain it, because only inside the script are seq and the previous hash known without a
+-- global lock. Fields are copied verbatim: `data` is Node's canonical JSON and must never
+-- be re-encoded (cjson escapes "/" and reorders keys, which would break the digest).
+local GENESIS_HASH = string.rep('0', 64)
+
+local function append_audit(stream_key, head_key, ev_type, at, proposal_id, agent, actor, data, digest)
+  local seq = string.format('%d', redis.call('HINCRBY', head_key, 'seq', 1))
+  local prev = redis.call('HGET', head_key, 'hash')
+  if not prev then prev = GENESIS_HASH end
+  local hash = sha256(prev .. ':' .. seq .. ':' .. digest)
+  local id = redis.call('XADD', stream_key, '*',
+    'seq', seq, 'at', at, 'type', ev_type, 'proposal_id', proposal_id, 'agent', agent,
+    'actor', actor, 'data', data, 'digest', digest, 'prev_hash', prev, 'hash', hash)
+  redis.call('HSET', head_key, 'hash', hash)
+  return id
+end
+
+-- Events arrive as flat ARGV groups of 7 starting at `first`:
+-- type, at, proposal_id ('' for null), agent ('' for null), actor, data, digest.
+local EVENT_ARITY = 7
+
+local function append_audit_events(stream_key, head_key, first)
+  local count = 0
+  for i = first, #ARGV, EVENT_ARITY do
+    append_audit(stream_key, head_key, ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3],
+      ARGV[i + 4], ARGV[i + 5], ARGV[i + 6])
+    count = count + 1
+  end
+  return count
+end

@@ -1,0 +1,26 @@
+-- KEYS: 1 proposal hash, 2 pending zset, 3 status counts, 4 audit stream, 5 audit head
+-- ARGV: 1 id, 2 expected version, 3 new doc (JSON), 4 new version, 5 new status,
+--       6 pending score (expires_at or +inf), 7.. event groups (see audit-append.lua)
+-- Returns 1 when committed, 0 when the proposal is missing or its version moved on.
+local HEAD = 6
+if ((#ARGV - HEAD) % EVENT_ARITY) ~= 0 then
+  return redis.error_reply('ERR countersign: event arguments must come in groups of 7')
+end
+local current = redis.call('HMGET', KEYS[1], 'version', 'status')
+if not current[1] or current[1] ~= ARGV[2] then return 0 end
+local id = ARGV[1]
+local old_status = current[2]
+local new_status = ARGV[5]
+redis.call('HSET', KEYS[1], 'doc', ARGV[3], 'version', ARGV[4], 'status', new_status)
+if new_status == 'pending' then
+  -- ZADD again: a pending proposal's deadline may move (it is cheap when it did not).
+  redis.call('ZADD', KEYS[2], ARGV[6], id)
+else
+  redis.call('ZREM', KEYS[2], id)
+end
+if old_status ~= new_status then
+  if old_status then redis.call('HINCRBY', KEYS[3], old_status, -1) end
+  redis.call('HINCRBY', KEYS[3], new_status, 1)
+end
+append_audit_events(KEYS[4], KEYS[5], HEAD + 1)
+return 1

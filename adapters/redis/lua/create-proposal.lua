@@ -1,0 +1,30 @@
+-- KEYS: 1 proposal hash, 2 idempotency key, 3 pending zset, 4 status counts, 5 audit stream, 6 audit head
+-- ARGV: 1 id, 2 doc (JSON), 3 version, 4 status, 5 agent, 6 pending score (expires_at or +inf),
+--       7 idempotency TTL in seconds ('0': the proposal has no idempotency key and KEYS[2] is unused),
+--       8.. event groups (see audit-append.lua)
+-- Returns {1, id} when stored, {0, existing id} when the agent already used the idempotency key.
+local HEAD = 7
+if ((#ARGV - HEAD) % EVENT_ARITY) ~= 0 then
+  return redis.error_reply('ERR countersign: event arguments must come in groups of 7')
+end
+local id = ARGV[1]
+local idem_ttl = tonumber(ARGV[7])
+if idem_ttl > 0 then
+  local existing = redis.call('GET', KEYS[2])
+  if existing then return {0, existing} end
+end
+-- Ids are random; a collision would silently replace another proposal, so refuse it.
+if redis.call('EXISTS', KEYS[1]) == 1 then
+  return redis.error_reply('ERR countersign: proposal ' .. id .. ' already exists')
+end
+local status = ARGV[4]
+redis.call('HSET', KEYS[1], 'doc', ARGV[2], 'version', ARGV[3], 'status', status, 'agent', ARGV[5])
+if idem_ttl > 0 then
+  redis.call('SET', KEYS[2], id, 'EX', idem_ttl)
+end
+if status == 'pending' then
+  redis.call('ZADD', KEYS[3], ARGV[6], id)
+end
+redis.call('HINCRBY', KEYS[4], status, 1)
+append_audit_events(KEYS[5], KEYS[6], HEAD + 1)
+return {1, id}

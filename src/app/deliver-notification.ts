@@ -1,0 +1,84 @@
+import { iso } from '../core/clock.ts';
+import { buildApprovalCard } from '../core/card.ts';
+import type { CardRefStore, ChatChannel, NotifyJob } from '../core/ports.ts';
+import type { Platform } from '../core/proposal.ts';
+import type { AppDeps } from './deps.ts';
+
+// Runs one notify job (at least once, with retries, from the notify queue). Every job
+// renders the proposal as it is now, so a job that runs late or twice shows the same
+// truth; posts are skipped when a card for that platform already exists.
+
+export interface NotifyDeps extends Pick<AppDeps, 'store' | 'audit' | 'policy' | 'clock' | 'publicUrl' | 'logger'> {
+  cards: CardRefStore;
+  channels: ReadonlyMap<Platform, ChatChannel>;
+}
+
+/** The card cannot be posted yet (thread replies wait for their card); the queue retries. */
+export class CardNotPostedError extends Error {}
+
+function targetFor(deps: NotifyDeps, route: string | null, platform: Platform): string | null {
+  const channel = route === null ? undefined : deps.policy.channels.get(route);
+  if (channel === undefined) return null;
+  if (platform === 'slack') return channel.slack;
+  if (platform === 'teams') return channel.teams;
+  if (platform === 'console') return channel.console ? route : null;
+  return null;
+}
+
+export async function deliverNotification(deps: NotifyDeps, job: NotifyJob): Promise<void> {
+  const channel = deps.channels.get(job.platform);
+  if (channel === undefined) throw new Error(`no ${job.platform} adapter is configured`);
+  const proposal = await deps.store.get(job.proposal_id);
+  if (proposal === null) return;
+  const refs = (await deps.cards.list(proposal.id)).filter((r) => r.platform === job.platform);
+  const card = buildApprovalCard(proposal, deps.publicUrl);
+
+  switch (job.kind) {
+    case 'post': {
+      if (refs.length > 0) return;
+      const target = targetFor(deps, proposal.decision.route, job.platform);
+      if (target === null) throw new Error(`route "${proposal.decision.route ?? ''}" has no ${job.platform} channel`);
+      const ref = await channel.postCard(target, card);
+      await deps.cards.save(proposal.id, ref);
+      await deps.audit.append([
+        {
+          type: 'card_posted',
+          at: iso(deps.clock.now()),
+          proposal_id: proposal.id,
+          agent: proposal.agent,
+          actor: 'system',
+          data: { platform: ref.platform, conversation: ref.conversation, message: ref.message },
+        },
+      ]);
+      // The proposal may have moved on while the card was on its way: show where it is now.
+      const latest = await deps.store.get(proposal.id);
+      if (latest !== null && latest.version !== proposal.version) await channel.updateCard(ref, buildApprovalCard(latest, deps.publicUrl));
+      return;
+    }
+    case 'update':
+      for (const ref of refs) await channel.updateCard(ref, card);
+      return;
+    case 'reply':
+      if (refs.length === 0) throw new CardNotPostedError(`the ${job.platform} card for ${proposal.id} is not posted yet`);
+      for (const ref of refs) await channel.replyInThread(ref, job.reply);
+      return;
+  }
+}
+
+/** After the last retry: the card is lost for now, which people must hear about. */
+export async function recordCardFailure(deps: NotifyDeps, job: NotifyJob, error: unknown): Promise<void> {
+  const proposal = await deps.store.get(job.proposal_id);
+  const message = error instanceof Error ? error.message : String(error);
+  deps.logger.error({ proposal_id: job.proposal_id, platform: job.platform, kind: job.kind, error: message }, 'chat notification failed');
+  if (job.kind !== 'post') return;
+  await deps.audit.append([
+    {
+      type: 'card_failed',
+      at: iso(deps.clock.now()),
+      proposal_id: job.proposal_id,
+      agent: proposal?.agent ?? null,
+      actor: 'system',
+      data: { platform: job.platform, error: message.slice(0, 300) },
+    },
+  ]);
+}

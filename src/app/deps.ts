@@ -1,0 +1,21 @@
+import type { Proposal } from '../core/proposal.ts';
+import type { Policy } from '../core/policy/policy.ts';
+import type { AuditLog, ChangeFeed, Clock, JobScheduler, Logger, Metrics, ProposalStore } from '../core/ports.ts';
+
+/** Everything the use cases need; built once in main.ts. */
+export interface AppDeps {
+  clock: Clock;
+  policy: Policy;
+  store: ProposalStore;
+  audit: AuditLog;
+  jobs: JobScheduler;
+  changes: ChangeFeed;
+  logger: Logger;
+  metrics: Metrics;
+  publicUrl: string;
+  /**
+   * Called once a proposal is approved (by people or by policy). The execution issue plugs
+   * the token mint and the execute queue in here; until then approved is where it rests.
+   */
+  onApproved: (proposal: Proposal) => Promise<void>;
+}

@@ -1,0 +1,76 @@
+import type { AuditEventInput } from '../core/audit.ts';
+import type { ThreadReply } from '../core/card.ts';
+import type { NotifyJob } from '../core/ports.ts';
+import type { Platform, Proposal } from '../core/proposal.ts';
+import type { AppDeps } from './deps.ts';
+
+// What has to happen after a committed change, derived from the change itself so every
+// use case (intake, clicks, expiry, cancel, execution) gets the same cards, thread
+// replies, wake-ups and hand-offs. Failures here are logged, never thrown back at the
+// caller: the state change is already durable, and a lost card update is repaired by the
+// next one (update jobs always render the latest state).
+
+export function platformsFor(deps: Pick<AppDeps, 'policy'>, p: Proposal): Platform[] {
+  if (p.decision.route === null) return [];
+  const channel = deps.policy.channels.get(p.decision.route);
+  if (channel === undefined) return [];
+  const platforms: Platform[] = [];
+  if (channel.slack !== null) platforms.push('slack');
+  if (channel.teams !== null) platforms.push('teams');
+  if (channel.console) platforms.push('console');
+  return platforms;
+}
+
+function replyFor(p: Proposal, e: AuditEventInput): ThreadReply | null {
+  const d = e.data;
+  const who = typeof d['person'] === 'string' ? d['person'] : e.actor;
+  switch (e.type) {
+    case 'approval_recorded':
+      return d['vote'] === 'approve'
+        ? { proposalId: p.id, kind: 'approval', text: `${who} approved (${String(d['approvals'])} of ${String(d['required'])}, via ${String(d['platform'])})` }
+        : { proposalId: p.id, kind: 'denial', text: `${who} denied${d['reason'] ? `: ${String(d['reason'])}` : ''}` };
+    case 'decided':
+      return d['status'] === 'approved'
+        ? { proposalId: p.id, kind: 'decided', text: `Approved by ${(d['approvers'] as string[] | undefined)?.join(', ') ?? who}` }
+        : null; // a denial already has its own reply
+    case 'expired':
+      return { proposalId: p.id, kind: 'expired', text: `Expired: no decision before the deadline (${String(d['approvals'])} of ${String(d['required'])} approvals)` };
+    case 'cancelled':
+      return { proposalId: p.id, kind: 'cancelled', text: `Cancelled by ${e.actor}${d['reason'] ? `: ${String(d['reason'])}` : ''}` };
+    default:
+      return null;
+  }
+}
+
+export async function followUp(deps: AppDeps, before: Proposal | null, after: Proposal, events: AuditEventInput[]): Promise<void> {
+  const statusChanged = before === null || before.status !== after.status;
+  const tasks: Promise<unknown>[] = [];
+  if (statusChanged) tasks.push(deps.changes.publish(after.id, after.status));
+  if (statusChanged && after.resolution !== null && after.status !== 'pending' && before?.status === 'pending') {
+    deps.metrics.decisionRecorded(after.status, (after.resolution.at - after.created_at) / 1000);
+  }
+
+  const jobs: NotifyJob[] = [];
+  const platforms = after.decision.effect === 'approve' ? platformsFor(deps, after) : [];
+  if (before === null) {
+    if (after.status === 'pending') {
+      for (const platform of platforms) jobs.push({ kind: 'post', proposal_id: after.id, platform });
+      if (after.expires_at !== null) tasks.push(deps.jobs.scheduleExpiry(after.id, after.expires_at));
+    }
+  } else {
+    for (const platform of platforms) {
+      jobs.push({ kind: 'update', proposal_id: after.id, platform, version: after.version });
+      events.forEach((e, i) => {
+        const reply = replyFor(after, e);
+        if (reply !== null) jobs.push({ kind: 'reply', proposal_id: after.id, platform, reply, key: `${after.version}-${i}` });
+      });
+    }
+  }
+  if (jobs.length > 0) tasks.push(deps.jobs.notify(jobs));
+  if (after.status === 'approved' && before?.status !== 'approved') tasks.push(deps.onApproved(after));
+
+  const results = await Promise.allSettled(tasks);
+  for (const r of results) {
+    if (r.status === 'rejected') deps.logger.error({ err: r.reason, proposal_id: after.id }, 'follow-up after a committed change failed');
+  }
+}

@@ -1,0 +1,76 @@
+import { ForbiddenError, NotFoundError } from '../core/errors.ts';
+import { cancel, expire, isOverdue, type CancelOutcome } from '../core/lifecycle.ts';
+import type { Proposal } from '../core/proposal.ts';
+import type { AppDeps } from './deps.ts';
+import { mutate, type Mutation } from './mutate.ts';
+
+// Reading, waiting on and withdrawing proposals, as an agent (only its own) or an admin.
+
+export type Viewer = { kind: 'agent'; id: string } | { kind: 'admin' };
+
+async function load(deps: AppDeps, id: string): Promise<Proposal> {
+  const p = await deps.store.get(id);
+  if (p === null) throw new NotFoundError(`no proposal ${id}`);
+  return p;
+}
+
+function checkAccess(viewer: Viewer, p: Proposal): void {
+  // Same answer for "not yours" whether or not it exists would hide ids, but agents get
+  // ids only from their own submissions, and a clear 403 helps an operator debug.
+  if (viewer.kind === 'agent' && viewer.id !== p.agent) throw new ForbiddenError('this proposal belongs to another agent');
+}
+
+/** The proposal, expired first if its deadline passed and no job has done it yet. */
+export async function getProposal(deps: AppDeps, viewer: Viewer, id: string): Promise<Proposal> {
+  const p = await load(deps, id);
+  checkAccess(viewer, p);
+  if (isOverdue(p, deps.clock.now())) return (await expireProposal(deps, id)).proposal;
+  return p;
+}
+
+/** Long-poll: returns as soon as the status differs from what it was at the call, or at the timeout. */
+export async function waitForProposal(deps: AppDeps, viewer: Viewer, id: string, timeoutMs: number, signal?: AbortSignal): Promise<Proposal> {
+  const first = await getProposal(deps, viewer, id);
+  const deadline = deps.clock.now() + timeoutMs;
+  let current = first;
+  while (current.status === first.status && !signal?.aborted) {
+    const now = deps.clock.now();
+    if (now >= deadline) break;
+    // Wake at the expiry too, so a waiter sees "expired" even if no job has run yet.
+    const untilExpiry = current.status === 'pending' && current.expires_at !== null ? current.expires_at - now + 20 : Infinity;
+    const stop = new AbortController();
+    const onAbort = () => stop.abort();
+    signal?.addEventListener('abort', onAbort, { once: true });
+    // Listen first, then read: a change committed in between is not missed.
+    const changed = deps.changes.waitForChange(id, Math.max(1, Math.min(deadline - now, untilExpiry)), stop.signal);
+    current = await getProposal(deps, viewer, id);
+    if (current.status === first.status) {
+      await changed;
+      current = await getProposal(deps, viewer, id);
+    }
+    stop.abort();
+    signal?.removeEventListener('abort', onAbort);
+  }
+  return current;
+}
+
+export async function cancelProposal(deps: AppDeps, viewer: Viewer, id: string, reason: string | null): Promise<Mutation<CancelOutcome>> {
+  checkAccess(viewer, await load(deps, id));
+  const actor = viewer.kind === 'agent' ? `agent:${viewer.id}` : 'admin';
+  return mutate(deps, id, (p, now) => cancel(p, actor, reason, now));
+}
+
+export async function expireProposal(deps: AppDeps, id: string): Promise<Mutation<{ expired: boolean }>> {
+  return mutate(deps, id, (p, now) => expire(p, now));
+}
+
+/** Safety net behind the per-proposal delayed jobs: expires everything overdue. */
+export async function expireOverdue(deps: AppDeps, limit = 500): Promise<number> {
+  const ids = await deps.store.pendingDueBy(deps.clock.now(), limit);
+  let count = 0;
+  for (const id of ids) {
+    const r = await expireProposal(deps, id);
+    if (r.outcome.expired) count++;
+  }
+  return count;
+}

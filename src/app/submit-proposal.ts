@@ -1,0 +1,65 @@
+import { canonicalJson, sha256Hex, type AuditEventInput } from '../core/audit.ts';
+import { iso } from '../core/clock.ts';
+import { ConflictError } from '../core/errors.ts';
+import { newId } from '../core/ids.ts';
+import { evaluate, type AgentSpec } from '../core/policy/policy.ts';
+import type { Proposal, ProposalInput, Status } from '../core/proposal.ts';
+import type { AppDeps } from './deps.ts';
+import { followUp } from './follow-up.ts';
+
+export interface SubmitResult {
+  proposal: Proposal;
+  /** False when the idempotency key returned an earlier proposal. */
+  created: boolean;
+}
+
+const STATUS_FOR_EFFECT = { allow: 'approved', deny: 'rejected', approve: 'pending' } as const satisfies Record<string, Status>;
+
+/** What the agent asked for, as one comparable value (idempotent retries must ask for the same). */
+function requestDigest(p: Pick<Proposal, 'intent' | 'action' | 'context'>): string {
+  return sha256Hex(canonicalJson({ intent: p.intent, action: p.action, context: p.context }));
+}
+
+export async function submitProposal(deps: AppDeps, agent: AgentSpec, input: ProposalInput): Promise<SubmitResult> {
+  const now = deps.clock.now();
+  const decision = evaluate(deps.policy, { agent: { id: agent.id, sponsors: [...agent.sponsors] }, intent: input.intent, action: input.action, context: input.context });
+  const status = STATUS_FOR_EFFECT[decision.effect];
+  const proposal: Proposal = {
+    id: newId('p', now),
+    agent: agent.id,
+    idempotency_key: input.idempotency_key ?? null,
+    intent: input.intent,
+    action: input.action,
+    context: input.context,
+    decision,
+    status,
+    created_at: now,
+    expires_at: status === 'pending' ? now + decision.ttl_ms : null,
+    approvals: [],
+    resolution: status === 'pending' ? null : { status, by: 'policy', reason: decision.reasons.join('; ') || null, at: now },
+    version: 1,
+  };
+
+  const base = { at: iso(now), proposal_id: proposal.id, agent: agent.id };
+  const events: AuditEventInput[] = [
+    {
+      ...base,
+      type: 'proposal_received',
+      actor: `agent:${agent.id}`,
+      data: { idempotency_key: proposal.idempotency_key, intent: input.intent, action: input.action, context: input.context },
+    },
+    { ...base, type: 'policy_decided', actor: 'policy', data: { ...decision } },
+  ];
+  if (status !== 'pending') events.push({ ...base, type: 'decided', actor: 'policy', data: { status, rule: decision.rule } });
+
+  const result = await deps.store.create(proposal, events);
+  if (!result.created) {
+    if (requestDigest(result.existing) !== requestDigest(proposal)) {
+      throw new ConflictError(`idempotency_key "${input.idempotency_key ?? ''}" was already used for a different proposal (${result.existing.id})`);
+    }
+    return { proposal: result.existing, created: false };
+  }
+  deps.metrics.proposalSubmitted(decision.effect);
+  await followUp(deps, null, proposal, events);
+  return { proposal, created: true };
+}

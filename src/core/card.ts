@@ -1,0 +1,62 @@
+import { iso } from './clock.ts';
+import type { Approval, Decision, Platform, Proposal, ProposalContext, Action, Resolution, Status } from './proposal.ts';
+
+// The platform-neutral card: every chat adapter renders this same model (Block Kit,
+// Adaptive Card, console HTML), so a person sees the same facts wherever they decide.
+// Agent-supplied strings stay raw here; each renderer escapes them for its own markup.
+
+export interface CardModel {
+  proposalId: string;
+  agent: string;
+  intent: string;
+  action: Action;
+  context: ProposalContext;
+  risk: Decision['risk'];
+  rule: string;
+  reasons: string[];
+  status: Status;
+  approvals: Approval[];
+  approvalsRequired: number;
+  expiresAt: string | null;
+  /** Buttons are shown only while people can still decide. */
+  actionable: boolean;
+  resolution: (Omit<Resolution, 'at'> & { at: string }) | null;
+  /** Where to see the proposal outside chat (console). */
+  link: string;
+}
+
+export function buildApprovalCard(p: Proposal, publicUrl: string): CardModel {
+  return {
+    proposalId: p.id,
+    agent: p.agent,
+    intent: p.intent,
+    action: p.action,
+    context: p.context,
+    risk: p.decision.risk,
+    rule: p.decision.rule,
+    reasons: p.decision.reasons,
+    status: p.status,
+    approvals: p.approvals,
+    approvalsRequired: p.decision.approvals_required,
+    expiresAt: p.expires_at === null ? null : iso(p.expires_at),
+    actionable: p.status === 'pending',
+    resolution: p.resolution === null ? null : { ...p.resolution, at: iso(p.resolution.at) },
+    link: `${publicUrl.replace(/\/$/, '')}/console/proposals/${p.id}`,
+  };
+}
+
+/** A short line under the card, in its thread. Built from trusted data only. */
+export interface ThreadReply {
+  proposalId: string;
+  kind: 'approval' | 'denial' | 'decided' | 'expired' | 'cancelled' | 'execution_started' | 'execution_finished' | 'notice';
+  text: string;
+}
+
+/** Where a posted card lives, so it can be updated and replied to. */
+export interface CardRef {
+  platform: Platform;
+  /** Channel / conversation id. */
+  conversation: string;
+  /** Message id (Slack ts, Teams activity id). */
+  message: string;
+}

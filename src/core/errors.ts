@@ -1,0 +1,98 @@
+// One small error hierarchy. Adapters map `status` to HTTP and `code` to the JSON body;
+// messages never contain secrets, tokens or signatures.
+
+export type ErrorCode =
+  | 'invalid_request'
+  | 'unauthorized'
+  | 'forbidden'
+  | 'not_found'
+  | 'conflict'
+  | 'payload_too_large'
+  | 'policy_invalid'
+  | 'config_invalid'
+  | 'unavailable';
+
+export class CountersignError extends Error {
+  readonly code: ErrorCode;
+  readonly status: number;
+  constructor(code: ErrorCode, status: number, message: string) {
+    super(message);
+    this.name = new.target.name;
+    this.code = code;
+    this.status = status;
+  }
+}
+
+export interface FieldIssue {
+  path: string;
+  code: string;
+  message: string;
+}
+
+export class ValidationError extends CountersignError {
+  readonly issues: FieldIssue[];
+  constructor(message: string, issues: FieldIssue[]) {
+    super('invalid_request', 400, message);
+    this.issues = issues;
+  }
+}
+
+/** 401: who are you? The reason is for the audit log; callers only see a generic message. */
+export class AuthError extends CountersignError {
+  readonly reason: string;
+  constructor(reason: string) {
+    super('unauthorized', 401, 'authentication failed');
+    this.reason = reason;
+  }
+}
+
+export class ForbiddenError extends CountersignError {
+  constructor(message = 'not allowed') {
+    super('forbidden', 403, message);
+  }
+}
+
+export class NotFoundError extends CountersignError {
+  constructor(message = 'not found') {
+    super('not_found', 404, message);
+  }
+}
+
+export class ConflictError extends CountersignError {
+  constructor(message: string) {
+    super('conflict', 409, message);
+  }
+}
+
+export class PayloadTooLargeError extends CountersignError {
+  constructor(limitBytes: number) {
+    super('payload_too_large', 413, `request body is larger than ${limitBytes} bytes`);
+  }
+}
+
+/** The policy file is wrong: names the file, the rule (when there is one) and the reason. */
+export class PolicyError extends CountersignError {
+  readonly file: string;
+  readonly rule: string | undefined;
+  readonly reason: string;
+  constructor(file: string, rule: string | undefined, reason: string) {
+    super('policy_invalid', 500, `${file}${rule === undefined ? '' : `: rule "${rule}"`}: ${reason}`);
+    this.file = file;
+    this.rule = rule;
+    this.reason = reason;
+  }
+}
+
+/** An environment variable is wrong: names the variable and what is wrong. */
+export class ConfigError extends CountersignError {
+  constructor(message: string) {
+    super('config_invalid', 500, message);
+  }
+}
+
+/** A dependency (Redis) is not reachable, or a write lost too many races: try again. */
+export class UnavailableError extends CountersignError {
+  constructor(message: string) {
+    super('unavailable', 503, message);
+  }
+}

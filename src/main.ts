@@ -1,0 +1,252 @@
+// The composition root: the only file in src/ that imports adapters. It reads the
+// environment once, builds one implementation of each port, and starts the server and the
+// queue workers. Nothing here decides anything; it only wires.
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import type { Server } from 'node:http';
+import type { Cluster, Redis } from 'ioredis';
+import { createAgentAuthenticator } from '../adapters/http/agent-auth.ts';
+import { createMetrics } from '../adapters/http/metrics.ts';
+import { createHttpServer } from '../adapters/http/server.ts';
+import { createConsoleChannel } from '../adapters/console/console-channel.ts';
+import { createQueues, startWorkers } from '../adapters/bullmq/queues.ts';
+import { createRedisAuditLog } from '../adapters/redis/audit-log.ts';
+import { createRedisCardRefStore } from '../adapters/redis/card-ref-store.ts';
+import { createRedisChangeFeed } from '../adapters/redis/change-feed.ts';
+import { createRedisConnection, type RedisConnectionOptions } from '../adapters/redis/connection.ts';
+import { startPrivateRedis, type PrivateRedis } from '../adapters/redis/private-server.ts';
+import { createRedisProposalStore } from '../adapters/redis/proposal-store.ts';
+import type { AppDeps } from './app/deps.ts';
+import { deliverNotification, recordCardFailure, type NotifyDeps } from './app/deliver-notification.ts';
+import { expireOverdue, expireProposal } from './app/proposals.ts';
+import { verifyAudit } from './app/search-audit.ts';
+import { loadConfig, type Config } from './config.ts';
+import { systemClock, type Clock } from './core/clock.ts';
+import { PolicyError } from './core/errors.ts';
+import { EXAMPLE_POLICY_YAML } from './core/policy/example-policy.ts';
+import { loadPolicy, type Policy } from './core/policy/policy.ts';
+import type { ChatChannel } from './core/ports.ts';
+import type { Platform } from './core/proposal.ts';
+import { createLogger } from './logger.ts';
+
+export const DEMO_SECRET_ENV = 'COUNTERSIGN_DEMO_AGENT_SECRET';
+
+export interface PolicySource {
+  policy: Policy;
+  /** True when no policy file was found and the built-in example is in use. */
+  builtIn: boolean;
+  /** The demo agent's secret when it was generated for the built-in example. */
+  generatedDemoSecret: string | null;
+}
+
+/** POLICY_FILE, else ./policy.yaml, else the built-in example (with a demo secret kept in the data dir). */
+export function readPolicy(config: Config): PolicySource {
+  const file = config.policyFile ?? (existsSync('policy.yaml') ? 'policy.yaml' : null);
+  if (file !== null) {
+    let text: string;
+    try {
+      text = readFileSync(file, 'utf8');
+    } catch (e) {
+      throw new PolicyError(file, undefined, `cannot read the file: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+    }
+    return { policy: loadPolicy(text, file, config.secrets), builtIn: false, generatedDemoSecret: null };
+  }
+  let secret = config.secrets[DEMO_SECRET_ENV] ?? null;
+  let generated: string | null = null;
+  if (secret === null || secret === '') {
+    const path = resolve(config.dataDir, 'demo-agent-secret');
+    if (existsSync(path)) secret = readFileSync(path, 'utf8').trim();
+    else {
+      secret = randomBytes(24).toString('base64url');
+      mkdirSync(config.dataDir, { recursive: true });
+      writeFileSync(path, `${secret}\n`, { mode: 0o600 });
+    }
+    generated = secret;
+  }
+  const policy = loadPolicy(EXAMPLE_POLICY_YAML, '(built-in example policy)', { ...config.secrets, [DEMO_SECRET_ENV]: secret });
+  return { policy, builtIn: true, generatedDemoSecret: generated };
+}
+
+function connectionOptions(config: Config, url: string): Omit<RedisConnectionOptions, 'role'> {
+  if (config.redis.clusterNodes.length > 0) return { clusterNodes: config.redis.clusterNodes.map((n) => `${n.host}:${n.port}`) };
+  if (config.redis.sentinels.length > 0) return { sentinels: config.redis.sentinels, sentinelName: config.redis.sentinelName ?? '' };
+  return { url };
+}
+
+async function answersPing(url: string): Promise<boolean> {
+  const probe = createRedisConnection({ url, role: 'command' }) as Redis;
+  probe.on('error', () => undefined);
+  try {
+    await Promise.race([probe.ping(), new Promise((_r, reject) => setTimeout(() => reject(new Error('timeout')), 700))]);
+    return true;
+  } catch {
+    return false;
+  } finally {
+    probe.disconnect();
+  }
+}
+
+/** REDIS_URL (or cluster / sentinel), else a Redis on 127.0.0.1:6379, else a private redis-server. */
+async function resolveRedis(config: Config, log: (msg: string) => void): Promise<{ url: string; privateRedis: PrivateRedis | null }> {
+  if (config.redis.url !== null) return { url: config.redis.url, privateRedis: null };
+  if (config.redis.clusterNodes.length > 0 || config.redis.sentinels.length > 0) return { url: '', privateRedis: null };
+  // A private server started by another countersign process (the server, while a CLI runs).
+  const urlFile = resolve(config.dataDir, 'redis.url');
+  const running = existsSync(urlFile) ? readFileSync(urlFile, 'utf8').trim() : null;
+  if (running !== null && (await answersPing(running))) return { url: running, privateRedis: null };
+  const local = 'redis://127.0.0.1:6379';
+  if (await answersPing(local)) return { url: local, privateRedis: null };
+  const dir = resolve(config.dataDir, 'redis');
+  const started = await startPrivateRedis({ dir, persist: true, logFile: resolve(dir, 'redis.log') });
+  writeFileSync(urlFile, `${started.url}\n`);
+  log(`started a private redis-server on ${started.url} (data in ${dir})`);
+  const privateRedis: PrivateRedis = {
+    ...started,
+    async stop() {
+      await started.stop();
+      rmSync(urlFile, { force: true });
+    },
+  };
+  return { url: privateRedis.url, privateRedis };
+}
+
+/** Chat channels this process can serve; a policy that routes elsewhere is refused at start. */
+function chatChannels(config: Config, policy: Policy): Map<Platform, ChatChannel> {
+  const channels = new Map<Platform, ChatChannel>([['console', createConsoleChannel()]]);
+  const needed = new Set<Platform>();
+  for (const channel of policy.channels.values()) {
+    if (channel.slack !== null) needed.add('slack');
+    if (channel.teams !== null) needed.add('teams');
+  }
+  if (needed.has('slack') && config.slack === null) {
+    throw new PolicyError(policy.file, undefined, 'a route posts to Slack, but SLACK_BOT_TOKEN and SLACK_SIGNING_SECRET are not set');
+  }
+  for (const platform of needed) {
+    if (!channels.has(platform)) throw new PolicyError(policy.file, undefined, `a route posts to ${platform}, which this build of countersign does not support yet`);
+  }
+  return channels;
+}
+
+export interface Running {
+  server: Server;
+  url: string;
+  deps: AppDeps;
+  redis: Redis | Cluster;
+  stop(): Promise<void>;
+}
+
+export interface StartOptions {
+  clock?: Clock;
+  /** Lines for a person at the terminal (sign-in links, the demo secret). */
+  say?: (line: string) => void;
+}
+
+export async function start(env: Readonly<Record<string, string | undefined>>, options: StartOptions = {}): Promise<Running> {
+  const config = loadConfig(env);
+  const logger = createLogger(config.logLevel);
+  const say = options.say ?? ((line: string) => process.stdout.write(`${line}\n`));
+  const clock = options.clock ?? systemClock;
+  const source = readPolicy(config);
+  const { policy } = source;
+  const channels = chatChannels(config, policy);
+
+  const { url: redisUrl, privateRedis } = await resolveRedis(config, say);
+  const conn = connectionOptions(config, redisUrl);
+  const redis = createRedisConnection({ ...conn, role: 'command' });
+  const subscriber = createRedisConnection({ ...conn, role: 'worker' });
+  const queueConnection = createRedisConnection({ ...conn, role: 'queue' });
+  const workerConnection = createRedisConnection({ ...conn, role: 'worker' });
+  for (const c of [redis, subscriber, queueConnection, workerConnection]) c.on('error', (e: Error) => logger.warn({ error: e.message }, 'redis connection error'));
+
+  const storeOptions = { prefix: config.prefix };
+  const store = createRedisProposalStore(redis, storeOptions);
+  const audit = createRedisAuditLog(redis, storeOptions);
+  const cards = createRedisCardRefStore(redis, storeOptions);
+  const changes = await createRedisChangeFeed(redis, subscriber, config.prefix);
+  const queueConfig = { prefix: config.prefix, queueConnection, workerConnection };
+  const queues = createQueues(queueConfig, () => clock.now());
+  const metrics = createMetrics({ store, queueCounts: () => queues.counts() });
+
+  const deps: AppDeps = {
+    clock,
+    policy,
+    store,
+    audit,
+    jobs: queues,
+    changes,
+    logger,
+    metrics,
+    publicUrl: config.publicUrl,
+    onApproved: async () => {},
+  };
+  const notifyDeps: NotifyDeps = { ...deps, cards, channels };
+  const workers = await startWorkers(
+    queueConfig,
+    {
+      notify: (job) => deliverNotification(notifyDeps, job),
+      notifyGaveUp: (job, error) => recordCardFailure(notifyDeps, job, error),
+      expire: async (id) => void (await expireProposal(deps, id)),
+      sweep: async () => void (await expireOverdue(deps)),
+    },
+    logger,
+    queues,
+  );
+
+  const server = createHttpServer({
+    deps,
+    auth: createAgentAuthenticator({ policy, adminToken: config.adminToken, now: () => clock.now() }),
+    registry: metrics.registry,
+    ready: async () => {
+      await Promise.race([redis.ping(), new Promise((_r, reject) => setTimeout(() => reject(new Error('timeout')), 1000))]);
+    },
+  });
+  await new Promise<void>((resolveListen, reject) => {
+    server.once('error', reject);
+    server.listen(config.port, config.host, () => resolveListen());
+  });
+  const address = server.address();
+  const port = typeof address === 'object' && address !== null ? address.port : config.port;
+  const url = `http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${port}`;
+  logger.info({ url, policy: policy.file, prefix: config.prefix, routes: [...policy.channels.keys()] }, 'countersign is listening');
+  if (source.builtIn) {
+    say(`countersign is running at ${url} with the built-in example policy (no ${config.policyFile ?? 'policy.yaml'} found).`);
+    if (source.generatedDemoSecret !== null) say(`demo agent "demo-agent" signs requests with the secret in ${resolve(config.dataDir, 'demo-agent-secret')}`);
+  }
+  if (config.tokens.signingKey === null) logger.warn({}, 'TOKEN_SIGNING_KEY is not set: using a development key; production must set it');
+
+  let stopping: Promise<void> | null = null;
+  return {
+    server,
+    url,
+    deps,
+    redis,
+    stop() {
+      stopping ??= (async () => {
+        await new Promise<void>((r) => {
+          server.close(() => r());
+          server.closeAllConnections();
+        });
+        await workers.close();
+        await queues.close();
+        await changes.close();
+        for (const c of [subscriber, queueConnection, workerConnection, redis]) await c.quit().catch(() => undefined);
+        if (privateRedis !== null) await privateRedis.stop();
+      })();
+      return stopping;
+    },
+  };
+}
+
+/** `countersign audit verify`: recomputes the chain against the configured Redis. */
+export async function auditVerify(env: Readonly<Record<string, string | undefined>>, say: (line: string) => void) {
+  const config = loadConfig(env);
+  const { url, privateRedis } = await resolveRedis(config, () => undefined);
+  const redis = createRedisConnection({ ...connectionOptions(config, url), role: 'command' });
+  try {
+    return await verifyAudit(createRedisAuditLog(redis, { prefix: config.prefix }), (n) => say(`verified ${n} entries…`));
+  } finally {
+    await redis.quit().catch(() => undefined);
+    await privateRedis?.stop();
+  }
+}

@@ -1,0 +1,12 @@
+import { defineConfig } from 'vitest/config';
+
+export default defineConfig({
+  test: {
+    include: ['test/**/*.test.ts'],
+    testTimeout: 20_000,
+    hookTimeout: 20_000,
+    pool: 'forks',
+    // One private redis-server for the whole run; test files share it under distinct prefixes.
+    globalSetup: ['test/helpers/global-redis.ts'],
+  },
+});
