@@ -2,6 +2,7 @@ import type { Cluster, Redis } from 'ioredis';
 import { seal } from '../../src/core/audit.ts';
 import type { AuditEventInput, AuditEventType } from '../../src/core/audit.ts';
 import type { AuditLog, AuditQuery, StoredAuditEvent } from '../../src/core/ports.ts';
+import { ValidationError } from '../../src/core/errors.ts';
 import type { Status } from '../../src/core/proposal.ts';
 import { redisKeys } from './keys.ts';
 import type { RedisStoreOptions } from './proposal-store.ts';
@@ -17,6 +18,8 @@ const DEFAULT_SCAN_BATCH = 1000;
 // Replicas stamp `at` with their own clocks, so stream order and `at` order can disagree a
 // little; scanning goes on this far past `since` before it concludes nothing older matches.
 const CLOCK_SKEW_MS = 60_000;
+
+const STREAM_ID = /^\d{1,20}-\d{1,20}$/;
 
 type StreamEntry = [id: string, fields: string[]];
 
@@ -80,6 +83,9 @@ export function createRedisAuditLog(redis: Redis | Cluster, opts: RedisStoreOpti
       return statusCache.get(proposalId) ?? null;
     };
 
+    if (query.cursor !== undefined && !STREAM_ID.test(query.cursor)) {
+      throw new ValidationError('invalid audit cursor', [{ path: 'cursor', code: 'invalid_format', message: 'not a cursor from a previous page' }]);
+    }
     const events: StoredAuditEvent[] = [];
     let end = query.cursor === undefined ? '+' : `(${query.cursor}`;
     let scanned = 0;

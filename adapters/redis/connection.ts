@@ -37,7 +37,7 @@ function roleOptions(role: RedisRole): Options {
 }
 
 function credentials(url: string | undefined): Options {
-  if (url === undefined) return {};
+  if (url === undefined || url === '') return {};
   const u = new URL(url);
   const out: Options = {};
   if (u.username !== '') out.username = decodeURIComponent(u.username);
@@ -62,7 +62,8 @@ export function createRedisConnection(opts: RedisConnectionOptions): Redis | Clu
   };
 
   if (opts.clusterNodes !== undefined && opts.clusterNodes.length > 0) {
-    const { enableOfflineQueue, ...redisOptions } = { ...base, ...credentials(opts.url) };
+    // A cluster has only db 0; a db in the URL would make every node refuse SELECT.
+    const { enableOfflineQueue, db: _db, ...redisOptions } = { ...base, ...credentials(opts.url) };
     return new Cluster(opts.clusterNodes.map(parseNode), {
       lazyConnect: false,
       ...(enableOfflineQueue === undefined ? {} : { enableOfflineQueue }),
@@ -77,5 +78,5 @@ export function createRedisConnection(opts: RedisConnectionOptions): Redis | Clu
     return new Redis({ ...credentials(opts.url), ...base, sentinels: opts.sentinels, name: opts.sentinelName });
   }
 
-  return new Redis(opts.url ?? DEFAULT_REDIS_URL, base);
+  return new Redis(opts.url === undefined || opts.url === '' ? DEFAULT_REDIS_URL : opts.url, base);
 }

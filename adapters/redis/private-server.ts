@@ -96,6 +96,13 @@ async function isOurs(port: number, pid: number | undefined): Promise<boolean> {
   return pid !== undefined && new RegExp(`process_id:${pid}\\r\\n`).test(info);
 }
 
+// Redis marks warnings with " # "; those lines say why it gave up (bind failed, bad dir).
+function reasonFrom(output: string): string {
+  const lines = output.trim().split('\n').filter((l) => l.trim() !== '');
+  const warnings = lines.filter((l) => / # /.test(l));
+  return (warnings.length > 0 ? warnings : lines).slice(-2).map((l) => l.replace(/^.*? # /, '').trim()).join('; ') || 'no output';
+}
+
 function waitForExit(child: ChildProcess, timeoutMs: number): Promise<boolean> {
   if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve(true);
   return new Promise((resolve) => {
@@ -137,9 +144,7 @@ async function launch(binary: string, opts: PrivateRedisOptions, port: number): 
   let delay = 5;
   for (;;) {
     if (exited) {
-      throw Object.assign(new Error(`redis-server exited during start-up: ${output.trim().split('\n').slice(-3).join(' | ')}`), {
-        output,
-      });
+      throw Object.assign(new Error(`redis-server on port ${port} exited during start-up: ${reasonFrom(output)}`), { output });
     }
     try {
       const reply = await Promise.race([rawCommand(port, 'PING'), spawnError]);

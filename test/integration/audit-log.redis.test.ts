@@ -105,7 +105,7 @@ describe('RedisAuditLog search', () => {
   const seqs = (r: { events: StoredAuditEvent[] }) => r.events.map((e) => e.seq);
   let ready: Promise<void> | null = null;
 
-  // seq 1..8, one event a minute; p_a ends approved, p_b stays pending.
+  // seq n is at minute n-1; p_a (seq 1, 4, 5, 8) ends approved, p_b (seq 2, 6, 7) stays pending.
   function seed(): Promise<void> {
     ready ??= (async () => {
       const pa = proposal('p_a', 'billing-agent', 'pending');
@@ -133,20 +133,20 @@ describe('RedisAuditLog search', () => {
 
   it('needs every word, case-insensitively, anywhere in type, actor, ids, agent or data', async () => {
     await seed();
-    expect(seqs(await log.search(base({ words: ['4711'] })))).toEqual([6, 1]);
+    expect(seqs(await log.search(base({ words: ['4711'] })))).toEqual([7, 1]);
     expect(seqs(await log.search(base({ words: ['REFUND', '4711'] })))).toEqual([1]);
-    expect(seqs(await log.search(base({ words: ['bad', 'signature'] })))).toEqual([2]);
-    expect(seqs(await log.search(base({ words: ['mallory'] })))).toEqual([5]);
-    expect(seqs(await log.search(base({ words: ['p_b', 'slack'] })))).toEqual([6]);
+    expect(seqs(await log.search(base({ words: ['bad', 'signature'] })))).toEqual([3]);
+    expect(seqs(await log.search(base({ words: ['mallory'] })))).toEqual([6]);
+    expect(seqs(await log.search(base({ words: ['p_b', 'slack'] })))).toEqual([7]);
     expect(seqs(await log.search(base({ words: ['4711', 'nothing-like-this'] })))).toEqual([]);
   });
 
   it('filters by agent, actor and proposal', async () => {
     await seed();
-    expect(seqs(await log.search(base({ agent: 'billing-agent' })))).toEqual([8, 4, 3, 1]);
-    expect(seqs(await log.search(base({ actor: 'person:alice' })))).toEqual([4, 3]);
-    expect(seqs(await log.search(base({ proposalId: 'p_b' })))).toEqual([6, 5, 2].filter((s) => s !== 2));
-    expect(seqs(await log.search(base({ agent: 'support-agent', words: ['refused'] })))).toEqual([5]);
+    expect(seqs(await log.search(base({ agent: 'billing-agent' })))).toEqual([8, 5, 4, 1]);
+    expect(seqs(await log.search(base({ actor: 'person:alice' })))).toEqual([5, 4]);
+    expect(seqs(await log.search(base({ proposalId: 'p_b' })))).toEqual([7, 6, 2]);
+    expect(seqs(await log.search(base({ agent: 'support-agent', words: ['refused'] })))).toEqual([6]);
   });
 
   it('filters by time, inclusive at both ends', async () => {
@@ -158,8 +158,8 @@ describe('RedisAuditLog search', () => {
 
   it("filters by the proposal's current status", async () => {
     await seed();
-    expect(seqs(await log.search(base({ status: 'approved' })))).toEqual([8, 4, 3, 1]);
-    expect(seqs(await log.search(base({ status: 'pending' })))).toEqual([6, 5, 2]);
+    expect(seqs(await log.search(base({ status: 'approved' })))).toEqual([8, 5, 4, 1]);
+    expect(seqs(await log.search(base({ status: 'pending' })))).toEqual([7, 6, 2]);
     expect(seqs(await log.search(base({ status: 'denied' })))).toEqual([]);
   });
 
@@ -177,8 +177,8 @@ describe('RedisAuditLog search', () => {
     expect(pages).toEqual([[8, 7, 6], [5, 4, 3], [2, 1]]);
 
     const filtered = await log.search(base({ agent: 'billing-agent', limit: 2 }));
-    expect(seqs(filtered)).toEqual([8, 4]);
+    expect(seqs(filtered)).toEqual([8, 5]);
     const rest = await log.search(base({ agent: 'billing-agent', limit: 2, cursor: filtered.next! }));
-    expect(seqs(rest)).toEqual([3, 1]);
+    expect(seqs(rest)).toEqual([4, 1]);
   });
 });

@@ -1,0 +1,125 @@
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, inject } from 'vitest';
+import { start, type Running, type StartOptions } from '../../src/main.ts';
+import { testAgent, type TestAgent } from './agent.ts';
+
+// Starts the real countersign (HTTP server, queues, workers) in this test process, on a
+// free port, against the run's private redis-server under a prefix of its own.
+
+export const TEST_ADMIN_TOKEN = 'test-admin-token-0123456789abcdef';
+
+export const BASE_POLICY = `
+version: 1
+agents:
+  - id: billing-agent
+    sponsors: [dana]
+    secret_env: AGENT_BILLING_SECRET
+  - id: ops-agent
+    secret_env: AGENT_OPS_SECRET
+people:
+  alice: { slack: U0ALICE, teams: 00000000-0000-0000-0000-0000000a11ce }
+  bob: { slack: U0BOB }
+  carol: { slack: U0CAROL }
+  dana: { slack: U0DANA }
+  erin: { slack: U0ERIN }
+groups:
+  finance: [alice, bob, dana]
+  security: [alice, carol]
+  admins: [alice]
+channels:
+  finance: { console: true }
+  secops: { console: true }
+rules:
+  - name: never-drop-production-databases
+    when: action.tool == "postgres" && action.operation == "drop" && context.environment == "production"
+    effect: deny
+    reason: Dropping production databases is never delegated to agents
+  - name: large-payments
+    when: action.tool == "payments" && context.value.amount > 10000.0
+    effect: approve
+    risk: critical
+    route: finance
+    approvers: finance
+    approvals: 2
+    ttl: 30m
+  - name: quick-payments
+    when: action.tool == "payments" && action.operation == "quick"
+    effect: approve
+    risk: medium
+    route: finance
+    approvers: finance
+    ttl: 1s
+  - name: payments
+    when: action.tool == "payments"
+    effect: approve
+    risk: high
+    route: finance
+    approvers: finance
+  - name: reversible-internal-tagging
+    when: action.operation == "tag" && context.reversible && context.destination == "internal"
+    effect: allow
+    risk: low
+default: { effect: approve, risk: medium, route: secops, approvers: security, approvals: 1, ttl: 15m }
+`;
+
+export interface TestApp {
+  running: Running;
+  url: string;
+  prefix: string;
+  billing: TestAgent;
+  ops: TestAgent;
+  secrets: { billing: string; ops: string };
+  /** Admin GET with the bearer token. */
+  admin<T = any>(path: string): Promise<{ status: number; body: T }>;
+}
+
+export async function startTestApp(options: { policy?: string; env?: Record<string, string>; start?: StartOptions } = {}): Promise<TestApp> {
+  const url = inject('redisUrl');
+  if (url === null) throw new Error('no test Redis');
+  const dir = mkdtempSync(join(tmpdir(), 'countersign-test-'));
+  const policyFile = join(dir, 'policy.yaml');
+  writeFileSync(policyFile, options.policy ?? BASE_POLICY);
+  const prefix = `t-${randomBytes(6).toString('hex')}`;
+  const secrets = { billing: randomBytes(24).toString('hex'), ops: randomBytes(24).toString('hex') };
+  const running = await start(
+    {
+      PORT: '0',
+      HOST: '127.0.0.1',
+      REDIS_URL: url,
+      COUNTERSIGN_PREFIX: prefix,
+      COUNTERSIGN_DATA_DIR: dir,
+      POLICY_FILE: policyFile,
+      COUNTERSIGN_ADMIN_TOKEN: TEST_ADMIN_TOKEN,
+      AGENT_BILLING_SECRET: secrets.billing,
+      AGENT_OPS_SECRET: secrets.ops,
+      LOG_LEVEL: 'silent',
+      ...options.env,
+    },
+    { say: () => undefined, ...options.start },
+  );
+  afterAll(async () => {
+    const redis = running.redis;
+    let cursor = '0';
+    do {
+      const [next, keys] = await (redis as import('ioredis').Redis).scan(cursor, 'MATCH', `{${prefix}}:*`, 'COUNT', 1000);
+      cursor = next;
+      if (keys.length > 0) await redis.del(...keys);
+    } while (cursor !== '0');
+    await running.stop();
+  });
+  return {
+    running,
+    url: running.url,
+    prefix,
+    secrets,
+    billing: testAgent(running.url, 'billing-agent', secrets.billing),
+    ops: testAgent(running.url, 'ops-agent', secrets.ops),
+    async admin<T>(path: string) {
+      const res = await fetch(`${running.url}${path}`, { headers: { authorization: `Bearer ${TEST_ADMIN_TOKEN}` } });
+      return { status: res.status, body: (await res.json()) as T };
+    },
+  };
+}

@@ -1,0 +1,65 @@
+import { readFileSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
+import { envSchema, loadConfig } from '../../src/config.ts';
+import { ConfigError } from '../../src/core/errors.ts';
+
+const documented = new Set(
+  readFileSync(new URL('../../.env.example', import.meta.url), 'utf8')
+    .split('\n')
+    .map((line) => /^#?\s*([A-Z][A-Z0-9_]+)=/.exec(line)?.[1])
+    .filter((name): name is string => name !== undefined),
+);
+
+describe('config', () => {
+  it('.env.example documents every variable of the schema, and nothing else', () => {
+    const schema = new Set(Object.keys(envSchema.shape));
+    expect([...schema].filter((n) => !documented.has(n))).toEqual([]);
+    // Agents' secrets are named by the policy, so they are examples, not schema entries.
+    const extra = [...documented].filter((n) => !schema.has(n) && !/_SECRET$/.test(n));
+    expect(extra).toEqual([]);
+  });
+
+  it('gives the defaults of DESIGN.md', () => {
+    const c = loadConfig({});
+    expect(c.port).toBe(3000);
+    expect(c.host).toBe('127.0.0.1');
+    expect(c.publicUrl).toBe('http://127.0.0.1:3000');
+    expect(c.prefix).toBe('countersign');
+    expect(c.tokens.ttlMs).toBe(5 * 60_000);
+    expect(c.slack).toBeNull();
+    expect(c.adminToken).toBeNull();
+  });
+
+  it.each([
+    [{ PORT: 'eighty' }, 'PORT'],
+    [{ PORT: '70000' }, 'PORT'],
+    [{ REDIS_URL: 'http://x' }, 'REDIS_URL'],
+    [{ EXECUTION_TOKEN_TTL: 'soon' }, 'EXECUTION_TOKEN_TTL'],
+    [{ COUNTERSIGN_ADMIN_TOKEN: 'short' }, 'COUNTERSIGN_ADMIN_TOKEN'],
+    [{ COUNTERSIGN_PREFIX: 'a b' }, 'COUNTERSIGN_PREFIX'],
+    [{ SLACK_BOT_TOKEN: 'xoxb-1' }, 'SLACK_SIGNING_SECRET'],
+    [{ REDIS_SENTINELS: 'h:1' }, 'REDIS_SENTINEL_NAME'],
+    [{ REDIS_CLUSTER_NODES: 'nohost' }, 'REDIS_CLUSTER_NODES'],
+    [{ NODE_ENV: 'production' }, 'TOKEN_SIGNING_KEY'],
+    [{ LOG_LEVEL: 'loud' }, 'LOG_LEVEL'],
+  ])('refuses %o naming %s', (env, name) => {
+    expect(() => loadConfig(env)).toThrow(ConfigError);
+    expect(() => loadConfig(env)).toThrow(name);
+  });
+
+  it('never puts a wrong secret value into the error', () => {
+    try {
+      loadConfig({ COUNTERSIGN_ADMIN_TOKEN: 'hunter2' });
+      expect.unreachable();
+    } catch (e) {
+      expect((e as Error).message).not.toContain('hunter2');
+    }
+  });
+
+  it('treats empty values as unset, as an edited .env.example leaves them', () => {
+    const c = loadConfig({ PORT: '', REDIS_URL: '', SLACK_BOT_TOKEN: '', SLACK_SIGNING_SECRET: '' });
+    expect(c.port).toBe(3000);
+    expect(c.redis.url).toBeNull();
+    expect(c.slack).toBeNull();
+  });
+});
