@@ -6,6 +6,9 @@ export default defineConfig({
     testTimeout: 20_000,
     hookTimeout: 20_000,
     pool: 'forks',
+    // The JSON report gives .ci/run a plain closing line to print.
+    reporters: ['default', 'json'],
+    outputFile: { json: 'test-results/vitest.json' },
     // One private redis-server for the whole run; test files share it under distinct prefixes.
     globalSetup: ['test/helpers/global-redis.ts'],
   },

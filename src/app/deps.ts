@@ -18,4 +18,6 @@ export interface AppDeps {
    * the token mint and the execute queue in here; until then approved is where it rests.
    */
   onApproved: (proposal: Proposal) => Promise<void>;
+  /** Called after any status change of an existing proposal (execution: agent callbacks). */
+  onStatusChanged?: (proposal: Proposal) => Promise<void>;
 }

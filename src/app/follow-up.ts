@@ -3,6 +3,7 @@ import type { ThreadReply } from '../core/card.ts';
 import type { NotifyJob } from '../core/ports.ts';
 import type { Platform, Proposal } from '../core/proposal.ts';
 import type { AppDeps } from './deps.ts';
+import { executionReply } from './execution-replies.ts';
 
 // What has to happen after a committed change, derived from the change itself so every
 // use case (intake, clicks, expiry, cancel, execution) gets the same cards, thread
@@ -38,7 +39,7 @@ function replyFor(p: Proposal, e: AuditEventInput): ThreadReply | null {
     case 'cancelled':
       return { proposalId: p.id, kind: 'cancelled', text: `Cancelled by ${e.actor}${d['reason'] ? `: ${String(d['reason'])}` : ''}` };
     default:
-      return null;
+      return executionReply(p, e);
   }
 }
 
@@ -68,9 +69,26 @@ export async function followUp(deps: AppDeps, before: Proposal | null, after: Pr
   }
   if (jobs.length > 0) tasks.push(deps.jobs.notify(jobs));
   if (after.status === 'approved' && before?.status !== 'approved') tasks.push(deps.onApproved(after));
+  if (statusChanged && before !== null && deps.onStatusChanged !== undefined) tasks.push(deps.onStatusChanged(after));
 
   const results = await Promise.allSettled(tasks);
   for (const r of results) {
     if (r.status === 'rejected') deps.logger.error({ err: r.reason, proposal_id: after.id }, 'follow-up after a committed change failed');
   }
+}
+
+/**
+ * Thread replies for events that are not part of a commit (a callback that could not be
+ * delivered): the same replies a commit would produce, keyed so a retried call posts once.
+ */
+export async function replyToEvents(deps: AppDeps, p: Proposal, events: AuditEventInput[], key: string): Promise<void> {
+  const jobs: NotifyJob[] = [];
+  const platforms = p.decision.effect === 'approve' ? platformsFor(deps, p) : [];
+  for (const platform of platforms) {
+    events.forEach((e, i) => {
+      const reply = replyFor(p, e);
+      if (reply !== null) jobs.push({ kind: 'reply', proposal_id: p.id, platform, reply, key: `${key}-${i}` });
+    });
+  }
+  if (jobs.length > 0) await deps.jobs.notify(jobs);
 }

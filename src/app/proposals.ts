@@ -1,5 +1,5 @@
 import { ForbiddenError, NotFoundError } from '../core/errors.ts';
-import { cancel, expire, isOverdue, type CancelOutcome } from '../core/lifecycle.ts';
+import { cancel, expire, isFinal, isOverdue, type CancelOutcome } from '../core/lifecycle.ts';
 import type { Proposal } from '../core/proposal.ts';
 import type { AppDeps } from './deps.ts';
 import { mutate, type Mutation } from './mutate.ts';
@@ -28,12 +28,15 @@ export async function getProposal(deps: AppDeps, viewer: Viewer, id: string): Pr
   return p;
 }
 
-/** Long-poll: returns as soon as the status differs from what it was at the call, or at the timeout. */
+/**
+ * Long-poll: returns as soon as the status differs from what it was at the call, or at the
+ * timeout; at once when the status is final, since nothing can change it any more.
+ */
 export async function waitForProposal(deps: AppDeps, viewer: Viewer, id: string, timeoutMs: number, signal?: AbortSignal): Promise<Proposal> {
   const first = await getProposal(deps, viewer, id);
   const deadline = deps.clock.now() + timeoutMs;
   let current = first;
-  while (current.status === first.status && !signal?.aborted) {
+  while (current.status === first.status && !isFinal(current.status) && !signal?.aborted) {
     const now = deps.clock.now();
     if (now >= deadline) break;
     // Wake at the expiry too, so a waiter sees "expired" even if no job has run yet.

@@ -1,3 +1,4 @@
+import { iso } from '../core/clock.ts';
 import { applyVote, type Authority, type VoteOutcome } from '../core/lifecycle.ts';
 import type { Platform, Proposal, Vote } from '../core/proposal.ts';
 import type { Policy } from '../core/policy/policy.ts';
@@ -34,4 +35,41 @@ export async function recordDecision(deps: AppDeps, req: DecisionRequest): Promi
   const vote = { person: req.person, platform: req.platform, vote: req.vote, reason: req.reason ?? null };
   const result = await mutate(deps, req.proposalId, (p, now) => applyVote(p, vote, authority, now));
   return { outcome: result.outcome, proposal: result.proposal };
+}
+
+export type DecisionCheck = { allowed: true; proposal: Proposal } | { allowed: false; outcome: Extract<VoteOutcome, { kind: 'refused' }> };
+
+/**
+ * Whether `person` may vote on the proposal now, for platforms that ask for more input
+ * (a deny reason) before the vote: a refusal is recorded exactly as recordDecision would
+ * record it; an allowed vote is never counted here. A missing reason is not checked yet.
+ */
+export async function checkDecision(deps: AppDeps, req: Omit<DecisionRequest, 'reason'>): Promise<DecisionCheck> {
+  const authority = authorityFrom(deps.policy);
+  const vote = { person: req.person, platform: req.platform, vote: req.vote, reason: '(to be given)' };
+  const result = await mutate(deps, req.proposalId, (p, now) => {
+    const step = applyVote(p, vote, authority, now);
+    return step.outcome.kind === 'refused' ? step : { outcome: step.outcome, next: null, events: [] };
+  });
+  const outcome = result.outcome;
+  return outcome.kind === 'refused' ? { allowed: false, outcome } : { allowed: true, proposal: result.proposal };
+}
+
+/** A click from a platform user who is not a person in the policy: refused and audited. */
+export async function refuseUnknownUser(
+  deps: AppDeps,
+  req: { proposalId: string; platform: Platform; platformUser: string; vote: Vote },
+): Promise<Extract<VoteOutcome, { kind: 'refused' }>> {
+  const proposal = await deps.store.get(req.proposalId);
+  await deps.audit.append([
+    {
+      type: 'approval_refused',
+      at: iso(deps.clock.now()),
+      proposal_id: proposal === null ? null : proposal.id,
+      agent: proposal?.agent ?? null,
+      actor: `${req.platform}:${req.platformUser.slice(0, 64)}`,
+      data: { platform: req.platform, platform_user: req.platformUser.slice(0, 64), vote: req.vote, why: 'unknown_person' },
+    },
+  ]);
+  return { kind: 'refused', why: 'unknown_person', message: 'you are not a person in the policy', status: proposal?.status ?? 'pending' };
 }

@@ -111,6 +111,7 @@ export function applyVote(p: Proposal, req: VoteRequest, authority: Authority, n
   }
   const expiry = expire(p, now);
   if (expiry.next !== null) return refuse('expired', 'this proposal has expired', expiry);
+  if (p.status === 'expired') return refuse('expired', 'this proposal has expired');
   if (p.status !== 'pending') return refuse('not_pending', `this proposal is already ${p.status}`);
   if (p.approvals.some((a) => a.person === req.person)) {
     return refuse('already_voted', 'your decision on this proposal is already counted');

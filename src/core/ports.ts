@@ -103,3 +103,5 @@ export interface Metrics {
   /** Seconds from submission to the human decision. */
   decisionRecorded(status: Status, seconds: number): void;
 }
+
+export type { CallbackSender, ExecutionQueue, Executor, ExecutorConnection, TokenLedger, TokenSigner } from './execution-ports.ts';

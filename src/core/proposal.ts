@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { ValidationError, type FieldIssue } from './errors.ts';
+import type { Execution } from './execution.ts';
 
 // What an agent may send. Strict: an unknown key is an error, so a typo never silently
 // drops a field a policy rule was meant to see.
@@ -133,4 +134,6 @@ export interface Proposal {
   resolution: Resolution | null;
   /** Bumped by every committed change; the store refuses a change made against an older version. */
   version: number;
+  /** Set once an approved proposal's execution token is minted (src/core/execution.ts). */
+  execution?: Execution;
 }

@@ -1,0 +1,151 @@
+import type { App, BlockAction, ButtonAction, webApi } from '@slack/bolt';
+import type { AppDeps } from '../../src/app/deps.ts';
+import { checkDecision, recordDecision, refuseUnknownUser } from '../../src/app/record-decision.ts';
+import { NotFoundError } from '../../src/core/errors.ts';
+import type { RefusalReason, VoteOutcome } from '../../src/core/lifecycle.ts';
+import type { Logger } from '../../src/core/ports.ts';
+import type { Vote } from '../../src/core/proposal.ts';
+import { ACTION_APPROVE, ACTION_DENY, DENY_CALLBACK, REASON_ACTION, REASON_BLOCK, denyModal, type DenyModalMeta } from './blocks.ts';
+import { escapeEntities } from './text.ts';
+
+// Button clicks and the deny modal. Every handler acks first (Slack wants an answer
+// within 3 s) and then does its work: the decision itself goes through recordDecision,
+// which is atomic in Redis, so a double click, a redelivery or two replicas taking the
+// same click at once count one vote; the card itself is updated by the notify queue.
+
+export interface InteractionContext {
+  web: webApi.WebClient;
+  deps: () => AppDeps;
+  logger: Logger;
+}
+
+type Refusal = Extract<VoteOutcome, { kind: 'refused' }>;
+
+const REASON_REQUIRED_RISKS = new Set(['high', 'critical']);
+// A redelivered click whose first delivery already counted is not news to the person.
+const QUIET_ON_RETRY = new Set<RefusalReason>(['already_voted', 'not_pending']);
+
+export function refusalText(r: Refusal): string {
+  switch (r.why) {
+    case 'unknown_person':
+    case 'not_an_approver':
+    case 'sponsor':
+      return `:no_entry: You are not allowed to decide on this proposal: ${r.message}.`;
+    case 'already_voted':
+      return 'Your decision on this proposal is already counted.';
+    case 'expired':
+    case 'not_pending':
+      return `Too late: ${r.message}.`;
+    case 'reason_required':
+      return `:warning: ${r.message}.`;
+  }
+}
+
+async function tellPrivately(ctx: InteractionContext, channel: string | null, user: string, text: string): Promise<void> {
+  if (channel === null) {
+    ctx.logger.warn({ slack_user: user }, 'a private Slack reply had no channel to go to');
+    return;
+  }
+  try {
+    await ctx.web.chat.postEphemeral({ channel, user, text: escapeEntities(text) });
+  } catch (e) {
+    ctx.logger.warn({ err: (e as Error).message, slack_user: user }, 'could not send a private Slack reply');
+  }
+}
+
+interface Click {
+  proposalId: string;
+  user: string;
+  channel: string | null;
+  retry: boolean;
+}
+
+/** The person behind a Slack user id, or the (audited) refusal of a stranger. */
+async function personFor(deps: AppDeps, click: Click, vote: Vote): Promise<{ person: string } | { refusal: Refusal }> {
+  const person = deps.policy.personByPlatformId('slack', click.user);
+  if (person !== undefined) return { person: person.id };
+  return { refusal: await refuseUnknownUser(deps, { proposalId: click.proposalId, platform: 'slack', platformUser: click.user, vote }) };
+}
+
+async function refuse(ctx: InteractionContext, click: Click, refusal: Refusal): Promise<void> {
+  if (click.retry && QUIET_ON_RETRY.has(refusal.why)) return;
+  await tellPrivately(ctx, click.channel, click.user, refusalText(refusal));
+}
+
+async function guarded(ctx: InteractionContext, click: Click, work: () => Promise<void>): Promise<void> {
+  try {
+    await work();
+  } catch (e) {
+    if (e instanceof NotFoundError) return tellPrivately(ctx, click.channel, click.user, 'This proposal no longer exists.');
+    ctx.logger.error({ err: (e as Error).message, proposal_id: click.proposalId }, 'a Slack click failed');
+    await tellPrivately(ctx, click.channel, click.user, ':warning: countersign could not record that click; please try again.');
+  }
+}
+
+function clickOf(body: BlockAction, action: ButtonAction, retryNum: number | undefined): Click | null {
+  if (typeof action.value !== 'string' || action.value === '') return null;
+  return { proposalId: action.value, user: body.user.id, channel: body.channel?.id ?? null, retry: (retryNum ?? 0) > 0 };
+}
+
+export function registerInteractions(app: App, ctx: InteractionContext): void {
+  app.action<BlockAction<ButtonAction>>(ACTION_APPROVE, async ({ ack, body, action, context }) => {
+    await ack();
+    const click = clickOf(body, action, context.retryNum);
+    if (click === null) return;
+    const deps = ctx.deps();
+    await guarded(ctx, click, async () => {
+      const who = await personFor(deps, click, 'approve');
+      if ('refusal' in who) return refuse(ctx, click, who.refusal);
+      const { outcome } = await recordDecision(deps, { proposalId: click.proposalId, person: who.person, platform: 'slack', vote: 'approve' });
+      if (outcome.kind === 'refused') await refuse(ctx, click, outcome);
+    });
+  });
+
+  app.action<BlockAction<ButtonAction>>(ACTION_DENY, async ({ ack, body, action, context }) => {
+    await ack();
+    const click = clickOf(body, action, context.retryNum);
+    if (click === null) return;
+    const deps = ctx.deps();
+    await guarded(ctx, click, async () => {
+      const who = await personFor(deps, click, 'deny');
+      if ('refusal' in who) return refuse(ctx, click, who.refusal);
+      // Ask for a reason only from someone who may deny; the stranger hears no more than that.
+      const check = await checkDecision(deps, { proposalId: click.proposalId, person: who.person, platform: 'slack', vote: 'deny' });
+      if (!check.allowed) return refuse(ctx, click, check.outcome);
+      const p = check.proposal;
+      const meta: DenyModalMeta = { p: p.id, c: click.channel, r: REASON_REQUIRED_RISKS.has(p.decision.risk) };
+      // trigger_id is valid for 3 s from the click: open at once, before anything slower.
+      await ctx.web.views.open({ trigger_id: body.trigger_id, view: denyModal({ proposalId: p.id, action: p.action, risk: p.decision.risk }, meta) });
+    });
+  });
+
+  app.view(DENY_CALLBACK, async ({ ack, body, view }) => {
+    let meta: DenyModalMeta;
+    try {
+      meta = JSON.parse(view.private_metadata) as DenyModalMeta;
+    } catch {
+      await ack();
+      return;
+    }
+    const reason = (view.state.values[REASON_BLOCK]?.[REASON_ACTION]?.value ?? '').trim();
+    if (meta.r && reason === '') {
+      await ack({ response_action: 'errors', errors: { [REASON_BLOCK]: 'A reason is required to deny this proposal.' } });
+      return;
+    }
+    await ack();
+    const click: Click = { proposalId: meta.p, user: body.user.id, channel: meta.c, retry: false };
+    const deps = ctx.deps();
+    await guarded(ctx, click, async () => {
+      const who = await personFor(deps, click, 'deny');
+      if ('refusal' in who) return refuse(ctx, click, who.refusal);
+      const { outcome } = await recordDecision(deps, {
+        proposalId: meta.p,
+        person: who.person,
+        platform: 'slack',
+        vote: 'deny',
+        reason: reason === '' ? null : reason,
+      });
+      if (outcome.kind === 'refused') await refuse(ctx, click, outcome);
+    });
+  });
+}

@@ -1,0 +1,85 @@
+// The ports execution needs (re-exported from ports.ts): token signing, the token ledger,
+// the execute / callback queues, the executor and the callback transport.
+import type { ExecutionResult, ExecutionTokenClaims } from './execution.ts';
+import type { Status } from './proposal.ts';
+
+export interface PublicJwks {
+  keys: Record<string, unknown>[];
+}
+
+/** Signs and checks execution tokens; the keys never leave the adapter. */
+export interface TokenSigner {
+  readonly issuer: string;
+  sign(claims: Omit<ExecutionTokenClaims, 'iss'>): Promise<string>;
+  /**
+   * The claims when the signature, issuer and (unless `ignoreExpiry`) the expiry hold,
+   * else null. `ignoreExpiry` is for outcome reports: an action may finish after its token expired.
+   */
+  verify(token: string, nowMs: number, options?: { ignoreExpiry?: boolean }): Promise<ExecutionTokenClaims | null>;
+  jwks(): PublicJwks;
+}
+
+export type TokenState = 'issued' | 'redeemed' | 'revoked';
+
+export interface TokenRecord {
+  jti: string;
+  proposal_id: string;
+  agent: string;
+  expires_at: number;
+  token: string;
+  /** Poll mode: the first read of the proposal by its agent may take the token (once). */
+  pickup: boolean;
+}
+
+/**
+ * Where tokens wait until a worker, a callback or the polling agent needs them (never in job
+ * data), with their single-use state. Every operation that must happen once is atomic.
+ */
+export interface TokenLedger {
+  save(record: TokenRecord): Promise<void>;
+  /** The proposal's token while it is valid and not revoked. */
+  tokenFor(proposalId: string): Promise<string | null>;
+  /** Takes the poll-mode token: only the first caller gets it. */
+  takePickup(proposalId: string): Promise<string | null>;
+  /** Spends the token: true for the first call only; false when revoked, spent or unknown. */
+  redeem(jti: string): Promise<boolean>;
+  state(jti: string): Promise<TokenState | null>;
+  /** Forgets the stored token (its state stays, for redemption and revocation). */
+  discard(proposalId: string): Promise<void>;
+  /** Revokes every outstanding token of the agent; returns their proposals. */
+  revokeAgent(agent: string): Promise<{ jti: string; proposal_id: string }[]>;
+  /** Claimed executions and when whoever claimed them must have finished. */
+  trackExecuting(proposalId: string, deadline: number): Promise<void>;
+  untrackExecuting(proposalId: string): Promise<void>;
+  /** The deadline of a claimed execution, or null when none is tracked. */
+  executingDeadline(proposalId: string): Promise<number | null>;
+  overdueExecutions(now: number, limit: number): Promise<string[]>;
+}
+
+export interface ExecutionQueue {
+  /** One execute job per proposal: the proposal id is the job id, so a second enqueue is a no-op. */
+  enqueueExecution(proposalId: string): Promise<void>;
+  /** Fails the proposal if its token is still unused at `at`. */
+  scheduleTokenExpiry(proposalId: string, at: number): Promise<void>;
+  enqueueCallback(proposalId: string, status: Status): Promise<void>;
+  /** Removes a queued execution; false when none was waiting (absent, or already running). */
+  removeExecution(proposalId: string): Promise<boolean>;
+}
+
+/** The request leaves countersign only through `send`; anything before it may be retried. */
+export interface ExecutorConnection {
+  send(token: string, body: string): Promise<ExecutionResult & { kind: 'response' | 'timeout' | 'lost' }>;
+  close(): void;
+}
+
+export interface Executor {
+  /** Opens the connection to the executor; throws ExecutorUnreachableError when it cannot. */
+  connect(url: string, timeoutMs: number): Promise<ExecutorConnection>;
+}
+
+export class ExecutorUnreachableError extends Error {}
+
+export interface CallbackSender {
+  /** POSTs the signed body to the agent's callback URL; resolves with the HTTP status. */
+  post(url: string, headers: Record<string, string>, body: string, timeoutMs: number): Promise<number>;
+}

@@ -1,0 +1,245 @@
+import { createHash } from 'node:crypto';
+import { canonicalJson, type AuditEventInput } from './audit.ts';
+import { iso } from './clock.ts';
+import { canTransition, type Step } from './lifecycle.ts';
+import type { Action, Proposal, Status } from './proposal.ts';
+
+// Execution, pure: the record kept on an approved proposal and the transitions that move
+// it to executing / succeeded / failed. The store's compare-and-set commits each step, so
+// "approved -> executing" is the one claim that lets an action run: whoever commits it
+// runs the action, everyone else sees that it is taken.
+
+/** Who runs the action: the policy's executor for the tool, or the agent itself. */
+export type ExecutionMode = 'executor' | 'callback' | 'poll';
+
+/**
+ * `unknown`: the request left countersign but no answer came back (timeout, lost connection,
+ * a worker that died mid-call): the action may or may not have happened, so it is never
+ * retried blindly. `not_run`: it certainly did not happen (token expired, executor unreachable).
+ */
+export type ExecutionOutcome = 'succeeded' | 'failed' | 'unknown' | 'not_run';
+
+export interface Execution {
+  mode: ExecutionMode;
+  /** The token's `jti`; the token itself lives only in the Redis token ledger. */
+  token_id: string;
+  token_expires_at: number;
+  started_at: number | null;
+  finished_at: number | null;
+  /** HTTP status from the executor, when it answered. */
+  status_code: number | null;
+  outcome: ExecutionOutcome | null;
+  /** Why it failed, in a word: token_expired, timeout, interrupted, executor_unreachable, … */
+  reason: string | null;
+  duration_ms: number | null;
+  /** The start of the executor's (or agent's) answer, secrets redacted. */
+  response_excerpt: string | null;
+}
+
+/** Claims of an execution token (DESIGN.md, Execution tokens). */
+export interface ExecutionTokenClaims {
+  iss: string;
+  sub: string;
+  aud: string;
+  jti: string;
+  iat: number;
+  exp: number;
+  proposal_id: string;
+  action_digest: string;
+  approvers: string[];
+}
+
+export const EXCERPT_LENGTH = 500;
+
+/** base64url (unpadded) SHA-256 of the RFC 8785 canonical JSON of the action. */
+export function actionDigest(action: Action): string {
+  return createHash('sha256').update(canonicalJson(action)).digest('base64url');
+}
+
+export function approversOf(p: Proposal): string[] {
+  return p.approvals.filter((a) => a.vote === 'approve').map((a) => a.person);
+}
+
+// Executors and agents echo requests, print stack traces with env dumps, return tokens they
+// minted: whatever reaches the audit log or a chat thread loses anything that looks secret.
+const REDACTIONS: [RegExp, string][] = [
+  [/\b(Bearer|Basic|Token)\s+[A-Za-z0-9._~+/=-]+/gi, '$1 [redacted]'],
+  [/\beyJ[A-Za-z0-9_-]*\.[A-Za-z0-9_-]*\.[A-Za-z0-9_-]*/g, '[redacted-jwt]'],
+  [
+    /((?:api[_-]?key|key|secret|password|passwd|pwd|token|access[_-]?token|client[_-]?secret|authorization)["']?\s*[=:]\s*["']?)[^\s"'&,;}]+/gi,
+    '$1[redacted]',
+  ],
+  [/-----BEGIN [A-Z ]*PRIVATE KEY-----[\s\S]*?(?:-----END [A-Z ]*PRIVATE KEY-----|$)/g, '[redacted-key]'],
+  [/\b[0-9a-fA-F]{32,}\b/g, '[redacted-hex]'],
+  [/[A-Za-z0-9+/_-]{32,}={0,2}/g, '[redacted]'],
+];
+
+export function redactSecrets(text: string): string {
+  let out = text;
+  for (const [pattern, replacement] of REDACTIONS) out = out.replace(pattern, replacement);
+  return out;
+}
+
+/** Redact first, then cut: cutting first could leave half a secret too short to be recognised. */
+export function responseExcerpt(text: string): string {
+  return redactSecrets(text).slice(0, EXCERPT_LENGTH);
+}
+
+function event(p: Proposal, now: number, type: AuditEventInput['type'], actor: string, data: Record<string, unknown>): AuditEventInput {
+  return { type, at: iso(now), proposal_id: p.id, agent: p.agent, actor, data };
+}
+
+function moved(p: Proposal, status: Status, execution: Execution): Proposal {
+  return { ...p, status, execution, version: p.version + 1 };
+}
+
+const nothing = <O>(outcome: O): Step<O> => ({ outcome, next: null, events: [] });
+
+export interface IssuedToken {
+  mode: ExecutionMode;
+  jti: string;
+  expires_at: number;
+  audience: string;
+}
+
+/** Records the minted token (never the token itself) on an approved proposal, once. */
+export function recordTokenIssued(p: Proposal, token: IssuedToken, now: number): Step<{ recorded: boolean }> {
+  if (p.status !== 'approved' || p.execution !== undefined) return nothing({ recorded: false });
+  const execution: Execution = {
+    mode: token.mode,
+    token_id: token.jti,
+    token_expires_at: token.expires_at,
+    started_at: null,
+    finished_at: null,
+    status_code: null,
+    outcome: null,
+    reason: null,
+    duration_ms: null,
+    response_excerpt: null,
+  };
+  return {
+    outcome: { recorded: true },
+    next: { ...p, execution, version: p.version + 1 },
+    events: [
+      event(p, now, 'token_issued', 'system', {
+        jti: token.jti,
+        mode: token.mode,
+        audience: token.audience,
+        expires_at: iso(token.expires_at),
+        approvers: approversOf(p),
+      }),
+    ],
+  };
+}
+
+export function isTokenExpired(p: Proposal, now: number): boolean {
+  return p.execution !== undefined && now >= p.execution.token_expires_at;
+}
+
+/**
+ * An approved proposal that will not run: its token expired in the queue, the executor was
+ * unreachable on every attempt, or the policy no longer names an executor. Nothing was sent.
+ */
+export function failBeforeStart(p: Proposal, reason: string, now: number): Step<{ failed: boolean }> {
+  if (p.status !== 'approved' || p.execution === undefined) return nothing({ failed: false });
+  const execution: Execution = { ...p.execution, finished_at: now, outcome: 'not_run', reason };
+  return {
+    outcome: { failed: true },
+    next: moved(p, 'failed', execution),
+    events: [event(p, now, 'execution_finished', 'system', { status: 'failed', outcome: 'not_run', reason })],
+  };
+}
+
+/** The claim: approved -> executing. Refused unless the token is still valid. */
+export function claimExecution(p: Proposal, actor: string, now: number): Step<{ claimed: boolean; why: string | null }> {
+  if (p.status !== 'approved' || p.execution === undefined) return nothing({ claimed: false, why: `already ${p.status}` });
+  if (isTokenExpired(p, now)) return nothing({ claimed: false, why: 'token_expired' });
+  const execution: Execution = { ...p.execution, started_at: now };
+  return {
+    outcome: { claimed: true, why: null },
+    next: moved(p, 'executing', execution),
+    events: [event(p, now, 'execution_started', actor, { mode: p.execution.mode, jti: p.execution.token_id })],
+  };
+}
+
+/** What came back from whoever ran the action. */
+export type ExecutionResult =
+  | { kind: 'response'; status_code: number; body: string; duration_ms: number }
+  | { kind: 'timeout'; duration_ms: number }
+  /** The connection broke after the request was sent. */
+  | { kind: 'lost'; error: string; duration_ms: number }
+  /** An agent that executed itself reports. */
+  | { kind: 'reported'; succeeded: boolean; status_code: number | null; detail: string | null }
+  /** Found executing with nobody running it (the worker died): never re-run. */
+  | { kind: 'interrupted'; why: string };
+
+function interpret(r: ExecutionResult, startedAt: number, now: number) {
+  switch (r.kind) {
+    case 'response': {
+      const ok = r.status_code >= 200 && r.status_code < 300;
+      return {
+        status: ok ? ('succeeded' as const) : ('failed' as const),
+        outcome: ok ? ('succeeded' as const) : ('failed' as const),
+        reason: ok ? null : `http_${r.status_code}`,
+        status_code: r.status_code,
+        duration_ms: r.duration_ms,
+        excerpt: responseExcerpt(r.body),
+      };
+    }
+    case 'timeout':
+      return { status: 'failed' as const, outcome: 'unknown' as const, reason: 'timeout', status_code: null, duration_ms: r.duration_ms, excerpt: null };
+    case 'lost':
+      return { status: 'failed' as const, outcome: 'unknown' as const, reason: 'connection_lost', status_code: null, duration_ms: r.duration_ms, excerpt: responseExcerpt(r.error) };
+    case 'reported':
+      return {
+        status: r.succeeded ? ('succeeded' as const) : ('failed' as const),
+        outcome: r.succeeded ? ('succeeded' as const) : ('failed' as const),
+        reason: r.succeeded ? null : 'reported_failed',
+        status_code: r.status_code,
+        duration_ms: Math.max(0, now - startedAt),
+        excerpt: r.detail === null ? null : responseExcerpt(r.detail),
+      };
+    case 'interrupted':
+      return { status: 'failed' as const, outcome: 'unknown' as const, reason: r.why, status_code: null, duration_ms: Math.max(0, now - startedAt), excerpt: null };
+  }
+}
+
+/** executing -> succeeded / failed. A second finish of the same execution changes nothing. */
+export function finishExecution(p: Proposal, result: ExecutionResult, actor: string, now: number): Step<{ finished: boolean; status: Status }> {
+  if (p.status !== 'executing' || p.execution === undefined) return nothing({ finished: false, status: p.status });
+  const r = interpret(result, p.execution.started_at ?? now, now);
+  if (!canTransition(p.status, r.status)) return nothing({ finished: false, status: p.status });
+  const execution: Execution = {
+    ...p.execution,
+    finished_at: now,
+    status_code: r.status_code,
+    outcome: r.outcome,
+    reason: r.reason,
+    duration_ms: r.duration_ms,
+    response_excerpt: r.excerpt,
+  };
+  return {
+    outcome: { finished: true, status: r.status },
+    next: moved(p, r.status, execution),
+    events: [
+      event(p, now, 'execution_finished', actor, {
+        status: r.status,
+        outcome: r.outcome,
+        reason: r.reason,
+        http_status: r.status_code,
+        duration_ms: r.duration_ms,
+        response_excerpt: r.excerpt,
+      }),
+    ],
+  };
+}
+
+/** The kill switch: an approved proposal that has not started is cancelled. */
+export function cancelApproved(p: Proposal, actor: string, reason: string, now: number): Step<{ cancelled: boolean }> {
+  if (p.status !== 'approved') return nothing({ cancelled: false });
+  // The resolution stays as people decided it (a decided proposal never changes its decision);
+  // the cancellation is the execution's fate, recorded there and in the audit event.
+  const next: Proposal = { ...p, status: 'cancelled', version: p.version + 1 };
+  if (p.execution !== undefined) next.execution = { ...p.execution, finished_at: now, outcome: 'not_run', reason: 'cancelled' };
+  return { outcome: { cancelled: true }, next, events: [event(p, now, 'cancelled', actor, { reason })] };
+}
