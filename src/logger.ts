@@ -15,6 +15,7 @@ export const REDACT_PATHS = [
   'password',
 ];
 
-export function createLogger(level: string): Logger {
-  return pino({ level, base: { service: 'countersign' }, redact: { paths: REDACT_PATHS, censor: '[redacted]' } });
+export function createLogger(level: string, destination?: NodeJS.WritableStream): Logger {
+  const options = { level, base: { service: 'countersign' }, redact: { paths: REDACT_PATHS, censor: '[redacted]' } };
+  return destination === undefined ? pino(options) : pino(options, destination);
 }

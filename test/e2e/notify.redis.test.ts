@@ -1,0 +1,144 @@
+import { Writable } from 'node:stream';
+import { beforeAll, describe, expect, it } from 'vitest';
+import type { CardModel, CardRef, ThreadReply } from '../../src/core/card.ts';
+import type { ChatChannel } from '../../src/core/ports.ts';
+import { recordDecision } from '../../src/app/record-decision.ts';
+import { proposalBody } from '../helpers/agent.ts';
+import { startTestApp, type TestApp } from '../helpers/app.ts';
+import { sign } from '../../src/core/signing.ts';
+
+// The notify queue against a scripted chat channel: it fails when told to, records every
+// call, and lets a test wait for a call instead of sleeping.
+
+type Call = { op: 'post' | 'update' | 'reply'; proposalId: string; card?: CardModel; reply?: ThreadReply };
+
+function scriptedChannel() {
+  const calls: Call[] = [];
+  const failures = new Map<string, number>(); // intent -> posts still to fail (set before proposing)
+  const waiters: (() => void)[] = [];
+  const record = (call: Call) => {
+    calls.push(call);
+    waiters.splice(0).forEach((w) => w());
+  };
+  const channel: ChatChannel = {
+    platform: 'console',
+    async postCard(target, card): Promise<CardRef> {
+      const left = failures.get(card.intent) ?? 0;
+      if (left !== 0) {
+        failures.set(card.intent, left - 1);
+        record({ op: 'post', proposalId: card.proposalId });
+        throw new Error('chat platform answered 503');
+      }
+      record({ op: 'post', proposalId: card.proposalId, card });
+      return { platform: 'console', conversation: target, message: `m-${card.proposalId}` };
+    },
+    async updateCard(ref, card) {
+      record({ op: 'update', proposalId: card.proposalId, card });
+    },
+    async replyInThread(_ref, reply) {
+      record({ op: 'reply', proposalId: reply.proposalId, reply });
+    },
+  };
+  async function until(predicate: (calls: Call[]) => boolean, timeoutMs = 10_000): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    while (!predicate(calls)) {
+      const left = deadline - Date.now();
+      if (left <= 0) throw new Error(`timed out; calls so far: ${JSON.stringify(calls.map((c) => [c.op, c.proposalId]))}`);
+      await new Promise<void>((r) => {
+        const t = setTimeout(r, left);
+        waiters.push(() => (clearTimeout(t), r()));
+      });
+    }
+  }
+  return { channel, calls, failures, until };
+}
+
+const chat = scriptedChannel();
+const logLines: string[] = [];
+let app: TestApp;
+
+beforeAll(async () => {
+  app = await startTestApp({
+    env: { LOG_LEVEL: 'debug' },
+    start: {
+      chatChannels: { console: chat.channel },
+      tuning: { notifyAttempts: 3, notifyBackoffMs: 20 },
+      logStream: new Writable({
+        write(chunk, _enc, done) {
+          logLines.push(String(chunk));
+          done();
+        },
+      }),
+    },
+  });
+});
+
+const of = (id: string) => chat.calls.filter((c) => c.proposalId === id);
+
+describe('notify queue', () => {
+  it('posts the card to the route, updates it and replies in its thread as people decide', async () => {
+    const { body } = await app.billing.propose(proposalBody({ context: { value: { amount: 20_000, currency: 'EUR' } } }));
+    await chat.until(() => of(body.id).some((c) => c.op === 'post'));
+    const posted = of(body.id).find((c) => c.op === 'post')!.card!;
+    expect(posted).toMatchObject({ proposalId: body.id, agent: 'billing-agent', risk: 'critical', rule: 'large-payments', approvalsRequired: 2, actionable: true });
+
+    await recordDecision(app.running.deps, { proposalId: body.id, person: 'alice', platform: 'slack', vote: 'approve' });
+    await chat.until(() => of(body.id).some((c) => c.op === 'reply' && c.reply?.kind === 'approval'));
+    await recordDecision(app.running.deps, { proposalId: body.id, person: 'bob', platform: 'teams', vote: 'approve' });
+    await chat.until(() => of(body.id).some((c) => c.op === 'update' && c.card?.status === 'approved'));
+    await chat.until(() => of(body.id).some((c) => c.op === 'reply' && c.reply?.kind === 'decided'));
+
+    const final = of(body.id).filter((c) => c.op === 'update').at(-1)!.card!;
+    expect(final.actionable).toBe(false);
+    expect(final.resolution).toMatchObject({ status: 'approved', by: 'bob' });
+    const replies = of(body.id).filter((c) => c.op === 'reply').map((c) => c.reply!.text);
+    expect(replies).toContain('alice approved (1 of 2, via slack)');
+    expect(replies).toContain('Approved by alice, bob');
+    expect(of(body.id).filter((c) => c.op === 'post')).toHaveLength(1);
+  });
+
+  it('retries a failing post with backoff and posts exactly one card', async () => {
+    chat.failures.set('flaky twice', 2);
+    const second = await app.billing.propose(proposalBody({ intent: 'flaky twice' }));
+    await chat.until(() => of(second.body.id).some((c) => c.op === 'post' && c.card !== undefined));
+    expect(of(second.body.id).filter((c) => c.op === 'post')).toHaveLength(3);
+    const audit = await app.admin<{ events: { type: string }[] }>(`/v1/audit?proposal_id=${second.body.id}`);
+    expect(audit.body.events.filter((e) => e.type === 'card_posted')).toHaveLength(1);
+    expect(audit.body.events.filter((e) => e.type === 'card_failed')).toHaveLength(0);
+  });
+
+  it('records card_failed after the last attempt, and the proposal stays pending', async () => {
+    chat.failures.set('never posts', 99);
+    const { body } = await app.billing.propose(proposalBody({ intent: 'never posts' }));
+    const deadline = Date.now() + 10_000;
+    let types: string[] = [];
+    while (!types.includes('card_failed') && Date.now() < deadline) {
+      await chat.until((calls) => calls.filter((c) => c.proposalId === body.id).length >= 3);
+      types = (await app.admin<{ events: { type: string }[] }>(`/v1/audit?proposal_id=${body.id}`)).body.events.map((e) => e.type);
+      if (!types.includes('card_failed')) await new Promise((r) => setTimeout(r, 50));
+    }
+    expect(types).toContain('card_failed');
+    expect(of(body.id).filter((c) => c.op === 'post')).toHaveLength(3);
+    expect((await app.admin<{ status: string }>(`/v1/proposals/${body.id}`)).body.status).toBe('pending');
+  });
+});
+
+describe('logs', () => {
+  it('carry no secret, signature or admin token', async () => {
+    const raw = JSON.stringify(proposalBody());
+    const ts = Math.floor(Date.now() / 1000);
+    const forged = sign('not-the-secret', ts, raw);
+    await fetch(`${app.url}/v1/proposals`, {
+      method: 'POST',
+      headers: { 'x-countersign-agent': 'billing-agent', 'x-countersign-timestamp': String(ts), 'x-countersign-signature': forged },
+      body: raw,
+    });
+    await app.billing.propose(proposalBody());
+    await app.admin('/v1/audit?limit=1');
+    const text = logLines.join('');
+    expect(text).toContain('authentication failed');
+    for (const secret of [app.secrets.billing, app.secrets.ops, forged.slice(3), 'test-admin-token-0123456789abcdef']) {
+      expect(text).not.toContain(secret);
+    }
+  });
+});
