@@ -8,8 +8,9 @@ import type { Server } from 'node:http';
 import type { Cluster, Redis } from 'ioredis';
 import { createAgentAuthenticator } from '../adapters/http/agent-auth.ts';
 import { createMetrics } from '../adapters/http/metrics.ts';
-import { createHttpServer } from '../adapters/http/server.ts';
+import { createHttpServer, type RawHandler } from '../adapters/http/server.ts';
 import { createConsoleChannel } from '../adapters/console/console-channel.ts';
+import { createSlackAdapter } from '../adapters/slack/slack-adapter.ts';
 import { createQueues, startWorkers } from '../adapters/bullmq/queues.ts';
 import { createRedisAuditLog } from '../adapters/redis/audit-log.ts';
 import { createRedisCardRefStore } from '../adapters/redis/card-ref-store.ts';
@@ -26,7 +27,7 @@ import { systemClock, type Clock } from './core/clock.ts';
 import { PolicyError } from './core/errors.ts';
 import { EXAMPLE_POLICY_YAML } from './core/policy/example-policy.ts';
 import { loadPolicy, type Policy } from './core/policy/policy.ts';
-import type { ChatChannel } from './core/ports.ts';
+import type { CardRefStore, ChatChannel, Logger } from './core/ports.ts';
 import type { Platform } from './core/proposal.ts';
 import { createLogger } from './logger.ts';
 
@@ -88,14 +89,17 @@ async function answersPing(url: string): Promise<boolean> {
 }
 
 /** REDIS_URL (or cluster / sentinel), else a Redis on 127.0.0.1:6379, else a private redis-server. */
-async function resolveRedis(config: Config, log: (msg: string) => void): Promise<{ url: string; privateRedis: PrivateRedis | null }> {
+async function resolveRedis(
+  config: Config,
+  log: (msg: string) => void,
+  local = 'redis://127.0.0.1:6379',
+): Promise<{ url: string; privateRedis: PrivateRedis | null }> {
   if (config.redis.url !== null) return { url: config.redis.url, privateRedis: null };
   if (config.redis.clusterNodes.length > 0 || config.redis.sentinels.length > 0) return { url: '', privateRedis: null };
   // A private server started by another countersign process (the server, while a CLI runs).
   const urlFile = resolve(config.dataDir, 'redis.url');
   const running = existsSync(urlFile) ? readFileSync(urlFile, 'utf8').trim() : null;
   if (running !== null && (await answersPing(running))) return { url: running, privateRedis: null };
-  const local = 'redis://127.0.0.1:6379';
   if (await answersPing(local)) return { url: local, privateRedis: null };
   const dir = resolve(config.dataDir, 'redis');
   const started = await startPrivateRedis({ dir, persist: true, logFile: resolve(dir, 'redis.log') });
@@ -111,9 +115,24 @@ async function resolveRedis(config: Config, log: (msg: string) => void): Promise
   return { url: privateRedis.url, privateRedis };
 }
 
+/** What chat request handlers need once the store is up. */
+interface ChatServices {
+  deps: AppDeps;
+  cards: CardRefStore;
+}
+
+interface ChatSetup {
+  channels: Map<Platform, ChatChannel>;
+  /** HTTP handlers by path prefix (Slack's `/slack/`). */
+  mounts: Record<string, RawHandler>;
+  connect(services: ChatServices): void;
+}
+
 /** Chat channels this process can serve; a policy that routes elsewhere is refused at start. */
-function chatChannels(config: Config, policy: Policy): Map<Platform, ChatChannel> {
+function chatChannels(config: Config, policy: Policy, logger: Logger): ChatSetup {
   const channels = new Map<Platform, ChatChannel>([['console', createConsoleChannel()]]);
+  const mounts: Record<string, RawHandler> = {};
+  const connectors: ((services: ChatServices) => void)[] = [];
   const needed = new Set<Platform>();
   for (const channel of policy.channels.values()) {
     if (channel.slack !== null) needed.add('slack');
@@ -122,10 +141,17 @@ function chatChannels(config: Config, policy: Policy): Map<Platform, ChatChannel
   if (needed.has('slack') && config.slack === null) {
     throw new PolicyError(policy.file, undefined, 'a route posts to Slack, but SLACK_BOT_TOKEN and SLACK_SIGNING_SECRET are not set');
   }
+  // Configured Slack is served even when no route posts there: the slash command still works.
+  if (config.slack !== null) {
+    const slack = createSlackAdapter({ ...config.slack, logger });
+    channels.set('slack', slack.channel);
+    mounts['/slack/'] = slack.handle;
+    connectors.push(slack.connect);
+  }
   for (const platform of needed) {
     if (!channels.has(platform)) throw new PolicyError(policy.file, undefined, `a route posts to ${platform}, which this build of countersign does not support yet`);
   }
-  return channels;
+  return { channels, mounts, connect: (services) => connectors.forEach((c) => c(services)) };
 }
 
 export interface Running {
@@ -140,18 +166,28 @@ export interface StartOptions {
   clock?: Clock;
   /** Lines for a person at the terminal (sign-in links, the demo secret). */
   say?: (line: string) => void;
+  /** Where the JSON log lines go (default stdout); tests read them to check for leaks. */
+  logStream?: NodeJS.WritableStream;
+  /** Replace a platform's chat channel (tests use a scripted one to exercise the notify queue). */
+  chatChannels?: Partial<Record<Platform, ChatChannel>>;
+  /** Queue timings, shortened by tests. */
+  tuning?: { notifyAttempts?: number; notifyBackoffMs?: number };
+  /** The Redis tried before starting a private one, when REDIS_URL is unset (tests point it at a closed port). */
+  localRedisUrl?: string;
 }
 
 export async function start(env: Readonly<Record<string, string | undefined>>, options: StartOptions = {}): Promise<Running> {
   const config = loadConfig(env);
-  const logger = createLogger(config.logLevel);
+  const logger = createLogger(config.logLevel, options.logStream);
   const say = options.say ?? ((line: string) => process.stdout.write(`${line}\n`));
   const clock = options.clock ?? systemClock;
   const source = readPolicy(config);
   const { policy } = source;
-  const channels = chatChannels(config, policy);
+  const chat = chatChannels(config, policy, logger);
+  const { channels } = chat;
+  for (const [platform, channel] of Object.entries(options.chatChannels ?? {})) channels.set(platform as Platform, channel);
 
-  const { url: redisUrl, privateRedis } = await resolveRedis(config, say);
+  const { url: redisUrl, privateRedis } = await resolveRedis(config, say, options.localRedisUrl);
   const conn = connectionOptions(config, redisUrl);
   const redis = createRedisConnection({ ...conn, role: 'command' });
   const subscriber = createRedisConnection({ ...conn, role: 'worker' });
@@ -164,7 +200,7 @@ export async function start(env: Readonly<Record<string, string | undefined>>, o
   const audit = createRedisAuditLog(redis, storeOptions);
   const cards = createRedisCardRefStore(redis, storeOptions);
   const changes = await createRedisChangeFeed(redis, subscriber, config.prefix);
-  const queueConfig = { prefix: config.prefix, queueConnection, workerConnection };
+  const queueConfig = { prefix: config.prefix, queueConnection, workerConnection, ...options.tuning };
   const queues = createQueues(queueConfig, () => clock.now());
   const metrics = createMetrics({ store, queueCounts: () => queues.counts() });
 
@@ -181,6 +217,7 @@ export async function start(env: Readonly<Record<string, string | undefined>>, o
     onApproved: async () => {},
   };
   const notifyDeps: NotifyDeps = { ...deps, cards, channels };
+  chat.connect({ deps, cards });
   const workers = await startWorkers(
     queueConfig,
     {
@@ -197,6 +234,7 @@ export async function start(env: Readonly<Record<string, string | undefined>>, o
     deps,
     auth: createAgentAuthenticator({ policy, adminToken: config.adminToken, now: () => clock.now() }),
     registry: metrics.registry,
+    mounts: chat.mounts,
     ready: async () => {
       await Promise.race([redis.ping(), new Promise((_r, reject) => setTimeout(() => reject(new Error('timeout')), 1000))]);
     },

@@ -50,11 +50,11 @@ async function summary(ctx: CommandContext, p: Proposal): Promise<Block> {
   return { type: 'section', text: mrkdwn(lines.join('\n')) };
 }
 
-async function answer(ctx: CommandContext, heading: string, proposals: Proposal[], empty: string): Promise<RespondArguments> {
+async function answer(ctx: CommandContext, heading: string, proposals: Proposal[], empty: string, extra: Block[] = []): Promise<RespondArguments> {
   const blocks: Block[] = [{ type: 'section', text: mrkdwn(heading) }];
   if (proposals.length === 0) blocks.push({ type: 'context', elements: [mrkdwn(empty)] });
   for (const p of proposals.slice(0, MAX_RESULTS)) blocks.push(await summary(ctx, p));
-  return { response_type: 'ephemeral', replace_original: false, text: heading.replace(/[*`]/g, ''), blocks };
+  return { response_type: 'ephemeral', replace_original: false, text: heading.replace(/[*`]/g, ''), blocks: [...blocks, ...extra] };
 }
 
 async function search(ctx: CommandContext, words: string[]): Promise<RespondArguments> {
@@ -69,14 +69,13 @@ async function show(ctx: CommandContext, id: string): Promise<RespondArguments> 
   const deps = ctx.deps();
   const p = PROPOSAL_ID_PATTERN.test(id) ? await deps.store.get(id) : null;
   if (p === null) return { response_type: 'ephemeral', text: `No proposal ${neutralize(truncate(id, 60))}.` };
-  const reply = await answer(ctx, `Proposal \`${p.id}\``, [p], '');
   const { events } = await searchAudit(deps.audit, { kind: 'admin' }, { words: [], proposalId: p.id, limit: 40 });
   const timeline = events
     .reverse()
     .map((e) => `${e.at.replace(/\.\d{3}Z$/, 'Z')}  ${e.type}  ${e.actor}`)
     .join('\n');
-  if (timeline !== '') reply.blocks?.push({ type: 'section', text: plain(`History\n${timeline}`) });
-  return reply;
+  const history: Block[] = timeline === '' ? [] : [{ type: 'section', text: plain(`History\n${timeline}`) }];
+  return answer(ctx, `Proposal \`${p.id}\``, [p], '', history);
 }
 
 async function pending(ctx: CommandContext): Promise<RespondArguments> {

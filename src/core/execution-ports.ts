@@ -36,7 +36,8 @@ export interface TokenRecord {
  * data), with their single-use state. Every operation that must happen once is atomic.
  */
 export interface TokenLedger {
-  save(record: TokenRecord): Promise<void>;
+  /** Stores the token; false when the proposal already has one (a second issuer loses). */
+  save(record: TokenRecord): Promise<boolean>;
   /** The proposal's token while it is valid and not revoked. */
   tokenFor(proposalId: string): Promise<string | null>;
   /** Takes the poll-mode token: only the first caller gets it. */
@@ -46,8 +47,13 @@ export interface TokenLedger {
   state(jti: string): Promise<TokenState | null>;
   /** Forgets the stored token (its state stays, for redemption and revocation). */
   discard(proposalId: string): Promise<void>;
+  /** Revokes one token and forgets its stored copies; true when it was outstanding. */
+  revoke(jti: string): Promise<boolean>;
   /** Revokes every outstanding token of the agent; returns their proposals. */
   revokeAgent(agent: string): Promise<{ jti: string; proposal_id: string }[]>;
+  /** Remembers when the agent was revoked: proposals it made before then never get a token. */
+  markAgentRevoked(agent: string, at: number): Promise<void>;
+  agentRevokedAt(agent: string): Promise<number | null>;
   /** Claimed executions and when whoever claimed them must have finished. */
   trackExecuting(proposalId: string, deadline: number): Promise<void>;
   untrackExecuting(proposalId: string): Promise<void>;

@@ -243,3 +243,21 @@ export function cancelApproved(p: Proposal, actor: string, reason: string, now: 
   if (p.execution !== undefined) next.execution = { ...p.execution, finished_at: now, outcome: 'not_run', reason: 'cancelled' };
   return { outcome: { cancelled: true }, next, events: [event(p, now, 'cancelled', actor, { reason })] };
 }
+
+/** The execution as the API and callbacks show it: times ISO-8601, durations in seconds. */
+export function describeExecution(e: Execution | undefined) {
+  if (e === undefined) return null;
+  const time = (ms: number | null) => (ms === null ? null : iso(ms));
+  return {
+    mode: e.mode,
+    token_id: e.token_id,
+    token_expires_at: iso(e.token_expires_at),
+    started_at: time(e.started_at),
+    finished_at: time(e.finished_at),
+    status_code: e.status_code,
+    outcome: e.outcome,
+    reason: e.reason,
+    duration_seconds: e.duration_ms === null ? null : e.duration_ms / 1000,
+    response_excerpt: e.response_excerpt,
+  };
+}

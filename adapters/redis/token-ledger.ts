@@ -1,0 +1,120 @@
+import { readFileSync } from 'node:fs';
+import type { Cluster, Redis } from 'ioredis';
+import type { TokenLedger, TokenRecord, TokenState } from '../../src/core/ports.ts';
+import { redisKeys } from './keys.ts';
+import type { RedisStoreOptions } from './proposal-store.ts';
+
+// The token ledger. Keys (all under the installation's `{prefix}` hash tag, so each script's
+// keys share one Cluster slot):
+//   token:<jti>            hash  proposal_id, agent, state (issued|redeemed|revoked), expires_at
+//   ptoken:<proposal>      the signed token, until it expires or the execution is over
+//   pickup:<proposal>      poll mode: the same token, taken (GETDEL) by the agent's first read
+//   agent-tokens:<agent>   zset jti -> expiry, what a revocation has to reach
+//   executing              zset proposal -> deadline of each claimed execution
+//   revoked-agent:<agent>  when the agent was last revoked
+//   signing-key            the development signing key, when TOKEN_SIGNING_KEY is unset
+
+/** Token state outlives the token, so a late outcome report or redemption gets a clear "no". */
+const STATE_RETENTION_MS = 7 * 24 * 60 * 60 * 1000;
+
+const lua = (name: string): string => readFileSync(new URL(`./lua/${name}`, import.meta.url), 'utf8');
+
+const SCRIPTS = {
+  countersignTokenSave: { numberOfKeys: 4, lua: lua('token-save.lua') },
+  countersignTokenRedeem: { numberOfKeys: 1, lua: lua('token-redeem.lua') },
+  countersignTokenRevoke: { numberOfKeys: 4, lua: lua('token-revoke.lua') },
+} as const;
+
+type ScriptFn = (...args: (string | number)[]) => Promise<unknown>;
+const defined = new WeakSet<Redis | Cluster>();
+
+export interface RedisTokenLedger extends TokenLedger {
+  /** The development key every replica shares: the first writer wins (SET NX). */
+  sharedDevKey(generate: () => Promise<string>): Promise<string>;
+}
+
+export function createRedisTokenLedger(redis: Redis | Cluster, opts: RedisStoreOptions): RedisTokenLedger {
+  const { tag } = redisKeys(opts.prefix);
+  const k = {
+    token: (jti: string) => `${tag}:token:${jti}`,
+    ptoken: (pid: string) => `${tag}:ptoken:${pid}`,
+    pickup: (pid: string) => `${tag}:pickup:${pid}`,
+    agentTokens: (agent: string) => `${tag}:agent-tokens:${agent}`,
+    executing: `${tag}:executing`,
+    revokedAgent: (agent: string) => `${tag}:revoked-agent:${agent}`,
+    signingKey: `${tag}:signing-key`,
+  };
+  if (!defined.has(redis)) {
+    for (const [name, def] of Object.entries(SCRIPTS)) redis.defineCommand(name, def);
+    defined.add(redis);
+  }
+  const call = (name: keyof typeof SCRIPTS, ...args: (string | number)[]) =>
+    (redis as unknown as Record<string, ScriptFn>)[name]!.apply(redis, args);
+
+  async function revokeOne(jti: string): Promise<{ revoked: boolean; proposal_id: string | null }> {
+    const [pid, agent] = await redis.hmget(k.token(jti), 'proposal_id', 'agent');
+    if (pid === null || pid === undefined || agent === null || agent === undefined) return { revoked: false, proposal_id: null };
+    const changed = await call('countersignTokenRevoke', k.token(jti), k.ptoken(pid), k.pickup(pid), k.agentTokens(agent), jti);
+    return { revoked: Number(changed) === 1, proposal_id: pid };
+  }
+
+  return {
+    async save(r: TokenRecord) {
+      const stored = await call(
+        'countersignTokenSave',
+        k.token(r.jti), k.ptoken(r.proposal_id), k.pickup(r.proposal_id), k.agentTokens(r.agent),
+        r.jti, r.proposal_id, r.agent, String(r.expires_at), r.token, r.pickup ? '1' : '0', String(STATE_RETENTION_MS), String(Date.now()),
+      );
+      return Number(stored) === 1;
+    },
+    tokenFor: (pid) => redis.get(k.ptoken(pid)),
+    takePickup: (pid) => redis.getdel(k.pickup(pid)),
+    async redeem(jti) {
+      return Number(await call('countersignTokenRedeem', k.token(jti))) === 1;
+    },
+    async state(jti) {
+      return (await redis.hget(k.token(jti), 'state')) as TokenState | null;
+    },
+    async discard(pid) {
+      await redis.del(k.ptoken(pid), k.pickup(pid));
+    },
+    async revoke(jti) {
+      return (await revokeOne(jti)).revoked;
+    },
+    async revokeAgent(agent) {
+      const jtis = await redis.zrange(k.agentTokens(agent), '0', '-1');
+      const out: { jti: string; proposal_id: string }[] = [];
+      for (const jti of jtis) {
+        const r = await revokeOne(jti);
+        if (r.revoked && r.proposal_id !== null) out.push({ jti, proposal_id: r.proposal_id });
+      }
+      return out;
+    },
+    async markAgentRevoked(agent, at) {
+      await redis.set(k.revokedAgent(agent), String(at));
+    },
+    async agentRevokedAt(agent) {
+      const v = await redis.get(k.revokedAgent(agent));
+      return v === null ? null : Number(v);
+    },
+    async trackExecuting(pid, deadline) {
+      await redis.zadd(k.executing, String(deadline), pid);
+    },
+    async untrackExecuting(pid) {
+      await redis.zrem(k.executing, pid);
+    },
+    async executingDeadline(pid) {
+      const score = await redis.zscore(k.executing, pid);
+      return score === null ? null : Number(score);
+    },
+    overdueExecutions: (now, limit) => redis.zrangebyscore(k.executing, '-inf', String(now), 'LIMIT', 0, limit),
+    async sharedDevKey(generate) {
+      const existing = await redis.get(k.signingKey);
+      if (existing !== null) return existing;
+      await redis.set(k.signingKey, await generate(), 'NX');
+      const winner = await redis.get(k.signingKey);
+      if (winner === null) throw new Error('the development signing key vanished from Redis');
+      return winner;
+    },
+  };
+}

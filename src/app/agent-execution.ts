@@ -1,0 +1,85 @@
+import { iso } from '../core/clock.ts';
+import { ConflictError, ForbiddenError, NotFoundError } from '../core/errors.ts';
+import { actionDigest, claimExecution, finishExecution, isTokenExpired, type ExecutionTokenClaims } from '../core/execution.ts';
+import type { Proposal } from '../core/proposal.ts';
+import type { ExecutionDeps } from './execution-deps.ts';
+import { mutate } from './mutate.ts';
+import type { Viewer } from './proposals.ts';
+
+// The token's other readers: agents that execute themselves (they take the token, report
+// the outcome with it) and downstream services (they redeem it, once).
+
+/** Poll mode: the agent's first read of its approved proposal carries the token, later reads do not. */
+export async function takeExecutionToken(x: ExecutionDeps, p: Proposal, viewer: Viewer): Promise<string | null> {
+  if (viewer.kind !== 'agent' || viewer.id !== p.agent) return null;
+  if (p.execution?.mode !== 'poll' || p.status !== 'approved') return null;
+  return x.ledger.takePickup(p.id);
+}
+
+export type Redemption = ({ active: true } & ExecutionTokenClaims) | { active: false };
+
+/** `POST /v1/tokens/redeem`: the first valid call spends the token; every other call is `{active: false}`. */
+export async function redeemToken(x: ExecutionDeps, token: string, actor: string): Promise<Redemption> {
+  const { app } = x;
+  const claims = await x.signer.verify(token, app.clock.now());
+  if (claims === null || !(await x.ledger.redeem(claims.jti))) return { active: false };
+  const p = await app.store.get(claims.proposal_id);
+  await app.audit.append([
+    { type: 'token_redeemed', at: iso(app.clock.now()), proposal_id: claims.proposal_id, agent: claims.sub, actor, data: { jti: claims.jti, audience: claims.aud } },
+  ]);
+  // An agent that executes itself starts when its token is redeemed downstream.
+  if (p !== null && p.status === 'approved' && p.execution !== undefined && p.execution.mode !== 'executor') {
+    await startAgentExecution(x, p.id, `agent:${p.agent}`);
+  }
+  return { active: true, ...claims };
+}
+
+async function startAgentExecution(x: ExecutionDeps, id: string, actor: string) {
+  await x.ledger.trackExecuting(id, x.app.clock.now() + x.tuning.agentReportWindowMs);
+  const claim = await mutate(x.app, id, (cur, now) => claimExecution(cur, actor, now));
+  if (!claim.outcome.claimed && claim.proposal.status !== 'executing') await x.ledger.untrackExecuting(id);
+  return claim;
+}
+
+export interface OutcomeReport {
+  token: string;
+  status: 'succeeded' | 'failed';
+  status_code?: number | undefined;
+  detail?: string | undefined;
+}
+
+/** `POST /v1/proposals/:id/outcome`: an agent that executed itself reports, presenting its token. */
+export async function reportOutcome(x: ExecutionDeps, agent: string, id: string, report: OutcomeReport): Promise<Proposal> {
+  const { app } = x;
+  const p = await app.store.get(id);
+  if (p === null) throw new NotFoundError(`no proposal ${id}`);
+  if (p.agent !== agent) throw new ForbiddenError('this proposal belongs to another agent');
+  if (p.execution === undefined) throw new ConflictError(`proposal ${id} has no execution token (it is ${p.status})`);
+  // The action may finish after the token expired: the signature and the binding to this
+  // proposal, agent and action still prove what was approved.
+  const claims = await x.signer.verify(report.token, app.clock.now(), { ignoreExpiry: true });
+  if (
+    claims === null ||
+    claims.jti !== p.execution.token_id ||
+    claims.proposal_id !== p.id ||
+    claims.sub !== agent ||
+    claims.action_digest !== actionDigest(p.action)
+  ) {
+    throw new ForbiddenError('the execution token does not belong to this proposal');
+  }
+  if ((await x.ledger.state(claims.jti)) === 'revoked') throw new ForbiddenError('the execution token was revoked');
+  if (p.execution.mode === 'executor') throw new ConflictError(`the ${p.action.tool} executor runs this action; agents do not report its outcome`);
+
+  const actor = `agent:${agent}`;
+  if (p.status === 'approved') {
+    if (isTokenExpired(p, app.clock.now())) throw new ConflictError('the execution token expired before the action started');
+    await startAgentExecution(x, id, actor);
+  }
+  const finished = await mutate(app, id, (cur, now) =>
+    finishExecution(cur, { kind: 'reported', succeeded: report.status === 'succeeded', status_code: report.status_code ?? null, detail: report.detail ?? null }, actor, now),
+  );
+  if (!finished.outcome.finished) throw new ConflictError(`proposal ${id} is already ${finished.proposal.status}`);
+  await x.ledger.untrackExecuting(id);
+  await x.ledger.discard(id);
+  return finished.proposal;
+}

@@ -1,0 +1,184 @@
+import { iso } from '../core/clock.ts';
+import {
+  actionDigest,
+  approversOf,
+  cancelApproved,
+  claimExecution,
+  failBeforeStart,
+  finishExecution,
+  isTokenExpired,
+  recordTokenIssued,
+  type ExecutionMode,
+} from '../core/execution.ts';
+import { ExecutorUnreachableError } from '../core/execution-ports.ts';
+import { newId } from '../core/ids.ts';
+import type { Proposal } from '../core/proposal.ts';
+import type { ExecutionDeps } from './execution-deps.ts';
+import { mutate } from './mutate.ts';
+
+// From approval to outcome. The rules that matter:
+// - the token is minted on approval and kept in the Redis ledger, never in job data;
+// - nothing runs after the token's expiry;
+// - the approved -> executing commit is the claim: only its winner sends the request, so a
+//   job delivered twice (stall, second worker) executes once;
+// - an execution whose request may have left is never retried: a timeout, a broken
+//   connection or a worker that died mid-call ends failed with outcome unknown.
+
+/** The executor could not be reached; nothing was sent, so the queue may retry. */
+export class RetryBeforeSendError extends Error {}
+
+export function executionModeFor(x: ExecutionDeps, p: Proposal): ExecutionMode {
+  if (x.app.policy.executors.has(p.action.tool)) return 'executor';
+  return x.app.policy.agentById(p.agent)?.callback_url ? 'callback' : 'poll';
+}
+
+/** deps.onApproved: mint the token, record it, hand the action to whoever runs it. */
+export async function issueExecution(x: ExecutionDeps, approved: Proposal): Promise<void> {
+  if (approved.status !== 'approved' || approved.execution !== undefined) return;
+  const { app } = x;
+  const now = app.clock.now();
+  const mode = executionModeFor(x, approved);
+  const jti = newId('t', now);
+  const exp = Math.floor((now + x.tokenTtlMs) / 1000);
+  const expiresAt = exp * 1000;
+  const token = await x.signer.sign({
+    sub: approved.agent,
+    aud: approved.action.tool,
+    jti,
+    iat: Math.floor(now / 1000),
+    exp,
+    proposal_id: approved.id,
+    action_digest: actionDigest(approved.action),
+    approvers: approversOf(approved),
+  });
+  const stored = await x.ledger.save({ jti, proposal_id: approved.id, agent: approved.agent, expires_at: expiresAt, token, pickup: mode === 'poll' });
+  if (!stored) return; // another replica is issuing this proposal's token
+
+  // Read after the token is stored: a revocation either sees the stored token or is seen here.
+  const revokedAt = await x.ledger.agentRevokedAt(approved.agent);
+  if (revokedAt !== null && approved.created_at <= revokedAt) {
+    await x.ledger.revoke(jti);
+    await mutate(app, approved.id, (p, t) => cancelApproved(p, 'system', `agent ${approved.agent} was revoked`, t));
+    return;
+  }
+
+  const recorded = await mutate(app, approved.id, (p, t) => recordTokenIssued(p, { mode, jti, expires_at: expiresAt, audience: approved.action.tool }, t));
+  if (!recorded.outcome.recorded) {
+    await x.ledger.revoke(jti);
+    return;
+  }
+  // Slack on the expiry job so it never fires a moment before the token is really expired.
+  await x.queue.scheduleTokenExpiry(approved.id, expiresAt + 250);
+  if (mode === 'executor') await x.queue.enqueueExecution(approved.id);
+  if (app.policy.agentById(approved.agent)?.callback_url) await x.queue.enqueueCallback(approved.id, 'approved');
+}
+
+async function failNotRun(x: ExecutionDeps, id: string, reason: string): Promise<void> {
+  const r = await mutate(x.app, id, (p, now) => failBeforeStart(p, reason, now));
+  if (r.outcome.failed && r.proposal.execution !== undefined) await x.ledger.revoke(r.proposal.execution.token_id);
+}
+
+function executorBody(p: Proposal): string {
+  const approvals = p.approvals.filter((a) => a.vote === 'approve').map((a) => ({ person: a.person, platform: a.platform, at: iso(a.at) }));
+  return JSON.stringify({ proposal_id: p.id, agent: p.agent, action: p.action, approvals });
+}
+
+/** The execute job. Throws RetryBeforeSendError only while nothing has been sent. */
+export async function runExecution(x: ExecutionDeps, id: string): Promise<void> {
+  const { app } = x;
+  const p = await app.store.get(id);
+  if (p === null || p.execution === undefined) return;
+  if (p.status === 'executing') return settleIfAbandoned(x, p);
+  if (p.status !== 'approved' || p.execution.mode !== 'executor') return;
+  if (isTokenExpired(p, app.clock.now())) return failNotRun(x, id, 'token_expired');
+  const spec = app.policy.executors.get(p.action.tool);
+  if (spec === undefined) return failNotRun(x, id, 'no_executor');
+  const token = await x.ledger.tokenFor(id);
+  if (token === null) {
+    const state = await x.ledger.state(p.execution.token_id);
+    return failNotRun(x, id, state === 'revoked' ? 'token_revoked' : 'token_expired');
+  }
+
+  let connection;
+  try {
+    connection = await x.executor.connect(spec.url, spec.timeout_ms);
+  } catch (e) {
+    if (e instanceof ExecutorUnreachableError) throw new RetryBeforeSendError(e.message);
+    throw e;
+  }
+  try {
+    // Tracked before the claim, so a second worker that sees "executing" also sees that
+    // someone is on it until this deadline (the send is bounded by the timeout).
+    await x.ledger.trackExecuting(id, app.clock.now() + spec.timeout_ms + x.tuning.leaseMarginMs);
+    const claim = await mutate(app, id, (cur, now) => claimExecution(cur, 'system', now));
+    if (!claim.outcome.claimed) {
+      if (claim.proposal.status === 'approved' && claim.outcome.why === 'token_expired') {
+        await x.ledger.untrackExecuting(id);
+        await failNotRun(x, id, 'token_expired');
+      }
+      // Anything else: another worker holds the claim (keep its tracking) or it is final.
+      if (claim.proposal.status !== 'executing') await x.ledger.untrackExecuting(id);
+      return;
+    }
+    const result = await connection.send(token, executorBody(claim.proposal));
+    const finished = await mutate(app, id, (cur, now) => finishExecution(cur, result, 'system', now));
+    if (!finished.outcome.finished) {
+      // Declared abandoned while it ran (a stalled event loop): keep the late truth in the audit.
+      await app.audit.append([
+        {
+          type: 'execution_finished',
+          at: iso(app.clock.now()),
+          proposal_id: id,
+          agent: p.agent,
+          actor: 'system',
+          data: { late: true, kind: result.kind, http_status: result.kind === 'response' ? result.status_code : null, recorded_status: finished.proposal.status },
+        },
+      ]);
+    }
+  } finally {
+    connection.close();
+  }
+  await x.ledger.untrackExecuting(id);
+  await x.ledger.discard(id);
+}
+
+/** A claimed execution nobody is running any more is failed with outcome unknown, never re-run. */
+async function settleIfAbandoned(x: ExecutionDeps, p: Proposal): Promise<void> {
+  const deadline = await x.ledger.executingDeadline(p.id);
+  if (deadline !== null && deadline > x.app.clock.now()) return; // someone is on it
+  const why = p.execution?.mode === 'executor' ? 'interrupted' : 'no_outcome_reported';
+  await mutate(x.app, p.id, (cur, now) => finishExecution(cur, { kind: 'interrupted', why }, 'system', now));
+  await x.ledger.untrackExecuting(p.id);
+  await x.ledger.discard(p.id);
+}
+
+/** After the last attempt could not reach the executor: nothing was sent, so it did not run. */
+export async function executionGaveUp(x: ExecutionDeps, id: string): Promise<void> {
+  await failNotRun(x, id, 'executor_unreachable');
+}
+
+/** Delayed job at the token's expiry: an unused token ends the execution (every mode). */
+export async function checkTokenExpiry(x: ExecutionDeps, id: string): Promise<void> {
+  const p = await x.app.store.get(id);
+  if (p === null || p.status !== 'approved' || !isTokenExpired(p, x.app.clock.now())) return;
+  await failNotRun(x, id, 'token_expired');
+}
+
+/**
+ * Runs at start and periodically: executions claimed by a worker that is gone (crash,
+ * SIGKILL, lost host) are settled as failed / unknown once their deadline has passed.
+ */
+export async function sweepExecutions(x: ExecutionDeps, limit = 200): Promise<number> {
+  const ids = await x.ledger.overdueExecutions(x.app.clock.now(), limit);
+  let settled = 0;
+  for (const id of ids) {
+    const p = await x.app.store.get(id);
+    if (p?.status === 'executing') {
+      await settleIfAbandoned(x, p);
+      settled++;
+    } else {
+      await x.ledger.untrackExecuting(id);
+    }
+  }
+  return settled;
+}

@@ -1,0 +1,28 @@
+import type { CallbackSender, ExecutionQueue, Executor, TokenLedger, TokenSigner } from '../core/ports.ts';
+import type { AppDeps } from './deps.ts';
+
+export interface ExecutionTuning {
+  /** Slack after the executor's timeout before a claimed execution counts as abandoned. */
+  leaseMarginMs: number;
+  /** How long an agent that executes itself has, from its start, to report the outcome. */
+  agentReportWindowMs: number;
+  callbackTimeoutMs: number;
+}
+
+export const DEFAULT_EXECUTION_TUNING: ExecutionTuning = {
+  leaseMarginMs: 30_000,
+  agentReportWindowMs: 60 * 60_000,
+  callbackTimeoutMs: 10_000,
+};
+
+/** What the execution use cases need beyond AppDeps; `app` is the same object the rest uses. */
+export interface ExecutionDeps {
+  app: AppDeps;
+  signer: TokenSigner;
+  ledger: TokenLedger;
+  queue: ExecutionQueue;
+  executor: Executor;
+  callbacks: CallbackSender;
+  tokenTtlMs: number;
+  tuning: ExecutionTuning;
+}
