@@ -7,11 +7,27 @@ import { resolve } from 'node:path';
 import type { Server } from 'node:http';
 import type { Cluster, Redis } from 'ioredis';
 import { createAgentAuthenticator } from '../adapters/http/agent-auth.ts';
+import { createRequestAuthenticator } from '../adapters/http/authenticate.ts';
+import { createRedisFailureLimiter, createRedisReplayGuard } from '../adapters/redis/replay-guard.ts';
 import { createMetrics } from '../adapters/http/metrics.ts';
 import { createHttpServer, type RawHandler } from '../adapters/http/server.ts';
-import { createConsoleChannel } from '../adapters/console/console-channel.ts';
+import { createConsoleChannel, createRedisHub } from '../adapters/console/console-channel.ts';
+import { createConsole } from '../adapters/console/console-app.ts';
+import { createSessionStore } from '../adapters/console/sessions.ts';
 import { createSlackAdapter } from '../adapters/slack/slack-adapter.ts';
-import { createQueues, startWorkers } from '../adapters/bullmq/queues.ts';
+import { createQueues, startWorkers, type QueueConfig } from '../adapters/bullmq/queues.ts';
+import {
+  createExecutionQueues,
+  startExecutionWorkers,
+  DEFAULT_EXECUTION_QUEUE_TUNING,
+  type ExecutionHandlers,
+  type ExecutionQueues,
+  type ExecutionQueueTuning,
+} from '../adapters/bullmq/execution-queues.ts';
+import { createHttpCallbackSender, createWebhookExecutor } from '../adapters/executors/webhook.ts';
+import { mountExecutionApi } from '../adapters/http/execution-api.ts';
+import { createRedisTokenLedger } from '../adapters/redis/token-ledger.ts';
+import { createJwtSigner, generateSigningKey } from '../adapters/tokens/jwt-signer.ts';
 import { createRedisAuditLog } from '../adapters/redis/audit-log.ts';
 import { createRedisCardRefStore } from '../adapters/redis/card-ref-store.ts';
 import { createRedisChangeFeed } from '../adapters/redis/change-feed.ts';
@@ -22,12 +38,17 @@ import type { AppDeps } from './app/deps.ts';
 import { deliverNotification, recordCardFailure, type NotifyDeps } from './app/deliver-notification.ts';
 import { expireOverdue, expireProposal } from './app/proposals.ts';
 import { verifyAudit } from './app/search-audit.ts';
+import { callbackGaveUp, CallbackImpossibleError, deliverCallback, onStatusChanged } from './app/agent-callbacks.ts';
+import { takeExecutionToken } from './app/agent-execution.ts';
+import { checkTokenExpiry, executionGaveUp, issueExecution, RetryBeforeSendError, runExecution, sweepExecutions } from './app/execute-approved.ts';
+import { DEFAULT_EXECUTION_TUNING, type ExecutionDeps, type ExecutionTuning } from './app/execution-deps.ts';
+import { revokeAgent as revokeAgentUseCase, type RevocationResult } from './app/revoke-agent.ts';
 import { loadConfig, type Config } from './config.ts';
 import { systemClock, type Clock } from './core/clock.ts';
-import { PolicyError } from './core/errors.ts';
+import { PolicyError, UnavailableError } from './core/errors.ts';
 import { EXAMPLE_POLICY_YAML } from './core/policy/example-policy.ts';
 import { loadPolicy, type Policy } from './core/policy/policy.ts';
-import type { CardRefStore, ChatChannel, Logger } from './core/ports.ts';
+import type { AuditLog, CardRefStore, ChatChannel, Logger } from './core/ports.ts';
 import type { Platform } from './core/proposal.ts';
 import { createLogger } from './logger.ts';
 
@@ -174,6 +195,50 @@ export interface StartOptions {
   tuning?: { notifyAttempts?: number; notifyBackoffMs?: number };
   /** The Redis tried before starting a private one, when REDIS_URL is unset (tests point it at a closed port). */
   localRedisUrl?: string;
+  /** Execution timings (leases, retries, sweeps), shortened by tests. */
+  execution?: Partial<ExecutionTuning & ExecutionQueueTuning>;
+}
+
+interface ExecutionSetup {
+  x: ExecutionDeps;
+  queues: ExecutionQueues;
+  queueTuning: ExecutionQueueTuning;
+}
+
+/** Execution around the app's deps: token signer and ledger, execute / callback queues, executors. */
+async function buildExecution(config: Config, deps: AppDeps, redis: Redis | Cluster, queueConfig: QueueConfig, tuning: StartOptions['execution'] = {}): Promise<ExecutionSetup> {
+  const ledger = createRedisTokenLedger(redis, { prefix: config.prefix });
+  // Without TOKEN_SIGNING_KEY (development only: config refuses it in production) every
+  // replica shares one generated key kept in Redis.
+  const signer = await createJwtSigner(config.tokens.signingKey ?? (await ledger.sharedDevKey(generateSigningKey)), () => deps.publicUrl);
+  const queueTuning = { ...DEFAULT_EXECUTION_QUEUE_TUNING, ...tuning };
+  const queues = createExecutionQueues(queueConfig, queueTuning, () => deps.clock.now());
+  const x: ExecutionDeps = {
+    app: deps,
+    signer,
+    ledger,
+    queue: queues,
+    executor: createWebhookExecutor(),
+    callbacks: createHttpCallbackSender(),
+    tokenTtlMs: config.tokens.ttlMs,
+    tuning: { ...DEFAULT_EXECUTION_TUNING, ...tuning },
+  };
+  deps.onApproved = (p) => issueExecution(x, p);
+  deps.onStatusChanged = (p) => onStatusChanged(x, p);
+  return { x, queues, queueTuning };
+}
+
+function executionHandlers(x: ExecutionDeps): ExecutionHandlers {
+  return {
+    execute: (id) => runExecution(x, id),
+    isRetryable: (e) => e instanceof RetryBeforeSendError,
+    executeGaveUp: (id, error) => executionGaveUp(x, id, error),
+    tokenExpiry: (id) => checkTokenExpiry(x, id),
+    sweep: async () => void (await sweepExecutions(x)),
+    callback: (id, status) => deliverCallback(x, id, status),
+    isCallbackRetryable: (e) => !(e instanceof CallbackImpossibleError),
+    callbackGaveUp: (id, status, attempts, e) => callbackGaveUp(x, id, status, attempts, e),
+  };
 }
 
 export async function start(env: Readonly<Record<string, string | undefined>>, options: StartOptions = {}): Promise<Running> {
@@ -200,9 +265,13 @@ export async function start(env: Readonly<Record<string, string | undefined>>, o
   const audit = createRedisAuditLog(redis, storeOptions);
   const cards = createRedisCardRefStore(redis, storeOptions);
   const changes = await createRedisChangeFeed(redis, subscriber, config.prefix);
+  // The console's live updates share the change feed's subscriber connection.
+  const consoleHub = await createRedisHub(redis, subscriber, config.prefix);
+  if (options.chatChannels?.console === undefined) channels.set('console', createConsoleChannel(consoleHub));
   const queueConfig = { prefix: config.prefix, queueConnection, workerConnection, ...options.tuning };
   const queues = createQueues(queueConfig, () => clock.now());
-  const metrics = createMetrics({ store, queueCounts: () => queues.counts() });
+  // Lazy: the execution queues are built below, and counts are read only at scrape time.
+  const metrics = createMetrics({ store, queueCounts: async () => ({ ...(await queues.counts()), ...(await execution.queues.counts()) }) });
 
   const deps: AppDeps = {
     clock,
@@ -216,6 +285,7 @@ export async function start(env: Readonly<Record<string, string | undefined>>, o
     publicUrl: config.publicUrl,
     onApproved: async () => {},
   };
+  const execution = await buildExecution(config, deps, redis, queueConfig, options.execution);
   const notifyDeps: NotifyDeps = { ...deps, cards, channels };
   chat.connect({ deps, cards });
   const workers = await startWorkers(
@@ -229,12 +299,29 @@ export async function start(env: Readonly<Record<string, string | undefined>>, o
     logger,
     queues,
   );
+  const executionWorkers = await startExecutionWorkers(queueConfig, execution.queueTuning, executionHandlers(execution.x), logger, execution.queues);
 
+  const auth = createAgentAuthenticator({
+    policy,
+    adminToken: config.adminToken,
+    now: () => clock.now(),
+    replayGuard: createRedisReplayGuard(redis, config.prefix),
+  });
+  const authenticate = createRequestAuthenticator(deps, auth, createRedisFailureLimiter(redis, config.prefix));
+  const consoleApp = createConsole({
+    deps,
+    sessions: createSessionStore(redis, config.prefix),
+    hub: consoleHub,
+    urls: () => [deps.publicUrl, url],
+    secureCookies: config.publicUrl.startsWith('https:'),
+  });
   const server = createHttpServer({
     deps,
-    auth: createAgentAuthenticator({ policy, adminToken: config.adminToken, now: () => clock.now() }),
+    authenticate,
     registry: metrics.registry,
-    mounts: chat.mounts,
+    extend: [mountExecutionApi(execution.x, authenticate)],
+    takeToken: (p, viewer) => takeExecutionToken(execution.x, p, viewer),
+    mounts: { ...chat.mounts, '/console': consoleApp.handle },
     ready: async () => {
       await Promise.race([redis.ping(), new Promise((_r, reject) => setTimeout(() => reject(new Error('timeout')), 1000))]);
     },
@@ -246,10 +333,16 @@ export async function start(env: Readonly<Record<string, string | undefined>>, o
   const address = server.address();
   const port = typeof address === 'object' && address !== null ? address.port : config.port;
   const url = `http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${port}`;
+  // PORT=0 (tests, ephemeral runs) without PUBLIC_URL: the address is known only now (token `iss`, links).
+  if (config.port === 0 && (env['PUBLIC_URL'] ?? '').trim() === '') deps.publicUrl = url;
   logger.info({ url, policy: policy.file, prefix: config.prefix, routes: [...policy.channels.keys()] }, 'countersign is listening');
   if (source.builtIn) {
     say(`countersign is running at ${url} with the built-in example policy (no ${config.policyFile ?? 'policy.yaml'} found).`);
     if (source.generatedDemoSecret !== null) say(`demo agent "demo-agent" signs requests with the secret in ${resolve(config.dataDir, 'demo-agent-secret')}`);
+    const demoSecret = policy.agentById('demo-agent')?.secret;
+    if (demoSecret) say(`demo agent secret: ${demoSecret}`);
+    say(`sign in to the console as "demo" (one-time link, valid 15 minutes): ${await consoleApp.signInLink('demo', deps.publicUrl)}`);
+    say('then, in a second terminal: npm run demo');
   }
   if (config.tokens.signingKey === null) logger.warn({}, 'TOKEN_SIGNING_KEY is not set: using a development key; production must set it');
 
@@ -266,7 +359,10 @@ export async function start(env: Readonly<Record<string, string | undefined>>, o
           server.closeAllConnections();
         });
         await workers.close();
+        await executionWorkers.close();
         await queues.close();
+        await execution.queues.close();
+        await consoleHub.close();
         await changes.close();
         for (const c of [subscriber, queueConnection, workerConnection, redis]) await c.quit().catch(() => undefined);
         if (privateRedis !== null) await privateRedis.stop();
@@ -274,6 +370,38 @@ export async function start(env: Readonly<Record<string, string | undefined>>, o
       return stopping;
     },
   };
+}
+
+/** The configured Redis's audit log, for CLI commands that read it (`audit search`, `policy replay`). */
+export async function openAuditLog(env: Readonly<Record<string, string | undefined>>): Promise<{ audit: AuditLog; close(): Promise<void> }> {
+  const config = loadConfig(env);
+  const { url, privateRedis } = await resolveRedis(config, () => undefined);
+  const redis = createRedisConnection({ ...connectionOptions(config, url), role: 'command' });
+  return {
+    audit: createRedisAuditLog(redis, { prefix: config.prefix }),
+    async close() {
+      await redis.quit().catch(() => undefined);
+      await privateRedis?.stop();
+    },
+  };
+}
+
+/** `countersign console link PERSON`: a one-time console sign-in link, for a running countersign. */
+export async function consoleSignInLink(env: Readonly<Record<string, string | undefined>>, person: string): Promise<string> {
+  const config = loadConfig(env);
+  const { policy } = readPolicy(config);
+  if (!policy.people.has(person)) throw new PolicyError(policy.file, undefined, `no person "${person}" under people`);
+  const { url, privateRedis } = await resolveRedis(config, () => undefined);
+  const redis = createRedisConnection({ ...connectionOptions(config, url), role: 'command' });
+  try {
+    // A private Redis started just for this command would take the token with it when it stops.
+    if (privateRedis !== null) throw new UnavailableError('countersign is not running (no Redis with its data answers): start it first with `countersign start`');
+    const token = await createSessionStore(redis, config.prefix).issueOneTime(person);
+    return `${config.publicUrl}/console/login/once?token=${token}`;
+  } finally {
+    await redis.quit().catch(() => undefined);
+    await privateRedis?.stop();
+  }
 }
 
 /** `countersign audit verify`: recomputes the chain against the configured Redis. */
@@ -285,6 +413,50 @@ export async function auditVerify(env: Readonly<Record<string, string | undefine
     return await verifyAudit(createRedisAuditLog(redis, { prefix: config.prefix }), (n) => say(`verified ${n} entries…`));
   } finally {
     await redis.quit().catch(() => undefined);
+    await privateRedis?.stop();
+  }
+}
+
+/**
+ * `countersign revoke --agent ID`, the kill switch from a terminal: revokes the agent's
+ * outstanding tokens, removes its queued executions and cancels its pending proposals.
+ * The running servers' workers post the thread replies.
+ */
+export async function revokeAgent(env: Readonly<Record<string, string | undefined>>, agentId: string): Promise<RevocationResult> {
+  const config = loadConfig(env);
+  const logger = createLogger(config.logLevel, process.stderr);
+  const { policy } = readPolicy(config);
+  const { url, privateRedis } = await resolveRedis(config, () => undefined);
+  const conn = connectionOptions(config, url);
+  const redis = createRedisConnection({ ...conn, role: 'command' });
+  const subscriber = createRedisConnection({ ...conn, role: 'worker' });
+  const queueConnection = createRedisConnection({ ...conn, role: 'queue' });
+  const storeOptions = { prefix: config.prefix };
+  const store = createRedisProposalStore(redis, storeOptions);
+  // No workers here: the queue connection serves both roles.
+  const queueConfig = { prefix: config.prefix, queueConnection, workerConnection: queueConnection };
+  const queues = createQueues(queueConfig);
+  const changes = await createRedisChangeFeed(redis, subscriber, config.prefix);
+  const deps: AppDeps = {
+    clock: systemClock,
+    policy,
+    store,
+    audit: createRedisAuditLog(redis, storeOptions),
+    jobs: queues,
+    changes,
+    logger,
+    metrics: { proposalSubmitted: () => undefined, decisionRecorded: () => undefined },
+    publicUrl: config.publicUrl,
+    onApproved: async () => {},
+  };
+  const execution = await buildExecution(config, deps, redis, queueConfig);
+  try {
+    return await revokeAgentUseCase(execution.x, agentId, 'admin:cli');
+  } finally {
+    await execution.queues.close();
+    await queues.close();
+    await changes.close();
+    for (const c of [subscriber, queueConnection, redis]) await c.quit().catch(() => undefined);
     await privateRedis?.stop();
   }
 }

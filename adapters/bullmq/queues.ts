@@ -16,6 +16,8 @@ export interface QueueConfig {
   notifyAttempts?: number;
   /** Base delay of the exponential backoff between notify attempts, ms. */
   notifyBackoffMs?: number;
+  /** After the last attempt, how long until a card that could not be posted gets a new round, ms. */
+  notifyRetryLaterMs?: number;
   /** How often the expiry sweep runs (the safety net behind the per-proposal delayed jobs), ms. */
   sweepEveryMs?: number;
 }
@@ -39,6 +41,8 @@ export interface Queues extends JobScheduler {
   notifyQueue: Queue<NotifyJob>;
   expireQueue: Queue<{ proposal_id: string }>;
   counts(): Promise<Record<string, Record<string, number>>>;
+  /** Replaces a notify job that used up its attempts by the same job, delayed, with fresh attempts. */
+  notifyLater(job: NotifyJob): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -48,6 +52,7 @@ export function createQueues(config: QueueConfig, now: () => number = Date.now):
   const expireQueue = new Queue<{ proposal_id: string }>(QUEUE_NAMES.expire, { connection: config.queueConnection, prefix });
   const attempts = config.notifyAttempts ?? 8;
   const backoff = { type: 'exponential', delay: config.notifyBackoffMs ?? 1000 };
+  const notifyOpts = (data: NotifyJob) => ({ jobId: notifyJobId(data), attempts, backoff, removeOnComplete: { count: 1000 }, removeOnFail: { count: 5000 } });
 
   return {
     notifyQueue,
@@ -64,9 +69,14 @@ export function createQueues(config: QueueConfig, now: () => number = Date.now):
         jobs.map((data) => ({
           name: data.kind,
           data,
-          opts: { jobId: notifyJobId(data), attempts, backoff, removeOnComplete: { count: 1000 }, removeOnFail: { count: 5000 } },
+          opts: notifyOpts(data),
         })),
       );
+    },
+    async notifyLater(data) {
+      // The failed job keeps its id (which would swallow the new one); it is already logged and audited.
+      await notifyQueue.remove(notifyJobId(data));
+      await notifyQueue.add(data.kind, data, { ...notifyOpts(data), delay: config.notifyRetryLaterMs ?? 10 * 60_000 });
     },
     async counts() {
       return {
@@ -82,8 +92,8 @@ export function createQueues(config: QueueConfig, now: () => number = Date.now):
 
 export interface WorkerHandlers {
   notify(job: NotifyJob): Promise<void>;
-  /** After the last attempt failed. */
-  notifyGaveUp(job: NotifyJob, error: unknown): Promise<void>;
+  /** After the last attempt failed; resolving to true schedules the job again later (notifyRetryLaterMs). */
+  notifyGaveUp(job: NotifyJob, error: unknown): Promise<boolean | void>;
   expire(proposalId: string): Promise<void>;
   sweep(): Promise<void>;
 }
@@ -103,7 +113,11 @@ export async function startWorkers(config: QueueConfig, handlers: WorkerHandlers
     if (job === undefined) return;
     const final = job.attemptsMade >= (job.opts.attempts ?? 1);
     logger.warn({ job: job.id, attempt: job.attemptsMade, final, error: err.message }, 'notify job failed');
-    if (final) handlers.notifyGaveUp(job.data, err).catch((e: unknown) => logger.error({ err: e }, 'recording a notify failure failed'));
+    if (!final) return;
+    handlers
+      .notifyGaveUp(job.data, err)
+      .then((again) => (again === true ? queues.notifyLater(job.data) : undefined))
+      .catch((e: unknown) => logger.error({ err: e }, 'recording a notify failure failed'));
   });
   const expire = new Worker<{ proposal_id: string }>(
     QUEUE_NAMES.expire,

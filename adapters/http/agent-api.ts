@@ -1,14 +1,12 @@
-import type { IncomingMessage } from 'node:http';
 import type { AppDeps } from '../../src/app/deps.ts';
 import { cancelProposal, getProposal, waitForProposal, type Viewer } from '../../src/app/proposals.ts';
 import { searchAudit } from '../../src/app/search-audit.ts';
 import { submitProposal } from '../../src/app/submit-proposal.ts';
-import { iso } from '../../src/core/clock.ts';
-import { AuthError, ForbiddenError, ValidationError } from '../../src/core/errors.ts';
+import { ForbiddenError, ValidationError } from '../../src/core/errors.ts';
 import { PROPOSAL_ID_PATTERN } from '../../src/core/ids.ts';
-import { parseProposalInput, STATUSES, type Status } from '../../src/core/proposal.ts';
-import { AGENT_HEADER } from '../../src/core/signing.ts';
-import type { AgentAuthenticator, Caller } from './agent-auth.ts';
+import { parseProposalInput, STATUSES, type Proposal, type Status } from '../../src/core/proposal.ts';
+import type { Caller } from './agent-auth.ts';
+import type { RequestAuthenticator } from './authenticate.ts';
 import { parseJson, sendJson, type RequestContext, type Router } from './router.ts';
 import { auditView, proposalView, submitView } from './views.ts';
 
@@ -16,47 +14,20 @@ import { auditView, proposalView, submitView } from './views.ts';
 
 export interface AgentApiOptions {
   deps: AppDeps;
-  auth: AgentAuthenticator;
-}
-
-function clientAddress(req: IncomingMessage): string {
-  return req.socket.remoteAddress ?? 'unknown';
+  authenticate: RequestAuthenticator;
+  /** Poll mode: the execution token for the agent's first read of its approved proposal. */
+  takeToken?: ((p: Proposal, viewer: Viewer) => Promise<string | null>) | undefined;
 }
 
 function viewerOf(caller: Caller): Viewer {
   return caller.kind === 'admin' ? { kind: 'admin' } : { kind: 'agent', id: caller.agent.id };
 }
 
-export function mountAgentApi(router: Router, { deps, auth }: AgentApiOptions): void {
-  /** Authenticates, or records the failure (without any secret) and rethrows the 401. */
-  async function authenticate(ctx: RequestContext, allowAdmin = false): Promise<Caller> {
-    const body = await ctx.body();
-    try {
-      return await auth.authenticate({ headers: ctx.req.headers, body }, allowAdmin);
-    } catch (e) {
-      if (e instanceof AuthError) {
-        const claimed = ctx.req.headers[AGENT_HEADER];
-        await deps.audit
-          .append([
-            {
-              type: 'auth_failed',
-              at: iso(deps.clock.now()),
-              proposal_id: null,
-              agent: null,
-              actor: `ip:${clientAddress(ctx.req)}`,
-              data: {
-                reason: e.reason,
-                claimed_agent: typeof claimed === 'string' ? claimed.slice(0, 100) : null,
-                method: ctx.req.method ?? '',
-                path: new URL(ctx.req.url ?? '/', 'http://x').pathname.slice(0, 200),
-              },
-            },
-          ])
-          .catch((err: unknown) => deps.logger.error({ err }, 'could not record an auth failure'));
-        deps.logger.warn({ reason: e.reason, ip: clientAddress(ctx.req) }, 'authentication failed');
-      }
-      throw e;
-    }
+export function mountAgentApi(router: Router, { deps, authenticate, takeToken }: AgentApiOptions): void {
+  /** The proposal's view, with the execution token when this read is the one that takes it. */
+  async function viewFor(p: Proposal, viewer: Viewer) {
+    const token = takeToken === undefined ? null : await takeToken(p, viewer);
+    return token === null ? proposalView(p) : { ...proposalView(p), execution_token: token };
   }
 
   function proposalId(ctx: RequestContext): string {
@@ -66,16 +37,17 @@ export function mountAgentApi(router: Router, { deps, auth }: AgentApiOptions): 
   }
 
   router.on('POST', '/v1/proposals', async (ctx) => {
-    const caller = await authenticate(ctx);
+    const caller = await authenticate(ctx, false);
     if (caller.kind !== 'agent') throw new ForbiddenError('only agents submit proposals');
     const input = parseProposalInput(parseJson(await ctx.body()));
-    const { proposal, created } = await submitProposal(deps, caller.agent, input);
+    const { proposal, created } = await submitProposal(deps, caller.agent, input, caller.requestKey);
     sendJson(ctx.res, created ? 201 : 200, submitView(proposal));
   });
 
   router.on('GET', '/v1/proposals/:id', async (ctx) => {
     const caller = await authenticate(ctx, true);
-    sendJson(ctx.res, 200, proposalView(await getProposal(deps, viewerOf(caller), proposalId(ctx))));
+    const viewer = viewerOf(caller);
+    sendJson(ctx.res, 200, await viewFor(await getProposal(deps, viewer, proposalId(ctx)), viewer));
   });
 
   router.on('GET', '/v1/proposals/:id/wait', async (ctx) => {
@@ -88,7 +60,7 @@ export function mountAgentApi(router: Router, { deps, auth }: AgentApiOptions): 
     const abort = new AbortController();
     ctx.res.on('close', () => abort.abort());
     const p = await waitForProposal(deps, viewerOf(caller), proposalId(ctx), seconds * 1000, abort.signal);
-    if (!ctx.res.writableEnded && !ctx.res.destroyed) sendJson(ctx.res, 200, proposalView(p));
+    if (!ctx.res.writableEnded && !ctx.res.destroyed) sendJson(ctx.res, 200, await viewFor(p, viewerOf(caller)));
   });
 
   router.on('POST', '/v1/proposals/:id/cancel', async (ctx) => {

@@ -2,14 +2,21 @@ import { timingSafeEqual, createHash } from 'node:crypto';
 import { createRemoteJWKSet, decodeJwt, jwtVerify, type JWTVerifyGetKey } from 'jose';
 import { AuthError } from '../../src/core/errors.ts';
 import type { AgentSpec, Policy } from '../../src/core/policy/policy.ts';
+import { requestKey, type ReplayGuard } from '../redis/replay-guard.ts';
 import { AGENT_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER, verifySignature } from '../../src/core/signing.ts';
 
 // Who is calling: an agent (HMAC-signed request, or an OIDC workload-identity JWT) or an
 // admin (bearer COUNTERSIGN_ADMIN_TOKEN). Identity comes from the credential, never the body.
 
-export type Caller = { kind: 'agent'; agent: AgentSpec; via: 'hmac' | 'oidc' } | { kind: 'admin' };
+export type Caller =
+  /** `requestKey` names a signed request (null for bearer tokens): a retry of the same bytes has the same key. */
+  | { kind: 'agent'; agent: AgentSpec; via: 'hmac' | 'oidc'; requestKey: string | null }
+  | { kind: 'admin' };
 
 export interface RequestCredentials {
+  method: string;
+  /** Path and query, to which a signed write is bound (see ReplayGuard). */
+  route: string;
   headers: Record<string, string | string[] | undefined>;
   body: Buffer;
 }
@@ -30,6 +37,7 @@ export interface AgentAuthOptions {
   policy: Policy;
   adminToken: string | null;
   now: () => number;
+  replayGuard: ReplayGuard;
 }
 
 export interface AgentAuthenticator {
@@ -86,7 +94,7 @@ export function createAgentAuthenticator(options: AgentAuthOptions): AgentAuthen
     } catch {
       throw new AuthError('invalid_oidc_token');
     }
-    return { kind: 'agent', agent, via: 'oidc' };
+    return { kind: 'agent', agent, via: 'oidc', requestKey: null };
   }
 
   return {
@@ -105,9 +113,18 @@ export function createAgentAuthenticator(options: AgentAuthOptions): AgentAuthen
       const agent = options.policy.agentById(agentId);
       if (agent === undefined) throw new AuthError('unknown_agent');
       if (agent.secret === null) throw new AuthError('agent_has_no_signing_secret');
-      const check = verifySignature(agent.secret, header(req.headers, TIMESTAMP_HEADER), header(req.headers, SIGNATURE_HEADER), req.body, options.now());
+      // The signature covers timestamp and body, not method and path (DESIGN.md's v1 scheme).
+      // So a write must carry a body (a GET's empty-body signature can never authorise one),
+      // and a write's signature is bound to the endpoint it was first sent to.
+      const write = req.method !== 'GET' && req.method !== 'HEAD';
+      if (write && req.body.length === 0) throw new AuthError('signed_write_without_body');
+      const signature = header(req.headers, SIGNATURE_HEADER);
+      const check = verifySignature(agent.secret, header(req.headers, TIMESTAMP_HEADER), signature, req.body, options.now());
       if (!check.ok) throw new AuthError(check.reason);
-      return { kind: 'agent', agent, via: 'hmac' };
+      if (write && !(await options.replayGuard.bind(agent.id, signature ?? '', `${req.method} ${req.route}`))) {
+        throw new AuthError('signature_reused_on_another_endpoint');
+      }
+      return { kind: 'agent', agent, via: 'hmac', requestKey: requestKey(agent.id, signature ?? '') };
     },
   };
 }

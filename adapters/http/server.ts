@@ -2,8 +2,8 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { Registry } from 'prom-client';
 import type { AppDeps } from '../../src/app/deps.ts';
 import { CountersignError } from '../../src/core/errors.ts';
-import type { AgentAuthenticator } from './agent-auth.ts';
-import { mountAgentApi } from './agent-api.ts';
+import type { RequestAuthenticator } from './authenticate.ts';
+import { mountAgentApi, type AgentApiOptions } from './agent-api.ts';
 import { Router, sendError, sendJson } from './router.ts';
 
 // The one HTTP server. The agent API, health and metrics live here; chat platforms and
@@ -13,12 +13,14 @@ export type RawHandler = (req: IncomingMessage, res: ServerResponse) => Promise<
 
 export interface HttpServerOptions {
   deps: AppDeps;
-  auth: AgentAuthenticator;
+  authenticate: RequestAuthenticator;
   registry: Registry;
   /** Readiness: resolves when the store answers. */
   ready: () => Promise<void>;
   /** Extra routers (execution, tokens, admin) added by other modules. */
   extend?: ((router: Router) => void)[];
+  /** Poll mode's one-time token hand-over on GET /v1/proposals/:id (execution). */
+  takeToken?: AgentApiOptions['takeToken'];
   /** Handlers for path prefixes, e.g. `/slack/` or `/console`. */
   mounts?: Record<string, RawHandler>;
 }
@@ -32,7 +34,9 @@ export function createHttpServer(options: HttpServerOptions): Server {
       await options.ready();
       sendJson(ctx.res, 200, { ok: true });
     } catch (e) {
-      sendJson(ctx.res, 503, { ok: false, error: 'unavailable', message: `store unreachable: ${(e as Error).message}` });
+      // The reason is for operators (logs), not for whoever can reach an unauthenticated probe.
+      deps.logger.warn({ error: (e as Error).message }, 'readiness check failed');
+      sendJson(ctx.res, 503, { ok: false, error: 'unavailable', message: 'the store does not answer' });
     }
   });
   router.on('GET', '/metrics', async (ctx) => {
@@ -40,7 +44,7 @@ export function createHttpServer(options: HttpServerOptions): Server {
     ctx.res.writeHead(200, { 'content-type': options.registry.contentType });
     ctx.res.end(text);
   });
-  mountAgentApi(router, { deps, auth: options.auth });
+  mountAgentApi(router, { deps, authenticate: options.authenticate, takeToken: options.takeToken });
   for (const extend of options.extend ?? []) extend(router);
   const mounts = Object.entries(options.mounts ?? {});
 

@@ -1,4 +1,5 @@
 import { iso } from '../../src/core/clock.ts';
+import { describeExecution } from '../../src/core/execution.ts';
 import type { StoredAuditEvent } from '../../src/core/ports.ts';
 import type { Proposal } from '../../src/core/proposal.ts';
 
@@ -38,6 +39,7 @@ export function proposalView(p: Proposal) {
     resolution: p.resolution === null ? null : { ...p.resolution, at: iso(p.resolution.at) },
     created_at: iso(p.created_at),
     expires_at: time(p.expires_at),
+    execution: describeExecution(p.execution),
   };
 }
 

@@ -134,5 +134,10 @@ export function createRedisAuditLog(redis: Redis | Cluster, opts: RedisStoreOpti
     }
   }
 
-  return { append, search, scan };
+  async function head(): Promise<{ seq: number; hash: string } | null> {
+    const [seq, hash] = await redis.hmget(keys.auditHead, 'seq', 'hash');
+    return seq == null || hash == null ? null : { seq: Number(seq), hash };
+  }
+
+  return { append, search, scan, head };
 }

@@ -1,7 +1,7 @@
 import type { Cluster, Redis } from 'ioredis';
 import { seal } from '../../src/core/audit.ts';
 import type { AuditEventInput } from '../../src/core/audit.ts';
-import type { CreateResult, ProposalStore } from '../../src/core/ports.ts';
+import type { CreateResult, ImplicitKey, ProposalStore } from '../../src/core/ports.ts';
 import { STATUSES } from '../../src/core/proposal.ts';
 import type { Proposal, Status } from '../../src/core/proposal.ts';
 import { IDEMPOTENCY_TTL_SECONDS, redisKeys } from './keys.ts';
@@ -47,14 +47,20 @@ export function createRedisProposalStore(redis: Redis | Cluster, opts: RedisStor
   }
 
   return {
-    async create(proposal: Proposal, events: AuditEventInput[]): Promise<CreateResult> {
+    async create(proposal: Proposal, events: AuditEventInput[], implicitKey?: ImplicitKey): Promise<CreateResult> {
       if (proposal.version !== 1) throw new Error(`a new proposal has version 1, not ${proposal.version}`);
-      const idemKey = proposal.idempotency_key;
+      // An implicit key lives in its own namespace ("agent#request"), so no agent-chosen key can collide with it.
+      const dedupe =
+        proposal.idempotency_key !== null
+          ? { key: keys.idempotency(proposal.agent, proposal.idempotency_key), ttl: IDEMPOTENCY_TTL_SECONDS }
+          : implicitKey !== undefined
+            ? { key: keys.idempotency(`${proposal.agent}#request`, implicitKey.key), ttl: implicitKey.ttlSeconds }
+            : null;
       const result = await scripts.createProposal(
         {
           proposal: keys.proposal(proposal.id),
           // Unused by the script when there is no idempotency key; still a key of our slot.
-          idempotency: keys.idempotency(proposal.agent, idemKey ?? ''),
+          idempotency: dedupe?.key ?? keys.idempotency(proposal.agent, ''),
           pending: keys.pending,
           statusCounts: keys.statusCounts,
           audit: keys.audit,
@@ -67,7 +73,7 @@ export function createRedisProposalStore(redis: Redis | Cluster, opts: RedisStor
           status: proposal.status,
           agent: proposal.agent,
           pendingScore: pendingScore(proposal),
-          idempotencyTtlSeconds: idemKey === null ? 0 : IDEMPOTENCY_TTL_SECONDS,
+          idempotencyTtlSeconds: dedupe?.ttl ?? 0,
           events: events.map(seal),
         },
       );

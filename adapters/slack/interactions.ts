@@ -21,7 +21,6 @@ export interface InteractionContext {
 
 type Refusal = Extract<VoteOutcome, { kind: 'refused' }>;
 
-const REASON_REQUIRED_RISKS = new Set(['high', 'critical']);
 // A redelivered click whose first delivery already counted is not news to the person.
 const QUIET_ON_RETRY = new Set<RefusalReason>(['already_voted', 'not_pending']);
 
@@ -113,7 +112,7 @@ export function registerInteractions(app: App, ctx: InteractionContext): void {
       const check = await checkDecision(deps, { proposalId: click.proposalId, person: who.person, platform: 'slack', vote: 'deny' });
       if (!check.allowed) return refuse(ctx, click, check.outcome);
       const p = check.proposal;
-      const meta: DenyModalMeta = { p: p.id, c: click.channel, r: REASON_REQUIRED_RISKS.has(p.decision.risk) };
+      const meta: DenyModalMeta = { p: p.id, c: click.channel, r: check.reasonRequired };
       // trigger_id is valid for 3 s from the click: open at once, before anything slower.
       await ctx.web.views.open({ trigger_id: body.trigger_id, view: denyModal({ proposalId: p.id, action: p.action, risk: p.decision.risk }, meta) });
     });

@@ -115,7 +115,8 @@ function isClaims(p: Record<string, unknown>): boolean {
   );
 }
 
-export async function createJwtSigner(keyText: string, issuer: string): Promise<TokenSigner> {
+/** `issuer` is read at each use: the public URL may only be known once the server listens. */
+export async function createJwtSigner(keyText: string, issuer: () => string): Promise<TokenSigner> {
   const keys = await parseSigningKeys(keyText);
   const signing = keys[0]!;
   const signingKey = signing.privateKey!;
@@ -123,12 +124,11 @@ export async function createJwtSigner(keyText: string, issuer: string): Promise<
   const keySet = createLocalJWKSet({ keys: keys.map((k) => k.publicJwk) });
 
   return {
-    issuer,
     async sign(claims) {
       const { sub, aud, jti, iat, exp, ...rest } = claims;
       return new SignJWT({ ...rest })
         .setProtectedHeader({ alg: ALG, kid: signing.kid, typ: 'JWT' })
-        .setIssuer(issuer)
+        .setIssuer(issuer())
         .setSubject(sub)
         .setAudience(aud)
         .setJti(jti)
@@ -144,7 +144,7 @@ export async function createJwtSigner(keyText: string, issuer: string): Promise<
           if (typeof iat !== 'number') return null;
           currentDate = new Date(iat * 1000);
         }
-        const { payload } = await jwtVerify(token, keySet, { issuer, algorithms: [ALG], currentDate });
+        const { payload } = await jwtVerify(token, keySet, { issuer: issuer(), algorithms: [ALG], currentDate });
         if (!isClaims(payload)) return null;
         return payload as unknown as ExecutionTokenClaims;
       } catch {

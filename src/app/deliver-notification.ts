@@ -55,9 +55,16 @@ export async function deliverNotification(deps: NotifyDeps, job: NotifyJob): Pro
       if (latest !== null && latest.version !== proposal.version) await channel.updateCard(ref, buildApprovalCard(latest, deps.publicUrl));
       return;
     }
-    case 'update':
+    case 'update': {
       for (const ref of refs) await channel.updateCard(ref, card);
+      // Update jobs run concurrently: one that rendered an older version may land last, so
+      // whoever sees the proposal moved on renders it again (the final state always wins).
+      const latest = await deps.store.get(proposal.id);
+      if (latest !== null && latest.version !== proposal.version) {
+        for (const ref of refs) await channel.updateCard(ref, buildApprovalCard(latest, deps.publicUrl));
+      }
       return;
+    }
     case 'reply':
       if (refs.length === 0) throw new CardNotPostedError(`the ${job.platform} card for ${proposal.id} is not posted yet`);
       for (const ref of refs) await channel.replyInThread(ref, job.reply);
@@ -65,12 +72,16 @@ export async function deliverNotification(deps: NotifyDeps, job: NotifyJob): Pro
   }
 }
 
-/** After the last retry: the card is lost for now, which people must hear about. */
-export async function recordCardFailure(deps: NotifyDeps, job: NotifyJob, error: unknown): Promise<void> {
+/**
+ * After the last retry: the card is missing for now, which people must hear about. Resolves
+ * to true when the post should get another round later: the proposal stays pending (never
+ * decided by a chat outage) and a card that appears late can still be clicked.
+ */
+export async function recordCardFailure(deps: NotifyDeps, job: NotifyJob, error: unknown): Promise<boolean> {
   const proposal = await deps.store.get(job.proposal_id);
   const message = error instanceof Error ? error.message : String(error);
   deps.logger.error({ proposal_id: job.proposal_id, platform: job.platform, kind: job.kind, error: message }, 'chat notification failed');
-  if (job.kind !== 'post') return;
+  if (job.kind !== 'post') return false;
   await deps.audit.append([
     {
       type: 'card_failed',
@@ -78,7 +89,8 @@ export async function recordCardFailure(deps: NotifyDeps, job: NotifyJob, error:
       proposal_id: job.proposal_id,
       agent: proposal?.agent ?? null,
       actor: 'system',
-      data: { platform: job.platform, error: message.slice(0, 300) },
+      data: { platform: job.platform, error: message.slice(0, 300), retry_later: proposal?.status === 'pending' },
     },
   ]);
+  return proposal?.status === 'pending';
 }

@@ -24,8 +24,15 @@ import { mutate } from './mutate.ts';
 // - an execution whose request may have left is never retried: a timeout, a broken
 //   connection or a worker that died mid-call ends failed with outcome unknown.
 
-/** The executor could not be reached; nothing was sent, so the queue may retry. */
-export class RetryBeforeSendError extends Error {}
+/** Something failed before the request was sent (executor unreachable, Redis): the queue may retry. */
+export class RetryBeforeSendError extends Error {
+  constructor(
+    message: string,
+    readonly reason: 'executor_unreachable' | 'error_before_send',
+  ) {
+    super(message);
+  }
+}
 
 export function executionModeFor(x: ExecutionDeps, p: Proposal): ExecutionMode {
   if (x.app.policy.executors.has(p.action.tool)) return 'executor';
@@ -85,6 +92,16 @@ function executorBody(p: Proposal): string {
 
 /** The execute job. Throws RetryBeforeSendError only while nothing has been sent. */
 export async function runExecution(x: ExecutionDeps, id: string): Promise<void> {
+  const sent = { value: false };
+  try {
+    await execute(x, id, sent);
+  } catch (e) {
+    if (sent.value || e instanceof RetryBeforeSendError) throw e;
+    throw new RetryBeforeSendError(`before sending: ${e instanceof Error ? e.message : String(e)}`, 'error_before_send');
+  }
+}
+
+async function execute(x: ExecutionDeps, id: string, sent: { value: boolean }): Promise<void> {
   const { app } = x;
   const p = await app.store.get(id);
   if (p === null || p.execution === undefined) return;
@@ -103,7 +120,7 @@ export async function runExecution(x: ExecutionDeps, id: string): Promise<void> 
   try {
     connection = await x.executor.connect(spec.url, spec.timeout_ms);
   } catch (e) {
-    if (e instanceof ExecutorUnreachableError) throw new RetryBeforeSendError(e.message);
+    if (e instanceof ExecutorUnreachableError) throw new RetryBeforeSendError(e.message, 'executor_unreachable');
     throw e;
   }
   try {
@@ -120,6 +137,7 @@ export async function runExecution(x: ExecutionDeps, id: string): Promise<void> 
       if (claim.proposal.status !== 'executing') await x.ledger.untrackExecuting(id);
       return;
     }
+    sent.value = true;
     const result = await connection.send(token, executorBody(claim.proposal));
     const finished = await mutate(app, id, (cur, now) => finishExecution(cur, result, 'system', now));
     if (!finished.outcome.finished) {
@@ -152,9 +170,9 @@ async function settleIfAbandoned(x: ExecutionDeps, p: Proposal): Promise<void> {
   await x.ledger.discard(p.id);
 }
 
-/** After the last attempt could not reach the executor: nothing was sent, so it did not run. */
-export async function executionGaveUp(x: ExecutionDeps, id: string): Promise<void> {
-  await failNotRun(x, id, 'executor_unreachable');
+/** After the last attempt failed before sending: nothing was sent, so it did not run. */
+export async function executionGaveUp(x: ExecutionDeps, id: string, error: unknown): Promise<void> {
+  await failNotRun(x, id, error instanceof RetryBeforeSendError ? error.reason : 'error_before_send');
 }
 
 /** Delayed job at the token's expiry: an unused token ends the execution (every mode). */

@@ -19,6 +19,8 @@ function seconds(ms: unknown): string {
 const REASONS: Record<string, string> = {
   token_expired: 'its execution token expired before it could run',
   executor_unreachable: 'the executor could not be reached',
+  error_before_send: 'it failed before anything was sent',
+  token_revoked: 'its execution token was revoked',
   no_executor: 'the policy names no executor for this tool any more',
   cancelled: 'it was cancelled',
   timeout: 'the executor did not answer in time',

@@ -37,22 +37,28 @@ export async function recordDecision(deps: AppDeps, req: DecisionRequest): Promi
   return { outcome: result.outcome, proposal: result.proposal };
 }
 
-export type DecisionCheck = { allowed: true; proposal: Proposal } | { allowed: false; outcome: Extract<VoteOutcome, { kind: 'refused' }> };
+export type DecisionCheck =
+  | { allowed: true; proposal: Proposal; reasonRequired: boolean }
+  | { allowed: false; outcome: Extract<VoteOutcome, { kind: 'refused' }> };
 
 /**
  * Whether `person` may vote on the proposal now, for platforms that ask for more input
  * (a deny reason) before the vote: a refusal is recorded exactly as recordDecision would
- * record it; an allowed vote is never counted here. A missing reason is not checked yet.
+ * record it; an allowed vote is never counted here. A missing reason is reported, not refused.
  */
 export async function checkDecision(deps: AppDeps, req: Omit<DecisionRequest, 'reason'>): Promise<DecisionCheck> {
   const authority = authorityFrom(deps.policy);
-  const vote = { person: req.person, platform: req.platform, vote: req.vote, reason: '(to be given)' };
+  const vote = { person: req.person, platform: req.platform, vote: req.vote, reason: null };
+  let reasonRequired = false;
   const result = await mutate(deps, req.proposalId, (p, now) => {
     const step = applyVote(p, vote, authority, now);
-    return step.outcome.kind === 'refused' ? step : { outcome: step.outcome, next: null, events: [] };
+    // The reason is the last thing applyVote checks: refused for it means allowed otherwise.
+    reasonRequired = step.outcome.kind === 'refused' && step.outcome.why === 'reason_required';
+    return step.outcome.kind === 'refused' && !reasonRequired ? step : { outcome: step.outcome, next: null, events: [] };
   });
   const outcome = result.outcome;
-  return outcome.kind === 'refused' ? { allowed: false, outcome } : { allowed: true, proposal: result.proposal };
+  if (outcome.kind === 'refused' && !reasonRequired) return { allowed: false, outcome };
+  return { allowed: true, proposal: result.proposal, reasonRequired };
 }
 
 /** A click from a platform user who is not a person in the policy: refused and audited. */

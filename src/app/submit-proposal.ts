@@ -20,7 +20,14 @@ function requestDigest(p: Pick<Proposal, 'intent' | 'action' | 'context'>): stri
   return sha256Hex(canonicalJson({ intent: p.intent, action: p.action, context: p.context }));
 }
 
-export async function submitProposal(deps: AppDeps, agent: AgentSpec, input: ProposalInput): Promise<SubmitResult> {
+/** How long the same signed submission (without an idempotency key) returns the first proposal. */
+export const IMPLICIT_KEY_TTL_SECONDS = 600;
+
+/**
+ * `requestKey` names the signed request; a submission without an idempotency key is
+ * deduped by it, so a retried (or replayed) request never puts a second card in front of people.
+ */
+export async function submitProposal(deps: AppDeps, agent: AgentSpec, input: ProposalInput, requestKey: string | null = null): Promise<SubmitResult> {
   const now = deps.clock.now();
   const decision = evaluate(deps.policy, { agent: { id: agent.id, sponsors: [...agent.sponsors] }, intent: input.intent, action: input.action, context: input.context });
   const status = STATUS_FOR_EFFECT[decision.effect];
@@ -52,7 +59,8 @@ export async function submitProposal(deps: AppDeps, agent: AgentSpec, input: Pro
   ];
   if (status !== 'pending') events.push({ ...base, type: 'decided', actor: 'policy', data: { status, rule: decision.rule } });
 
-  const result = await deps.store.create(proposal, events);
+  const implicit = requestKey === null ? undefined : { key: requestKey, ttlSeconds: IMPLICIT_KEY_TTL_SECONDS };
+  const result = await deps.store.create(proposal, events, implicit);
   if (!result.created) {
     if (requestDigest(result.existing) !== requestDigest(proposal)) {
       throw new ConflictError(`idempotency_key "${input.idempotency_key ?? ''}" was already used for a different proposal (${result.existing.id})`);

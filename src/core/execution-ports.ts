@@ -9,7 +9,6 @@ export interface PublicJwks {
 
 /** Signs and checks execution tokens; the keys never leave the adapter. */
 export interface TokenSigner {
-  readonly issuer: string;
   sign(claims: Omit<ExecutionTokenClaims, 'iss'>): Promise<string>;
   /**
    * The claims when the signature, issuer and (unless `ignoreExpiry`) the expiry hold,

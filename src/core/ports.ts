@@ -6,6 +6,15 @@ import type { Platform, Proposal, Status } from './proposal.ts';
 
 export type { Clock } from './clock.ts';
 
+/**
+ * Dedupes a submission that has no idempotency key of its own: the same signed request
+ * sent again (a retry, or a replay) returns the first proposal instead of a second one.
+ */
+export interface ImplicitKey {
+  key: string;
+  ttlSeconds: number;
+}
+
 export type CreateResult = { created: true } | { created: false; existing: Proposal };
 
 export interface ProposalStore {
@@ -13,7 +22,7 @@ export interface ProposalStore {
    * Stores a new proposal (version 1) with its first audit events, atomically. When the
    * agent already used the proposal's idempotency key, stores nothing and returns the first.
    */
-  create(proposal: Proposal, events: AuditEventInput[]): Promise<CreateResult>;
+  create(proposal: Proposal, events: AuditEventInput[], implicitKey?: ImplicitKey): Promise<CreateResult>;
   get(id: string): Promise<Proposal | null>;
   /**
    * Replaces the proposal with `next` (whose version is expectedVersion + 1) and appends
@@ -55,6 +64,8 @@ export interface AuditLog {
   search(query: AuditQuery): Promise<{ events: StoredAuditEvent[]; next: string | null }>;
   /** Every entry, oldest first, for verification and replay. */
   scan(batchSize?: number): AsyncIterable<StoredAuditEvent>;
+  /** The last entry the writers recorded, kept apart from the stream so a cut tail shows. */
+  head(): Promise<{ seq: number; hash: string } | null>;
 }
 
 /** A chat platform that can show cards; one implementation per platform. */

@@ -215,7 +215,8 @@ describe('GET /v1/audit', () => {
   it('records the lifecycle of a proposal in order', async () => {
     const { body } = await app.ops.propose(proposalBody({ action: { tool: 'crm', operation: 'tag', target: 'x' }, context: { reversible: true } }));
     const types = await auditTypes(`&proposal_id=${body.id}`);
-    expect(types.reverse()).toEqual(['proposal_received', 'policy_decided', 'decided']);
+    // An allowed proposal is approved at once, which mints its execution token.
+    expect(types.reverse()).toEqual(['proposal_received', 'policy_decided', 'decided', 'token_issued']);
   });
 });
 
@@ -227,5 +228,54 @@ describe('health and metrics', () => {
     expect(text).toMatch(/countersign_proposals\{status="pending"\} [1-9]/);
     expect(text).toMatch(/countersign_proposals_submitted_total\{effect="approve"\} [1-9]/);
     expect(text).toContain('countersign_queue_jobs{queue="expire",state="delayed"}');
+  });
+});
+
+describe('replayed and cross-endpoint signatures', () => {
+  const signed = (raw: string, ts = Math.floor(Date.now() / 1000)) => ({
+    'content-type': 'application/json',
+    'x-countersign-agent': 'billing-agent',
+    'x-countersign-timestamp': String(ts),
+    'x-countersign-signature': sign(app.secrets.billing, ts, raw),
+  });
+
+  it('answers the same signed submission with the first proposal, never a second card', async () => {
+    const raw = JSON.stringify(proposalBody({ intent: 'replay me' }));
+    const headers = signed(raw);
+    const first = await fetch(`${app.url}/v1/proposals`, { method: 'POST', headers, body: raw });
+    expect(first.status).toBe(201);
+    const before = await storedCount();
+    const again = await fetch(`${app.url}/v1/proposals`, { method: 'POST', headers, body: raw });
+    expect(again.status).toBe(200);
+    expect(((await again.json()) as { id: string }).id).toBe(((await first.json()) as { id: string }).id);
+    expect(await storedCount()).toBe(before);
+  });
+
+  it('refuses a write signature reused on another endpoint', async () => {
+    const a = (await app.billing.propose(proposalBody())).body.id as string;
+    const b = (await app.billing.propose(proposalBody())).body.id as string;
+    const headers = signed('{}');
+    expect((await fetch(`${app.url}/v1/proposals/${a}/cancel`, { method: 'POST', headers, body: '{}' })).status).toBe(200);
+    const reused = await fetch(`${app.url}/v1/proposals/${b}/cancel`, { method: 'POST', headers, body: '{}' });
+    expect(reused.status).toBe(401);
+    expect((await app.admin<{ status: string }>(`/v1/proposals/${b}`)).body.status).toBe('pending');
+    const audit = await app.admin<{ events: { data: { reason: string } }[] }>('/v1/audit?q=auth_failed&limit=1');
+    expect(audit.body.events[0]?.data.reason).toBe('signature_reused_on_another_endpoint');
+  });
+
+  it('refuses a GET signature (empty body) used for a write', async () => {
+    const id = (await app.billing.propose(proposalBody())).body.id as string;
+    const headers = signed('');
+    expect((await fetch(`${app.url}/v1/proposals/${id}`, { headers })).status).toBe(200);
+    expect((await fetch(`${app.url}/v1/proposals/${id}/cancel`, { method: 'POST', headers })).status).toBe(401);
+    expect((await app.admin<{ status: string }>(`/v1/proposals/${id}`)).body.status).toBe('pending');
+  });
+
+  it('lets reads repeat: polling within the same second is fine', async () => {
+    const { body } = await app.billing.propose(proposalBody());
+    const now = Date.now();
+    const a = await app.billing.request('GET', `/v1/proposals/${body.id}`, undefined, { now });
+    const b = await app.billing.request('GET', `/v1/proposals/${body.id}`, undefined, { now });
+    expect([a.status, b.status]).toEqual([200, 200]);
   });
 });

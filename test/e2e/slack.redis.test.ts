@@ -64,6 +64,7 @@ describe('Slack cards', () => {
     const card = await cardOf(id);
     expect(card.args['channel']).toBe('C0FINANCE');
     expect(card.token).toBe('xoxb-test-token');
+    expect(fake.callsTo('auth.test')).toHaveLength(0); // no start-up round trip to Slack
     const text = JSON.stringify(card.args['blocks']);
     for (const part of ['Refund invoice 4711', 'stripe:cus_123', 'payments · refund', 'high', 'rule payments', '0 of 1 approval', 'confidential', 'external', 'EUR']) {
       expect(text).toContain(part);
@@ -73,8 +74,11 @@ describe('Slack cards', () => {
       ['countersign_approve', id],
       ['countersign_deny', id],
     ]);
-    const audit = await app.admin(`/v1/audit?q=card_posted+${id}`);
-    expect(audit.body.events.map((e: any) => e.type)).toContain('card_posted');
+    // The fake records the call before countersign has its answer: wait for the audit entry.
+    const posted = await waitFor(async () => (await app.admin(`/v1/audit?q=card_posted+${id}`)).body.events.find((e: any) => e.type === 'card_posted'), {
+      what: 'card_posted',
+    });
+    expect(posted.data).toMatchObject({ platform: 'slack', conversation: 'C0FINANCE', message: card.ts });
   });
 
   it('escapes agent text: no mentions, links or formatting reach Slack', async () => {
@@ -184,6 +188,29 @@ describe('Slack clicks', () => {
     expect(open.args['view'].blocks.find((b: any) => b.type === 'input').optional).toBe(true);
     await postToSlackEndpoint(app.url, SECRET, payloadBody(viewSubmissionPayload('U0CAROL', open.args['view'], null)));
     await waitFor(async () => (await statusOf(id)) === 'denied', { what: 'denied' });
+  });
+});
+
+describe('Slack cards after the people phase', () => {
+  it('an expired proposal loses its buttons and the thread says so', async () => {
+    const id = await propose({ action: { tool: 'payments', operation: 'quick', target: 'stripe:cus_1' } }); // ttl 1s
+    const card = await cardOf(id);
+    const final = await waitFor(() => updatesOf(card).find((u) => !hasButtons(u.args['blocks'])), { what: 'expired card' });
+    expect(JSON.stringify(final.args['blocks'])).toContain('Expired without a decision');
+    await waitFor(() => repliesTo(card).some((r) => String(r.args['text']).startsWith('Expired')), { what: 'expiry reply' });
+    await click({ user: 'U0ALICE', proposalId: id, action: 'countersign_approve', messageTs: card.ts! });
+    await waitFor(() => ephemeralsTo('U0ALICE').some((c) => String(c.args['text']).includes('Too late')), { what: 'too late' });
+  });
+
+  it('a cancelled proposal shows who cancelled it', async () => {
+    const id = await propose();
+    const card = await cardOf(id);
+    expect((await app.billing.request('POST', `/v1/proposals/${id}/cancel`, { reason: 'customer <!here> paid' })).status).toBeLessThan(300);
+    const final = await waitFor(() => updatesOf(card).find((u) => !hasButtons(u.args['blocks'])), { what: 'cancelled card' });
+    const blocks = JSON.stringify(final.args['blocks']);
+    expect(blocks).toContain('*Cancelled* by agent:billing-agent');
+    expect(blocks).not.toContain('<!here>');
+    await waitFor(() => repliesTo(card).some((r) => String(r.args['text']).includes('Cancelled by agent:billing-agent')), { what: 'cancel reply' });
   });
 });
 

@@ -31,10 +31,16 @@ export function testAgent(baseUrl: string, id: string, secret: string): TestAgen
   return agent;
 }
 
-/** A small valid proposal; override what a test is about. */
+let made = 0;
+
+/**
+ * A small valid proposal; override what a test is about. Each default intent is distinct:
+ * the same signed bytes within one second are one request (a retry), by design.
+ */
 export function proposalBody(overrides: Record<string, unknown> = {}): Record<string, unknown> {
+  made += 1;
   return {
-    intent: 'Refund invoice 4711: the customer was charged twice',
+    intent: `Refund invoice 4711: the customer was charged twice (#${made})`,
     action: { tool: 'payments', operation: 'refund', target: 'stripe:cus_123', parameters: { amount: 420, currency: 'EUR' } },
     context: { data_sensitivity: 'confidential', destination: 'external', environment: 'production', reversible: false, value: { amount: 420, currency: 'EUR' } },
     ...overrides,

@@ -182,3 +182,18 @@ describe('RedisAuditLog search', () => {
     expect(seqs(rest)).toEqual([4, 1]);
   });
 });
+
+describe('verifyAudit', () => {
+  it('names a cut tail: the newest entries deleted leave a valid chain but a longer head', async () => {
+    const { verifyAudit } = await import('../../src/app/search-audit.ts');
+    const prefix = newPrefix();
+    const log = createRedisAuditLog(redis, { prefix });
+    await log.append([1, 2, 3, 4, 5].map((n) => ev({ type: 'auth_failed', data: { n } })));
+    expect(await verifyAudit(log)).toMatchObject({ ok: true, count: 5 });
+    const entries = (await (redis as import('ioredis').Redis).xrange(redisKeys(prefix).audit, '-', '+')) as [string, string[]][];
+    await (redis as import('ioredis').Redis).xdel(redisKeys(prefix).audit, entries[3]![0], entries[4]![0]);
+    const verdict = await verifyAudit(log);
+    expect(verdict).toMatchObject({ ok: false, count: 3, seq: 4, id: entries[2]![0] });
+    expect(verdict.ok === false && verdict.reason).toContain('head records seq 5');
+  });
+});

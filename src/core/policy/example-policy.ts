@@ -21,6 +21,13 @@ rules:
     when: action.tool == "postgres" && action.operation == "drop" && context.environment == "production"
     effect: deny
     reason: Dropping production databases is never delegated to agents
+  - name: production-database-changes
+    when: action.tool == "postgres" && context.environment == "production"
+    effect: approve
+    risk: critical
+    route: ops
+    approvers: approvers
+    ttl: 30m
   - name: large-payments
     when: action.tool == "payments" && context.value.amount > 10000.0
     effect: approve

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { Environment, type ParseResult } from '@marcbachmann/cel-js';
 import { parseDocument } from 'yaml';
 import { z } from 'zod';
@@ -127,7 +128,7 @@ export function loadPolicy(yamlText: string, file: string, env: Readonly<Record<
   const doc = parsed.data;
   crossCheck(doc, file);
   const compiled = doc.rules.map((rule) => ({ spec: Object.freeze({ ...rule }), program: compileWhen(rule.name, rule.when, file) }));
-  const policy = buildPolicy(doc, file, compiled.map((c) => c.spec), readSecrets(doc, file, env));
+  const policy = buildPolicy(doc, file, compiled.map((c) => c.spec), readSecrets(doc, file, env), readConsoleKeys(doc, file, env));
   compiledRules.set(policy, compiled);
   return policy;
 }
@@ -346,7 +347,21 @@ function readSecrets(doc: PolicyDocument, file: string, env: Readonly<Record<str
   return secrets;
 }
 
-function buildPolicy(doc: PolicyDocument, file: string, rules: readonly RuleSpec[], secrets: Map<string, string>): Policy {
+// A person's console key may live in a variable (console_key_env); only its hash is kept.
+function readConsoleKeys(doc: PolicyDocument, file: string, env: Readonly<Record<string, string | undefined>>): Map<string, string> {
+  const hashes = new Map<string, string>();
+  for (const [id, p] of Object.entries(doc.people)) {
+    if (p.console_key_env === null) continue;
+    const value = env[p.console_key_env];
+    if (value === undefined || value.trim() === '') {
+      throw new PolicyError(file, undefined, `person "${id}": environment variable ${p.console_key_env} is not set or empty`);
+    }
+    hashes.set(id, createHash('sha256').update(value.trim()).digest('hex'));
+  }
+  return hashes;
+}
+
+function buildPolicy(doc: PolicyDocument, file: string, rules: readonly RuleSpec[], secrets: Map<string, string>, consoleKeys: Map<string, string>): Policy {
   const agents = new Map<string, AgentSpec>();
   const byOidc = new Map<string, AgentSpec>();
   for (const a of doc.agents) {
@@ -364,8 +379,8 @@ function buildPolicy(doc: PolicyDocument, file: string, rules: readonly RuleSpec
 
   const people = new Map<string, PersonSpec>();
   const byPlatform = new Map<string, PersonSpec>();
-  for (const [id, p] of Object.entries(doc.people)) {
-    const person = Object.freeze({ id, ...p });
+  for (const [id, { console_key_env: _env, ...p }] of Object.entries(doc.people)) {
+    const person: PersonSpec = Object.freeze({ id, ...p, console_key_sha256: p.console_key_sha256 ?? consoleKeys.get(id) ?? null });
     people.set(id, person);
     if (p.slack !== null) byPlatform.set(platformKey('slack', p.slack), person);
     if (p.teams !== null) byPlatform.set(platformKey('teams', p.teams), person);

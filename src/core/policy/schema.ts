@@ -71,12 +71,23 @@ const personSchema = z
       .regex(/^[0-9a-fA-F]{64}$/, 'must be 64 hex digits (the SHA-256 of the console key)')
       .transform((hex) => hex.toLowerCase())
       .optional(),
+    // The console key itself, read from this variable (hashed at load); for keys kept in a secret store.
+    console_key_env: z
+      .string()
+      .regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'must be an environment variable name')
+      .optional(),
+  })
+  .superRefine((p, ctx) => {
+    if (p.console_key_sha256 !== undefined && p.console_key_env !== undefined) {
+      ctx.addIssue({ code: 'custom', message: 'give console_key_sha256 or console_key_env, not both' });
+    }
   })
   .transform((p) => ({
     slack: p.slack ?? null,
     teams: p.teams ?? null,
     email: p.email ?? null,
     console_key_sha256: p.console_key_sha256 ?? null,
+    console_key_env: p.console_key_env ?? null,
   }));
 
 const channelSchema = z

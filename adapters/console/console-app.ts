@@ -1,0 +1,278 @@
+import { readFileSync } from 'node:fs';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { AppDeps } from '../../src/app/deps.ts';
+import { platformsFor } from '../../src/app/follow-up.ts';
+import { getProposal } from '../../src/app/proposals.ts';
+import { recordDecision } from '../../src/app/record-decision.ts';
+import { buildApprovalCard } from '../../src/core/card.ts';
+import { CountersignError } from '../../src/core/errors.ts';
+import { PROPOSAL_ID_PATTERN } from '../../src/core/ids.ts';
+import type { Proposal } from '../../src/core/proposal.ts';
+import { auditRoute } from './audit-page.ts';
+import type { ConsoleHub } from './console-channel.ts';
+import { html, page } from './html.ts';
+import {
+  allowedOrigins,
+  BodyTooLarge,
+  cookie,
+  parseCookies,
+  readForm,
+  redirect,
+  sameOrigin,
+  SECURITY_HEADERS,
+  sendConsoleJson,
+  sendHtml,
+  wantsJson,
+} from './http.ts';
+import { sameText, SESSION_TTL_SECONDS, type Session, type SessionStore } from './sessions.ts';
+import { signInRoutes } from './sign-in.ts';
+import { timeline } from './timeline.ts';
+import { cardHtml, messagePage, pendingPage } from './views.ts';
+
+// The web console, mounted at /console on the one HTTP server. People sign in (console key
+// or a one-time link), see the cards of routes that list `console: true`, decide through
+// recordDecision like on any other platform, watch each proposal's timeline update live,
+// and search the audit log.
+
+export interface ConsoleOptions {
+  deps: AppDeps;
+  sessions: SessionStore;
+  hub: ConsoleHub;
+  /** PUBLIC_URL and the listening address, known once the server listens. */
+  urls: () => string[];
+  /** Secure cookies (PUBLIC_URL is https). */
+  secureCookies: boolean;
+}
+
+export const SESSION_COOKIE = 'cs_session';
+const MAX_CARDS = 50;
+const TIMELINE_LIMIT = 200;
+// Audit `at` and the proposal's creation come from replicas' clocks; look back a little.
+const TIMELINE_SKEW_MS = 60_000;
+
+const STATIC: Record<string, { type: string; file: string }> = {
+  'console.js': { type: 'text/javascript; charset=utf-8', file: 'console.js' },
+  'console.css': { type: 'text/css; charset=utf-8', file: 'console.css' },
+};
+
+export interface RequestState {
+  req: IncomingMessage;
+  res: ServerResponse;
+  url: URL;
+  session: Session | null;
+  sessionId: string | null;
+}
+
+const REFUSED_TEXT: Record<string, string> = {
+  unknown_person: 'You are not a person in the policy.',
+  not_an_approver: 'You are not in the group that approves this proposal.',
+  sponsor: 'You sponsor this agent, so you cannot decide on its actions.',
+  already_voted: 'Your decision on this proposal is already counted.',
+  reason_required: 'A reason is required to deny a proposal of this risk.',
+  expired: 'This proposal has expired.',
+  not_pending: 'This proposal is already decided.',
+};
+
+export function createConsole(options: ConsoleOptions) {
+  const { deps, sessions, hub } = options;
+  const staticFiles = new Map(
+    Object.entries(STATIC).map(([name, s]) => [name, { type: s.type, body: readFileSync(new URL(`./static/${s.file}`, import.meta.url)) }]),
+  );
+  const origins = () => allowedOrigins(options.urls());
+  const sessionCookie = (id: string, maxAge = SESSION_TTL_SECONDS) => cookie(SESSION_COOKIE, id, { path: '/console', maxAge, secure: options.secureCookies });
+
+  async function loadSession(req: IncomingMessage): Promise<{ id: string; session: Session } | null> {
+    const id = parseCookies(req).get(SESSION_COOKIE);
+    if (id === undefined) return null;
+    const session = await sessions.get(id);
+    // A person removed from the policy loses the console with their next request.
+    if (session === null || !deps.policy.people.has(session.person)) return null;
+    return { id, session };
+  }
+
+  /** Origin and synchronizer token; false means a 403 was sent. */
+  function checkCsrf(s: RequestState, form: URLSearchParams): boolean {
+    const given = form.get('csrf') ?? s.req.headers['x-csrf-token'];
+    if (s.session === null || typeof given !== 'string' || !sameText(given, s.session.csrf) || !sameOrigin(s.req, origins())) {
+      forbidden(s, 'This request did not come from a console page you opened (CSRF check failed). Reload the page and try again.');
+      return false;
+    }
+    return true;
+  }
+
+  function forbidden(s: RequestState, message: string): void {
+    if (wantsJson(s.req)) sendConsoleJson(s.res, 403, { ok: false, why: 'csrf', message });
+    else sendHtml(s.res, 403, page({ title: 'Refused', person: s.session?.person ?? null, csrf: s.session?.csrf ?? null }, messagePage('Refused', message, { href: '/console', text: 'Back to the console' })));
+  }
+
+  async function eventsOf(p: Proposal) {
+    const r = await deps.audit.search({ words: [], proposalId: p.id, since: p.created_at - TIMELINE_SKEW_MS, limit: TIMELINE_LIMIT });
+    return r.events.reverse();
+  }
+
+  function noteFor(p: Proposal, person: string): string | null {
+    if (p.status !== 'pending') return null;
+    const group = p.decision.approvers;
+    if (group === null || !deps.policy.isMember(group, person)) return `Only members of "${group ?? '(none)'}" decide on this proposal.`;
+    if (deps.policy.agentById(p.agent)?.sponsors.includes(person)) return `You sponsor agent "${p.agent}", so you cannot decide on its actions.`;
+    const mine = p.approvals.find((a) => a.person === person);
+    if (mine !== undefined) return `You ${mine.vote === 'approve' ? 'approved' : 'denied'} this proposal; waiting for others.`;
+    return null;
+  }
+
+  async function renderCard(p: Proposal, session: Session) {
+    const onConsole = platformsFor(deps, p).includes('console');
+    const note = noteFor(p, session.person) ?? (p.status === 'pending' && !onConsole ? 'This proposal is decided in chat: its route does not list the console.' : null);
+    return cardHtml({
+      card: buildApprovalCard(p, deps.publicUrl),
+      timeline: timeline(p, await eventsOf(p)),
+      csrf: session.csrf,
+      decidable: p.status === 'pending' && onConsole && note === null,
+      note,
+    });
+  }
+
+  async function proposalFromPath(id: string | undefined): Promise<Proposal | null> {
+    if (id === undefined || !PROPOSAL_ID_PATTERN.test(id)) return null;
+    try {
+      return await getProposal(deps, { kind: 'admin' }, id);
+    } catch (e) {
+      if (e instanceof CountersignError && e.status === 404) return null;
+      throw e;
+    }
+  }
+
+  async function pending(s: RequestState & { session: Session }) {
+    const now = deps.clock.now();
+    const list = (await deps.store.listPending(MAX_CARDS * 4))
+      .filter((p) => (p.expires_at === null || p.expires_at > now) && platformsFor(deps, p).includes('console'))
+      .slice(0, MAX_CARDS);
+    const cards = await Promise.all(list.map((p) => renderCard(p, s.session)));
+    sendHtml(s.res, 200, page({ title: 'Pending', person: s.session.person, csrf: s.session.csrf, live: 'pending', nav: 'pending' }, pendingPage(cards, list.length)));
+  }
+
+  async function proposalPage(s: RequestState & { session: Session }, id: string | undefined, fragment: boolean) {
+    const p = await proposalFromPath(id);
+    if (p === null) {
+      if (fragment) sendConsoleJson(s.res, 404, { ok: false, message: 'no such proposal' });
+      else sendHtml(s.res, 404, page({ title: 'Not found', person: s.session.person, csrf: s.session.csrf }, messagePage('Not found', 'There is no proposal with this id.', { href: '/console', text: 'Pending proposals' })));
+      return;
+    }
+    const card = await renderCard(p, s.session);
+    if (fragment) {
+      sendHtml(s.res, 200, card);
+      return;
+    }
+    const result = s.url.searchParams.get('result');
+    const flash = result === null ? null : (REFUSED_TEXT[result] ?? (result === 'recorded' ? 'Your decision is recorded.' : null));
+    const body = html`${flash === null ? '' : html`<p class="flash" role="status">${flash}</p>`}<p><a href="/console">← Pending proposals</a></p>${card}`;
+    sendHtml(s.res, 200, page({ title: `${p.action.tool} ${p.action.operation}`, person: s.session.person, csrf: s.session.csrf, live: 'proposal', nav: null }, body));
+  }
+
+  async function decide(s: RequestState & { session: Session }, id: string | undefined) {
+    const form = await readForm(s.req);
+    if (!checkCsrf(s, form)) return;
+    const p = await proposalFromPath(id);
+    const json = wantsJson(s.req);
+    if (p === null) {
+      sendConsoleJson(s.res, 404, { ok: false, why: 'not_found', message: 'There is no proposal with this id.' });
+      return;
+    }
+    const vote = form.get('vote');
+    if (vote !== 'approve' && vote !== 'deny') {
+      sendConsoleJson(s.res, 400, { ok: false, why: 'invalid_request', message: 'vote must be approve or deny' });
+      return;
+    }
+    if (!platformsFor(deps, p).includes('console')) {
+      sendConsoleJson(s.res, 403, { ok: false, why: 'not_on_console', message: 'This proposal is decided in chat: its route does not list the console.' });
+      return;
+    }
+    const reason = (form.get('reason') ?? '').slice(0, 1000);
+    const { outcome, proposal } = await recordDecision(deps, { proposalId: p.id, person: s.session.person, platform: 'console', vote, reason });
+    if (outcome.kind === 'refused') {
+      if (json) sendConsoleJson(s.res, outcome.why === 'reason_required' ? 400 : 409, { ok: false, why: outcome.why, message: outcome.message, status: outcome.status });
+      else redirect(s.res, `/console/proposals/${p.id}?result=${outcome.why}`);
+      return;
+    }
+    const message =
+      outcome.kind === 'decided'
+        ? `Recorded: the proposal is ${outcome.status}.`
+        : `Recorded: ${outcome.approvals} of ${outcome.required} approvals so far.`;
+    if (json) sendConsoleJson(s.res, 200, { ok: true, status: proposal.status, message });
+    else redirect(s.res, `/console/proposals/${p.id}?result=recorded`);
+  }
+
+  function events(s: RequestState & { session: Session }) {
+    s.res.writeHead(200, { ...SECURITY_HEADERS, 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-store', 'x-accel-buffering': 'no' });
+    s.res.write('retry: 3000\n\n');
+    const unsubscribe = hub.subscribe((n) => s.res.write(`event: proposal\ndata: ${JSON.stringify(n)}\n\n`));
+    // Proxies drop idle streams; a comment line every 25 s keeps it open.
+    const ping = setInterval(() => s.res.write(': ping\n\n'), 25_000);
+    ping.unref();
+    s.res.on('close', () => {
+      clearInterval(ping);
+      unsubscribe();
+    });
+  }
+
+  const signIn = signInRoutes({ deps, sessions, origins, secureCookies: options.secureCookies, sessionCookie });
+
+  async function route(s: RequestState): Promise<void> {
+    const { req, res, url } = s;
+    const parts = url.pathname.replace(/\/+$/, '').split('/').slice(2); // after "/console"
+    const method = req.method ?? 'GET';
+    const [first, second, third] = parts;
+
+    if (first === 'static' && method === 'GET') {
+      const file = second === undefined ? undefined : staticFiles.get(second);
+      if (file === undefined || third !== undefined) return sendHtml(res, 404, html`not found`);
+      res.writeHead(200, { ...SECURITY_HEADERS, 'content-type': file.type, 'cache-control': 'no-cache' });
+      res.end(file.body);
+      return;
+    }
+    if (first === 'login' || first === 'logout') return signIn(s, parts, method);
+    if (s.session === null) {
+      if (wantsJson(req) || first === 'events' || third === 'card') return sendConsoleJson(res, 401, { ok: false, why: 'signed_out', message: 'Sign in again.' });
+      return redirect(res, '/console/login');
+    }
+    const signed = s as RequestState & { session: Session };
+    if (first === undefined && method === 'GET') return pending(signed);
+    if (first === 'events' && method === 'GET') return events(signed);
+    if (first === 'audit' && method === 'GET') return auditRoute(deps, signed);
+    if (first === 'proposals' && second !== undefined) {
+      if (third === undefined && method === 'GET') return proposalPage(signed, second, false);
+      if (third === 'card' && method === 'GET') return proposalPage(signed, second, true);
+      if (third === 'decide' && method === 'POST') return decide(signed, second);
+    }
+    sendHtml(res, 404, page({ title: 'Not found', person: signed.session.person, csrf: signed.session.csrf }, messagePage('Not found', 'There is no such page in the console.', { href: '/console', text: 'Pending proposals' })));
+  }
+
+  async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const url = new URL(req.url ?? '/', 'http://console.invalid');
+    if (url.pathname !== '/console' && !url.pathname.startsWith('/console/')) {
+      sendConsoleJson(res, 404, { error: 'not_found', message: `no route ${req.method ?? ''} ${url.pathname}` });
+      return;
+    }
+    const loaded = await loadSession(req);
+    try {
+      await route({ req, res, url, session: loaded?.session ?? null, sessionId: loaded?.id ?? null });
+    } catch (e) {
+      if (e instanceof BodyTooLarge) {
+        sendConsoleJson(res, 413, { ok: false, why: 'payload_too_large', message: 'The form is too large.' });
+        return;
+      }
+      throw e;
+    }
+  }
+
+  return {
+    handle,
+    /** A one-time sign-in link for `person` (printed at start with the built-in policy). */
+    async signInLink(person: string, baseUrl: string): Promise<string> {
+      const token = await sessions.issueOneTime(person);
+      return `${baseUrl.replace(/\/$/, '')}/console/login/once?token=${token}`;
+    },
+  };
+}
+
+export type ConsoleApp = ReturnType<typeof createConsole>;

@@ -1,0 +1,117 @@
+import { createHash } from 'node:crypto';
+import type { IncomingMessage } from 'node:http';
+import type { AppDeps } from '../../src/app/deps.ts';
+import { iso } from '../../src/core/clock.ts';
+import type { RequestState } from './console-app.ts';
+import { page } from './html.ts';
+import { cookie, parseCookies, readForm, redirect, sameOrigin, sendHtml } from './http.ts';
+import { randomToken, sameText, type SessionStore } from './sessions.ts';
+import { loginPage, messagePage } from './views.ts';
+
+// Signing in and out. Two ways in: a person's console key (its SHA-256 is in the policy), or
+// a one-time link (random token in Redis, short TTL, spent on first use) such as the one
+// `npm start` prints for the demo approver. Both end in the same Redis session.
+
+const LOGIN_COOKIE = 'cs_login';
+const LOGIN_COOKIE_TTL = 60 * 60;
+
+export interface SignInOptions {
+  deps: AppDeps;
+  sessions: SessionStore;
+  origins: () => ReadonlySet<string>;
+  secureCookies: boolean;
+  sessionCookie: (id: string, maxAge?: number) => string;
+}
+
+function auditFailure(deps: AppDeps, req: IncomingMessage, reason: string, person: string | null): Promise<void> {
+  return deps.audit.append([
+    {
+      type: 'auth_failed',
+      at: iso(deps.clock.now()),
+      proposal_id: null,
+      agent: null,
+      actor: `ip:${req.socket.remoteAddress ?? 'unknown'}`,
+      data: { reason, via: 'console', person: person === null ? null : person.slice(0, 100) },
+    },
+  ]);
+}
+
+export function signInRoutes(o: SignInOptions) {
+  const { deps, sessions } = o;
+  const loginCookie = (value: string, maxAge = LOGIN_COOKIE_TTL) => cookie(LOGIN_COOKIE, value, { path: '/console/login', maxAge, secure: o.secureCookies });
+
+  // Login CSRF: a double-submit token in a cookie the login form repeats, so another site
+  // cannot sign a browser in as someone else.
+  function showLogin(s: RequestState, status: number, error: string | null, person = '') {
+    const token = randomToken();
+    sendHtml(s.res, status, page({ title: 'Sign in', person: null, csrf: null }, loginPage({ error, loginCsrf: token, person })), { 'set-cookie': loginCookie(token) });
+  }
+
+  async function startSession(s: RequestState, person: string) {
+    const { id } = await sessions.create(person, deps.clock.now());
+    deps.logger.info({ person, via: 'console' }, 'console sign-in');
+    redirect(s.res, '/console', { 'set-cookie': [o.sessionCookie(id), loginCookie('', 0)] });
+  }
+
+  async function keySignIn(s: RequestState) {
+    const form = await readForm(s.req);
+    const expected = parseCookies(s.req).get(LOGIN_COOKIE);
+    const given = form.get('csrf') ?? '';
+    if (expected === undefined || expected === '' || !sameText(given, expected) || !sameOrigin(s.req, o.origins())) {
+      return showLogin(s, 403, 'The sign-in form expired or came from another site. Try again.');
+    }
+    const personId = (form.get('person') ?? '').trim().slice(0, 100);
+    const key = (form.get('key') ?? '').trim();
+    const person = deps.policy.people.get(personId);
+    // One answer for "no such person", "no key" and "wrong key": the form reveals nothing.
+    const refuse = async (reason: string) => {
+      await auditFailure(deps, s.req, reason, personId === '' ? null : personId);
+      showLogin(s, 401, 'Unknown person or wrong console key.', personId);
+    };
+    if (person === undefined) return refuse('unknown_person');
+    if (await sessions.isLockedOut(person.id)) {
+      await auditFailure(deps, s.req, 'too_many_failures', person.id);
+      return showLogin(s, 429, 'Too many failed sign-ins for this person. Wait 15 minutes and try again.', personId);
+    }
+    if (person.console_key_sha256 === null) return refuse('no_console_key');
+    const hash = createHash('sha256').update(key).digest('hex');
+    if (!sameText(hash, person.console_key_sha256)) {
+      await sessions.recordFailure(person.id);
+      return refuse('wrong_console_key');
+    }
+    await sessions.clearFailures(person.id);
+    await startSession(s, person.id);
+  }
+
+  async function oneTime(s: RequestState) {
+    const person = await sessions.consumeOneTime(s.url.searchParams.get('token') ?? '');
+    if (person === null || !deps.policy.people.has(person)) {
+      await auditFailure(deps, s.req, 'one_time_link_invalid', null);
+      const message = 'This sign-in link was already used or has expired. Get a new one with: npx countersign console link PERSON';
+      return sendHtml(s.res, 401, page({ title: 'Link expired', person: null, csrf: null }, messagePage('Sign-in link not valid', message, { href: '/console/login', text: 'Sign in with a console key' })));
+    }
+    await startSession(s, person);
+  }
+
+  async function logout(s: RequestState) {
+    const form = await readForm(s.req);
+    const given = form.get('csrf') ?? '';
+    if (s.session !== null && s.sessionId !== null && sameText(given, s.session.csrf) && sameOrigin(s.req, o.origins())) {
+      await sessions.destroy(s.sessionId);
+    }
+    const id = parseCookies(s.req).get('cs_session');
+    redirect(s.res, '/console/login', id === undefined ? {} : { 'set-cookie': o.sessionCookie('', 0) });
+  }
+
+  return async (s: RequestState, parts: string[], method: string): Promise<void> => {
+    const [first, second] = parts;
+    if (first === 'logout' && method === 'POST') return logout(s);
+    if (first === 'login' && second === undefined && method === 'GET') {
+      if (s.session !== null) return redirect(s.res, '/console');
+      return showLogin(s, 200, null);
+    }
+    if (first === 'login' && second === undefined && method === 'POST') return keySignIn(s);
+    if (first === 'login' && second === 'once' && method === 'GET') return oneTime(s);
+    sendHtml(s.res, 404, page({ title: 'Not found', person: null, csrf: null }, messagePage('Not found', 'There is no such page.', { href: '/console/login', text: 'Sign in' })));
+  };
+}

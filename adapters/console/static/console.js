@@ -1,0 +1,128 @@
+// countersign console: live updates and in-place decisions. The server renders every card
+// (and escapes everything in it); this script only fetches fresh copies of those fragments
+// when the server says a proposal changed, and posts decisions without leaving the page.
+// Without it the console still works: forms post and the page reloads.
+'use strict';
+
+(function () {
+  const csrfMeta = document.querySelector('meta[name="csrf-token"]');
+  const csrf = csrfMeta ? csrfMeta.getAttribute('content') : null;
+  const live = document.body.dataset.live || '';
+  const timers = new Map();
+
+  function parseFragment(text) {
+    const template = document.createElement('template');
+    template.innerHTML = text.trim();
+    return template.content.firstElementChild;
+  }
+
+  function updateCount() {
+    const count = document.getElementById('pending-count');
+    const cards = document.querySelectorAll('#cards .card[data-status="pending"]').length;
+    if (count) count.textContent = String(cards);
+    const empty = document.getElementById('empty');
+    if (empty) empty.hidden = document.querySelectorAll('#cards .card').length > 0;
+  }
+
+  async function refresh(id, notice) {
+    const existing = document.getElementById('card-' + id);
+    if (!existing && live !== 'pending') return;
+    const res = await fetch('/console/proposals/' + encodeURIComponent(id) + '/card', { headers: { accept: 'text/html' }, credentials: 'same-origin' });
+    if (res.status === 401) {
+      window.location.assign('/console/login');
+      return;
+    }
+    if (!res.ok) return;
+    const fresh = parseFragment(await res.text());
+    if (!fresh) return;
+    const current = document.getElementById('card-' + id);
+    if (current) {
+      // Keep a reason someone is still typing.
+      const oldText = current.querySelector('textarea[name="reason"]');
+      const newText = fresh.querySelector('textarea[name="reason"]');
+      if (oldText && newText && oldText.value !== '') newText.value = oldText.value;
+      current.replaceWith(fresh);
+    } else if (fresh.dataset.status === 'pending') {
+      const cards = document.getElementById('cards');
+      if (cards) cards.prepend(fresh);
+    }
+    if (notice) showNotice(fresh, notice.text, notice.ok);
+    tick();
+    updateCount();
+  }
+
+  function scheduleRefresh(id) {
+    clearTimeout(timers.get(id));
+    timers.set(id, setTimeout(() => void refresh(id), 120));
+  }
+
+  function showNotice(card, text, ok) {
+    const notice = card.querySelector('.notice') || card.querySelector('footer');
+    if (!notice) return;
+    let target = notice;
+    if (!notice.classList.contains('notice')) {
+      target = document.createElement('p');
+      target.className = 'notice';
+      notice.append(target);
+    }
+    target.textContent = text;
+    target.classList.toggle('ok', ok);
+    target.classList.toggle('err', !ok);
+  }
+
+  document.addEventListener('submit', async (event) => {
+    const form = event.target;
+    if (!(form instanceof HTMLFormElement) || !form.classList.contains('decide') || !csrf) return;
+    event.preventDefault();
+    const card = form.closest('.card');
+    const body = new URLSearchParams(new FormData(form));
+    const submitter = event.submitter;
+    if (submitter && submitter.name) body.set(submitter.name, submitter.value);
+    for (const b of form.querySelectorAll('button')) b.disabled = true;
+    try {
+      const res = await fetch(form.action, { method: 'POST', body, credentials: 'same-origin', headers: { accept: 'application/json', 'x-csrf-token': csrf } });
+      const answer = await res.json().catch(() => ({ ok: false, message: 'Unexpected answer (HTTP ' + res.status + ')' }));
+      if (res.status === 401) {
+        window.location.assign('/console/login');
+        return;
+      }
+      if (answer.ok && card) {
+        await refresh(card.dataset.id, { text: answer.message, ok: true });
+        return;
+      }
+      if (card) showNotice(card, answer.message || 'Refused', false);
+    } catch (e) {
+      if (card) showNotice(card, 'Could not reach countersign: ' + e.message, false);
+    } finally {
+      for (const b of form.querySelectorAll('button')) b.disabled = false;
+    }
+  });
+
+  function tick() {
+    const now = Date.now();
+    for (const el of document.querySelectorAll('.countdown[data-until]')) {
+      const left = Date.parse(el.dataset.until) - now;
+      if (Number.isNaN(left)) continue;
+      if (left <= 0) el.textContent = '(due now)';
+      else if (left < 120000) el.textContent = '(in ' + Math.ceil(left / 1000) + ' s)';
+      else if (left < 7200000) el.textContent = '(in ' + Math.round(left / 60000) + ' min)';
+      else el.textContent = '(in ' + Math.round(left / 3600000) + ' h)';
+    }
+  }
+  tick();
+  setInterval(tick, 5000);
+
+  if (live !== '' && 'EventSource' in window) {
+    const source = new EventSource('/console/events');
+    source.addEventListener('proposal', (event) => {
+      try {
+        const notice = JSON.parse(event.data);
+        if (typeof notice.id === 'string') scheduleRefresh(notice.id);
+      } catch (e) {
+        /* ignore a malformed event */
+      }
+    });
+    source.addEventListener('open', () => document.body.classList.add('live'));
+    source.addEventListener('error', () => document.body.classList.remove('live'));
+  }
+})();

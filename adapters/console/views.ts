@@ -1,0 +1,184 @@
+import type { CardModel } from '../../src/core/card.ts';
+import type { StoredAuditEvent } from '../../src/core/ports.ts';
+import { STATUSES } from '../../src/core/proposal.ts';
+import { html, raw, type Html } from './html.ts';
+import type { TimelineEntry } from './timeline.ts';
+
+// Server-rendered pieces of the console. The card shows what Slack and Teams show (built
+// from the same CardModel); the script only swaps in fresh copies of these fragments.
+
+export interface CardView {
+  card: CardModel;
+  timeline: TimelineEntry[];
+  csrf: string;
+  /** Buttons are shown when the proposal is pending and its route lists the console. */
+  decidable: boolean;
+  /** Why this person's click would be refused, said before they click. */
+  note: string | null;
+}
+
+const DATE_FORMAT = /^(\d{4}-\d{2}-\d{2})T(\d{2}:\d{2}:\d{2})/;
+
+function when(isoText: string): Html {
+  const m = DATE_FORMAT.exec(isoText);
+  return html`<time datetime="${isoText}">${m === null ? isoText : `${m[1]} ${m[2]} UTC`}</time>`;
+}
+
+function json(value: unknown): string {
+  return JSON.stringify(value, null, 2);
+}
+
+function contextList(card: CardModel): Html {
+  const c = card.context;
+  const value = c.value.amount === 0 && c.value.currency === '' ? '—' : `${c.value.amount} ${c.value.currency}`.trim();
+  return html`<dl class="facts context">
+    <div><dt>Environment</dt><dd>${c.environment}</dd></div>
+    <div><dt>Data</dt><dd>${c.data_sensitivity}</dd></div>
+    <div><dt>Destination</dt><dd>${c.destination}</dd></div>
+    <div><dt>Reversible</dt><dd>${c.reversible ? 'yes' : 'no'}</dd></div>
+    <div><dt>Value</dt><dd>${value}</dd></div>
+  </dl>`;
+}
+
+function quorum(card: CardModel): Html {
+  const approvals = card.approvals.filter((a) => a.vote === 'approve');
+  const names = card.approvals.map((a) => html`<li class="${a.vote}">${a.person} ${a.vote === 'approve' ? 'approved' : 'denied'}${a.reason ? html`: <q>${a.reason}</q>` : ''}</li>`);
+  return html`<div class="quorum">
+    <span class="count">${approvals.length} of ${card.approvalsRequired} approval${card.approvalsRequired === 1 ? '' : 's'}</span>
+    ${names.length > 0 ? html`<ul>${names}</ul>` : ''}
+  </div>`;
+}
+
+function decideForm(view: CardView): Html {
+  const { card } = view;
+  const reasonNeeded = card.risk === 'high' || card.risk === 'critical';
+  return html`<form class="decide" method="post" action="/console/proposals/${card.proposalId}/decide">
+    <input type="hidden" name="csrf" value="${view.csrf}">
+    <label>Reason <span class="hint">${reasonNeeded ? `required to deny at ${card.risk} risk` : 'optional'}</span>
+      <textarea name="reason" rows="2" maxlength="1000" placeholder="Why you approve or deny"></textarea></label>
+    <div class="buttons">
+      <button type="submit" name="vote" value="approve" class="approve">Approve</button>
+      <button type="submit" name="vote" value="deny" class="deny">Deny</button>
+    </div>
+    <p class="notice" role="status" aria-live="polite"></p>
+  </form>`;
+}
+
+function resolutionLine(card: CardModel): Html {
+  const r = card.resolution;
+  if (r === null) return html``;
+  const by = r.by === null ? '' : r.by === 'policy' ? ' by the policy' : ` by ${r.by}`;
+  return html`<p class="resolution status-${card.status}"><b>${card.status}</b>${by} · ${when(r.at)}${r.reason ? html` · <q>${r.reason}</q>` : ''}</p>`;
+}
+
+export function timelineList(entries: readonly TimelineEntry[]): Html {
+  if (entries.length === 0) return html`<ol class="timeline"><li class="empty">No events yet.</li></ol>`;
+  return html`<ol class="timeline">${entries.map((e) => html`<li class="tone-${e.tone}" data-type="${e.type}">${when(e.at)} <span>${e.text}</span></li>`)}</ol>`;
+}
+
+export function cardHtml(view: CardView): Html {
+  const { card } = view;
+  const a = card.action;
+  const params = Object.keys(a.parameters).length === 0 ? html`<p class="muted">no parameters</p>` : html`<pre class="params">${json(a.parameters)}</pre>`;
+  return html`<article class="card risk-${card.risk} status-${card.status}" id="card-${card.proposalId}" data-id="${card.proposalId}" data-status="${card.status}">
+  <header>
+    <span class="badge risk">${card.risk} risk</span>
+    <span class="badge status">${card.status}</span>
+    <h2><a href="/console/proposals/${card.proposalId}"><code>${a.tool}</code> · <code>${a.operation}</code></a></h2>
+    <p class="target">on <code>${a.target}</code></p>
+  </header>
+  <section class="who">
+    <p>Agent <b>${card.agent}</b> says:</p>
+    <blockquote class="intent">${card.intent}</blockquote>
+  </section>
+  <section class="body">
+    <div><h3>Parameters</h3>${params}</div>
+    <div><h3>Context</h3>${contextList(card)}</div>
+  </section>
+  <p class="rule">Rule <code>${card.rule}</code>${card.reasons.length > 0 ? html` · ${card.reasons.join('; ')}` : ''}</p>
+  <footer>
+    ${quorum(card)}
+    ${card.expiresAt !== null && card.actionable ? html`<p class="expiry">Expires ${when(card.expiresAt)} <span class="countdown" data-until="${card.expiresAt}"></span></p>` : ''}
+    ${resolutionLine(card)}
+    ${view.note === null ? '' : html`<p class="note">${view.note}</p>`}
+    ${view.decidable ? decideForm(view) : ''}
+  </footer>
+  <details class="events" open>
+    <summary>Timeline</summary>
+    ${timelineList(view.timeline)}
+    <p class="more"><a href="/console/audit?proposal=${card.proposalId}">Audit entries of this proposal</a></p>
+  </details>
+</article>`;
+}
+
+export function pendingPage(cards: Html[], total: number): Html {
+  return html`<h1>Pending proposals <span class="count" id="pending-count">${total}</span></h1>
+<p class="lede">Agents' actions waiting for a person. New cards appear here as agents propose them.</p>
+<div id="cards" class="cards">${cards.length > 0 ? cards : ''}</div>
+<p class="empty-state" id="empty"${cards.length > 0 ? raw(' hidden') : ''}>Nothing is waiting for you. Run <code>npm run demo</code> to send a few example proposals.</p>`;
+}
+
+export function loginPage(options: { error: string | null; loginCsrf: string; person: string }): Html {
+  return html`<section class="login">
+  <h1>Sign in</h1>
+  <p>Sign in with your person id from the policy and your console key.</p>
+  ${options.error === null ? '' : html`<p class="error" role="alert">${options.error}</p>`}
+  <form method="post" action="/console/login">
+    <input type="hidden" name="csrf" value="${options.loginCsrf}">
+    <label>Person <input name="person" autocomplete="username" required maxlength="100" value="${options.person}"></label>
+    <label>Console key <input name="key" type="password" autocomplete="current-password" required maxlength="200"></label>
+    <button type="submit" class="approve">Sign in</button>
+  </form>
+  <p class="muted">With the built-in example policy, <code>npm start</code> prints a one-time sign-in link instead.</p>
+</section>`;
+}
+
+export interface AuditForm {
+  q: string;
+  agent: string;
+  actor: string;
+  status: string;
+  since: string;
+  until: string;
+  proposal: string;
+}
+
+function summary(e: StoredAuditEvent): string {
+  const text = JSON.stringify(e.data);
+  return text.length > 300 ? `${text.slice(0, 300)}…` : text;
+}
+
+export function auditPage(form: AuditForm, result: { events: StoredAuditEvent[]; next: string | null } | null, error: string | null, nextHref: string | null): Html {
+  const input = (name: keyof AuditForm, label: string, placeholder: string) =>
+    html`<label>${label} <input name="${name}" value="${form[name]}" placeholder="${placeholder}"></label>`;
+  const rows = (result?.events ?? []).map(
+    (e) => html`<tr class="type-${e.type}">
+    <td>${when(e.at)}</td><td><code>${e.type}</code></td><td>${e.actor}</td><td>${e.agent ?? ''}</td>
+    <td>${e.proposal_id === null ? '' : html`<a href="/console/proposals/${e.proposal_id}">${e.proposal_id}</a>`}</td>
+    <td class="data"><code>${summary(e)}</code></td></tr>`,
+  );
+  return html`<h1>Audit</h1>
+<form class="search" method="get" action="/console/audit">
+  <label class="words">Words <input name="q" value="${form.q}" placeholder="refund 4711" autofocus></label>
+  ${input('agent', 'Agent', 'billing-agent')}
+  ${input('actor', 'Actor', 'person:alice')}
+  <label>Status <select name="status"><option value="">any</option>${STATUSES.map((s) => html`<option${s === form.status ? raw(' selected') : ''}>${s}</option>`)}</select></label>
+  ${input('since', 'Since', '24h, 7d or 2026-01-31')}
+  ${input('until', 'Until', '2026-02-01T12:00')}
+  ${input('proposal', 'Proposal', 'p_…')}
+  <button type="submit">Search</button>
+</form>
+${error === null ? '' : html`<p class="error" role="alert">${error}</p>`}
+${
+  result === null
+    ? ''
+    : html`<p class="muted" id="result-count">${result.events.length} entr${result.events.length === 1 ? 'y' : 'ies'}, newest first</p>
+<table class="audit"><thead><tr><th>At</th><th>Event</th><th>Actor</th><th>Agent</th><th>Proposal</th><th>Data</th></tr></thead>
+<tbody>${rows}</tbody></table>
+${nextHref === null ? '' : html`<p><a href="${nextHref}">Older entries</a></p>`}`
+}`;
+}
+
+export function messagePage(title: string, message: string, link: { href: string; text: string } | null): Html {
+  return html`<section class="message"><h1>${title}</h1><p>${message}</p>${link === null ? '' : html`<p><a href="${link.href}">${link.text}</a></p>`}</section>`;
+}

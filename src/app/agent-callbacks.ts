@@ -1,0 +1,91 @@
+import { iso } from '../core/clock.ts';
+import { describeExecution, redactSecrets } from '../core/execution.ts';
+import type { Proposal, Status } from '../core/proposal.ts';
+import { signedHeaders } from '../core/signing.ts';
+import type { ExecutionDeps } from './execution-deps.ts';
+import { replyToEvents } from './follow-up.ts';
+
+// Callbacks to agents: only to the callback_url the policy lists for the agent, signed like
+// agent requests (X-Countersign-* headers, the agent's own secret), retried with backoff by
+// the callback queue. The token travels only in an `approved` callback to an agent that
+// executes itself.
+
+const CALLBACK_STATUSES: ReadonlySet<Status> = new Set(['approved', 'denied', 'expired', 'cancelled', 'succeeded', 'failed']);
+
+/** The agent answered with something other than 2xx; the queue retries. */
+export class CallbackRefusedError extends Error {
+  constructor(readonly httpStatus: number) {
+    super(`the agent's callback answered HTTP ${httpStatus}`);
+  }
+}
+
+/** A callback that can never be delivered (no secret to sign it with). */
+export class CallbackImpossibleError extends Error {}
+
+/** deps.onStatusChanged: tell the agent about every end of the road it did not report itself. */
+export async function onStatusChanged(x: ExecutionDeps, p: Proposal): Promise<void> {
+  if (!CALLBACK_STATUSES.has(p.status) || p.status === 'approved') return; // approved: issueExecution sends it, with the token
+  if (!x.app.policy.agentById(p.agent)?.callback_url) return;
+  const e = p.execution;
+  const reportedByAgent = e !== undefined && e.mode !== 'executor' && (e.outcome === 'succeeded' || e.reason === 'reported_failed');
+  if (reportedByAgent) return;
+  await x.queue.enqueueCallback(p.id, p.status);
+}
+
+export async function deliverCallback(x: ExecutionDeps, id: string, status: Status): Promise<void> {
+  const { app } = x;
+  const p = await app.store.get(id);
+  const agent = p === null ? undefined : app.policy.agentById(p.agent);
+  if (p === null || agent === undefined || agent.callback_url === null) return;
+  if (agent.secret === null) throw new CallbackImpossibleError(`agent ${agent.id} has no secret_env to sign callbacks with`);
+  const token = status === 'approved' && p.execution?.mode === 'callback' ? await x.ledger.tokenFor(id) : null;
+  const payload: Record<string, unknown> = {
+    proposal_id: p.id,
+    agent: p.agent,
+    // The status this callback is about (the proposal may have moved on since; `current_status` says where it is).
+    status,
+    current_status: p.status,
+    action: p.action,
+    decision: { effect: p.decision.effect, risk: p.decision.risk, rule: p.decision.rule, reasons: p.decision.reasons },
+    resolution: p.resolution === null ? null : { ...p.resolution, at: iso(p.resolution.at) },
+    approvers: p.approvals.filter((a) => a.vote === 'approve').map((a) => a.person),
+    execution: describeExecution(p.execution),
+  };
+  if (token !== null) payload['execution_token'] = token;
+  const body = JSON.stringify(payload);
+  const httpStatus = await x.callbacks.post(agent.callback_url, signedHeaders(agent.id, agent.secret, body, app.clock.now()), body, x.tuning.callbackTimeoutMs);
+  if (httpStatus < 200 || httpStatus >= 300) throw new CallbackRefusedError(httpStatus);
+  await app.audit.append([
+    {
+      type: 'callback_delivered',
+      at: iso(app.clock.now()),
+      proposal_id: p.id,
+      agent: p.agent,
+      actor: 'system',
+      data: { status, http_status: httpStatus, with_token: token !== null },
+    },
+  ]);
+}
+
+/** After the last attempt: recorded, and said in the card's thread. */
+export async function callbackGaveUp(x: ExecutionDeps, id: string, status: Status, attempts: number, error: unknown): Promise<void> {
+  const { app } = x;
+  const p = await app.store.get(id);
+  if (p === null) return;
+  const event = {
+    type: 'callback_failed' as const,
+    at: iso(app.clock.now()),
+    proposal_id: p.id,
+    agent: p.agent,
+    actor: 'system',
+    data: {
+      status,
+      attempts,
+      http_status: error instanceof CallbackRefusedError ? error.httpStatus : null,
+      // Our own error classes and network errors; neither carries the token or the signature.
+      error: redactSecrets(error instanceof Error ? error.message : String(error)).slice(0, 200),
+    },
+  };
+  await app.audit.append([event]);
+  await replyToEvents(app, p, [event], `callback-${status}`);
+}

@@ -1,0 +1,120 @@
+// The agent API's JSON shapes as DESIGN.md and the README describe them (times are ISO-8601).
+// Written out rather than imported from the server, so an agent's code reads them here.
+
+export type ProposalStatus = 'pending' | 'approved' | 'denied' | 'expired' | 'cancelled' | 'rejected' | 'executing' | 'succeeded' | 'failed';
+export type Risk = 'low' | 'medium' | 'high' | 'critical';
+export type JsonValue = string | number | boolean | null | JsonValue[] | { [key: string]: JsonValue };
+
+export interface ProposalRequest {
+  /** The same key from the same agent returns the first proposal instead of a new one. */
+  idempotency_key?: string;
+  /** What the agent wants to achieve and why, for the people who decide. */
+  intent: string;
+  action: { tool: string; operation: string; target: string; parameters?: Record<string, JsonValue> };
+  context?: {
+    data_sensitivity?: 'public' | 'internal' | 'confidential' | 'restricted';
+    destination?: 'internal' | 'external';
+    environment?: string;
+    reversible?: boolean;
+    value?: { amount: number; currency?: string };
+  };
+}
+
+export interface DecisionView {
+  effect: 'allow' | 'deny' | 'approve';
+  risk: Risk;
+  rule: string;
+  reasons: string[];
+  route: string | null;
+  approvers: string | null;
+  approvals_required: number;
+  ttl_seconds: number;
+}
+
+export interface SubmitResponse {
+  id: string;
+  status: ProposalStatus;
+  decision: DecisionView;
+  expires_at: string | null;
+}
+
+export interface ApprovalView {
+  person: string;
+  platform: string;
+  vote: 'approve' | 'deny';
+  reason: string | null;
+  at: string;
+}
+
+export interface ProposalView {
+  id: string;
+  agent: string;
+  status: ProposalStatus;
+  idempotency_key: string | null;
+  intent: string;
+  action: { tool: string; operation: string; target: string; parameters: Record<string, JsonValue> };
+  context: Required<NonNullable<ProposalRequest['context']>>;
+  decision: DecisionView;
+  approvals: ApprovalView[];
+  resolution: { status: ProposalStatus; by: string | null; reason: string | null; at: string } | null;
+  created_at: string;
+  expires_at: string | null;
+  /** Execution details once a token was issued (shape owned by the server). */
+  execution?: Record<string, unknown> | null;
+  /** Poll mode only: present on the first read of an approved proposal. */
+  execution_token?: string;
+}
+
+export interface OutcomeResult {
+  status: 'succeeded' | 'failed';
+  /** The HTTP status (or similar) the target system answered. */
+  status_code?: number;
+  /** A short description; secrets are redacted by the server before anyone sees it. */
+  detail?: string;
+}
+
+export interface AuditSearch {
+  q?: string;
+  status?: ProposalStatus;
+  proposal_id?: string;
+  /** ISO-8601 or unix seconds. */
+  since?: string | number;
+  until?: string | number;
+  limit?: number;
+  cursor?: string;
+}
+
+export interface AuditEntry {
+  id: string;
+  seq: number;
+  at: string;
+  type: string;
+  proposal_id: string | null;
+  agent: string | null;
+  actor: string;
+  data: Record<string, unknown>;
+  digest: string;
+  prev_hash: string;
+  hash: string;
+}
+
+export interface AuditPage {
+  events: AuditEntry[];
+  next: string | null;
+}
+
+/** What countersign POSTs to the agent's callback_url. */
+export interface CallbackPayload {
+  proposal_id: string;
+  agent: string;
+  /** The status this callback is about. */
+  status: ProposalStatus;
+  current_status: ProposalStatus;
+  action: ProposalView['action'];
+  decision: Pick<DecisionView, 'effect' | 'risk' | 'rule' | 'reasons'>;
+  resolution: ProposalView['resolution'];
+  approvers: string[];
+  execution: Record<string, unknown> | null;
+  /** Only in the `approved` callback to an agent that executes the action itself. */
+  execution_token?: string;
+}

@@ -1,0 +1,119 @@
+import { createLocalJWKSet, jwtVerify } from 'jose';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { recordDecision } from '../../src/app/record-decision.ts';
+import { verifySignature } from '../../src/core/signing.ts';
+import { startTestApp, type TestApp } from '../helpers/app.ts';
+import { actionBody, executionPolicy, waitForStatus } from '../helpers/execution.ts';
+import { startFakeHttpServer, type FakeHttpServer, type RecordedRequest } from '../helpers/executor-server.ts';
+
+// Agents that execute themselves (tools with no executor): ops-agent has a callback_url and
+// gets the decision and the token there; billing-agent polls and gets the token once.
+
+let app: TestApp;
+let callbacks: FakeHttpServer;
+const about = (id: string, status?: string) => (r: RecordedRequest) => r.body?.proposal_id === id && (status === undefined || r.body?.status === status);
+
+beforeAll(async () => {
+  const executor = await startFakeHttpServer();
+  callbacks = await startFakeHttpServer();
+  callbacks.respond = (req) => {
+    // The first delivery of "flaky" proposals fails: the callback queue retries it.
+    const target = String(req.body?.action?.target ?? '');
+    const earlier = callbacks.requests.filter((r) => r.body?.proposal_id === req.body?.proposal_id && r.body?.status === req.body?.status);
+    if (target === 'always-down') return req.reply(503, 'down');
+    if (target === 'flaky' && earlier.length === 1) return req.reply(500, 'try later');
+    req.reply(204, '');
+  };
+  app = await startTestApp({
+    policy: executionPolicy({ executorUrl: executor.url, callbackUrl: `${callbacks.url}/countersign` }),
+    start: { execution: { callbackAttempts: 3, callbackBackoffMs: 20 } },
+  });
+});
+
+function checkSignature(req: RecordedRequest) {
+  return verifySignature(app.secrets.ops, req.headers['x-countersign-timestamp'] as string, req.headers['x-countersign-signature'] as string, req.raw, Date.now());
+}
+
+describe('an agent with a callback_url', () => {
+  it('receives the approval and the token in a signed callback, then reports the outcome with it', async () => {
+    const { body } = await app.ops.propose(actionBody('selfserve', 'self-1'));
+    expect(body.status).toBe('approved');
+    const [cb] = await callbacks.waitFor(1, about(body.id, 'approved'));
+    expect(cb!.path).toBe('/countersign');
+    expect(cb!.headers['x-countersign-agent']).toBe('ops-agent');
+    expect(checkSignature(cb!)).toEqual({ ok: true });
+    expect(verifySignature('wrong-secret', cb!.headers['x-countersign-timestamp'] as string, cb!.headers['x-countersign-signature'] as string, cb!.raw, Date.now()).ok).toBe(false);
+    const token = cb!.body.execution_token as string;
+    const jwks = createLocalJWKSet((await (await fetch(`${app.url}/.well-known/jwks.json`)).json()) as { keys: any[] });
+    const { payload } = await jwtVerify(token, jwks, { issuer: app.url, audience: 'selfserve', subject: 'ops-agent' });
+    expect(payload.proposal_id).toBe(body.id);
+    expect(cb!.body.execution).toMatchObject({ mode: 'callback', outcome: null });
+
+    // Polling does not hand the token out a second time.
+    const polled = await app.ops.request('GET', `/v1/proposals/${body.id}`);
+    expect(polled.body.execution_token).toBeUndefined();
+
+    const forged = await app.ops.request('POST', `/v1/proposals/${body.id}/outcome`, { token: `${token.slice(0, -4)}AAAA`, status: 'succeeded' });
+    expect(forged.status).toBe(403);
+    const asOther = await app.billing.request('POST', `/v1/proposals/${body.id}/outcome`, { token, status: 'succeeded' });
+    expect(asOther.status).toBe(403);
+    const report = await app.ops.request('POST', `/v1/proposals/${body.id}/outcome`, { token, status: 'succeeded', status_code: 201, detail: 'created ticket; api_key=sk_live_abcdef' });
+    expect(report.status).toBe(200);
+    expect(report.body).toMatchObject({ status: 'succeeded', execution: { mode: 'callback', outcome: 'succeeded', status_code: 201 } });
+    expect(report.body.execution.response_excerpt).toBe('created ticket; api_key=[redacted]');
+    const again = await app.ops.request('POST', `/v1/proposals/${body.id}/outcome`, { token, status: 'failed' });
+    expect(again.status).toBe(409);
+
+    const audit = await app.admin<{ events: { type: string; data: any }[] }>(`/v1/audit?proposal_id=${body.id}&limit=100`);
+    const types = audit.body.events.map((e) => e.type);
+    expect(types).toEqual(expect.arrayContaining(['token_issued', 'callback_delivered', 'execution_started', 'execution_finished']));
+    expect(audit.body.events.find((e) => e.type === 'callback_delivered')!.data).toMatchObject({ status: 'approved', http_status: 204, with_token: true });
+    expect(JSON.stringify(audit.body)).not.toContain(token);
+  });
+
+  it('is told about denials, and a failing callback is retried', async () => {
+    const { body } = await app.ops.propose(actionBody('selfserve', 'flaky', 'approve-me'));
+    expect(body.status).toBe('pending');
+    await recordDecision(app.running.deps, { proposalId: body.id, person: 'alice', platform: 'console', vote: 'deny', reason: 'not today' });
+    const [, second] = await callbacks.waitFor(2, about(body.id, 'denied'));
+    expect(checkSignature(second!)).toEqual({ ok: true });
+    expect(second!.body).toMatchObject({ status: 'denied', resolution: { status: 'denied', by: 'alice', reason: 'not today' } });
+    expect(second!.body.execution_token).toBeUndefined();
+  });
+
+  it('records a callback that never gets through', async () => {
+    const { body } = await app.ops.propose(actionBody('selfserve', 'always-down'));
+    await callbacks.waitFor(3, about(body.id, 'approved'));
+    const audit = async () => (await app.admin<{ events: { type: string; data: any }[] }>(`/v1/audit?proposal_id=${body.id}&limit=100`)).body.events;
+    let events = await audit();
+    // The give-up is recorded right after the last attempt's answer.
+    for (let i = 0; i < 200 && !events.some((e) => e.type === 'callback_failed'); i++) events = await audit();
+    expect(events.find((e) => e.type === 'callback_failed')!.data).toMatchObject({ status: 'approved', attempts: 3, http_status: 503 });
+  });
+});
+
+describe('an agent that polls', () => {
+  it('gets the token from the first read after approval only, and can redeem it once', async () => {
+    const { body } = await app.billing.propose(actionBody('selfserve', 'poll-1', 'approve-me'));
+    const pending = await app.billing.request('GET', `/v1/proposals/${body.id}`);
+    expect(pending.body.execution_token).toBeUndefined();
+    await recordDecision(app.running.deps, { proposalId: body.id, person: 'alice', platform: 'console', vote: 'approve' });
+    // An admin's read does not use up the agent's token.
+    expect((await app.admin(`/v1/proposals/${body.id}`)).body.execution_token).toBeUndefined();
+    const first = await app.billing.request('GET', `/v1/proposals/${body.id}`);
+    expect(first.body).toMatchObject({ status: 'approved', execution: { mode: 'poll' } });
+    const token = first.body.execution_token as string;
+    expect(token.split('.')).toHaveLength(3);
+    const second = await app.billing.request('GET', `/v1/proposals/${body.id}`);
+    expect(second.body.execution_token).toBeUndefined();
+
+    const redeem = async () => (await fetch(`${app.url}/v1/tokens/redeem`, { method: 'POST', body: JSON.stringify({ token }) })).json() as Promise<any>;
+    expect(await redeem()).toMatchObject({ active: true, approvers: ['alice'], proposal_id: body.id });
+    expect(await redeem()).toEqual({ active: false });
+    // Redemption is when an agent that executes itself starts.
+    const started = await waitForStatus(app.billing, body.id, (s) => s === 'executing');
+    expect(started.execution.started_at).not.toBeNull();
+    const report = await app.billing.request('POST', `/v1/proposals/${body.id}/outcome`, { token, status: 'failed', detail: 'quota exceeded' });
+    expect(report.body).toMatchObject({ status: 'failed', execution: { outcome: 'failed', reason: 'reported_failed', response_excerpt: 'quota exceeded' } });
+  });
+});

@@ -1,0 +1,109 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { afterAll, describe, expect, inject, it } from 'vitest';
+import { createRedisConnection } from '../../adapters/redis/connection.ts';
+import { testAgent } from '../helpers/agent.ts';
+import { actionBody, executeQueue, executionPolicy, waitForStatus } from '../helpers/execution.ts';
+import { startFakeHttpServer } from '../helpers/executor-server.ts';
+
+// A worker process killed (SIGKILL) in the middle of an execution. The executor has the
+// request; whether it acted is unknown. After a restart nothing runs twice and the proposal
+// ends in a definite state: failed, outcome unknown, reason "interrupted" (settled by the
+// execution sweep once the claim's deadline, executor timeout + lease margin, has passed;
+// BullMQ's re-delivery of the stalled job finds the claim and does not run it again).
+
+const children = new Set<ChildProcess>();
+afterAll(() => {
+  for (const c of children) c.kill('SIGKILL');
+});
+
+function startApp(env: Record<string, string>): Promise<{ child: ChildProcess; url: string }> {
+  const child = spawn(process.execPath, ['--import', 'tsx', 'test/fixtures/app-process.ts'], {
+    cwd: process.cwd(),
+    env: { PATH: process.env['PATH'] ?? '', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  children.add(child);
+  child.on('exit', () => children.delete(child));
+  let stderr = '';
+  child.stderr!.on('data', (c: Buffer) => (stderr += c.toString()));
+  return new Promise((resolve, reject) => {
+    const lines = createInterface({ input: child.stdout! });
+    lines.once('line', (line) => resolve({ child, url: (JSON.parse(line) as { url: string }).url }));
+    child.once('exit', (code) => reject(new Error(`app process exited (${code}) before it listened: ${stderr.slice(0, 2000)}`)));
+  });
+}
+
+const exited = (child: ChildProcess) => new Promise<void>((r) => (child.exitCode !== null || child.signalCode !== null ? r() : child.once('exit', () => r())));
+
+describe('a worker killed mid-execution', () => {
+  it('is not re-run after a restart, and the proposal ends failed with outcome unknown', async () => {
+    const redisUrl = inject('redisUrl');
+    if (redisUrl === null) throw new Error('no test Redis');
+    let victim: ChildProcess | null = null;
+    const executor = await startFakeHttpServer();
+    executor.respond = (req) => {
+      // The executor has the request: kill the worker before it hears back.
+      victim?.kill('SIGKILL');
+      return 'hold';
+    };
+    const dir = mkdtempSync(join(tmpdir(), 'countersign-crash-'));
+    const policyFile = join(dir, 'policy.yaml');
+    writeFileSync(policyFile, executionPolicy({ executorUrl: executor.url, timeout: '1s' }));
+    const prefix = `t-${randomBytes(6).toString('hex')}`;
+    const secret = randomBytes(24).toString('hex');
+    const env = {
+      PORT: '0',
+      HOST: '127.0.0.1',
+      REDIS_URL: redisUrl,
+      COUNTERSIGN_PREFIX: prefix,
+      COUNTERSIGN_DATA_DIR: dir,
+      POLICY_FILE: policyFile,
+      AGENT_BILLING_SECRET: randomBytes(24).toString('hex'),
+      AGENT_OPS_SECRET: secret,
+      LOG_LEVEL: 'silent',
+      COUNTERSIGN_TEST_EXECUTION: JSON.stringify({ leaseMarginMs: 200, lockDurationMs: 1000, sweepEveryMs: 250 }),
+    };
+    const redis = createRedisConnection({ url: redisUrl, role: 'command' });
+    afterAll(async () => {
+      const keys = await redis.keys(`{${prefix}}:*`);
+      if (keys.length > 0) await redis.del(...keys);
+      await redis.quit();
+    });
+
+    const first = await startApp(env);
+    victim = first.child;
+    const submitted = await testAgent(first.url, 'ops-agent', secret).propose(actionBody('deploy', 'crash-1'));
+    expect(submitted.body.status).toBe('approved');
+    const id = submitted.body.id as string;
+    await executor.waitFor(1);
+    await exited(first.child);
+    expect(first.child.signalCode).toBe('SIGKILL');
+    const stored = JSON.parse((await redis.hget(`{${prefix}}:proposal:${id}`, 'doc'))!) as { status: string };
+    expect(stored.status).toBe('executing');
+
+    const second = await startApp(env);
+    const agent = testAgent(second.url, 'ops-agent', secret);
+    const done = await waitForStatus(agent, id, (s) => s !== 'executing');
+    expect(done.status).toBe('failed');
+    expect(done.execution).toMatchObject({ mode: 'executor', outcome: 'unknown', reason: 'interrupted', status_code: null });
+    // BullMQ re-delivers the stalled job to the new process; it finds the claim and stops.
+    const queue = await executeQueue(prefix);
+    await queue.finished(id);
+    expect(executor.requests).toHaveLength(1);
+
+    const audit = await fetch(`${second.url}/v1/audit?proposal_id=${id}&limit=50`, {
+      headers: (await import('../../src/core/signing.ts')).signedHeaders('ops-agent', secret, '', Date.now()),
+    }).then((r) => r.json() as Promise<{ events: { type: string; data: any }[] }>);
+    const types = audit.events.map((e) => e.type).reverse();
+    expect(types.filter((t) => t === 'execution_started')).toHaveLength(1);
+    expect(audit.events.find((e) => e.type === 'execution_finished')!.data).toMatchObject({ status: 'failed', outcome: 'unknown', reason: 'interrupted' });
+
+    second.child.kill('SIGTERM');
+    await exited(second.child);
+  });
+});

@@ -1,0 +1,162 @@
+import { createHash, generateKeyPairSync } from 'node:crypto';
+import { decodeProtectedHeader, exportJWK, generateKeyPair } from 'jose';
+import { describe, expect, it } from 'vitest';
+import { executionReply } from '../../src/app/execution-replies.ts';
+import {
+  actionDigest,
+  cancelApproved,
+  claimExecution,
+  failBeforeStart,
+  finishExecution,
+  recordTokenIssued,
+  redactSecrets,
+  responseExcerpt,
+} from '../../src/core/execution.ts';
+import type { Proposal } from '../../src/core/proposal.ts';
+import { createJwtSigner, generateSigningKey, parseSigningKeys } from '../../adapters/tokens/jwt-signer.ts';
+
+const NOW = 1_800_000_000_000;
+
+function approved(overrides: Partial<Proposal> = {}): Proposal {
+  return {
+    id: 'p_01m860000000000000000000aa',
+    agent: 'ops-agent',
+    idempotency_key: null,
+    intent: 'deploy',
+    action: { tool: 'deploy', operation: 'run', target: 'svc', parameters: { b: 1, a: [1, 'x'] } },
+    context: { data_sensitivity: 'internal', destination: 'internal', environment: 'production', reversible: false, value: { amount: 0, currency: '' } },
+    decision: { effect: 'allow', risk: 'low', rule: 'r', reasons: [], route: null, approvers: null, approvals_required: 0, ttl_ms: 0 },
+    status: 'approved',
+    created_at: NOW,
+    expires_at: null,
+    approvals: [{ person: 'alice', platform: 'slack', vote: 'approve', reason: null, at: NOW }],
+    resolution: { status: 'approved', by: 'alice', reason: null, at: NOW },
+    version: 2,
+    ...overrides,
+  };
+}
+
+const issued = (p: Proposal, expiresAt = NOW + 60_000) => recordTokenIssued(p, { mode: 'executor', jti: 't_1', expires_at: expiresAt, audience: 'deploy' }, NOW).next!;
+
+describe('action digest', () => {
+  it('is base64url SHA-256 of the RFC 8785 form, whatever the key order', () => {
+    const a = { tool: 'deploy', operation: 'run', target: 'svc', parameters: { b: 1, a: [1, 'x'] } };
+    const b = { parameters: { a: [1, 'x'], b: 1 }, target: 'svc', operation: 'run', tool: 'deploy' };
+    const expected = createHash('sha256').update('{"operation":"run","parameters":{"a":[1,"x"],"b":1},"target":"svc","tool":"deploy"}').digest('base64url');
+    expect(actionDigest(a)).toBe(expected);
+    expect(actionDigest(b)).toBe(expected);
+    expect(expected).not.toMatch(/[=+/]/);
+  });
+});
+
+describe('redaction', () => {
+  it.each([
+    ['Authorization: Bearer abc.def-ghi', 'abc.def-ghi'],
+    ['token eyJhbGciOiJFZERTQSJ9.eyJzdWIiOiJ4In0.c2lnbmF0dXJl here', 'eyJhbGciOiJFZERTQSJ9'],
+    ['https://x/?key=s3cr3t&x=1', 's3cr3t'],
+    ['{"password": "hunter2"}', 'hunter2'],
+    ['secret=abc123;', 'abc123'],
+    ['id 0123456789abcdef0123456789abcdef01 ok', '0123456789abcdef0123456789abcdef01'],
+    ['blob QUJDREVGR0hJSktMTU5PUFFSU1RVVldYWVphYmNkZWZn==', 'QUJDREVGR0hJSktMTU5PUFFSU1RVVldYWVphYmNkZWZn'],
+  ])('removes the secret from %s', (text, secret) => {
+    expect(redactSecrets(text)).not.toContain(secret);
+  });
+
+  it('keeps ordinary text and cuts the excerpt to 500 characters after redacting', () => {
+    expect(redactSecrets('{"done":true,"count":3}')).toBe('{"done":true,"count":3}');
+    const long = `${'x '.repeat(249)}Bearer ${'t'.repeat(100)}`;
+    const excerpt = responseExcerpt(long);
+    expect(excerpt.length).toBeLessThanOrEqual(500);
+    expect(excerpt).not.toContain('tttt');
+  });
+});
+
+describe('execution transitions', () => {
+  it('records the token once, without the token itself', () => {
+    const step = recordTokenIssued(approved(), { mode: 'executor', jti: 't_1', expires_at: NOW + 1000, audience: 'deploy' }, NOW);
+    expect(step.next!.execution).toMatchObject({ mode: 'executor', token_id: 't_1', started_at: null });
+    expect(step.events[0]).toMatchObject({ type: 'token_issued', data: { jti: 't_1', approvers: ['alice'] } });
+    expect(recordTokenIssued(step.next!, { mode: 'executor', jti: 't_2', expires_at: NOW, audience: 'deploy' }, NOW).next).toBeNull();
+  });
+
+  it('claims approved -> executing once, and never with an expired token', () => {
+    const p = issued(approved());
+    const claim = claimExecution(p, 'system', NOW + 1);
+    expect(claim.next!.status).toBe('executing');
+    expect(claim.events.map((e) => e.type)).toEqual(['execution_started']);
+    expect(claimExecution(claim.next!, 'system', NOW + 2).outcome).toEqual({ claimed: false, why: 'already executing' });
+    expect(claimExecution(issued(approved(), NOW + 10), 'system', NOW + 10).outcome).toEqual({ claimed: false, why: 'token_expired' });
+  });
+
+  it('maps results: 2xx succeeded, other status failed, timeout and lost connections unknown', () => {
+    const running = claimExecution(issued(approved()), 'system', NOW).next!;
+    const finish = (r: Parameters<typeof finishExecution>[1]) => finishExecution(running, r, 'system', NOW + 50).next!;
+    expect(finish({ kind: 'response', status_code: 204, body: '', duration_ms: 5 })).toMatchObject({ status: 'succeeded', execution: { outcome: 'succeeded', status_code: 204 } });
+    expect(finish({ kind: 'response', status_code: 502, body: 'bad', duration_ms: 5 })).toMatchObject({ status: 'failed', execution: { outcome: 'failed', reason: 'http_502' } });
+    expect(finish({ kind: 'timeout', duration_ms: 1000 })).toMatchObject({ status: 'failed', execution: { outcome: 'unknown', reason: 'timeout' } });
+    expect(finish({ kind: 'lost', error: 'ECONNRESET', duration_ms: 3 })).toMatchObject({ status: 'failed', execution: { outcome: 'unknown', reason: 'connection_lost' } });
+    expect(finish({ kind: 'interrupted', why: 'interrupted' })).toMatchObject({ status: 'failed', execution: { outcome: 'unknown', duration_ms: 50 } });
+    const done = finish({ kind: 'timeout', duration_ms: 1 });
+    expect(finishExecution(done, { kind: 'timeout', duration_ms: 1 }, 'system', NOW).next).toBeNull();
+  });
+
+  it('fails or cancels only what has not started, keeping the decision', () => {
+    const p = issued(approved());
+    expect(failBeforeStart(p, 'token_expired', NOW).next).toMatchObject({ status: 'failed', execution: { outcome: 'not_run', reason: 'token_expired' } });
+    const cancelled = cancelApproved(p, 'admin', 'agent revoked', NOW).next!;
+    expect(cancelled).toMatchObject({ status: 'cancelled', resolution: { status: 'approved', by: 'alice' }, execution: { outcome: 'not_run' } });
+    const running = claimExecution(p, 'system', NOW).next!;
+    expect(failBeforeStart(running, 'x', NOW).next).toBeNull();
+    expect(cancelApproved(running, 'admin', 'x', NOW).next).toBeNull();
+  });
+
+  it('says what happened in the thread, without markup from the executor', () => {
+    const reply = executionReply(approved(), {
+      type: 'execution_finished',
+      at: '',
+      proposal_id: 'p',
+      agent: 'ops-agent',
+      actor: 'system',
+      data: { status: 'succeeded', outcome: 'succeeded', http_status: 200, duration_ms: 120, response_excerpt: '<!channel> *done* @here' },
+    });
+    expect(reply!.text).toMatch(/^Succeeded in 0\.12 s, HTTP 200/);
+    expect(reply!.text).not.toMatch(/[<>*@]/);
+  });
+});
+
+describe('TOKEN_SIGNING_KEY formats', () => {
+  it('accepts a private JWK, a JWK set for rotation and PKCS8 PEM; publishes public keys only', async () => {
+    const dev = await generateSigningKey();
+    expect((await parseSigningKeys(dev))[0]!.kid).toMatch(/^dev-/);
+
+    const old = await generateKeyPair('EdDSA', { crv: 'Ed25519', extractable: true });
+    const oldPublic = { ...(await exportJWK(old.publicKey)), kid: 'old' };
+    const set = JSON.stringify({ keys: [{ ...JSON.parse(dev), kid: 'new' }, oldPublic] });
+    const signer = await createJwtSigner(set, () => 'https://cs.example');
+    expect(signer.jwks().keys.map((k) => k['kid'])).toEqual(['new', 'old']);
+    expect(signer.jwks().keys.every((k) => !('d' in k))).toBe(true);
+    const claims = { sub: 'a', aud: 'deploy', jti: 't_1', iat: Math.floor(Date.now() / 1000), exp: Math.floor(Date.now() / 1000) + 60, proposal_id: 'p', action_digest: 'd', approvers: [] };
+    const token = await signer.sign(claims);
+    expect(decodeProtectedHeader(token)).toMatchObject({ alg: 'EdDSA', kid: 'new' });
+    expect(await signer.verify(token, Date.now())).toMatchObject({ ...claims, iss: 'https://cs.example' });
+    expect(await signer.verify(token, Date.now() + 120_000)).toBeNull();
+    expect(await signer.verify(token, Date.now() + 120_000, { ignoreExpiry: true })).not.toBeNull();
+
+    const { privateKey, publicKey } = generateKeyPairSync('ed25519');
+    const pem = `${privateKey.export({ type: 'pkcs8', format: 'pem' }) as string}${publicKey.export({ type: 'spki', format: 'pem' }) as string}`;
+    // Two keys from the same pair have the same thumbprint: refused as a duplicate kid.
+    await expect(parseSigningKeys(pem)).rejects.toThrow(/two keys have kid/);
+    const single = await parseSigningKeys((privateKey.export({ type: 'pkcs8', format: 'pem' }) as string).replace(/\n/g, '\\n'));
+    expect(single).toHaveLength(1);
+  });
+
+  it('refuses bad keys without echoing them', async () => {
+    const secretish = 'super-secret-material-0123456789';
+    await expect(parseSigningKeys(secretish)).rejects.toThrow(/^TOKEN_SIGNING_KEY: must be/);
+    await expect(parseSigningKeys(secretish)).rejects.not.toThrow(new RegExp(secretish));
+    const rsa = generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey.export({ type: 'pkcs8', format: 'pem' }) as string;
+    await expect(parseSigningKeys(rsa)).rejects.toThrow(/not an Ed25519/);
+    const pub = JSON.stringify({ ...(await exportJWK((await generateKeyPair('EdDSA', { crv: 'Ed25519' })).publicKey)) });
+    await expect(parseSigningKeys(pub)).rejects.toThrow(/first key signs/);
+  });
+});

@@ -1,0 +1,159 @@
+import type { IncomingMessage } from 'node:http';
+import { describe, expect, it } from 'vitest';
+import { LIMITS, denyModal, renderCard, renderReply } from '../../adapters/slack/blocks.ts';
+import { verificationFailure } from '../../adapters/slack/receiver.ts';
+import { escapeEntities, neutralize, plain, truncate } from '../../adapters/slack/text.ts';
+import type { CardModel } from '../../src/core/card.ts';
+import { slackSignature } from '../helpers/fake-slack.ts';
+
+function card(overrides: Partial<CardModel> = {}): CardModel {
+  return {
+    proposalId: 'p_01jabcdefghjkmnpqrstvwxyz0',
+    agent: 'billing-agent',
+    intent: 'Refund invoice 4711',
+    action: { tool: 'payments', operation: 'refund', target: 'stripe:cus_123', parameters: { amount: 420, currency: 'EUR' } },
+    context: { data_sensitivity: 'confidential', destination: 'external', environment: 'production', reversible: false, value: { amount: 420, currency: 'EUR' } },
+    risk: 'high',
+    rule: 'payments',
+    reasons: ['rule payments matched'],
+    status: 'pending',
+    approvals: [],
+    approvalsRequired: 1,
+    expiresAt: '2026-11-24T06:15:00.000Z',
+    actionable: true,
+    resolution: null,
+    link: 'https://countersign.example/console/proposals/p_01jabcdefghjkmnpqrstvwxyz0',
+    ...overrides,
+  };
+}
+
+/** Every text object in a block list, for limit checks. */
+function texts(value: unknown, out: { type: string; text: string }[] = []): { type: string; text: string }[] {
+  if (Array.isArray(value)) value.forEach((v) => texts(v, out));
+  else if (value !== null && typeof value === 'object') {
+    const o = value as Record<string, unknown>;
+    if ((o['type'] === 'plain_text' || o['type'] === 'mrkdwn') && typeof o['text'] === 'string') out.push({ type: o['type'], text: o['text'] });
+    Object.values(o).forEach((v) => texts(v, out));
+  }
+  return out;
+}
+
+describe('Slack text safety', () => {
+  it('escapes &, < and > so nothing becomes a mention or a link', () => {
+    expect(escapeEntities('<!channel> & <https://x|y>')).toBe('&lt;!channel&gt; &amp; &lt;https://x|y&gt;');
+  });
+
+  it('neutralises mrkdwn formatting, quotes and broadcast words', () => {
+    const out = neutralize('*bold* _it_ ~s~ `c`\n> quote @here @channel');
+    expect(out).not.toMatch(/[*_~`]/);
+    expect(out).not.toMatch(/^&gt;/m);
+    expect(out).not.toContain('@here');
+    expect(out).not.toContain('@channel');
+  });
+
+  it('truncates without splitting a surrogate pair or an entity', () => {
+    expect(truncate('ab😀cd', 4)).toBe('ab…');
+    expect(truncate(escapeEntities('a<b'), 4)).toBe('a…');
+    expect(truncate('short', 10)).toBe('short');
+    const long = plain('<'.repeat(5000), 3000);
+    expect(long.text.length).toBeLessThanOrEqual(3000);
+    expect(long.text).toMatch(/^(&lt;)+…$/);
+  });
+});
+
+describe('renderCard', () => {
+  it('shows the action, context, risk, quorum, expiry and both buttons while pending', () => {
+    const { text, blocks } = renderCard(card());
+    const all = JSON.stringify(blocks);
+    for (const part of ['Refund invoice 4711', 'payments · refund', 'stripe:cus_123', 'high · rule payments', '0 of 1 approval', 'confidential', 'Destination: external', 'Value: 420 EUR', 'Reversible: no']) {
+      expect(all).toContain(part);
+    }
+    expect(all).toContain('<!date^1795500900^');
+    expect(text).toContain('billing-agent wants payments.refund');
+    const actions = blocks.find((b) => b.type === 'actions') as any;
+    expect(actions.elements.map((e: any) => e.action_id)).toEqual(['countersign_approve', 'countersign_deny']);
+    expect(actions.elements[0].confirm).toBeUndefined();
+  });
+
+  it('asks for confirmation before a critical approval', () => {
+    const { blocks } = renderCard(card({ risk: 'critical', approvalsRequired: 2 }));
+    const approve = (blocks.find((b) => b.type === 'actions') as any).elements[0];
+    expect(approve.confirm.confirm.text).toBe('Approve');
+  });
+
+  it('counts approvals by name', () => {
+    const approvals = [{ person: 'alice', platform: 'slack' as const, vote: 'approve' as const, reason: null, at: 1 }];
+    expect(JSON.stringify(renderCard(card({ approvals, approvalsRequired: 2 })).blocks)).toContain('1 of 2 approvals: alice');
+  });
+
+  it('replaces the buttons by the result, who decided and when', () => {
+    const approvals = [{ person: 'bob', platform: 'slack' as const, vote: 'deny' as const, reason: 'dup <!here>', at: 1 }];
+    const { blocks } = renderCard(
+      card({ status: 'denied', actionable: false, approvals, resolution: { status: 'denied', by: 'bob', reason: 'dup <!here>', at: '2026-11-24T06:00:00.000Z' } }),
+    );
+    expect(blocks.some((b) => b.type === 'actions')).toBe(false);
+    const all = JSON.stringify(blocks);
+    expect(all).toContain('*Denied* by bob');
+    expect(all).toContain('Reason: dup &lt;!here&gt;');
+    expect(all).not.toContain('<!here>');
+  });
+
+  it('keeps agent text in plain_text and inside Block Kit limits, however long', () => {
+    const huge = `${'&<*'.repeat(3000)} <!channel>`;
+    const params = Object.fromEntries(Array.from({ length: 300 }, (_, i) => [`k${i}`, huge.slice(0, 200)]));
+    const { text, blocks } = renderCard(
+      card({ intent: huge, agent: 'a'.repeat(64), action: { tool: 'x'.repeat(100), operation: 'y'.repeat(100), target: huge.slice(0, 1000), parameters: params }, rule: 'r'.repeat(200) }),
+    );
+    expect(blocks.length).toBeLessThanOrEqual(LIMITS.blocks);
+    expect(text.length).toBeLessThanOrEqual(LIMITS.fallback);
+    expect(text).not.toMatch(/[<>]/);
+    expect((blocks[0] as any).text.text.length).toBeLessThanOrEqual(LIMITS.header);
+    const fields = (blocks.find((b) => b.type === 'section' && 'fields' in b) as any).fields;
+    expect(fields.length).toBeLessThanOrEqual(LIMITS.fields);
+    for (const f of fields) expect(f.text.length).toBeLessThanOrEqual(LIMITS.field);
+    for (const t of texts(blocks)) {
+      expect(t.text.length).toBeLessThanOrEqual(LIMITS.section);
+      expect(t.text).not.toContain('<!channel>');
+    }
+    expect((blocks[1] as any).text.type).toBe('plain_text');
+  });
+
+  it('renders thread replies as escaped plain text', () => {
+    const r = renderReply({ proposalId: 'p', kind: 'cancelled', text: 'Cancelled by agent:x: <!channel> *now*' });
+    expect((r.blocks[0] as any).text).toMatchObject({ type: 'plain_text', text: 'Cancelled by agent:x: &lt;!channel&gt; *now*' });
+    expect(r.text).not.toMatch(/[<>*]/);
+  });
+});
+
+describe('denyModal', () => {
+  it('requires a reason for high and critical risk only', () => {
+    const high = denyModal(card(), { p: 'p_1', c: 'C1', r: true });
+    const input = high.blocks.find((b) => b.type === 'input') as any;
+    expect(input.optional).toBe(false);
+    expect(JSON.parse(high.private_metadata!)).toEqual({ p: 'p_1', c: 'C1', r: true });
+    expect(high.title.text.length).toBeLessThanOrEqual(24);
+    const medium = denyModal(card({ risk: 'medium' }), { p: 'p_1', c: null, r: false });
+    expect((medium.blocks.find((b) => b.type === 'input') as any).optional).toBe(true);
+  });
+});
+
+describe('Slack request verification', () => {
+  const secret = 's3cret';
+  const body = 'payload=%7B%7D';
+  const req = (ts: number, sig: string) => ({ headers: { 'x-slack-request-timestamp': String(ts), 'x-slack-signature': sig } }) as unknown as IncomingMessage;
+  const now = 1_800_000_000_000;
+  const ts = now / 1000;
+
+  it('accepts Slack v0 signatures within five minutes', () => {
+    expect(verificationFailure(secret, body, req(ts - 60, slackSignature(secret, ts - 60, body)), now)).toBeNull();
+  });
+
+  it('refuses forged, stale, future and missing signatures', () => {
+    expect(verificationFailure(secret, body, req(ts, slackSignature('other', ts, body)), now)).toBe('bad signature');
+    expect(verificationFailure(secret, `${body}x`, req(ts, slackSignature(secret, ts, body)), now)).toBe('bad signature');
+    expect(verificationFailure(secret, body, req(ts - 301, slackSignature(secret, ts - 301, body)), now)).toBe('stale timestamp');
+    expect(verificationFailure(secret, body, req(ts + 301, slackSignature(secret, ts + 301, body)), now)).toBe('timestamp in the future');
+    expect(verificationFailure(secret, body, { headers: {} } as unknown as IncomingMessage, now)).toBe('missing signature headers');
+    expect(verificationFailure(secret, body, req(Number.NaN, 'v0=00'), now)).toBe('malformed timestamp');
+  });
+});
