@@ -1,29 +1,44 @@
-// `countersign <command>`: argument parsing and terminal output only; the work is in main.ts.
-import { readFileSync } from 'node:fs';
+// `countersign <command>`: argument parsing and terminal output only; the work is in main.ts
+// and the use cases. Results go to stdout, progress to stderr.
 import { CountersignError } from './core/errors.ts';
-import { loadPolicy } from './core/policy/policy.ts';
-import { auditVerify, start } from './main.ts';
+import { consoleSignInLink, revokeAgent, start } from './main.ts';
+import { runDemo, runPropose } from './cli/agent-commands.ts';
+import { AUDIT_SEARCH_FLAGS, runAuditSearch, runAuditVerify } from './cli/audit-commands.ts';
+import { Flags, usage, type Env, type Io } from './cli/io.ts';
+import { runPolicyCheck, runPolicyReplay, runPolicyTest } from './cli/policy-commands.ts';
 
 const USAGE = `usage: countersign <command>
 
-  start                 run the server (HTTP API, chat adapters, queue workers)
-  policy check FILE     load FILE as the policy and report the first problem, if any
-  audit verify          recompute the audit hash chain and name the first broken entry
+  start                          run the server (HTTP API, console, chat adapters, queue workers)
+  demo                           send a few example proposals as the demo agent (fills the console)
+  propose FILE.json              sign FILE as an agent and submit it; --wait SECONDS waits for the decision
+  policy check FILE              load FILE as the policy and report the first problem, if any
+  policy test FILE PROPOSAL.json print the decision FILE makes for a proposal and the rule that matched
+  policy replay FILE             re-run past proposals (--since 7d, --until) against FILE: which decisions change
+  audit search [WORDS…]          search the audit log: --agent --actor --status --proposal --since --until --limit --json
+  audit verify                   recompute the audit hash chain and name the first broken entry
+  revoke --agent ID              kill switch: revoke the agent's tokens, cancel its pending and queued actions
+  console link [PERSON]          a one-time console sign-in link (default: demo) for a running countersign
 
+Agent commands (demo, propose) act as --agent ID (default demo-agent) with the secret from
+--secret-file FILE or COUNTERSIGN_AGENT_SECRET (the demo agent's is found on its own), against
+--url URL (default COUNTERSIGN_URL, else PUBLIC_URL / http://HOST:PORT).
 Configuration comes from the environment: see .env.example.`;
 
-type Env = Readonly<Record<string, string | undefined>>;
+const terminal: Io = {
+  out: (line) => process.stdout.write(`${line}\n`),
+  err: (line) => process.stderr.write(`${line}\n`),
+};
 
-const out = (line: string) => process.stdout.write(`${line}\n`);
-const err = (line: string) => process.stderr.write(`${line}\n`);
+const AGENT_FLAGS = ['url', 'agent', 'secret-file'];
 
-async function runStart(env: Env): Promise<number> {
+async function runStart(env: Env, io: Io): Promise<number> {
   const running = await start(env);
   await new Promise<void>((resolve) => {
     const stop = (signal: string) => {
-      err(`${signal}: stopping…`);
+      io.err(`${signal}: stopping…`);
       running.stop().then(resolve, (e: unknown) => {
-        err(`error while stopping: ${(e as Error).message}`);
+        io.err(`error while stopping: ${(e as Error).message}`);
         resolve();
       });
     };
@@ -33,37 +48,90 @@ async function runStart(env: Env): Promise<number> {
   return 0;
 }
 
-export async function runCli(args: string[], env: Env): Promise<number> {
+async function runRevoke(flags: Flags, env: Env, io: Io): Promise<number> {
+  const agent = flags.string('agent');
+  if (agent === undefined) throw usage('revoke needs --agent ID');
+  io.err(`revoking agent ${agent}…`);
+  const r = await revokeAgent(env, agent);
+  io.out(`revoked agent ${r.agent}: ${r.tokens_revoked} token(s) revoked, ${r.cancelled.length} proposal(s) cancelled`);
+  for (const id of r.cancelled) io.out(`  cancelled ${id}`);
+  for (const id of r.still_executing) io.out(`  still executing (its token is revoked; check the target system): ${id}`);
+  return 0;
+}
+
+async function dispatch(args: string[], env: Env, io: Io): Promise<number> {
   const [command, sub, ...rest] = args;
-  try {
-    if (command === 'start' || command === undefined) return await runStart(env);
-    if (command === 'policy' && sub === 'check' && rest[0] !== undefined) {
-      const policy = loadPolicy(readFileSync(rest[0], 'utf8'), rest[0], env);
-      out(`${rest[0]}: ok (${policy.rules.length} rules, ${policy.agents.size} agents, ${policy.people.size} people)`);
-      return 0;
+  const flags = (allowed: readonly string[], from = rest) => new Flags(from, allowed);
+  switch (command) {
+    case undefined:
+    case 'start':
+      return runStart(env, io);
+    case 'demo':
+      return runDemo(flags(AGENT_FLAGS, args.slice(1)), env, io);
+    case 'propose': {
+      const f = flags([...AGENT_FLAGS, 'wait'], args.slice(1));
+      const file = f.positionals[0];
+      if (file === undefined) throw usage('propose needs a JSON file: countersign propose proposal.json');
+      return runPropose(file, f, env, io);
     }
-    if (command === 'audit' && sub === 'verify') {
-      const verdict = await auditVerify(env, err);
-      if (verdict.ok) {
-        out(`audit chain ok: ${verdict.count} entries, head ${verdict.head}`);
+    case 'policy': {
+      if (sub === 'check' && rest[0] !== undefined) return runPolicyCheck(rest[0], env, io);
+      if (sub === 'test') {
+        const f = flags(['agent', 'json']);
+        const [file, proposal] = f.positionals;
+        if (file === undefined || proposal === undefined) throw usage('policy test needs FILE and PROPOSAL.json');
+        return runPolicyTest(file, proposal, f, env, io);
+      }
+      if (sub === 'replay') {
+        const f = flags(['since', 'until', 'json']);
+        const file = f.positionals[0];
+        if (file === undefined) throw usage('policy replay needs FILE');
+        return runPolicyReplay(file, f, env, io);
+      }
+      break;
+    }
+    case 'audit':
+      if (sub === 'verify') return runAuditVerify(env, io);
+      if (sub === 'search') return runAuditSearch(flags(AUDIT_SEARCH_FLAGS), env, io);
+      break;
+    case 'revoke':
+      return runRevoke(flags(['agent'], args.slice(1)), env, io);
+    case 'console':
+      if (sub === 'link') {
+        const person = rest[0] ?? 'demo';
+        io.out(await consoleSignInLink(env, person));
+        io.err(`one-time link for "${person}": it works once, within 15 minutes`);
         return 0;
       }
-      out(`audit chain BROKEN at seq ${verdict.seq} (stream id ${verdict.id}): ${verdict.reason}; ${verdict.count} entries before it verified`);
-      return 1;
-    }
-    if (command === 'help' || command === '--help' || command === '-h') {
-      out(USAGE);
+      break;
+    case 'help':
+    case '--help':
+    case '-h':
+      io.out(USAGE);
       return 0;
-    }
-    err(USAGE);
-    return 2;
+  }
+  io.err(USAGE);
+  return 2;
+}
+
+export async function runCli(args: string[], env: Env, io: Io = terminal): Promise<number> {
+  try {
+    return await dispatch(args, env, io);
   } catch (e) {
     if (e instanceof CountersignError) {
-      err(`countersign: ${e.message}`);
+      io.err(`countersign: ${e.message}`);
+      return e.code === 'invalid_request' && (e as { issues?: { code: string }[] }).issues?.[0]?.code === 'usage' ? 2 : 1;
+    }
+    if (e instanceof Error && (/redis-server is not installed/.test(e.message) || e.name === 'CountersignApiError' || e instanceof SyntaxError)) {
+      io.err(`countersign: ${e.message}`);
       return 1;
     }
-    if (e instanceof Error && /redis-server is not installed/.test(e.message)) {
-      err(`countersign: ${e.message}`);
+    if (e instanceof Error && 'code' in e && (e.code === 'ENOENT' || e.code === 'ECONNREFUSED' || (e.cause as { code?: string } | undefined)?.code === 'ECONNREFUSED')) {
+      io.err(`countersign: ${e.message}${(e.cause as { code?: string } | undefined)?.code === 'ECONNREFUSED' ? ' (is countersign running? start it with `npm start`)' : ''}`);
+      return 1;
+    }
+    if (e instanceof TypeError && (e.cause as { code?: string } | undefined)?.code === 'ECONNREFUSED') {
+      io.err('countersign: cannot reach the server (is it running? start it with `npm start`, or pass --url)');
       return 1;
     }
     throw e;

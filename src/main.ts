@@ -8,7 +8,7 @@ import type { Server } from 'node:http';
 import type { Cluster, Redis } from 'ioredis';
 import { createAgentAuthenticator } from '../adapters/http/agent-auth.ts';
 import { createRequestAuthenticator } from '../adapters/http/authenticate.ts';
-import { createRedisFailureLimiter, createRedisReplayGuard } from '../adapters/redis/replay-guard.ts';
+import { createRedisFailureLimiter } from '../adapters/redis/auth-failure-limiter.ts';
 import { createMetrics } from '../adapters/http/metrics.ts';
 import { createHttpServer, type RawHandler } from '../adapters/http/server.ts';
 import { createConsoleChannel, createRedisHub } from '../adapters/console/console-channel.ts';
@@ -305,7 +305,6 @@ export async function start(env: Readonly<Record<string, string | undefined>>, o
     policy,
     adminToken: config.adminToken,
     now: () => clock.now(),
-    replayGuard: createRedisReplayGuard(redis, config.prefix),
   });
   const authenticate = createRequestAuthenticator(deps, auth, createRedisFailureLimiter(redis, config.prefix));
   const consoleApp = createConsole({

@@ -171,7 +171,11 @@ export async function startExecutionWorkers(
   });
   for (const w of [execute, callback]) w.on('error', (err) => logger.error({ error: err.message }, 'execution worker error'));
 
-  await queues.executeQueue.upsertJobScheduler('execution-sweep', { every: tuning.sweepEveryMs }, { name: 'sweep', data: { proposal_id: '' } });
+  await queues.executeQueue.upsertJobScheduler(
+    'execution-sweep',
+    { every: tuning.sweepEveryMs },
+    { name: 'sweep', data: { proposal_id: '' }, opts: { removeOnComplete: true, removeOnFail: 100 } },
+  );
   await Promise.all([execute.waitUntilReady(), callback.waitUntilReady()]);
   // Executions a dead process left behind are settled now rather than at the first tick.
   await handlers.sweep().catch((e: unknown) => logger.error({ error: (e as Error).message }, 'execution sweep failed'));

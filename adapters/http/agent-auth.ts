@@ -2,7 +2,6 @@ import { timingSafeEqual, createHash } from 'node:crypto';
 import { createRemoteJWKSet, decodeJwt, jwtVerify, type JWTVerifyGetKey } from 'jose';
 import { AuthError } from '../../src/core/errors.ts';
 import type { AgentSpec, Policy } from '../../src/core/policy/policy.ts';
-import { requestKey, type ReplayGuard } from '../redis/replay-guard.ts';
 import { AGENT_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER, verifySignature } from '../../src/core/signing.ts';
 
 // Who is calling: an agent (HMAC-signed request, or an OIDC workload-identity JWT) or an
@@ -15,7 +14,7 @@ export type Caller =
 
 export interface RequestCredentials {
   method: string;
-  /** Path and query, to which a signed write is bound (see ReplayGuard). */
+  /** Path and query as received: the signature covers them. */
   route: string;
   headers: Record<string, string | string[] | undefined>;
   body: Buffer;
@@ -24,6 +23,11 @@ export interface RequestCredentials {
 function header(headers: RequestCredentials['headers'], name: string): string | undefined {
   const v = headers[name];
   return Array.isArray(v) ? v[0] : v;
+}
+
+/** A short, non-secret name for one signed request: a retry of the same bytes has the same one. */
+function requestKey(agent: string, signature: string): string {
+  return createHash('sha256').update(`${agent}\n${signature}`).digest('hex').slice(0, 40);
 }
 
 function sameSecret(a: string, b: string): boolean {
@@ -37,7 +41,6 @@ export interface AgentAuthOptions {
   policy: Policy;
   adminToken: string | null;
   now: () => number;
-  replayGuard: ReplayGuard;
 }
 
 export interface AgentAuthenticator {
@@ -113,17 +116,9 @@ export function createAgentAuthenticator(options: AgentAuthOptions): AgentAuthen
       const agent = options.policy.agentById(agentId);
       if (agent === undefined) throw new AuthError('unknown_agent');
       if (agent.secret === null) throw new AuthError('agent_has_no_signing_secret');
-      // The signature covers timestamp and body, not method and path (DESIGN.md's v1 scheme).
-      // So a write must carry a body (a GET's empty-body signature can never authorise one),
-      // and a write's signature is bound to the endpoint it was first sent to.
-      const write = req.method !== 'GET' && req.method !== 'HEAD';
-      if (write && req.body.length === 0) throw new AuthError('signed_write_without_body');
       const signature = header(req.headers, SIGNATURE_HEADER);
-      const check = verifySignature(agent.secret, header(req.headers, TIMESTAMP_HEADER), signature, req.body, options.now());
+      const check = verifySignature(agent.secret, header(req.headers, TIMESTAMP_HEADER), signature, { method: req.method, path: req.route, body: req.body }, options.now());
       if (!check.ok) throw new AuthError(check.reason);
-      if (write && !(await options.replayGuard.bind(agent.id, signature ?? '', `${req.method} ${req.route}`))) {
-        throw new AuthError('signature_reused_on_another_endpoint');
-      }
       return { kind: 'agent', agent, via: 'hmac', requestKey: requestKey(agent.id, signature ?? '') };
     },
   };

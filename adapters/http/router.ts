@@ -27,7 +27,7 @@ export function readBody(req: IncomingMessage, limit = MAX_BODY_BYTES): Promise<
   return new Promise((resolve, reject) => {
     const declared = Number(req.headers['content-length'] ?? '0');
     if (declared > limit) {
-      req.resume();
+      // Answered with `connection: close` (sendError): the upload is not drained.
       reject(new PayloadTooLargeError(limit));
       return;
     }
@@ -37,7 +37,7 @@ export function readBody(req: IncomingMessage, limit = MAX_BODY_BYTES): Promise<
       size += chunk.length;
       if (size > limit) {
         req.removeAllListeners('data');
-        req.resume();
+        req.pause();
         reject(new PayloadTooLargeError(limit));
         return;
       }
@@ -57,17 +57,35 @@ export function sendJson(res: ServerResponse, status: number, body: unknown, hea
 export function sendError(res: ServerResponse, error: CountersignError): void {
   const body: Record<string, unknown> = { error: error.code, message: error.message };
   if (error instanceof ValidationError) body['issues'] = error.issues;
-  sendJson(res, error.status, body);
+  // After a 413 the rest of the upload is not read: the connection cannot be reused.
+  sendJson(res, error.status, body, error instanceof PayloadTooLargeError ? { connection: 'close' } : {});
 }
 
 /** JSON from a raw body; a syntax error is a 400 that names the body. */
 export function parseJson(raw: Buffer): unknown {
   if (raw.length === 0) return {};
+  let value: unknown;
   try {
-    return JSON.parse(raw.toString('utf8'));
+    value = JSON.parse(raw.toString('utf8'));
   } catch (e) {
     throw new ValidationError('request body is not valid JSON', [{ path: '(body)', code: 'invalid_json', message: (e as Error).message }]);
   }
+  // JSON.parse keeps a "__proto__" key, but object copies downstream drop it silently: what
+  // people approve would differ from what the agent sent. Refuse it by name.
+  const path = findProtoKey(value, '');
+  if (path !== null) throw new ValidationError(`"__proto__" is not allowed as a key (${path})`, [{ path, code: 'forbidden_key', message: '"__proto__" is not allowed as a key' }]);
+  return value;
+}
+
+function findProtoKey(value: unknown, at: string): string | null {
+  if (typeof value !== 'object' || value === null) return null;
+  for (const key of Object.keys(value)) {
+    const path = at === '' ? key : `${at}.${key}`;
+    if (key === '__proto__') return path;
+    const inner = findProtoKey((value as Record<string, unknown>)[key], path);
+    if (inner !== null) return inner;
+  }
+  return null;
 }
 
 export class Router {
@@ -92,7 +110,11 @@ export class Router {
       pathMatched = true;
       if (route.method !== req.method) continue;
       const params: Record<string, string> = {};
-      route.keys.forEach((k, i) => (params[k] = decodeURIComponent(m[i + 1]!)));
+      try {
+        route.keys.forEach((k, i) => (params[k] = decodeURIComponent(m[i + 1]!)));
+      } catch {
+        throw new ValidationError('the path has a malformed %-escape', [{ path: '(path)', code: 'invalid_escape', message: 'malformed %-escape' }]);
+      }
       let cached: Promise<Buffer> | undefined;
       await route.handler({ req, res, params, query: url.searchParams, body: () => (cached ??= readBody(req)) });
       return true;

@@ -52,7 +52,10 @@ export function createHttpServer(options: HttpServerOptions): Server {
     const url = new URL(req.url ?? '/', 'http://localhost');
     try {
       if (await router.dispatch(req, res, url)) return;
-      const mount = mounts.find(([prefix]) => url.pathname === prefix.replace(/\/$/, '') || url.pathname.startsWith(prefix));
+      const mount = mounts.find(([prefix]) => {
+        const base = prefix.replace(/\/$/, '');
+        return url.pathname === base || url.pathname.startsWith(`${base}/`);
+      });
       if (mount !== undefined) return await mount[1](req, res);
       sendJson(res, 404, { error: 'not_found', message: `no route ${req.method ?? ''} ${url.pathname}` });
     } catch (e) {

@@ -2,6 +2,7 @@ import type { Cluster, Redis } from 'ioredis';
 import { seal } from '../../src/core/audit.ts';
 import type { AuditEventInput } from '../../src/core/audit.ts';
 import type { CreateResult, ImplicitKey, ProposalStore } from '../../src/core/ports.ts';
+import { canTransition } from '../../src/core/lifecycle.ts';
 import { STATUSES } from '../../src/core/proposal.ts';
 import type { Proposal, Status } from '../../src/core/proposal.ts';
 import { IDEMPOTENCY_TTL_SECONDS, redisKeys } from './keys.ts';
@@ -14,6 +15,12 @@ import { redisScripts } from './scripts.ts';
 export interface RedisStoreOptions {
   prefix: string;
 }
+
+// The state machine, enforced again where the write happens: whatever a use case computes,
+// the store refuses a move the lifecycle forbids (a decided proposal never changes its decision).
+const ALLOWED_FROM = Object.fromEntries(
+  STATUSES.map((to) => [to, STATUSES.filter((from) => from === to || canTransition(from, to)).join(' ')]),
+) as Record<Status, string>;
 
 // A pending proposal always has a deadline; +inf keeps a malformed one listed rather than lost.
 function pendingScore(p: Proposal): string {
@@ -105,6 +112,7 @@ export function createRedisProposalStore(redis: Redis | Cluster, opts: RedisStor
           version: next.version,
           status: next.status,
           pendingScore: pendingScore(next),
+          allowedFrom: ALLOWED_FROM[next.status],
           events: events.map(seal),
         },
       );

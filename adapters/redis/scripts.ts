@@ -96,6 +96,8 @@ export interface CommitProposalArgs {
   version: number;
   status: string;
   pendingScore: string;
+  /** The statuses this commit may leave, space-separated. */
+  allowedFrom: string;
   events: readonly SealedAuditEventInput[];
 }
 
@@ -122,7 +124,7 @@ export function redisScripts(redis: Client): CountersignScripts {
     async commitProposal(k, a) {
       const reply = await call(redis, 'countersignCommitProposal', [
         k.proposal, k.pending, k.statusCounts, k.audit, k.auditHead,
-        a.id, String(a.expectedVersion), a.doc, String(a.version), a.status, a.pendingScore,
+        a.id, String(a.expectedVersion), a.doc, String(a.version), a.status, a.pendingScore, a.allowedFrom,
         ...eventArgs(a.events),
       ]);
       return Number(reply) === 1;

@@ -1,7 +1,7 @@
 import { iso } from '../core/clock.ts';
 import { describeExecution, redactSecrets } from '../core/execution.ts';
 import type { Proposal, Status } from '../core/proposal.ts';
-import { signedHeaders } from '../core/signing.ts';
+import { requestTarget, signedHeaders } from '../core/signing.ts';
 import type { ExecutionDeps } from './execution-deps.ts';
 import { replyToEvents } from './follow-up.ts';
 
@@ -53,7 +53,7 @@ export async function deliverCallback(x: ExecutionDeps, id: string, status: Stat
   };
   if (token !== null) payload['execution_token'] = token;
   const body = JSON.stringify(payload);
-  const httpStatus = await x.callbacks.post(agent.callback_url, signedHeaders(agent.id, agent.secret, body, app.clock.now()), body, x.tuning.callbackTimeoutMs);
+  const httpStatus = await x.callbacks.post(agent.callback_url, signedHeaders(agent.id, agent.secret, { method: 'POST', path: requestTarget(agent.callback_url), body }, app.clock.now()), body, x.tuning.callbackTimeoutMs);
   if (httpStatus < 200 || httpStatus >= 300) throw new CallbackRefusedError(httpStatus);
   await app.audit.append([
     {

@@ -44,15 +44,19 @@ export async function waitForProposal(deps: AppDeps, viewer: Viewer, id: string,
     const stop = new AbortController();
     const onAbort = () => stop.abort();
     signal?.addEventListener('abort', onAbort, { once: true });
-    // Listen first, then read: a change committed in between is not missed.
-    const changed = deps.changes.waitForChange(id, Math.max(1, Math.min(deadline - now, untilExpiry)), stop.signal);
-    current = await getProposal(deps, viewer, id);
-    if (current.status === first.status) {
-      await changed;
+    try {
+      // Listen first, then read: a change committed in between is not missed.
+      const changed = deps.changes.waitForChange(id, Math.max(1, Math.min(deadline - now, untilExpiry)), stop.signal);
       current = await getProposal(deps, viewer, id);
+      if (current.status === first.status) {
+        await changed;
+        current = await getProposal(deps, viewer, id);
+      }
+    } finally {
+      // Also on a failed read: the listener and its timer must not outlive the request.
+      stop.abort();
+      signal?.removeEventListener('abort', onAbort);
     }
-    stop.abort();
-    signal?.removeEventListener('abort', onAbort);
   }
   return current;
 }

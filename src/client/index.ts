@@ -1,7 +1,7 @@
 // The agent client: `import { CountersignClient } from 'countersign/client'`.
 // It signs every request with the agent's secret exactly as DESIGN.md says (the same code
 // the server verifies with), and verifies countersign's signed callbacks to the agent.
-import { AGENT_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER, signedHeaders, verifySignature } from '../core/signing.ts';
+import { AGENT_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER, requestTarget, signedHeaders, verifySignature } from '../core/signing.ts';
 import type {
   AuditPage,
   AuditSearch,
@@ -21,6 +21,11 @@ export interface CountersignClientOptions {
   agent: string;
   /** The agent's HMAC secret (the variable its policy entry names in `secret_env`). */
   secret: string;
+  /**
+   * The agent's callback URL as the policy lists it (`callback_url`): callbacks are signed
+   * over its path, which verifyCallback checks unless it is given the path they arrived at.
+   */
+  callbackUrl?: string;
   /** Per request, ms (default 30 s; `wait` adds its long-poll time). */
   timeoutMs?: number;
   fetch?: typeof fetch;
@@ -126,12 +131,16 @@ export class CountersignClient {
 
   /**
    * Checks a callback from countersign (signed with this agent's secret, within 300 s) and
-   * returns its payload. Pass the raw body exactly as received: re-serialised JSON will not verify.
+   * returns its payload. Pass the raw body exactly as received (re-serialised JSON will not
+   * verify) and the path (with query) the callback arrived at (Node: `req.url`): the
+   * signature covers it. Without `path`, the path of the `callbackUrl` option is used.
    */
-  verifyCallback(headers: HeaderBag, body: string | Buffer): CallbackPayload {
+  verifyCallback(headers: HeaderBag, body: string | Buffer, path?: string): CallbackPayload {
     const agent = headerValue(headers, AGENT_HEADER);
     if (agent !== this.options.agent) throw new CallbackVerificationError('it is addressed to another agent');
-    const check = verifySignature(this.options.secret, headerValue(headers, TIMESTAMP_HEADER), headerValue(headers, SIGNATURE_HEADER), body, this.now());
+    const target = path ?? (this.options.callbackUrl === undefined ? undefined : requestTarget(this.options.callbackUrl));
+    if (target === undefined) throw new Error('verifyCallback needs the path the callback arrived at, or the callbackUrl option');
+    const check = verifySignature(this.options.secret, headerValue(headers, TIMESTAMP_HEADER), headerValue(headers, SIGNATURE_HEADER), { method: 'POST', path: target, body }, this.now());
     if (!check.ok) throw new CallbackVerificationError(check.reason);
     try {
       return JSON.parse(typeof body === 'string' ? body : body.toString('utf8')) as CallbackPayload;
@@ -142,7 +151,8 @@ export class CountersignClient {
 
   private async request<T>(method: 'GET' | 'POST', path: string, body?: unknown, extraMs = 0, signal?: AbortSignal): Promise<T> {
     const raw = body === undefined ? '' : JSON.stringify(body);
-    const headers = signedHeaders(this.options.agent, this.options.secret, raw, this.now());
+    // Sign the path as the server will receive it, including any prefix in the base URL.
+    const headers = signedHeaders(this.options.agent, this.options.secret, { method, path: requestTarget(`${this.base}${path}`), body: raw }, this.now());
     const timeout = AbortSignal.timeout(this.timeoutMs + extraMs);
     const res = await this.fetchImpl(`${this.base}${path}`, {
       method,

@@ -107,13 +107,16 @@ describe('authentication: 401, nothing stored, an auth_failed event without secr
   const url = () => `${app.url}/v1/proposals`;
   const body = JSON.stringify(proposalBody());
   const now = () => Math.floor(Date.now() / 1000);
+  const post = (raw: string) => ({ method: 'POST', path: '/v1/proposals', body: raw });
 
   it.each([
     ['no credentials', () => ({}), 'missing_credentials'],
-    ['an unknown agent', () => ({ 'x-countersign-agent': 'ghost', 'x-countersign-timestamp': String(now()), 'x-countersign-signature': sign('x', now(), body) }), 'unknown_agent'],
-    ['a wrong signature', () => ({ 'x-countersign-agent': 'billing-agent', 'x-countersign-timestamp': String(now()), 'x-countersign-signature': sign('wrong-secret', now(), body) }), 'bad_signature'],
-    ['a 6-minute-old timestamp', () => ({ 'x-countersign-agent': 'billing-agent', 'x-countersign-timestamp': String(now() - 360), 'x-countersign-signature': sign(app.secrets.billing, now() - 360, body) }), 'stale_timestamp'],
-    ['a body changed after signing', () => ({ 'x-countersign-agent': 'billing-agent', 'x-countersign-timestamp': String(now()), 'x-countersign-signature': sign(app.secrets.billing, now(), body.replace('420', '42000')) }), 'bad_signature'],
+    ['an unknown agent', () => ({ 'x-countersign-agent': 'ghost', 'x-countersign-timestamp': String(now()), 'x-countersign-signature': sign('x', now(), post(body)) }), 'unknown_agent'],
+    ['a wrong signature', () => ({ 'x-countersign-agent': 'billing-agent', 'x-countersign-timestamp': String(now()), 'x-countersign-signature': sign('wrong-secret', now(), post(body)) }), 'bad_signature'],
+    ['a 6-minute-old timestamp', () => ({ 'x-countersign-agent': 'billing-agent', 'x-countersign-timestamp': String(now() - 360), 'x-countersign-signature': sign(app.secrets.billing, now() - 360, post(body)) }), 'stale_timestamp'],
+    ['a body changed after signing', () => ({ 'x-countersign-agent': 'billing-agent', 'x-countersign-timestamp': String(now()), 'x-countersign-signature': sign(app.secrets.billing, now(), post(body.replace('420', '42000'))) }), 'bad_signature'],
+    ['a signature for another path', () => ({ 'x-countersign-agent': 'billing-agent', 'x-countersign-timestamp': String(now()), 'x-countersign-signature': sign(app.secrets.billing, now(), { method: 'POST', path: '/v1/proposals/p_00000000000000000000000000/cancel', body }) }), 'bad_signature'],
+    ['a signature for another method', () => ({ 'x-countersign-agent': 'billing-agent', 'x-countersign-timestamp': String(now()), 'x-countersign-signature': sign(app.secrets.billing, now(), { method: 'PUT', path: '/v1/proposals', body }) }), 'bad_signature'],
     ['a bearer token that is not a JWT', () => ({ authorization: 'Bearer nope' }), 'malformed_bearer_token'],
   ])('%s', async (_name, headers, reason) => {
     const before = await storedCount();
@@ -232,16 +235,16 @@ describe('health and metrics', () => {
 });
 
 describe('replayed and cross-endpoint signatures', () => {
-  const signed = (raw: string, ts = Math.floor(Date.now() / 1000)) => ({
+  const signed = (method: string, path: string, raw: string, ts = Math.floor(Date.now() / 1000)) => ({
     'content-type': 'application/json',
     'x-countersign-agent': 'billing-agent',
     'x-countersign-timestamp': String(ts),
-    'x-countersign-signature': sign(app.secrets.billing, ts, raw),
+    'x-countersign-signature': sign(app.secrets.billing, ts, { method, path, body: raw }),
   });
 
   it('answers the same signed submission with the first proposal, never a second card', async () => {
     const raw = JSON.stringify(proposalBody({ intent: 'replay me' }));
-    const headers = signed(raw);
+    const headers = signed('POST', '/v1/proposals', raw);
     const first = await fetch(`${app.url}/v1/proposals`, { method: 'POST', headers, body: raw });
     expect(first.status).toBe(201);
     const before = await storedCount();
@@ -251,24 +254,26 @@ describe('replayed and cross-endpoint signatures', () => {
     expect(await storedCount()).toBe(before);
   });
 
-  it('refuses a write signature reused on another endpoint', async () => {
+  it('refuses a signature made for one proposal when sent for another', async () => {
     const a = (await app.billing.propose(proposalBody())).body.id as string;
     const b = (await app.billing.propose(proposalBody())).body.id as string;
-    const headers = signed('{}');
+    const headers = signed('POST', `/v1/proposals/${a}/cancel`, '{}');
     expect((await fetch(`${app.url}/v1/proposals/${a}/cancel`, { method: 'POST', headers, body: '{}' })).status).toBe(200);
     const reused = await fetch(`${app.url}/v1/proposals/${b}/cancel`, { method: 'POST', headers, body: '{}' });
     expect(reused.status).toBe(401);
     expect((await app.admin<{ status: string }>(`/v1/proposals/${b}`)).body.status).toBe('pending');
-    const audit = await app.admin<{ events: { data: { reason: string } }[] }>('/v1/audit?q=auth_failed&limit=1');
-    expect(audit.body.events[0]?.data.reason).toBe('signature_reused_on_another_endpoint');
   });
 
-  it('refuses a GET signature (empty body) used for a write', async () => {
+  it('refuses a GET signature used for a write, and lets two cancels in one second through', async () => {
     const id = (await app.billing.propose(proposalBody())).body.id as string;
-    const headers = signed('');
+    const other = (await app.billing.propose(proposalBody())).body.id as string;
+    const headers = signed('GET', `/v1/proposals/${id}`, '');
     expect((await fetch(`${app.url}/v1/proposals/${id}`, { headers })).status).toBe(200);
     expect((await fetch(`${app.url}/v1/proposals/${id}/cancel`, { method: 'POST', headers })).status).toBe(401);
     expect((await app.admin<{ status: string }>(`/v1/proposals/${id}`)).body.status).toBe('pending');
+    const now = Date.now();
+    const [x, y] = await Promise.all([id, other].map((p) => app.billing.request('POST', `/v1/proposals/${p}/cancel`, {}, { now })));
+    expect([x!.status, y!.status]).toEqual([200, 200]);
   });
 
   it('lets reads repeat: polling within the same second is fine', async () => {
@@ -277,5 +282,27 @@ describe('replayed and cross-endpoint signatures', () => {
     const a = await app.billing.request('GET', `/v1/proposals/${body.id}`, undefined, { now });
     const b = await app.billing.request('GET', `/v1/proposals/${body.id}`, undefined, { now });
     expect([a.status, b.status]).toEqual([200, 200]);
+  });
+});
+
+describe('odd requests', () => {
+  it('refuses a "__proto__" key by name instead of dropping it', async () => {
+    const res = await app.billing.request('POST', '/v1/proposals', undefined, {
+      raw: JSON.stringify(proposalBody()).replace('"parameters":{', '"parameters":{"__proto__":{"amount":1},'),
+    });
+    expect(res.status).toBe(400);
+    expect(res.body.issues[0]).toMatchObject({ path: 'action.parameters.__proto__', code: 'forbidden_key' });
+  });
+
+  it('answers 400 to a malformed %-escape, 404 to an unknown path, 405 to a wrong method', async () => {
+    expect((await app.billing.request('GET', '/v1/proposals/%E0%A4%A')).status).toBe(400);
+    expect((await fetch(`${app.url}/v1/nothing`)).status).toBe(404);
+    expect((await fetch(`${app.url}/v1/proposals`, { method: 'GET' })).status).toBe(405);
+  });
+
+  it('closes the connection after a 413 a declared length announced', async () => {
+    const res = await fetch(`${app.url}/v1/proposals`, { method: 'POST', body: 'x'.repeat(200 * 1024) });
+    expect(res.status).toBe(413);
+    expect(res.headers.get('connection')).toBe('close');
   });
 });

@@ -31,7 +31,7 @@ beforeAll(async () => {
 });
 
 function checkSignature(req: RecordedRequest) {
-  return verifySignature(app.secrets.ops, req.headers['x-countersign-timestamp'] as string, req.headers['x-countersign-signature'] as string, req.raw, Date.now());
+  return verifySignature(app.secrets.ops, req.headers['x-countersign-timestamp'] as string, req.headers['x-countersign-signature'] as string, { method: 'POST', path: req.path, body: req.raw }, Date.now());
 }
 
 describe('an agent with a callback_url', () => {
@@ -42,7 +42,7 @@ describe('an agent with a callback_url', () => {
     expect(cb!.path).toBe('/countersign');
     expect(cb!.headers['x-countersign-agent']).toBe('ops-agent');
     expect(checkSignature(cb!)).toEqual({ ok: true });
-    expect(verifySignature('wrong-secret', cb!.headers['x-countersign-timestamp'] as string, cb!.headers['x-countersign-signature'] as string, cb!.raw, Date.now()).ok).toBe(false);
+    expect(verifySignature('wrong-secret', cb!.headers['x-countersign-timestamp'] as string, cb!.headers['x-countersign-signature'] as string, { method: 'POST', path: cb!.path, body: cb!.raw }, Date.now()).ok).toBe(false);
     const token = cb!.body.execution_token as string;
     const jwks = createLocalJWKSet((await (await fetch(`${app.url}/.well-known/jwks.json`)).json()) as { keys: any[] });
     const { payload } = await jwtVerify(token, jwks, { issuer: app.url, audience: 'selfserve', subject: 'ops-agent' });

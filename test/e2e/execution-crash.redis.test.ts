@@ -97,7 +97,7 @@ describe('a worker killed mid-execution', () => {
     expect(executor.requests).toHaveLength(1);
 
     const audit = await fetch(`${second.url}/v1/audit?proposal_id=${id}&limit=50`, {
-      headers: (await import('../../src/core/signing.ts')).signedHeaders('ops-agent', secret, '', Date.now()),
+      headers: (await import('../../src/core/signing.ts')).signedHeaders('ops-agent', secret, { method: 'GET', path: `/v1/audit?proposal_id=${id}&limit=50`, body: '' }, Date.now()),
     }).then((r) => r.json() as Promise<{ events: { type: string; data: any }[] }>);
     const types = audit.events.map((e) => e.type).reverse();
     expect(types.filter((t) => t === 'execution_started')).toHaveLength(1);

@@ -127,7 +127,7 @@ describe('logs', () => {
   it('carry no secret, signature or admin token', async () => {
     const raw = JSON.stringify(proposalBody());
     const ts = Math.floor(Date.now() / 1000);
-    const forged = sign('not-the-secret', ts, raw);
+    const forged = sign('not-the-secret', ts, { method: 'POST', path: '/v1/proposals', body: raw });
     await fetch(`${app.url}/v1/proposals`, {
       method: 'POST',
       headers: { 'x-countersign-agent': 'billing-agent', 'x-countersign-timestamp': String(ts), 'x-countersign-signature': forged },

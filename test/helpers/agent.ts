@@ -19,7 +19,7 @@ export function testAgent(baseUrl: string, id: string, secret: string): TestAgen
     id,
     async request(method, path, body, options = {}) {
       const raw = options.raw ?? (body === undefined ? '' : JSON.stringify(body));
-      const headers = { ...signedHeaders(id, secret, raw, options.now ?? Date.now()), ...options.headers };
+      const headers = { ...signedHeaders(id, secret, { method, path, body: raw }, options.now ?? Date.now()), ...options.headers };
       const res = await fetch(`${baseUrl}${path}`, { method, headers, ...(method === 'GET' ? {} : { body: raw }) });
       const text = await res.text();
       return { status: res.status, body: text === '' ? null : JSON.parse(text), headers: res.headers };

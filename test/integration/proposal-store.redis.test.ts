@@ -183,6 +183,16 @@ describe('RedisProposalStore', () => {
     expect(await own.pendingDueBy(Number.MAX_SAFE_INTEGER, 10)).toEqual([late.id]);
   });
 
+  it('refuses a commit the state machine forbids: a decided proposal never changes its decision', async () => {
+    const own = createRedisProposalStore(redis, { prefix: newPrefix() });
+    const p = proposal({ status: 'denied', expires_at: null });
+    await own.create(p, []);
+    await expect(own.commit(bump(p, { status: 'approved' }), 1, [])).rejects.toThrow(/may not go from denied to approved/);
+    await expect(own.commit(bump(p, { status: 'pending' }), 1, [])).rejects.toThrow(/may not go from denied to pending/);
+    expect((await own.get(p.id))?.status).toBe('denied');
+    expect((await own.countByStatus()).denied).toBe(1);
+  });
+
   it('records the events of create and commit in one verifiable chain', async () => {
     const p2 = newPrefix();
     const own = createRedisProposalStore(redis, { prefix: p2 });

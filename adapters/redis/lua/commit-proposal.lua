@@ -1,8 +1,11 @@
 -- KEYS: 1 proposal hash, 2 pending zset, 3 status counts, 4 audit stream, 5 audit head
 -- ARGV: 1 id, 2 expected version, 3 new doc (JSON), 4 new version, 5 new status,
---       6 pending score (expires_at or +inf), 7.. event groups (see audit-append.lua)
--- Returns 1 when committed, 0 when the proposal is missing or its version moved on.
-local HEAD = 6
+--       6 pending score (expires_at or +inf), 7 statuses the new status may follow
+--       (space-separated, from lifecycle.ts TRANSITIONS), 8.. event groups (see audit-append.lua)
+-- Returns 1 when committed, 0 when the proposal is missing or its version moved on; an
+-- error for a transition the state machine forbids (a bug, never a race: the version
+-- matched, so the status is the one the caller read).
+local HEAD = 7
 if ((#ARGV - HEAD) % EVENT_ARITY) ~= 0 then
   return redis.error_reply('ERR countersign: event arguments must come in groups of 7')
 end
@@ -11,6 +14,9 @@ if not current[1] or current[1] ~= ARGV[2] then return 0 end
 local id = ARGV[1]
 local old_status = current[2]
 local new_status = ARGV[5]
+if not string.find(' ' .. ARGV[7] .. ' ', ' ' .. tostring(old_status) .. ' ', 1, true) then
+  return redis.error_reply('ERR countersign: proposal ' .. id .. ' may not go from ' .. tostring(old_status) .. ' to ' .. new_status)
+end
 redis.call('HSET', KEYS[1], 'doc', ARGV[3], 'version', ARGV[4], 'status', new_status)
 if new_status == 'pending' then
   -- ZADD again: a pending proposal's deadline may move (it is cheap when it did not).

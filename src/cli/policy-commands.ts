@@ -1,0 +1,101 @@
+import { readFileSync } from 'node:fs';
+import { replayPolicy, type DecisionSummary } from '../app/replay-policy.ts';
+import { parseDuration } from '../core/duration.ts';
+import { PolicyError } from '../core/errors.ts';
+import { evaluate, loadPolicy, type Policy } from '../core/policy/policy.ts';
+import { parseProposalInput, type Decision } from '../core/proposal.ts';
+import { openAuditLog } from '../main.ts';
+import { evaluationEnv, usage, type Env, type Flags, type Io } from './io.ts';
+
+// `policy check`, `policy test` and `policy replay`: try a policy before it is live.
+
+function readPolicyFile(file: string, env: Env): Policy {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (e) {
+    throw new PolicyError(file, undefined, `cannot read the file: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+  }
+  return loadPolicy(text, file, env);
+}
+
+export function runPolicyCheck(file: string, env: Env, io: Io): number {
+  const policy = readPolicyFile(file, env);
+  io.out(`${file}: ok (${policy.rules.length} rules, ${policy.agents.size} agents, ${policy.people.size} people)`);
+  return 0;
+}
+
+function ttl(ms: number): string {
+  if (ms % 3_600_000 === 0) return `${ms / 3_600_000}h`;
+  if (ms % 60_000 === 0) return `${ms / 60_000}m`;
+  return `${ms / 1000}s`;
+}
+
+export function describeDecision(d: Decision): string {
+  const head = `${d.effect} (risk ${d.risk}) by ${d.rule === 'default' ? 'the default' : `rule "${d.rule}"`}`;
+  const reasons = d.reasons.length > 0 ? `\nreason: ${d.reasons.join('; ')}` : '';
+  const people = d.effect === 'approve' ? `\nneeds ${d.approvals_required} approval(s) from group "${d.approvers ?? ''}", posted to route "${d.route ?? ''}", expires after ${ttl(d.ttl_ms)}` : '';
+  return `decision: ${head}${reasons}${people}`;
+}
+
+/** `policy test FILE PROPOSAL.json [--agent ID] [--json]`: the decision and the rule that matched. */
+export function runPolicyTest(file: string, proposalFile: string, flags: Flags, env: Env, io: Io): number {
+  const policy = readPolicyFile(file, evaluationEnv(env));
+  const input = parseProposalInput(JSON.parse(readFileSync(proposalFile, 'utf8')));
+  const agents = [...policy.agents.keys()];
+  const agentId = flags.string('agent') ?? (agents.length === 1 ? agents[0]! : undefined);
+  if (agentId === undefined) throw usage(`the policy has ${agents.length} agents: say which one proposes with --agent (${agents.join(', ')})`);
+  const agent = policy.agentById(agentId);
+  if (agent === undefined) throw usage(`no agent "${agentId}" in ${file} (agents: ${agents.join(', ') || 'none'})`);
+  const decision = evaluate(policy, { agent: { id: agent.id, sponsors: [...agent.sponsors] }, intent: input.intent, action: input.action, context: input.context });
+  if (flags.has('json')) io.out(JSON.stringify({ agent: agent.id, decision }, null, 2));
+  else io.out(`agent: ${agent.id}\naction: ${input.action.tool} ${input.action.operation} on ${input.action.target}\n${describeDecision(decision)}`);
+  return 0;
+}
+
+function sinceMs(text: string, now: number): number {
+  if (/^\d+(ms|d|h|m|s)/.test(text)) return now - parseDuration(text);
+  const ms = Date.parse(text);
+  if (Number.isNaN(ms)) throw usage(`--since "${text}": write a duration (7d, 24h) or a date (2026-01-31)`);
+  return ms;
+}
+
+function short(d: DecisionSummary | null): string {
+  if (d === null) return '(unknown)';
+  return `${d.effect}/${d.risk} (${d.rule}${d.effect === 'approve' ? `, ${d.approvals_required}× ${d.approvers ?? ''}` : ''})`;
+}
+
+/** `policy replay FILE [--since 7d] [--until DATE] [--json]`: which past decisions the policy would change. */
+export async function runPolicyReplay(file: string, flags: Flags, env: Env, io: Io): Promise<number> {
+  const policy = readPolicyFile(file, evaluationEnv(env));
+  const now = Date.now();
+  const sinceText = flags.string('since') ?? '7d';
+  const since = sinceMs(sinceText, now);
+  const untilText = flags.string('until');
+  const range = untilText === undefined ? { since } : { since, until: sinceMs(untilText, now) };
+  const { audit, close } = await openAuditLog(env);
+  let result;
+  try {
+    io.err(`replaying proposals since ${new Date(since).toISOString()} against ${file}…`);
+    let last = 0;
+    result = await replayPolicy(audit, policy, range, (scanned) => {
+      if (scanned - last >= 5000) {
+        last = scanned;
+        io.err(`  read ${scanned} audit entries…`);
+      }
+    });
+  } finally {
+    await close();
+  }
+  if (flags.has('json')) {
+    io.out(JSON.stringify(result, null, 2));
+    return 0;
+  }
+  for (const c of result.changes) {
+    const what = `${c.action.tool} ${c.action.operation} ${c.action.target}`;
+    io.out(`${c.proposal_id}  ${c.at}  ${c.agent}  ${what}\n    ${short(c.before)} -> ${short(c.after)}${c.changed.length > 0 ? `  [${c.changed.join(', ')}]` : ''}${c.note === null ? '' : `\n    note: ${c.note}`}`);
+  }
+  const skipped = result.skipped > 0 ? ` (${result.skipped} could not be read back)` : '';
+  io.out(`replayed ${result.replayed} proposal(s) since ${sinceText}: ${result.changes.length} decision(s) would change${skipped}`);
+  return 0;
+}

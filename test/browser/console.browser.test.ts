@@ -1,0 +1,152 @@
+import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { chromium, type BrowserContext, type Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { CountersignClient } from '../../src/client/index.ts';
+import { proposalBody } from '../helpers/agent.ts';
+import { startTestApp, type TestApp } from '../helpers/app.ts';
+import { CONSOLE_ENV, CONSOLE_KEYS, CONSOLE_POLICY } from '../helpers/console.ts';
+
+// The console in a real browser (Debian's chromium through playwright-core): sign in, see
+// a pending card, be refused a reason-less denial, approve, watch the agent's outcome
+// arrive in the timeline without a reload, search the audit. Screenshots go to
+// test-results/screenshots/, and to docs/screenshots/ with UPDATE_SCREENSHOTS=1.
+
+const CHROMIUM = '/usr/bin/chromium';
+const SHOTS = [join(process.cwd(), 'test-results', 'screenshots'), ...(process.env['UPDATE_SCREENSHOTS'] === '1' ? [join(process.cwd(), 'docs', 'screenshots')] : [])];
+
+async function shoot(page: Page, name: string, fullPage = false): Promise<void> {
+  for (const dir of SHOTS) {
+    mkdirSync(dir, { recursive: true });
+    await page.screenshot({ path: join(dir, name), fullPage });
+  }
+}
+
+describe('web console in a browser', () => {
+  let app: TestApp;
+  let context: BrowserContext;
+  let page: Page;
+  let billing: CountersignClient;
+  const problems: string[] = [];
+  const userDataDir = mkdtempSync(join(tmpdir(), 'countersign-chromium-'));
+
+  beforeAll(async () => {
+    if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing: apt-get install -y chromium (.ci/run does this)`);
+    app = await startTestApp({ policy: CONSOLE_POLICY, env: CONSOLE_ENV });
+    billing = new CountersignClient({ url: app.url, agent: 'billing-agent', secret: app.secrets.billing });
+    context = await chromium.launchPersistentContext(userDataDir, {
+      executablePath: CHROMIUM,
+      headless: true,
+      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+      viewport: { width: 1180, height: 900 },
+      deviceScaleFactor: 1,
+    });
+    page = context.pages()[0] ?? (await context.newPage());
+    // CSP violations, script errors and alert() from injected markup all land here.
+    page.on('console', (m) => m.type() === 'error' && problems.push(`console: ${m.text()}`));
+    page.on('pageerror', (e) => problems.push(`pageerror: ${e.message}`));
+    page.on('dialog', (d) => {
+      problems.push(`dialog: ${d.message()}`);
+      void d.dismiss();
+    });
+  }, 60_000);
+
+  afterAll(async () => {
+    await context?.close();
+    rmSync(userDataDir, { recursive: true, force: true });
+  });
+
+  it('signs in, approves a card, shows the outcome live, and searches the audit', async () => {
+    // Cards of three risks; the refund's intent tries to inject markup.
+    const refund = await billing.propose(
+      proposalBody({ intent: 'Refund invoice 4711: the customer was charged twice <img src=x onerror=alert(1)> @channel' }) as never,
+    );
+    await billing.propose({
+      intent: 'Pay supplier invoice SUP-2291 (annual hosting contract)',
+      action: { tool: 'payments', operation: 'payout', target: 'iban:DE89370400440532013000', parameters: { amount: 24800, currency: 'EUR' } },
+      context: { destination: 'external', value: { amount: 24800, currency: 'EUR' } },
+    });
+    await billing.propose({
+      intent: 'Add an index on orders(customer_id): the order history page times out',
+      action: { tool: 'postgres', operation: 'migrate', target: 'postgres://orders-db.prod/orders', parameters: { sql: 'CREATE INDEX CONCURRENTLY orders_customer_id_idx ON orders (customer_id);' } },
+      context: { data_sensitivity: 'restricted', reversible: true },
+    });
+    expect(refund.status).toBe('pending');
+
+    // Signed out: the console sends people to the sign-in form.
+    await page.goto(`${app.url}/console`);
+    expect(new URL(page.url()).pathname).toBe('/console/login');
+    await page.fill('input[name="person"]', 'alice');
+    await page.fill('input[name="key"]', 'not-the-key');
+    await page.click('form button[type="submit"]');
+    await expect.poll(() => page.textContent('.error')).toContain('Unknown person or wrong console key');
+    await page.fill('input[name="key"]', CONSOLE_KEYS.alice);
+    await page.click('form button[type="submit"]');
+    await page.waitForURL(`${app.url}/console`);
+    await expect.poll(() => page.locator('.card').count()).toBe(3);
+    expect(await page.textContent('.top .who')).toContain('alice');
+
+    const card = page.locator(`#card-${refund.id}`);
+    // Agent text is shown as text, never as markup.
+    expect(await card.locator('blockquote.intent').textContent()).toContain('<img src=x onerror=alert(1)> @channel');
+    expect(await card.locator('blockquote.intent img').count()).toBe(0);
+    expect(await card.textContent()).toContain('0 of 1 approval');
+    expect(await card.textContent()).toContain('high risk');
+    await page.waitForFunction(() => document.body.classList.contains('live'));
+    await shoot(page, 'console-pending.png');
+
+    // A deny without a reason on a high-risk proposal: the core refuses, the card says why.
+    await card.locator('button.deny').click();
+    await expect.poll(() => card.locator('.notice').textContent()).toContain('a reason is required to deny a high-risk proposal');
+
+    // Approve with a reason.
+    await card.locator('textarea[name="reason"]').fill('Duplicate charge confirmed in Stripe');
+    await card.locator('button.approve').click();
+    const fresh = page.locator(`#card-${refund.id}`);
+    await expect.poll(() => fresh.getAttribute('data-status')).toBe('approved');
+    await expect.poll(() => fresh.locator('.timeline').textContent()).toContain('Approved by alice');
+    expect(await fresh.locator('form.decide').count()).toBe(0);
+
+    // The agent takes its execution token and reports the outcome: the timeline updates live.
+    let token: string | undefined;
+    for (let i = 0; token === undefined && i < 40; i++) {
+      token = (await billing.get(refund.id)).execution_token;
+      if (token === undefined) await new Promise((r) => setTimeout(r, 100));
+    }
+    expect(token).toBeDefined();
+    await billing.reportOutcome(refund.id, token!, { status: 'succeeded', status_code: 200, detail: 'refund re_4711 created' });
+    await expect.poll(() => page.locator(`#card-${refund.id} .timeline`).textContent(), { timeout: 10_000 }).toContain('Succeeded');
+    await expect.poll(() => page.locator(`#card-${refund.id}`).getAttribute('data-status')).toBe('succeeded');
+
+    // A new proposal appears without a reload.
+    const email = await billing.propose({
+      intent: 'Send the renewal quote to the customer, as asked in ticket #8812',
+      action: { tool: 'email', operation: 'send', target: 'procurement@northwind.example', parameters: { subject: 'Your renewal quote' } },
+      context: { destination: 'external' },
+    });
+    await expect.poll(() => page.locator(`#card-${email.id}`).count(), { timeout: 10_000 }).toBe(1);
+
+    await page.goto(`${app.url}/console/proposals/${refund.id}`);
+    await shoot(page, 'console-approved.png', true);
+
+    // Audit search with filters.
+    await page.goto(`${app.url}/console/audit`);
+    await page.fill('input[name="q"]', 'duplicate charge');
+    await page.fill('input[name="since"]', '1h');
+    await page.click('form.search button[type="submit"]');
+    await page.waitForSelector('#result-count');
+    const rows = page.locator('table.audit tbody tr');
+    expect(await rows.count()).toBeGreaterThan(0);
+    expect(await page.locator('table.audit').textContent()).toContain('approval_recorded');
+    await page.selectOption('select[name="status"]', 'succeeded');
+    await page.fill('input[name="q"]', '');
+    await page.fill('input[name="actor"]', 'person:alice');
+    await page.click('form.search button[type="submit"]');
+    await page.waitForSelector('#result-count');
+    expect(await page.locator('table.audit').textContent()).toContain(refund.id);
+    await shoot(page, 'console-audit.png');
+
+    expect(problems).toEqual([]);
+  }, 90_000);
+});
