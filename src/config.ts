@@ -101,8 +101,17 @@ export function loadConfig(raw: Readonly<Record<string, string | undefined>>): C
   if (env.REDIS_SENTINELS !== undefined && env.REDIS_SENTINEL_NAME === undefined) {
     throw new ConfigError('REDIS_SENTINEL_NAME: required when REDIS_SENTINELS is set');
   }
-  if (production && env.TOKEN_SIGNING_KEY === undefined) {
-    throw new ConfigError('TOKEN_SIGNING_KEY: required when NODE_ENV=production (a generated key is for development only)');
+  if (production) {
+    // Every development convenience becomes a start-up error (DESIGN.md, Environment).
+    const unsafe: string[] = [];
+    if (env.TOKEN_SIGNING_KEY === undefined) unsafe.push('TOKEN_SIGNING_KEY: required (a generated key is for development only)');
+    if (env.REDIS_URL === undefined && env.REDIS_CLUSTER_NODES === undefined && env.REDIS_SENTINELS === undefined) {
+      unsafe.push('REDIS_URL: required (or REDIS_CLUSTER_NODES / REDIS_SENTINELS); a private redis-server is for development only');
+    }
+    if (env.PUBLIC_URL === undefined || !env.PUBLIC_URL.startsWith('https://')) {
+      unsafe.push('PUBLIC_URL: must be an https:// URL (it is the issuer of execution tokens and the address in cards)');
+    }
+    if (unsafe.length > 0) throw new ConfigError(`NODE_ENV=production refuses unsafe defaults: ${unsafe.join('; ')}`);
   }
   const publicUrl = (env.PUBLIC_URL ?? `http://${env.HOST.includes(':') ? `[${env.HOST}]` : env.HOST}:${env.PORT}`).replace(/\/$/, '');
   return {

@@ -37,6 +37,7 @@ import { createRedisProposalStore } from '../adapters/redis/proposal-store.ts';
 import type { AppDeps } from './app/deps.ts';
 import { deliverNotification, recordCardFailure, type NotifyDeps } from './app/deliver-notification.ts';
 import { expireOverdue, expireProposal } from './app/proposals.ts';
+import { repairMissingCards } from './app/repair-cards.ts';
 import { verifyAudit } from './app/search-audit.ts';
 import { callbackGaveUp, CallbackImpossibleError, deliverCallback, onStatusChanged } from './app/agent-callbacks.ts';
 import { takeExecutionToken } from './app/agent-execution.ts';
@@ -73,6 +74,9 @@ export function readPolicy(config: Config): PolicySource {
       throw new PolicyError(file, undefined, `cannot read the file: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
     }
     return { policy: loadPolicy(text, file, config.secrets), builtIn: false, generatedDemoSecret: null };
+  }
+  if (config.production) {
+    throw new PolicyError('policy.yaml', undefined, 'NODE_ENV=production needs a policy file (POLICY_FILE or ./policy.yaml); the built-in example is for trying countersign');
   }
   let secret = config.secrets[DEMO_SECRET_ENV] ?? null;
   let generated: string | null = null;
@@ -294,7 +298,10 @@ export async function start(env: Readonly<Record<string, string | undefined>>, o
       notify: (job) => deliverNotification(notifyDeps, job),
       notifyGaveUp: (job, error) => recordCardFailure(notifyDeps, job, error),
       expire: async (id) => void (await expireProposal(deps, id)),
-      sweep: async () => void (await expireOverdue(deps)),
+      sweep: async () => {
+        await expireOverdue(deps);
+        await repairMissingCards({ ...notifyDeps, jobs: queues });
+      },
     },
     logger,
     queues,

@@ -53,6 +53,7 @@ const TIMELINE_SKEW_MS = 60_000;
 const STATIC: Record<string, { type: string; file: string }> = {
   'console.js': { type: 'text/javascript; charset=utf-8', file: 'console.js' },
   'console.css': { type: 'text/css; charset=utf-8', file: 'console.css' },
+  'favicon.svg': { type: 'image/svg+xml', file: 'favicon.svg' },
 };
 
 export interface RequestState {

@@ -68,7 +68,8 @@ function resolutionLine(card: CardModel): Html {
   const r = card.resolution;
   if (r === null) return html``;
   const by = r.by === null ? '' : r.by === 'policy' ? ' by the policy' : ` by ${r.by}`;
-  return html`<p class="resolution status-${card.status}"><b>${card.status}</b>${by} · ${when(r.at)}${r.reason ? html` · <q>${r.reason}</q>` : ''}</p>`;
+  // The decision, which never changes; the badge above shows where the proposal is now.
+  return html`<p class="resolution status-${r.status}"><b>${r.status}</b>${by} · ${when(r.at)}${r.reason ? html` · <q>${r.reason}</q>` : ''}</p>`;
 }
 
 export function timelineList(entries: readonly TimelineEntry[]): Html {

@@ -22,5 +22,11 @@ export function createRedisCardRefStore(redis: Redis | Cluster, opts: RedisStore
       const value: CardRef = { platform: ref.platform, conversation: ref.conversation, message: ref.message };
       await redis.hset(keys.cards(proposalId), `${ref.platform}:${ref.conversation}`, JSON.stringify(value));
     },
+    async claimPost(proposalId, platform, ttlSeconds) {
+      return (await redis.set(`${keys.cards(proposalId)}:posting:${platform}`, '1', 'EX', ttlSeconds, 'NX')) === 'OK';
+    },
+    async releasePost(proposalId, platform) {
+      await redis.del(`${keys.cards(proposalId)}:posting:${platform}`);
+    },
   };
 }

@@ -4,7 +4,7 @@
 
 import type { types } from '@slack/bolt';
 import type { CardModel, ThreadReply } from '../../src/core/card.ts';
-import { mrkdwn, neutralize, plain, prettyJson, slackDate, truncate } from './text.ts';
+import { escapeEntities, mrkdwn, neutralize, plain, prettyJson, slackDate, truncate } from './text.ts';
 
 type Block = types.KnownBlock;
 
@@ -66,12 +66,16 @@ export function fallbackText(card: CardModel): string {
   return truncate(neutralize(head), LIMITS.fallback);
 }
 
+// Names and reasons stay plain text; only the time needs mrkdwn (Slack's date token).
 function resultBlocks(card: CardModel): Block[] {
   const r = card.resolution;
-  const head = `${STATUS_MARK[card.status]} *${STATUS_HEADLINE[card.status]}*`;
-  if (r === null) return [{ type: 'section', text: mrkdwn(head) }];
-  const by = r.by === null ? '' : ` by ${neutralize(r.status === 'approved' ? approvers(card).join(', ') || r.by : r.by)}`;
-  const blocks: Block[] = [{ type: 'section', text: mrkdwn(`${head}${by} · ${slackDate(r.at)}`) }];
+  const head = `${STATUS_MARK[card.status]} ${STATUS_HEADLINE[card.status]}`;
+  if (r === null) return [{ type: 'section', text: plain(head, LIMITS.section) }];
+  const by = r.by === null ? '' : ` by ${r.status === 'approved' ? approvers(card).join(', ') || r.by : r.by}`;
+  const blocks: Block[] = [
+    { type: 'section', text: plain(`${head}${by}`, LIMITS.section) },
+    { type: 'context', elements: [mrkdwn(`${STATUS_HEADLINE[r.status]} ${slackDate(r.at)}`)] },
+  ];
   if (r.reason !== null && r.reason !== '') blocks.push({ type: 'section', text: plain(`Reason: ${r.reason}`, LIMITS.section) });
   return blocks;
 }
@@ -116,9 +120,9 @@ export function renderCard(card: CardModel): { text: string; blocks: Block[] } {
         plain(`Agent\n${card.agent}`, LIMITS.field),
         plain(`Action\n${action.tool} · ${action.operation}`, LIMITS.field),
         plain(`Target\n${action.target}`, LIMITS.field),
-        mrkdwn(`*Risk*\n${card.risk} · rule ${neutralize(card.rule)}`, LIMITS.field),
-        mrkdwn(`*Approvals*\n${neutralize(approvalsLine(card))}`, LIMITS.field),
-        mrkdwn(`*Expires*\n${card.expiresAt === null ? 'never' : slackDate(card.expiresAt)}`, LIMITS.field),
+        plain(`Risk\n${card.risk} · rule ${card.rule}`, LIMITS.field),
+        plain(`Approvals\n${approvalsLine(card)}`, LIMITS.field),
+        mrkdwn(`Expires\n${card.expiresAt === null ? 'never' : slackDate(card.expiresAt)}`, LIMITS.field),
       ],
     },
   ];
@@ -133,11 +137,9 @@ export function renderCard(card: CardModel): { text: string; blocks: Block[] } {
     `Reversible: ${context.reversible ? 'yes' : 'no'}`,
   ].join(' · ');
   blocks.push({ type: 'context', elements: [plain(facts, LIMITS.field)] });
-  const why = card.reasons.length > 0 ? ` · ${neutralize(card.reasons.join('; '))}` : '';
-  blocks.push({
-    type: 'context',
-    elements: [mrkdwn(`Proposal \`${neutralize(card.proposalId)}\` · <${card.link}|details>${why}`, LIMITS.field)],
-  });
+  // The id is countersign's own (p_ + base32), safe to show as code for copying into /countersign show.
+  const ref = mrkdwn(`Proposal \`${escapeEntities(card.proposalId)}\` · <${card.link}|details>`, LIMITS.field);
+  blocks.push({ type: 'context', elements: card.reasons.length > 0 ? [ref, plain(card.reasons.join('; '), LIMITS.field)] : [ref] });
   blocks.push({ type: 'divider' });
   if (card.actionable) blocks.push(buttons(card));
   else blocks.push(...resultBlocks(card));

@@ -39,21 +39,21 @@ async function permalink(ctx: CommandContext, proposalId: string): Promise<strin
   }
 }
 
-async function summary(ctx: CommandContext, p: Proposal): Promise<Block> {
+/** What the agent wrote stays plain text; mrkdwn carries only the id and Slack's own link. */
+async function summary(ctx: CommandContext, p: Proposal): Promise<Block[]> {
   const link = await permalink(ctx, p.id);
   const what = `${p.action.tool}.${p.action.operation} on ${truncate(p.action.target, 80)}`;
-  const lines = [
-    `*${p.status}* · ${p.decision.risk} risk · ${neutralize(p.agent)} · ${neutralize(what)}`,
-    neutralize(truncate(p.intent, 200)),
-    `\`${p.id}\`${link === null ? ' · no Slack card' : ` · <${link}|card thread>`}`,
+  const text = `${p.status} · ${p.decision.risk} risk · ${p.agent} · ${what}\n${truncate(p.intent, 200)}`;
+  return [
+    { type: 'section', text: plain(text) },
+    { type: 'context', elements: [mrkdwn(`\`${p.id}\`${link === null ? ' · no Slack card' : ` · <${link}|card thread>`}`)] },
   ];
-  return { type: 'section', text: mrkdwn(lines.join('\n')) };
 }
 
 async function answer(ctx: CommandContext, heading: string, proposals: Proposal[], empty: string, extra: Block[] = []): Promise<RespondArguments> {
   const blocks: Block[] = [{ type: 'section', text: mrkdwn(heading) }];
   if (proposals.length === 0) blocks.push({ type: 'context', elements: [mrkdwn(empty)] });
-  for (const p of proposals.slice(0, MAX_RESULTS)) blocks.push(await summary(ctx, p));
+  for (const p of proposals.slice(0, MAX_RESULTS)) blocks.push(...(await summary(ctx, p)));
   return { response_type: 'ephemeral', replace_original: false, text: heading.replace(/[*`]/g, ''), blocks: [...blocks, ...extra] };
 }
 

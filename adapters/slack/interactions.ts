@@ -114,7 +114,13 @@ export function registerInteractions(app: App, ctx: InteractionContext): void {
       const p = check.proposal;
       const meta: DenyModalMeta = { p: p.id, c: click.channel, r: check.reasonRequired };
       // trigger_id is valid for 3 s from the click: open at once, before anything slower.
-      await ctx.web.views.open({ trigger_id: body.trigger_id, view: denyModal({ proposalId: p.id, action: p.action, risk: p.decision.risk }, meta) });
+      try {
+        await ctx.web.views.open({ trigger_id: body.trigger_id, view: denyModal({ proposalId: p.id, action: p.action, risk: p.decision.risk }, meta) });
+      } catch (e) {
+        // A redelivered click carries a trigger_id its first delivery already used.
+        ctx.logger.warn({ err: (e as Error).message, proposal_id: p.id, retry: click.retry }, 'could not open the Slack deny dialog');
+        if (!click.retry) await tellPrivately(ctx, click.channel, click.user, 'The deny dialog did not open in time; please click Deny again.');
+      }
     });
   });
 

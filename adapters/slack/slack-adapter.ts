@@ -42,14 +42,16 @@ export interface SlackAdapter {
   connect(services: SlackServices): void;
 }
 
-function boltLogger(logger: Logger): BoltLogger {
+// The Web API client logs whole request bodies at debug level (tokens redacted, cards not):
+// too noisy for countersign's debug log, so the client's logger drops debug lines.
+function boltLogger(logger: Logger, source: 'bolt' | 'slack-web-api'): BoltLogger {
   let level = LogLevel.INFO;
   const text = (msg: unknown[]) => msg.map((m) => (m instanceof Error ? m.message : String(m))).join(' ');
   return {
-    debug: (...msg: unknown[]) => logger.debug({ source: 'bolt' }, text(msg)),
-    info: (...msg: unknown[]) => logger.info({ source: 'bolt' }, text(msg)),
-    warn: (...msg: unknown[]) => logger.warn({ source: 'bolt' }, text(msg)),
-    error: (...msg: unknown[]) => logger.error({ source: 'bolt' }, text(msg)),
+    debug: (...msg: unknown[]) => (source === 'bolt' ? logger.debug({ source }, text(msg)) : undefined),
+    info: (...msg: unknown[]) => logger.info({ source }, text(msg)),
+    warn: (...msg: unknown[]) => logger.warn({ source }, text(msg)),
+    error: (...msg: unknown[]) => logger.error({ source }, text(msg)),
     setLevel: (l: LogLevel) => void (level = l),
     getLevel: () => level,
     setName: () => undefined,
@@ -63,13 +65,12 @@ export function webClientOptions(config: Pick<SlackAdapterConfig, 'apiUrl' | 'ti
     retryConfig: { retries: 0 },
     timeout: config.timeoutMs ?? 10_000,
     logger,
-    logLevel: LogLevel.WARN,
   };
 }
 
 export function createSlackAdapter(config: SlackAdapterConfig): SlackAdapter {
-  const log = boltLogger(config.logger);
-  const clientOptions = webClientOptions(config, log);
+  const log = boltLogger(config.logger, 'bolt');
+  const clientOptions = webClientOptions(config, boltLogger(config.logger, 'slack-web-api'));
   const web = new webApi.WebClient(config.botToken, clientOptions);
   let services: SlackServices | null = null;
   const need = (): SlackServices => {

@@ -3,6 +3,7 @@ import { describeExecution, redactSecrets } from '../core/execution.ts';
 import type { Proposal, Status } from '../core/proposal.ts';
 import { requestTarget, signedHeaders } from '../core/signing.ts';
 import type { ExecutionDeps } from './execution-deps.ts';
+import { startAgentExecution } from './agent-execution.ts';
 import { replyToEvents } from './follow-up.ts';
 
 // Callbacks to agents: only to the callback_url the policy lists for the agent, signed like
@@ -54,6 +55,9 @@ export async function deliverCallback(x: ExecutionDeps, id: string, status: Stat
   if (token !== null) payload['execution_token'] = token;
   const body = JSON.stringify(payload);
   const httpStatus = await x.callbacks.post(agent.callback_url, signedHeaders(agent.id, agent.secret, { method: 'POST', path: requestTarget(agent.callback_url), body }, app.clock.now()), body, x.tuning.callbackTimeoutMs);
+  // The agent's server took the body, token included (whatever it answered): from here the
+  // agent may act, so the execution has started.
+  if (token !== null) await startAgentExecution(x, id, `agent:${p.agent}`);
   if (httpStatus < 200 || httpStatus >= 300) throw new CallbackRefusedError(httpStatus);
   await app.audit.append([
     {

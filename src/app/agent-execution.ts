@@ -8,12 +8,20 @@ import type { Viewer } from './proposals.ts';
 
 // The token's other readers: agents that execute themselves (they take the token, report
 // the outcome with it) and downstream services (they redeem it, once).
+//
+// For an agent that executes itself, the execution starts when the token leaves countersign
+// (the poll read that takes it, the callback that delivers it): from then on the action may
+// happen whatever countersign hears, so the proposal is `executing` until the agent reports,
+// and failed / unknown if it never does within the report window. A token that never left
+// expires with the proposal failed / not_run.
 
 /** Poll mode: the agent's first read of its approved proposal carries the token, later reads do not. */
 export async function takeExecutionToken(x: ExecutionDeps, p: Proposal, viewer: Viewer): Promise<string | null> {
   if (viewer.kind !== 'agent' || viewer.id !== p.agent) return null;
   if (p.execution?.mode !== 'poll' || p.status !== 'approved') return null;
-  return x.ledger.takePickup(p.id);
+  const token = await x.ledger.takePickup(p.id);
+  if (token !== null) await startAgentExecution(x, p.id, `agent:${p.agent}`);
+  return token;
 }
 
 export type Redemption = ({ active: true } & ExecutionTokenClaims) | { active: false };
@@ -27,14 +35,14 @@ export async function redeemToken(x: ExecutionDeps, token: string, actor: string
   await app.audit.append([
     { type: 'token_redeemed', at: iso(app.clock.now()), proposal_id: claims.proposal_id, agent: claims.sub, actor, data: { jti: claims.jti, audience: claims.aud } },
   ]);
-  // An agent that executes itself starts when its token is redeemed downstream.
+  // Normally already started at hand-over; a redemption is proof that it has.
   if (p !== null && p.status === 'approved' && p.execution !== undefined && p.execution.mode !== 'executor') {
     await startAgentExecution(x, p.id, `agent:${p.agent}`);
   }
   return { active: true, ...claims };
 }
 
-async function startAgentExecution(x: ExecutionDeps, id: string, actor: string) {
+export async function startAgentExecution(x: ExecutionDeps, id: string, actor: string) {
   await x.ledger.trackExecuting(id, x.app.clock.now() + x.tuning.agentReportWindowMs);
   const claim = await mutate(x.app, id, (cur, now) => claimExecution(cur, actor, now));
   if (!claim.outcome.claimed && claim.proposal.status !== 'executing') await x.ledger.untrackExecuting(id);

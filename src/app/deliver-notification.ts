@@ -13,6 +13,9 @@ export interface NotifyDeps extends Pick<AppDeps, 'store' | 'audit' | 'policy' |
   channels: ReadonlyMap<Platform, ChatChannel>;
 }
 
+/** Longer than any one post can take (the chat clients time out sooner). */
+const POST_CLAIM_SECONDS = 120;
+
 /** The card cannot be posted yet (thread replies wait for their card); the queue retries. */
 export class CardNotPostedError extends Error {}
 
@@ -35,11 +38,19 @@ export async function deliverNotification(deps: NotifyDeps, job: NotifyJob): Pro
 
   switch (job.kind) {
     case 'post': {
-      if (refs.length > 0) return;
+      if (refs.length > 0 || proposal.status !== 'pending') return;
       const target = targetFor(deps, proposal.decision.route, job.platform);
       if (target === null) throw new Error(`route "${proposal.decision.route ?? ''}" has no ${job.platform} channel`);
-      const ref = await channel.postCard(target, card);
-      await deps.cards.save(proposal.id, ref);
+      // Someone else is posting this card right now; if they fail, their job retries.
+      if (!(await deps.cards.claimPost(proposal.id, job.platform, POST_CLAIM_SECONDS))) return;
+      let ref;
+      try {
+        ref = await channel.postCard(target, card);
+        await deps.cards.save(proposal.id, ref);
+      } catch (e) {
+        await deps.cards.releasePost(proposal.id, job.platform).catch(() => undefined);
+        throw e;
+      }
       await deps.audit.append([
         {
           type: 'card_posted',

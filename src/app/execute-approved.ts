@@ -23,6 +23,10 @@ import { mutate } from './mutate.ts';
 //   job delivered twice (stall, second worker) executes once;
 // - an execution whose request may have left is never retried: a timeout, a broken
 //   connection or a worker that died mid-call ends failed with outcome unknown.
+// A worker killed mid-call leaves the proposal `executing` with a tracked deadline (executor
+// timeout + lease margin). After that deadline the execution sweep (at start and every
+// sweepEveryMs) or BullMQ's re-delivery of the stalled job settles it as failed / unknown /
+// "interrupted": that, not a second attempt, is the definite state after a crash.
 
 /** Something failed before the request was sent (executor unreachable, Redis): the queue may retry. */
 export class RetryBeforeSendError extends Error {

@@ -45,7 +45,10 @@ export function buildApprovalCard(p: Proposal, publicUrl: string): CardModel {
   };
 }
 
-/** A short line under the card, in its thread. Built from trusted data only. */
+/**
+ * A short line under the card, in its thread. It can carry people's and agents' words (a deny
+ * or cancel reason, an executor's response): renderers escape it like any card text.
+ */
 export interface ThreadReply {
   proposalId: string;
   kind: 'approval' | 'denial' | 'decided' | 'expired' | 'cancelled' | 'execution_started' | 'execution_finished' | 'notice';

@@ -81,6 +81,13 @@ export interface ChatChannel {
 export interface CardRefStore {
   list(proposalId: string): Promise<CardRef[]>;
   save(proposalId: string, ref: CardRef): Promise<void>;
+  /**
+   * One poster at a time per proposal and platform (a stalled job run again, two replicas):
+   * true for the claimer. The claim lapses after `ttlSeconds`, so a crashed poster does not
+   * block the card for ever (the sweep enqueues it again).
+   */
+  claimPost(proposalId: string, platform: Platform, ttlSeconds: number): Promise<boolean>;
+  releasePost(proposalId: string, platform: Platform): Promise<void>;
 }
 
 /** One job per platform, so a slow or failing platform never repeats work on another. */

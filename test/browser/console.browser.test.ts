@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chromium, type BrowserContext, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { DEMO_PROPOSALS } from '../../src/cli/agent-commands.ts';
 import { CountersignClient } from '../../src/client/index.ts';
 import { proposalBody } from '../helpers/agent.ts';
 import { startTestApp, type TestApp } from '../helpers/app.ts';
@@ -44,7 +45,8 @@ describe('web console in a browser', () => {
     });
     page = context.pages()[0] ?? (await context.newPage());
     // CSP violations, script errors and alert() from injected markup all land here.
-    page.on('console', (m) => m.type() === 'error' && problems.push(`console: ${m.text()}`));
+    // (The refused sign-in and the refused denial are expected 4xx answers, not problems.)
+    page.on('console', (m) => m.type() === 'error' && !/^Failed to load resource: .* (400|401)/.test(m.text()) && problems.push(`console: ${m.text()}`));
     page.on('pageerror', (e) => problems.push(`pageerror: ${e.message}`));
     page.on('dialog', (d) => {
       problems.push(`dialog: ${d.message()}`);
@@ -58,20 +60,12 @@ describe('web console in a browser', () => {
   });
 
   it('signs in, approves a card, shows the outcome live, and searches the audit', async () => {
-    // Cards of three risks; the refund's intent tries to inject markup.
+    // The demo's cards (refund, database change, email, payout: three risks), and a refund
+    // whose intent tries to inject markup.
+    for (const { body } of DEMO_PROPOSALS.slice(0, 4)) expect((await billing.propose(body)).status).toBe('pending');
     const refund = await billing.propose(
       proposalBody({ intent: 'Refund invoice 4711: the customer was charged twice <img src=x onerror=alert(1)> @channel' }) as never,
     );
-    await billing.propose({
-      intent: 'Pay supplier invoice SUP-2291 (annual hosting contract)',
-      action: { tool: 'payments', operation: 'payout', target: 'iban:DE89370400440532013000', parameters: { amount: 24800, currency: 'EUR' } },
-      context: { destination: 'external', value: { amount: 24800, currency: 'EUR' } },
-    });
-    await billing.propose({
-      intent: 'Add an index on orders(customer_id): the order history page times out',
-      action: { tool: 'postgres', operation: 'migrate', target: 'postgres://orders-db.prod/orders', parameters: { sql: 'CREATE INDEX CONCURRENTLY orders_customer_id_idx ON orders (customer_id);' } },
-      context: { data_sensitivity: 'restricted', reversible: true },
-    });
     expect(refund.status).toBe('pending');
 
     // Signed out: the console sends people to the sign-in form.
@@ -84,7 +78,7 @@ describe('web console in a browser', () => {
     await page.fill('input[name="key"]', CONSOLE_KEYS.alice);
     await page.click('form button[type="submit"]');
     await page.waitForURL(`${app.url}/console`);
-    await expect.poll(() => page.locator('.card').count()).toBe(3);
+    await expect.poll(() => page.locator('.card').count()).toBe(5);
     expect(await page.textContent('.top .who')).toContain('alice');
 
     const card = page.locator(`#card-${refund.id}`);
@@ -93,8 +87,10 @@ describe('web console in a browser', () => {
     expect(await card.locator('blockquote.intent img').count()).toBe(0);
     expect(await card.textContent()).toContain('0 of 1 approval');
     expect(await card.textContent()).toContain('high risk');
-    await page.waitForFunction(() => document.body.classList.contains('live'));
+    await page.waitForSelector('body.live');
+    await page.setViewportSize({ width: 1180, height: 1500 });
     await shoot(page, 'console-pending.png');
+    await page.setViewportSize({ width: 1180, height: 900 });
 
     // A deny without a reason on a high-risk proposal: the core refuses, the card says why.
     await card.locator('button.deny').click();

@@ -1,5 +1,6 @@
-import { createLocalJWKSet, jwtVerify } from 'jose';
+import { createLocalJWKSet, decodeProtectedHeader, jwtVerify } from 'jose';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { generateSigningKey } from '../../adapters/tokens/jwt-signer.ts';
 import { recordDecision } from '../../src/app/record-decision.ts';
 import { verifySignature } from '../../src/core/signing.ts';
 import { startTestApp, type TestApp } from '../helpers/app.ts';
@@ -106,6 +107,8 @@ describe('an agent that polls', () => {
     expect(token.split('.')).toHaveLength(3);
     const second = await app.billing.request('GET', `/v1/proposals/${body.id}`);
     expect(second.body.execution_token).toBeUndefined();
+    // The token has left countersign: the execution has started.
+    expect(second.body).toMatchObject({ status: 'executing', execution: { mode: 'poll' } });
 
     const redeem = async () => (await fetch(`${app.url}/v1/tokens/redeem`, { method: 'POST', body: JSON.stringify({ token }) })).json() as Promise<any>;
     expect(await redeem()).toMatchObject({ active: true, approvers: ['alice'], proposal_id: body.id });
@@ -115,5 +118,41 @@ describe('an agent that polls', () => {
     expect(started.execution.started_at).not.toBeNull();
     const report = await app.billing.request('POST', `/v1/proposals/${body.id}/outcome`, { token, status: 'failed', detail: 'quota exceeded' });
     expect(report.body).toMatchObject({ status: 'failed', execution: { outcome: 'failed', reason: 'reported_failed', response_excerpt: 'quota exceeded' } });
+  });
+});
+
+describe('an agent that executes itself and goes quiet', () => {
+  let quiet: TestApp;
+  beforeAll(async () => {
+    const executor = await startFakeHttpServer();
+    // A configured key set, as production has: the first key signs, both are published.
+    const current = { ...JSON.parse(await generateSigningKey()), kid: 'k-current' };
+    const { d: _private, ...retired } = { ...JSON.parse(await generateSigningKey()), kid: 'k-retired' };
+    quiet = await startTestApp({
+      policy: executionPolicy({ executorUrl: executor.url }),
+      env: { EXECUTION_TOKEN_TTL: '1s', TOKEN_SIGNING_KEY: JSON.stringify({ keys: [current, retired] }) },
+      start: { execution: { agentReportWindowMs: 300, sweepEveryMs: 100 } },
+    });
+  });
+
+  it('a token nobody took expires: failed, not run', async () => {
+    const { body } = await quiet.billing.propose(actionBody('selfserve', 'never-polled'));
+    expect(body.status).toBe('approved');
+    // Waiting through the change feed: an agent's read would take the token.
+    expect(await quiet.running.deps.changes.waitForChange(body.id, 5000)).toBe('failed');
+    const p = await quiet.running.deps.store.get(body.id);
+    expect(p!.execution).toMatchObject({ outcome: 'not_run', reason: 'token_expired', started_at: null });
+  });
+
+  it('a token taken but never reported on ends failed with outcome unknown', async () => {
+    const { body } = await quiet.billing.propose(actionBody('selfserve', 'polled-then-silent'));
+    const read = await quiet.billing.request('GET', `/v1/proposals/${body.id}`);
+    expect(decodeProtectedHeader(read.body.execution_token)).toMatchObject({ alg: 'EdDSA', kid: 'k-current' });
+    const published = (await (await fetch(`${quiet.url}/.well-known/jwks.json`)).json()) as { keys: { kid: string }[] };
+    expect(published.keys.map((k) => k.kid)).toEqual(['k-current', 'k-retired']);
+    const done = await waitForStatus(quiet.billing, body.id, (s) => s === 'failed');
+    expect(done.execution).toMatchObject({ outcome: 'unknown', reason: 'no_outcome_reported' });
+    const late = await quiet.billing.request('POST', `/v1/proposals/${body.id}/outcome`, { token: read.body.execution_token, status: 'succeeded' });
+    expect(late.status).toBe(409);
   });
 });

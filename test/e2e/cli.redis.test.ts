@@ -44,6 +44,12 @@ describe('start-up refuses a broken policy', () => {
     expect(res.stderr).toContain('AGENT_BILLING_SECRET');
   });
 
+  it('refuses the built-in example policy in production', async () => {
+    const res = await countersign(['start'], { NODE_ENV: 'production', TOKEN_SIGNING_KEY: 'k', REDIS_URL: 'redis://127.0.0.1:1', PUBLIC_URL: 'https://cs.example', COUNTERSIGN_DATA_DIR: dir });
+    expect(res.code).toBe(1);
+    expect(res.stderr).toContain('NODE_ENV=production needs a policy file');
+  });
+
   it('names a wrong environment variable', async () => {
     const res = await countersign(['start'], { PORT: 'eighty' });
     expect(res.code).toBe(1);

@@ -4,11 +4,12 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
-import { afterAll, describe, expect, inject, it } from 'vitest';
+import type { Redis } from 'ioredis';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { createRedisConnection } from '../../adapters/redis/connection.ts';
 import { testAgent } from '../helpers/agent.ts';
-import { actionBody, executeQueue, executionPolicy, waitForStatus } from '../helpers/execution.ts';
-import { startFakeHttpServer } from '../helpers/executor-server.ts';
+import { actionBody, executeQueue, executionPolicy, waitForStatus, type ExecuteQueueHandle } from '../helpers/execution.ts';
+import { startFakeHttpServer, type FakeHttpServer } from '../helpers/executor-server.ts';
 
 // A worker process killed (SIGKILL) in the middle of an execution. The executor has the
 // request; whether it acted is unknown. After a restart nothing runs twice and the proposal
@@ -41,20 +42,33 @@ function startApp(env: Record<string, string>): Promise<{ child: ChildProcess; u
 const exited = (child: ChildProcess) => new Promise<void>((r) => (child.exitCode !== null || child.signalCode !== null ? r() : child.once('exit', () => r())));
 
 describe('a worker killed mid-execution', () => {
-  it('is not re-run after a restart, and the proposal ends failed with outcome unknown', async () => {
-    const redisUrl = inject('redisUrl');
-    if (redisUrl === null) throw new Error('no test Redis');
-    let victim: ChildProcess | null = null;
-    const executor = await startFakeHttpServer();
-    executor.respond = (req) => {
+  const redisUrl = inject('redisUrl');
+  const prefix = `t-${randomBytes(6).toString('hex')}`;
+  const redis = redisUrl === null ? null : createRedisConnection({ url: redisUrl, role: 'command' });
+  let executor: FakeHttpServer;
+  let queue: ExecuteQueueHandle;
+  let victim: ChildProcess | null = null;
+  beforeAll(async () => {
+    executor = await startFakeHttpServer();
+    executor.respond = () => {
       // The executor has the request: kill the worker before it hears back.
       victim?.kill('SIGKILL');
       return 'hold';
     };
+    queue = await executeQueue(prefix);
+  });
+  afterAll(async () => {
+    if (redis === null) return;
+    const keys = await (redis as Redis).keys(`{${prefix}}:*`);
+    if (keys.length > 0) await redis.del(...keys);
+    await redis.quit();
+  });
+
+  it('is not re-run after a restart, and the proposal ends failed with outcome unknown', async () => {
+    if (redisUrl === null || redis === null) throw new Error('no test Redis');
     const dir = mkdtempSync(join(tmpdir(), 'countersign-crash-'));
     const policyFile = join(dir, 'policy.yaml');
     writeFileSync(policyFile, executionPolicy({ executorUrl: executor.url, timeout: '1s' }));
-    const prefix = `t-${randomBytes(6).toString('hex')}`;
     const secret = randomBytes(24).toString('hex');
     const env = {
       PORT: '0',
@@ -68,12 +82,6 @@ describe('a worker killed mid-execution', () => {
       LOG_LEVEL: 'silent',
       COUNTERSIGN_TEST_EXECUTION: JSON.stringify({ leaseMarginMs: 200, lockDurationMs: 1000, sweepEveryMs: 250 }),
     };
-    const redis = createRedisConnection({ url: redisUrl, role: 'command' });
-    afterAll(async () => {
-      const keys = await redis.keys(`{${prefix}}:*`);
-      if (keys.length > 0) await redis.del(...keys);
-      await redis.quit();
-    });
 
     const first = await startApp(env);
     victim = first.child;
@@ -92,7 +100,6 @@ describe('a worker killed mid-execution', () => {
     expect(done.status).toBe('failed');
     expect(done.execution).toMatchObject({ mode: 'executor', outcome: 'unknown', reason: 'interrupted', status_code: null });
     // BullMQ re-delivers the stalled job to the new process; it finds the claim and stops.
-    const queue = await executeQueue(prefix);
     await queue.finished(id);
     expect(executor.requests).toHaveLength(1);
 

@@ -53,6 +53,17 @@ function scriptedChannel() {
   return { channel, calls, failures, until };
 }
 
+/** Polls a condition that another process (a queue worker) makes true. */
+async function eventually<T>(probe: () => Promise<T | null>, timeoutMs = 10_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await probe();
+    if (value !== null) return value;
+    if (Date.now() > deadline) throw new Error('condition not met in time');
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
 const chat = scriptedChannel();
 const logLines: string[] = [];
 let app: TestApp;
@@ -102,21 +113,23 @@ describe('notify queue', () => {
     const second = await app.billing.propose(proposalBody({ intent: 'flaky twice' }));
     await chat.until(() => of(second.body.id).some((c) => c.op === 'post' && c.card !== undefined));
     expect(of(second.body.id).filter((c) => c.op === 'post')).toHaveLength(3);
-    const audit = await app.admin<{ events: { type: string }[] }>(`/v1/audit?proposal_id=${second.body.id}`);
-    expect(audit.body.events.filter((e) => e.type === 'card_posted')).toHaveLength(1);
-    expect(audit.body.events.filter((e) => e.type === 'card_failed')).toHaveLength(0);
+    // card_posted is appended just after the channel answered: wait for it, then count.
+    const types = await eventually(async () => {
+      const audit = await app.admin<{ events: { type: string }[] }>(`/v1/audit?proposal_id=${second.body.id}`);
+      const found = audit.body.events.map((e) => e.type);
+      return found.includes('card_posted') ? found : null;
+    });
+    expect(types.filter((t) => t === 'card_posted')).toHaveLength(1);
+    expect(types.filter((t) => t === 'card_failed')).toHaveLength(0);
   });
 
   it('records card_failed after the last attempt, and the proposal stays pending', async () => {
     chat.failures.set('never posts', 99);
     const { body } = await app.billing.propose(proposalBody({ intent: 'never posts' }));
-    const deadline = Date.now() + 10_000;
-    let types: string[] = [];
-    while (!types.includes('card_failed') && Date.now() < deadline) {
-      await chat.until((calls) => calls.filter((c) => c.proposalId === body.id).length >= 3);
-      types = (await app.admin<{ events: { type: string }[] }>(`/v1/audit?proposal_id=${body.id}`)).body.events.map((e) => e.type);
-      if (!types.includes('card_failed')) await new Promise((r) => setTimeout(r, 50));
-    }
+    const types = await eventually(async () => {
+      const found = (await app.admin<{ events: { type: string }[] }>(`/v1/audit?proposal_id=${body.id}`)).body.events.map((e) => e.type);
+      return found.includes('card_failed') ? found : null;
+    });
     expect(types).toContain('card_failed');
     expect(of(body.id).filter((c) => c.op === 'post')).toHaveLength(3);
     expect((await app.admin<{ status: string }>(`/v1/proposals/${body.id}`)).body.status).toBe('pending');
@@ -140,5 +153,26 @@ describe('logs', () => {
     for (const secret of [app.secrets.billing, app.secrets.ops, forged.slice(3), 'test-admin-token-0123456789abcdef']) {
       expect(text).not.toContain(secret);
     }
+  });
+});
+
+describe('repair sweep', () => {
+  it('posts the card of a pending proposal whose post job was never enqueued (a crash after the commit)', async () => {
+    const { createRedisCardRefStore } = await import('../../adapters/redis/card-ref-store.ts');
+    const { repairMissingCards } = await import('../../src/app/repair-cards.ts');
+    const { deps } = app.running;
+    // Store a proposal the way submit does, but without its follow-up.
+    const template = (await app.billing.propose(proposalBody({ intent: 'template' }))).body.id as string;
+    const base = (await deps.store.get(template))!;
+    const orphan = { ...base, id: `p_${'0'.repeat(10)}${'z'.repeat(16)}`, intent: 'orphaned by a crash', created_at: Date.now() - 120_000 };
+    expect(await deps.store.create(orphan, [])).toEqual({ created: true });
+    const repaired = await repairMissingCards({
+      ...deps,
+      cards: createRedisCardRefStore(app.running.redis, { prefix: app.prefix }),
+      channels: new Map([['console', chat.channel]]),
+    });
+    expect(repaired).toBe(1);
+    await chat.until(() => of(orphan.id).some((c) => c.op === 'post' && c.card !== undefined));
+    expect(of(orphan.id).filter((c) => c.op === 'post')).toHaveLength(1);
   });
 });

@@ -179,6 +179,20 @@ describe('Slack clicks', () => {
     expect(JSON.stringify(repliesTo(card).map((r) => r.args))).not.toContain('<!here>');
   });
 
+  it('a deny whose dialog cannot open says so, unless it was a redelivery', async () => {
+    const id = await propose();
+    const card = await cardOf(id);
+    const forThis = (args: Record<string, any>) => JSON.stringify(args).includes(id);
+    fake.failNext('views.open', 2, { error: 'expired_trigger_id' }, forThis);
+    const spec: ClickSpec = { user: 'U0BOB', proposalId: id, action: 'countersign_deny', messageTs: card.ts! };
+    await click(spec, { 'x-slack-retry-num': '1', 'x-slack-retry-reason': 'http_timeout' });
+    await waitFor(() => fake.callsTo('views.open').filter((c) => forThis(c.args)).length === 1, { what: 'first views.open' });
+    await click(spec);
+    await waitFor(() => ephemeralsTo('U0BOB').some((c) => String(c.args['text']).includes('did not open')), { what: 'dialog notice' });
+    expect(ephemeralsTo('U0BOB').filter((c) => String(c.args['text']).includes('did not open'))).toHaveLength(1);
+    expect(await statusOf(id)).toBe('pending');
+  });
+
   it('a medium-risk deny may leave the reason empty', async () => {
     const id = await propose({ action: { tool: 'crm', operation: 'update', target: 'contact:7' } }); // default rule: secops, medium
     const card = await cardOf(id);
@@ -208,7 +222,7 @@ describe('Slack cards after the people phase', () => {
     expect((await app.billing.request('POST', `/v1/proposals/${id}/cancel`, { reason: 'customer <!here> paid' })).status).toBeLessThan(300);
     const final = await waitFor(() => updatesOf(card).find((u) => !hasButtons(u.args['blocks'])), { what: 'cancelled card' });
     const blocks = JSON.stringify(final.args['blocks']);
-    expect(blocks).toContain('*Cancelled* by agent:billing-agent');
+    expect(blocks).toContain('Cancelled by agent:billing-agent');
     expect(blocks).not.toContain('<!here>');
     await waitFor(() => repliesTo(card).some((r) => String(r.args['text']).includes('Cancelled by agent:billing-agent')), { what: 'cancel reply' });
   });
@@ -269,6 +283,21 @@ describe('Slack request verification and delivery', () => {
     expect(events.filter((e) => e.type === 'approval_recorded')).toHaveLength(1);
     expect(events.filter((e) => e.type === 'decided')).toHaveLength(1);
     expect(events.find((e) => e.type === 'approval_refused').data.why).toBe('not_pending');
+  });
+
+  it('acks a click at once even when the Web API is slow, and answers after', async () => {
+    const id = await propose();
+    await cardOf(id);
+    fake.delay('chat.postEphemeral', 3500);
+    try {
+      const started = Date.now();
+      const res = await click({ user: 'U0SLOWPOKE', proposalId: id, action: 'countersign_approve' });
+      expect(res.status).toBe(200);
+      expect(Date.now() - started).toBeLessThan(1500);
+      await waitFor(() => ephemeralsTo('U0SLOWPOKE').length === 1, { what: 'late private reply' });
+    } finally {
+      fake.delay('chat.postEphemeral', 0);
+    }
   });
 
   it('a 429 and then a 500 from chat.postMessage still post exactly one card', async () => {

@@ -27,8 +27,13 @@ export interface FakeSlack {
   /** Bodies posted to response_urls (slash-command answers). */
   responses: { path: string; body: any }[];
   callsTo(method: string): SlackCall[];
-  /** The next `count` calls to `method` (those `match` accepts, when given) fail this way. */
-  failNext(method: string, count: number, failure: Failure, match?: (args: Record<string, any>) => boolean): void;
+  /**
+   * The next `count` calls to `method` (those `match` accepts, when given) fail this way;
+   * `before` runs before each failure is answered (to change the world mid-call).
+   */
+  failNext(method: string, count: number, failure: Failure, match?: (args: Record<string, any>) => boolean, before?: () => Promise<void>): void;
+  /** Every later call to `method` is answered only after `ms` (a slow Slack). */
+  delay(method: string, ms: number): void;
   responseUrl(): string;
   close(): Promise<void>;
 }
@@ -59,7 +64,8 @@ function parseArgs(text: string, contentType: string | undefined): Record<string
 export async function startFakeSlack(): Promise<FakeSlack> {
   const calls: SlackCall[] = [];
   const responses: { path: string; body: any }[] = [];
-  const failures: { method: string; failure: Failure; match: (args: Record<string, any>) => boolean }[] = [];
+  const failures: { method: string; failure: Failure; match: (args: Record<string, any>) => boolean; before?: () => Promise<void> }[] = [];
+  const delays = new Map<string, number>();
   let seq = 0;
   let respondSeq = 0;
   const nextTs = () => `1700000000.${String(++seq).padStart(6, '0')}`;
@@ -95,11 +101,15 @@ export async function startFakeSlack(): Promise<FakeSlack> {
       return;
     }
     const method = url.pathname.replace(/^\/api\//, '');
+    const slow = delays.get(method) ?? 0;
+    if (slow > 0) await new Promise((r) => setTimeout(r, slow));
     const args = parseArgs(text, req.headers['content-type']);
     const auth = req.headers['authorization'];
     const token = typeof auth === 'string' ? auth.replace(/^Bearer /, '') : typeof args['token'] === 'string' ? args['token'] : null;
     const index = failures.findIndex((f) => f.method === method && f.match(args));
-    const failure = index < 0 ? undefined : failures.splice(index, 1)[0]!.failure;
+    const entry = index < 0 ? undefined : failures.splice(index, 1)[0]!;
+    await entry?.before?.();
+    const failure = entry?.failure;
     if (failure !== undefined) {
       if ('status' in failure) {
         calls.push({ method, args, token, status: failure.status, ok: false });
@@ -132,9 +142,10 @@ export async function startFakeSlack(): Promise<FakeSlack> {
     calls,
     responses,
     callsTo: (method) => calls.filter((c) => c.method === method),
-    failNext(method, count, failure, match = () => true) {
-      for (let i = 0; i < count; i++) failures.push({ method, failure, match });
+    failNext(method, count, failure, match = () => true, before) {
+      for (let i = 0; i < count; i++) failures.push({ method, failure, match, ...(before === undefined ? {} : { before }) });
     },
+    delay: (method, ms) => void delays.set(method, ms),
     responseUrl: () => `${origin}/respond/${++respondSeq}`,
     close: () =>
       new Promise<void>((resolve) => {

@@ -41,6 +41,8 @@ describe('config', () => {
     [{ REDIS_SENTINELS: 'h:1' }, 'REDIS_SENTINEL_NAME'],
     [{ REDIS_CLUSTER_NODES: 'nohost' }, 'REDIS_CLUSTER_NODES'],
     [{ NODE_ENV: 'production' }, 'TOKEN_SIGNING_KEY'],
+    [{ NODE_ENV: 'production', TOKEN_SIGNING_KEY: 'k', PUBLIC_URL: 'https://cs.example' }, 'REDIS_URL'],
+    [{ NODE_ENV: 'production', TOKEN_SIGNING_KEY: 'k', REDIS_URL: 'redis://r:6379', PUBLIC_URL: 'http://cs.example' }, 'PUBLIC_URL'],
     [{ LOG_LEVEL: 'loud' }, 'LOG_LEVEL'],
   ])('refuses %o naming %s', (env, name) => {
     expect(() => loadConfig(env)).toThrow(ConfigError);
@@ -54,6 +56,12 @@ describe('config', () => {
     } catch (e) {
       expect((e as Error).message).not.toContain('hunter2');
     }
+  });
+
+  it('accepts a complete production environment', () => {
+    const c = loadConfig({ NODE_ENV: 'production', TOKEN_SIGNING_KEY: 'k', REDIS_URL: 'rediss://r:6380', PUBLIC_URL: 'https://cs.example/' });
+    expect(c.production).toBe(true);
+    expect(c.publicUrl).toBe('https://cs.example');
   });
 
   it('treats empty values as unset, as an edited .env.example leaves them', () => {

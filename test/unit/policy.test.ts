@@ -307,3 +307,21 @@ describe('shipped policies', () => {
     expect(evaluate(p, input({ tool: 'crm', operation: 'update' }))).toMatchObject({ rule: 'default', effect: 'approve', ttl_ms: 900_000 });
   });
 });
+
+describe('quorum reachable for every agent', () => {
+  it('refuses a rule whose approvals an agent\'s sponsors put out of reach', () => {
+    const yaml = `
+version: 1
+agents:
+  - { id: a1, sponsors: [bob], secret_env: S }
+people: { alice: {}, bob: {} }
+groups: { finance: [alice, bob] }
+channels: { c: { console: true } }
+rules:
+  - { name: two-eyes, when: "true", effect: approve, route: c, approvers: finance, approvals: 2 }
+default: { effect: deny }
+`;
+    expect(() => loadPolicy(yaml, 'p.yaml', { S: 'x' })).toThrow(/rule "two-eyes".*agent "a1" could never get 2 approvals/);
+    expect(() => loadPolicy(yaml.replace('sponsors: [bob]', 'sponsors: []'), 'p.yaml', { S: 'x' })).not.toThrow();
+  });
+});

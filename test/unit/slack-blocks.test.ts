@@ -93,7 +93,7 @@ describe('renderCard', () => {
     );
     expect(blocks.some((b) => b.type === 'actions')).toBe(false);
     const all = JSON.stringify(blocks);
-    expect(all).toContain('*Denied* by bob');
+    expect(all).toContain('Denied by bob');
     expect(all).toContain('Reason: dup &lt;!here&gt;');
     expect(all).not.toContain('<!here>');
   });

@@ -112,6 +112,20 @@
   tick();
   setInterval(tick, 5000);
 
+  // After the stream was down, changes may have been missed: fetch every card again (and,
+  // on the pending page, any card that appeared meanwhile).
+  async function resync() {
+    const ids = new Set(Array.from(document.querySelectorAll('.card'), (c) => c.dataset.id));
+    if (live === 'pending') {
+      const res = await fetch('/console', { headers: { accept: 'text/html' }, credentials: 'same-origin' });
+      if (res.ok) {
+        const doc = new DOMParser().parseFromString(await res.text(), 'text/html');
+        for (const card of doc.querySelectorAll('#cards .card')) ids.add(card.dataset.id);
+      }
+    }
+    for (const id of ids) if (id) scheduleRefresh(id);
+  }
+
   if (live !== '' && 'EventSource' in window) {
     const source = new EventSource('/console/events');
     source.addEventListener('proposal', (event) => {
@@ -122,7 +136,15 @@
         /* ignore a malformed event */
       }
     });
-    source.addEventListener('open', () => document.body.classList.add('live'));
-    source.addEventListener('error', () => document.body.classList.remove('live'));
+    let lost = false;
+    source.addEventListener('open', () => {
+      document.body.classList.add('live');
+      if (lost) void resync();
+      lost = false;
+    });
+    source.addEventListener('error', () => {
+      document.body.classList.remove('live');
+      lost = true;
+    });
   }
 })();

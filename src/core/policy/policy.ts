@@ -321,6 +321,15 @@ function crossCheck(doc: PolicyDocument, file: string): void {
     if (members === undefined) fail(rule, `approvers "${o.approvers}" is not listed under groups`);
     else if (o.approvals > members.length) {
       fail(rule, `approvals is ${o.approvals} but group "${o.approvers}" has only ${members.length} member(s)`);
+    } else {
+      // Sponsors never approve their own agent: for some agent the quorum may be out of reach,
+      // and its proposals would only ever expire. Any agent can propose anything, so check all.
+      for (const agent of doc.agents) {
+        const eligible = members.filter((m) => !agent.sponsors.includes(m));
+        if (eligible.length < o.approvals) {
+          fail(rule, `agent "${agent.id}" could never get ${o.approvals} approvals: its sponsors cannot approve, which leaves ${eligible.length} of group "${o.approvers}"`);
+        }
+      }
     }
     if (o.ttl_ms < 1000) fail(rule, 'ttl must be at least 1s');
   };
