@@ -1,6 +1,7 @@
 // `countersign <command>`: argument parsing and terminal output only; the work is in main.ts
 // and the use cases. Results go to stdout, progress to stderr.
-import { CountersignError } from './core/errors.ts';
+import { CountersignApiError } from './client/index.ts';
+import { CountersignError, ValidationError } from './core/errors.ts';
 import { consoleSignInLink, revokeAgent, start } from './main.ts';
 import { runDemo, runPropose } from './cli/agent-commands.ts';
 import { AUDIT_SEARCH_FLAGS, runAuditSearch, runAuditVerify } from './cli/audit-commands.ts';
@@ -114,26 +115,23 @@ async function dispatch(args: string[], env: Env, io: Io): Promise<number> {
   return 2;
 }
 
+/** What a person at a terminal should read for an expected failure; null for a bug (rethrown). */
+function explain(e: unknown): string | null {
+  if (e instanceof CountersignError || e instanceof CountersignApiError || e instanceof SyntaxError) return e.message;
+  if (!(e instanceof Error)) return null;
+  const code = (e as NodeJS.ErrnoException).code ?? (e.cause as NodeJS.ErrnoException | undefined)?.code;
+  if (code === 'ECONNREFUSED') return 'cannot reach the server (is it running? start it with `npm start`, or pass --url)';
+  if (code === 'ENOENT' || code === 'EACCES' || /redis-server is not installed/.test(e.message)) return e.message;
+  return null;
+}
+
 export async function runCli(args: string[], env: Env, io: Io = terminal): Promise<number> {
   try {
     return await dispatch(args, env, io);
   } catch (e) {
-    if (e instanceof CountersignError) {
-      io.err(`countersign: ${e.message}`);
-      return e.code === 'invalid_request' && (e as { issues?: { code: string }[] }).issues?.[0]?.code === 'usage' ? 2 : 1;
-    }
-    if (e instanceof Error && (/redis-server is not installed/.test(e.message) || e.name === 'CountersignApiError' || e instanceof SyntaxError)) {
-      io.err(`countersign: ${e.message}`);
-      return 1;
-    }
-    if (e instanceof Error && 'code' in e && (e.code === 'ENOENT' || e.code === 'ECONNREFUSED' || (e.cause as { code?: string } | undefined)?.code === 'ECONNREFUSED')) {
-      io.err(`countersign: ${e.message}${(e.cause as { code?: string } | undefined)?.code === 'ECONNREFUSED' ? ' (is countersign running? start it with `npm start`)' : ''}`);
-      return 1;
-    }
-    if (e instanceof TypeError && (e.cause as { code?: string } | undefined)?.code === 'ECONNREFUSED') {
-      io.err('countersign: cannot reach the server (is it running? start it with `npm start`, or pass --url)');
-      return 1;
-    }
-    throw e;
+    const message = explain(e);
+    if (message === null) throw e;
+    io.err(`countersign: ${message}`);
+    return e instanceof ValidationError && e.issues[0]?.code === 'usage' ? 2 : 1;
   }
 }

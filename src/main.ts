@@ -41,7 +41,15 @@ import { repairMissingCards } from './app/repair-cards.ts';
 import { verifyAudit } from './app/search-audit.ts';
 import { callbackGaveUp, CallbackImpossibleError, deliverCallback, onStatusChanged } from './app/agent-callbacks.ts';
 import { takeExecutionToken } from './app/agent-execution.ts';
-import { checkTokenExpiry, executionGaveUp, issueExecution, RetryBeforeSendError, runExecution, sweepExecutions } from './app/execute-approved.ts';
+import {
+  checkTokenExpiry,
+  executionGaveUp,
+  issueExecution,
+  reissueMissingTokens,
+  RetryBeforeSendError,
+  runExecution,
+  sweepExecutions,
+} from './app/execute-approved.ts';
 import { DEFAULT_EXECUTION_TUNING, type ExecutionDeps, type ExecutionTuning } from './app/execution-deps.ts';
 import { revokeAgent as revokeAgentUseCase, type RevocationResult } from './app/revoke-agent.ts';
 import { loadConfig, type Config } from './config.ts';
@@ -144,6 +152,8 @@ async function resolveRedis(
 interface ChatServices {
   deps: AppDeps;
   cards: CardRefStore;
+  /** Caps audited auth failures per address (shared with the agent API through Redis). */
+  failureLimiter: { allow(address: string): Promise<boolean> };
 }
 
 interface ChatSetup {
@@ -239,6 +249,7 @@ function executionHandlers(x: ExecutionDeps): ExecutionHandlers {
     executeGaveUp: (id, error) => executionGaveUp(x, id, error),
     tokenExpiry: (id) => checkTokenExpiry(x, id),
     sweep: async () => void (await sweepExecutions(x)),
+    reconcile: async () => void (await reissueMissingTokens(x)),
     callback: (id, status) => deliverCallback(x, id, status),
     isCallbackRetryable: (e) => !(e instanceof CallbackImpossibleError),
     callbackGaveUp: (id, status, attempts, e) => callbackGaveUp(x, id, status, attempts, e),
@@ -291,7 +302,7 @@ export async function start(env: Readonly<Record<string, string | undefined>>, o
   };
   const execution = await buildExecution(config, deps, redis, queueConfig, options.execution);
   const notifyDeps: NotifyDeps = { ...deps, cards, channels };
-  chat.connect({ deps, cards });
+  chat.connect({ deps, cards, failureLimiter: createRedisFailureLimiter(redis, config.prefix) });
   const workers = await startWorkers(
     queueConfig,
     {
@@ -320,6 +331,7 @@ export async function start(env: Readonly<Record<string, string | undefined>>, o
     hub: consoleHub,
     urls: () => [deps.publicUrl, url],
     secureCookies: config.publicUrl.startsWith('https:'),
+    failureLimiter: createRedisFailureLimiter(redis, config.prefix),
   });
   const server = createHttpServer({
     deps,

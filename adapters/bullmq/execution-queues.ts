@@ -17,6 +17,8 @@ export interface ExecutionQueueTuning {
   callbackBackoffMs: number;
   /** How often abandoned executions are looked for. */
   sweepEveryMs: number;
+  /** How often approvals left without a token (a crash between the two) are looked for. */
+  reconcileEveryMs: number;
   /** BullMQ lock: a worker that dies loses its job after this long and the job is re-delivered. */
   lockDurationMs: number;
 }
@@ -27,6 +29,7 @@ export const DEFAULT_EXECUTION_QUEUE_TUNING: ExecutionQueueTuning = {
   callbackAttempts: 10,
   callbackBackoffMs: 2000,
   sweepEveryMs: 15_000,
+  reconcileEveryMs: 5 * 60_000,
   lockDurationMs: 30_000,
 };
 
@@ -103,6 +106,7 @@ export interface ExecutionHandlers {
   executeGaveUp(proposalId: string, error: unknown): Promise<void>;
   tokenExpiry(proposalId: string): Promise<void>;
   sweep(): Promise<void>;
+  reconcile(): Promise<void>;
   callback(proposalId: string, status: Status): Promise<void>;
   /** False for callbacks that can never succeed (nothing to sign with): no retries. */
   isCallbackRetryable(error: unknown): boolean;
@@ -126,6 +130,7 @@ export async function startExecutionWorkers(
     EXECUTION_QUEUE_NAMES.execute,
     async (job) => {
       if (job.name === 'sweep') return handlers.sweep();
+      if (job.name === 'reconcile') return handlers.reconcile();
       if (job.name === 'token-expiry') return handlers.tokenExpiry(job.data.proposal_id);
       try {
         await handlers.execute(job.data.proposal_id);
@@ -143,8 +148,8 @@ export async function startExecutionWorkers(
   execute.on('failed', (job: Job<ExecuteData> | undefined, err) => {
     if (job === undefined || job.name !== 'execute') return;
     const final = job.attemptsMade >= (job.opts.attempts ?? 1);
-    logger.warn({ job: job.id, attempt: job.attemptsMade, final, error: err.message }, 'executor not reachable');
-    if (final) handlers.executeGaveUp(job.data.proposal_id, err).catch((e: unknown) => logger.error({ error: (e as Error).message }, 'recording an unreachable executor failed'));
+    logger.warn({ job: job.id, attempt: job.attemptsMade, final, error: err.message }, 'execution could not start (nothing was sent)');
+    if (final) handlers.executeGaveUp(job.data.proposal_id, err).catch((e: unknown) => logger.error({ error: (e as Error).message }, 'recording an execution that never started failed'));
   });
 
   const callback = new Worker<CallbackData>(
@@ -176,9 +181,15 @@ export async function startExecutionWorkers(
     { every: tuning.sweepEveryMs },
     { name: 'sweep', data: { proposal_id: '' }, opts: { removeOnComplete: true, removeOnFail: 100 } },
   );
+  await queues.executeQueue.upsertJobScheduler(
+    'execution-reconcile',
+    { every: tuning.reconcileEveryMs },
+    { name: 'reconcile', data: { proposal_id: '' }, opts: { removeOnComplete: true, removeOnFail: 100 } },
+  );
   await Promise.all([execute.waitUntilReady(), callback.waitUntilReady()]);
-  // Executions a dead process left behind are settled now rather than at the first tick.
+  // What a dead process left behind is settled now rather than at the first tick.
   await handlers.sweep().catch((e: unknown) => logger.error({ error: (e as Error).message }, 'execution sweep failed'));
+  await handlers.reconcile().catch((e: unknown) => logger.error({ error: (e as Error).message }, 'token reconciliation failed'));
   return {
     async close() {
       await Promise.all([execute.close(), callback.close()]);

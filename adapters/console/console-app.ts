@@ -42,6 +42,8 @@ export interface ConsoleOptions {
   urls: () => string[];
   /** Secure cookies (PUBLIC_URL is https). */
   secureCookies: boolean;
+  /** Caps audited sign-in failures per address, like the agent API's (the audit chain cannot be trimmed). */
+  failureLimiter?: { allow(address: string): Promise<boolean> };
 }
 
 export const SESSION_COOKIE = 'cs_session';
@@ -216,7 +218,7 @@ export function createConsole(options: ConsoleOptions) {
     });
   }
 
-  const signIn = signInRoutes({ deps, sessions, origins, secureCookies: options.secureCookies, sessionCookie });
+  const signIn = signInRoutes({ deps, sessions, origins, secureCookies: options.secureCookies, sessionCookie, failureLimiter: options.failureLimiter });
 
   async function route(s: RequestState): Promise<void> {
     const { req, res, url } = s;

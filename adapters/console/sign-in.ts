@@ -21,23 +21,27 @@ export interface SignInOptions {
   origins: () => ReadonlySet<string>;
   secureCookies: boolean;
   sessionCookie: (id: string, maxAge?: number) => string;
-}
-
-function auditFailure(deps: AppDeps, req: IncomingMessage, reason: string, person: string | null): Promise<void> {
-  return deps.audit.append([
-    {
-      type: 'auth_failed',
-      at: iso(deps.clock.now()),
-      proposal_id: null,
-      agent: null,
-      actor: `ip:${req.socket.remoteAddress ?? 'unknown'}`,
-      data: { reason, via: 'console', person: person === null ? null : person.slice(0, 100) },
-    },
-  ]);
+  failureLimiter?: { allow(address: string): Promise<boolean> } | undefined;
 }
 
 export function signInRoutes(o: SignInOptions) {
   const { deps, sessions } = o;
+
+  async function auditFailure(deps: AppDeps, req: IncomingMessage, reason: string, person: string | null): Promise<void> {
+    const address = req.socket.remoteAddress ?? 'unknown';
+    deps.logger.warn({ reason, ip: address, via: 'console' }, 'console sign-in failed');
+    if (o.failureLimiter !== undefined && !(await o.failureLimiter.allow(address).catch(() => true))) return;
+    await deps.audit.append([
+      {
+        type: 'auth_failed',
+        at: iso(deps.clock.now()),
+        proposal_id: null,
+        agent: null,
+        actor: `ip:${address}`,
+        data: { reason, via: 'console', person: person === null ? null : person.slice(0, 100) },
+      },
+    ]);
+  }
   const loginCookie = (value: string, maxAge = LOGIN_COOKIE_TTL) => cookie(LOGIN_COOKIE, value, { path: '/console/login', maxAge, secure: o.secureCookies });
 
   // Login CSRF: a double-submit token in a cookie the login form repeats, so another site

@@ -63,7 +63,7 @@ export function createRedisTokenLedger(redis: Redis | Cluster, opts: RedisStoreO
       const stored = await call(
         'countersignTokenSave',
         k.token(r.jti), k.ptoken(r.proposal_id), k.pickup(r.proposal_id), k.agentTokens(r.agent),
-        r.jti, r.proposal_id, r.agent, String(r.expires_at), r.token, r.pickup ? '1' : '0', String(STATE_RETENTION_MS), String(Date.now()),
+        r.jti, r.proposal_id, r.agent, String(r.expires_at), r.token, r.pickup ? '1' : '0', String(STATE_RETENTION_MS), String(Date.now()), r.replace === true ? '1' : '0',
       );
       return Number(stored) === 1;
     },

@@ -33,6 +33,8 @@ export interface SlackAdapterConfig {
 export interface SlackServices {
   deps: AppDeps;
   cards: CardRefStore;
+  /** Whether this address may add another auth_failed audit event now (floods are only logged). */
+  failureLimiter?: { allow(address: string): Promise<boolean> };
 }
 
 export interface SlackAdapter {
@@ -78,28 +80,33 @@ export function createSlackAdapter(config: SlackAdapterConfig): SlackAdapter {
     return services;
   };
 
+  async function auditAuthFailure(reason: string, ip: string, method: string): Promise<void> {
+    config.logger.warn({ reason, ip }, 'Slack request failed verification');
+    if (services === null) return;
+    const { deps, failureLimiter } = services;
+    try {
+      // The audit chain cannot be trimmed: a flood of forged requests is refused and logged, not each audited.
+      if (failureLimiter !== undefined && !(await failureLimiter.allow(ip).catch(() => true))) return;
+      await deps.audit.append([
+        {
+          type: 'auth_failed',
+          at: iso(deps.clock.now()),
+          proposal_id: null,
+          agent: null,
+          actor: `ip:${ip}`,
+          data: { platform: 'slack', reason, method, path: '/slack/events' },
+        },
+      ]);
+    } catch (err) {
+      config.logger.error({ error: (err as Error).message }, 'could not record a Slack auth failure');
+    }
+  }
+
   const receiver = new CountersignReceiver({
     signingSecret: config.signingSecret,
     logger: log,
     ...(config.now === undefined ? {} : { now: config.now }),
-    onAuthFailure: (reason, req) => {
-      const ip = req.socket.remoteAddress ?? 'unknown';
-      config.logger.warn({ reason, ip }, 'Slack request failed verification');
-      const deps = services?.deps;
-      if (deps === undefined) return;
-      deps.audit
-        .append([
-          {
-            type: 'auth_failed',
-            at: iso(deps.clock.now()),
-            proposal_id: null,
-            agent: null,
-            actor: `ip:${ip}`,
-            data: { platform: 'slack', reason, method: req.method ?? '', path: '/slack/events' },
-          },
-        ])
-        .catch((err: unknown) => config.logger.error({ err }, 'could not record a Slack auth failure'));
-    },
+    onAuthFailure: (reason, req) => void auditAuthFailure(reason, req.socket.remoteAddress ?? 'unknown', req.method ?? ''),
   });
 
   // No `token`: Bolt would call auth.test at construction and fail every click while Slack

@@ -44,7 +44,7 @@ export function executionModeFor(x: ExecutionDeps, p: Proposal): ExecutionMode {
 }
 
 /** deps.onApproved: mint the token, record it, hand the action to whoever runs it. */
-export async function issueExecution(x: ExecutionDeps, approved: Proposal): Promise<void> {
+export async function issueExecution(x: ExecutionDeps, approved: Proposal, recovering = false): Promise<void> {
   if (approved.status !== 'approved' || approved.execution !== undefined) return;
   const { app } = x;
   const now = app.clock.now();
@@ -62,7 +62,7 @@ export async function issueExecution(x: ExecutionDeps, approved: Proposal): Prom
     action_digest: actionDigest(approved.action),
     approvers: approversOf(approved),
   });
-  const stored = await x.ledger.save({ jti, proposal_id: approved.id, agent: approved.agent, expires_at: expiresAt, token, pickup: mode === 'poll' });
+  const stored = await x.ledger.save({ jti, proposal_id: approved.id, agent: approved.agent, expires_at: expiresAt, token, pickup: mode === 'poll', replace: recovering });
   if (!stored) return; // another replica is issuing this proposal's token
 
   // Read after the token is stored: a revocation either sees the stored token or is seen here.
@@ -203,4 +203,37 @@ export async function sweepExecutions(x: ExecutionDeps, limit = 200): Promise<nu
     }
   }
   return settled;
+}
+
+/**
+ * The approval commit and the token issue are two steps: a process that dies between them
+ * leaves a proposal approved with no token. Runs at start and periodically: approvals from
+ * the audit log's recent past that still have no execution are issued now (the issue's
+ * compare-and-set keeps a slow live issuer and this pass from both recording a token).
+ */
+export async function reissueMissingTokens(x: ExecutionDeps): Promise<number> {
+  const now = x.app.clock.now();
+  const seen = new Set<string>();
+  let issued = 0;
+  let cursor: string | null = null;
+  do {
+    const page = await x.app.audit.search({
+      words: ['decided'],
+      since: now - x.tuning.reconcileWindowMs,
+      until: now - x.tuning.reconcileGraceMs,
+      limit: 500,
+      ...(cursor === null ? {} : { cursor }),
+    });
+    for (const e of page.events) {
+      if (e.type !== 'decided' || e.data['status'] !== 'approved' || e.proposal_id === null || seen.has(e.proposal_id)) continue;
+      seen.add(e.proposal_id);
+      const p = await x.app.store.get(e.proposal_id);
+      if (p === null || p.status !== 'approved' || p.execution !== undefined) continue;
+      x.app.logger.warn({ proposal_id: p.id }, 'approved proposal had no execution token (a process stopped mid-way): issuing it now');
+      await issueExecution(x, p, true);
+      issued++;
+    }
+    cursor = page.next;
+  } while (cursor !== null);
+  return issued;
 }

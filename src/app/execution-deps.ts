@@ -7,12 +7,18 @@ export interface ExecutionTuning {
   /** How long an agent that executes itself has, from its start, to report the outcome. */
   agentReportWindowMs: number;
   callbackTimeoutMs: number;
+  /** Recovery looks back this far for approvals whose token was never issued (a crash). */
+  reconcileWindowMs: number;
+  /** …and leaves approvals younger than this to the process that is issuing them. */
+  reconcileGraceMs: number;
 }
 
 export const DEFAULT_EXECUTION_TUNING: ExecutionTuning = {
   leaseMarginMs: 30_000,
   agentReportWindowMs: 60 * 60_000,
   callbackTimeoutMs: 10_000,
+  reconcileWindowMs: 30 * 60_000,
+  reconcileGraceMs: 30_000,
 };
 
 /** What the execution use cases need beyond AppDeps; `app` is the same object the rest uses. */

@@ -28,6 +28,8 @@ export interface TokenRecord {
   token: string;
   /** Poll mode: the first read of the proposal by its agent may take the token (once). */
   pickup: boolean;
+  /** Recovery: replace a token a crashed issuer stored but never recorded on the proposal. */
+  replace?: boolean;
 }
 
 /**

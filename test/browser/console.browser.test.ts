@@ -62,11 +62,13 @@ describe('web console in a browser', () => {
   it('signs in, approves a card, shows the outcome live, and searches the audit', async () => {
     // The demo's cards (refund, database change, email, payout: three risks), and a refund
     // whose intent tries to inject markup.
-    for (const { body } of DEMO_PROPOSALS.slice(0, 4)) expect((await billing.propose(body)).status).toBe('pending');
-    const refund = await billing.propose(
+    const demo = [];
+    for (const { body } of DEMO_PROPOSALS.slice(0, 4)) demo.push(await billing.propose(body));
+    expect(demo.map((p) => p.status)).toEqual(['pending', 'pending', 'pending', 'pending']);
+    const refund = demo[0]!;
+    const xss = await billing.propose(
       proposalBody({ intent: 'Refund invoice 4711: the customer was charged twice <img src=x onerror=alert(1)> @channel' }) as never,
     );
-    expect(refund.status).toBe('pending');
 
     // Signed out: the console sends people to the sign-in form.
     await page.goto(`${app.url}/console`);
@@ -75,16 +77,18 @@ describe('web console in a browser', () => {
     await page.fill('input[name="key"]', 'not-the-key');
     await page.click('form button[type="submit"]');
     await expect.poll(() => page.textContent('.error')).toContain('Unknown person or wrong console key');
+    await shoot(page, 'console-sign-in.png');
     await page.fill('input[name="key"]', CONSOLE_KEYS.alice);
     await page.click('form button[type="submit"]');
     await page.waitForURL(`${app.url}/console`);
     await expect.poll(() => page.locator('.card').count()).toBe(5);
     expect(await page.textContent('.top .who')).toContain('alice');
 
-    const card = page.locator(`#card-${refund.id}`);
     // Agent text is shown as text, never as markup.
-    expect(await card.locator('blockquote.intent').textContent()).toContain('<img src=x onerror=alert(1)> @channel');
-    expect(await card.locator('blockquote.intent img').count()).toBe(0);
+    const injected = page.locator(`#card-${xss.id}`);
+    expect(await injected.locator('blockquote.intent').textContent()).toContain('<img src=x onerror=alert(1)> @channel');
+    expect(await injected.locator('blockquote.intent img').count()).toBe(0);
+    const card = page.locator(`#card-${refund.id}`);
     expect(await card.textContent()).toContain('0 of 1 approval');
     expect(await card.textContent()).toContain('high risk');
     await page.waitForSelector('body.live');
@@ -97,7 +101,7 @@ describe('web console in a browser', () => {
     await expect.poll(() => card.locator('.notice').textContent()).toContain('a reason is required to deny a high-risk proposal');
 
     // Approve with a reason.
-    await card.locator('textarea[name="reason"]').fill('Duplicate charge confirmed in Stripe');
+    await card.locator('textarea[name="reason"]').fill('Duplicate charge confirmed in Stripe (ch_3Pq…)');
     await card.locator('button.approve').click();
     const fresh = page.locator(`#card-${refund.id}`);
     await expect.poll(() => fresh.getAttribute('data-status')).toBe('approved');
@@ -111,7 +115,7 @@ describe('web console in a browser', () => {
       if (token === undefined) await new Promise((r) => setTimeout(r, 100));
     }
     expect(token).toBeDefined();
-    await billing.reportOutcome(refund.id, token!, { status: 'succeeded', status_code: 200, detail: 'refund re_4711 created' });
+    await billing.reportOutcome(refund.id, token!, { status: 'succeeded', status_code: 200, detail: 'refund re_3Pq9 created for INV-4711' });
     await expect.poll(() => page.locator(`#card-${refund.id} .timeline`).textContent(), { timeout: 10_000 }).toContain('Succeeded');
     await expect.poll(() => page.locator(`#card-${refund.id}`).getAttribute('data-status')).toBe('succeeded');
 
@@ -128,7 +132,7 @@ describe('web console in a browser', () => {
 
     // Audit search with filters.
     await page.goto(`${app.url}/console/audit`);
-    await page.fill('input[name="q"]', 'duplicate charge');
+    await page.fill('input[name="q"]', 'duplicate charge confirmed');
     await page.fill('input[name="since"]', '1h');
     await page.click('form.search button[type="submit"]');
     await page.waitForSelector('#result-count');

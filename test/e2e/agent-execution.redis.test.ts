@@ -86,9 +86,12 @@ describe('an agent with a callback_url', () => {
     const { body } = await app.ops.propose(actionBody('selfserve', 'always-down'));
     await callbacks.waitFor(3, about(body.id, 'approved'));
     const audit = async () => (await app.admin<{ events: { type: string; data: any }[] }>(`/v1/audit?proposal_id=${body.id}&limit=100`)).body.events;
+    // The give-up is recorded right after the last attempt's answer; only the audit shows it.
     let events = await audit();
-    // The give-up is recorded right after the last attempt's answer.
-    for (let i = 0; i < 200 && !events.some((e) => e.type === 'callback_failed'); i++) events = await audit();
+    for (let i = 0; i < 250 && !events.some((e) => e.type === 'callback_failed'); i++) {
+      await new Promise((r) => setTimeout(r, 20));
+      events = await audit();
+    }
     expect(events.find((e) => e.type === 'callback_failed')!.data).toMatchObject({ status: 'approved', attempts: 3, http_status: 503 });
   });
 });

@@ -156,6 +156,20 @@ describe('console decisions', () => {
     expect(await (await decide(bob, large.id, { vote: 'approve' })).json()).toMatchObject({ ok: true, status: 'approved' });
   });
 
+  it('works without the script: a plain form post redirects back with the result', async () => {
+    const alice = await signInWithKey(app.url, 'alice', CONSOLE_KEYS.alice);
+    const { body } = await app.billing.propose(proposalBody());
+    const refused = await decide(alice, body.id, { vote: 'deny' }, { accept: 'text/html' });
+    expect(refused.status).toBe(303);
+    expect(refused.headers.get('location')).toBe(`/console/proposals/${body.id}?result=reason_required`);
+    expect(await pageText(alice, refused.headers.get('location')!)).toContain('A reason is required to deny a proposal of this risk.');
+    const ok = await decide(alice, body.id, { vote: 'approve' }, { accept: 'text/html' });
+    expect(ok.headers.get('location')).toBe(`/console/proposals/${body.id}?result=recorded`);
+    const page = await pageText(alice, ok.headers.get('location')!);
+    expect(page).toContain('Your decision is recorded.');
+    expect(page).toContain('Approved by alice');
+  });
+
   it('does not let a sponsor decide on their agent', async () => {
     // dana sponsors billing-agent and is in finance; her key is locked out above, so use a link.
     const { body } = await app.billing.propose(proposalBody());

@@ -1,5 +1,7 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import { recordDecision } from '../../src/app/record-decision.ts';
+import { newId } from '../../src/core/ids.ts';
+import type { Proposal } from '../../src/core/proposal.ts';
 import { startTestApp, TEST_ADMIN_TOKEN, type TestApp } from '../helpers/app.ts';
 import { actionBody, executeQueue, executionPolicy, waitForStatus, type ExecuteQueueHandle } from '../helpers/execution.ts';
 import { startFakeHttpServer, type FakeHttpServer } from '../helpers/executor-server.ts';
@@ -101,5 +103,47 @@ describe('revoking an agent', () => {
     const { body } = await app.billing.propose(actionBody('deploy', 'after-revocation'));
     expect(body.status).toBe('approved');
     await waitForStatus(app.billing, body.id, (s) => s === 'succeeded');
+  });
+});
+
+describe('an approval whose process died before the token was issued', () => {
+  beforeAll(async () => {
+    executor = await startFakeHttpServer();
+    app = await startTestApp({
+      policy: executionPolicy({ executorUrl: executor.url }),
+      start: { execution: { reconcileEveryMs: 200, reconcileGraceMs: 0 } },
+    });
+  });
+
+  it('is found in the audit log and issued, replacing what the dead issuer left', async () => {
+    const now = Date.now();
+    const id = newId('p', now);
+    const proposal: Proposal = {
+      id,
+      agent: 'ops-agent',
+      idempotency_key: null,
+      intent: 'deploy after a crash',
+      action: { tool: 'deploy', operation: 'run', target: 'orphan', parameters: {} },
+      context: { data_sensitivity: 'internal', destination: 'internal', environment: 'production', reversible: false, value: { amount: 0, currency: '' } },
+      decision: { effect: 'allow', risk: 'low', rule: 'everything-else', reasons: [], route: null, approvers: null, approvals_required: 0, ttl_ms: 0 },
+      status: 'approved',
+      created_at: now,
+      expires_at: null,
+      approvals: [],
+      resolution: { status: 'approved', by: 'policy', reason: null, at: now },
+      version: 1,
+    };
+    const base = { at: new Date(now).toISOString(), proposal_id: id, agent: 'ops-agent' };
+    // Committed, then the process died: no follow-up ran, and a token it had stored was never recorded.
+    await app.running.redis.set(`{${app.prefix}}:ptoken:${id}`, 'stale-token', 'PX', 60_000);
+    await app.running.deps.store.create(proposal, [
+      { ...base, type: 'proposal_received', actor: 'agent:ops-agent', data: {} },
+      { ...base, type: 'decided', actor: 'policy', data: { status: 'approved', rule: 'everything-else' } },
+    ]);
+    const [req] = await executor.waitFor(1);
+    expect(req!.body.proposal_id).toBe(id);
+    expect(String(req!.headers.authorization)).not.toContain('stale-token');
+    const done = await waitForStatus(app.ops, id, (s) => s === 'succeeded');
+    expect(done.execution).toMatchObject({ mode: 'executor', outcome: 'succeeded' });
   });
 });

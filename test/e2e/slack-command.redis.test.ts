@@ -83,6 +83,22 @@ describe('/countersign', () => {
   });
 });
 
+describe('Slack request flood', () => {
+  it('refuses every forged request but audits at most the per-address budget', async () => {
+    const responseUrl = fake.responseUrl();
+    const body = slashCommandBody('U0ALICE', 'pending', responseUrl);
+    const results = await Promise.all(Array.from({ length: 40 }, () => postToSlackEndpoint(app.url, 'forged-secret', body)));
+    expect(results.every((r) => r.status === 401)).toBe(true);
+    const audited = await waitFor(async () => {
+      const events = (await app.admin('/v1/audit?q=auth_failed+slack&limit=100')).body.events as any[];
+      return events.length >= 30 ? events : null;
+    }, { what: '30 audited failures' });
+    expect(audited.length).toBeLessThanOrEqual(30);
+    // None of them ran: the command never answered.
+    expect(fake.responses.filter((r) => r.path === new URL(responseUrl).pathname)).toEqual([]);
+  });
+});
+
 describe('Slack probes', () => {
   it('answers url_verification and ssl_check, 404s other paths, 405s GET', async () => {
     const challenge = await postToSlackEndpoint(app.url, SECRET, JSON.stringify({ type: 'url_verification', challenge: 'abc123', token: 't' }), {

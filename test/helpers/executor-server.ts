@@ -92,14 +92,3 @@ export async function startFakeHttpServer(): Promise<FakeHttpServer> {
   afterAll(() => fake.close());
   return fake;
 }
-
-/** Waits until `predicate` holds, checking after each event the caller names (no fixed sleeps). */
-export async function eventually<T>(read: () => Promise<T>, predicate: (v: T) => boolean, timeoutMs = 10_000, everyMs = 25): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await read();
-    if (predicate(v)) return v;
-    if (Date.now() > deadline) throw new Error(`condition not met within ${timeoutMs} ms: ${JSON.stringify(v)?.slice(0, 500)}`);
-    await new Promise((r) => setTimeout(r, everyMs));
-  }
-}
