@@ -1,10 +1,9 @@
 // The composition root: the only file in src/ that imports adapters. It reads the
 // environment once, builds one implementation of each port, and starts the server and the
 // queue workers. Nothing here decides anything; it only wires.
-import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { resolve } from 'node:path';
+export { DEMO_SECRET_ENV, readPolicy } from './policy-source.ts';
 import type { Server } from 'node:http';
+import { resolve } from 'node:path';
 import type { Cluster, Redis } from 'ioredis';
 import { createAgentAuthenticator } from '../adapters/http/agent-auth.ts';
 import { createRequestAuthenticator } from '../adapters/http/authenticate.ts';
@@ -31,8 +30,9 @@ import { createJwtSigner, generateSigningKey } from '../adapters/tokens/jwt-sign
 import { createRedisAuditLog } from '../adapters/redis/audit-log.ts';
 import { createRedisCardRefStore } from '../adapters/redis/card-ref-store.ts';
 import { createRedisChangeFeed } from '../adapters/redis/change-feed.ts';
-import { createRedisConnection, type RedisConnectionOptions } from '../adapters/redis/connection.ts';
-import { startPrivateRedis, type PrivateRedis } from '../adapters/redis/private-server.ts';
+import { createRedisConnection } from '../adapters/redis/connection.ts';
+import { connectionOptions, discoverRedis } from '../adapters/redis/discover.ts';
+import type { PrivateRedis } from '../adapters/redis/private-server.ts';
 import { createRedisProposalStore } from '../adapters/redis/proposal-store.ts';
 import type { AppDeps } from './app/deps.ts';
 import { deliverNotification, recordCardFailure, type NotifyDeps } from './app/deliver-notification.ts';
@@ -55,98 +55,11 @@ import { revokeAgent as revokeAgentUseCase, type RevocationResult } from './app/
 import { loadConfig, type Config } from './config.ts';
 import { systemClock, type Clock } from './core/clock.ts';
 import { PolicyError, UnavailableError } from './core/errors.ts';
-import { EXAMPLE_POLICY_YAML } from './core/policy/example-policy.ts';
-import { loadPolicy, type Policy } from './core/policy/policy.ts';
+import type { Policy } from './core/policy/policy.ts';
+import { readPolicy } from './policy-source.ts';
 import type { AuditLog, CardRefStore, ChatChannel, Logger } from './core/ports.ts';
 import type { Platform } from './core/proposal.ts';
 import { createLogger } from './logger.ts';
-
-export const DEMO_SECRET_ENV = 'COUNTERSIGN_DEMO_AGENT_SECRET';
-
-export interface PolicySource {
-  policy: Policy;
-  /** True when no policy file was found and the built-in example is in use. */
-  builtIn: boolean;
-  /** The demo agent's secret when it was generated for the built-in example. */
-  generatedDemoSecret: string | null;
-}
-
-/** POLICY_FILE, else ./policy.yaml, else the built-in example (with a demo secret kept in the data dir). */
-export function readPolicy(config: Config): PolicySource {
-  const file = config.policyFile ?? (existsSync('policy.yaml') ? 'policy.yaml' : null);
-  if (file !== null) {
-    let text: string;
-    try {
-      text = readFileSync(file, 'utf8');
-    } catch (e) {
-      throw new PolicyError(file, undefined, `cannot read the file: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
-    }
-    return { policy: loadPolicy(text, file, config.secrets), builtIn: false, generatedDemoSecret: null };
-  }
-  if (config.production) {
-    throw new PolicyError('policy.yaml', undefined, 'NODE_ENV=production needs a policy file (POLICY_FILE or ./policy.yaml); the built-in example is for trying countersign');
-  }
-  let secret = config.secrets[DEMO_SECRET_ENV] ?? null;
-  let generated: string | null = null;
-  if (secret === null || secret === '') {
-    const path = resolve(config.dataDir, 'demo-agent-secret');
-    if (existsSync(path)) secret = readFileSync(path, 'utf8').trim();
-    else {
-      secret = randomBytes(24).toString('base64url');
-      mkdirSync(config.dataDir, { recursive: true });
-      writeFileSync(path, `${secret}\n`, { mode: 0o600 });
-    }
-    generated = secret;
-  }
-  const policy = loadPolicy(EXAMPLE_POLICY_YAML, '(built-in example policy)', { ...config.secrets, [DEMO_SECRET_ENV]: secret });
-  return { policy, builtIn: true, generatedDemoSecret: generated };
-}
-
-function connectionOptions(config: Config, url: string): Omit<RedisConnectionOptions, 'role'> {
-  if (config.redis.clusterNodes.length > 0) return { clusterNodes: config.redis.clusterNodes.map((n) => `${n.host}:${n.port}`) };
-  if (config.redis.sentinels.length > 0) return { sentinels: config.redis.sentinels, sentinelName: config.redis.sentinelName ?? '' };
-  return { url };
-}
-
-async function answersPing(url: string): Promise<boolean> {
-  const probe = createRedisConnection({ url, role: 'command' }) as Redis;
-  probe.on('error', () => undefined);
-  try {
-    await Promise.race([probe.ping(), new Promise((_r, reject) => setTimeout(() => reject(new Error('timeout')), 700))]);
-    return true;
-  } catch {
-    return false;
-  } finally {
-    probe.disconnect();
-  }
-}
-
-/** REDIS_URL (or cluster / sentinel), else a Redis on 127.0.0.1:6379, else a private redis-server. */
-async function resolveRedis(
-  config: Config,
-  log: (msg: string) => void,
-  local = 'redis://127.0.0.1:6379',
-): Promise<{ url: string; privateRedis: PrivateRedis | null }> {
-  if (config.redis.url !== null) return { url: config.redis.url, privateRedis: null };
-  if (config.redis.clusterNodes.length > 0 || config.redis.sentinels.length > 0) return { url: '', privateRedis: null };
-  // A private server started by another countersign process (the server, while a CLI runs).
-  const urlFile = resolve(config.dataDir, 'redis.url');
-  const running = existsSync(urlFile) ? readFileSync(urlFile, 'utf8').trim() : null;
-  if (running !== null && (await answersPing(running))) return { url: running, privateRedis: null };
-  if (await answersPing(local)) return { url: local, privateRedis: null };
-  const dir = resolve(config.dataDir, 'redis');
-  const started = await startPrivateRedis({ dir, persist: true, logFile: resolve(dir, 'redis.log') });
-  writeFileSync(urlFile, `${started.url}\n`);
-  log(`started a private redis-server on ${started.url} (data in ${dir})`);
-  const privateRedis: PrivateRedis = {
-    ...started,
-    async stop() {
-      await started.stop();
-      rmSync(urlFile, { force: true });
-    },
-  };
-  return { url: privateRedis.url, privateRedis };
-}
 
 /** What chat request handlers need once the store is up. */
 interface ChatServices {
@@ -267,8 +180,8 @@ export async function start(env: Readonly<Record<string, string | undefined>>, o
   const { channels } = chat;
   for (const [platform, channel] of Object.entries(options.chatChannels ?? {})) channels.set(platform as Platform, channel);
 
-  const { url: redisUrl, privateRedis } = await resolveRedis(config, say, options.localRedisUrl);
-  const conn = connectionOptions(config, redisUrl);
+  const { url: redisUrl, privateRedis } = await discoverRedis(config.redis, config.dataDir, say, options.localRedisUrl);
+  const conn = connectionOptions(config.redis, redisUrl);
   const redis = createRedisConnection({ ...conn, role: 'command' });
   const subscriber = createRedisConnection({ ...conn, role: 'worker' });
   const queueConnection = createRedisConnection({ ...conn, role: 'queue' });
@@ -390,13 +303,13 @@ export async function start(env: Readonly<Record<string, string | undefined>>, o
   };
 }
 
-/** The configured Redis's audit log, for CLI commands that read it (`audit search`, `policy replay`). */
-export async function openAuditLog(env: Readonly<Record<string, string | undefined>>): Promise<{ audit: AuditLog; close(): Promise<void> }> {
-  const config = loadConfig(env);
-  const { url, privateRedis } = await resolveRedis(config, () => undefined);
-  const redis = createRedisConnection({ ...connectionOptions(config, url), role: 'command' });
+/** A command connection to the configured Redis for a CLI command, and how to let go of it. */
+async function openForCommand(config: Config): Promise<{ redis: Redis | Cluster; privateRedis: PrivateRedis | null; close(): Promise<void> }> {
+  const { url, privateRedis } = await discoverRedis(config.redis, config.dataDir, () => undefined);
+  const redis = createRedisConnection({ ...connectionOptions(config.redis, url), role: 'command' });
   return {
-    audit: createRedisAuditLog(redis, { prefix: config.prefix }),
+    redis,
+    privateRedis,
     async close() {
       await redis.quit().catch(() => undefined);
       await privateRedis?.stop();
@@ -404,34 +317,37 @@ export async function openAuditLog(env: Readonly<Record<string, string | undefin
   };
 }
 
+/** The configured Redis's audit log, for CLI commands that read it (`audit search`, `policy replay`). */
+export async function openAuditLog(env: Readonly<Record<string, string | undefined>>): Promise<{ audit: AuditLog; close(): Promise<void> }> {
+  const config = loadConfig(env);
+  const opened = await openForCommand(config);
+  return { audit: createRedisAuditLog(opened.redis, { prefix: config.prefix }), close: opened.close };
+}
+
 /** `countersign console link PERSON`: a one-time console sign-in link, for a running countersign. */
 export async function consoleSignInLink(env: Readonly<Record<string, string | undefined>>, person: string): Promise<string> {
   const config = loadConfig(env);
   const { policy } = readPolicy(config);
   if (!policy.people.has(person)) throw new PolicyError(policy.file, undefined, `no person "${person}" under people`);
-  const { url, privateRedis } = await resolveRedis(config, () => undefined);
-  const redis = createRedisConnection({ ...connectionOptions(config, url), role: 'command' });
+  const opened = await openForCommand(config);
   try {
     // A private Redis started just for this command would take the token with it when it stops.
-    if (privateRedis !== null) throw new UnavailableError('countersign is not running (no Redis with its data answers): start it first with `countersign start`');
-    const token = await createSessionStore(redis, config.prefix).issueOneTime(person);
+    if (opened.privateRedis !== null) throw new UnavailableError('countersign is not running (no Redis with its data answers): start it first with `countersign start`');
+    const token = await createSessionStore(opened.redis, config.prefix).issueOneTime(person);
     return `${config.publicUrl}/console/login/once?token=${token}`;
   } finally {
-    await redis.quit().catch(() => undefined);
-    await privateRedis?.stop();
+    await opened.close();
   }
 }
 
 /** `countersign audit verify`: recomputes the chain against the configured Redis. */
 export async function auditVerify(env: Readonly<Record<string, string | undefined>>, say: (line: string) => void) {
   const config = loadConfig(env);
-  const { url, privateRedis } = await resolveRedis(config, () => undefined);
-  const redis = createRedisConnection({ ...connectionOptions(config, url), role: 'command' });
+  const opened = await openForCommand(config);
   try {
-    return await verifyAudit(createRedisAuditLog(redis, { prefix: config.prefix }), (n) => say(`verified ${n} entries…`));
+    return await verifyAudit(createRedisAuditLog(opened.redis, { prefix: config.prefix }), (n) => say(`verified ${n} entries…`));
   } finally {
-    await redis.quit().catch(() => undefined);
-    await privateRedis?.stop();
+    await opened.close();
   }
 }
 
@@ -444,8 +360,8 @@ export async function revokeAgent(env: Readonly<Record<string, string | undefine
   const config = loadConfig(env);
   const logger = createLogger(config.logLevel, process.stderr);
   const { policy } = readPolicy(config);
-  const { url, privateRedis } = await resolveRedis(config, () => undefined);
-  const conn = connectionOptions(config, url);
+  const { url, privateRedis } = await discoverRedis(config.redis, config.dataDir, () => undefined);
+  const conn = connectionOptions(config.redis, url);
   const redis = createRedisConnection({ ...conn, role: 'command' });
   const subscriber = createRedisConnection({ ...conn, role: 'worker' });
   const queueConnection = createRedisConnection({ ...conn, role: 'queue' });
