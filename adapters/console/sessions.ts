@@ -1,4 +1,4 @@
-import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import type { Cluster, Redis } from 'ioredis';
 
 // Console sessions and one-time sign-in tokens, in Redis under the installation's hash tag
@@ -39,9 +39,7 @@ export function randomToken(bytes = 32): string {
 const digest = (secret: string) => createHash('sha256').update(secret).digest('hex');
 
 /** Constant-time comparison of two strings of any length. */
-export function sameText(a: string, b: string): boolean {
-  return timingSafeEqual(createHash('sha256').update(a).digest(), createHash('sha256').update(b).digest());
-}
+export { sameSecret as sameText } from '../../src/core/signing.ts';
 
 export function createSessionStore(redis: Redis | Cluster, prefix: string): SessionStore {
   const tag = `{${prefix}}`;

@@ -1,7 +1,8 @@
 import { createHash } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import type { AppDeps } from '../../src/app/deps.ts';
-import { iso } from '../../src/core/clock.ts';
+import { recordAuthFailure } from '../../src/app/record-auth-failure.ts';
+import type { AuthFailureLimiter } from '../../src/core/ports.ts';
 import type { RequestState } from './console-app.ts';
 import { page } from './html.ts';
 import { cookie, parseCookies, readForm, redirect, sameOrigin, sendHtml } from './http.ts';
@@ -21,27 +22,21 @@ export interface SignInOptions {
   origins: () => ReadonlySet<string>;
   secureCookies: boolean;
   sessionCookie: (id: string, maxAge?: number) => string;
-  failureLimiter?: { allow(address: string): Promise<boolean> } | undefined;
+  failureLimiter?: AuthFailureLimiter | undefined;
 }
 
 export function signInRoutes(o: SignInOptions) {
   const { deps, sessions } = o;
 
   async function auditFailure(deps: AppDeps, req: IncomingMessage, reason: string, person: string | null): Promise<void> {
-    const address = req.socket.remoteAddress ?? 'unknown';
-    deps.logger.warn({ reason, ip: address, via: 'console' }, 'console sign-in failed');
-    if (o.failureLimiter !== undefined && !(await o.failureLimiter.allow(address).catch(() => true))) return;
-    await deps.audit.append([
-      {
-        type: 'auth_failed',
-        at: iso(deps.clock.now()),
-        proposal_id: null,
-        agent: null,
-        actor: `ip:${address}`,
-        data: { reason, via: 'console', person: person === null ? null : person.slice(0, 100) },
-      },
-    ]);
+    await recordAuthFailure(deps, o.failureLimiter, {
+      address: req.socket.remoteAddress ?? 'unknown',
+      reason,
+      via: 'console',
+      details: { person: person === null ? null : person.slice(0, 100) },
+    });
   }
+
   const loginCookie = (value: string, maxAge = LOGIN_COOKIE_TTL) => cookie(LOGIN_COOKIE, value, { path: '/console/login', maxAge, secure: o.secureCookies });
 
   // Login CSRF: a double-submit token in a cookie the login form repeats, so another site

@@ -1,8 +1,8 @@
-import { timingSafeEqual, createHash } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import { createRemoteJWKSet, decodeJwt, jwtVerify, type JWTVerifyGetKey } from 'jose';
 import { AuthError } from '../../src/core/errors.ts';
 import type { AgentSpec, Policy } from '../../src/core/policy/policy.ts';
-import { AGENT_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER, verifySignature } from '../../src/core/signing.ts';
+import { AGENT_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER, sameSecret, verifySignature } from '../../src/core/signing.ts';
 
 // Who is calling: an agent (HMAC-signed request, or an OIDC workload-identity JWT) or an
 // admin (bearer COUNTERSIGN_ADMIN_TOKEN). Identity comes from the credential, never the body.
@@ -28,13 +28,6 @@ function header(headers: RequestCredentials['headers'], name: string): string | 
 /** A short, non-secret name for one signed request: a retry of the same bytes has the same one. */
 function requestKey(agent: string, signature: string): string {
   return createHash('sha256').update(`${agent}\n${signature}`).digest('hex').slice(0, 40);
-}
-
-function sameSecret(a: string, b: string): boolean {
-  // Hash first so the comparison takes the same time whatever the lengths.
-  const ha = createHash('sha256').update(a).digest();
-  const hb = createHash('sha256').update(b).digest();
-  return timingSafeEqual(ha, hb);
 }
 
 export interface AgentAuthOptions {

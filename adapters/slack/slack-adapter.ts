@@ -2,8 +2,8 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { App, LogLevel, webApi, type Logger as BoltLogger } from '@slack/bolt';
 import type { AppDeps } from '../../src/app/deps.ts';
 import type { CardRef } from '../../src/core/card.ts';
-import { iso } from '../../src/core/clock.ts';
-import type { CardRefStore, ChatChannel, Logger } from '../../src/core/ports.ts';
+import type { AuthFailureLimiter, CardRefStore, ChatChannel, Logger } from '../../src/core/ports.ts';
+import { recordAuthFailure } from '../../src/app/record-auth-failure.ts';
 import { renderCard, renderReply } from './blocks.ts';
 import { registerCommands } from './commands.ts';
 import { registerInteractions } from './interactions.ts';
@@ -34,7 +34,7 @@ export interface SlackServices {
   deps: AppDeps;
   cards: CardRefStore;
   /** Whether this address may add another auth_failed audit event now (floods are only logged). */
-  failureLimiter?: { allow(address: string): Promise<boolean> };
+  failureLimiter?: AuthFailureLimiter;
 }
 
 export interface SlackAdapter {
@@ -81,26 +81,13 @@ export function createSlackAdapter(config: SlackAdapterConfig): SlackAdapter {
   };
 
   async function auditAuthFailure(reason: string, ip: string, method: string): Promise<void> {
-    config.logger.warn({ reason, ip }, 'Slack request failed verification');
-    if (services === null) return;
-    const { deps, failureLimiter } = services;
-    try {
-      // The audit chain cannot be trimmed: a flood of forged requests is refused and logged, not each audited.
-      if (failureLimiter !== undefined && !(await failureLimiter.allow(ip).catch(() => true))) return;
-      await deps.audit.append([
-        {
-          type: 'auth_failed',
-          at: iso(deps.clock.now()),
-          proposal_id: null,
-          agent: null,
-          actor: `ip:${ip}`,
-          data: { platform: 'slack', reason, method, path: '/slack/events' },
-        },
-      ]);
-    } catch (err) {
-      config.logger.error({ error: (err as Error).message }, 'could not record a Slack auth failure');
+    if (services === null) {
+      config.logger.warn({ reason, ip }, 'Slack request failed verification');
+      return;
     }
+    await recordAuthFailure(services.deps, services.failureLimiter, { address: ip, reason, via: 'slack', details: { method, path: '/slack/events' } });
   }
+
 
   const receiver = new CountersignReceiver({
     signingSecret: config.signingSecret,

@@ -109,6 +109,11 @@ export interface ChangeFeed {
   waitForChange(proposalId: string, timeoutMs: number, signal?: AbortSignal): Promise<Status | null>;
 }
 
+/** Caps how many auth failures one address adds to the audit log per window (all are still refused). */
+export interface AuthFailureLimiter {
+  allow(address: string): Promise<boolean>;
+}
+
 export interface Logger {
   debug(obj: object, msg?: string): void;
   info(obj: object, msg?: string): void;

@@ -1,4 +1,4 @@
-import { createHmac, timingSafeEqual } from 'node:crypto';
+import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
 
 // Agent request signing, like Slack's but bound to the request line:
 //
@@ -63,4 +63,9 @@ export function signedHeaders(agent: string, secret: string, req: SignedRequest,
     [TIMESTAMP_HEADER]: String(timestamp),
     [SIGNATURE_HEADER]: sign(secret, timestamp, req),
   };
+}
+
+/** Constant-time equality of two secrets of any length (both hashed first, so lengths leak nothing). */
+export function sameSecret(a: string, b: string): boolean {
+  return timingSafeEqual(createHash('sha256').update(a).digest(), createHash('sha256').update(b).digest());
 }
