@@ -98,6 +98,16 @@ export function loadConfig(raw: Readonly<Record<string, string | undefined>>): C
   if (slackParts === 1) {
     throw new ConfigError('SLACK_BOT_TOKEN and SLACK_SIGNING_SECRET: set both to turn Slack on, or neither');
   }
+  // Teams credentials that cannot work would show up only as failed posts: refuse them at start.
+  if (env.MICROSOFT_APP_ID === undefined && (env.MICROSOFT_APP_PASSWORD !== undefined || env.MICROSOFT_APP_TENANT_ID !== undefined)) {
+    throw new ConfigError('MICROSOFT_APP_ID: required when MICROSOFT_APP_PASSWORD or MICROSOFT_APP_TENANT_ID is set');
+  }
+  if (env.MICROSOFT_APP_ID !== undefined && env.MICROSOFT_APP_TYPE !== 'UserAssignedMSI' && env.MICROSOFT_APP_PASSWORD === undefined) {
+    throw new ConfigError('MICROSOFT_APP_PASSWORD: required with MICROSOFT_APP_ID (unless MICROSOFT_APP_TYPE=UserAssignedMSI)');
+  }
+  if (env.MICROSOFT_APP_TYPE !== undefined && env.MICROSOFT_APP_TYPE !== 'MultiTenant' && env.MICROSOFT_APP_TENANT_ID === undefined) {
+    throw new ConfigError(`MICROSOFT_APP_TENANT_ID: required when MICROSOFT_APP_TYPE is ${env.MICROSOFT_APP_TYPE}`);
+  }
   if (env.REDIS_SENTINELS !== undefined && env.REDIS_SENTINEL_NAME === undefined) {
     throw new ConfigError('REDIS_SENTINEL_NAME: required when REDIS_SENTINELS is set');
   }

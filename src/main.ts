@@ -14,6 +14,8 @@ import { createConsoleChannel, createRedisHub } from '../adapters/console/consol
 import { createConsole } from '../adapters/console/console-app.ts';
 import { createSessionStore } from '../adapters/console/sessions.ts';
 import { createSlackAdapter } from '../adapters/slack/slack-adapter.ts';
+import { createTeamsBindingStore } from '../adapters/teams/bindings.ts';
+import { createTeamsAdapter } from '../adapters/teams/teams-adapter.ts';
 import { createQueues, startWorkers, type QueueConfig } from '../adapters/bullmq/queues.ts';
 import {
   createExecutionQueues,
@@ -40,7 +42,7 @@ import { expireOverdue, expireProposal } from './app/proposals.ts';
 import { repairMissingCards } from './app/repair-cards.ts';
 import { verifyAudit } from './app/search-audit.ts';
 import { callbackGaveUp, CallbackImpossibleError, deliverCallback, onStatusChanged } from './app/agent-callbacks.ts';
-import { takeExecutionToken } from './app/agent-execution.ts';
+import { returnExecutionToken, takeExecutionToken } from './app/agent-execution.ts';
 import {
   checkTokenExpiry,
   executionGaveUp,
@@ -54,7 +56,7 @@ import { DEFAULT_EXECUTION_TUNING, type ExecutionDeps, type ExecutionTuning } fr
 import { revokeAgent as revokeAgentUseCase, type RevocationResult } from './app/revoke-agent.ts';
 import { loadConfig, type Config } from './config.ts';
 import { systemClock, type Clock } from './core/clock.ts';
-import { PolicyError, UnavailableError } from './core/errors.ts';
+import { ConfigError, PolicyError, UnavailableError } from './core/errors.ts';
 import type { Policy } from './core/policy/policy.ts';
 import { readPolicy } from './policy-source.ts';
 import type { AuditLog, CardRefStore, ChatChannel, Logger } from './core/ports.ts';
@@ -67,6 +69,9 @@ interface ChatServices {
   cards: CardRefStore;
   /** Caps audited auth failures per address (shared with the agent API through Redis). */
   failureLimiter: { allow(address: string): Promise<boolean> };
+  /** For adapters that keep their own state (Teams channel bindings), under the key prefix. */
+  redis: Redis | Cluster;
+  prefix: string;
 }
 
 interface ChatSetup {
@@ -95,6 +100,19 @@ function chatChannels(config: Config, policy: Policy, logger: Logger): ChatSetup
     channels.set('slack', slack.channel);
     mounts['/slack/'] = slack.handle;
     connectors.push(slack.connect);
+  }
+  // Teams is on when a route posts there or an app id is configured. Without an app id the
+  // Bot Framework tokens are not checked: fine for local tests, never for production.
+  if (needed.has('teams') || config.teams.appId !== null) {
+    if (config.production && config.teams.appId === null) {
+      throw new ConfigError('NODE_ENV=production refuses unsafe defaults: MICROSOFT_APP_ID is required when a route posts to Teams (without it requests are not authenticated)');
+    }
+    const teams = createTeamsAdapter({ ...config.teams, logger });
+    channels.set('teams', teams.channel);
+    mounts['/api/messages'] = teams.handle;
+    connectors.push((s) =>
+      teams.connect({ deps: s.deps, failureLimiter: s.failureLimiter, bindings: createTeamsBindingStore(s.redis, s.prefix, () => s.deps.policy) }),
+    );
   }
   for (const platform of needed) {
     if (!channels.has(platform)) throw new PolicyError(policy.file, undefined, `a route posts to ${platform}, which this build of countersign does not support yet`);
@@ -215,7 +233,7 @@ export async function start(env: Readonly<Record<string, string | undefined>>, o
   };
   const execution = await buildExecution(config, deps, redis, queueConfig, options.execution);
   const notifyDeps: NotifyDeps = { ...deps, cards, channels };
-  chat.connect({ deps, cards, failureLimiter: createRedisFailureLimiter(redis, config.prefix) });
+  chat.connect({ deps, cards, failureLimiter: createRedisFailureLimiter(redis, config.prefix), redis, prefix: config.prefix });
   const workers = await startWorkers(
     queueConfig,
     {
@@ -252,6 +270,7 @@ export async function start(env: Readonly<Record<string, string | undefined>>, o
     registry: metrics.registry,
     extend: [mountExecutionApi(execution.x, authenticate)],
     takeToken: (p, viewer) => takeExecutionToken(execution.x, p, viewer),
+    returnToken: (p, token) => returnExecutionToken(execution.x, p.id, token),
     mounts: { ...chat.mounts, '/console': consoleApp.handle },
     ready: async () => {
       await Promise.race([redis.ping(), new Promise((_r, reject) => setTimeout(() => reject(new Error('timeout')), 1000))]);

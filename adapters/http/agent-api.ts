@@ -17,18 +17,40 @@ export interface AgentApiOptions {
   authenticate: RequestAuthenticator;
   /** Poll mode: the execution token for the agent's first read of its approved proposal. */
   takeToken?: ((p: Proposal, viewer: Viewer) => Promise<string | null>) | undefined;
+  /** A token taken for a client that left before anything was written: offer it to the next read. */
+  returnToken?: ((p: Proposal, token: string) => Promise<void>) | undefined;
 }
 
 function viewerOf(caller: Caller): Viewer {
   return caller.kind === 'admin' ? { kind: 'admin' } : { kind: 'agent', id: caller.agent.id };
 }
 
-export function mountAgentApi(router: Router, { deps, authenticate, takeToken }: AgentApiOptions): void {
+export function mountAgentApi(router: Router, { deps, authenticate, takeToken, returnToken }: AgentApiOptions): void {
   /** The proposal's view, with the execution token when this read is the one that takes it. */
   async function viewFor(p: Proposal, viewer: Viewer) {
     const token = takeToken === undefined ? null : await takeToken(p, viewer);
     return token === null ? proposalView(p) : { ...proposalView(p), execution_token: token };
   }
+
+  /**
+   * Writes a read's answer. A poll-mode read takes the one-time execution token, so it is
+   * taken only for a client still there (checked before), viewFor is the last await, and a
+   * client that left while the token was being read gets nothing written: the token provably
+   * never left, so it is put back for the agent's next read (never handed out twice).
+   */
+  async function answer(ctx: RequestContext, p: Proposal, viewer: Viewer, gone: () => boolean): Promise<void> {
+    if (gone()) return;
+    const view = await viewFor(p, viewer);
+    if (!gone()) {
+      sendJson(ctx.res, 200, view);
+      return;
+    }
+    if ('execution_token' in view && returnToken !== undefined) {
+      await returnToken(p, view.execution_token).catch((e: unknown) => deps.logger.error({ err: e, proposal_id: p.id }, 'could not put back an execution token nobody received'));
+    }
+  }
+
+  const left = (ctx: RequestContext) => () => ctx.res.writableEnded || ctx.res.destroyed || ctx.req.socket.destroyed;
 
   function proposalId(ctx: RequestContext): string {
     const id = ctx.params['id'] ?? '';
@@ -47,7 +69,7 @@ export function mountAgentApi(router: Router, { deps, authenticate, takeToken }:
   router.on('GET', '/v1/proposals/:id', async (ctx) => {
     const caller = await authenticate(ctx, true);
     const viewer = viewerOf(caller);
-    sendJson(ctx.res, 200, await viewFor(await getProposal(deps, viewer, proposalId(ctx)), viewer));
+    await answer(ctx, await getProposal(deps, viewer, proposalId(ctx)), viewer, left(ctx));
   });
 
   router.on('GET', '/v1/proposals/:id/wait', async (ctx) => {
@@ -60,7 +82,8 @@ export function mountAgentApi(router: Router, { deps, authenticate, takeToken }:
     const abort = new AbortController();
     ctx.res.on('close', () => abort.abort());
     const p = await waitForProposal(deps, viewerOf(caller), proposalId(ctx), seconds * 1000, abort.signal);
-    if (!ctx.res.writableEnded && !ctx.res.destroyed) sendJson(ctx.res, 200, await viewFor(p, viewerOf(caller)));
+    const closed = left(ctx);
+    await answer(ctx, p, viewerOf(caller), () => abort.signal.aborted || closed());
   });
 
   router.on('POST', '/v1/proposals/:id/cancel', async (ctx) => {

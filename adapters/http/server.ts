@@ -21,6 +21,7 @@ export interface HttpServerOptions {
   extend?: ((router: Router) => void)[];
   /** Poll mode's one-time token hand-over on GET /v1/proposals/:id (execution). */
   takeToken?: AgentApiOptions['takeToken'];
+  returnToken?: AgentApiOptions['returnToken'];
   /** Handlers for path prefixes, e.g. `/slack/` or `/console`. */
   mounts?: Record<string, RawHandler>;
 }
@@ -44,7 +45,7 @@ export function createHttpServer(options: HttpServerOptions): Server {
     ctx.res.writeHead(200, { 'content-type': options.registry.contentType });
     ctx.res.end(text);
   });
-  mountAgentApi(router, { deps, authenticate: options.authenticate, takeToken: options.takeToken });
+  mountAgentApi(router, { deps, authenticate: options.authenticate, takeToken: options.takeToken, returnToken: options.returnToken });
   for (const extend of options.extend ?? []) extend(router);
   const mounts = Object.entries(options.mounts ?? {});
 

@@ -4,13 +4,17 @@ import type { AuditEventInput, AuditEventType } from '../../src/core/audit.ts';
 import type { AuditLog, AuditQuery, StoredAuditEvent } from '../../src/core/ports.ts';
 import { ValidationError } from '../../src/core/errors.ts';
 import type { Status } from '../../src/core/proposal.ts';
+import { AUDIT_INDEX_CAP, auditIndexKeys, searchTokens } from './audit-index.ts';
 import { redisKeys } from './keys.ts';
 import type { RedisStoreOptions } from './proposal-store.ts';
-import { redisScripts } from './scripts.ts';
+import { redisScripts, searchText } from './scripts.ts';
 
-// Search scans the stream newest first and filters in Node. That is linear in the entries
-// scanned, so one call looks at no more than MAX_SCANNED_PER_SEARCH entries and then hands
-// back a cursor; secondary indexes (per agent, per proposal, per word) are a later step.
+// Search reads candidates from the index the append script keeps (audit-index.ts: per agent,
+// actor, proposal and word) when the query has a filter or word it can use, and checks each
+// one against every filter; otherwise, and below what the index covers, it scans the stream
+// newest first and filters in Node. Either way one call looks at no more than
+// MAX_SCANNED_PER_SEARCH entries and then hands back a cursor. Words match at word
+// boundaries: `refund` finds "Refund invoice" and "approval_refund", not "refunds".
 export const MAX_SCANNED_PER_SEARCH = 200_000;
 const SEARCH_CHUNK = 500;
 const DEFAULT_SCAN_BATCH = 1000;
@@ -59,17 +63,31 @@ export function parseStreamEntry(entry: StreamEntry): StoredAuditEvent {
 function searchableText(fields: string[]): string {
   const f = new Map<string, string>();
   for (let i = 0; i + 1 < fields.length; i += 2) f.set(fields[i]!, fields[i + 1]!);
-  return ['type', 'actor', 'proposal_id', 'agent', 'data'].map((k) => f.get(k) ?? '').join('\n').toLowerCase();
+  const v = (k: string) => f.get(k) ?? '';
+  return searchText(v('type'), v('actor'), v('proposal_id'), v('agent'), v('data'));
+}
+
+/** Orders stream ids (`ms-seq`). */
+export function compareIds(a: string, b: string): number {
+  const [am = '0', as = '0'] = a.split('-');
+  const [bm = '0', bs = '0'] = b.split('-');
+  if (am.length !== bm.length) return am.length - bm.length;
+  if (am !== bm) return am < bm ? -1 : 1;
+  if (as.length !== bs.length) return as.length - bs.length;
+  return as === bs ? 0 : as < bs ? -1 : 1;
 }
 
 export function createRedisAuditLog(redis: Redis | Cluster, opts: RedisStoreOptions): AuditLog {
   const keys = redisKeys(opts.prefix);
+  const index = auditIndexKeys(keys.audit);
   const scripts = redisScripts(redis);
 
   async function append(events: AuditEventInput[]): Promise<void> {
     if (events.length === 0) return;
     await scripts.appendEvents({ audit: keys.audit, auditHead: keys.auditHead }, events.map(seal));
   }
+
+  type Verdict = 'next' | 'done' | 'stop';
 
   async function search(query: AuditQuery): Promise<{ events: StoredAuditEvent[]; next: string | null }> {
     const limit = Math.max(0, Math.floor(query.limit));
@@ -87,8 +105,65 @@ export function createRedisAuditLog(redis: Redis | Cluster, opts: RedisStoreOpti
       throw new ValidationError('invalid audit cursor', [{ path: 'cursor', code: 'invalid_format', message: 'not a cursor from a previous page' }]);
     }
     const events: StoredAuditEvent[] = [];
+    // One entry against every filter: 'done' when the page is full, 'stop' when nothing older can match.
+    const consider = async (entry: StreamEntry): Promise<Verdict> => {
+      const e = parseStreamEntry(entry);
+      const at = Date.parse(e.at);
+      if (query.since !== undefined && at < query.since) return at < query.since - CLOCK_SKEW_MS ? 'stop' : 'next';
+      if (query.until !== undefined && at > query.until) return 'next';
+      if (query.agent !== undefined && e.agent !== query.agent) return 'next';
+      if (query.actor !== undefined && e.actor !== query.actor) return 'next';
+      if (query.proposalId !== undefined && e.proposal_id !== query.proposalId) return 'next';
+      if (words.length > 0) {
+        const text = searchableText(entry[1]);
+        if (!words.every((w) => text.includes(w))) return 'next';
+      }
+      if (query.status !== undefined && (e.proposal_id === null || (await statusOf(e.proposal_id)) !== query.status)) return 'next';
+      events.push(e);
+      return events.length === limit ? 'done' : 'next';
+    };
+
     let end = query.cursor === undefined ? '+' : `(${query.cursor}`;
     let scanned = 0;
+    const plan = await indexPlan(query, words);
+    if (plan !== null) {
+      // Candidates from the index, newest first, down to where the index covers everything.
+      const pipeline = (redis as Redis).pipeline();
+      for (const key of plan.lists) pipeline.lrange(key, 0, -1);
+      const replies = (await pipeline.exec()) ?? [];
+      let coveredFrom = plan.ixFrom;
+      const union = new Set<string>();
+      for (const [err, reply] of replies) {
+        if (err !== null) throw err;
+        const ids = reply as string[];
+        for (const id of ids) union.add(id);
+        // A list at its cap may have been trimmed: it is complete only from its oldest id on.
+        const oldest = ids.at(-1);
+        if (ids.length >= AUDIT_INDEX_CAP && oldest !== undefined && compareIds(oldest, coveredFrom) > 0) coveredFrom = oldest;
+      }
+      const endId = end === '+' ? null : end.slice(1);
+      const candidates = [...union]
+        .filter((id) => STREAM_ID.test(id) && compareIds(id, coveredFrom) >= 0 && (endId === null || compareIds(id, endId) < 0))
+        .sort((x, y) => compareIds(y, x));
+      for (let i = 0; i < candidates.length; i += SEARCH_CHUNK) {
+        const ids = candidates.slice(i, i + SEARCH_CHUNK);
+        const fetch = (redis as Redis).pipeline();
+        for (const id of ids) fetch.xrange(keys.audit, id, id);
+        for (const [err, reply] of (await fetch.exec()) ?? []) {
+          if (err !== null) throw err;
+          const entry = (reply as StreamEntry[])[0];
+          if (entry === undefined) continue; // deleted from the stream
+          scanned += 1;
+          const verdict = await consider(entry);
+          if (verdict === 'done') return { events, next: entry[0] };
+          if (verdict === 'stop') return { events, next: null };
+        }
+        if (scanned >= MAX_SCANNED_PER_SEARCH) return { events, next: ids[ids.length - 1]! };
+      }
+      // Below what the index covers, the scan takes over.
+      if (endId === null || compareIds(coveredFrom, endId) < 0) end = `(${coveredFrom}`;
+    }
+
     let lastScanned: string | null = null;
     while (scanned < MAX_SCANNED_PER_SEARCH) {
       const count = Math.min(SEARCH_CHUNK, MAX_SCANNED_PER_SEARCH - scanned);
@@ -96,23 +171,9 @@ export function createRedisAuditLog(redis: Redis | Cluster, opts: RedisStoreOpti
       for (const entry of chunk) {
         scanned += 1;
         lastScanned = entry[0];
-        const e = parseStreamEntry(entry);
-        const at = Date.parse(e.at);
-        if (query.since !== undefined && at < query.since) {
-          if (at < query.since - CLOCK_SKEW_MS) return { events, next: null };
-          continue;
-        }
-        if (query.until !== undefined && at > query.until) continue;
-        if (query.agent !== undefined && e.agent !== query.agent) continue;
-        if (query.actor !== undefined && e.actor !== query.actor) continue;
-        if (query.proposalId !== undefined && e.proposal_id !== query.proposalId) continue;
-        if (words.length > 0) {
-          const text = searchableText(entry[1]);
-          if (!words.every((w) => text.includes(w))) continue;
-        }
-        if (query.status !== undefined && (e.proposal_id === null || (await statusOf(e.proposal_id)) !== query.status)) continue;
-        events.push(e);
-        if (events.length === limit) return { events, next: e.id };
+        const verdict = await consider(entry);
+        if (verdict === 'done') return { events, next: entry[0] };
+        if (verdict === 'stop') return { events, next: null };
       }
       if (chunk.length < count) return { events, next: null };
       end = `(${lastScanned}`;
@@ -120,6 +181,31 @@ export function createRedisAuditLog(redis: Redis | Cluster, opts: RedisStoreOpti
     // Out of scan budget: continue from the last entry looked at, not the last one returned,
     // so the next page does not scan the same entries again.
     return { events, next: lastScanned };
+  }
+
+  /**
+   * The smallest index every match must be in (one list, or a word's list and the overflow
+   * list), and the first id ever indexed; null when no index applies (no filter or word it can
+   * use, or nothing indexed yet).
+   */
+  async function indexPlan(query: AuditQuery, words: string[]): Promise<{ lists: string[]; ixFrom: string } | null> {
+    const options: string[][] = [];
+    if (query.agent !== undefined) options.push([index.agent(query.agent)]);
+    if (query.actor !== undefined) options.push([index.actor(query.actor)]);
+    if (query.proposalId !== undefined) options.push([index.proposal(query.proposalId)]);
+    for (const w of words) for (const t of searchTokens(w)) options.push([index.word(t), index.overflow]);
+    if (options.length === 0) return null;
+    const distinct = [...new Set(options.flat())];
+    const pipeline = (redis as Redis).pipeline();
+    pipeline.hget(keys.auditHead, 'ix_from');
+    for (const key of distinct) pipeline.llen(key);
+    const replies = (await pipeline.exec()) ?? [];
+    for (const [err] of replies) if (err !== null) throw err;
+    const ixFrom = replies[0]![1] as string | null;
+    if (ixFrom === null || !STREAM_ID.test(ixFrom)) return null;
+    const length = new Map(distinct.map((key, i) => [key, Number(replies[i + 1]![1])]));
+    const cost = (lists: string[]) => lists.reduce((n, key) => n + (length.get(key) ?? 0), 0);
+    return { lists: options.reduce((a, b) => (cost(b) < cost(a) ? b : a)), ixFrom };
   }
 
   async function* scan(batchSize: number = DEFAULT_SCAN_BATCH): AsyncIterable<StoredAuditEvent> {

@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import type { Cluster, Redis } from 'ioredis';
 import { canonicalJson } from '../../src/core/audit.ts';
 import type { SealedAuditEventInput } from '../../src/core/audit.ts';
+import { indexArg } from './audit-index.ts';
 
 // The Lua sources are read once at import; a missing file should stop the process at start,
 // not at the first proposal. Libraries are prepended as source text because Redis 7.0
@@ -26,7 +27,7 @@ type Client = Redis | Cluster;
 type ScriptFn = (...args: (string | number)[]) => Promise<unknown>;
 
 /** The number of ARGV entries per event; must match EVENT_ARITY in audit-append.lua. */
-export const EVENT_ARITY = 7;
+export const EVENT_ARITY = 8;
 
 const defined = new WeakSet<Client>();
 
@@ -50,9 +51,16 @@ export function eventArgs(events: readonly SealedAuditEventInput[]): string[] {
   for (const e of events) {
     // '' stands for null in the stream; a real empty id would read back as null and break the digest.
     if (e.proposal_id === '' || e.agent === '') throw new Error('audit event proposal_id/agent must be null, not empty');
-    args.push(e.type, e.at, e.proposal_id ?? '', e.agent ?? '', e.actor, canonicalData(e), e.digest);
+    const data = canonicalData(e);
+    const text = searchText(e.type, e.actor, e.proposal_id ?? '', e.agent ?? '', data);
+    args.push(e.type, e.at, e.proposal_id ?? '', e.agent ?? '', e.actor, data, e.digest, indexArg(text));
   }
   return args;
+}
+
+/** What a word search looks in, lower-cased: the same text for the index and for the check. */
+export function searchText(type: string, actor: string, proposalId: string, agent: string, data: string): string {
+  return [type, actor, proposalId, agent, data].join('\n').toLowerCase();
 }
 
 // Data is sent as canonical JSON so that what is stored is exactly what the digest covered.

@@ -6,9 +6,9 @@ import type { RedisStoreOptions } from './proposal-store.ts';
 
 // The token ledger. Keys (all under the installation's `{prefix}` hash tag, so each script's
 // keys share one Cluster slot):
-//   token:<jti>            hash  proposal_id, agent, state (issued|redeemed|revoked), expires_at
-//   ptoken:<proposal>      the signed token, until it expires or the execution is over
-//   pickup:<proposal>      poll mode: the same token, taken (GETDEL) by the agent's first read
+//   token:<jti>            hash  proposal_id, agent, state (issued|redeemed|revoked|closed), expires_at
+//   ptoken:<proposal>      "<jti> <signed token>", until it expires or the execution is over
+//   pickup:<proposal>      poll mode: the same, taken (GETDEL) by the agent's first read
 //   agent-tokens:<agent>   zset jti -> expiry, what a revocation has to reach
 //   executing              zset proposal -> deadline of each claimed execution
 //   revoked-agent:<agent>  when the agent was last revoked
@@ -23,9 +23,17 @@ const SCRIPTS = {
   countersignTokenSave: { numberOfKeys: 4, lua: lua('token-save.lua') },
   countersignTokenRedeem: { numberOfKeys: 1, lua: lua('token-redeem.lua') },
   countersignTokenRevoke: { numberOfKeys: 4, lua: lua('token-revoke.lua') },
+  countersignTokenRestore: { numberOfKeys: 2, lua: lua('token-restore.lua') },
 } as const;
 
 type ScriptFn = (...args: (string | number)[]) => Promise<unknown>;
+
+/** A slot's value: "<jti> <token>"; a value without a space is an older version's bare token. */
+function unpack(value: string | null): { jti: string | null; token: string } | null {
+  if (value === null) return null;
+  const space = value.indexOf(' ');
+  return space < 0 ? { jti: null, token: value } : { jti: value.slice(0, space), token: value.slice(space + 1) };
+}
 const defined = new WeakSet<Redis | Cluster>();
 
 export interface RedisTokenLedger extends TokenLedger {
@@ -51,11 +59,11 @@ export function createRedisTokenLedger(redis: Redis | Cluster, opts: RedisStoreO
   const call = (name: keyof typeof SCRIPTS, ...args: (string | number)[]) =>
     (redis as unknown as Record<string, ScriptFn>)[name]!.apply(redis, args);
 
-  async function revokeOne(jti: string): Promise<{ revoked: boolean; proposal_id: string | null }> {
+  async function end(jti: string, to: 'revoked' | 'closed'): Promise<{ changed: boolean; proposal_id: string | null }> {
     const [pid, agent] = await redis.hmget(k.token(jti), 'proposal_id', 'agent');
-    if (pid === null || pid === undefined || agent === null || agent === undefined) return { revoked: false, proposal_id: null };
-    const changed = await call('countersignTokenRevoke', k.token(jti), k.ptoken(pid), k.pickup(pid), k.agentTokens(agent), jti);
-    return { revoked: Number(changed) === 1, proposal_id: pid };
+    if (pid === null || pid === undefined || agent === null || agent === undefined) return { changed: false, proposal_id: null };
+    const changed = await call('countersignTokenRevoke', k.token(jti), k.ptoken(pid), k.pickup(pid), k.agentTokens(agent), jti, to);
+    return { changed: Number(changed) === 1, proposal_id: pid };
   }
 
   return {
@@ -67,26 +75,37 @@ export function createRedisTokenLedger(redis: Redis | Cluster, opts: RedisStoreO
       );
       return Number(stored) === 1;
     },
-    tokenFor: (pid) => redis.get(k.ptoken(pid)),
-    takePickup: (pid) => redis.getdel(k.pickup(pid)),
+    async tokenFor(pid, jti) {
+      const stored = unpack(await redis.get(k.ptoken(pid)));
+      if (stored === null || (jti !== undefined && stored.jti !== null && stored.jti !== jti)) return null;
+      return stored.token;
+    },
+    async takePickup(pid, jti) {
+      const stored = unpack(await redis.getdel(k.pickup(pid)));
+      if (stored === null || (jti !== undefined && stored.jti !== null && stored.jti !== jti)) return null;
+      return stored.token;
+    },
+    async restorePickup(pid, jti, token) {
+      return Number(await call('countersignTokenRestore', k.token(jti), k.pickup(pid), jti, token)) === 1;
+    },
     async redeem(jti) {
       return Number(await call('countersignTokenRedeem', k.token(jti))) === 1;
     },
     async state(jti) {
       return (await redis.hget(k.token(jti), 'state')) as TokenState | null;
     },
-    async discard(pid) {
-      await redis.del(k.ptoken(pid), k.pickup(pid));
+    async close(jti) {
+      return (await end(jti, 'closed')).changed;
     },
     async revoke(jti) {
-      return (await revokeOne(jti)).revoked;
+      return (await end(jti, 'revoked')).changed;
     },
-    async revokeAgent(agent) {
+    async outstandingTokens(agent) {
       const jtis = await redis.zrange(k.agentTokens(agent), '0', '-1');
       const out: { jti: string; proposal_id: string }[] = [];
       for (const jti of jtis) {
-        const r = await revokeOne(jti);
-        if (r.revoked && r.proposal_id !== null) out.push({ jti, proposal_id: r.proposal_id });
+        const [pid, state] = await redis.hmget(k.token(jti), 'proposal_id', 'state');
+        if (pid && (state === 'issued' || state === 'redeemed')) out.push({ jti, proposal_id: pid });
       }
       return out;
     },

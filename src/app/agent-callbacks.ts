@@ -3,7 +3,7 @@ import { describeExecution, redactSecrets } from '../core/execution.ts';
 import type { Proposal, Status } from '../core/proposal.ts';
 import { requestTarget, signedHeaders } from '../core/signing.ts';
 import type { ExecutionDeps } from './execution-deps.ts';
-import { startAgentExecution } from './agent-execution.ts';
+import { startAgentExecution, tokenStillIssued } from './agent-execution.ts';
 import { replyToEvents } from './follow-up.ts';
 
 // Callbacks to agents: only to the callback_url the policy lists for the agent, signed like
@@ -35,11 +35,29 @@ export async function onStatusChanged(x: ExecutionDeps, p: Proposal): Promise<vo
 
 export async function deliverCallback(x: ExecutionDeps, id: string, status: Status): Promise<void> {
   const { app } = x;
-  const p = await app.store.get(id);
-  const agent = p === null ? undefined : app.policy.agentById(p.agent);
-  if (p === null || agent === undefined || agent.callback_url === null) return;
+  const read = await app.store.get(id);
+  const agent = read === null ? undefined : app.policy.agentById(read.agent);
+  if (read === null || agent === undefined || agent.callback_url === null) return;
   if (agent.secret === null) throw new CallbackImpossibleError(`agent ${agent.id} has no secret_env to sign callbacks with`);
-  const token = status === 'approved' && p.execution?.mode === 'callback' ? await x.ledger.tokenFor(id) : null;
+  let p = read;
+  let token: string | null = null;
+  if (status === 'approved' && p.execution?.mode === 'callback' && (p.status === 'approved' || p.status === 'executing')) {
+    const jti = p.execution.token_id;
+    token = await x.ledger.tokenFor(id, jti);
+    if (token !== null && p.status === 'approved') {
+      // Claim BEFORE the token leaves (the executor's order): once the request is on the wire
+      // the agent may act whatever comes back (a timeout, a reset), so from here on a failure
+      // ends `unknown`, never `not_run`. A claim refused (expired, cancelled) sends no token.
+      const actor = `agent:${p.agent}`;
+      const claim = await startAgentExecution(x, id, actor);
+      p = claim.proposal;
+      if (!claim.outcome.claimed || !(await tokenStillIssued(x, id, jti, actor))) token = null;
+    } else if (token !== null && (await x.ledger.state(jti)) === 'revoked') {
+      // A retry of a callback whose execution already started: the same token again (the
+      // earlier attempt may never have arrived), unless the agent was revoked since.
+      token = null;
+    }
+  }
   const payload: Record<string, unknown> = {
     proposal_id: p.id,
     agent: p.agent,
@@ -55,9 +73,6 @@ export async function deliverCallback(x: ExecutionDeps, id: string, status: Stat
   if (token !== null) payload['execution_token'] = token;
   const body = JSON.stringify(payload);
   const httpStatus = await x.callbacks.post(agent.callback_url, signedHeaders(agent.id, agent.secret, { method: 'POST', path: requestTarget(agent.callback_url), body }, app.clock.now()), body, x.tuning.callbackTimeoutMs);
-  // The agent's server took the body, token included (whatever it answered): from here the
-  // agent may act, so the execution has started.
-  if (token !== null) await startAgentExecution(x, id, `agent:${p.agent}`);
   if (httpStatus < 200 || httpStatus >= 300) throw new CallbackRefusedError(httpStatus);
   await app.audit.append([
     {

@@ -15,13 +15,51 @@ import type { Viewer } from './proposals.ts';
 // and failed / unknown if it never does within the report window. A token that never left
 // expires with the proposal failed / not_run.
 
-/** Poll mode: the agent's first read of its approved proposal carries the token, later reads do not. */
+/**
+ * Poll mode: the agent's first read of its approved proposal carries the token, later reads do
+ * not. The token is handed out only when this read's claim started the execution and the
+ * token is still `issued` after it (a kill switch pulled in between wins). The one exception
+ * to "first read only": a token put back because the read that took it was never written
+ * (returnExecutionToken) goes to the next read, the execution being already started.
+ */
 export async function takeExecutionToken(x: ExecutionDeps, p: Proposal, viewer: Viewer): Promise<string | null> {
   if (viewer.kind !== 'agent' || viewer.id !== p.agent) return null;
-  if (p.execution?.mode !== 'poll' || p.status !== 'approved') return null;
-  const token = await x.ledger.takePickup(p.id);
-  if (token !== null) await startAgentExecution(x, p.id, `agent:${p.agent}`);
-  return token;
+  if (p.execution?.mode !== 'poll' || (p.status !== 'approved' && p.status !== 'executing')) return null;
+  const jti = p.execution.token_id;
+  const token = await x.ledger.takePickup(p.id, jti);
+  if (token === null) return null;
+  const actor = `agent:${p.agent}`;
+  if (p.status === 'approved') {
+    const claim = await startAgentExecution(x, p.id, actor);
+    if (!claim.outcome.claimed) return null;
+  }
+  return (await tokenStillIssued(x, p.id, jti, actor)) ? token : null;
+}
+
+/**
+ * The read that took the token was never written (its client had left before the write): the
+ * token never left countersign, so it is offered to the agent's next read instead of being
+ * lost with the execution already started. Only while it is still `issued` and unexpired.
+ */
+export async function returnExecutionToken(x: ExecutionDeps, id: string, token: string): Promise<void> {
+  const p = await x.app.store.get(id);
+  if (p === null || p.execution?.mode !== 'poll' || p.status !== 'executing') return;
+  const restored = await x.ledger.restorePickup(id, p.execution.token_id, token);
+  x.app.logger.warn({ proposal_id: id, restored }, 'the agent left before its execution token was written: offered to its next read');
+}
+
+/**
+ * After a successful claim, before the token leaves: a token revoked (or closed) since it was
+ * read must not be sent. The claimed execution then ends failed / not_run: nothing left.
+ */
+export async function tokenStillIssued(x: ExecutionDeps, id: string, jti: string, actor: string): Promise<boolean> {
+  const state = await x.ledger.state(jti);
+  if (state === 'issued') return true;
+  const why = state === 'revoked' ? 'token_revoked' : 'token_expired';
+  await mutate(x.app, id, (cur, now) => finishExecution(cur, { kind: 'not_sent', why }, actor, now));
+  await x.ledger.untrackExecuting(id);
+  await x.ledger.close(jti);
+  return false;
 }
 
 export type Redemption = ({ active: true } & ExecutionTokenClaims) | { active: false };
@@ -31,7 +69,11 @@ export async function redeemToken(x: ExecutionDeps, token: string, actor: string
   const { app } = x;
   const claims = await x.signer.verify(token, app.clock.now());
   if (claims === null || !(await x.ledger.redeem(claims.jti))) return { active: false };
+  // Read after the redemption: a token is active only while its execution may still run. An
+  // execution that ended (failed, timed out, cancelled) before this read refuses it, even in
+  // the moment before its final transition closed the token in the ledger.
   const p = await app.store.get(claims.proposal_id);
+  if (p === null || (p.status !== 'approved' && p.status !== 'executing')) return { active: false };
   await app.audit.append([
     { type: 'token_redeemed', at: iso(app.clock.now()), proposal_id: claims.proposal_id, agent: claims.sub, actor, data: { jti: claims.jti, audience: claims.aud } },
   ]);
@@ -75,7 +117,10 @@ export async function reportOutcome(x: ExecutionDeps, agent: string, id: string,
   ) {
     throw new ForbiddenError('the execution token does not belong to this proposal');
   }
-  if ((await x.ledger.state(claims.jti)) === 'revoked') throw new ForbiddenError('the execution token was revoked');
+  // A revoked token starts nothing; but an execution already under way when the agent was
+  // revoked did happen, and its real outcome is recorded (marked token_revoked), not lost.
+  const revoked = (await x.ledger.state(claims.jti)) === 'revoked';
+  if (revoked && p.status !== 'executing') throw new ForbiddenError('the execution token was revoked');
   if (p.execution.mode === 'executor') throw new ConflictError(`the ${p.action.tool} executor runs this action; agents do not report its outcome`);
 
   const actor = `agent:${agent}`;
@@ -84,10 +129,15 @@ export async function reportOutcome(x: ExecutionDeps, agent: string, id: string,
     await startAgentExecution(x, id, actor);
   }
   const finished = await mutate(app, id, (cur, now) =>
-    finishExecution(cur, { kind: 'reported', succeeded: report.status === 'succeeded', status_code: report.status_code ?? null, detail: report.detail ?? null }, actor, now),
+    finishExecution(
+      cur,
+      { kind: 'reported', succeeded: report.status === 'succeeded', status_code: report.status_code ?? null, detail: report.detail ?? null, ...(revoked ? { token_revoked: true } : {}) },
+      actor,
+      now,
+    ),
   );
   if (!finished.outcome.finished) throw new ConflictError(`proposal ${id} is already ${finished.proposal.status}`);
   await x.ledger.untrackExecuting(id);
-  await x.ledger.discard(id);
+  await x.ledger.close(claims.jti);
   return finished.proposal;
 }

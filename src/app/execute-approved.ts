@@ -13,6 +13,7 @@ import {
 import { ExecutorUnreachableError } from '../core/execution-ports.ts';
 import { newId } from '../core/ids.ts';
 import type { Proposal } from '../core/proposal.ts';
+import { tokenStillIssued } from './agent-execution.ts';
 import type { ExecutionDeps } from './execution-deps.ts';
 import { mutate } from './mutate.ts';
 
@@ -114,7 +115,7 @@ async function execute(x: ExecutionDeps, id: string, sent: { value: boolean }): 
   if (isTokenExpired(p, app.clock.now())) return failNotRun(x, id, 'token_expired');
   const spec = app.policy.executors.get(p.action.tool);
   if (spec === undefined) return failNotRun(x, id, 'no_executor');
-  const token = await x.ledger.tokenFor(id);
+  const token = await x.ledger.tokenFor(id, p.execution.token_id);
   if (token === null) {
     const state = await x.ledger.state(p.execution.token_id);
     return failNotRun(x, id, state === 'revoked' ? 'token_revoked' : 'token_expired');
@@ -141,6 +142,9 @@ async function execute(x: ExecutionDeps, id: string, sent: { value: boolean }): 
       if (claim.proposal.status !== 'executing') await x.ledger.untrackExecuting(id);
       return;
     }
+    // The token was read before the claim: a revocation in between (it cancels first, then
+    // revokes) must stop it here. Then the claimed execution ends not run.
+    if (!(await tokenStillIssued(x, id, p.execution.token_id, 'system'))) return;
     sent.value = true;
     const result = await connection.send(token, executorBody(claim.proposal));
     const finished = await mutate(app, id, (cur, now) => finishExecution(cur, result, 'system', now));
@@ -161,7 +165,8 @@ async function execute(x: ExecutionDeps, id: string, sent: { value: boolean }): 
     connection.close();
   }
   await x.ledger.untrackExecuting(id);
-  await x.ledger.discard(id);
+  // Over: an issued token (the executor never redeemed it) is closed, so it redeems no more.
+  await x.ledger.close(p.execution.token_id);
 }
 
 /** A claimed execution nobody is running any more is failed with outcome unknown, never re-run. */
@@ -171,7 +176,7 @@ async function settleIfAbandoned(x: ExecutionDeps, p: Proposal): Promise<void> {
   const why = p.execution?.mode === 'executor' ? 'interrupted' : 'no_outcome_reported';
   await mutate(x.app, p.id, (cur, now) => finishExecution(cur, { kind: 'interrupted', why }, 'system', now));
   await x.ledger.untrackExecuting(p.id);
-  await x.ledger.discard(p.id);
+  if (p.execution !== undefined) await x.ledger.close(p.execution.token_id);
 }
 
 /** After the last attempt failed before sending: nothing was sent, so it did not run. */
@@ -206,10 +211,26 @@ export async function sweepExecutions(x: ExecutionDeps, limit = 200): Promise<nu
 }
 
 /**
+ * Approved with a token recorded, but the jobs that move it on may never have been added (the
+ * process died, or Redis refused, after recordTokenIssued): a token already past its expiry
+ * fails the proposal (not run: it is still approved, so nothing took the token), otherwise the
+ * expiry, execute and callback jobs are added again; their job ids make that a no-op when
+ * they exist.
+ */
+async function resumeIssued(x: ExecutionDeps, p: Proposal): Promise<void> {
+  if (p.execution === undefined) return;
+  if (isTokenExpired(p, x.app.clock.now())) return failNotRun(x, p.id, 'token_expired');
+  await x.queue.scheduleTokenExpiry(p.id, p.execution.token_expires_at + 250);
+  if (p.execution.mode === 'executor') await x.queue.enqueueExecution(p.id);
+  if (x.app.policy.agentById(p.agent)?.callback_url) await x.queue.enqueueCallback(p.id, 'approved');
+}
+
+/**
  * The approval commit and the token issue are two steps: a process that dies between them
  * leaves a proposal approved with no token. Runs at start and periodically: approvals from
  * the audit log's recent past that still have no execution are issued now (the issue's
- * compare-and-set keeps a slow live issuer and this pass from both recording a token).
+ * compare-and-set keeps a slow live issuer and this pass from both recording a token); those
+ * still approved with a token get their jobs again (resumeIssued).
  */
 export async function reissueMissingTokens(x: ExecutionDeps): Promise<number> {
   const now = x.app.clock.now();
@@ -228,7 +249,11 @@ export async function reissueMissingTokens(x: ExecutionDeps): Promise<number> {
       if (e.type !== 'decided' || e.data['status'] !== 'approved' || e.proposal_id === null || seen.has(e.proposal_id)) continue;
       seen.add(e.proposal_id);
       const p = await x.app.store.get(e.proposal_id);
-      if (p === null || p.status !== 'approved' || p.execution !== undefined) continue;
+      if (p === null || p.status !== 'approved') continue;
+      if (p.execution !== undefined) {
+        await resumeIssued(x, p);
+        continue;
+      }
       x.app.logger.warn({ proposal_id: p.id }, 'approved proposal had no execution token (a process stopped mid-way): issuing it now');
       await issueExecution(x, p, true);
       issued++;

@@ -5,10 +5,14 @@ import { cancel } from '../core/lifecycle.ts';
 import type { ExecutionDeps } from './execution-deps.ts';
 import { mutate } from './mutate.ts';
 
-// The kill switch. Stops everything of one agent that has not started: outstanding tokens
-// are revoked (redeem answers inactive), queued executions removed and cancelled, pending
+// The kill switch. Stops everything of one agent that has not started: queued executions
+// removed and cancelled, outstanding tokens revoked (redeem answers inactive), pending
 // proposals cancelled. An execution already running cannot be called back; its token is
 // revoked so a downstream that redeems refuses it, and the result lists it.
+// Order: each proposal is cancelled (compare-and-set) BEFORE its token is revoked. A worker
+// racing the switch either loses its claim to the cancellation, or wins it and then finds the
+// token revoked before it sends (tokenStillIssued), or sent before the revocation: then the
+// execution was already under way and is listed in still_executing.
 
 export interface RevocationResult {
   agent: string;
@@ -26,16 +30,18 @@ export async function revokeAgent(x: ExecutionDeps, agentId: string, actor: stri
   const now = app.clock.now();
   // First, so that a token issued from here on is refused at issue (see issueExecution).
   await x.ledger.markAgentRevoked(agentId, now);
-  const revoked = await x.ledger.revokeAgent(agentId);
+  const outstanding = await x.ledger.outstandingTokens(agentId);
   const reason = `agent ${agentId} was revoked`;
   const cancelled: string[] = [];
   const stillExecuting: string[] = [];
+  let tokensRevoked = 0;
 
-  for (const { proposal_id } of revoked) {
+  for (const { jti, proposal_id } of outstanding) {
     await x.queue.removeExecution(proposal_id);
     const r = await mutate(app, proposal_id, (p, t) => cancelApproved(p, actor, reason, t));
     if (r.outcome.cancelled) cancelled.push(proposal_id);
     else if (r.proposal.status === 'executing') stillExecuting.push(proposal_id);
+    if (await x.ledger.revoke(jti)) tokensRevoked++;
   }
   const pending = (await app.store.listPending(PENDING_SCAN_LIMIT)).filter((p) => p.agent === agentId);
   for (const p of pending) {
@@ -50,9 +56,9 @@ export async function revokeAgent(x: ExecutionDeps, agentId: string, actor: stri
       proposal_id: null,
       agent: agentId,
       actor,
-      data: { tokens_revoked: revoked.length, cancelled: cancelled.slice(0, 200), cancelled_count: cancelled.length, still_executing: stillExecuting.slice(0, 200) },
+      data: { tokens_revoked: tokensRevoked, cancelled: cancelled.slice(0, 200), cancelled_count: cancelled.length, still_executing: stillExecuting.slice(0, 200) },
     },
   ]);
-  app.logger.warn({ agent: agentId, actor, tokens_revoked: revoked.length, cancelled: cancelled.length, still_executing: stillExecuting.length }, 'agent revoked');
-  return { agent: agentId, tokens_revoked: revoked.length, cancelled, still_executing: stillExecuting };
+  app.logger.warn({ agent: agentId, actor, tokens_revoked: tokensRevoked, cancelled: cancelled.length, still_executing: stillExecuting.length }, 'agent revoked');
+  return { agent: agentId, tokens_revoked: tokensRevoked, cancelled, still_executing: stillExecuting };
 }

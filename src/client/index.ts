@@ -96,7 +96,8 @@ export class CountersignClient {
   /**
    * Waits until the proposal is decided (`until: 'decided'`, the default: no longer pending)
    * or finished (`'final'`), or `timeout` seconds pass; then returns it as it is. Never
-   * throws for a timeout: check `status`.
+   * throws for a timeout: check `status`. A read that carries `execution_token` (poll mode:
+   * handed out once) is returned at once, whatever `until` says: act, then report.
    */
   async wait(id: string, options: { timeout?: number; until?: 'decided' | 'final'; signal?: AbortSignal } = {}): Promise<ProposalView> {
     const deadline = this.now() + (options.timeout ?? 60) * 1000;
@@ -105,7 +106,7 @@ export class CountersignClient {
       const left = Math.max(0, Math.ceil((deadline - this.now()) / 1000));
       const seconds = Math.min(left, MAX_POLL_SECONDS);
       const p = await this.request<ProposalView>('GET', `/v1/proposals/${encodeURIComponent(id)}/wait?timeout=${seconds}`, undefined, seconds * 1000, options.signal);
-      if (done(p) || FINAL.has(p.status) || left === 0 || options.signal?.aborted) return p;
+      if (p.execution_token !== undefined || done(p) || FINAL.has(p.status) || left === 0 || options.signal?.aborted) return p;
     }
   }
 

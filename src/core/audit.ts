@@ -36,6 +36,8 @@ export const AUDIT_EVENT_TYPES = [
   'callback_failed',
   'agent_revoked',
   'channel_bound',
+  // `connect` from someone outside the policy's `admins` group (Teams).
+  'channel_bind_refused',
 ] as const;
 export type AuditEventType = (typeof AUDIT_EVENT_TYPES)[number];
 

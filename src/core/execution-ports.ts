@@ -18,7 +18,8 @@ export interface TokenSigner {
   jwks(): PublicJwks;
 }
 
-export type TokenState = 'issued' | 'redeemed' | 'revoked';
+/** `closed`: the execution ended (failed, timed out, finished) before the token was redeemed. */
+export type TokenState = 'issued' | 'redeemed' | 'revoked' | 'closed';
 
 export interface TokenRecord {
   jti: string;
@@ -39,19 +40,27 @@ export interface TokenRecord {
 export interface TokenLedger {
   /** Stores the token; false when the proposal already has one (a second issuer loses). */
   save(record: TokenRecord): Promise<boolean>;
-  /** The proposal's token while it is valid and not revoked. */
-  tokenFor(proposalId: string): Promise<string | null>;
-  /** Takes the poll-mode token: only the first caller gets it. */
-  takePickup(proposalId: string): Promise<string | null>;
+  /**
+   * The proposal's token while it is valid and neither revoked nor closed; with `jti`, only
+   * when the stored token is that one (a recovery may have replaced another issuer's).
+   */
+  tokenFor(proposalId: string, jti?: string): Promise<string | null>;
+  /** Takes the poll-mode token: only the first caller gets it (null when it is not `jti`'s). */
+  takePickup(proposalId: string, jti?: string): Promise<string | null>;
+  /** Puts back a pick-up nobody received (only while the token is issued and unexpired). */
+  restorePickup(proposalId: string, jti: string, token: string): Promise<boolean>;
   /** Spends the token: true for the first call only; false when revoked, spent or unknown. */
   redeem(jti: string): Promise<boolean>;
   state(jti: string): Promise<TokenState | null>;
-  /** Forgets the stored token (its state stays, for redemption and revocation). */
-  discard(proposalId: string): Promise<void>;
-  /** Revokes one token and forgets its stored copies; true when it was outstanding. */
+  /**
+   * The execution is over: an `issued` token becomes `closed` (a `redeemed` one stays) and its
+   * stored copies are forgotten, atomically. True when the state changed.
+   */
+  close(jti: string): Promise<boolean>;
+  /** Revokes one token (issued or redeemed) and forgets its stored copies; true when it was outstanding. */
   revoke(jti: string): Promise<boolean>;
-  /** Revokes every outstanding token of the agent; returns their proposals. */
-  revokeAgent(agent: string): Promise<{ jti: string; proposal_id: string }[]>;
+  /** The agent's tokens that are still issued or redeemed, with their proposals. */
+  outstandingTokens(agent: string): Promise<{ jti: string; proposal_id: string }[]>;
   /** Remembers when the agent was revoked: proposals it made before then never get a token. */
   markAgentRevoked(agent: string, at: number): Promise<void>;
   agentRevokedAt(agent: string): Promise<number | null>;

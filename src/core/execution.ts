@@ -168,8 +168,10 @@ export type ExecutionResult =
   | { kind: 'timeout'; duration_ms: number }
   /** The connection broke after the request was sent. */
   | { kind: 'lost'; error: string; duration_ms: number }
-  /** An agent that executed itself reports. */
-  | { kind: 'reported'; succeeded: boolean; status_code: number | null; detail: string | null }
+  /** An agent that executed itself reports (`token_revoked`: the agent was revoked while it ran). */
+  | { kind: 'reported'; succeeded: boolean; status_code: number | null; detail: string | null; token_revoked?: boolean }
+  /** Claimed, then stopped before anything left (the token was revoked in between): it did not run. */
+  | { kind: 'not_sent'; why: string }
   /** Found executing with nobody running it (the worker died): never re-run. */
   | { kind: 'interrupted'; why: string };
 
@@ -201,6 +203,8 @@ function interpret(r: ExecutionResult, startedAt: number, now: number) {
       };
     case 'interrupted':
       return { status: 'failed' as const, outcome: 'unknown' as const, reason: r.why, status_code: null, duration_ms: Math.max(0, now - startedAt), excerpt: null };
+    case 'not_sent':
+      return { status: 'failed' as const, outcome: 'not_run' as const, reason: r.why, status_code: null, duration_ms: null, excerpt: null };
   }
 }
 
@@ -229,6 +233,7 @@ export function finishExecution(p: Proposal, result: ExecutionResult, actor: str
         http_status: r.status_code,
         duration_ms: r.duration_ms,
         response_excerpt: r.excerpt,
+        ...(result.kind === 'reported' && result.token_revoked === true ? { token_revoked: true } : {}),
       }),
     ],
   };

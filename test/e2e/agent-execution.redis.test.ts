@@ -1,9 +1,11 @@
-import { createLocalJWKSet, decodeProtectedHeader, jwtVerify } from 'jose';
+import { request as httpRequest } from 'node:http';
+import type { Socket } from 'node:net';
+import { createLocalJWKSet, decodeJwt, decodeProtectedHeader, jwtVerify } from 'jose';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { generateSigningKey } from '../../adapters/tokens/jwt-signer.ts';
 import { recordDecision } from '../../src/app/record-decision.ts';
-import { verifySignature } from '../../src/core/signing.ts';
-import { startTestApp, type TestApp } from '../helpers/app.ts';
+import { signedHeaders, verifySignature } from '../../src/core/signing.ts';
+import { startTestApp, TEST_ADMIN_TOKEN, type TestApp } from '../helpers/app.ts';
 import { actionBody, executionPolicy, waitForStatus } from '../helpers/execution.ts';
 import { startFakeHttpServer, type FakeHttpServer, type RecordedRequest } from '../helpers/executor-server.ts';
 
@@ -124,6 +126,55 @@ describe('an agent that polls', () => {
   });
 });
 
+describe('a poll read whose client leaves while the token is being taken', () => {
+  it('writes nothing and offers the token to the next read instead of losing it', async () => {
+    const { body } = await app.billing.propose(actionBody('selfserve', 'poll-left'));
+    expect(body.status).toBe('approved');
+    const id = body.id as string;
+    const redis = app.running.redis as unknown as Record<string, (...args: unknown[]) => Promise<unknown>>;
+    const getdel = redis['getdel']!;
+    const restore = redis['countersignTokenRestore'];
+    let restored!: (v: unknown) => void;
+    const restoredDone = new Promise((r) => (restored = r));
+    // The server side of the wait request's connection, to wait for its close (an event).
+    const serverSocket = new Promise<Socket>((r) => app.running.server.once('connection', r));
+    const path = `/v1/proposals/${id}/wait?timeout=0`;
+    const client = httpRequest(`${app.url}${path}`, { agent: false, headers: signedHeaders('billing-agent', app.secrets.billing, { method: 'GET', path, body: '' }, Date.now()) });
+    client.on('error', () => undefined);
+    redis['getdel'] = async function (this: unknown, ...args: unknown[]) {
+      if (String(args[0]).includes(`:pickup:${id}`)) {
+        // The agent gives up right now, while its token is being read.
+        const socket = await serverSocket;
+        const closed = new Promise((r) => socket.once('close', r));
+        client.destroy();
+        await closed;
+      }
+      return getdel.apply(this, args);
+    };
+    redis['countersignTokenRestore'] = async function (this: unknown, ...args: unknown[]) {
+      const v = await restore!.apply(this, args);
+      restored(v);
+      return v;
+    };
+    try {
+      client.end();
+      expect(await restoredDone).toBe(1);
+    } finally {
+      redis['getdel'] = getdel;
+      if (restore === undefined) delete redis['countersignTokenRestore'];
+      else redis['countersignTokenRestore'] = restore;
+    }
+    // The execution started with that read; the token, never written, goes to the next one.
+    const next = await app.billing.request('GET', `/v1/proposals/${id}`);
+    expect(next.body.status).toBe('executing');
+    const token = next.body.execution_token as string;
+    expect(decodeJwt(token)).toMatchObject({ proposal_id: id, sub: 'billing-agent' });
+    expect((await app.billing.request('GET', `/v1/proposals/${id}`)).body.execution_token).toBeUndefined();
+    const report = await app.billing.request('POST', `/v1/proposals/${id}/outcome`, { token, status: 'succeeded' });
+    expect(report.body).toMatchObject({ status: 'succeeded', execution: { mode: 'poll', outcome: 'succeeded' } });
+  });
+});
+
 describe('an agent that executes itself and goes quiet', () => {
   let quiet: TestApp;
   beforeAll(async () => {
@@ -157,5 +208,68 @@ describe('an agent that executes itself and goes quiet', () => {
     expect(done.execution).toMatchObject({ outcome: 'unknown', reason: 'no_outcome_reported' });
     const late = await quiet.billing.request('POST', `/v1/proposals/${body.id}/outcome`, { token: read.body.execution_token, status: 'succeeded' });
     expect(late.status).toBe(409);
+    // The execution is over: its token, never redeemed, redeems no more.
+    const redeemed = await fetch(`${quiet.url}/v1/tokens/redeem`, { method: 'POST', body: JSON.stringify({ token: read.body.execution_token }) });
+    expect(await redeemed.json()).toEqual({ active: false });
+  });
+});
+
+describe('a callback whose connection breaks after the token was sent', () => {
+  let resets: TestApp;
+  let cbServer: FakeHttpServer;
+  beforeAll(async () => {
+    const executor = await startFakeHttpServer();
+    cbServer = await startFakeHttpServer();
+    // The agent's server got the request (and the token), then the connection reset.
+    cbServer.respond = (_req, res) => void res.socket?.destroy();
+    resets = await startTestApp({
+      policy: executionPolicy({ executorUrl: executor.url, callbackUrl: `${cbServer.url}/countersign` }),
+      env: { EXECUTION_TOKEN_TTL: '1s' },
+      start: { execution: { callbackAttempts: 2, callbackBackoffMs: 20, agentReportWindowMs: 300, sweepEveryMs: 100 } },
+    });
+  });
+
+  it('was started before the request left: it ends failed with outcome unknown, never not_run', async () => {
+    const { body } = await resets.ops.propose(actionBody('selfserve', 'reset-1'));
+    expect(body.status).toBe('approved');
+    const [first] = await cbServer.waitFor(1, about(body.id, 'approved'));
+    expect(typeof first!.body.execution_token).toBe('string');
+    // Claimed before the post: the callback itself already says so.
+    expect(first!.body).toMatchObject({ current_status: 'executing', execution: { mode: 'callback' } });
+    expect(first!.body.execution.started_at).not.toBeNull();
+    const done = await waitForStatus(resets.ops, body.id, (s) => s === 'failed');
+    expect(done.execution).toMatchObject({ outcome: 'unknown', reason: 'no_outcome_reported' });
+    // The retry carried the same token again (the first may never have arrived).
+    const attempts = cbServer.requests.filter(about(body.id, 'approved'));
+    expect(attempts.length).toBeGreaterThanOrEqual(1);
+    for (const a of attempts) expect(a.body.execution_token).toBe(first!.body.execution_token);
+  });
+});
+
+describe('an agent revoked while its own execution runs', () => {
+  let revoked: TestApp;
+  beforeAll(async () => {
+    const executor = await startFakeHttpServer();
+    revoked = await startTestApp({ policy: executionPolicy({ executorUrl: executor.url }) });
+  });
+
+  it('still gets its real outcome recorded, marked token_revoked', async () => {
+    const running = (await revoked.billing.propose(actionBody('selfserve', 'revoked-running'))).body.id as string;
+    const notStarted = (await revoked.billing.propose(actionBody('selfserve', 'revoked-waiting', 'approve-me'))).body.id as string;
+    const read = await revoked.billing.request('GET', `/v1/proposals/${running}`);
+    const token = read.body.execution_token as string;
+    expect(typeof token).toBe('string');
+
+    const res = await fetch(`${revoked.url}/v1/agents/billing-agent/revoke`, { method: 'POST', headers: { authorization: `Bearer ${TEST_ADMIN_TOKEN}` } });
+    expect(await res.json()).toMatchObject({ still_executing: [running], cancelled: [notStarted] });
+    // Revoked: downstream redemption refuses it.
+    const redeemed = await fetch(`${revoked.url}/v1/tokens/redeem`, { method: 'POST', body: JSON.stringify({ token }) });
+    expect(await redeemed.json()).toEqual({ active: false });
+
+    const report = await revoked.billing.request('POST', `/v1/proposals/${running}/outcome`, { token, status: 'succeeded', detail: 'done before the switch' });
+    expect(report.status).toBe(200);
+    expect(report.body).toMatchObject({ status: 'succeeded', execution: { outcome: 'succeeded' } });
+    const audit = await revoked.admin<{ events: { type: string; data: any }[] }>(`/v1/audit?proposal_id=${running}&limit=50`);
+    expect(audit.body.events.find((e) => e.type === 'execution_finished')!.data).toMatchObject({ status: 'succeeded', token_revoked: true });
   });
 });

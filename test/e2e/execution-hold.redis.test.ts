@@ -1,4 +1,8 @@
 import { beforeAll, describe, expect, it } from 'vitest';
+import { createRedisTokenLedger } from '../../adapters/redis/token-ledger.ts';
+import { createJwtSigner, generateSigningKey } from '../../adapters/tokens/jwt-signer.ts';
+import { issueExecution } from '../../src/app/execute-approved.ts';
+import { DEFAULT_EXECUTION_TUNING, type ExecutionDeps } from '../../src/app/execution-deps.ts';
 import { recordDecision } from '../../src/app/record-decision.ts';
 import { newId } from '../../src/core/ids.ts';
 import type { Proposal } from '../../src/core/proposal.ts';
@@ -47,6 +51,18 @@ describe('a token that expires in the queue', () => {
     const done = await waitForStatus(app.ops, id, (s) => s === 'failed');
     expect(done.execution).toMatchObject({ outcome: 'not_run', reason: 'token_expired', started_at: null });
     expect(executor.requests).toHaveLength(0);
+  });
+
+  it('a poll read whose claim is refused does not hand out the token', async () => {
+    const { body } = await app.billing.propose(actionBody('selfserve', 'late-poll'));
+    expect(body.status).toBe('approved');
+    // Expired by countersign's clock, while the stored copy is still in Redis: the read takes
+    // it, but the claim refuses to start an expired execution, so the token must not leave.
+    clock.offset += 2000;
+    const read = await app.billing.request('GET', `/v1/proposals/${body.id}`);
+    expect(read.body.execution_token).toBeUndefined();
+    const done = await waitForStatus(app.billing, body.id, (s) => s === 'failed');
+    expect(done.execution).toMatchObject({ outcome: 'not_run', reason: 'token_expired', started_at: null });
   });
 });
 
@@ -104,6 +120,30 @@ describe('revoking an agent', () => {
     expect(body.status).toBe('approved');
     await waitForStatus(app.billing, body.id, (s) => s === 'succeeded');
   });
+
+  it('a revocation that lands after a worker claimed: the worker does not send the revoked token', async () => {
+    // The kill switch is pulled between the worker's claim and its send: the moment the
+    // worker checks the token's state after the claim (the only read of it there).
+    const redis = app.running.redis as unknown as { hget: (key: string, field: string) => Promise<string | null> };
+    const hget = redis.hget;
+    let revocation: Promise<{ status: number; body: any }> | null = null;
+    redis.hget = async function (this: unknown, key: string, field: string) {
+      if (revocation === null && key.includes(':token:') && field === 'state') {
+        revocation = revoke('ops-agent');
+        await revocation;
+      }
+      return hget.call(this, key, field);
+    };
+    try {
+      const { body } = await app.ops.propose(actionBody('deploy', 'revoked-after-claim'));
+      const done = await waitForStatus(app.ops, body.id, (s) => s === 'failed');
+      expect(done.execution).toMatchObject({ outcome: 'not_run', reason: 'token_revoked' });
+      expect((await revocation!)!.body).toMatchObject({ still_executing: [body.id] });
+      expect(executor.requests.filter((r) => r.body.action.target === 'revoked-after-claim')).toHaveLength(0);
+    } finally {
+      redis.hget = hget;
+    }
+  });
 });
 
 describe('an approval whose process died before the token was issued', () => {
@@ -145,5 +185,75 @@ describe('an approval whose process died before the token was issued', () => {
     expect(String(req!.headers.authorization)).not.toContain('stale-token');
     const done = await waitForStatus(app.ops, id, (s) => s === 'succeeded');
     expect(done.execution).toMatchObject({ mode: 'executor', outcome: 'succeeded' });
+  });
+
+  function approvedProposal(target: string): Proposal {
+    const now = Date.now();
+    return {
+      id: newId('p', now),
+      agent: 'ops-agent',
+      idempotency_key: null,
+      intent: `deploy ${target}`,
+      action: { tool: 'deploy', operation: 'run', target, parameters: {} },
+      context: { data_sensitivity: 'internal', destination: 'internal', environment: 'production', reversible: false, value: { amount: 0, currency: '' } },
+      decision: { effect: 'allow', risk: 'low', rule: 'everything-else', reasons: [], route: null, approvers: null, approvals_required: 0, ttl_ms: 0 },
+      status: 'approved',
+      created_at: now,
+      expires_at: null,
+      approvals: [],
+      resolution: { status: 'approved', by: 'policy', reason: null, at: now },
+      version: 1,
+    };
+  }
+
+  async function storeApproved(p: Proposal) {
+    const base = { at: new Date(p.created_at).toISOString(), proposal_id: p.id, agent: p.agent };
+    await app.running.deps.store.create(p, [
+      { ...base, type: 'proposal_received', actor: 'agent:ops-agent', data: {} },
+      { ...base, type: 'decided', actor: 'policy', data: { status: 'approved', rule: 'everything-else' } },
+    ]);
+  }
+
+  it('whose jobs were never added after the token was recorded: recovery adds them, and it runs', async () => {
+    const p = approvedProposal('jobs-lost');
+    await storeApproved(p);
+    // The real issue path, with a queue that refuses: the token is minted, stored and
+    // recorded, then adding the expiry / execute jobs throws.
+    const ledger = createRedisTokenLedger(app.running.redis, { prefix: app.prefix });
+    const refuse = async () => {
+      throw new Error('queue unavailable');
+    };
+    const x: ExecutionDeps = {
+      app: app.running.deps,
+      signer: await createJwtSigner(await ledger.sharedDevKey(generateSigningKey), () => app.url),
+      ledger,
+      queue: { enqueueExecution: refuse, scheduleTokenExpiry: refuse, enqueueCallback: refuse, removeExecution: async () => false },
+      executor: { connect: refuse },
+      callbacks: { post: refuse },
+      tokenTtlMs: 60_000,
+      tuning: DEFAULT_EXECUTION_TUNING,
+    };
+    await expect(issueExecution(x, p)).rejects.toThrow('queue unavailable');
+    const recorded = await app.running.deps.store.get(p.id);
+    expect(recorded).toMatchObject({ status: 'approved', execution: { mode: 'executor', started_at: null } });
+
+    const [req] = await executor.waitFor(1, (r) => r.body?.proposal_id === p.id);
+    const token = /^Bearer (\S+)$/.exec(String(req!.headers.authorization))![1]!;
+    expect(JSON.parse(Buffer.from(token.split('.')[1]!, 'base64url').toString()).jti).toBe(recorded!.execution!.token_id);
+    const done = await waitForStatus(app.ops, p.id, (s) => s === 'succeeded');
+    expect(done.execution).toMatchObject({ mode: 'executor', outcome: 'succeeded' });
+  });
+
+  it('whose recorded token expired with no job left to notice: recovery fails it as not run', async () => {
+    const p = approvedProposal('jobs-lost-expired');
+    const past = Date.now() - 1000;
+    p.execution = {
+      mode: 'executor', token_id: newId('t', past), token_expires_at: past, started_at: null, finished_at: null,
+      status_code: null, outcome: null, reason: null, duration_ms: null, response_excerpt: null,
+    };
+    await storeApproved(p);
+    const done = await waitForStatus(app.ops, p.id, (s) => s === 'failed');
+    expect(done.execution).toMatchObject({ outcome: 'not_run', reason: 'token_expired', started_at: null });
+    expect(executor.requests.filter((r) => r.body?.proposal_id === p.id)).toHaveLength(0);
   });
 });

@@ -75,8 +75,9 @@ describe('webhook executor', () => {
   });
 
   it('redeems a token exactly once, even under 50 concurrent redemptions', async () => {
-    const { body } = await app.ops.propose(actionBody('deploy', 'ok-redeem'));
-    const [req] = await executor.waitFor(1, forTarget('ok-redeem'));
+    // Held: the downstream redeems while it handles the request, as a real one would.
+    const { body } = await app.ops.propose(actionBody('deploy', 'hold-redeem'));
+    const [req] = await executor.waitFor(1, forTarget('hold-redeem'));
     const token = String(req!.headers.authorization).slice('Bearer '.length);
     const redeem = (t: string) =>
       fetch(`${app.url}/v1/tokens/redeem`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ token: t }) }).then(
@@ -97,7 +98,25 @@ describe('webhook executor', () => {
     expect((await redeem('not-a-token')).body).toEqual({ active: false });
     const bad = await fetch(`${app.url}/v1/tokens/redeem`, { method: 'POST', body: '{"token":"x","extra":1}' });
     expect(bad.status).toBe(400);
+    req!.reply(200, '{"ok":true}');
     await waitForStatus(app.ops, body.id, (s) => s === 'succeeded');
+  });
+
+  it('closes the token of an execution that ended: it no longer redeems', async () => {
+    // Timed out (failed / unknown) without the executor ever redeeming the token.
+    const { body } = await app.ops.propose(actionBody('quick', 'never-redeemed'));
+    const [req] = await executor.waitFor(1, forTarget('never-redeemed'));
+    const token = String(req!.headers.authorization).slice('Bearer '.length);
+    const done = await waitForStatus(app.ops, body.id, (s) => s === 'failed');
+    expect(done.execution).toMatchObject({ outcome: 'unknown', reason: 'timeout' });
+    const tokenKey = `{${app.prefix}}:token:${done.execution.token_id}`;
+    expect(await app.running.redis.hget(tokenKey, 'state')).toBe('closed');
+    const redeem = async () => (await fetch(`${app.url}/v1/tokens/redeem`, { method: 'POST', body: JSON.stringify({ token }) })).json();
+    expect(await redeem()).toEqual({ active: false });
+    // Even a token the ledger still had as issued (the moment between the final commit and the
+    // close) is refused: redemption needs the proposal approved or executing.
+    await app.running.redis.hset(tokenKey, 'state', 'issued');
+    expect(await redeem()).toEqual({ active: false });
   });
 
   it('marks an executor that does not answer in time failed with outcome unknown, and never retries it', async () => {

@@ -57,6 +57,22 @@ describe('CountersignClient', () => {
     expect((await final.wait('p_1', { timeout: 300, until: 'final' })).status).toBe('succeeded');
   });
 
+  it("wait() returns the read that carries the one-time execution_token, even when waiting until 'final'", async () => {
+    const seen: Seen[] = [];
+    const c = client(
+      [
+        { status: 200, body: proposal('pending') },
+        { status: 200, body: { ...proposal('approved'), execution_token: 'eyJ.one-time.token' } },
+        { status: 200, body: proposal('executing') },
+        { status: 200, body: proposal('failed') },
+      ],
+      seen,
+    );
+    const p = await c.wait('p_1', { timeout: 300, until: 'final' });
+    expect(p).toMatchObject({ status: 'approved', execution_token: 'eyJ.one-time.token' });
+    expect(seen).toHaveLength(2);
+  });
+
   it('reportOutcome() sends the token and the result', async () => {
     const seen: Seen[] = [];
     await client([{ status: 200, body: proposal('succeeded') }], seen).reportOutcome('p_1', 'tok', { status: 'succeeded', status_code: 200, detail: 'ok' });

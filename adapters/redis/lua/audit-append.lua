@@ -5,7 +5,28 @@
 -- be re-encoded (cjson escapes "/" and reorders keys, which would break the digest).
 local GENESIS_HASH = string.rep('0', 64)
 
-local function append_audit(stream_key, head_key, ev_type, at, proposal_id, agent, actor, data, digest)
+-- Search index (see adapters/redis/audit-index.ts): capped lists beside the audit stream,
+-- named from its key (same hash tag), of audit entry ids, newest first. Written with pcall:
+-- the index only speeds search up and must never stop an audit write.
+local AUDIT_INDEX_CAP = 2000
+
+local function index_add(key, id)
+  local n = redis.pcall('LPUSH', key, id)
+  if type(n) == 'number' and n > AUDIT_INDEX_CAP then redis.pcall('LTRIM', key, 0, AUDIT_INDEX_CAP - 1) end
+end
+
+local function index_event(stream_key, head_key, id, proposal_id, agent, actor, tokens)
+  local base = stream_key .. ':ix:'
+  redis.call('HSETNX', head_key, 'ix_from', id)
+  if agent ~= '' then index_add(base .. 'agent:' .. agent, id) end
+  index_add(base .. 'actor:' .. actor, id)
+  if proposal_id ~= '' then index_add(base .. 'proposal:' .. proposal_id, id) end
+  for token in string.gmatch(tokens, '%S+') do
+    if token == '*' then index_add(base .. 'w*', id) else index_add(base .. 'w:' .. token, id) end
+  end
+end
+
+local function append_audit(stream_key, head_key, ev_type, at, proposal_id, agent, actor, data, digest, tokens)
   local seq = string.format('%d', redis.call('HINCRBY', head_key, 'seq', 1))
   local prev = redis.call('HGET', head_key, 'hash')
   if not prev then prev = GENESIS_HASH end
@@ -14,18 +35,20 @@ local function append_audit(stream_key, head_key, ev_type, at, proposal_id, agen
     'seq', seq, 'at', at, 'type', ev_type, 'proposal_id', proposal_id, 'agent', agent,
     'actor', actor, 'data', data, 'digest', digest, 'prev_hash', prev, 'hash', hash)
   redis.call('HSET', head_key, 'hash', hash)
+  index_event(stream_key, head_key, id, proposal_id, agent, actor, tokens)
   return id
 end
 
--- Events arrive as flat ARGV groups of 7 starting at `first`:
--- type, at, proposal_id ('' for null), agent ('' for null), actor, data, digest.
-local EVENT_ARITY = 7
+-- Events arrive as flat ARGV groups of 8 starting at `first`:
+-- type, at, proposal_id ('' for null), agent ('' for null), actor, data, digest,
+-- index words (space-separated; not part of the event, see index_event).
+local EVENT_ARITY = 8
 
 local function append_audit_events(stream_key, head_key, first)
   local count = 0
   for i = first, #ARGV, EVENT_ARITY do
     append_audit(stream_key, head_key, ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3],
-      ARGV[i + 4], ARGV[i + 5], ARGV[i + 6])
+      ARGV[i + 4], ARGV[i + 5], ARGV[i + 6], ARGV[i + 7])
     count = count + 1
   end
   return count

@@ -7,7 +7,7 @@
 -- matched, so the status is the one the caller read).
 local HEAD = 7
 if ((#ARGV - HEAD) % EVENT_ARITY) ~= 0 then
-  return redis.error_reply('ERR countersign: event arguments must come in groups of 7')
+  return redis.error_reply('ERR countersign: event arguments must come in groups of 8')
 end
 local current = redis.call('HMGET', KEYS[1], 'version', 'status')
 if not current[1] or current[1] ~= ARGV[2] then return 0 end

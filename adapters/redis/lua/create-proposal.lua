@@ -5,7 +5,7 @@
 -- Returns {1, id} when stored, {0, existing id} when the agent already used the idempotency key.
 local HEAD = 7
 if ((#ARGV - HEAD) % EVENT_ARITY) ~= 0 then
-  return redis.error_reply('ERR countersign: event arguments must come in groups of 7')
+  return redis.error_reply('ERR countersign: event arguments must come in groups of 8')
 end
 local id = ARGV[1]
 local idem_ttl = tonumber(ARGV[7])

@@ -33,8 +33,11 @@ export interface PersonSpec {
 export interface ChannelSpec {
   readonly route: string;
   readonly slack: string | null;
+  /** A binding key for `connect`, or the conversation id of `teams_conversation`. */
   readonly teams: string | null;
   readonly console: boolean;
+  /** A Teams channel given in the policy rather than bound with `connect`. */
+  readonly teams_conversation?: { readonly conversation: string; readonly service_url: string; readonly tenant: string };
 }
 
 export interface ExecutorSpec {

@@ -90,10 +90,17 @@ const personSchema = z
     console_key_env: p.console_key_env ?? null,
   }));
 
+// Teams: a key that `@countersign connect <route>` binds at run time (stored in Redis), or
+// the channel itself, fixed here (`conversation` is the channel's `19:…@thread…` id).
+const teamsChannelSchema = z.union([
+  text(200),
+  z.strictObject({ conversation: text(300), service_url: httpUrl, tenant: text(100) }),
+]);
+
 const channelSchema = z
   .strictObject({
     slack: text(100).optional(),
-    teams: text(200).optional(),
+    teams: teamsChannelSchema.optional(),
     console: z.boolean().optional(),
   })
   .superRefine((c, ctx) => {
@@ -101,7 +108,13 @@ const channelSchema = z
       ctx.addIssue({ code: 'custom', message: 'a channel must list at least one platform (slack, teams or console: true)' });
     }
   })
-  .transform((c) => ({ slack: c.slack ?? null, teams: c.teams ?? null, console: c.console ?? false }));
+  .transform((c) => ({
+    slack: c.slack ?? null,
+    // A fixed channel's address is its conversation id; the Teams adapter finds the rest below.
+    teams: typeof c.teams === 'object' ? c.teams.conversation : (c.teams ?? null),
+    console: c.console ?? false,
+    ...(typeof c.teams === 'object' ? { teams_conversation: { ...c.teams } } : {}),
+  }));
 
 const executorSchema = z
   .strictObject({

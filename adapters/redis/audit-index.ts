@@ -1,0 +1,60 @@
+// The audit log's search index, kept by the append Lua script next to the stream (same
+// `{prefix}` hash tag). Each index is a capped Redis list of audit entry ids, newest first
+// (lists, not streams: a new stream key preallocates a 4 KB node, and most words are rare):
+//
+//   {prefix}:audit:ix:agent:<agent>       events whose `agent` is exactly <agent>
+//   {prefix}:audit:ix:actor:<actor>       events whose `actor` is exactly <actor>
+//   {prefix}:audit:ix:proposal:<id>       events of one proposal
+//   {prefix}:audit:ix:w:<token>           events whose searchable text contains the word <token>
+//   {prefix}:audit:ix:w*                  events with more words than were indexed (always candidates)
+//
+// The index only proposes candidates: every candidate is read and checked with the same
+// filters as a scan, so a result is exactly what the scan would have returned for it. Each
+// index keeps its newest AUDIT_INDEX_CAP ids (LTRIM); below what an index covers
+// (trimmed, or entries written before indexing began, `ix_from` in the head record) search
+// goes on with the scan.
+
+/** Ids kept per index list; a list this long may have been trimmed. */
+export const AUDIT_INDEX_CAP = 2000;
+/** Words indexed per event; an event with more goes to the overflow index as well. */
+export const MAX_TOKENS_PER_EVENT = 256;
+/** Longer words are indexed (and looked up) by their first MAX_TOKEN_LENGTH characters. */
+export const MAX_TOKEN_LENGTH = 64;
+const MIN_TOKEN_LENGTH = 2;
+
+/** The words of (already lower-cased) text: runs of a-z 0-9, at least 2 long, cut at 64, deduplicated. */
+export function searchTokens(lowerText: string): string[] {
+  const out = new Set<string>();
+  for (const m of lowerText.matchAll(/[a-z0-9]+/g)) {
+    const t = m[0];
+    if (t.length >= MIN_TOKEN_LENGTH) out.add(t.length > MAX_TOKEN_LENGTH ? t.slice(0, MAX_TOKEN_LENGTH) : t);
+  }
+  return [...out];
+}
+
+/** What the append script gets per event: the words, space-separated; `*` first when some were left out. */
+export function indexArg(lowerText: string): string {
+  const tokens = searchTokens(lowerText);
+  if (tokens.length <= MAX_TOKENS_PER_EVENT) return tokens.join(' ');
+  return ['*', ...tokens.slice(0, MAX_TOKENS_PER_EVENT)].join(' ');
+}
+
+export interface AuditIndexKeys {
+  agent(agent: string): string;
+  actor(actor: string): string;
+  proposal(id: string): string;
+  word(token: string): string;
+  overflow: string;
+}
+
+/** Must match the names audit-append.lua derives from the stream key. */
+export function auditIndexKeys(auditKey: string): AuditIndexKeys {
+  const base = `${auditKey}:ix:`;
+  return {
+    agent: (a) => `${base}agent:${a}`,
+    actor: (a) => `${base}actor:${a}`,
+    proposal: (id) => `${base}proposal:${id}`,
+    word: (t) => `${base}w:${t}`,
+    overflow: `${base}w*`,
+  };
+}

@@ -1,0 +1,105 @@
+import type { AppDeps } from '../../src/app/deps.ts';
+import { recordDecision, refuseUnknownUser } from '../../src/app/record-decision.ts';
+import { buildApprovalCard } from '../../src/core/card.ts';
+import { NotFoundError } from '../../src/core/errors.ts';
+import type { VoteOutcome } from '../../src/core/lifecycle.ts';
+import type { Logger } from '../../src/core/ports.ts';
+import type { Vote } from '../../src/core/proposal.ts';
+import { CARD_CONTENT_TYPE, REASON_INPUT, REASON_MAX, VERB_APPROVE, VERB_DENY, renderCard, type AdaptiveCard } from './cards.ts';
+
+// An Approve or Deny click (`adaptiveCard/action` invoke). The decision goes through
+// recordDecision, atomic in Redis: a double click, a re-delivered invoke or two replicas
+// taking it at once count one vote. The answer is the refreshed card for the clicker (with a
+// private notice when the click did not count); everyone else's copy is updated by the
+// notify queue's update job, which recordDecision's follow-up enqueues.
+
+type Refusal = Extract<VoteOutcome, { kind: 'refused' }>;
+
+export interface Clicker {
+  /** AAD object id (`from.aadObjectId`). */
+  aadObjectId: string | null;
+  /** Teams user id (`from.id`, `29:…`), for the audit when there is no AAD id. */
+  userId: string;
+  tenant: string | null;
+}
+
+export interface InvokeInput {
+  verb: string;
+  data: Record<string, unknown>;
+  clicker: Clicker;
+  /** The tenant the card's channel belongs to (binding or policy), when known. */
+  channelTenant: string | null;
+}
+
+export interface InvokeContext {
+  deps: AppDeps;
+  logger: Logger;
+  /** MICROSOFT_APP_TENANT_ID: clicks from any other tenant are strangers. */
+  appTenant: string | null;
+}
+
+export type InvokeAnswer =
+  | { statusCode: 200; type: typeof CARD_CONTENT_TYPE; value: AdaptiveCard }
+  | { statusCode: 200; type: 'application/vnd.microsoft.activity.message'; value: string }
+  | { statusCode: 400; type: 'application/vnd.microsoft.error'; value: { code: string; message: string } };
+
+export function refusalNotice(r: Refusal): string {
+  switch (r.why) {
+    case 'unknown_person':
+    case 'not_an_approver':
+    case 'sponsor':
+      return `You are not allowed to decide on this proposal: ${r.message}.`;
+    case 'already_voted':
+      return 'Your decision on this proposal is already counted.';
+    case 'expired':
+    case 'not_pending':
+      return `Too late: ${r.message}.`;
+    case 'reason_required':
+      return `${r.message}.`;
+  }
+}
+
+/** The policy person behind the click: AAD object id, in the right tenant. */
+function personFor(ctx: InvokeContext, input: InvokeInput): string | null {
+  const { clicker } = input;
+  if (clicker.aadObjectId === null) return null;
+  // A guest or another tenant's user can carry any object id: only ids of the expected tenant count.
+  const tenant = ctx.appTenant ?? input.channelTenant;
+  if (tenant !== null && clicker.tenant !== null && clicker.tenant.toLowerCase() !== tenant.toLowerCase()) return null;
+  if (tenant !== null && clicker.tenant === null) return null;
+  return ctx.deps.policy.personByPlatformId('teams', clicker.aadObjectId)?.id ?? null;
+}
+
+const message = (text: string): InvokeAnswer => ({ statusCode: 200, type: 'application/vnd.microsoft.activity.message', value: text });
+
+export async function handleCardAction(ctx: InvokeContext, input: InvokeInput): Promise<InvokeAnswer> {
+  const { deps } = ctx;
+  const vote: Vote | null = input.verb === VERB_APPROVE ? 'approve' : input.verb === VERB_DENY ? 'deny' : null;
+  const proposalId = input.data['proposal'];
+  if (vote === null || typeof proposalId !== 'string' || proposalId === '') {
+    return { statusCode: 400, type: 'application/vnd.microsoft.error', value: { code: 'BadRequest', message: 'not a countersign action' } };
+  }
+  const card = (p: Parameters<typeof buildApprovalCard>[0], notice?: string): InvokeAnswer => ({
+    statusCode: 200,
+    type: CARD_CONTENT_TYPE,
+    value: renderCard(buildApprovalCard(p, deps.publicUrl), notice === undefined ? {} : { notice }),
+  });
+  try {
+    const person = personFor(ctx, input);
+    if (person === null) {
+      const platformUser = input.clicker.aadObjectId ?? input.clicker.userId;
+      const refusal = await refuseUnknownUser(deps, { proposalId, platform: 'teams', platformUser, vote });
+      const p = await deps.store.get(proposalId);
+      return p === null ? message(refusalNotice(refusal)) : card(p, refusalNotice(refusal));
+    }
+    const raw = input.data[REASON_INPUT];
+    const reason = vote === 'deny' && typeof raw === 'string' && raw.trim() !== '' ? raw.trim().slice(0, REASON_MAX) : null;
+    const { outcome, proposal } = await recordDecision(deps, { proposalId, person, platform: 'teams', vote, reason });
+    if (outcome.kind === 'refused') return card(proposal, refusalNotice(outcome));
+    return card(proposal);
+  } catch (e) {
+    if (e instanceof NotFoundError) return message('This proposal no longer exists.');
+    ctx.logger.error({ err: (e as Error).message, proposal_id: proposalId }, 'a Teams click failed');
+    return message('countersign could not record that click; please try again.');
+  }
+}

@@ -1,0 +1,281 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import {
+  ActivityHandler,
+  CardFactory,
+  CloudAdapter,
+  ConfigurationBotFrameworkAuthentication,
+  TurnContext,
+  type AdaptiveCardInvokeResponse,
+  type Activity,
+  type AdaptiveCardInvokeValue,
+  type ConversationReference,
+  type InvokeResponse,
+} from 'botbuilder';
+import type { ConnectorClient } from 'botframework-connector';
+import type { AppDeps } from '../../src/app/deps.ts';
+import type { CardModel, CardRef } from '../../src/core/card.ts';
+import { iso } from '../../src/core/clock.ts';
+import type { ChatChannel, Logger } from '../../src/core/ports.ts';
+import { channelOf, threadMessageOf, type TeamsBindingStore, type TeamsChannelAddress } from './bindings.ts';
+import { fallbackText, renderCard, renderReply, type AdaptiveCard } from './cards.ts';
+import { handleCommand, type CommandAnswer } from './commands.ts';
+import { handleCardAction, type InvokeAnswer } from './invoke.ts';
+
+// The Microsoft Teams adapter: a ChatChannel (proactive Adaptive Cards, each starting its
+// own thread; updates; replies in the thread) and the handler of POST /api/messages (clicks,
+// commands), on botbuilder's CloudAdapter. Every Teams SDK call lives in this folder, so
+// moving to @microsoft/agents-hosting (botbuilder's successor) changes only this folder.
+// Without MICROSOFT_APP_ID the SDK checks no tokens and sends none: local tests only
+// (main.ts refuses it in production).
+
+export interface TeamsAdapterConfig {
+  appId: string | null;
+  appPassword: string | null;
+  tenantId: string | null;
+  appType: string | null;
+  logger: Logger;
+  /** Teams retries an invoke it has no answer for after about 5 s; answer before that. */
+  invokeBudgetMs?: number;
+}
+
+export interface TeamsServices {
+  deps: AppDeps;
+  bindings: TeamsBindingStore;
+  failureLimiter?: { allow(address: string): Promise<boolean> };
+}
+
+export interface TeamsAdapter {
+  channel: ChatChannel;
+  /** Mount at `/api/messages`. */
+  handle(req: IncomingMessage, res: ServerResponse): Promise<void>;
+  connect(services: TeamsServices): void;
+}
+
+const MAX_BODY = 256 * 1024;
+
+function reference(address: TeamsChannelAddress, conversation: string): Partial<ConversationReference> {
+  return {
+    channelId: 'msteams',
+    serviceUrl: address.serviceUrl,
+    conversation: { id: conversation, isGroup: true, conversationType: 'channel', name: '', ...(address.tenant === null ? {} : { tenantId: address.tenant }) },
+  };
+}
+
+const cardAttachment = (card: AdaptiveCard) => CardFactory.adaptiveCard(card);
+
+// CloudAdapter.process() wants an Express-like request and prints every refused request to
+// the console; calling the authenticated pipeline directly keeps the HTTP side (and the logs,
+// and the auth_failed audit) countersign's own.
+class CountersignCloudAdapter extends CloudAdapter {
+  run(authHeader: string, activity: Activity, logic: (ctx: TurnContext) => Promise<void>): Promise<InvokeResponse | undefined> {
+    return this.processActivity(authHeader, activity, logic);
+  }
+}
+
+/** botframework-connector's AuthenticationError (not exported by botbuilder): a refused token. */
+const isAuthError = (e: unknown) => e instanceof Error && e.constructor.name === 'AuthenticationError';
+
+async function readJson(req: IncomingMessage): Promise<Record<string, unknown> | null> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req) {
+    size += (chunk as Buffer).length;
+    if (size > MAX_BODY) return null;
+    chunks.push(chunk as Buffer);
+  }
+  try {
+    const body: unknown = JSON.parse(Buffer.concat(chunks).toString('utf8'));
+    return typeof body === 'object' && body !== null && !Array.isArray(body) ? (body as Record<string, unknown>) : null;
+  } catch {
+    return null;
+  }
+}
+
+export function createTeamsAdapter(config: TeamsAdapterConfig): TeamsAdapter {
+  const { logger } = config;
+  const appId = config.appId ?? '';
+  const auth = new ConfigurationBotFrameworkAuthentication({
+    ...(config.appId === null ? {} : { MicrosoftAppId: config.appId }),
+    ...(config.appPassword === null ? {} : { MicrosoftAppPassword: config.appPassword }),
+    ...(config.tenantId === null ? {} : { MicrosoftAppTenantId: config.tenantId }),
+    ...(config.appType === null ? {} : { MicrosoftAppType: config.appType }),
+  });
+  const adapter = new CountersignCloudAdapter(auth);
+  adapter.onTurnError = async (_ctx, error) => {
+    logger.error({ err: error.message }, 'a Teams turn failed');
+  };
+  let services: TeamsServices | null = null;
+  const need = (): TeamsServices => {
+    if (services === null) throw new Error('the Teams adapter is not connected yet');
+    return services;
+  };
+
+  async function send(ctx: TurnContext, answer: CommandAnswer): Promise<void> {
+    if ('card' in answer) await ctx.sendActivity({ type: 'message', summary: answer.summary, attachments: [cardAttachment(answer.card)] });
+    else await ctx.sendActivity({ type: 'message', text: answer.text, textFormat: answer.textFormat });
+  }
+
+  class CountersignBot extends ActivityHandler {
+    constructor() {
+      super();
+      this.onMessage(async (ctx, next) => {
+        const { deps, bindings } = need();
+        const a = ctx.activity;
+        const data = (a.channelData ?? {}) as { channel?: { id?: string }; tenant?: { id?: string } };
+        const text = TurnContext.removeRecipientMention(a) ?? a.text ?? '';
+        const answer = await handleCommand(
+          { deps, bindings, logger, appTenant: config.tenantId },
+          {
+            text: text.replace(/<at>[^<]*<\/at>/gi, ' '),
+            aadObjectId: a.from.aadObjectId ?? null,
+            userId: a.from.id,
+            tenant: a.conversation.tenantId ?? data.tenant?.id ?? null,
+            conversationType: a.conversation.conversationType ?? null,
+            channelId: data.channel?.id ?? (a.conversation.conversationType === 'channel' ? channelOf(a.conversation.id) : null),
+            serviceUrl: a.serviceUrl,
+          },
+        );
+        await send(ctx, answer);
+        await next();
+      });
+    }
+
+    protected override async onAdaptiveCardInvoke(ctx: TurnContext, value: AdaptiveCardInvokeValue): Promise<AdaptiveCardInvokeResponse> {
+      const { deps, bindings } = need();
+      const a = ctx.activity;
+      const data = (a.channelData ?? {}) as { tenant?: { id?: string } };
+      const channel = await bindings.forConversation(a.conversation.id).catch(() => null);
+      const work = handleCardAction(
+        { deps, logger, appTenant: config.tenantId },
+        {
+          verb: value.action.verb,
+          data: (value.action.data ?? {}) as Record<string, unknown>,
+          clicker: { aadObjectId: a.from.aadObjectId ?? null, userId: a.from.id, tenant: a.conversation.tenantId ?? data.tenant?.id ?? null },
+          channelTenant: channel?.tenant ?? null,
+        },
+      );
+      // Past the budget the click still counts (the work goes on); the person hears so at once.
+      let timer: NodeJS.Timeout | undefined;
+      const late = new Promise<InvokeAnswer>((resolve) => {
+        timer = setTimeout(
+          () => resolve({ statusCode: 200, type: 'application/vnd.microsoft.activity.message', value: 'countersign is still recording your click; the card will update.' }),
+          config.invokeBudgetMs ?? 4000,
+        );
+      });
+      try {
+        return (await Promise.race([work, late])) as unknown as AdaptiveCardInvokeResponse;
+      } finally {
+        clearTimeout(timer);
+      }
+    }
+  }
+  const bot = new CountersignBot();
+
+  /** Runs `logic` in a conversation of a channel countersign can reach. */
+  async function inConversation(address: TeamsChannelAddress, conversation: string, logic: (ctx: TurnContext) => Promise<void>, rootMessage?: string): Promise<void> {
+    await adapter.continueConversationAsync(appId, reference(address, conversation), async (ctx) => {
+      // The continuation activity has a random id, which sendActivity would answer (replyToId);
+      // a thread reply answers the thread's root message, as Teams' own replies do.
+      if (rootMessage !== undefined) ctx.activity.id = rootMessage;
+      await logic(ctx);
+    });
+  }
+
+  async function threadAddress(ref: CardRef): Promise<TeamsChannelAddress> {
+    const address = await need().bindings.forConversation(ref.conversation);
+    if (address === null) throw new Error(`no Teams channel is known for ${channelOf(ref.conversation)}`);
+    return address;
+  }
+
+  const activityOf = (card: CardModel) => ({ type: 'message' as const, summary: fallbackText(card), attachments: [cardAttachment(renderCard(card))] });
+
+  const channel: ChatChannel = {
+    platform: 'teams',
+    async postCard(target, card): Promise<CardRef> {
+      const address = await need().bindings.forKey(target);
+      if (address === null) throw new Error(`Teams route key "${target}" is not connected: an admin writes "@countersign connect <route>" in the channel`);
+      let created: { id: string; activityId?: string } | null = null;
+      // A new conversation in a channel is a new thread: each card starts its own.
+      await inConversation(address, address.conversation, async (ctx) => {
+        const client = ctx.turnState.get<ConnectorClient>(ctx.adapter.ConnectorClientKey);
+        const res = await client.conversations.createConversation({
+          isGroup: true,
+          channelData: { channel: { id: address.conversation }, ...(address.tenant === null ? {} : { tenant: { id: address.tenant } }) },
+          activity: activityOf(card),
+          ...(address.tenant === null ? {} : { tenantId: address.tenant }),
+        } as Parameters<ConnectorClient['conversations']['createConversation']>[0]);
+        created = { id: res.id, ...(res.activityId === undefined ? {} : { activityId: res.activityId }) };
+      });
+      const result = created as { id: string; activityId?: string } | null;
+      if (result === null || typeof result.id !== 'string') throw new Error('the Bot Connector created no conversation');
+      const message = threadMessageOf(result.id) ?? result.activityId;
+      if (message === undefined || message === '') throw new Error('the Bot Connector answered without a message id');
+      // Replies go to `<channel>;messageid=<root>` (replyToId alone does not thread in Teams).
+      const thread = threadMessageOf(result.id) === null ? `${address.conversation};messageid=${message}` : result.id;
+      return { platform: 'teams', conversation: thread, message };
+    },
+    async updateCard(ref, card) {
+      await inConversation(await threadAddress(ref), ref.conversation, async (ctx) => {
+        await ctx.updateActivity({ ...activityOf(card), id: ref.message });
+      });
+    },
+    async replyInThread(ref, reply) {
+      await inConversation(await threadAddress(ref), ref.conversation, async (ctx) => {
+        await ctx.sendActivity({ type: 'message', ...renderReply(reply) });
+      }, ref.message);
+    },
+  };
+
+  async function auditAuthFailure(req: IncomingMessage, reason: string): Promise<void> {
+    const ip = req.socket.remoteAddress ?? 'unknown';
+    logger.warn({ reason, ip }, 'Teams request failed authentication');
+    if (services === null) return;
+    const { deps, failureLimiter } = services;
+    try {
+      if (failureLimiter !== undefined && !(await failureLimiter.allow(ip).catch(() => true))) return;
+      await deps.audit.append([
+        { type: 'auth_failed', at: iso(deps.clock.now()), proposal_id: null, agent: null, actor: `ip:${ip}`, data: { platform: 'teams', reason: reason.slice(0, 200), path: '/api/messages' } },
+      ]);
+    } catch (err) {
+      logger.error({ error: (err as Error).message }, 'could not record a Teams auth failure');
+    }
+  }
+
+  async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const reply = (status: number, body?: unknown) => {
+      res.writeHead(status, { 'content-type': 'application/json' });
+      res.end(body === undefined ? undefined : JSON.stringify(body));
+    };
+    const path = new URL(req.url ?? '/', 'http://localhost').pathname;
+    if (path !== '/api/messages') return reply(404, { error: 'not_found', message: `no route ${req.method ?? ''} ${path}` });
+    if (req.method !== 'POST') return reply(405, { error: 'method_not_allowed', message: 'POST only' });
+    if (services === null) return reply(503, { error: 'unavailable', message: 'Teams is starting' });
+    const body = await readJson(req);
+    if (body === null || typeof body['type'] !== 'string') {
+      return reply(400, { error: 'invalid_request', message: 'the body must be a JSON activity of at most 256 KiB' });
+    }
+    const header = req.headers['authorization'];
+    try {
+      const invoke = await adapter.run(typeof header === 'string' ? header : '', body as unknown as Activity, (ctx) => bot.run(ctx));
+      if (invoke?.body === undefined) {
+        res.writeHead(invoke?.status ?? 200);
+        res.end();
+      } else reply(invoke.status, invoke.body);
+    } catch (e) {
+      if (isAuthError(e)) {
+        await auditAuthFailure(req, (e as Error).message);
+        return reply(401, { error: 'unauthorized' });
+      }
+      logger.error({ err: (e as Error).message }, 'a Teams request failed');
+      reply(500, { error: 'internal', message: 'internal error' });
+    }
+  }
+
+  return {
+    channel,
+    handle,
+    connect(s) {
+      services = s;
+    },
+  };
+}

@@ -1,0 +1,553 @@
+import { fork, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { cpus, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Queue, Worker } from 'bullmq';
+import type { Redis } from 'ioredis';
+import { createRedisAuditLog } from '../adapters/redis/audit-log.ts';
+import { createRedisConnection } from '../adapters/redis/connection.ts';
+import { startPrivateRedis } from '../adapters/redis/private-server.ts';
+import type { AuditEventInput } from '../src/core/audit.ts';
+import { signedHeaders } from '../src/core/signing.ts';
+import { blockActionsPayload, payloadBody, slackSignature } from '../test/helpers/fake-slack.ts';
+import { fmt, HttpClient, pool, summarize, wallNow, type Summary } from './lib.ts';
+
+// `npm run bench`: countersign end to end on this machine, against a private redis-server,
+// the fake Slack Web API and a local executor, with raw BullMQ and a bare Node HTTP server
+// measured in the same run as baselines. Prints a table and writes bench/results.md.
+// BENCH_SCALE (default 1) scales every count, e.g. BENCH_SCALE=0.1 for a quick run.
+
+const SCALE = Math.max(0.001, Number(process.env['BENCH_SCALE'] ?? '1') || 1);
+const scaled = (n: number, min = 1) => Math.max(min, Math.round(n * SCALE));
+const RUN_STARTED = wallNow();
+// Every phase is bounded in count and in time; the whole run stays under 10 minutes.
+const PHASE_CAP_MS = Number(process.env['BENCH_PHASE_CAP_MS'] ?? '90000');
+
+const INTAKE_TOTAL = scaled(20_000, 100);
+const INTAKE_PLAN: [concurrency: number, count: number][] = [
+  [1, Math.round(INTAKE_TOTAL * 0.1)],
+  [16, Math.round(INTAKE_TOTAL * 0.4)],
+  [64, INTAKE_TOTAL - Math.round(INTAKE_TOTAL * 0.1) - Math.round(INTAKE_TOTAL * 0.4)],
+];
+const CLICKS = scaled(300, 20);
+const AUTO = scaled(5_000, 100);
+const AUDIT_EVENTS = scaled(1_000_000, 10_000);
+const AUDIT_QUERIES = 25;
+const BULL_JOBS = scaled(20_000, 200);
+
+const SECRET = randomBytes(24).toString('hex');
+const SLACK_SECRET = randomBytes(16).toString('hex');
+const ADMIN = randomBytes(24).toString('hex');
+const PREFIX = 'bench';
+const log = (line: string) => process.stderr.write(`[bench ${((wallNow() - RUN_STARTED) / 1000).toFixed(0).padStart(3)}s] ${line}\n`);
+
+// ---------- child processes ----------
+
+type Msg = { kind: string; [k: string]: any };
+
+interface Child {
+  proc: ChildProcess;
+  ready: Msg;
+  on(kind: string, fn: (m: Msg) => void): void;
+  ask(kind: string): Promise<Msg>;
+}
+
+async function spawnChild(file: string, env: Record<string, string>, execArgv: string[] = []): Promise<Child> {
+  const proc = fork(new URL(file, import.meta.url).pathname, [], {
+    env: { ...process.env, ...env },
+    execArgv: ['--import', 'tsx', ...execArgv],
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+  });
+  const handlers = new Map<string, ((m: Msg) => void)[]>();
+  proc.on('message', (m: Msg) => {
+    for (const fn of handlers.get(m.kind) ?? []) fn(m);
+  });
+  const child: Child = {
+    proc,
+    ready: { kind: 'none' },
+    on(kind, fn) {
+      handlers.set(kind, [...(handlers.get(kind) ?? []), fn]);
+    },
+    ask(kind) {
+      return new Promise((resolve) => {
+        const fn = (m: Msg) => {
+          handlers.set(kind, (handlers.get(kind) ?? []).filter((f) => f !== fn));
+          resolve(m);
+        };
+        child.on(kind, fn);
+        proc.send({ kind });
+      });
+    },
+  };
+  child.ready = await new Promise<Msg>((resolve, reject) => {
+    proc.once('exit', (code) => reject(new Error(`${file} exited with ${String(code)} before it was ready`)));
+    child.on('ready', resolve);
+  });
+  return child;
+}
+
+/** Per-id timestamps reported by children, with waiters. */
+class Timeline {
+  private readonly seen = new Map<string, number>();
+  private readonly waiters = new Map<string, (t: number) => void>();
+  record(id: string, t: number): void {
+    this.seen.set(id, t);
+    const w = this.waiters.get(id);
+    if (w !== undefined) {
+      this.waiters.delete(id);
+      w(t);
+    }
+  }
+  get(id: string): number | undefined {
+    return this.seen.get(id);
+  }
+  wait(id: string, timeoutMs: number): Promise<number | null> {
+    const t = this.seen.get(id);
+    if (t !== undefined) return Promise.resolve(t);
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => {
+        this.waiters.delete(id);
+        resolve(null);
+      }, timeoutMs);
+      this.waiters.set(id, (v) => {
+        clearTimeout(timer);
+        resolve(v);
+      });
+    });
+  }
+}
+
+// ---------- requests ----------
+
+let seq = 0;
+function paymentBody(): string {
+  seq += 1;
+  return JSON.stringify({
+    intent: `Refund invoice ${seq}: the customer was charged twice`,
+    action: { tool: 'payments', operation: 'refund', target: `stripe:cus_${seq % 997}`, parameters: { amount: 420, currency: 'EUR' } },
+    context: { data_sensitivity: 'confidential', destination: 'external', environment: 'production', reversible: false, value: { amount: 420, currency: 'EUR' } },
+  });
+}
+function tagBody(): string {
+  seq += 1;
+  return JSON.stringify({
+    intent: `Tag ticket ${seq} as duplicate`,
+    action: { tool: 'crm', operation: 'tag', target: `ticket:${seq}`, parameters: { tag: 'duplicate' } },
+    context: { destination: 'internal', reversible: true },
+  });
+}
+
+async function propose(client: HttpClient, body: string): Promise<{ id: string; status: string }> {
+  const headers = signedHeaders('bench-agent', SECRET, { method: 'POST', path: '/v1/proposals', body }, Date.now());
+  const res = await client.send('POST', '/v1/proposals', headers, body);
+  if (res.status !== 201) throw new Error(`POST /v1/proposals: ${res.status} ${res.body.slice(0, 200)}`);
+  return JSON.parse(res.body) as { id: string; status: string };
+}
+
+interface LoadResult {
+  concurrency: number;
+  done: number;
+  errors: number;
+  rps: number;
+  lat: Summary;
+}
+
+async function load(concurrency: number, count: number, task: () => Promise<void>): Promise<LoadResult> {
+  const lat: number[] = [];
+  const r = await pool(
+    count,
+    concurrency,
+    async () => {
+      const t0 = wallNow();
+      await task();
+      lat.push(wallNow() - t0);
+    },
+    wallNow() + PHASE_CAP_MS,
+  );
+  if (r.errors > 0) log(`  ${r.errors} errors, first: ${String((r.firstError as Error)?.message ?? r.firstError)}`);
+  return { concurrency, done: r.done, errors: r.errors, rps: (r.done / r.elapsedMs) * 1000, lat: summarize(lat) };
+}
+
+// ---------- results ----------
+
+interface Row {
+  metric: string;
+  value: string;
+  baseline: string;
+  ratio: string;
+  target: string;
+}
+const rows: Row[] = [];
+const row = (metric: string, value: string, baseline = '', ratio = '', target = '') => {
+  rows.push({ metric, value, baseline, ratio, target });
+  log(`${metric}: ${value}${baseline ? ` | baseline ${baseline}` : ''}${ratio ? ` | ratio ${ratio}` : ''}${target ? ` | ${target}` : ''}`);
+};
+const ratio = (a: number, b: number) => (Number.isFinite(a) && Number.isFinite(b) && b !== 0 ? `${(a / b).toFixed(2)}x` : 'n/a');
+const lat = (s: Summary) => `p50 ${fmt(s.p50, 2)} / p99 ${fmt(s.p99, 2)} / p99.9 ${fmt(s.p999, 2)} ms`;
+const lat2 = (s: Summary) => `p50 ${fmt(s.p50, 2)} / p99 ${fmt(s.p99, 2)} ms`;
+const verdict = (ok: boolean, text: string) => `${ok ? 'met' : 'MISSED'}: ${text}`;
+
+// ---------- the run ----------
+
+async function main(): Promise<void> {
+  const dir = mkdtempSync(join(tmpdir(), 'countersign-bench-'));
+  const children: Child[] = [];
+  const redisServer = await startPrivateRedis({ dir: join(dir, 'redis'), persist: false });
+  const redis = createRedisConnection({ url: redisServer.url, role: 'command' }) as Redis;
+  const closers: (() => Promise<unknown>)[] = [];
+  try {
+    const info = await redis.info('server');
+    const redisVersion = /redis_version:(\S+)/.exec(info)?.[1] ?? 'unknown';
+    log(`scale ${SCALE}; redis ${redisVersion} at ${redisServer.url}; ${cpus().length} cores; node ${process.version}`);
+
+    // The world around countersign, then countersign, then the bare baseline server.
+    const fixtures = await spawnChild('./fixtures-child.ts', {});
+    children.push(fixtures);
+    const executed = new Timeline();
+    fixtures.on('executed', (m) => executed.record(String(m['id']), Number(m['t'])));
+    const policyFile = join(dir, 'policy.yaml');
+    writeFileSync(policyFile, policy(String(fixtures.ready['executorUrl'])));
+    const server = await spawnChild('./server-child.ts', {
+      PORT: '0',
+      HOST: '127.0.0.1',
+      REDIS_URL: redisServer.url,
+      COUNTERSIGN_PREFIX: PREFIX,
+      COUNTERSIGN_DATA_DIR: join(dir, 'data'),
+      POLICY_FILE: policyFile,
+      COUNTERSIGN_ADMIN_TOKEN: ADMIN,
+      AGENT_BENCH_SECRET: SECRET,
+      SLACK_BOT_TOKEN: 'xoxb-bench-token',
+      SLACK_SIGNING_SECRET: SLACK_SECRET,
+      SLACK_API_URL: String(fixtures.ready['slackApiUrl']),
+      LOG_LEVEL: 'silent',
+      NODE_ENV: 'development',
+    }, ['--expose-gc']);
+    children.push(server);
+    const approved = new Timeline();
+    const enqueued = new Timeline();
+    const finished = new Timeline();
+    server.on('approved', (m) => approved.record(String(m['id']), Number(m['t'])));
+    server.on('enqueued', (m) => enqueued.record(String(m['id']), Number(m['t'])));
+    server.on('succeeded', (m) => finished.record(String(m['id']), Number(m['t'])));
+    server.on('failed', (m) => finished.record(String(m['id']), Number(m['t'])));
+    const bare = await spawnChild('./bare-child.ts', {});
+    children.push(bare);
+    const api = new HttpClient(String(server.ready['url']));
+    const bareClient = new HttpClient(String(bare.ready['url']));
+    closers.push(async () => {
+      api.close();
+      bareClient.close();
+    });
+
+    const idleRss = Number((await server.ask('rss'))['rss']);
+
+    // ---- baselines ----
+    log('baseline: bare Node HTTP server');
+    const bareRuns = new Map<number, LoadResult>();
+    for (const [c, n] of INTAKE_PLAN) {
+      await load(c, Math.min(n, 2000), () => bareClient.send('POST', '/', { 'content-type': 'application/json' }, paymentBody()).then(() => undefined)); // warm-up
+      bareRuns.set(c, await load(c, n, () => bareClient.send('POST', '/', { 'content-type': 'application/json' }, paymentBody()).then(() => undefined)));
+    }
+    const bareRss = Number((await bare.ask('rss'))['rss']);
+
+    log('baseline: raw BullMQ');
+    const bullConn = createRedisConnection({ url: redisServer.url, role: 'worker' });
+    closers.push(() => bullConn.quit());
+    const rawQueue = new Queue('raw', { connection: bullConn, prefix: '{benchbase}:bull' });
+    closers.push(() => rawQueue.close());
+    await rawQueue.waitUntilReady();
+    const addRun = await load(64, BULL_JOBS, () => rawQueue.add('job', { proposal_id: `p_${seq++}` }, { removeOnComplete: { count: 10_000 } }).then(() => undefined));
+    const addC1 = await load(1, scaled(2_000, 100), () => rawQueue.add('job', { proposal_id: `p_${seq++}` }, { removeOnComplete: { count: 10_000 } }).then(() => undefined));
+    const totalRaw = addRun.done + addC1.done;
+    let processed = 0;
+    let workerDone!: () => void;
+    const allProcessed = new Promise<void>((r) => (workerDone = r));
+    const pickup = new Map<string, number>();
+    const workerConn = createRedisConnection({ url: redisServer.url, role: 'worker' });
+    closers.push(() => workerConn.quit());
+    const workerStarted = wallNow();
+    let workerEnded = 0;
+    const worker = new Worker(
+      'raw',
+      async (job) => {
+        pickup.set(String(job.id), wallNow());
+        processed += 1;
+        if (processed === totalRaw) {
+          workerEnded = wallNow();
+          workerDone();
+        }
+      },
+      { connection: workerConn, prefix: '{benchbase}:bull', concurrency: 16 },
+    );
+    closers.push(() => worker.close());
+    await Promise.race([allProcessed, new Promise((r) => setTimeout(r, PHASE_CAP_MS))]);
+    const workerRate = (processed / ((workerEnded || wallNow()) - workerStarted)) * 1000;
+    // add -> worker pickup latency, one job at a time (the analogue of approve -> executed).
+    const pickupLat: number[] = [];
+    for (let i = 0; i < scaled(500, 50); i++) {
+      const t0 = wallNow();
+      const job = await rawQueue.add('job', { i }, { removeOnComplete: { count: 1000 } });
+      for (let spin = 0; spin < 2000 && !pickup.has(String(job.id)); spin++) await new Promise((r) => setImmediate(r));
+      const t1 = pickup.get(String(job.id));
+      if (t1 !== undefined) pickupLat.push(t1 - t0);
+    }
+    const pickupSum = summarize(pickupLat);
+    await worker.close();
+    row('baseline: BullMQ Queue.add, c=64', `${fmt(addRun.rps, 0)} jobs/s, ${lat2(addRun.lat)}`);
+    row('baseline: BullMQ Queue.add, c=1', `${fmt(addC1.rps, 0)} jobs/s, ${lat2(addC1.lat)}`);
+    row('baseline: BullMQ worker (concurrency 16, no-op)', `${fmt(workerRate, 0)} jobs/s (${processed} jobs)`);
+    row('baseline: BullMQ add -> worker pickup, one at a time', lat2(pickupSum));
+    for (const [c, r] of bareRuns) row(`baseline: bare HTTP 200, c=${c}`, `${fmt(r.rps, 0)} req/s, ${lat(r.lat)}`);
+    row('baseline: bare HTTP server RSS', `${fmt(bareRss / 1048576)} MB`);
+
+    // ---- 1. intake (and 6. memory at the half-way point) ----
+    log(`intake: ${INTAKE_TOTAL} signed POST /v1/proposals`);
+    const notifyQueue = new Queue('notify', { connection: bullConn, prefix: `{${PREFIX}}:bull` });
+    closers.push(() => notifyQueue.close());
+    const drainNotify = async () => {
+      const deadline = wallNow() + 60_000;
+      for (;;) {
+        const c = await notifyQueue.getJobCounts('waiting', 'active', 'delayed');
+        if ((c['waiting'] ?? 0) + (c['active'] ?? 0) === 0 || wallNow() > deadline) return;
+        await new Promise((r) => setTimeout(r, 200));
+      }
+    };
+    await load(4, scaled(500, 50), () => propose(api, paymentBody()).then(() => undefined)); // warm-up (counted as pending)
+    await drainNotify();
+    let rssAt: { rss: number; heap: number; rssGc: number; heapGc: number; pending: number } | null = null;
+    const intake = new Map<number, LoadResult>();
+    for (const [c, n] of INTAKE_PLAN) {
+      const r = await load(c, n, () => propose(api, paymentBody()).then(() => undefined));
+      intake.set(c, r);
+      if (c === 16) {
+        await drainNotify();
+        const pending = await redis.zcard(`{${PREFIX}}:pending`);
+        const m = await server.ask('rss');
+        rssAt = { rss: Number(m['rss']), heap: Number(m['heapUsed']), rssGc: Number(m['rssAfterGc']), heapGc: Number(m['heapAfterGc']), pending };
+      }
+    }
+    let intakeDone = 0;
+    let intakeMs = 0;
+    for (const [c, r] of intake) {
+      const b = bareRuns.get(c)!;
+      intakeDone += r.done;
+      intakeMs += (r.done / r.rps) * 1000;
+      row(`1. intake c=${c} (${r.done} proposals)`, `${fmt(r.rps, 0)} req/s, ${lat(r.lat)}`, `bare HTTP ${fmt(b.rps, 0)} req/s, p99 ${fmt(b.lat.p99, 2)} ms`, `${ratio(r.rps, b.rps)} thr, ${ratio(r.lat.p99, b.lat.p99)} p99`);
+    }
+    const best = Math.max(...[...intake.values()].map((r) => r.rps));
+    row(`1. intake best throughput vs BullMQ add (c=64)`, `${fmt(best, 0)} req/s`, `${fmt(addRun.rps, 0)} jobs/s`, ratio(best, addRun.rps), verdict(best >= addRun.rps / 2, '>= 0.5x BullMQ add'));
+    row(`1. intake overall (${intakeDone} proposals)`, `${fmt((intakeDone / intakeMs) * 1000, 0)} req/s`);
+    if (rssAt !== null) {
+      row(`6. server RSS, ${rssAt.pending} pending (child process, process.memoryUsage().rss)`, `${fmt(rssAt.rss / 1048576)} MB (heap used ${fmt(rssAt.heap / 1048576)} MB; after a full GC: RSS ${fmt(rssAt.rssGc / 1048576)} MB, live heap ${fmt(rssAt.heapGc / 1048576)} MB)`, `bare HTTP ${fmt(bareRss / 1048576)} MB; idle server ${fmt(idleRss / 1048576)} MB`, `${ratio(rssAt.rss, bareRss)} bare, ${ratio(rssAt.rss, idleRss)} idle`, verdict(rssAt.rss < 200 * 1048576, '< 200 MB'));
+    }
+    await drainNotify();
+
+    // ---- 2./3. click -> ack, -> enqueued, approval -> executed ----
+    log(`click: ${CLICKS} Slack approvals, one at a time`);
+    const ids: string[] = [];
+    await pool(CLICKS, 8, async () => void ids.push((await propose(api, paymentBody())).id));
+    await drainNotify();
+    const ack: number[] = [];
+    const toEnqueued: number[] = [];
+    const approveToExec: number[] = [];
+    const slackUrl = new URL(String(server.ready['url']));
+    const slackClient = new HttpClient(slackUrl.origin, 4);
+    closers.push(async () => slackClient.close());
+    let missing = 0;
+    const clickDeadline = wallNow() + PHASE_CAP_MS;
+    for (const id of ids) {
+      if (wallNow() > clickDeadline) break;
+      const body = payloadBody(blockActionsPayload({ user: 'U0ALICE', proposalId: id, action: 'countersign_approve' }));
+      const ts = Math.floor(Date.now() / 1000);
+      const t0 = wallNow();
+      const res = await slackClient.send('POST', '/slack/events', { 'content-type': 'application/x-www-form-urlencoded', 'x-slack-request-timestamp': String(ts), 'x-slack-signature': slackSignature(SLACK_SECRET, ts, body) }, body);
+      const t1 = wallNow();
+      if (res.status !== 200) throw new Error(`click: ${res.status} ${res.body}`);
+      ack.push(t1 - t0);
+      const tExec = await executed.wait(id, 10_000);
+      const tEnq = await enqueued.wait(id, 1_000);
+      const tApproved = approved.get(id);
+      if (tExec === null || tEnq === null || tApproved === undefined) {
+        missing += 1;
+        continue;
+      }
+      toEnqueued.push(tEnq - t0);
+      approveToExec.push(tExec - tApproved);
+    }
+    const ackS = summarize(ack);
+    const enqS = summarize(toEnqueued);
+    const a2e = summarize(approveToExec);
+    const bare1 = bareRuns.get(1)!;
+    if (missing > 0) log(`  ${missing} clicks without a recorded execution`);
+    row(`2. click: HTTP ack (${ackS.count} clicks)`, lat2(ackS), `bare HTTP c=1 p99 ${fmt(bare1.lat.p99, 2)} ms`, `${ratio(ackS.p99, bare1.lat.p99)} p99`, verdict(ackS.p99 < 50, 'p99 < 50 ms'));
+    row(`2. click: until the execute job is enqueued`, lat2(enqS), `BullMQ add c=1 p99 ${fmt(addC1.lat.p99, 2)} ms`, `${ratio(enqS.p99, addC1.lat.p99)} p99`);
+    row(`3. approval counted -> executor receives the request`, lat2(a2e), `BullMQ add->pickup p99 ${fmt(pickupSum.p99, 2)} ms`, `${ratio(a2e.p99, pickupSum.p99)} p99`, verdict(a2e.p99 < 100, 'p99 < 100 ms'));
+
+    // ---- 4. auto-allowed end to end ----
+    log(`auto-allowed: ${AUTO} low-risk proposals at c=64, submission -> outcome recorded`);
+    let autoMissing = 0;
+    const auto = await load(64, AUTO, async () => {
+      const { id, status } = await propose(api, tagBody());
+      if (status !== 'approved') throw new Error(`auto-allowed proposal is ${status}`);
+      if ((await finished.wait(id, 30_000)) === null) autoMissing += 1;
+    });
+    if (autoMissing > 0) log(`  ${autoMissing} auto-allowed proposals without a recorded outcome`);
+    row(`4. auto-allowed end to end, c=64 (${auto.done - autoMissing} proposals)`, `${fmt(auto.rps, 0)} /s, ${lat2(auto.lat)}`, `BullMQ worker ${fmt(workerRate, 0)} jobs/s`, `${ratio(auto.rps, workerRate)} thr`);
+
+    // ---- 5. audit search at AUDIT_EVENTS events ----
+    log(`audit: loading ${AUDIT_EVENTS} events (appendEvents batches of 500)`);
+    const auditLog = createRedisAuditLog(redis, { prefix: PREFIX });
+    const usedMemory = async () => Number(/used_memory:(\d+)/.exec(await redis.info('memory'))?.[1] ?? NaN);
+    const memBefore = await usedMemory();
+    const t0 = wallNow();
+    const BATCH = 500;
+    const batches = Math.ceil(AUDIT_EVENTS / BATCH);
+    let nextBatch = 0;
+    await pool(batches, 4, async () => {
+      const b = nextBatch++;
+      const events: AuditEventInput[] = [];
+      for (let i = b * BATCH; i < Math.min(AUDIT_EVENTS, (b + 1) * BATCH); i++) events.push(syntheticEvent(i));
+      await auditLog.append(events);
+    });
+    const loadMs = wallNow() - t0;
+    const total = await redis.xlen(`{${PREFIX}}:audit`);
+    const memAfter = await usedMemory();
+    row(`5. audit load (${AUDIT_EVENTS} events)`, `${fmt((AUDIT_EVENTS / loadMs) * 1000, 0)} events/s; stream holds ${total}; Redis used_memory +${fmt((memAfter - memBefore) / 1048576, 0)} MB (${fmt((memAfter - memBefore) / AUDIT_EVENTS, 0)} B/event, index included)`);
+    const auditGet = async (query: string) => {
+      const t = wallNow();
+      const res = await api.send('GET', `/v1/audit?${query}`, { authorization: `Bearer ${ADMIN}` });
+      const ms = wallNow() - t;
+      if (res.status !== 200) throw new Error(`GET /v1/audit?${query}: ${res.status} ${res.body.slice(0, 200)}`);
+      const body = JSON.parse(res.body) as { events: unknown[]; next: string | null };
+      return { ms, found: body.events.length, next: body.next };
+    };
+    const series = async (name: string, make: (i: number) => string, expect: (i: number) => number) => {
+      const times: number[] = [];
+      let wrong = 0;
+      const deadline = wallNow() + PHASE_CAP_MS / 2;
+      for (let i = 0; i < AUDIT_QUERIES && wallNow() < deadline; i++) {
+        const r = await auditGet(make(i));
+        times.push(r.ms);
+        if (r.found !== expect(i)) wrong += 1;
+      }
+      if (wrong > 0) log(`  ${name}: ${wrong} of ${times.length} queries found fewer events than loaded (the scan gave up and returned a cursor)`);
+      return { s: summarize(times), wrong };
+    };
+    const base = wallNow();
+    for (let i = 0; i < 200; i++) await redis.xrevrange(`{${PREFIX}}:audit`, '+', '-', 'COUNT', 50);
+    const xrev = (wallNow() - base) / 200;
+    const needles = Math.max(1, Math.floor(AUDIT_EVENTS / NEEDLE_EVERY));
+    const word = await series('word', (i) => `q=${needleWord(i % needles)}&limit=50`, () => 1);
+    const filtered = await series('filtered', (i) => `agent=${rareAgent(i % RARE_AGENTS)}&actor=${encodeURIComponent(rareActor(i % RARE_AGENTS))}&limit=50`, (i) => rareCount(i % RARE_AGENTS));
+    const common = await series('common', (i) => `q=refund&agent=agent-${i % 50}&limit=50`, () => 50);
+    row(`5. audit word search, 1 match in ${total} (${word.s.count} queries)`, lat2(word.s), `XREVRANGE 50 ${fmt(xrev, 2)} ms`, `${ratio(word.s.p99, xrev)} p99`, verdict(word.s.p99 < 200 && word.wrong === 0, 'p99 < 200 ms, complete'));
+    row(`5. audit filtered search (agent+actor, rare) (${filtered.s.count} queries)`, lat2(filtered.s), `XREVRANGE 50 ${fmt(xrev, 2)} ms`, `${ratio(filtered.s.p99, xrev)} p99`, verdict(filtered.s.p99 < 200 && filtered.wrong === 0, 'p99 < 200 ms, complete'));
+    row(`5. audit common word + agent, first 50 (${common.s.count} queries)`, lat2(common.s), `XREVRANGE 50 ${fmt(xrev, 2)} ms`, `${ratio(common.s.p99, xrev)} p99`);
+
+    const elapsed = (wallNow() - RUN_STARTED) / 1000;
+    writeResults({ redisVersion, elapsed });
+    log(`done in ${fmt(elapsed, 0)} s`);
+  } finally {
+    for (const c of closers.reverse()) await c().catch(() => undefined);
+    for (const c of children) {
+      c.proc.disconnect?.();
+    }
+    await Promise.all(children.map((c) => new Promise<void>((r) => (c.proc.exitCode !== null ? r() : c.proc.once('exit', () => r())))));
+    await redis.quit().catch(() => undefined);
+    await redisServer.stop();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+// ---------- synthetic audit events ----------
+
+const NEEDLE_EVERY = 50_000;
+const RARE_AGENTS = 10;
+const RARE_EVERY = 100_000;
+const TYPES = ['proposal_received', 'policy_decided', 'approval_recorded', 'decided', 'execution_started', 'execution_finished'] as const;
+const needleWord = (k: number) => `needle${k}x`;
+const rareAgent = (k: number) => `rare-agent-${k}`;
+const rareActor = (k: number) => `person:rare${k}`;
+// Events i with i % RARE_EVERY in [k*3, k*3+3) belong to rare agent k (3 per 100k events).
+const rareCount = (k: number) => {
+  let n = 0;
+  for (let i = 0; i < AUDIT_EVENTS; i += RARE_EVERY) for (let j = 0; j < 3; j++) if (i + k * 3 + j < AUDIT_EVENTS) n += 1;
+  return Math.min(50, n);
+};
+const AT = new Date('2026-01-01T00:00:00Z').getTime();
+
+function syntheticEvent(i: number): AuditEventInput {
+  const words = [`w${(i * 7919) % 5000}`, `w${(i * 104729) % 5000}`];
+  const needle = i % NEEDLE_EVERY === 17 ? ` ${needleWord(Math.floor(i / NEEDLE_EVERY))}` : '';
+  const r = i % RARE_EVERY;
+  const rare = r < RARE_AGENTS * 3 ? Math.floor(r / 3) : -1;
+  return {
+    type: TYPES[i % TYPES.length]!,
+    at: new Date(AT + i * 10).toISOString(),
+    proposal_id: `p_load${Math.floor(i / TYPES.length)}`,
+    agent: rare >= 0 ? rareAgent(rare) : `agent-${i % 50}`,
+    actor: rare >= 0 ? rareActor(rare) : i % 3 === 0 ? `person:p${i % 200}` : `agent:agent-${i % 50}`,
+    data: { intent: `Refund invoice ${i} ${words.join(' ')}${needle}`, amount: i % 1000 },
+  };
+}
+
+// ---------- policy and results ----------
+
+function policy(executorUrl: string): string {
+  return `
+version: 1
+agents:
+  - id: bench-agent
+    secret_env: AGENT_BENCH_SECRET
+people:
+  alice: { slack: U0ALICE }
+  bob: { slack: U0BOB }
+groups:
+  finance: [alice, bob]
+  admins: [alice]
+channels:
+  finance: { slack: C0FINANCE }
+executors:
+  payments: { url: "${executorUrl}", timeout: 10s }
+  crm: { url: "${executorUrl}", timeout: 10s }
+rules:
+  - name: reversible-internal-tagging
+    when: action.operation == "tag" && context.reversible && context.destination == "internal"
+    effect: allow
+    risk: low
+  - name: payments
+    when: action.tool == "payments"
+    effect: approve
+    risk: high
+    route: finance
+    approvers: finance
+    ttl: 2h
+default: { effect: approve, risk: medium, route: finance, approvers: finance, approvals: 1, ttl: 2h }
+`;
+}
+
+function writeResults(meta: { redisVersion: string; elapsed: number }): void {
+  const esc = (s: string) => s.replace(/\|/g, '\\|');
+  const lines = [
+    '# countersign benchmark results',
+    '',
+    `Written by \`npm run bench\` (bench/run.ts) on ${new Date().toISOString()}: ${cpus().length} cores (${cpus()[0]?.model ?? 'unknown CPU'}), Node ${process.version}, Redis ${meta.redisVersion}, BENCH_SCALE=${SCALE}, run time ${fmt(meta.elapsed, 0)} s.`,
+    '',
+    'countersign runs as a child process (one Node process, its default queue workers) against a private',
+    'redis-server; the fake Slack Web API and the executor run in a second child, the load generator and the',
+    'BullMQ baselines in the parent, all on loopback. Latencies are measured by the client, except where a',
+    'figure starts or ends inside countersign (approval counted, execute job enqueued, outcome recorded):',
+    'those are timestamps the processes report over IPC, on the same machine clock.',
+    '',
+    '| metric | value | baseline | ratio | target |',
+    '|---|---|---|---|---|',
+    ...rows.map((r) => `| ${esc(r.metric)} | ${esc(r.value)} | ${esc(r.baseline)} | ${esc(r.ratio)} | ${esc(r.target)} |`),
+    '',
+  ];
+  const text = lines.join('\n');
+  writeFileSync(new URL('./results.md', import.meta.url), text);
+  process.stdout.write(`${text}\n`);
+}
+
+await main();
