@@ -32,8 +32,6 @@ process.on('message', (m: { kind: string }) => {
     global.gc?.();
     const after = process.memoryUsage();
     send({ kind: 'rss', rss: mem.rss, heapUsed: mem.heapUsed, rssAfterGc: after.rss, heapAfterGc: after.heapUsed, detail: mem });
-  } else if (m.kind === 'snapshot') {
-    void import('node:v8').then((v8) => console.error('snapshot', v8.writeHeapSnapshot('/tmp/benchlogs/server.heapsnapshot')));
   } else if (m.kind === 'stop') {
     void running.stop().finally(() => process.exit(0));
   }

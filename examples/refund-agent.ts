@@ -30,7 +30,7 @@ if (submitted.status === 'pending') console.log(`waiting for a person: ${url}/co
 
 let proposal: ProposalView = await client.wait(submitted.id, { timeout: 15 * 60 });
 console.log(`decision: ${proposal.status}${proposal.resolution?.by ? ` by ${proposal.resolution.by}` : ''}`);
-if (proposal.status !== 'approved') process.exit(proposal.status === 'pending' ? 2 : 0);
+if (proposal.status !== 'approved' && proposal.execution_token === undefined) process.exit(proposal.status === 'pending' ? 2 : 0);
 
 // The token is handed out once, on the first read after it is minted (a moment after approval).
 let token = proposal.execution_token;

@@ -14,7 +14,7 @@
 // (trimmed, or entries written before indexing began, `ix_from` in the head record) search
 // goes on with the scan.
 
-/** Ids kept per index list; a list this long may have been trimmed. */
+/** Ids kept per index list (trimmed back to this once it is 100 longer); a list this long may have been trimmed. */
 export const AUDIT_INDEX_CAP = 2000;
 /** Words indexed per event; an event with more goes to the overflow index as well. */
 export const MAX_TOKENS_PER_EVENT = 256;
@@ -22,12 +22,28 @@ export const MAX_TOKENS_PER_EVENT = 256;
 export const MAX_TOKEN_LENGTH = 64;
 const MIN_TOKEN_LENGTH = 2;
 
-/** The words of (already lower-cased) text: runs of a-z 0-9, at least 2 long, cut at 64, deduplicated. */
+/**
+ * Words in nearly every event (the JSON keys of proposals and decisions, their default values,
+ * actor prefixes): not indexed, so a search for one of them alone scans, which finds them
+ * at once. Only ever add to this list: a word taken off it would have no index entries for
+ * the events written before.
+ */
+export const UNINDEXED_WORDS: ReadonlySet<string> = new Set([
+  'intent', 'action', 'tool', 'operation', 'target', 'parameters', 'context', 'data', 'sensitivity',
+  'destination', 'environment', 'reversible', 'value', 'amount', 'currency', 'idempotency', 'key',
+  'effect', 'risk', 'rule', 'reasons', 'route', 'approvals', 'required', 'ttl', 'ms', 'approvers',
+  'null', 'true', 'false', 'internal', 'external', 'production', 'agent', 'person', 'system',
+]);
+
+/**
+ * The indexed words of (already lower-cased) text: runs of a-z 0-9, at least 2 long, cut at
+ * 64, deduplicated, without UNINDEXED_WORDS. The writer and the search use the same function.
+ */
 export function searchTokens(lowerText: string): string[] {
   const out = new Set<string>();
   for (const m of lowerText.matchAll(/[a-z0-9]+/g)) {
     const t = m[0];
-    if (t.length >= MIN_TOKEN_LENGTH) out.add(t.length > MAX_TOKEN_LENGTH ? t.slice(0, MAX_TOKEN_LENGTH) : t);
+    if (t.length >= MIN_TOKEN_LENGTH && !UNINDEXED_WORDS.has(t)) out.add(t.length > MAX_TOKEN_LENGTH ? t.slice(0, MAX_TOKEN_LENGTH) : t);
   }
   return [...out];
 }

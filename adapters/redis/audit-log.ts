@@ -145,8 +145,10 @@ export function createRedisAuditLog(redis: Redis | Cluster, opts: RedisStoreOpti
       const candidates = [...union]
         .filter((id) => STREAM_ID.test(id) && compareIds(id, coveredFrom) >= 0 && (endId === null || compareIds(id, endId) < 0))
         .sort((x, y) => compareIds(y, x));
-      for (let i = 0; i < candidates.length; i += SEARCH_CHUNK) {
-        const ids = candidates.slice(i, i + SEARCH_CHUNK);
+      // Read about a page's worth at a time: candidates usually match.
+      const step = Math.min(SEARCH_CHUNK, Math.max(16, limit));
+      for (let i = 0; i < candidates.length; i += step) {
+        const ids = candidates.slice(i, i + step);
         const fetch = (redis as Redis).pipeline();
         for (const id of ids) fetch.xrange(keys.audit, id, id);
         for (const [err, reply] of (await fetch.exec()) ?? []) {
@@ -160,7 +162,9 @@ export function createRedisAuditLog(redis: Redis | Cluster, opts: RedisStoreOpti
         }
         if (scanned >= MAX_SCANNED_PER_SEARCH) return { events, next: ids[ids.length - 1]! };
       }
-      // Below what the index covers, the scan takes over.
+      // Below what the index covers, the scan takes over (when there is anything below: an
+      // XREVRANGE whose end is older than the whole stream costs as much as a full scan).
+      if (plan.firstId === null || compareIds(plan.firstId, coveredFrom) >= 0) return { events, next: null };
       if (endId === null || compareIds(coveredFrom, endId) < 0) end = `(${coveredFrom}`;
     }
 
@@ -188,7 +192,7 @@ export function createRedisAuditLog(redis: Redis | Cluster, opts: RedisStoreOpti
    * list), and the first id ever indexed; null when no index applies (no filter or word it can
    * use, or nothing indexed yet).
    */
-  async function indexPlan(query: AuditQuery, words: string[]): Promise<{ lists: string[]; ixFrom: string } | null> {
+  async function indexPlan(query: AuditQuery, words: string[]): Promise<{ lists: string[]; ixFrom: string; firstId: string | null } | null> {
     const options: string[][] = [];
     if (query.agent !== undefined) options.push([index.agent(query.agent)]);
     if (query.actor !== undefined) options.push([index.actor(query.actor)]);
@@ -198,14 +202,16 @@ export function createRedisAuditLog(redis: Redis | Cluster, opts: RedisStoreOpti
     const distinct = [...new Set(options.flat())];
     const pipeline = (redis as Redis).pipeline();
     pipeline.hget(keys.auditHead, 'ix_from');
+    pipeline.xrange(keys.audit, '-', '+', 'COUNT', 1);
     for (const key of distinct) pipeline.llen(key);
     const replies = (await pipeline.exec()) ?? [];
     for (const [err] of replies) if (err !== null) throw err;
     const ixFrom = replies[0]![1] as string | null;
     if (ixFrom === null || !STREAM_ID.test(ixFrom)) return null;
-    const length = new Map(distinct.map((key, i) => [key, Number(replies[i + 1]![1])]));
+    const firstId = (replies[1]![1] as StreamEntry[])[0]?.[0] ?? null;
+    const length = new Map(distinct.map((key, i) => [key, Number(replies[i + 2]![1])]));
     const cost = (lists: string[]) => lists.reduce((n, key) => n + (length.get(key) ?? 0), 0);
-    return { lists: options.reduce((a, b) => (cost(b) < cost(a) ? b : a)), ixFrom };
+    return { lists: options.reduce((a, b) => (cost(b) < cost(a) ? b : a)), ixFrom, firstId };
   }
 
   async function* scan(batchSize: number = DEFAULT_SCAN_BATCH): AsyncIterable<StoredAuditEvent> {

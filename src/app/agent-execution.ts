@@ -9,11 +9,12 @@ import type { Viewer } from './proposals.ts';
 // The token's other readers: agents that execute themselves (they take the token, report
 // the outcome with it) and downstream services (they redeem it, once).
 //
-// For an agent that executes itself, the execution starts when the token leaves countersign
-// (the poll read that takes it, the callback that delivers it): from then on the action may
-// happen whatever countersign hears, so the proposal is `executing` until the agent reports,
-// and failed / unknown if it never does within the report window. A token that never left
-// expires with the proposal failed / not_run.
+// For an agent that executes itself, the execution is claimed just BEFORE the token leaves
+// countersign (the poll read that takes it, the callback that carries it), as the executor's
+// is: from then on the action may happen whatever countersign hears (a reset, a timeout), so
+// the proposal is `executing` until the agent reports, and failed / unknown if it never does
+// within the report window. A token that never left expires with the proposal failed / not_run.
+// When an execution ends, its token is closed: redemption needs approved or executing.
 
 /**
  * Poll mode: the agent's first read of its approved proposal carries the token, later reads do

@@ -12,7 +12,8 @@ local AUDIT_INDEX_CAP = 2000
 
 local function index_add(key, id)
   local n = redis.pcall('LPUSH', key, id)
-  if type(n) == 'number' and n > AUDIT_INDEX_CAP then redis.pcall('LTRIM', key, 0, AUDIT_INDEX_CAP - 1) end
+  -- Trimmed in steps of 100, not at every push; a list of AUDIT_INDEX_CAP or more may be trimmed.
+  if type(n) == 'number' and n > AUDIT_INDEX_CAP + 100 then redis.pcall('LTRIM', key, 0, AUDIT_INDEX_CAP - 1) end
 end
 
 local function index_event(stream_key, head_key, id, proposal_id, agent, actor, tokens)
