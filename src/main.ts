@@ -14,8 +14,6 @@ import { createConsoleChannel, createRedisHub } from '../adapters/console/consol
 import { createConsole } from '../adapters/console/console-app.ts';
 import { createSessionStore } from '../adapters/console/sessions.ts';
 import { createSlackAdapter } from '../adapters/slack/slack-adapter.ts';
-import { createTeamsBindingStore } from '../adapters/teams/bindings.ts';
-import { createTeamsAdapter } from '../adapters/teams/teams-adapter.ts';
 import { createQueues, startWorkers, type QueueConfig } from '../adapters/bullmq/queues.ts';
 import {
   createExecutionQueues,
@@ -82,7 +80,7 @@ interface ChatSetup {
 }
 
 /** Chat channels this process can serve; a policy that routes elsewhere is refused at start. */
-function chatChannels(config: Config, policy: Policy, logger: Logger): ChatSetup {
+async function chatChannels(config: Config, policy: Policy, logger: Logger): Promise<ChatSetup> {
   const channels = new Map<Platform, ChatChannel>([['console', createConsoleChannel()]]);
   const mounts: Record<string, RawHandler> = {};
   const connectors: ((services: ChatServices) => void)[] = [];
@@ -107,6 +105,9 @@ function chatChannels(config: Config, policy: Policy, logger: Logger): ChatSetup
     if (config.production && config.teams.appId === null) {
       throw new ConfigError('NODE_ENV=production refuses unsafe defaults: MICROSOFT_APP_ID is required when a route posts to Teams (without it requests are not authenticated)');
     }
+    // Loaded only when Teams is on: botbuilder and its auth stack are the largest code in the heap.
+    const { createTeamsAdapter } = await import('../adapters/teams/teams-adapter.ts');
+    const { createTeamsBindingStore } = await import('../adapters/teams/bindings.ts');
     const teams = createTeamsAdapter({ ...config.teams, logger });
     channels.set('teams', teams.channel);
     mounts['/api/messages'] = teams.handle;
@@ -194,7 +195,7 @@ export async function start(env: Readonly<Record<string, string | undefined>>, o
   const clock = options.clock ?? systemClock;
   const source = readPolicy(config);
   const { policy } = source;
-  const chat = chatChannels(config, policy, logger);
+  const chat = await chatChannels(config, policy, logger);
   const { channels } = chat;
   for (const [platform, channel] of Object.entries(options.chatChannels ?? {})) channels.set(platform as Platform, channel);
 
