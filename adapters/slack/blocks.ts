@@ -3,7 +3,7 @@
 // escaped, emoji off) or `neutralize()`; mrkdwn carries only countersign's own words.
 
 import type { types } from '@slack/bolt';
-import type { CardModel, ThreadReply } from '../../src/core/card.ts';
+import { approversOf, RISK_MARK, STATUS_HEADLINE, STATUS_MARK, type CardModel, type ThreadReply } from '../../src/core/card.ts';
 import { escapeEntities, mrkdwn, neutralize, plain, prettyJson, slackDate, truncate } from './text.ts';
 
 type Block = types.KnownBlock;
@@ -17,38 +17,11 @@ export const REASON_ACTION = 'reason';
 /** Block Kit limits the renderer keeps to (Slack refuses the whole message otherwise). */
 export const LIMITS = { header: 150, section: 3000, field: 2000, fields: 10, blocks: 50, fallback: 3000, buttonValue: 2000 } as const;
 
-const RISK_MARK: Record<CardModel['risk'], string> = { low: '⚪', medium: '🟡', high: '🟠', critical: '🔴' };
 
-const STATUS_HEADLINE: Record<CardModel['status'], string> = {
-  pending: 'Approval needed',
-  approved: 'Approved',
-  denied: 'Denied',
-  expired: 'Expired without a decision',
-  cancelled: 'Cancelled',
-  rejected: 'Rejected by policy',
-  executing: 'Approved · executing',
-  succeeded: 'Approved · executed',
-  failed: 'Approved · execution failed',
-};
 
-const STATUS_MARK: Record<CardModel['status'], string> = {
-  pending: '⏳',
-  approved: '✅',
-  denied: '⛔',
-  expired: '⌛',
-  cancelled: '🚫',
-  rejected: '⛔',
-  executing: '⚙️',
-  succeeded: '✅',
-  failed: '❌',
-};
-
-function approvers(card: CardModel): string[] {
-  return card.approvals.filter((a) => a.vote === 'approve').map((a) => a.person);
-}
 
 export function approvalsLine(card: CardModel): string {
-  const names = approvers(card);
+  const names = approversOf(card);
   const base = `${names.length} of ${card.approvalsRequired} approval${card.approvalsRequired === 1 ? '' : 's'}`;
   return names.length === 0 ? base : `${base}: ${names.join(', ')}`;
 }
@@ -71,7 +44,7 @@ function resultBlocks(card: CardModel): Block[] {
   const r = card.resolution;
   const head = `${STATUS_MARK[card.status]} ${STATUS_HEADLINE[card.status]}`;
   if (r === null) return [{ type: 'section', text: plain(head, LIMITS.section) }];
-  const by = r.by === null ? '' : ` by ${r.status === 'approved' ? approvers(card).join(', ') || r.by : r.by}`;
+  const by = r.by === null ? '' : ` by ${r.status === 'approved' ? approversOf(card).join(', ') || r.by : r.by}`;
   const blocks: Block[] = [
     { type: 'section', text: plain(`${head}${by}`, LIMITS.section) },
     { type: 'context', elements: [mrkdwn(`${STATUS_HEADLINE[r.status]} ${slackDate(r.at)}`)] },

@@ -5,6 +5,7 @@
 // code-format its own words, and `@channel`-style words are broken so they never ping.
 
 import type { types } from '@slack/bolt';
+import { prettyJson as prettyJsonText, truncate as cutText } from '../../src/core/card.ts';
 
 type PlainText = types.PlainTextElement;
 type Mrkdwn = types.MrkdwnElement;
@@ -32,11 +33,8 @@ export function neutralize(text: string): string {
 /** Cuts to at most `max` code units, never inside a surrogate pair or an `&...;` entity. */
 export function truncate(text: string, max: number): string {
   if (text.length <= max) return text;
-  let cut = text.slice(0, Math.max(0, max - 1));
-  const last = cut.charCodeAt(cut.length - 1);
-  if (last >= 0xd800 && last <= 0xdbff) cut = cut.slice(0, -1);
-  cut = cut.replace(/&[a-z]{0,4}$/, '');
-  return `${cut}…`;
+  // Never leave half an escape (`&am…`) behind the cut.
+  return `${cutText(text, max).slice(0, -1).replace(/&[a-z]{0,4}$/, '')}…`;
 }
 
 /** Escaped and cut to Slack's limit for the field it goes into (limits count the escaped text). */
@@ -52,13 +50,7 @@ export function mrkdwn(text: string, max = 3000): Mrkdwn {
 
 /** Readable one-value summary of a JSON value, for parameters. */
 export function prettyJson(value: unknown, max: number): string {
-  let text: string;
-  try {
-    text = JSON.stringify(value, null, 2) ?? String(value);
-  } catch {
-    text = String(value);
-  }
-  return truncate(text, max);
+  return truncate(prettyJsonText(value), max);
 }
 
 /** Slack's date token renders in each viewer's time zone; the fallback is the ISO time. */

@@ -2,7 +2,7 @@
 // facts, in the same order, as the Slack card), unit-tested without Teams. Everything the
 // agent or a person wrote goes through `safe()`; only countersign's own words are written raw.
 
-import type { CardModel, ThreadReply } from '../../src/core/card.ts';
+import { approversOf, RISK_MARK, STATUS_HEADLINE, STATUS_MARK, type CardModel, type ThreadReply } from '../../src/core/card.ts';
 import type { Proposal } from '../../src/core/proposal.ts';
 import { neutralize, prettyJson, safe, shortTime, truncate } from './text.ts';
 
@@ -23,40 +23,13 @@ export const VERB_DENY = 'countersign.deny';
 export const REASON_INPUT = 'reason';
 export const REASON_MAX = 1000;
 
-const RISK_MARK: Record<CardModel['risk'], string> = { low: '⚪', medium: '🟡', high: '🟠', critical: '🔴' };
 
-const STATUS_HEADLINE: Record<CardModel['status'], string> = {
-  pending: 'Approval needed',
-  approved: 'Approved',
-  denied: 'Denied',
-  expired: 'Expired without a decision',
-  cancelled: 'Cancelled',
-  rejected: 'Rejected by policy',
-  executing: 'Approved · executing',
-  succeeded: 'Approved · executed',
-  failed: 'Approved · execution failed',
-};
-
-const STATUS_MARK: Record<CardModel['status'], string> = {
-  pending: '⏳',
-  approved: '✅',
-  denied: '⛔',
-  expired: '⌛',
-  cancelled: '🚫',
-  rejected: '⛔',
-  executing: '⚙️',
-  succeeded: '✅',
-  failed: '❌',
-};
 
 const text = (t: string, extra: AdaptiveElement = {}): AdaptiveElement => ({ type: 'TextBlock', text: t, wrap: true, ...extra });
 
-function approvers(card: CardModel): string[] {
-  return card.approvals.filter((a) => a.vote === 'approve').map((a) => a.person);
-}
 
 export function approvalsLine(card: CardModel): string {
-  const names = approvers(card);
+  const names = approversOf(card);
   const base = `${names.length} of ${card.approvalsRequired} approval${card.approvalsRequired === 1 ? '' : 's'}`;
   return names.length === 0 ? base : `${base}: ${names.join(', ')}`;
 }
@@ -112,7 +85,7 @@ function resultElements(card: CardModel): AdaptiveElement[] {
   const r = card.resolution;
   const head = `${STATUS_MARK[card.status]} ${STATUS_HEADLINE[card.status]}`;
   if (r === null) return [text(head, { weight: 'Bolder' })];
-  const by = r.by === null ? '' : ` by ${r.status === 'approved' ? approvers(card).join(', ') || r.by : r.by}`;
+  const by = r.by === null ? '' : ` by ${r.status === 'approved' ? approversOf(card).join(', ') || r.by : r.by}`;
   const out = [text(safe(`${head}${by}`), { weight: 'Bolder' }), text(`${STATUS_HEADLINE[r.status]} ${shortTime(r.at)} UTC`, { isSubtle: true, size: 'Small', spacing: 'None' })];
   if (r.reason !== null && r.reason !== '') out.push(text(`Reason: ${safe(r.reason, 1000)}`));
   return out;

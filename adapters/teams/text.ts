@@ -6,6 +6,8 @@
 // and date functions are broken with invisible characters, and line-start markers are
 // shielded, so the text reads the same and renders as written.
 
+import { prettyJson as prettyJsonText, truncate } from '../../src/core/card.ts';
+
 const LOOKALIKES: Record<string, string> = {
   '*': '\u2217', // ∗ asterisk operator
   _: '\u02CD', // ˍ modifier letter low macron
@@ -38,13 +40,7 @@ export function neutralize(text: string): string {
 }
 
 /** Cuts to at most `max` code units, never inside a surrogate pair. */
-export function truncate(text: string, max: number): string {
-  if (text.length <= max) return text;
-  let cut = text.slice(0, Math.max(0, max - 1));
-  const last = cut.charCodeAt(cut.length - 1);
-  if (last >= 0xd800 && last <= 0xdbff) cut = cut.slice(0, -1);
-  return `${cut}…`;
-}
+export { truncate } from '../../src/core/card.ts';
 
 /** Untrusted text for a TextBlock or fact: cut first (on the raw text), then neutralised. */
 export function safe(text: string, max = 3000): string {
@@ -54,13 +50,7 @@ export function safe(text: string, max = 3000): string {
 
 /** Readable one-value summary of a JSON value, for parameters. */
 export function prettyJson(value: unknown, max: number): string {
-  let text: string;
-  try {
-    text = JSON.stringify(value, null, 2) ?? String(value);
-  } catch {
-    text = String(value);
-  }
-  return truncate(text, max);
+  return truncate(prettyJsonText(value), max);
 }
 
 /** ISO time without milliseconds; countersign's own text, shown as is (no DATE function). */

@@ -63,3 +63,54 @@ export interface CardRef {
   /** Message id (Slack ts, Teams activity id). */
   message: string;
 }
+
+// The words and marks every renderer shows, so a person reads the same thing everywhere.
+
+export const RISK_MARK: Readonly<Record<CardModel['risk'], string>> = { low: '⚪', medium: '🟡', high: '🟠', critical: '🔴' };
+
+export const STATUS_HEADLINE: Readonly<Record<Status, string>> = {
+  pending: 'Approval needed',
+  approved: 'Approved',
+  denied: 'Denied',
+  expired: 'Expired without a decision',
+  cancelled: 'Cancelled',
+  rejected: 'Rejected by policy',
+  executing: 'Approved · executing',
+  succeeded: 'Approved · executed',
+  failed: 'Approved · execution failed',
+};
+
+export const STATUS_MARK: Readonly<Record<Status, string>> = {
+  pending: '⏳',
+  approved: '✅',
+  denied: '⛔',
+  expired: '⌛',
+  cancelled: '🚫',
+  rejected: '⛔',
+  executing: '⚙️',
+  succeeded: '✅',
+  failed: '❌',
+};
+
+/** People whose approvals count so far, in the order they approved. */
+export function approversOf(card: CardModel): string[] {
+  return card.approvals.filter((a) => a.vote === 'approve').map((a) => a.person);
+}
+
+/** Cut to `max` characters with an ellipsis, never splitting a surrogate pair. */
+export function truncate(text: string, max: number): string {
+  if (text.length <= max) return text;
+  let cut = text.slice(0, Math.max(0, max - 1));
+  const last = cut.charCodeAt(cut.length - 1);
+  if (last >= 0xd800 && last <= 0xdbff) cut = cut.slice(0, -1);
+  return `${cut}…`;
+}
+
+/** Indented JSON of a parameter value, for showing (any value, even one JSON cannot hold). */
+export function prettyJson(value: unknown): string {
+  try {
+    return JSON.stringify(value, null, 2) ?? String(value);
+  } catch {
+    return String(value);
+  }
+}
