@@ -3,7 +3,8 @@
 // escaped, emoji off) or `neutralize()`; mrkdwn carries only countersign's own words.
 
 import type { types } from '@slack/bolt';
-import { approversOf, RISK_MARK, STATUS_HEADLINE, STATUS_MARK, type CardModel, type ThreadReply } from '../../src/core/card.ts';
+import { approvalsLine, approversOf, RISK_MARK, STATUS_HEADLINE, STATUS_MARK, summaryLine, valueText, type CardModel, type ThreadReply } from '../../src/core/card.ts';
+
 import { escapeEntities, mrkdwn, neutralize, plain, prettyJson, slackDate, truncate } from './text.ts';
 
 type Block = types.KnownBlock;
@@ -20,23 +21,11 @@ export const LIMITS = { header: 150, section: 3000, field: 2000, fields: 10, blo
 
 
 
-export function approvalsLine(card: CardModel): string {
-  const names = approversOf(card);
-  const base = `${names.length} of ${card.approvalsRequired} approval${card.approvalsRequired === 1 ? '' : 's'}`;
-  return names.length === 0 ? base : `${base}: ${names.join(', ')}`;
-}
 
-function value(card: CardModel): string {
-  const v = card.context.value;
-  if (v.amount === 0 && v.currency === '') return 'none';
-  return `${v.amount}${v.currency === '' ? '' : ` ${v.currency}`}`;
-}
 
 /** The notification text (what push notifications and screen readers show). */
 export function fallbackText(card: CardModel): string {
-  const what = `${card.action.tool}.${card.action.operation}`;
-  const head = `${STATUS_HEADLINE[card.status]}: ${card.agent} wants ${what} (${card.risk} risk, ${approvalsLine(card)})`;
-  return truncate(neutralize(head), LIMITS.fallback);
+  return truncate(neutralize(summaryLine(card)), LIMITS.fallback);
 }
 
 // Names and reasons stay plain text; only the time needs mrkdwn (Slack's date token).
@@ -106,7 +95,7 @@ export function renderCard(card: CardModel): { text: string; blocks: Block[] } {
     `Data: ${context.data_sensitivity}`,
     `Destination: ${context.destination}`,
     `Environment: ${context.environment}`,
-    `Value: ${value(card)}`,
+    `Value: ${valueText(card)}`,
     `Reversible: ${context.reversible ? 'yes' : 'no'}`,
   ].join(' · ');
   blocks.push({ type: 'context', elements: [plain(facts, LIMITS.field)] });

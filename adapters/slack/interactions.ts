@@ -1,6 +1,7 @@
 import type { App, BlockAction, ButtonAction, webApi } from '@slack/bolt';
 import type { AppDeps } from '../../src/app/deps.ts';
 import { checkDecision, recordDecision, refuseUnknownUser } from '../../src/app/record-decision.ts';
+import { refusalSentence } from '../../src/core/card.ts';
 import { NotFoundError } from '../../src/core/errors.ts';
 import type { RefusalReason, VoteOutcome } from '../../src/core/lifecycle.ts';
 import type { Logger } from '../../src/core/ports.ts';
@@ -25,19 +26,8 @@ type Refusal = Extract<VoteOutcome, { kind: 'refused' }>;
 const QUIET_ON_RETRY = new Set<RefusalReason>(['already_voted', 'not_pending']);
 
 export function refusalText(r: Refusal): string {
-  switch (r.why) {
-    case 'unknown_person':
-    case 'not_an_approver':
-    case 'sponsor':
-      return `:no_entry: You are not allowed to decide on this proposal: ${r.message}.`;
-    case 'already_voted':
-      return 'Your decision on this proposal is already counted.';
-    case 'expired':
-    case 'not_pending':
-      return `Too late: ${r.message}.`;
-    case 'reason_required':
-      return `:warning: ${r.message}.`;
-  }
+  const mark = r.why === 'reason_required' ? ':warning: ' : r.why === 'unknown_person' || r.why === 'not_an_approver' || r.why === 'sponsor' ? ':no_entry: ' : '';
+  return `${mark}${refusalSentence(r)}`;
 }
 
 async function tellPrivately(ctx: InteractionContext, channel: string | null, user: string, text: string): Promise<void> {

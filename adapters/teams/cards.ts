@@ -2,7 +2,8 @@
 // facts, in the same order, as the Slack card), unit-tested without Teams. Everything the
 // agent or a person wrote goes through `safe()`; only countersign's own words are written raw.
 
-import { approversOf, RISK_MARK, STATUS_HEADLINE, STATUS_MARK, type CardModel, type ThreadReply } from '../../src/core/card.ts';
+import { approvalsLine, approversOf, RISK_MARK, STATUS_HEADLINE, STATUS_MARK, summaryLine, valueText, type CardModel, type ThreadReply } from '../../src/core/card.ts';
+
 import type { Proposal } from '../../src/core/proposal.ts';
 import { neutralize, prettyJson, safe, shortTime, truncate } from './text.ts';
 
@@ -28,22 +29,11 @@ export const REASON_MAX = 1000;
 const text = (t: string, extra: AdaptiveElement = {}): AdaptiveElement => ({ type: 'TextBlock', text: t, wrap: true, ...extra });
 
 
-export function approvalsLine(card: CardModel): string {
-  const names = approversOf(card);
-  const base = `${names.length} of ${card.approvalsRequired} approval${card.approvalsRequired === 1 ? '' : 's'}`;
-  return names.length === 0 ? base : `${base}: ${names.join(', ')}`;
-}
 
-function value(card: CardModel): string {
-  const v = card.context.value;
-  if (v.amount === 0 && v.currency === '') return 'none';
-  return `${v.amount}${v.currency === '' ? '' : ` ${v.currency}`}`;
-}
 
 /** The notification line (activity summary): what a toast or a screen reader shows. */
 export function fallbackText(card: CardModel): string {
-  const what = `${card.action.tool}.${card.action.operation}`;
-  return safe(`${STATUS_HEADLINE[card.status]}: ${card.agent} wants ${what} (${card.risk} risk, ${approvalsLine(card)})`, 500);
+  return safe(summaryLine(card), 500);
 }
 
 export function reasonRequired(risk: CardModel['risk']): boolean {
@@ -122,7 +112,7 @@ export function renderCard(card: CardModel, options: RenderOptions = {}): Adapti
     `Data: ${context.data_sensitivity}`,
     `Destination: ${context.destination}`,
     `Environment: ${context.environment}`,
-    `Value: ${value(card)}`,
+    `Value: ${valueText(card)}`,
     `Reversible: ${context.reversible ? 'yes' : 'no'}`,
   ].join(' · ');
   body.push(text(safe(facts, 1000), { isSubtle: true, size: 'Small' }));

@@ -1,6 +1,6 @@
 import type { AppDeps } from '../../src/app/deps.ts';
 import { recordDecision, refuseUnknownUser } from '../../src/app/record-decision.ts';
-import { buildApprovalCard } from '../../src/core/card.ts';
+import { buildApprovalCard, refusalSentence } from '../../src/core/card.ts';
 import { NotFoundError } from '../../src/core/errors.ts';
 import type { VoteOutcome } from '../../src/core/lifecycle.ts';
 import type { Logger } from '../../src/core/ports.ts';
@@ -43,21 +43,7 @@ export type InvokeAnswer =
   | { statusCode: 200; type: 'application/vnd.microsoft.activity.message'; value: string }
   | { statusCode: 400; type: 'application/vnd.microsoft.error'; value: { code: string; message: string } };
 
-export function refusalNotice(r: Refusal): string {
-  switch (r.why) {
-    case 'unknown_person':
-    case 'not_an_approver':
-    case 'sponsor':
-      return `You are not allowed to decide on this proposal: ${r.message}.`;
-    case 'already_voted':
-      return 'Your decision on this proposal is already counted.';
-    case 'expired':
-    case 'not_pending':
-      return `Too late: ${r.message}.`;
-    case 'reason_required':
-      return `${r.message}.`;
-  }
-}
+export const refusalNotice = (r: Refusal): string => refusalSentence(r);
 
 /** The policy person behind the click: AAD object id, in the right tenant. */
 function personFor(ctx: InvokeContext, input: InvokeInput): string | null {

@@ -1,4 +1,5 @@
 import { iso } from './clock.ts';
+import type { VoteOutcome } from './lifecycle.ts';
 import type { Approval, Decision, Platform, Proposal, ProposalContext, Action, Resolution, Status } from './proposal.ts';
 
 // The platform-neutral card: every chat adapter renders this same model (Block Kit,
@@ -95,6 +96,43 @@ export const STATUS_MARK: Readonly<Record<Status, string>> = {
 /** People whose approvals count so far, in the order they approved. */
 export function approversOf(card: CardModel): string[] {
   return card.approvals.filter((a) => a.vote === 'approve').map((a) => a.person);
+}
+
+/** "1 of 2 approvals: alice". */
+export function approvalsLine(card: CardModel): string {
+  const names = approversOf(card);
+  const base = `${names.length} of ${card.approvalsRequired} approval${card.approvalsRequired === 1 ? '' : 's'}`;
+  return names.length === 0 ? base : `${base}: ${names.join(', ')}`;
+}
+
+/** The context's value, "420 EUR", or "none". */
+export function valueText(card: CardModel): string {
+  const v = card.context.value;
+  if (v.amount === 0 && v.currency === '') return 'none';
+  return `${v.amount}${v.currency === '' ? '' : ` ${v.currency}`}`;
+}
+
+/** One line for notifications and screen readers; raw (renderers escape it). */
+export function summaryLine(card: CardModel): string {
+  const what = `${card.action.tool}.${card.action.operation}`;
+  return `${STATUS_HEADLINE[card.status]}: ${card.agent} wants ${what} (${card.risk} risk, ${approvalsLine(card)})`;
+}
+
+/** What a person is told when their click is refused, the same on every platform. */
+export function refusalSentence(r: Extract<VoteOutcome, { kind: 'refused' }>): string {
+  switch (r.why) {
+    case 'unknown_person':
+    case 'not_an_approver':
+    case 'sponsor':
+      return `You are not allowed to decide on this proposal: ${r.message}.`;
+    case 'already_voted':
+      return 'Your decision on this proposal is already counted.';
+    case 'expired':
+    case 'not_pending':
+      return `Too late: ${r.message}.`;
+    case 'reason_required':
+      return `${r.message}.`;
+  }
 }
 
 /** Cut to `max` characters with an ellipsis, never splitting a surrogate pair. */
