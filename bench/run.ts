@@ -1,4 +1,3 @@
-import { fork, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
@@ -11,7 +10,9 @@ import { startPrivateRedis } from '../adapters/redis/private-server.ts';
 import type { AuditEventInput } from '../src/core/audit.ts';
 import { signedHeaders } from '../src/core/signing.ts';
 import { blockActionsPayload, payloadBody, slackSignature } from '../test/helpers/fake-slack.ts';
+import { buildCountersign, spawnChild, Timeline, type Child } from './children.ts';
 import { fmt, HttpClient, pool, summarize, wallNow, type Summary } from './lib.ts';
+import { benchPolicy, nextSeq, paymentBody, tagBody } from './workload.ts';
 
 // `npm run bench`: countersign end to end on this machine, against a private redis-server,
 // the fake Slack Web API and a local executor, with raw BullMQ and a bare Node HTTP server
@@ -42,101 +43,7 @@ const ADMIN = randomBytes(24).toString('hex');
 const PREFIX = 'bench';
 const log = (line: string) => process.stderr.write(`[bench ${((wallNow() - RUN_STARTED) / 1000).toFixed(0).padStart(3)}s] ${line}\n`);
 
-// ---------- child processes ----------
-
-type Msg = { kind: string; [k: string]: any };
-
-interface Child {
-  proc: ChildProcess;
-  ready: Msg;
-  on(kind: string, fn: (m: Msg) => void): void;
-  ask(kind: string): Promise<Msg>;
-}
-
-async function spawnChild(file: string, env: Record<string, string>, execArgv: string[] = []): Promise<Child> {
-  const proc = fork(new URL(file, import.meta.url).pathname, [], {
-    env: { ...process.env, ...env },
-    execArgv: ['--import', 'tsx', ...execArgv],
-    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
-  });
-  const handlers = new Map<string, ((m: Msg) => void)[]>();
-  proc.on('message', (m: Msg) => {
-    for (const fn of handlers.get(m.kind) ?? []) fn(m);
-  });
-  const child: Child = {
-    proc,
-    ready: { kind: 'none' },
-    on(kind, fn) {
-      handlers.set(kind, [...(handlers.get(kind) ?? []), fn]);
-    },
-    ask(kind) {
-      return new Promise((resolve) => {
-        const fn = (m: Msg) => {
-          handlers.set(kind, (handlers.get(kind) ?? []).filter((f) => f !== fn));
-          resolve(m);
-        };
-        child.on(kind, fn);
-        proc.send({ kind });
-      });
-    },
-  };
-  child.ready = await new Promise<Msg>((resolve, reject) => {
-    proc.once('exit', (code) => reject(new Error(`${file} exited with ${String(code)} before it was ready`)));
-    child.on('ready', resolve);
-  });
-  return child;
-}
-
-/** Per-id timestamps reported by children, with waiters. */
-class Timeline {
-  private readonly seen = new Map<string, number>();
-  private readonly waiters = new Map<string, (t: number) => void>();
-  record(id: string, t: number): void {
-    this.seen.set(id, t);
-    const w = this.waiters.get(id);
-    if (w !== undefined) {
-      this.waiters.delete(id);
-      w(t);
-    }
-  }
-  get(id: string): number | undefined {
-    return this.seen.get(id);
-  }
-  wait(id: string, timeoutMs: number): Promise<number | null> {
-    const t = this.seen.get(id);
-    if (t !== undefined) return Promise.resolve(t);
-    return new Promise((resolve) => {
-      const timer = setTimeout(() => {
-        this.waiters.delete(id);
-        resolve(null);
-      }, timeoutMs);
-      this.waiters.set(id, (v) => {
-        clearTimeout(timer);
-        resolve(v);
-      });
-    });
-  }
-}
-
 // ---------- requests ----------
-
-let seq = 0;
-function paymentBody(): string {
-  seq += 1;
-  return JSON.stringify({
-    intent: `Refund invoice ${seq}: the customer was charged twice`,
-    action: { tool: 'payments', operation: 'refund', target: `stripe:cus_${seq % 997}`, parameters: { amount: 420, currency: 'EUR' } },
-    context: { data_sensitivity: 'confidential', destination: 'external', environment: 'production', reversible: false, value: { amount: 420, currency: 'EUR' } },
-  });
-}
-function tagBody(): string {
-  seq += 1;
-  return JSON.stringify({
-    intent: `Tag ticket ${seq} as duplicate`,
-    action: { tool: 'crm', operation: 'tag', target: `ticket:${seq}`, parameters: { tag: 'duplicate' } },
-    context: { destination: 'internal', reversible: true },
-  });
-}
 
 async function propose(client: HttpClient, body: string): Promise<{ id: string; status: string }> {
   const headers = signedHeaders('bench-agent', SECRET, { method: 'POST', path: '/v1/proposals', body }, Date.now());
@@ -191,6 +98,7 @@ const verdict = (ok: boolean, text: string) => `${ok ? 'met' : 'MISSED'}: ${text
 // ---------- the run ----------
 
 async function main(): Promise<void> {
+  buildCountersign();
   const dir = mkdtempSync(join(tmpdir(), 'countersign-bench-'));
   const children: Child[] = [];
   const redisServer = await startPrivateRedis({ dir: join(dir, 'redis'), persist: false });
@@ -207,8 +115,8 @@ async function main(): Promise<void> {
     const executed = new Timeline();
     fixtures.on('executed', (m) => executed.record(String(m['id']), Number(m['t'])));
     const policyFile = join(dir, 'policy.yaml');
-    writeFileSync(policyFile, policy(String(fixtures.ready['executorUrl'])));
-    const server = await spawnChild('./server-child.ts', {
+    writeFileSync(policyFile, benchPolicy(String(fixtures.ready['executorUrl'])));
+    const server = await spawnChild('./server-child.js', {
       PORT: '0',
       HOST: '127.0.0.1',
       REDIS_URL: redisServer.url,
@@ -257,8 +165,8 @@ async function main(): Promise<void> {
     const rawQueue = new Queue('raw', { connection: bullConn, prefix: '{benchbase}:bull' });
     closers.push(() => rawQueue.close());
     await rawQueue.waitUntilReady();
-    const addRun = await load(64, BULL_JOBS, () => rawQueue.add('job', { proposal_id: `p_${seq++}` }, { removeOnComplete: { count: 10_000 } }).then(() => undefined));
-    const addC1 = await load(1, scaled(2_000, 100), () => rawQueue.add('job', { proposal_id: `p_${seq++}` }, { removeOnComplete: { count: 10_000 } }).then(() => undefined));
+    const addRun = await load(64, BULL_JOBS, () => rawQueue.add('job', { proposal_id: `p_${nextSeq()}` }, { removeOnComplete: { count: 10_000 } }).then(() => undefined));
+    const addC1 = await load(1, scaled(2_000, 100), () => rawQueue.add('job', { proposal_id: `p_${nextSeq()}` }, { removeOnComplete: { count: 10_000 } }).then(() => undefined));
     const totalRaw = addRun.done + addC1.done;
     let processed = 0;
     let workerDone!: () => void;
@@ -499,40 +407,7 @@ function syntheticEvent(i: number): AuditEventInput {
   };
 }
 
-// ---------- policy and results ----------
-
-function policy(executorUrl: string): string {
-  return `
-version: 1
-agents:
-  - id: bench-agent
-    secret_env: AGENT_BENCH_SECRET
-people:
-  alice: { slack: U0ALICE }
-  bob: { slack: U0BOB }
-groups:
-  finance: [alice, bob]
-  admins: [alice]
-channels:
-  finance: { slack: C0FINANCE }
-executors:
-  payments: { url: "${executorUrl}", timeout: 10s }
-  crm: { url: "${executorUrl}", timeout: 10s }
-rules:
-  - name: reversible-internal-tagging
-    when: action.operation == "tag" && context.reversible && context.destination == "internal"
-    effect: allow
-    risk: low
-  - name: payments
-    when: action.tool == "payments"
-    effect: approve
-    risk: high
-    route: finance
-    approvers: finance
-    ttl: 2h
-default: { effect: approve, risk: medium, route: finance, approvers: finance, approvals: 1, ttl: 2h }
-`;
-}
+// ---------- results ----------
 
 function writeResults(meta: { redisVersion: string; elapsed: number }): void {
   const esc = (s: string) => s.replace(/\|/g, '\\|');

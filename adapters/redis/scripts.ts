@@ -18,8 +18,9 @@ const DEFINITIONS = {
   countersignCreateProposal: { numberOfKeys: 6, lua: `${AUDIT_LIB}\n${lua('create-proposal.lua')}` },
   countersignCommitProposal: { numberOfKeys: 5, lua: `${AUDIT_LIB}\n${lua('commit-proposal.lua')}` },
   countersignAppendEvents: { numberOfKeys: 2, lua: `${AUDIT_LIB}\n${lua('append-events.lua')}` },
-  // Lets tests compare the Lua SHA-256 with node:crypto; touches no key.
+  // Let tests compare the Lua SHA-256 and chain step with node:crypto; they touch no key.
   countersignSha256: { numberOfKeys: 0, lua: `${SHA256_LIB}\nreturn sha256(ARGV[1])` },
+  countersignChainHash: { numberOfKeys: 0, lua: `${SHA256_LIB}\nreturn chain_hash(ARGV[1], ARGV[2], ARGV[3])` },
 } as const;
 
 type ScriptName = keyof typeof DEFINITIONS;
@@ -115,6 +116,8 @@ export interface CountersignScripts {
   appendEvents(keys: { audit: string; auditHead: string }, events: readonly SealedAuditEventInput[]): Promise<number>;
   /** Test hook: the Lua SHA-256 of `text` (UTF-8 bytes), hex. */
   sha256(text: string): Promise<string>;
+  /** Test hook: the Lua audit chain step, to compare with core/audit.ts chainHash. */
+  chainHash(prevHash: string, seq: number, digest: string): Promise<string>;
 }
 
 export function redisScripts(redis: Client): CountersignScripts {
@@ -143,6 +146,9 @@ export function redisScripts(redis: Client): CountersignScripts {
     },
     async sha256(text) {
       return String(await call(redis, 'countersignSha256', [text]));
+    },
+    async chainHash(prevHash, seq, digest) {
+      return String(await call(redis, 'countersignChainHash', [prevHash, digest, String(seq)]));
     },
   };
 }

@@ -9,9 +9,10 @@ const canonicalize = canonicalizeModule as unknown as (input: unknown) => string
 // canonical JSON); its `hash` chains that digest to the previous entry:
 //
 //   digest = hex SHA-256(canonical_json({type, at, proposal_id, agent, actor, data}))
-//   hash   = hex SHA-256(prev_hash + ":" + seq + ":" + digest)
+//   hash   = hex SHA-256(bytes(prev_hash) || bytes(digest) || seq in decimal ASCII)
 //
-// The chain step hashes a fixed 140-odd bytes, so Redis can compute it inside the same
+// The chain step hashes 64 bytes and a short number (two SHA-256 blocks, the fewest that
+// hold two hashes), so Redis can compute it inside the same
 // Lua script that records the state change (atomic, no global lock) without paying for
 // the size of a 64 KiB proposal; the writer computes `digest`, and `verifyChain`
 // recomputes both, so a wrong digest is caught like any other edit.
@@ -86,7 +87,7 @@ export function seal(event: AuditEventInput): SealedAuditEventInput {
 }
 
 export function chainHash(prevHash: string, seq: number, digest: string): string {
-  return sha256Hex(`${prevHash}:${seq}:${digest}`);
+  return createHash('sha256').update(Buffer.from(prevHash, 'hex')).update(Buffer.from(digest, 'hex')).update(String(seq)).digest('hex');
 }
 
 export type ChainVerdict =

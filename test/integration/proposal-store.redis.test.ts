@@ -1,6 +1,6 @@
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { ChainVerifier } from '../../src/core/audit.ts';
+import { chainHash, ChainVerifier, GENESIS_HASH } from '../../src/core/audit.ts';
 import type { AuditEventInput } from '../../src/core/audit.ts';
 import { iso } from '../../src/core/clock.ts';
 import { newId } from '../../src/core/ids.ts';
@@ -70,6 +70,21 @@ describe('Lua SHA-256', () => {
   ];
   it.each(inputs)('matches node:crypto for %s', async (_label, text) => {
     expect(await scripts.sha256(text)).toBe(createHash('sha256').update(text).digest('hex'));
+  });
+
+  // The chain step reads its two hashes straight from hex into words and pads by hand: compare
+  // it with core/audit.ts on random hashes (all-zero genesis, high bits set) and every seq length.
+  it('computes the same audit chain step as core/audit.ts', async () => {
+    const hashes = [GENESIS_HASH, 'f'.repeat(64), ...Array.from({ length: 6 }, () => randomBytes(32).toString('hex'))];
+    const seqs = [1, 9, 10, 12345, 2 ** 31 + 7, Number.MAX_SAFE_INTEGER];
+    for (const [i, prev] of hashes.entries()) {
+      const digest = hashes[(i + 3) % hashes.length]!;
+      for (const seq of seqs) expect(await scripts.chainHash(prev, seq, digest)).toBe(chainHash(prev, seq, digest));
+    }
+  });
+
+  it('refuses a chain step on a malformed hash instead of chaining garbage', async () => {
+    await expect(scripts.chainHash('abc', 1, GENESIS_HASH)).rejects.toThrow(/chain_hash needs two 64-digit hex hashes/);
   });
 });
 

@@ -31,7 +31,7 @@ local function append_audit(stream_key, head_key, ev_type, at, proposal_id, agen
   local seq = string.format('%d', redis.call('HINCRBY', head_key, 'seq', 1))
   local prev = redis.call('HGET', head_key, 'hash')
   if not prev then prev = GENESIS_HASH end
-  local hash = sha256(prev .. ':' .. seq .. ':' .. digest)
+  local hash = chain_hash(prev, digest, seq)
   local id = redis.call('XADD', stream_key, '*',
     'seq', seq, 'at', at, 'type', ev_type, 'proposal_id', proposal_id, 'agent', agent,
     'actor', actor, 'data', data, 'digest', digest, 'prev_hash', prev, 'hash', hash)

@@ -1,15 +1,20 @@
-import { start } from '../src/main.ts';
-import { wallNow } from './lib.ts';
+import { performance } from 'node:perf_hooks';
+import { start } from '../dist/src/main.js';
 
 // countersign itself, as a child process of the benchmark (so its RSS and CPU are its own).
+// Plain JavaScript on the compiled build (`npm run build`; bench/run.ts builds first), as
+// `npm start` runs it: no TypeScript loader in the measured process.
 // Environment: the countersign variables. It reports over IPC:
 //   {kind:'ready', url}            listening
 //   {kind:'approved', id, t}       deps.onApproved called (the approval was committed)
 //   {kind:'enqueued', id, t}       deps.onApproved finished (token issued, execute job added)
 //   {kind:'succeeded', id, t}      the outcome `succeeded` was committed
-// and answers {kind:'rss'} with {kind:'rss', rss, heapUsed}.
+// and answers {kind:'rss'} with {kind:'rss', rss, heapUsed, ...} and {kind:'cpu'} with {kind:'cpu', ms}.
 
-const send = (m: unknown) => process.send?.(m);
+const wallNow = () => performance.timeOrigin + performance.now();
+const send = (m) => {
+  if (process.connected) process.send?.(m);
+};
 
 const running = await start(process.env, { say: () => undefined });
 const deps = running.deps;
@@ -25,13 +30,16 @@ deps.onStatusChanged = async (p) => {
   await onStatusChanged?.(p);
 };
 
-process.on('message', (m: { kind: string }) => {
+process.on('message', (m) => {
   if (m.kind === 'rss') {
     const mem = process.memoryUsage();
     // With --expose-gc, also what is left after a full collection (live data, not garbage).
     global.gc?.();
     const after = process.memoryUsage();
     send({ kind: 'rss', rss: mem.rss, heapUsed: mem.heapUsed, rssAfterGc: after.rss, heapAfterGc: after.heapUsed, detail: mem });
+  } else if (m.kind === 'cpu') {
+    const u = process.cpuUsage();
+    send({ kind: 'cpu', ms: (u.user + u.system) / 1000 });
   } else if (m.kind === 'stop') {
     void running.stop().finally(() => process.exit(0));
   }

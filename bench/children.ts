@@ -1,0 +1,86 @@
+import { fork, spawnSync, type ChildProcess } from 'node:child_process';
+
+// The benchmark's child processes (countersign, the fixtures, the bare server) and the
+// IPC they report on. `file` is relative to this folder.
+
+export type Msg = { kind: string; [k: string]: any };
+
+export interface Child {
+  proc: ChildProcess;
+  ready: Msg;
+  on(kind: string, fn: (m: Msg) => void): void;
+  ask(kind: string): Promise<Msg>;
+}
+
+export async function spawnChild(file: string, env: Record<string, string>, execArgv: string[] = []): Promise<Child> {
+  const proc = fork(new URL(file, import.meta.url).pathname, [], {
+    env: { ...process.env, ...env },
+    // TypeScript children go through tsx; JavaScript ones (countersign itself) run bare.
+    execArgv: [...(file.endsWith('.ts') ? ['--import', 'tsx'] : []), ...execArgv],
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+  });
+  const handlers = new Map<string, ((m: Msg) => void)[]>();
+  proc.on('message', (m: Msg) => {
+    for (const fn of handlers.get(m.kind) ?? []) fn(m);
+  });
+  const child: Child = {
+    proc,
+    ready: { kind: 'none' },
+    on(kind, fn) {
+      handlers.set(kind, [...(handlers.get(kind) ?? []), fn]);
+    },
+    ask(kind) {
+      return new Promise((resolve) => {
+        const fn = (m: Msg) => {
+          handlers.set(kind, (handlers.get(kind) ?? []).filter((f) => f !== fn));
+          resolve(m);
+        };
+        child.on(kind, fn);
+        proc.send({ kind });
+      });
+    },
+  };
+  child.ready = await new Promise<Msg>((resolve, reject) => {
+    proc.once('exit', (code) => reject(new Error(`${file} exited with ${String(code)} before it was ready`)));
+    child.on('ready', resolve);
+  });
+  return child;
+}
+
+/** Per-id timestamps reported by children, with waiters. */
+export class Timeline {
+  private readonly seen = new Map<string, number>();
+  private readonly waiters = new Map<string, (t: number) => void>();
+  record(id: string, t: number): void {
+    this.seen.set(id, t);
+    const w = this.waiters.get(id);
+    if (w !== undefined) {
+      this.waiters.delete(id);
+      w(t);
+    }
+  }
+  get(id: string): number | undefined {
+    return this.seen.get(id);
+  }
+  wait(id: string, timeoutMs: number): Promise<number | null> {
+    const t = this.seen.get(id);
+    if (t !== undefined) return Promise.resolve(t);
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => {
+        this.waiters.delete(id);
+        resolve(null);
+      }, timeoutMs);
+      this.waiters.set(id, (v) => {
+        clearTimeout(timer);
+        resolve(v);
+      });
+    });
+  }
+}
+
+
+/** Compiles countersign to dist/ (bin/build.js): the benchmarks measure the code `npm start` runs. */
+export function buildCountersign(): void {
+  const run = spawnSync(process.execPath, [new URL('../bin/build.js', import.meta.url).pathname], { stdio: ['ignore', 'ignore', 'inherit'] });
+  if (run.status !== 0) throw new Error('npm run build failed: the benchmark needs the compiled code in dist/');
+}

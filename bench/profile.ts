@@ -1,0 +1,208 @@
+import { copyFileSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import type { Redis } from 'ioredis';
+import { createRedisConnection } from '../adapters/redis/connection.ts';
+import { startPrivateRedis } from '../adapters/redis/private-server.ts';
+import { signedHeaders } from '../src/core/signing.ts';
+import { buildCountersign, spawnChild, type Child } from './children.ts';
+import { fmt, HttpClient, pool, wallNow } from './lib.ts';
+import { benchPolicy, paymentBody, tagBody } from './workload.ts';
+
+// `npm run bench:profile`: where intake time goes. Submits PROFILE_COUNT proposals (default
+// 6000; PROFILE_KIND=pending|auto) at PROFILE_CONCURRENCY (64) to countersign running under
+// --cpu-prof, then prints CPU per proposal for countersign and redis-server, Redis time per
+// command and per script (from SLOWLOG at threshold 0), and countersign's hottest functions.
+// PROFILE_OUT=file.cpuprofile keeps the profile. A tool for finding what to fix, not a
+// benchmark: profiling slows the server down.
+
+const COUNT = Number(process.env['PROFILE_COUNT'] ?? '6000');
+const CONCURRENCY = Number(process.env['PROFILE_CONCURRENCY'] ?? '64');
+const KIND = process.env['PROFILE_KIND'] === 'auto' ? 'auto' : 'pending';
+// PROFILE_CPU=0: no --cpu-prof and no SLOWLOG, for the CPU figures without their overhead.
+const TRACE = process.env['PROFILE_CPU'] !== '0';
+const SECRET = randomBytes(24).toString('hex');
+const PREFIX = 'prof';
+
+buildCountersign();
+const dir = mkdtempSync(join(tmpdir(), 'countersign-profile-'));
+const profDir = join(dir, 'cpuprofile');
+const redisServer = await startPrivateRedis({ dir: join(dir, 'redis'), persist: false });
+const redis = createRedisConnection({ url: redisServer.url, role: 'command' }) as Redis;
+const children: Child[] = [];
+try {
+  const fixtures = await spawnChild('./fixtures-child.ts', {});
+  children.push(fixtures);
+  const policyFile = join(dir, 'policy.yaml');
+  writeFileSync(policyFile, benchPolicy(String(fixtures.ready['executorUrl'])));
+  const server = await spawnChild(
+    './server-child.js',
+    {
+      PORT: '0',
+      HOST: '127.0.0.1',
+      REDIS_URL: redisServer.url,
+      COUNTERSIGN_PREFIX: PREFIX,
+      COUNTERSIGN_DATA_DIR: join(dir, 'data'),
+      POLICY_FILE: policyFile,
+      COUNTERSIGN_ADMIN_TOKEN: randomBytes(24).toString('hex'),
+      AGENT_BENCH_SECRET: SECRET,
+      SLACK_BOT_TOKEN: 'xoxb-bench-token',
+      SLACK_SIGNING_SECRET: randomBytes(16).toString('hex'),
+      SLACK_API_URL: String(fixtures.ready['slackApiUrl']),
+      LOG_LEVEL: 'silent',
+      NODE_ENV: 'development',
+    },
+    TRACE ? ['--cpu-prof', `--cpu-prof-dir=${profDir}`] : [],
+  );
+  children.push(server);
+  const api = new HttpClient(String(server.ready['url']));
+  const propose = async () => {
+    const body = KIND === 'auto' ? tagBody() : paymentBody();
+    const headers = signedHeaders('bench-agent', SECRET, { method: 'POST', path: '/v1/proposals', body }, Date.now());
+    const res = await api.send('POST', '/v1/proposals', headers, body);
+    if (res.status !== 201) throw new Error(`POST /v1/proposals: ${res.status} ${res.body.slice(0, 200)}`);
+  };
+  await pool(500, 8, propose); // warm-up: JIT, connections, scripts loaded
+
+  const redisCpu = async () => {
+    const info = await redis.info('cpu');
+    const get = (k: string) => Number(new RegExp(`${k}:([\\d.]+)`).exec(info)?.[1] ?? NaN);
+    return (get('used_cpu_user') + get('used_cpu_sys')) * 1000;
+  };
+  const serverCpu = async () => Number((await server.ask('cpu'))['ms']);
+  if (TRACE) await redis.config('SET', 'slowlog-log-slower-than', '0');
+  await redis.config('SET', 'slowlog-max-len', '1000000');
+  await redis.slowlog('RESET');
+  const r0 = await redisCpu();
+  const s0 = await serverCpu();
+  const t0 = wallNow();
+  const run = await pool(COUNT, CONCURRENCY, propose);
+  const elapsed = wallNow() - t0;
+  // Let the follow-up work (cards, executions) finish inside the measurement window.
+  await new Promise((r) => setTimeout(r, 3000));
+  const r1 = await redisCpu();
+  const s1 = await serverCpu();
+  const slow = (await redis.slowlog('GET', -1)) as [number, number, number, string[], ...unknown[]][];
+  await redis.config('SET', 'slowlog-log-slower-than', '10000');
+
+  const out: string[] = [];
+  out.push(`${run.done} ${KIND} proposals at c=${CONCURRENCY} in ${fmt(elapsed / 1000, 2)} s = ${fmt((run.done / elapsed) * 1000, 0)}/s (${run.errors} errors${TRACE ? '; under --cpu-prof' : ''})`);
+  out.push(`CPU per proposal: countersign ${fmt(((s1 - s0) / run.done) * 1000, 0)} µs, redis-server ${fmt(((r1 - r0) / run.done) * 1000, 0)} µs`);
+  // Redis time by command (scripts by their first key, which names them well enough).
+  const byCmd = new Map<string, { n: number; us: number }>();
+  for (const [, , us, args] of slow) {
+    const cmd = String(args[0]).toUpperCase();
+    const key = cmd === 'EVALSHA' || cmd === 'EVAL' ? `${cmd} ${String(args[1]).slice(0, 8)} ${String(args[3] ?? '').replace(/p_[\w-]+|\d{3,}/g, '*')}` : cmd;
+    const e = byCmd.get(key) ?? { n: 0, us: 0 };
+    e.n += 1;
+    e.us += us;
+    byCmd.set(key, e);
+  }
+  out.push('', 'redis-server time (SLOWLOG, threshold 0): command, calls per proposal, µs per call, µs per proposal');
+  for (const [k, e] of [...byCmd].sort((a, b) => b[1].us - a[1].us).slice(0, 20)) {
+    out.push(`  ${k.padEnd(72)} ${fmt(e.n / run.done, 2).padStart(6)} ${fmt(e.us / e.n, 1).padStart(7)} ${fmt(e.us / run.done, 1).padStart(7)}`);
+  }
+  api.close();
+  server.proc.disconnect();
+  await new Promise<void>((r) => server.proc.once('exit', () => r()));
+  if (TRACE) out.push('', ...hottest(profDir));
+  const keep = process.env['PROFILE_OUT'];
+  const file = TRACE ? readdirSync(profDir).find((f) => f.endsWith('.cpuprofile')) : undefined;
+  if (keep !== undefined && file !== undefined) {
+    copyFileSync(join(profDir, file), keep);
+    out.push('', `CPU profile saved to ${keep} (open it in Chrome DevTools, Performance tab)`);
+  }
+  process.stdout.write(`${out.join('\n')}\n`);
+} finally {
+  for (const c of children) if (c.proc.connected) c.proc.disconnect();
+  await redis.quit().catch(() => undefined);
+  await redisServer.stop();
+  rmSync(dir, { recursive: true, force: true });
+}
+
+interface ProfileNode {
+  id: number;
+  callFrame: { functionName: string; url: string; lineNumber: number };
+  hitCount?: number;
+  children?: number[];
+}
+
+/** Self time by function and by package from the server's .cpuprofile. */
+function hottest(folder: string): string[] {
+  const file = readdirSync(folder).find((f) => f.endsWith('.cpuprofile'));
+  if (file === undefined) return ['(no cpu profile written)'];
+  const prof = JSON.parse(readFileSync(join(folder, file), 'utf8')) as { nodes: ProfileNode[]; samples: number[]; timeDeltas: number[] };
+  const byId = new Map(prof.nodes.map((n) => [n.id, n]));
+  const self = new Map<number, number>();
+  prof.samples.forEach((id, i) => self.set(id, (self.get(id) ?? 0) + (prof.timeDeltas[i] ?? 0)));
+  const total = [...self.values()].reduce((a, b) => a + b, 0);
+  const byFn = new Map<string, number>();
+  const byPkg = new Map<string, number>();
+  for (const [id, us] of self) {
+    const n = byId.get(id);
+    if (n === undefined) continue;
+    const url = n.callFrame.url.replace(/^file:\/\//, '');
+    const where = url.includes('node_modules/') ? url.slice(url.lastIndexOf('node_modules/') + 13) : url.replace(process.cwd() + '/', '');
+    const fn = `${n.callFrame.functionName || '(anonymous)'} ${where}:${n.callFrame.lineNumber + 1}`;
+    byFn.set(fn, (byFn.get(fn) ?? 0) + us);
+    const pkg = url === '' ? n.callFrame.functionName : url.includes('node_modules/') ? where.split('/').slice(0, where.startsWith('@') ? 2 : 1).join('/') : url.startsWith('node:') ? 'node internals' : where.split('/').slice(0, 2).join('/');
+    byPkg.set(pkg, (byPkg.get(pkg) ?? 0) + us);
+  }
+  // Inclusive time of the project's own functions (outermost frame of each name per stack).
+  const parent = new Map<number, number>();
+  for (const n of prof.nodes) for (const c of n.children ?? []) parent.set(c, n.id);
+  const name = (n: ProfileNode) => {
+    const url = n.callFrame.url.replace(/^file:\/\//, '').replace(process.cwd() + '/', '');
+    return `${n.callFrame.functionName || '(anonymous)'} ${url}:${n.callFrame.lineNumber + 1}`;
+  };
+  const own = (n: ProfileNode) => /\/(src|adapters)\//.test(n.callFrame.url) && !n.callFrame.url.includes('node_modules');
+  const inclusive = new Map<string, number>();
+  for (const [id, us] of self) {
+    const seen = new Set<string>();
+    for (let at: number | undefined = id; at !== undefined; at = parent.get(at)) {
+      const n = byId.get(at);
+      if (n === undefined || !own(n)) continue;
+      const k = name(n);
+      if (seen.has(k)) continue;
+      seen.add(k);
+      inclusive.set(k, (inclusive.get(k) ?? 0) + us);
+    }
+  }
+  // Who started the work: each sample goes to the outermost frame that is not Node's own
+  // (async continuations start over at the event loop, so this is the code that resumed).
+  const pkgOf = (n: ProfileNode): string | null => {
+    const url = n.callFrame.url.replace(/^file:\/\//, '');
+    if (url === '' || url.startsWith('node:')) return null;
+    if (url.includes('node_modules/')) {
+      const w = url.slice(url.lastIndexOf('node_modules/') + 13);
+      return w.split('/').slice(0, w.startsWith('@') ? 2 : 1).join('/');
+    }
+    return url.replace(process.cwd() + '/', '').split('/').slice(0, 2).join('/');
+  };
+  const started = new Map<string, number>();
+  for (const [id, us] of self) {
+    let outer: string | null = null;
+    for (let at: number | undefined = id; at !== undefined; at = parent.get(at)) {
+      const n = byId.get(at);
+      if (n === undefined) continue;
+      outer = pkgOf(n) ?? outer;
+    }
+    const k = outer ?? (byId.get(id)?.callFrame.functionName || 'node internals');
+    started.set(k, (started.get(k) ?? 0) + us);
+  }
+  const pct = (us: number) => `${fmt((us / total) * 100, 1).padStart(5)}%`;
+  return [
+    'time by the outermost non-Node frame (who resumed the work)',
+    ...[...started].sort((a, b) => b[1] - a[1]).slice(0, 15).map(([k, us]) => `  ${pct(us)} ${k}`),
+    '',
+    'inclusive time of countersign functions',
+    ...[...inclusive].sort((a, b) => b[1] - a[1]).slice(0, 40).map(([k, us]) => `  ${pct(us)} ${k}`),
+    '',
+    `countersign CPU profile (${fmt(total / 1000, 0)} ms sampled, whole process life): self time by package`,
+    ...[...byPkg].sort((a, b) => b[1] - a[1]).slice(0, 15).map(([k, us]) => `  ${pct(us)} ${k}`),
+    '',
+    'self time by function',
+    ...[...byFn].sort((a, b) => b[1] - a[1]).slice(0, 60).map(([k, us]) => `  ${pct(us)} ${k}`),
+  ];
+}
