@@ -1,4 +1,5 @@
 import { fork, spawnSync, type ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 
 // The benchmark's child processes (countersign, the fixtures, the bare server) and the
 // IPC they report on. `file` is relative to this folder.
@@ -83,4 +84,11 @@ export class Timeline {
 export function buildCountersign(): void {
   const run = spawnSync(process.execPath, [new URL('../bin/build.js', import.meta.url).pathname], { stdio: ['ignore', 'ignore', 'inherit'] });
   if (run.status !== 0) throw new Error('npm run build failed: the benchmark needs the compiled code in dist/');
+}
+
+/** The Node flags `npm start` gives countersign (package.json), so the benchmark runs it the same way. */
+export function startFlags(): string[] {
+  const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { scripts: Record<string, string> };
+  const words = (pkg.scripts['start'] ?? '').split(/\s+/);
+  return words.slice(1, words.indexOf('bin/countersign.js')).filter((w) => w.startsWith('--'));
 }

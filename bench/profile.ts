@@ -6,7 +6,7 @@ import type { Redis } from 'ioredis';
 import { createRedisConnection } from '../adapters/redis/connection.ts';
 import { startPrivateRedis } from '../adapters/redis/private-server.ts';
 import { signedHeaders } from '../src/core/signing.ts';
-import { buildCountersign, spawnChild, type Child } from './children.ts';
+import { buildCountersign, spawnChild, startFlags, type Child } from './children.ts';
 import { fmt, HttpClient, pool, wallNow } from './lib.ts';
 import { benchPolicy, paymentBody, tagBody } from './workload.ts';
 
@@ -53,7 +53,7 @@ try {
       LOG_LEVEL: 'silent',
       NODE_ENV: 'development',
     },
-    TRACE ? ['--cpu-prof', `--cpu-prof-dir=${profDir}`] : [],
+    [...startFlags(), ...(TRACE ? ['--cpu-prof', `--cpu-prof-dir=${profDir}`] : [])],
   );
   children.push(server);
   const api = new HttpClient(String(server.ready['url']));
