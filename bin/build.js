@@ -8,11 +8,13 @@
 import { spawnSync } from 'node:child_process';
 import { cpSync, mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { dirname, join, relative } from 'node:path';
+import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
-const dist = join(root, 'dist');
+// `--out DIR` (inside the project, so that packages resolve): a build elsewhere, for tests.
+const outAt = process.argv.indexOf('--out');
+const dist = outAt > 0 && process.argv[outAt + 1] !== undefined ? resolve(root, process.argv[outAt + 1]) : join(root, 'dist');
 // `--if-possible` (the `prepare` hook): a failed build warns instead of failing `npm install`;
 // countersign then runs from the sources.
 const lenient = process.argv.includes('--if-possible');
@@ -29,7 +31,7 @@ try {
 }
 
 rmSync(dist, { recursive: true, force: true });
-const run = spawnSync(process.execPath, [tsc, '-p', join(root, 'tsconfig.build.json'), '--noCheck'], { stdio: 'inherit' });
+const run = spawnSync(process.execPath, [tsc, '-p', join(root, 'tsconfig.build.json'), '--noCheck', '--outDir', dist], { stdio: 'inherit' });
 if (run.status !== 0) fail('tsc failed');
 
 function copyAssets(dir) {
