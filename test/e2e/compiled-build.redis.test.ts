@@ -47,7 +47,7 @@ describe('the compiled build', () => {
     server = spawn(process.execPath, ['--input-type=module', '-e', program, join(ROOT, OUT, 'src/cli.js')], {
       env: {
         PATH: process.env['PATH'] ?? '',
-        REDIS_URL: inject('redisUrl'),
+        REDIS_URL: inject('redisUrl') ?? '',
         COUNTERSIGN_PREFIX: prefix,
         COUNTERSIGN_DATA_DIR: join(dir, 'data'),
         POLICY_FILE: policyFile,
