@@ -139,7 +139,7 @@ async function main(): Promise<void> {
     server.on('enqueued', (m) => enqueued.record(String(m['id']), Number(m['t'])));
     server.on('succeeded', (m) => finished.record(String(m['id']), Number(m['t'])));
     server.on('failed', (m) => finished.record(String(m['id']), Number(m['t'])));
-    const bare = await spawnChild('./bare-child.ts', {});
+    const bare = await spawnChild('./bare-child.js', {});
     children.push(bare);
     const api = new HttpClient(String(server.ready['url']));
     const bareClient = new HttpClient(String(bare.ready['url']));
