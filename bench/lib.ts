@@ -1,5 +1,6 @@
 import { Agent, request } from 'node:http';
 import { performance } from 'node:perf_hooks';
+import type { Redis } from 'ioredis';
 
 // Small helpers shared by the benchmark processes: a wall clock comparable across processes
 // on this machine, percentiles, a bounded worker pool and a keep-alive HTTP client that is
@@ -88,3 +89,10 @@ export class HttpClient {
 }
 
 export const fmt = (n: number, digits = 1): string => (Number.isFinite(n) ? n.toFixed(digits) : 'n/a');
+
+/** CPU time redis-server has used so far (user + system), ms. */
+export async function redisCpuMs(redis: Redis): Promise<number> {
+  const info = await redis.info('cpu');
+  const get = (k: string) => Number(new RegExp(`${k}:([\\d.]+)`).exec(info)?.[1] ?? NaN);
+  return (get('used_cpu_user') + get('used_cpu_sys')) * 1000;
+}

@@ -7,7 +7,7 @@ import { createRedisConnection } from '../adapters/redis/connection.ts';
 import { startPrivateRedis } from '../adapters/redis/private-server.ts';
 import { signedHeaders } from '../src/core/signing.ts';
 import { buildCountersign, spawnChild, startFlags, type Child } from './children.ts';
-import { fmt, HttpClient, pool, wallNow } from './lib.ts';
+import { fmt, HttpClient, pool, redisCpuMs, wallNow } from './lib.ts';
 import { benchPolicy, paymentBody, tagBody } from './workload.ts';
 
 // `npm run bench:profile`: where intake time goes. Submits PROFILE_COUNT proposals (default
@@ -65,11 +65,7 @@ try {
   };
   await pool(500, 8, propose); // warm-up: JIT, connections, scripts loaded
 
-  const redisCpu = async () => {
-    const info = await redis.info('cpu');
-    const get = (k: string) => Number(new RegExp(`${k}:([\\d.]+)`).exec(info)?.[1] ?? NaN);
-    return (get('used_cpu_user') + get('used_cpu_sys')) * 1000;
-  };
+  const redisCpu = () => redisCpuMs(redis);
   const serverCpu = async () => Number((await server.ask('cpu'))['ms']);
   if (TRACE) await redis.config('SET', 'slowlog-log-slower-than', '0');
   await redis.config('SET', 'slowlog-max-len', '1000000');

@@ -11,7 +11,7 @@ import type { AuditEventInput } from '../src/core/audit.ts';
 import { signedHeaders } from '../src/core/signing.ts';
 import { blockActionsPayload, payloadBody, slackSignature } from '../test/helpers/fake-slack.ts';
 import { buildCountersign, spawnChild, startFlags, Timeline, type Child } from './children.ts';
-import { fmt, HttpClient, pool, summarize, wallNow, type Summary } from './lib.ts';
+import { fmt, HttpClient, pool, redisCpuMs, summarize, wallNow, type Summary } from './lib.ts';
 import { benchPolicy, nextSeq, paymentBody, tagBody } from './workload.ts';
 
 // `npm run bench`: countersign end to end on this machine, against a private redis-server,
@@ -225,9 +225,16 @@ async function main(): Promise<void> {
     await drainNotify();
     let rssAt: { rss: number; heap: number; rssGc: number; heapGc: number; pending: number } | null = null;
     const intake = new Map<number, LoadResult>();
+    let cpu: { server: number; redis: number; count: number } | null = null;
     for (const [c, n] of INTAKE_PLAN) {
+      const cpu0 = c === 64 ? { server: Number((await server.ask('cpu'))['ms']), redis: await redisCpuMs(redis) } : null;
       const r = await load(c, n, () => propose(api, paymentBody()).then(() => undefined));
       intake.set(c, r);
+      if (cpu0 !== null) {
+        // CPU, not wall time: what each proposal costs, card included, whatever else the machine does.
+        await drainNotify();
+        cpu = { server: Number((await server.ask('cpu'))['ms']) - cpu0.server, redis: (await redisCpuMs(redis)) - cpu0.redis, count: r.done };
+      }
       if (c === 16) {
         await drainNotify();
         const pending = await redis.zcard(`{${PREFIX}}:pending`);
@@ -246,6 +253,9 @@ async function main(): Promise<void> {
     const best = Math.max(...[...intake.values()].map((r) => r.rps));
     row(`1. intake best throughput vs BullMQ add (c=64)`, `${fmt(best, 0)} req/s`, `${fmt(addRun.rps, 0)} jobs/s`, ratio(best, addRun.rps), verdict(best >= addRun.rps / 2, '>= 0.5x BullMQ add'));
     row(`1. intake overall (${intakeDone} proposals)`, `${fmt((intakeDone / intakeMs) * 1000, 0)} req/s`);
+    if (cpu !== null) {
+      row(`1. intake CPU per pending proposal (c=64, its card posted)`, `countersign ${fmt((cpu.server / cpu.count) * 1000, 0)} µs, redis-server ${fmt((cpu.redis / cpu.count) * 1000, 0)} µs`);
+    }
     if (rssAt !== null) {
       row(`6. server RSS, ${rssAt.pending} pending (child process, process.memoryUsage().rss)`, `${fmt(rssAt.rss / 1048576)} MB (heap used ${fmt(rssAt.heap / 1048576)} MB; after a full GC: RSS ${fmt(rssAt.rssGc / 1048576)} MB, live heap ${fmt(rssAt.heapGc / 1048576)} MB)`, `bare HTTP ${fmt(bareRss / 1048576)} MB; idle server ${fmt(idleRss / 1048576)} MB`, `${ratio(rssAt.rss, bareRss)} bare, ${ratio(rssAt.rss, idleRss)} idle`, verdict(rssAt.rss < 200 * 1048576, '< 200 MB'));
     }
