@@ -5,6 +5,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { startTestApp, type TestApp } from '../helpers/app.ts';
 import { actionBody, executeQueue, executionPolicy, waitForStatus, type ExecuteQueueHandle } from '../helpers/execution.ts';
 import { startFakeHttpServer, type FakeHttpServer, type RecordedRequest } from '../helpers/executor-server.ts';
+import { waitFor } from '../helpers/fake-slack.ts';
 
 // The webhook executor end to end: real app, real Redis, a local executor. The executor's
 // answer is scripted by the action's target.
@@ -110,7 +111,8 @@ describe('webhook executor', () => {
     const done = await waitForStatus(app.ops, body.id, (s) => s === 'failed');
     expect(done.execution).toMatchObject({ outcome: 'unknown', reason: 'timeout' });
     const tokenKey = `{${app.prefix}}:token:${done.execution.token_id}`;
-    expect(await app.running.redis.hget(tokenKey, 'state')).toBe('closed');
+    // The ledger closes the token just after the final commit that the status shows.
+    await waitFor(async () => (await app.running.redis.hget(tokenKey, 'state')) === 'closed', { what: 'the token closed' });
     const redeem = async () => (await fetch(`${app.url}/v1/tokens/redeem`, { method: 'POST', body: JSON.stringify({ token }) })).json();
     expect(await redeem()).toEqual({ active: false });
     // Even a token the ledger still had as issued (the moment between the final commit and the
