@@ -8,7 +8,7 @@ import { startPrivateRedis } from '../adapters/redis/private-server.ts';
 import { signedHeaders } from '../src/core/signing.ts';
 import { buildCountersign, spawnChild, startFlags, type Child } from './children.ts';
 import { fmt, HttpClient, pool, redisCpuMs, wallNow } from './lib.ts';
-import { benchPolicy, paymentBody, tagBody } from './workload.ts';
+import { benchPolicy, countersignEnv, paymentBody, tagBody } from './workload.ts';
 
 // `npm run bench:profile`: where intake time goes. Submits PROFILE_COUNT proposals (default
 // 6000; PROFILE_KIND=pending|auto) at PROFILE_CONCURRENCY (64) to countersign running under
@@ -38,21 +38,16 @@ try {
   writeFileSync(policyFile, benchPolicy(String(fixtures.ready['executorUrl'])));
   const server = await spawnChild(
     './server-child.js',
-    {
-      PORT: '0',
-      HOST: '127.0.0.1',
-      REDIS_URL: redisServer.url,
-      COUNTERSIGN_PREFIX: PREFIX,
-      COUNTERSIGN_DATA_DIR: join(dir, 'data'),
-      POLICY_FILE: policyFile,
-      COUNTERSIGN_ADMIN_TOKEN: randomBytes(24).toString('hex'),
-      AGENT_BENCH_SECRET: SECRET,
-      SLACK_BOT_TOKEN: 'xoxb-bench-token',
-      SLACK_SIGNING_SECRET: randomBytes(16).toString('hex'),
-      SLACK_API_URL: String(fixtures.ready['slackApiUrl']),
-      LOG_LEVEL: 'silent',
-      NODE_ENV: 'development',
-    },
+    countersignEnv({
+      redisUrl: redisServer.url,
+      prefix: PREFIX,
+      dataDir: join(dir, 'data'),
+      policyFile,
+      adminToken: randomBytes(24).toString('hex'),
+      agentSecret: SECRET,
+      slackSigningSecret: randomBytes(16).toString('hex'),
+      slackApiUrl: String(fixtures.ready['slackApiUrl']),
+    }),
     [...startFlags(), ...(TRACE ? ['--cpu-prof', `--cpu-prof-dir=${profDir}`] : [])],
   );
   children.push(server);

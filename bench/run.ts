@@ -12,7 +12,7 @@ import { signedHeaders } from '../src/core/signing.ts';
 import { blockActionsPayload, payloadBody, slackSignature } from '../test/helpers/fake-slack.ts';
 import { buildCountersign, spawnChild, startFlags, Timeline, type Child } from './children.ts';
 import { fmt, HttpClient, pool, redisCpuMs, summarize, wallNow, type Summary } from './lib.ts';
-import { benchPolicy, nextSeq, paymentBody, tagBody } from './workload.ts';
+import { benchPolicy, countersignEnv, nextSeq, paymentBody, tagBody } from './workload.ts';
 
 // `npm run bench`: countersign end to end on this machine, against a private redis-server,
 // the fake Slack Web API and a local executor, with raw BullMQ and a bare Node HTTP server
@@ -116,21 +116,20 @@ async function main(): Promise<void> {
     fixtures.on('executed', (m) => executed.record(String(m['id']), Number(m['t'])));
     const policyFile = join(dir, 'policy.yaml');
     writeFileSync(policyFile, benchPolicy(String(fixtures.ready['executorUrl'])));
-    const server = await spawnChild('./server-child.js', {
-      PORT: '0',
-      HOST: '127.0.0.1',
-      REDIS_URL: redisServer.url,
-      COUNTERSIGN_PREFIX: PREFIX,
-      COUNTERSIGN_DATA_DIR: join(dir, 'data'),
-      POLICY_FILE: policyFile,
-      COUNTERSIGN_ADMIN_TOKEN: ADMIN,
-      AGENT_BENCH_SECRET: SECRET,
-      SLACK_BOT_TOKEN: 'xoxb-bench-token',
-      SLACK_SIGNING_SECRET: SLACK_SECRET,
-      SLACK_API_URL: String(fixtures.ready['slackApiUrl']),
-      LOG_LEVEL: 'silent',
-      NODE_ENV: 'development',
-    }, [...startFlags(), '--expose-gc']);
+    const server = await spawnChild(
+      './server-child.js',
+      countersignEnv({
+        redisUrl: redisServer.url,
+        prefix: PREFIX,
+        dataDir: join(dir, 'data'),
+        policyFile,
+        adminToken: ADMIN,
+        agentSecret: SECRET,
+        slackSigningSecret: SLACK_SECRET,
+        slackApiUrl: String(fixtures.ready['slackApiUrl']),
+      }),
+      [...startFlags(), '--expose-gc'],
+    );
     children.push(server);
     const approved = new Timeline();
     const enqueued = new Timeline();

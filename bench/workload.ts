@@ -53,3 +53,33 @@ default: { effect: approve, risk: medium, route: finance, approvers: finance, ap
 `;
 }
 
+
+export interface ServerSetting {
+  redisUrl: string;
+  prefix: string;
+  dataDir: string;
+  policyFile: string;
+  adminToken: string;
+  agentSecret: string;
+  slackSigningSecret: string;
+  slackApiUrl: string;
+}
+
+/** countersign's environment in a benchmark: the bench policy, Slack at the fake, no logs. */
+export function countersignEnv(s: ServerSetting): Record<string, string> {
+  return {
+    PORT: '0',
+    HOST: '127.0.0.1',
+    REDIS_URL: s.redisUrl,
+    COUNTERSIGN_PREFIX: s.prefix,
+    COUNTERSIGN_DATA_DIR: s.dataDir,
+    POLICY_FILE: s.policyFile,
+    COUNTERSIGN_ADMIN_TOKEN: s.adminToken,
+    AGENT_BENCH_SECRET: s.agentSecret,
+    SLACK_BOT_TOKEN: 'xoxb-bench-token',
+    SLACK_SIGNING_SECRET: s.slackSigningSecret,
+    SLACK_API_URL: s.slackApiUrl,
+    LOG_LEVEL: 'silent',
+    NODE_ENV: 'development',
+  };
+}
