@@ -226,9 +226,9 @@ export function createRedisAuditLog(redis: Redis | Cluster, opts: RedisStoreOpti
     }
   }
 
-  async function head(): Promise<{ seq: number; hash: string } | null> {
-    const [seq, hash] = await redis.hmget(keys.auditHead, 'seq', 'hash');
-    return seq == null || hash == null ? null : { seq: Number(seq), hash };
+  async function head(): Promise<{ seq: number; hash: string; v2From: number | null } | null> {
+    const [seq, hash, v2From] = await redis.hmget(keys.auditHead, 'seq', 'hash', 'chain_v2_from');
+    return seq == null || hash == null ? null : { seq: Number(seq), hash, v2From: v2From == null ? null : Number(v2From) };
   }
 
   return { append, search, scan, head };

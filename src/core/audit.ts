@@ -90,6 +90,14 @@ export function chainHash(prevHash: string, seq: number, digest: string): string
   return createHash('sha256').update(Buffer.from(prevHash, 'hex')).update(Buffer.from(digest, 'hex')).update(String(seq)).digest('hex');
 }
 
+/**
+ * The chain step of logs written before the two-block format: the same three values as
+ * text. Entries below the head's `chain_v2_from` were hashed this way and still verify.
+ */
+export function legacyChainHash(prevHash: string, seq: number, digest: string): string {
+  return sha256Hex(`${prevHash}:${seq}:${digest}`);
+}
+
 export type ChainVerdict =
   | { ok: true; count: number; head: string }
   | { ok: false; count: number; seq: number; id: string; reason: string };
@@ -103,6 +111,9 @@ export class ChainVerifier {
   private expectedSeq: number | null = null;
   count = 0;
 
+  /** `v2From`: the first seq hashed with chainHash; earlier ones use legacyChainHash. */
+  constructor(private readonly v2From = 1) {}
+
   /** Returns null while the chain holds, else the reason the entry breaks it. */
   check(event: AuditEvent): string | null {
     if (this.expectedSeq !== null && event.seq !== this.expectedSeq) {
@@ -110,7 +121,8 @@ export class ChainVerifier {
     }
     if (event.prev_hash !== this.prev) return 'prev_hash does not match the previous entry';
     if (eventDigest(event) !== event.digest) return 'content does not match its digest (the entry was edited)';
-    if (chainHash(event.prev_hash, event.seq, event.digest) !== event.hash) return 'hash does not match';
+    const step = event.seq >= this.v2From ? chainHash : legacyChainHash;
+    if (step(event.prev_hash, event.seq, event.digest) !== event.hash) return 'hash does not match';
     this.prev = event.hash;
     this.expectedSeq = event.seq + 1;
     this.count += 1;

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { ChainVerifier, GENESIS_HASH, canonicalJson } from '../../src/core/audit.ts';
+import { ChainVerifier, GENESIS_HASH, canonicalJson, legacyChainHash } from '../../src/core/audit.ts';
 import type { AuditEventInput, ChainVerdict } from '../../src/core/audit.ts';
 import type { AuditLog, AuditQuery, StoredAuditEvent } from '../../src/core/ports.ts';
 import type { Proposal } from '../../src/core/proposal.ts';
@@ -195,5 +195,60 @@ describe('verifyAudit', () => {
     const verdict = await verifyAudit(log);
     expect(verdict).toMatchObject({ ok: false, count: 3, seq: 4, id: entries[2]![0] });
     expect(verdict.ok === false && verdict.reason).toContain('head records seq 5');
+  });
+
+  // A log begun before the two-block chain step: its entries were hashed as the text
+  // "prev:seq:digest". Rewrite a fresh log that way (and drop the head's marker, which old
+  // code never wrote), then let the current code append to it.
+  async function legacyLog(count: number) {
+    const prefix = newPrefix();
+    const log = createRedisAuditLog(redis, { prefix });
+    const keys = redisKeys(prefix);
+    const r = redis as import('ioredis').Redis;
+    await log.append(Array.from({ length: count }, (_, n) => ev({ type: 'auth_failed', data: { n } })));
+    const entries = (await r.xrange(keys.audit, '-', '+')) as [string, string[]][];
+    await r.del(keys.audit);
+    let prev = GENESIS_HASH;
+    for (const [id, fields] of entries) {
+      const f = [...fields];
+      const get = (k: string) => f[f.indexOf(k) + 1]!;
+      const hash = legacyChainHash(prev, Number(get('seq')), get('digest'));
+      f[f.indexOf('prev_hash') + 1] = prev;
+      f[f.indexOf('hash') + 1] = hash;
+      await r.xadd(keys.audit, id, ...f);
+      prev = hash;
+    }
+    await r.hset(keys.auditHead, 'hash', prev);
+    await r.hdel(keys.auditHead, 'chain_v2_from');
+    return { log, keys, r };
+  }
+
+  it('verifies a log begun with the older chain step, before and after new entries', async () => {
+    const { verifyAudit } = await import('../../src/app/search-audit.ts');
+    const { log, keys, r } = await legacyLog(4);
+    expect(await verifyAudit(log)).toMatchObject({ ok: true, count: 4 });
+    await log.append([ev({ type: 'auth_failed', data: { n: 'new' } }), ev({ type: 'auth_failed', data: { n: 'newer' } })]);
+    expect(await r.hget(keys.auditHead, 'chain_v2_from')).toBe('5');
+    expect(await verifyAudit(log)).toMatchObject({ ok: true, count: 6 });
+
+    // Old entries are still checked, by their own formula: an edit among them is named.
+    const entries = (await r.xrange(keys.audit, '-', '+')) as [string, string[]][];
+    await r.del(keys.audit);
+    for (const [id, fields] of entries) {
+      const copy = [...fields];
+      if (id === entries[1]![0]) copy[copy.indexOf('data') + 1] = canonicalJson({ n: 99 });
+      await r.xadd(keys.audit, id, ...copy);
+    }
+    expect(await verifyAudit(log)).toMatchObject({ ok: false, count: 1, seq: 2 });
+  });
+
+  it('fails closed when the marker is removed: new entries do not pass as old ones', async () => {
+    const { verifyAudit } = await import('../../src/app/search-audit.ts');
+    const { log, keys, r } = await legacyLog(2);
+    await log.append([ev({ type: 'auth_failed', data: { n: 'new' } })]);
+    await r.hdel(keys.auditHead, 'chain_v2_from');
+    const verdict = await verifyAudit(log);
+    expect(verdict).toMatchObject({ ok: false, count: 2, seq: 3 });
+    expect(verdict.ok === false && verdict.reason).toBe('hash does not match');
   });
 });

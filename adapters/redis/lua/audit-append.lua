@@ -31,6 +31,9 @@ local function append_audit(stream_key, head_key, ev_type, at, proposal_id, agen
   local seq = string.format('%d', redis.call('HINCRBY', head_key, 'seq', 1))
   local prev = redis.call('HGET', head_key, 'hash')
   if not prev then prev = GENESIS_HASH end
+  -- The first entry hashed this way (a log begun before it keeps its older entries as they
+  -- were hashed: SHA-256 of "prev:seq:digest" as text); `audit verify` reads it from the head.
+  redis.call('HSETNX', head_key, 'chain_v2_from', seq)
   local hash = chain_hash(prev, digest, seq)
   local id = redis.call('XADD', stream_key, '*',
     'seq', seq, 'at', at, 'type', ev_type, 'proposal_id', proposal_id, 'agent', agent,
