@@ -1,5 +1,6 @@
 import { Agent, request } from 'node:http';
 import { performance } from 'node:perf_hooks';
+import type { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 
 // Small helpers shared by the benchmark processes: a wall clock comparable across processes
@@ -95,4 +96,15 @@ export async function redisCpuMs(redis: Redis): Promise<number> {
   const info = await redis.info('cpu');
   const get = (k: string) => Number(new RegExp(`${k}:([\\d.]+)`).exec(info)?.[1] ?? NaN);
   return (get('used_cpu_user') + get('used_cpu_sys')) * 1000;
+}
+
+/** Waits until `queue` has nothing waiting or active (polling; a benchmark, not a test). False on timeout. */
+export async function drainQueue(queue: Pick<Queue, 'getJobCounts'>, timeoutMs = 60_000): Promise<boolean> {
+  const deadline = wallNow() + timeoutMs;
+  for (;;) {
+    const c = await queue.getJobCounts('waiting', 'active');
+    if ((c['waiting'] ?? 0) + (c['active'] ?? 0) === 0) return true;
+    if (wallNow() > deadline) return false;
+    await new Promise((r) => setTimeout(r, 50));
+  }
 }

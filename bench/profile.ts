@@ -2,12 +2,13 @@ import { copyFileSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFile
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
+import { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { createRedisConnection } from '../adapters/redis/connection.ts';
 import { startPrivateRedis } from '../adapters/redis/private-server.ts';
 import { signedHeaders } from '../src/core/signing.ts';
 import { buildCountersign, spawnChild, startFlags, type Child } from './children.ts';
-import { fmt, HttpClient, pool, redisCpuMs, wallNow } from './lib.ts';
+import { drainQueue, fmt, HttpClient, pool, redisCpuMs, wallNow } from './lib.ts';
 import { benchPolicy, countersignEnv, paymentBody, tagBody } from './workload.ts';
 
 // `npm run bench:profile`: where intake time goes. Submits PROFILE_COUNT proposals (default
@@ -58,7 +59,10 @@ try {
     const res = await api.send('POST', '/v1/proposals', headers, body);
     if (res.status !== 201) throw new Error(`POST /v1/proposals: ${res.status} ${res.body.slice(0, 200)}`);
   };
+  const queueConnection = createRedisConnection({ url: redisServer.url, role: 'queue' });
+  const notifyQueue = new Queue('notify', { connection: queueConnection, prefix: `{${PREFIX}}:bull` });
   await pool(500, 8, propose); // warm-up: JIT, connections, scripts loaded
+  await drainQueue(notifyQueue);
 
   const redisCpu = () => redisCpuMs(redis);
   const serverCpu = async () => Number((await server.ask('cpu'))['ms']);
@@ -70,8 +74,9 @@ try {
   const t0 = wallNow();
   const run = await pool(COUNT, CONCURRENCY, propose);
   const elapsed = wallNow() - t0;
-  // Let the follow-up work (cards, executions) finish inside the measurement window.
-  await new Promise((r) => setTimeout(r, 3000));
+  // The follow-up work (cards) belongs to the measurement window: wait until it is done.
+  await drainQueue(notifyQueue);
+  const drained = wallNow() - t0;
   const r1 = await redisCpu();
   const s1 = await serverCpu();
   const slow = (await redis.slowlog('GET', -1)) as [number, number, number, string[], ...unknown[]][];
@@ -79,6 +84,7 @@ try {
 
   const out: string[] = [];
   out.push(`${run.done} ${KIND} proposals at c=${CONCURRENCY} in ${fmt(elapsed / 1000, 2)} s = ${fmt((run.done / elapsed) * 1000, 0)}/s (${run.errors} errors${TRACE ? '; under --cpu-prof' : ''})`);
+  out.push(`until the last card was posted: ${fmt(drained / 1000, 2)} s = ${fmt((run.done / drained) * 1000, 0)}/s sustained`);
   out.push(`CPU per proposal: countersign ${fmt(((s1 - s0) / run.done) * 1000, 0)} µs, redis-server ${fmt(((r1 - r0) / run.done) * 1000, 0)} µs`);
   // Redis time by command (scripts by their first key, which names them well enough).
   const byCmd = new Map<string, { n: number; us: number }>();
@@ -94,6 +100,8 @@ try {
   for (const [k, e] of [...byCmd].sort((a, b) => b[1].us - a[1].us).slice(0, 20)) {
     out.push(`  ${k.padEnd(72)} ${fmt(e.n / run.done, 2).padStart(6)} ${fmt(e.us / e.n, 1).padStart(7)} ${fmt(e.us / run.done, 1).padStart(7)}`);
   }
+  await notifyQueue.close();
+  await queueConnection.quit();
   api.close();
   server.proc.disconnect();
   await new Promise<void>((r) => server.proc.once('exit', () => r()));

@@ -36,7 +36,7 @@ process.on('message', (m) => {
     // With --expose-gc, also what is left after a full collection (live data, not garbage).
     global.gc?.();
     const after = process.memoryUsage();
-    send({ kind: 'rss', rss: mem.rss, heapUsed: mem.heapUsed, rssAfterGc: after.rss, heapAfterGc: after.heapUsed, detail: mem });
+    send({ kind: 'rss', rss: mem.rss, heapUsed: mem.heapUsed, heapAfterGc: after.heapUsed, detail: mem });
   } else if (m.kind === 'cpu') {
     const u = process.cpuUsage();
     send({ kind: 'cpu', ms: (u.user + u.system) / 1000 });

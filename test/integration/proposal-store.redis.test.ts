@@ -85,6 +85,9 @@ describe('Lua SHA-256', () => {
 
   it('refuses a chain step on a malformed hash instead of chaining garbage', async () => {
     await expect(scripts.chainHash('abc', 1, GENESIS_HASH)).rejects.toThrow(/chain_hash needs two 64-digit hex hashes/);
+    // Right length, but what Lua's tonumber(s, 16) would read and node:crypto would not.
+    await expect(scripts.chainHash(`0x${'f'.repeat(62)}`, 1, GENESIS_HASH)).rejects.toThrow(/chain_hash needs/);
+    await expect(scripts.chainHash(GENESIS_HASH, 1, ` ${'1'.repeat(63)}`)).rejects.toThrow(/chain_hash needs/);
   });
 });
 

@@ -76,7 +76,9 @@ end
 -- prev_hash, the 32 bytes of digest, then seq in decimal ASCII. Exactly two blocks: the
 -- first is the two hashes, read straight from hex; the second is seq and the padding.
 local function chain_hash(prev_hex, digest_hex, seq)
-  if #prev_hex ~= 64 or #digest_hex ~= 64 or #seq > 55 then
+  -- tonumber(s, 16) would also take '0x', spaces and signs, which node:crypto reads otherwise.
+  if #prev_hex ~= 64 or #digest_hex ~= 64 or not string.find(prev_hex, '^%x+$') or not string.find(digest_hex, '^%x+$')
+    or not string.find(seq, '^%d+$') or #seq > 55 then
     error('countersign: chain_hash needs two 64-digit hex hashes and a seq under 56 digits')
   end
   local H, w = initial_state(), {}
