@@ -1,5 +1,6 @@
 import { fork, spawnSync, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 
 // The benchmark's child processes (countersign, the fixtures, the bare server) and the
 // IPC they report on. `file` is relative to this folder.
@@ -14,7 +15,7 @@ export interface Child {
 }
 
 export async function spawnChild(file: string, env: Record<string, string>, execArgv: string[] = []): Promise<Child> {
-  const proc = fork(new URL(file, import.meta.url).pathname, [], {
+  const proc = fork(fileURLToPath(new URL(file, import.meta.url)), [], {
     env: { ...process.env, ...env },
     // TypeScript children go through tsx; JavaScript ones (countersign itself) run bare.
     execArgv: [...(file.endsWith('.ts') ? ['--import', 'tsx'] : []), ...execArgv],
@@ -82,7 +83,7 @@ export class Timeline {
 
 /** Compiles countersign to dist/ (bin/build.js): the benchmarks measure the code `npm start` runs. */
 export function buildCountersign(): void {
-  const run = spawnSync(process.execPath, [new URL('../bin/build.js', import.meta.url).pathname], { stdio: ['ignore', 'ignore', 'inherit'] });
+  const run = spawnSync(process.execPath, [fileURLToPath(new URL('../bin/build.js', import.meta.url))], { stdio: ['ignore', 'ignore', 'inherit'] });
   if (run.status !== 0) throw new Error('npm run build failed: the benchmark needs the compiled code in dist/');
 }
 

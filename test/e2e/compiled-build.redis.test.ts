@@ -3,6 +3,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { proposalBody, testAgent } from '../helpers/agent.ts';
 import { BASE_POLICY } from '../helpers/app.ts';
@@ -10,11 +11,12 @@ import { startFakeSlack, waitFor, type FakeSlack } from '../helpers/fake-slack.t
 import { testRedis } from '../helpers/redis.ts';
 
 // `npm start` runs the compiled build (bin/build.js -> dist/), which reads its Lua scripts and
-// the console's static files from beside the compiled code and loads the Teams adapter by
-// dynamic import. The other tests run the TypeScript sources, so this one builds a copy
-// (not dist/ itself, which other tests' child processes may be running) and starts it.
+// the console's static files from beside the compiled code. Most tests run the TypeScript
+// sources (the CLI tests run dist/ only when it is exactly current); this one builds its own
+// copy (not dist/ itself, which other test files' child processes may be running) and
+// starts it. The Teams adapter's dynamic import is not exercised here (Teams is off).
 
-const ROOT = new URL('../..', import.meta.url).pathname;
+const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const OUT = `.build-test-${process.pid}-${randomBytes(3).toString('hex')}`;
 const dir = mkdtempSync(join(tmpdir(), 'countersign-build-'));
 const SECRET = randomBytes(16).toString('hex');
