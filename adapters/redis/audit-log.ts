@@ -57,6 +57,7 @@ export function parseStreamEntry(entry: StreamEntry): StoredAuditEvent {
     digest: text('digest'),
     prev_hash: text('prev_hash'),
     hash: text('hash'),
+    chain: text('chain') === '2' ? 2 : 1,
   };
 }
 
@@ -226,9 +227,9 @@ export function createRedisAuditLog(redis: Redis | Cluster, opts: RedisStoreOpti
     }
   }
 
-  async function head(): Promise<{ seq: number; hash: string; v2From: number | null } | null> {
-    const [seq, hash, v2From] = await redis.hmget(keys.auditHead, 'seq', 'hash', 'chain_v2_from');
-    return seq == null || hash == null ? null : { seq: Number(seq), hash, v2From: v2From == null ? null : Number(v2From) };
+  async function head(): Promise<{ seq: number; hash: string } | null> {
+    const [seq, hash] = await redis.hmget(keys.auditHead, 'seq', 'hash');
+    return seq == null || hash == null ? null : { seq: Number(seq), hash };
   }
 
   return { append, search, scan, head };

@@ -16,9 +16,7 @@ export async function searchAudit(
 
 /** Recomputes the whole chain; names the first entry that does not fit. */
 export async function verifyAudit(audit: AuditLog, onProgress?: (count: number) => void): Promise<ChainVerdict> {
-  // A head without `v2From` was last written before the two-block chain step: all legacy.
-  const start = await audit.head();
-  const verifier = new ChainVerifier(start === null ? 1 : (start.v2From ?? Number.POSITIVE_INFINITY));
+  const verifier = new ChainVerifier();
   let last: StoredAuditEvent | null = null;
   for await (const event of audit.scan(1000)) {
     const problem = verifier.check(event);

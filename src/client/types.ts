@@ -96,6 +96,8 @@ export interface AuditEntry {
   digest: string;
   prev_hash: string;
   hash: string;
+  /** How `hash` was computed: 2 is the current chain step, 1 that of logs begun before it. */
+  chain: 1 | 2;
 }
 
 export interface AuditPage {

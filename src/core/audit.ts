@@ -65,6 +65,8 @@ export interface AuditEvent extends SealedAuditEventInput {
   seq: number;
   prev_hash: string;
   hash: string;
+  /** The chain step that made `hash`: 2 is chainHash; 1 is legacyChainHash (entries of older logs). */
+  chain: 1 | 2;
 }
 
 export function sha256Hex(text: string): string {
@@ -91,8 +93,9 @@ export function chainHash(prevHash: string, seq: number, digest: string): string
 }
 
 /**
- * The chain step of logs written before the two-block format: the same three values as
- * text. Entries below the head's `chain_v2_from` were hashed this way and still verify.
+ * The chain step of entries written before the two-block format (they carry no `chain`
+ * field): the same three values as text. They still verify, and a writer still running
+ * older code during an upgrade can go on appending them.
  */
 export function legacyChainHash(prevHash: string, seq: number, digest: string): string {
   return sha256Hex(`${prevHash}:${seq}:${digest}`);
@@ -111,9 +114,6 @@ export class ChainVerifier {
   private expectedSeq: number | null = null;
   count = 0;
 
-  /** `v2From`: the first seq hashed with chainHash; earlier ones use legacyChainHash. */
-  constructor(private readonly v2From = 1) {}
-
   /** Returns null while the chain holds, else the reason the entry breaks it. */
   check(event: AuditEvent): string | null {
     if (this.expectedSeq !== null && event.seq !== this.expectedSeq) {
@@ -121,7 +121,9 @@ export class ChainVerifier {
     }
     if (event.prev_hash !== this.prev) return 'prev_hash does not match the previous entry';
     if (eventDigest(event) !== event.digest) return 'content does not match its digest (the entry was edited)';
-    const step = event.seq >= this.v2From ? chainHash : legacyChainHash;
+    // Each entry names its step; choosing one cannot help forge an entry (the chain has no
+    // key, and making one step's output match the other's needs a SHA-256 second preimage).
+    const step = event.chain === 2 ? chainHash : legacyChainHash;
     if (step(event.prev_hash, event.seq, event.digest) !== event.hash) return 'hash does not match';
     this.prev = event.hash;
     this.expectedSeq = event.seq + 1;

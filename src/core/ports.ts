@@ -65,11 +65,7 @@ export interface AuditLog {
   /** Every entry, oldest first, for verification and replay. */
   scan(batchSize?: number): AsyncIterable<StoredAuditEvent>;
   /** The last entry the writers recorded, kept apart from the stream so a cut tail shows. */
-  /**
-   * The head record: the newest seq and hash, and `v2From`, the first seq written with the
-   * two-block chain step (null when nothing was written with it yet).
-   */
-  head(): Promise<{ seq: number; hash: string; v2From: number | null } | null>;
+  head(): Promise<{ seq: number; hash: string } | null>;
 }
 
 /** A chat platform that can show cards; one implementation per platform. */

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { ChainVerifier, GENESIS_HASH, canonicalJson, legacyChainHash } from '../../src/core/audit.ts';
+import { ChainVerifier, GENESIS_HASH, canonicalJson, legacyChainHash, seal } from '../../src/core/audit.ts';
 import type { AuditEventInput, ChainVerdict } from '../../src/core/audit.ts';
 import type { AuditLog, AuditQuery, StoredAuditEvent } from '../../src/core/ports.ts';
 import type { Proposal } from '../../src/core/proposal.ts';
@@ -198,8 +198,8 @@ describe('verifyAudit', () => {
   });
 
   // A log begun before the two-block chain step: its entries were hashed as the text
-  // "prev:seq:digest". Rewrite a fresh log that way (and drop the head's marker, which old
-  // code never wrote), then let the current code append to it.
+  // "prev:seq:digest" and carry no `chain` field. Rewrite a fresh log that way, then let the
+  // current code append to it.
   async function legacyLog(count: number) {
     const prefix = newPrefix();
     const log = createRedisAuditLog(redis, { prefix });
@@ -210,7 +210,7 @@ describe('verifyAudit', () => {
     await r.del(keys.audit);
     let prev = GENESIS_HASH;
     for (const [id, fields] of entries) {
-      const f = [...fields];
+      const f = withoutChain(fields);
       const get = (k: string) => f[f.indexOf(k) + 1]!;
       const hash = legacyChainHash(prev, Number(get('seq')), get('digest'));
       f[f.indexOf('prev_hash') + 1] = prev;
@@ -219,36 +219,48 @@ describe('verifyAudit', () => {
       prev = hash;
     }
     await r.hset(keys.auditHead, 'hash', prev);
-    await r.hdel(keys.auditHead, 'chain_v2_from');
     return { log, keys, r };
   }
+  const withoutChain = (fields: string[]) => {
+    const at = fields.indexOf('chain');
+    return at < 0 ? [...fields] : [...fields.slice(0, at), ...fields.slice(at + 2)];
+  };
+  const rewrite = async (r: import('ioredis').Redis, stream: string, change: (id: string, fields: string[]) => string[]) => {
+    const entries = (await r.xrange(stream, '-', '+')) as [string, string[]][];
+    await r.del(stream);
+    for (const [id, fields] of entries) await r.xadd(stream, id, ...change(id, fields));
+    return entries.map(([id]) => id);
+  };
 
-  it('verifies a log begun with the older chain step, before and after new entries', async () => {
+  it('verifies a log begun with the older chain step, and the entries appended to it since', async () => {
     const { verifyAudit } = await import('../../src/app/search-audit.ts');
     const { log, keys, r } = await legacyLog(4);
     expect(await verifyAudit(log)).toMatchObject({ ok: true, count: 4 });
     await log.append([ev({ type: 'auth_failed', data: { n: 'new' } }), ev({ type: 'auth_failed', data: { n: 'newer' } })]);
-    expect(await r.hget(keys.auditHead, 'chain_v2_from')).toBe('5');
     expect(await verifyAudit(log)).toMatchObject({ ok: true, count: 6 });
 
-    // Old entries are still checked, by their own formula: an edit among them is named.
-    const entries = (await r.xrange(keys.audit, '-', '+')) as [string, string[]][];
-    await r.del(keys.audit);
-    for (const [id, fields] of entries) {
-      const copy = [...fields];
-      if (id === entries[1]![0]) copy[copy.indexOf('data') + 1] = canonicalJson({ n: 99 });
-      await r.xadd(keys.audit, id, ...copy);
-    }
-    expect(await verifyAudit(log)).toMatchObject({ ok: false, count: 1, seq: 2 });
+    // A writer still on the older code (a rolling upgrade) appends after the new entries.
+    const head = await r.hmget(keys.auditHead, 'seq', 'hash');
+    const e = seal(ev({ type: 'auth_failed', data: { n: 'old writer' } }));
+    const hash = legacyChainHash(head[1]!, 7, e.digest);
+    await r.xadd(keys.audit, '*', 'seq', '7', 'at', e.at, 'type', e.type, 'proposal_id', '', 'agent', '', 'actor', e.actor, 'data', canonicalJson(e.data), 'digest', e.digest, 'prev_hash', head[1]!, 'hash', hash);
+    await r.hset(keys.auditHead, 'seq', 7, 'hash', hash);
+    expect(await verifyAudit(log)).toMatchObject({ ok: true, count: 7 });
+
+    // Old entries are still checked, by their own step: an edit among them is named.
+    const second = ((await r.xrange(keys.audit, '-', '+')) as [string, string[]][])[1]![0];
+    await rewrite(r, keys.audit, (id, f) => (id === second ? f.map((v, i) => (f[i - 1] === 'data' ? canonicalJson({ n: 99 }) : v)) : f));
+    expect(await verifyAudit(log)).toMatchObject({ ok: false, count: 1, seq: 2, id: second });
   });
 
-  it('fails closed when the marker is removed: new entries do not pass as old ones', async () => {
+  it('refuses an entry whose chain field was taken away: it does not pass as an older one', async () => {
     const { verifyAudit } = await import('../../src/app/search-audit.ts');
     const { log, keys, r } = await legacyLog(2);
     await log.append([ev({ type: 'auth_failed', data: { n: 'new' } })]);
-    await r.hdel(keys.auditHead, 'chain_v2_from');
+    const third = ((await r.xrange(keys.audit, '-', '+')) as [string, string[]][])[2]![0];
+    await rewrite(r, keys.audit, (id, f) => (id === third ? withoutChain(f) : f));
     const verdict = await verifyAudit(log);
-    expect(verdict).toMatchObject({ ok: false, count: 2, seq: 3 });
+    expect(verdict).toMatchObject({ ok: false, count: 2, seq: 3, id: third });
     expect(verdict.ok === false && verdict.reason).toBe('hash does not match');
   });
 });

@@ -83,6 +83,22 @@ describe('Lua SHA-256', () => {
     }
   });
 
+  it('refuses a malformed event before the script writes anything', async () => {
+    const keys = redisKeys(prefix);
+    const id = newId('p', Date.now());
+    const event = { type: 'proposal_received' as const, at: iso(Date.now()), proposal_id: id, agent: 'a', actor: 'agent:a', data: {}, digest: 'not-a-digest' };
+    const headBefore = await redis.hget(keys.auditHead, 'seq');
+    await expect(
+      scripts.createProposal(
+        { proposal: keys.proposal(id), idempotency: keys.idempotency('a', ''), pending: keys.pending, statusCounts: keys.statusCounts, audit: keys.audit, auditHead: keys.auditHead },
+        { id, doc: '{}', version: 1, status: 'pending', agent: 'a', pendingScore: '+inf', idempotencyTtlSeconds: 0, events: [event] },
+      ),
+    ).rejects.toThrow(/digest must be 64 hex digits/);
+    expect(await redis.exists(keys.proposal(id))).toBe(0);
+    expect(await redis.zscore(keys.pending, id)).toBeNull();
+    expect(await redis.hget(keys.auditHead, 'seq')).toBe(headBefore);
+  });
+
   it('refuses a chain step on a malformed hash instead of chaining garbage', async () => {
     await expect(scripts.chainHash('abc', 1, GENESIS_HASH)).rejects.toThrow(/chain_hash needs two 64-digit hex hashes/);
     // Right length, but what Lua's tonumber(s, 16) would read and node:crypto would not.

@@ -31,13 +31,11 @@ local function append_audit(stream_key, head_key, ev_type, at, proposal_id, agen
   local seq = string.format('%d', redis.call('HINCRBY', head_key, 'seq', 1))
   local prev = redis.call('HGET', head_key, 'hash')
   if not prev then prev = GENESIS_HASH end
-  -- The first entry hashed this way (a log begun before it keeps its older entries as they
-  -- were hashed: SHA-256 of "prev:seq:digest" as text); `audit verify` reads it from the head.
-  redis.call('HSETNX', head_key, 'chain_v2_from', seq)
   local hash = chain_hash(prev, digest, seq)
+  -- `chain` names the step (core/audit.ts): entries of logs begun before it have none.
   local id = redis.call('XADD', stream_key, '*',
     'seq', seq, 'at', at, 'type', ev_type, 'proposal_id', proposal_id, 'agent', agent,
-    'actor', actor, 'data', data, 'digest', digest, 'prev_hash', prev, 'hash', hash)
+    'actor', actor, 'data', data, 'digest', digest, 'prev_hash', prev, 'hash', hash, 'chain', '2')
   redis.call('HSET', head_key, 'hash', hash)
   index_event(stream_key, head_key, id, proposal_id, agent, actor, tokens)
   return id
@@ -47,6 +45,21 @@ end
 -- type, at, proposal_id ('' for null), agent ('' for null), actor, data, digest,
 -- index words (space-separated; not part of the event, see index_event).
 local EVENT_ARITY = 8
+
+-- Checked before a script writes anything: Redis does not undo the writes of a script that
+-- fails half-way, so a bad event must stop it before the state change it records.
+local function audit_events_error(first)
+  if ((#ARGV - first + 1) % EVENT_ARITY) ~= 0 then
+    return 'ERR countersign: event arguments must come in groups of 8'
+  end
+  for i = first, #ARGV, EVENT_ARITY do
+    local digest = ARGV[i + 6]
+    if #digest ~= 64 or not string.find(digest, '^%x+$') then
+      return 'ERR countersign: an audit event digest must be 64 hex digits'
+    end
+  end
+  return nil
+end
 
 local function append_audit_events(stream_key, head_key, first)
   local count = 0

@@ -6,9 +6,8 @@
 -- error for a transition the state machine forbids (a bug, never a race: the version
 -- matched, so the status is the one the caller read).
 local HEAD = 7
-if ((#ARGV - HEAD) % EVENT_ARITY) ~= 0 then
-  return redis.error_reply('ERR countersign: event arguments must come in groups of 8')
-end
+local bad = audit_events_error(HEAD + 1)
+if bad then return redis.error_reply(bad) end
 local current = redis.call('HMGET', KEYS[1], 'version', 'status')
 if not current[1] or current[1] ~= ARGV[2] then return 0 end
 local id = ARGV[1]

@@ -4,9 +4,8 @@
 --       8.. event groups (see audit-append.lua)
 -- Returns {1, id} when stored, {0, existing id} when the agent already used the idempotency key.
 local HEAD = 7
-if ((#ARGV - HEAD) % EVENT_ARITY) ~= 0 then
-  return redis.error_reply('ERR countersign: event arguments must come in groups of 8')
-end
+local bad = audit_events_error(HEAD + 1)
+if bad then return redis.error_reply(bad) end
 local id = ARGV[1]
 local idem_ttl = tonumber(ARGV[7])
 if idem_ttl > 0 then
