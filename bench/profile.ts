@@ -8,7 +8,7 @@ import { createRedisConnection } from '../adapters/redis/connection.ts';
 import { startPrivateRedis } from '../adapters/redis/private-server.ts';
 import { signedHeaders } from '../src/core/signing.ts';
 import { buildCountersign, spawnChild, startFlags, type Child } from './children.ts';
-import { drainQueue, fmt, HttpClient, pool, redisCpuMs, wallNow } from './lib.ts';
+import { drainQueues, fmt, HttpClient, pool, redisCpuMs, wallNow } from './lib.ts';
 import { benchPolicy, countersignEnv, paymentBody, tagBody } from './workload.ts';
 
 // `npm run bench:profile`: where intake time goes. Submits PROFILE_COUNT proposals (default
@@ -60,9 +60,10 @@ try {
     if (res.status !== 201) throw new Error(`POST /v1/proposals: ${res.status} ${res.body.slice(0, 200)}`);
   };
   const queueConnection = createRedisConnection({ url: redisServer.url, role: 'queue' });
-  const notifyQueue = new Queue('notify', { connection: queueConnection, prefix: `{${PREFIX}}:bull` });
+  // What follows a proposal: its card, and for an auto-allowed one its execution and callback.
+  const followUps = ['notify', 'execute', 'callback'].map((name) => new Queue(name, { connection: queueConnection, prefix: `{${PREFIX}}:bull` }));
   await pool(500, 8, propose); // warm-up: JIT, connections, scripts loaded
-  await drainQueue(notifyQueue);
+  await drainQueues(followUps);
 
   const redisCpu = () => redisCpuMs(redis);
   const serverCpu = async () => Number((await server.ask('cpu'))['ms']);
@@ -74,8 +75,8 @@ try {
   const t0 = wallNow();
   const run = await pool(COUNT, CONCURRENCY, propose);
   const elapsed = wallNow() - t0;
-  // The follow-up work (cards) belongs to the measurement window: wait until it is done.
-  await drainQueue(notifyQueue);
+  // The follow-up work belongs to the measurement window: wait until it is done.
+  await drainQueues(followUps);
   const drained = wallNow() - t0;
   const r1 = await redisCpu();
   const s1 = await serverCpu();
@@ -84,7 +85,7 @@ try {
 
   const out: string[] = [];
   out.push(`${run.done} ${KIND} proposals at c=${CONCURRENCY} in ${fmt(elapsed / 1000, 2)} s = ${fmt((run.done / elapsed) * 1000, 0)}/s (${run.errors} errors${TRACE ? '; under --cpu-prof' : ''})`);
-  out.push(`until the last card was posted: ${fmt(drained / 1000, 2)} s = ${fmt((run.done / drained) * 1000, 0)}/s sustained`);
+  out.push(`until the last follow-up job (card, execution, callback) was done: ${fmt(drained / 1000, 2)} s = ${fmt((run.done / drained) * 1000, 0)}/s sustained`);
   out.push(`CPU per proposal: countersign ${fmt(((s1 - s0) / run.done) * 1000, 0)} µs, redis-server ${fmt(((r1 - r0) / run.done) * 1000, 0)} µs`);
   // Redis time by command (scripts by their first key, which names them well enough).
   const byCmd = new Map<string, { n: number; us: number }>();
@@ -100,7 +101,7 @@ try {
   for (const [k, e] of [...byCmd].sort((a, b) => b[1].us - a[1].us).slice(0, 20)) {
     out.push(`  ${k.padEnd(72)} ${fmt(e.n / run.done, 2).padStart(6)} ${fmt(e.us / e.n, 1).padStart(7)} ${fmt(e.us / run.done, 1).padStart(7)}`);
   }
-  await notifyQueue.close();
+  for (const q of followUps) await q.close();
   await queueConnection.quit();
   api.close();
   server.proc.disconnect();

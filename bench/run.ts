@@ -11,7 +11,7 @@ import type { AuditEventInput } from '../src/core/audit.ts';
 import { signedHeaders } from '../src/core/signing.ts';
 import { blockActionsPayload, payloadBody, slackSignature } from '../test/helpers/fake-slack.ts';
 import { buildCountersign, spawnChild, startFlags, Timeline, type Child } from './children.ts';
-import { drainQueue, fmt, HttpClient, pool, redisCpuMs, summarize, wallNow, type Summary } from './lib.ts';
+import { drainQueues, fmt, HttpClient, pool, redisCpuMs, summarize, wallNow, type Summary } from './lib.ts';
 import { benchPolicy, countersignEnv, nextSeq, paymentBody, tagBody } from './workload.ts';
 
 // `npm run bench`: countersign end to end on this machine, against a private redis-server,
@@ -212,7 +212,7 @@ async function main(): Promise<void> {
     log(`intake: ${INTAKE_TOTAL} signed POST /v1/proposals`);
     const notifyQueue = new Queue('notify', { connection: bullConn, prefix: `{${PREFIX}}:bull` });
     closers.push(() => notifyQueue.close());
-    const drainNotify = () => drainQueue(notifyQueue);
+    const drainNotify = () => drainQueues([notifyQueue]);
     await load(4, scaled(500, 50), () => propose(api, paymentBody()).then(() => undefined)); // warm-up (counted as pending)
     await drainNotify();
     let rssAt: { rss: number; heap: number; heapGc: number; pending: number } | null = null;

@@ -44,5 +44,9 @@ process.on('message', (m) => {
     void running.stop().finally(() => process.exit(0));
   }
 });
-process.on('disconnect', () => void running.stop().finally(() => process.exit(0)));
+// The benchmark is gone (maybe with its Redis): stop, but never outlive it for long.
+process.on('disconnect', () => {
+  setTimeout(() => process.exit(0), 5000).unref();
+  void running.stop().finally(() => process.exit(0));
+});
 send({ kind: 'ready', url: running.url });

@@ -6,7 +6,7 @@
 // sources match the fingerprint recorded here (bin/source-fingerprint.js), else the
 // sources through tsx: the compiled code saves the loader's ~35 MB and its start-up compile.
 import { spawnSync } from 'node:child_process';
-import { cpSync, existsSync, mkdirSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdirSync, mkdtempSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { basename, dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -35,9 +35,12 @@ try {
   fail('typescript is not installed');
 }
 
-// Built beside the target and renamed over it at the end, so that nothing ever runs a
-// half-written build, and two builds at once each finish whole.
-const staging = resolve(root, `.build-staging-${process.pid}`);
+// Built in a fresh folder beside the target and swapped in by renames, so that no one ever
+// runs a half-written build: the old build is moved aside first (its own fresh name), then
+// the new one moved in. When another build got there between the two renames, its build is
+// as good as ours: ours is dropped. Only folders this process made are ever deleted.
+const staging = mkdtempSync(join(root, '.build-staging-'));
+let aside = null;
 try {
   const fingerprint = sourceFingerprint(root); // before compiling: an edit during tsc shows as a change
   const run = spawnSync(process.execPath, [tsc, '-p', join(root, 'tsconfig.build.json'), '--noCheck', '--outDir', staging], { stdio: 'inherit' });
@@ -54,10 +57,23 @@ try {
   };
   for (const dir of ['src', 'adapters']) copyAssets(dir);
   writeFileSync(join(staging, '.built'), `${fingerprint}\n`);
-  if (existsSync(out)) rmSync(out, { recursive: true, force: true });
-  renameSync(staging, out);
+  aside = `${staging}-old`;
+  try {
+    renameSync(out, aside);
+  } catch (e) {
+    if (e.code !== 'ENOENT') throw e;
+    aside = null;
+  }
+  try {
+    renameSync(staging, out);
+  } catch (e) {
+    if (e.code !== 'ENOTEMPTY' && e.code !== 'EEXIST') throw e;
+    console.error('build: another build finished first; keeping it');
+  }
 } catch (e) {
-  rmSync(staging, { recursive: true, force: true });
   fail(e instanceof Error ? e.message : String(e));
+} finally {
+  rmSync(staging, { recursive: true, force: true });
+  if (aside !== null) rmSync(aside, { recursive: true, force: true });
 }
 console.log(`build: ${relative(process.cwd(), out) || basename(out)} ready`);

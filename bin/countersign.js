@@ -18,11 +18,18 @@ function buildIsCurrent() {
   }
 }
 
-const from = process.env.COUNTERSIGN_RUN_FROM ?? (buildIsCurrent() ? 'dist' : 'src');
+const forced = process.env.COUNTERSIGN_RUN_FROM;
 let runCli;
-if (from === 'dist') {
-  ({ runCli } = await import('../dist/src/cli.js'));
-} else {
+if (forced === 'dist' || (forced !== 'src' && buildIsCurrent())) {
+  try {
+    ({ runCli } = await import('../dist/src/cli.js'));
+  } catch (e) {
+    // A build swapped out from under us (another `npm run build` at this moment): the sources
+    // are the same code.
+    if (forced === 'dist' || e?.code !== 'ERR_MODULE_NOT_FOUND') throw e;
+  }
+}
+if (runCli === undefined) {
   const { register } = await import('tsx/esm/api');
   register();
   ({ runCli } = await import('../src/cli.ts'));
