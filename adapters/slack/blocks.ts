@@ -3,7 +3,7 @@
 // escaped, emoji off) or `neutralize()`; mrkdwn carries only countersign's own words.
 
 import type { types } from '@slack/bolt';
-import { approvalsLine, approversOf, RISK_MARK, STATUS_HEADLINE, STATUS_MARK, summaryLine, valueText, type CardModel, type ThreadReply } from '../../src/core/card.ts';
+import { approvalsLine, approversOf, factsLine, RISK_MARK, STATUS_HEADLINE, STATUS_MARK, summaryLine, type CardModel, type ThreadReply } from '../../src/core/card.ts';
 
 import { escapeEntities, mrkdwn, neutralize, plain, prettyJson, slackDate, truncate } from './text.ts';
 
@@ -71,7 +71,7 @@ function buttons(card: CardModel): Block {
 }
 
 export function renderCard(card: CardModel): { text: string; blocks: Block[] } {
-  const { action, context } = card;
+  const { action } = card;
   const header = `${RISK_MARK[card.risk]} ${STATUS_HEADLINE[card.status]} · ${card.risk} risk`;
   const blocks: Block[] = [
     { type: 'header', text: plain(header, LIMITS.header) },
@@ -91,13 +91,7 @@ export function renderCard(card: CardModel): { text: string; blocks: Block[] } {
   if (Object.keys(action.parameters).length > 0) {
     blocks.push({ type: 'section', text: plain(`Parameters\n${prettyJson(action.parameters, 2500)}`, LIMITS.section) });
   }
-  const facts = [
-    `Data: ${context.data_sensitivity}`,
-    `Destination: ${context.destination}`,
-    `Environment: ${context.environment}`,
-    `Value: ${valueText(card)}`,
-    `Reversible: ${context.reversible ? 'yes' : 'no'}`,
-  ].join(' · ');
+  const facts = factsLine(card);
   blocks.push({ type: 'context', elements: [plain(facts, LIMITS.field)] });
   // The id is countersign's own (p_ + base32), safe to show as code for copying into /countersign show.
   const ref = mrkdwn(`Proposal \`${escapeEntities(card.proposalId)}\` · <${card.link}|details>`, LIMITS.field);

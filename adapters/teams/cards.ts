@@ -2,7 +2,7 @@
 // facts, in the same order, as the Slack card), unit-tested without Teams. Everything the
 // agent or a person wrote goes through `safe()`; only countersign's own words are written raw.
 
-import { approvalsLine, approversOf, RISK_MARK, STATUS_HEADLINE, STATUS_MARK, summaryLine, valueText, type CardModel, type ThreadReply } from '../../src/core/card.ts';
+import { approvalsLine, approversOf, factsLine, RISK_MARK, STATUS_HEADLINE, STATUS_MARK, summaryLine, type CardModel, type ThreadReply } from '../../src/core/card.ts';
 
 import type { Proposal } from '../../src/core/proposal.ts';
 import { neutralize, prettyJson, safe, shortTime, truncate } from './text.ts';
@@ -87,7 +87,7 @@ export interface RenderOptions {
 }
 
 export function renderCard(card: CardModel, options: RenderOptions = {}): AdaptiveCard {
-  const { action, context } = card;
+  const { action } = card;
   const body: AdaptiveElement[] = [];
   if (options.notice !== undefined) body.push(text(safe(options.notice, 500), { color: 'Attention', weight: 'Bolder' }));
   body.push(
@@ -108,13 +108,7 @@ export function renderCard(card: CardModel, options: RenderOptions = {}): Adapti
   if (Object.keys(action.parameters).length > 0) {
     body.push(text('Parameters', { weight: 'Bolder', spacing: 'Medium' }), text(safe(prettyJson(action.parameters, 2500)), { fontType: 'Monospace', spacing: 'None' }));
   }
-  const facts = [
-    `Data: ${context.data_sensitivity}`,
-    `Destination: ${context.destination}`,
-    `Environment: ${context.environment}`,
-    `Value: ${valueText(card)}`,
-    `Reversible: ${context.reversible ? 'yes' : 'no'}`,
-  ].join(' · ');
+  const facts = factsLine(card);
   body.push(text(safe(facts, 1000), { isSubtle: true, size: 'Small' }));
   // The id is countersign's own (p_ + base32), shown for `show <id>`.
   body.push(text(`Proposal ${card.proposalId}`, { isSubtle: true, size: 'Small', spacing: 'None', fontType: 'Monospace' }));

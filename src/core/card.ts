@@ -112,6 +112,18 @@ export function valueText(card: CardModel): string {
   return `${v.amount}${v.currency === '' ? '' : ` ${v.currency}`}`;
 }
 
+/** The context facts under the action, one line; raw (renderers escape it). */
+export function factsLine(card: CardModel): string {
+  const c = card.context;
+  return [
+    `Data: ${c.data_sensitivity}`,
+    `Destination: ${c.destination}`,
+    `Environment: ${c.environment}`,
+    `Value: ${valueText(card)}`,
+    `Reversible: ${c.reversible ? 'yes' : 'no'}`,
+  ].join(' · ');
+}
+
 /** One line for notifications and screen readers; raw (renderers escape it). */
 export function summaryLine(card: CardModel): string {
   const what = `${card.action.tool}.${card.action.operation}`;
