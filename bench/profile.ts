@@ -6,10 +6,9 @@ import { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { createRedisConnection } from '../adapters/redis/connection.ts';
 import { startPrivateRedis } from '../adapters/redis/private-server.ts';
-import { signedHeaders } from '../src/core/signing.ts';
 import { buildCountersign, spawnChild, startFlags, type Child } from './children.ts';
 import { drainQueues, fmt, HttpClient, pool, redisCpuMs, wallNow } from './lib.ts';
-import { benchPolicy, countersignEnv, paymentBody, tagBody } from './workload.ts';
+import { benchPolicy, countersignEnv, paymentBody, propose as submit, tagBody } from './workload.ts';
 
 // `npm run bench:profile`: where intake time goes. Submits PROFILE_COUNT proposals (default
 // 6000; PROFILE_KIND=pending|auto) at PROFILE_CONCURRENCY (64) to countersign running under
@@ -53,12 +52,7 @@ try {
   );
   children.push(server);
   const api = new HttpClient(String(server.ready['url']));
-  const propose = async () => {
-    const body = KIND === 'auto' ? tagBody() : paymentBody();
-    const headers = signedHeaders('bench-agent', SECRET, { method: 'POST', path: '/v1/proposals', body }, Date.now());
-    const res = await api.send('POST', '/v1/proposals', headers, body);
-    if (res.status !== 201) throw new Error(`POST /v1/proposals: ${res.status} ${res.body.slice(0, 200)}`);
-  };
+  const propose = () => submit(api, SECRET, KIND === 'auto' ? tagBody() : paymentBody()).then(() => undefined);
   const queueConnection = createRedisConnection({ url: redisServer.url, role: 'queue' });
   // What follows a proposal: its card, and for an auto-allowed one its execution and callback.
   const followUps = ['notify', 'execute', 'callback'].map((name) => new Queue(name, { connection: queueConnection, prefix: `{${PREFIX}}:bull` }));

@@ -8,11 +8,10 @@ import { createRedisAuditLog } from '../adapters/redis/audit-log.ts';
 import { createRedisConnection } from '../adapters/redis/connection.ts';
 import { startPrivateRedis } from '../adapters/redis/private-server.ts';
 import type { AuditEventInput } from '../src/core/audit.ts';
-import { signedHeaders } from '../src/core/signing.ts';
 import { blockActionsPayload, payloadBody, slackSignature } from '../test/helpers/fake-slack.ts';
 import { buildCountersign, spawnChild, startFlags, Timeline, type Child } from './children.ts';
 import { drainQueues, fmt, HttpClient, pool, redisCpuMs, summarize, wallNow, type Summary } from './lib.ts';
-import { benchPolicy, countersignEnv, nextSeq, paymentBody, tagBody } from './workload.ts';
+import { benchPolicy, countersignEnv, nextSeq, paymentBody, propose as submit, tagBody } from './workload.ts';
 
 // `npm run bench`: countersign end to end on this machine, against a private redis-server,
 // the fake Slack Web API and a local executor, with raw BullMQ and a bare Node HTTP server
@@ -45,12 +44,7 @@ const log = (line: string) => process.stderr.write(`[bench ${((wallNow() - RUN_S
 
 // ---------- requests ----------
 
-async function propose(client: HttpClient, body: string): Promise<{ id: string; status: string }> {
-  const headers = signedHeaders('bench-agent', SECRET, { method: 'POST', path: '/v1/proposals', body }, Date.now());
-  const res = await client.send('POST', '/v1/proposals', headers, body);
-  if (res.status !== 201) throw new Error(`POST /v1/proposals: ${res.status} ${res.body.slice(0, 200)}`);
-  return JSON.parse(res.body) as { id: string; status: string };
-}
+const propose = (client: HttpClient, body: string) => submit(client, SECRET, body);
 
 interface LoadResult {
   concurrency: number;

@@ -1,5 +1,8 @@
 // What the benchmark submits: proposal bodies that differ per call, and the policy they meet.
 
+import { signedHeaders } from '../src/core/signing.ts';
+import type { HttpClient } from './lib.ts';
+
 let seq = 0;
 /** A fresh number for each call: distinct bodies, because identical signed bytes dedupe. */
 export const nextSeq = (): number => ++seq;
@@ -82,4 +85,12 @@ export function countersignEnv(s: ServerSetting): Record<string, string> {
     LOG_LEVEL: 'silent',
     NODE_ENV: 'development',
   };
+}
+
+/** Submits `body` signed as the bench agent; anything but 201 is an error. */
+export async function propose(client: HttpClient, secret: string, body: string): Promise<{ id: string; status: string }> {
+  const headers = signedHeaders('bench-agent', secret, { method: 'POST', path: '/v1/proposals', body }, Date.now());
+  const res = await client.send('POST', '/v1/proposals', headers, body);
+  if (res.status !== 201) throw new Error(`POST /v1/proposals: ${res.status} ${res.body.slice(0, 200)}`);
+  return JSON.parse(res.body) as { id: string; status: string };
 }
