@@ -58,7 +58,7 @@ import { ConfigError, PolicyError, UnavailableError } from './core/errors.ts';
 import type { Policy } from './core/policy/policy.ts';
 import { readPolicy } from './policy-source.ts';
 import type { AuditLog, CardRefStore, ChatChannel, Logger } from './core/ports.ts';
-import type { Platform } from './core/proposal.ts';
+import type { PlatformId } from './core/platform.ts';
 import { createLogger } from './logger.ts';
 
 /** What chat request handlers need once the store is up. */
@@ -73,7 +73,7 @@ interface ChatServices {
 }
 
 interface ChatSetup {
-  channels: Map<Platform, ChatChannel>;
+  channels: Map<PlatformId, ChatChannel>;
   /** HTTP handlers by path prefix (Slack's `/slack/`). */
   mounts: Record<string, RawHandler>;
   connect(services: ChatServices): void;
@@ -81,10 +81,10 @@ interface ChatSetup {
 
 /** Chat channels this process can serve; a policy that routes elsewhere is refused at start. */
 async function chatChannels(config: Config, policy: Policy, logger: Logger): Promise<ChatSetup> {
-  const channels = new Map<Platform, ChatChannel>([['console', createConsoleChannel()]]);
+  const channels = new Map<PlatformId, ChatChannel>([['console', createConsoleChannel()]]);
   const mounts: Record<string, RawHandler> = {};
   const connectors: ((services: ChatServices) => void)[] = [];
-  const needed = new Set<Platform>();
+  const needed = new Set<PlatformId>();
   for (const channel of policy.channels.values()) {
     if (channel.slack !== null) needed.add('slack');
     if (channel.teams !== null) needed.add('teams');
@@ -136,7 +136,7 @@ export interface StartOptions {
   /** Where the JSON log lines go (default stdout); tests read them to check for leaks. */
   logStream?: NodeJS.WritableStream;
   /** Replace a platform's chat channel (tests use a scripted one to exercise the notify queue). */
-  chatChannels?: Partial<Record<Platform, ChatChannel>>;
+  chatChannels?: Readonly<Record<PlatformId, ChatChannel>>;
   /** Queue timings, shortened by tests. */
   tuning?: { notifyAttempts?: number; notifyBackoffMs?: number };
   /** The Redis tried before starting a private one, when REDIS_URL is unset (tests point it at a closed port). */
@@ -197,7 +197,7 @@ export async function start(env: Readonly<Record<string, string | undefined>>, o
   const { policy } = source;
   const chat = await chatChannels(config, policy, logger);
   const { channels } = chat;
-  for (const [platform, channel] of Object.entries(options.chatChannels ?? {})) channels.set(platform as Platform, channel);
+  for (const [platform, channel] of Object.entries(options.chatChannels ?? {})) channels.set(platform as PlatformId, channel);
 
   const { url: redisUrl, privateRedis } = await discoverRedis(config.redis, config.dataDir, say, options.localRedisUrl);
   const conn = connectionOptions(config.redis, redisUrl);

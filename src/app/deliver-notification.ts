@@ -1,7 +1,7 @@
 import { iso } from '../core/clock.ts';
 import { buildApprovalCard } from '../core/card.ts';
 import type { CardRefStore, ChatChannel, NotifyJob } from '../core/ports.ts';
-import type { Platform } from '../core/proposal.ts';
+import type { PlatformId } from '../core/platform.ts';
 import type { AppDeps } from './deps.ts';
 
 // Runs one notify job (at least once, with retries, from the notify queue). Every job
@@ -10,7 +10,7 @@ import type { AppDeps } from './deps.ts';
 
 export interface NotifyDeps extends Pick<AppDeps, 'store' | 'audit' | 'policy' | 'clock' | 'publicUrl' | 'logger'> {
   cards: CardRefStore;
-  channels: ReadonlyMap<Platform, ChatChannel>;
+  channels: ReadonlyMap<PlatformId, ChatChannel>;
 }
 
 /** Longer than any one post can take (the chat clients time out sooner). */
@@ -19,7 +19,7 @@ const POST_CLAIM_SECONDS = 120;
 /** The card cannot be posted yet (thread replies wait for their card); the queue retries. */
 export class CardNotPostedError extends Error {}
 
-function targetFor(deps: NotifyDeps, route: string | null, platform: Platform): string | null {
+function targetFor(deps: NotifyDeps, route: string | null, platform: PlatformId): string | null {
   const channel = route === null ? undefined : deps.policy.channels.get(route);
   if (channel === undefined) return null;
   if (platform === 'slack') return channel.slack;

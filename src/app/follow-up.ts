@@ -1,7 +1,8 @@
 import type { AuditEventInput } from '../core/audit.ts';
 import type { ThreadReply } from '../core/card.ts';
 import type { NotifyJob } from '../core/ports.ts';
-import type { Platform, Proposal } from '../core/proposal.ts';
+import type { PlatformId } from '../core/platform.ts';
+import type { Proposal } from '../core/proposal.ts';
 import type { AppDeps } from './deps.ts';
 import { executionReply } from './execution-replies.ts';
 
@@ -11,11 +12,11 @@ import { executionReply } from './execution-replies.ts';
 // caller: the state change is already durable, and a lost card update is repaired by the
 // next one (update jobs always render the latest state).
 
-export function platformsFor(deps: Pick<AppDeps, 'policy'>, p: Proposal): Platform[] {
+export function platformsFor(deps: Pick<AppDeps, 'policy'>, p: Proposal): PlatformId[] {
   if (p.decision.route === null) return [];
   const channel = deps.policy.channels.get(p.decision.route);
   if (channel === undefined) return [];
-  const platforms: Platform[] = [];
+  const platforms: PlatformId[] = [];
   if (channel.slack !== null) platforms.push('slack');
   if (channel.teams !== null) platforms.push('teams');
   if (channel.console) platforms.push('console');

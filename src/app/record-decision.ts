@@ -1,6 +1,7 @@
 import { iso } from '../core/clock.ts';
 import { applyVote, type Authority, type VoteOutcome } from '../core/lifecycle.ts';
-import type { Platform, Proposal, Vote } from '../core/proposal.ts';
+import type { PlatformId } from '../core/platform.ts';
+import type { Proposal, Vote } from '../core/proposal.ts';
 import type { Policy } from '../core/policy/policy.ts';
 import type { AppDeps } from './deps.ts';
 import { mutate } from './mutate.ts';
@@ -12,7 +13,7 @@ export interface DecisionRequest {
   proposalId: string;
   /** A person id from the policy (`people`), already matched from the platform's user id. */
   person: string;
-  platform: Platform;
+  platform: PlatformId;
   vote: Vote;
   reason?: string | null;
 }
@@ -64,7 +65,7 @@ export async function checkDecision(deps: AppDeps, req: Omit<DecisionRequest, 'r
 /** A click from a platform user who is not a person in the policy: refused and audited. */
 export async function refuseUnknownUser(
   deps: AppDeps,
-  req: { proposalId: string; platform: Platform; platformUser: string; vote: Vote },
+  req: { proposalId: string; platform: PlatformId; platformUser: string; vote: Vote },
 ): Promise<Extract<VoteOutcome, { kind: 'refused' }>> {
   const proposal = await deps.store.get(req.proposalId);
   await deps.audit.append([

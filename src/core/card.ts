@@ -1,6 +1,7 @@
 import { iso } from './clock.ts';
 import type { VoteOutcome } from './lifecycle.ts';
-import type { Approval, Decision, Platform, Proposal, ProposalContext, Action, Resolution, Status } from './proposal.ts';
+import type { PlatformId } from './platform.ts';
+import type { Approval, Decision, Proposal, ProposalContext, Action, Resolution, Status } from './proposal.ts';
 
 // The platform-neutral card: every chat adapter renders this same model (Block Kit,
 // Adaptive Card, console HTML), so a person sees the same facts wherever they decide.
@@ -58,7 +59,7 @@ export interface ThreadReply {
 
 /** Where a posted card lives, so it can be updated and replied to. */
 export interface CardRef {
-  platform: Platform;
+  platform: PlatformId;
   /** Channel / conversation id. */
   conversation: string;
   /** Message id (Slack ts, Teams activity id). */

@@ -1,6 +1,7 @@
 import { iso } from './clock.ts';
 import type { AuditEventInput } from './audit.ts';
-import type { Platform, Proposal, Status, Vote } from './proposal.ts';
+import type { PlatformId } from './platform.ts';
+import type { Proposal, Status, Vote } from './proposal.ts';
 
 // The proposal state machine, pure: it takes a proposal and a request and returns the
 // next proposal and the audit events that explain it. The store commits both together
@@ -37,7 +38,7 @@ export interface Authority {
 
 export interface VoteRequest {
   person: string;
-  platform: Platform;
+  platform: PlatformId;
   vote: Vote;
   reason: string | null;
 }

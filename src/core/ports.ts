@@ -2,7 +2,8 @@
 // Adapters implement them; `src/main.ts` wires one implementation of each.
 import type { AuditEvent, AuditEventInput } from './audit.ts';
 import type { CardModel, CardRef, ThreadReply } from './card.ts';
-import type { Platform, Proposal, Status } from './proposal.ts';
+import type { PlatformId } from './platform.ts';
+import type { Proposal, Status } from './proposal.ts';
 
 export type { Clock } from './clock.ts';
 
@@ -70,7 +71,7 @@ export interface AuditLog {
 
 /** A chat platform that can show cards; one implementation per platform. */
 export interface ChatChannel {
-  readonly platform: Platform;
+  readonly platform: PlatformId;
   /** `target` is the route's address on this platform (a Slack channel id, a Teams route key). */
   postCard(target: string, card: CardModel): Promise<CardRef>;
   updateCard(ref: CardRef, card: CardModel): Promise<void>;
@@ -86,15 +87,15 @@ export interface CardRefStore {
    * true for the claimer. The claim lapses after `ttlSeconds`, so a crashed poster does not
    * block the card for ever (the sweep enqueues it again).
    */
-  claimPost(proposalId: string, platform: Platform, ttlSeconds: number): Promise<boolean>;
-  releasePost(proposalId: string, platform: Platform): Promise<void>;
+  claimPost(proposalId: string, platform: PlatformId, ttlSeconds: number): Promise<boolean>;
+  releasePost(proposalId: string, platform: PlatformId): Promise<void>;
 }
 
 /** One job per platform, so a slow or failing platform never repeats work on another. */
 export type NotifyJob =
-  | { kind: 'post'; proposal_id: string; platform: Platform }
-  | { kind: 'update'; proposal_id: string; platform: Platform; version: number }
-  | { kind: 'reply'; proposal_id: string; platform: Platform; reply: ThreadReply; key: string };
+  | { kind: 'post'; proposal_id: string; platform: PlatformId }
+  | { kind: 'update'; proposal_id: string; platform: PlatformId; version: number }
+  | { kind: 'reply'; proposal_id: string; platform: PlatformId; reply: ThreadReply; key: string };
 
 /** Background work, run at least once by a queue with retries; each job is idempotent. */
 export interface JobScheduler {
@@ -107,6 +108,71 @@ export interface ChangeFeed {
   publish(proposalId: string, status: Status): Promise<void>;
   /** Resolves with the new status, or null when `timeoutMs` passes or `signal` aborts. */
   waitForChange(proposalId: string, timeoutMs: number, signal?: AbortSignal): Promise<Status | null>;
+}
+
+/**
+ * Where a platform's channels are when a chat command binds them at run time (Teams'
+ * `@countersign connect <route>`): every replica posts to the bound channel. A binding is the
+ * platform's own record (at least the channel's `conversation` id), stored and returned as
+ * written; a channel once bound stays findable by its conversation id, so its old cards
+ * still update after its route is bound elsewhere.
+ */
+export interface ChannelBinding {
+  conversation: string;
+  [detail: string]: unknown;
+}
+
+export interface ChannelBindingStore {
+  /** `key` is the route's address on `platform` in the policy (the route's `teams:` value). */
+  bind(platform: PlatformId, key: string, binding: ChannelBinding): Promise<void>;
+  forKey(platform: PlatformId, key: string): Promise<ChannelBinding | null>;
+  forConversation(platform: PlatformId, conversation: string): Promise<ChannelBinding | null>;
+}
+
+/** A person signed in to a web page of countersign (the console). */
+export interface Session {
+  person: string;
+  /** Synchronizer token: every state-changing request must carry it. */
+  csrf: string;
+  created_at: number;
+}
+
+/**
+ * Sign-in sessions, one-time sign-in tokens and failed sign-ins, shared by every replica.
+ * Only digests of session ids and tokens are stored: reading the store gives no way in.
+ */
+export interface SessionStore {
+  create(person: string, now: number): Promise<{ id: string; session: Session }>;
+  get(id: string): Promise<Session | null>;
+  destroy(id: string): Promise<void>;
+  /** A random single-use sign-in token for `person`, valid for ONE_TIME_TTL_SECONDS. */
+  issueOneTime(person: string): Promise<string>;
+  /** The person the token was issued for; the token is gone afterwards, whatever the answer. */
+  consumeOneTime(token: string): Promise<string | null>;
+  /** Counts a failed sign-in; true while the person is still under the limit. */
+  recordFailure(person: string): Promise<boolean>;
+  isLockedOut(person: string): Promise<boolean>;
+  clearFailures(person: string): Promise<void>;
+}
+
+export const SESSION_TTL_SECONDS = 12 * 60 * 60;
+export const ONE_TIME_TTL_SECONDS = 15 * 60;
+/** Failed sign-ins per person before further tries are refused for the window. */
+export const MAX_FAILED_SIGN_INS = 10;
+export const FAILED_SIGN_IN_WINDOW_SECONDS = 15 * 60;
+
+/** What changed about a proposal's card, for pages that show it live. */
+export interface LiveNotice {
+  id: string;
+  change: 'posted' | 'updated' | 'reply';
+}
+
+/** Tells every replica's open pages (the console's) which card to fetch again. */
+export interface LiveUpdates {
+  publish(notice: LiveNotice): Promise<void>;
+  /** Returns the unsubscribe function. */
+  subscribe(listener: (notice: LiveNotice) => void): () => void;
+  close(): Promise<void>;
 }
 
 /** Caps how many auth failures one address adds to the audit log per window (all are still refused). */

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { ValidationError, type FieldIssue } from './errors.ts';
 import type { Execution } from './execution.ts';
+import type { PlatformId } from './platform.ts';
 
 // What an agent may send. Strict: an unknown key is an error, so a typo never silently
 // drops a field a policy rule was meant to see.
@@ -99,12 +100,11 @@ export interface Decision {
   ttl_ms: number;
 }
 
-export type Platform = 'slack' | 'teams' | 'console' | 'api';
 export type Vote = 'approve' | 'deny';
 
 export interface Approval {
   person: string;
-  platform: Platform;
+  platform: PlatformId;
   vote: Vote;
   reason: string | null;
   at: number;
