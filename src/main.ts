@@ -1,7 +1,7 @@
 // The composition root: the only file in src/ that imports adapters. It reads the
 // environment once, builds one implementation of each port, and starts the server and the
 // queue workers. Nothing here decides anything; it only wires.
-export { DEMO_SECRET_ENV, readPolicy } from './policy-source.ts';
+export { DEMO_SECRET_ENV, readPolicy } from './wiring/policy-source.ts';
 import type { Server } from 'node:http';
 import { resolve } from 'node:path';
 import type { Cluster, Redis } from 'ioredis';
@@ -55,8 +55,8 @@ import { revokeAgent as revokeAgentUseCase, type RevocationResult } from './app/
 import { loadConfig, type Config } from './config.ts';
 import { systemClock, type Clock } from './core/clock.ts';
 import { ConfigError, PolicyError, UnavailableError } from './core/errors.ts';
-import type { Policy } from './core/policy/policy.ts';
-import { readPolicy } from './policy-source.ts';
+import type { Policy } from './core/policy/model.ts';
+import { readPolicy } from './wiring/policy-source.ts';
 import type { AuditLog, CardRefStore, ChatChannel, Logger } from './core/ports.ts';
 import type { PlatformId } from './core/platform.ts';
 import { createLogger } from './logger.ts';
@@ -85,10 +85,7 @@ async function chatChannels(config: Config, policy: Policy, logger: Logger): Pro
   const mounts: Record<string, RawHandler> = {};
   const connectors: ((services: ChatServices) => void)[] = [];
   const needed = new Set<PlatformId>();
-  for (const channel of policy.channels.values()) {
-    if (channel.slack !== null) needed.add('slack');
-    if (channel.teams !== null) needed.add('teams');
-  }
+  for (const channel of policy.channels.values()) for (const platform of channel.targets.keys()) if (platform !== 'console') needed.add(platform);
   if (needed.has('slack') && config.slack === null) {
     throw new PolicyError(policy.file, undefined, 'a route posts to Slack, but SLACK_BOT_TOKEN and SLACK_SIGNING_SECRET are not set');
   }

@@ -4,6 +4,7 @@ import type { AppDeps } from '../../src/app/deps.ts';
 import { recordAuthFailure } from '../../src/app/record-auth-failure.ts';
 import type { AuthFailureLimiter } from '../../src/core/ports.ts';
 import type { RequestState } from './console-app.ts';
+import { consoleKeyHash } from './platform.ts';
 import { page } from './html.ts';
 import { cookie, parseCookies, readForm, redirect, sameOrigin, sendHtml } from './http.ts';
 import { randomToken, sameText, type SessionStore } from './sessions.ts';
@@ -72,9 +73,10 @@ export function signInRoutes(o: SignInOptions) {
       await auditFailure(deps, s.req, 'too_many_failures', person.id);
       return showLogin(s, 429, 'Too many failed sign-ins for this person. Wait 15 minutes and try again.', personId);
     }
-    if (person.console_key_sha256 === null) return refuse('no_console_key');
+    const keyHash = consoleKeyHash(person);
+    if (keyHash === null) return refuse('no_console_key');
     const hash = createHash('sha256').update(key).digest('hex');
-    if (!sameText(hash, person.console_key_sha256)) {
+    if (!sameText(hash, keyHash)) {
       await sessions.recordFailure(person.id);
       return refuse('wrong_console_key');
     }

@@ -1,6 +1,8 @@
 import http, { type ClientRequest } from 'node:http';
 import https from 'node:https';
 import type { TLSSocket } from 'node:tls';
+import { httpUrl } from '../../src/core/policy/schema.ts';
+import type { ExecutorKindPolicy } from '../../src/core/policy/extensions.ts';
 import { ExecutorUnreachableError, type CallbackSender, type Executor, type ExecutorConnection } from '../../src/core/execution-ports.ts';
 
 // The webhook executor: POST to the URL the policy configures for the tool, with
@@ -9,6 +11,9 @@ import { ExecutorUnreachableError, type CallbackSender, type Executor, type Exec
 // the connection is opened first, and the request is written only by `send`, after the
 // caller has claimed the execution. Redirects are never followed: only the admin-configured
 // URL is ever called.
+
+/** `executors: { payments: { url: https://…, timeout: 10s } }` (kind: webhook is the default). */
+export const webhookPolicy: ExecutorKindPolicy = { kind: 'webhook', keys: { url: httpUrl } };
 
 /** Enough of the answer for a 500-character excerpt after redaction. */
 const MAX_RESPONSE_BYTES = 8192;

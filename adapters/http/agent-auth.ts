@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { createRemoteJWKSet, decodeJwt, jwtVerify, type JWTVerifyGetKey } from 'jose';
 import { AuthError } from '../../src/core/errors.ts';
-import type { AgentSpec, Policy } from '../../src/core/policy/policy.ts';
+import type { AgentSpec, Policy } from '../../src/core/policy/model.ts';
 import { AGENT_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER, sameSecret, verifySignature } from '../../src/core/signing.ts';
 
 // Who is calling: an agent (HMAC-signed request, or an OIDC workload-identity JWT) or an

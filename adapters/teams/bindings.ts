@@ -1,5 +1,6 @@
 import type { Cluster, Redis } from 'ioredis';
-import type { Policy } from '../../src/core/policy/policy.ts';
+import type { Policy } from '../../src/core/policy/model.ts';
+import { fixedChannelOf, TEAMS } from './platform.ts';
 
 // Where a route's Teams channel is: bound at run time by `@countersign connect <route>`
 // (kept in Redis, so every replica posts to it) or fixed in the policy. A card's thread lives
@@ -48,8 +49,8 @@ export function createTeamsBindingStore(redis: Redis | Cluster, prefix: string, 
 
   const fixed = (conversation: string): TeamsChannelAddress | null => {
     for (const c of policy().channels.values()) {
-      const t = c.teams_conversation;
-      if (t !== undefined && t.conversation === conversation) return { conversation: t.conversation, serviceUrl: t.service_url, tenant: t.tenant };
+      const t = fixedChannelOf(c.targets.get(TEAMS)?.details ?? {});
+      if (t !== null && t.conversation === conversation) return { conversation: t.conversation, serviceUrl: t.service_url, tenant: t.tenant };
     }
     return null;
   };

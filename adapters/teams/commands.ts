@@ -5,6 +5,7 @@ import { PROPOSAL_ID_PATTERN } from '../../src/core/ids.ts';
 import type { Logger } from '../../src/core/ports.ts';
 import type { Proposal } from '../../src/core/proposal.ts';
 import type { TeamsBindingStore } from './bindings.ts';
+import { fixedChannelOf, TEAMS } from './platform.ts';
 import { plainAnswer, renderProposalList, type AdaptiveCard } from './cards.ts';
 import { truncate } from './text.ts';
 
@@ -89,11 +90,15 @@ async function connect(ctx: CommandContext, input: CommandInput, person: string,
   if (route === undefined) return plainAnswer('Say which route: connect <route>.');
   if (input.conversationType !== 'channel' || input.channelId === null) return plainAnswer('Write connect <route> in the Teams channel that should receive the cards.');
   // The route's name or its `teams:` key both name it; the binding is stored under the key.
-  const spec = [...deps.policy.channels.values()].find((c) => c.teams !== null && (c.route === route || c.teams === route));
-  if (spec === undefined || spec.teams === null) return plainAnswer(`No route "${truncate(route, 100)}" posts to Teams in the policy.`);
-  if (spec.teams_conversation !== undefined) return plainAnswer(`Route "${spec.route}" has its Teams channel fixed in the policy; change it there.`);
+  const spec = [...deps.policy.channels.values()].find((c) => {
+    const t = c.targets.get(TEAMS);
+    return t !== undefined && (c.route === route || t.target === route);
+  });
+  const target = spec?.targets.get(TEAMS);
+  if (spec === undefined || target === undefined) return plainAnswer(`No route "${truncate(route, 100)}" posts to Teams in the policy.`);
+  if (fixedChannelOf(target.details) !== null) return plainAnswer(`Route "${spec.route}" has its Teams channel fixed in the policy; change it there.`);
   const tenant = input.tenant ?? ctx.appTenant;
-  await ctx.bindings.bind(spec.teams, { conversation: input.channelId, serviceUrl: input.serviceUrl, tenant, boundBy: person, at });
+  await ctx.bindings.bind(target.target, { conversation: input.channelId, serviceUrl: input.serviceUrl, tenant, boundBy: person, at });
   await deps.audit.append([
     {
       type: 'channel_bound',
@@ -101,7 +106,7 @@ async function connect(ctx: CommandContext, input: CommandInput, person: string,
       proposal_id: null,
       agent: null,
       actor: `person:${person}`,
-      data: { platform: 'teams', route: spec.route, key: spec.teams, conversation: input.channelId, tenant, service_url: input.serviceUrl },
+      data: { platform: 'teams', route: spec.route, key: target.target, conversation: input.channelId, tenant, service_url: input.serviceUrl },
     },
   ]);
   return plainAnswer(`This channel now receives the approval cards of route "${spec.route}" (connected by ${person}).`);

@@ -20,12 +20,7 @@ const POST_CLAIM_SECONDS = 120;
 export class CardNotPostedError extends Error {}
 
 function targetFor(deps: NotifyDeps, route: string | null, platform: PlatformId): string | null {
-  const channel = route === null ? undefined : deps.policy.channels.get(route);
-  if (channel === undefined) return null;
-  if (platform === 'slack') return channel.slack;
-  if (platform === 'teams') return channel.teams;
-  if (platform === 'console') return channel.console ? route : null;
-  return null;
+  return deps.policy.targetOf(route, platform)?.target ?? null;
 }
 
 export async function deliverNotification(deps: NotifyDeps, job: NotifyJob): Promise<void> {

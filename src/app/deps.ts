@@ -1,11 +1,11 @@
 import type { Proposal } from '../core/proposal.ts';
-import type { Policy } from '../core/policy/policy.ts';
+import type { CompiledPolicy } from '../core/policy/evaluate.ts';
 import type { AuditLog, ChangeFeed, Clock, JobScheduler, Logger, Metrics, ProposalStore } from '../core/ports.ts';
 
 /** Everything the use cases need; built once in main.ts. */
 export interface AppDeps {
   clock: Clock;
-  policy: Policy;
+  policy: CompiledPolicy;
   store: ProposalStore;
   audit: AuditLog;
   jobs: JobScheduler;

@@ -123,7 +123,7 @@ async function execute(x: ExecutionDeps, id: string, sent: { value: boolean }): 
 
   let connection;
   try {
-    connection = await x.executor.connect(spec.url, spec.timeout_ms);
+    connection = await x.executor.connect(String(spec.settings['url']), spec.timeout_ms);
   } catch (e) {
     if (e instanceof ExecutorUnreachableError) throw new RetryBeforeSendError(e.message, 'executor_unreachable');
     throw e;

@@ -13,14 +13,7 @@ import { executionReply } from './execution-replies.ts';
 // next one (update jobs always render the latest state).
 
 export function platformsFor(deps: Pick<AppDeps, 'policy'>, p: Proposal): PlatformId[] {
-  if (p.decision.route === null) return [];
-  const channel = deps.policy.channels.get(p.decision.route);
-  if (channel === undefined) return [];
-  const platforms: PlatformId[] = [];
-  if (channel.slack !== null) platforms.push('slack');
-  if (channel.teams !== null) platforms.push('teams');
-  if (channel.console) platforms.push('console');
-  return platforms;
+  return deps.policy.platformsOf(p.decision.route);
 }
 
 function replyFor(p: Proposal, e: AuditEventInput): ThreadReply | null {

@@ -2,7 +2,7 @@ import { iso } from '../core/clock.ts';
 import { applyVote, type Authority, type VoteOutcome } from '../core/lifecycle.ts';
 import type { PlatformId } from '../core/platform.ts';
 import type { Proposal, Vote } from '../core/proposal.ts';
-import type { Policy } from '../core/policy/policy.ts';
+import type { Policy } from '../core/policy/model.ts';
 import type { AppDeps } from './deps.ts';
 import { mutate } from './mutate.ts';
 

@@ -1,4 +1,4 @@
-import { evaluate, type Policy } from '../core/policy/policy.ts';
+import { evaluate, type CompiledPolicy } from '../core/policy/evaluate.ts';
 import type { AuditLog, StoredAuditEvent } from '../core/ports.ts';
 import { actionSchema, contextSchema, type Action, type Decision } from '../core/proposal.ts';
 
@@ -52,7 +52,7 @@ function summary(d: Partial<Decision>): DecisionSummary {
 
 export async function replayPolicy(
   audit: AuditLog,
-  policy: Policy,
+  policy: CompiledPolicy,
   range: { since: number; until?: number },
   onProgress?: (scanned: number) => void,
 ): Promise<ReplayResult> {

@@ -2,7 +2,8 @@ import { canonicalJson, sha256Hex, type AuditEventInput } from '../core/audit.ts
 import { iso } from '../core/clock.ts';
 import { ConflictError } from '../core/errors.ts';
 import { newId } from '../core/ids.ts';
-import { evaluate, type AgentSpec } from '../core/policy/policy.ts';
+import { evaluate } from '../core/policy/evaluate.ts';
+import type { AgentSpec } from '../core/policy/model.ts';
 import type { Proposal, ProposalInput, Status } from '../core/proposal.ts';
 import type { AppDeps } from './deps.ts';
 import { followUp } from './follow-up.ts';

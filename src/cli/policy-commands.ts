@@ -2,21 +2,23 @@ import { readFileSync } from 'node:fs';
 import { replayPolicy, type DecisionSummary } from '../app/replay-policy.ts';
 import { parseDuration } from '../core/duration.ts';
 import { PolicyError } from '../core/errors.ts';
-import { evaluate, loadPolicy, type Policy } from '../core/policy/policy.ts';
+import { evaluate, type CompiledPolicy } from '../core/policy/evaluate.ts';
+import { loadPolicy } from '../core/policy/load.ts';
+import { POLICY_EXTENSIONS } from '../wiring/platforms.ts';
 import { parseProposalInput, type Decision } from '../core/proposal.ts';
 import { openAuditLog } from '../main.ts';
 import { evaluationEnv, usage, type Env, type Flags, type Io } from './io.ts';
 
 // `policy check`, `policy test` and `policy replay`: try a policy before it is live.
 
-function readPolicyFile(file: string, env: Env): Policy {
+function readPolicyFile(file: string, env: Env): CompiledPolicy {
   let text: string;
   try {
     text = readFileSync(file, 'utf8');
   } catch (e) {
     throw new PolicyError(file, undefined, `cannot read the file: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
   }
-  return loadPolicy(text, file, env);
+  return loadPolicy(text, file, env, POLICY_EXTENSIONS);
 }
 
 export function runPolicyCheck(file: string, env: Env, io: Io): number {

@@ -9,7 +9,8 @@ import { createSlackAdapter } from '../../adapters/slack/slack-adapter.ts';
 import { deliverNotification, recordCardFailure, type NotifyDeps } from '../../src/app/deliver-notification.ts';
 import { iso, systemClock } from '../../src/core/clock.ts';
 import { newId } from '../../src/core/ids.ts';
-import { loadPolicy } from '../../src/core/policy/policy.ts';
+import { loadPolicy } from '../../src/core/policy/load.ts';
+import { POLICY_EXTENSIONS } from '../../src/wiring/platforms.ts';
 import type { Logger, NotifyJob } from '../../src/core/ports.ts';
 import type { Proposal } from '../../src/core/proposal.ts';
 import { BASE_POLICY } from '../helpers/app.ts';
@@ -69,7 +70,7 @@ beforeAll(async () => {
   deps = {
     store: createRedisProposalStore(redis, { prefix }),
     audit: createRedisAuditLog(redis, { prefix }),
-    policy: loadPolicy(POLICY, 'test-policy.yaml', { AGENT_BILLING_SECRET: 'a', AGENT_OPS_SECRET: 'b' }),
+    policy: loadPolicy(POLICY, 'test-policy.yaml', { AGENT_BILLING_SECRET: 'a', AGENT_OPS_SECRET: 'b' }, POLICY_EXTENSIONS),
     clock: systemClock,
     publicUrl: 'http://countersign.test',
     logger,

@@ -1,8 +1,12 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { PolicyError } from '../../src/core/errors.ts';
-import { EXAMPLE_POLICY_YAML } from '../../src/core/policy/example-policy.ts';
-import { evaluate, loadPolicy, type Policy, type PolicyInput } from '../../src/core/policy/policy.ts';
+import { evaluate, type CompiledPolicy, type PolicyInput } from '../../src/core/policy/evaluate.ts';
+import { loadPolicy as loadWith } from '../../src/core/policy/load.ts';
+import { EXAMPLE_POLICY_YAML } from '../../src/wiring/example-policy.ts';
+import { POLICY_EXTENSIONS } from '../../src/wiring/platforms.ts';
+
+const loadPolicy = (text: string, file: string, env: Record<string, string | undefined>) => loadWith(text, file, env, POLICY_EXTENSIONS);
 
 const ENV = { AGENT_A_SECRET: 'super-secret-value-123' };
 
@@ -30,7 +34,7 @@ function yamlWith(rules: string, defaults = DEFAULT): string {
   return `${HEAD}rules:\n${rules}${defaults}`;
 }
 
-function load(rules: string, defaults = DEFAULT): Policy {
+function load(rules: string, defaults = DEFAULT): CompiledPolicy {
   return loadPolicy(yamlWith(rules, defaults), 'test.yaml', ENV);
 }
 
@@ -297,7 +301,9 @@ describe('shipped policies', () => {
 
   it('the built-in example loads, routes to the console and decides', () => {
     const p = loadPolicy(EXAMPLE_POLICY_YAML, '(built-in example)', { COUNTERSIGN_DEMO_AGENT_SECRET: 'demo' });
-    expect([...p.channels.values()]).toEqual([{ route: 'ops', slack: null, teams: null, console: true }]);
+    expect([...p.channels.keys()]).toEqual(['ops']);
+    expect(p.platformsOf('ops')).toEqual(['console']);
+    expect(p.targetOf('ops', 'console')).toEqual({ target: 'ops', details: {} });
     expect(p.agentById('demo-agent')?.sponsors).toEqual(['sam']);
     expect(p.isMember('admins', 'demo')).toBe(true);
     expect(evaluate(p, input({ amount: 50_000 }))).toMatchObject({ effect: 'approve', risk: 'critical', rule: 'large-payments', route: 'ops' });

@@ -3,7 +3,8 @@ import { channelOf, threadMessageOf } from '../../adapters/teams/bindings.ts';
 import { renderCard, renderReply, VERB_APPROVE, VERB_DENY } from '../../adapters/teams/cards.ts';
 import { neutralize } from '../../adapters/teams/text.ts';
 import type { CardModel } from '../../src/core/card.ts';
-import { loadPolicy } from '../../src/core/policy/policy.ts';
+import { loadPolicy } from '../../src/core/policy/load.ts';
+import { POLICY_EXTENSIONS } from '../../src/wiring/platforms.ts';
 
 // The Adaptive Card renderer is pure: the same facts as the Slack card, agent text neutralised.
 
@@ -110,14 +111,15 @@ channels: { ops: { teams: ${teams} } }
 default: { effect: approve, route: ops, approvers: g }
 `;
   it('takes a binding key or a fixed channel', () => {
-    const keyed = loadPolicy(policy('ops-key'), 'p.yaml', { S: 's' });
-    expect(keyed.channels.get('ops')).toEqual({ route: 'ops', slack: null, teams: 'ops-key', console: false });
-    const fixed = loadPolicy(policy('{ conversation: "19:x@thread.tacv2", service_url: "https://smba.trafficmanager.net/emea/", tenant: t1 }'), 'p.yaml', { S: 's' });
-    expect(fixed.channels.get('ops')).toMatchObject({
-      teams: '19:x@thread.tacv2',
-      teams_conversation: { conversation: '19:x@thread.tacv2', service_url: 'https://smba.trafficmanager.net/emea/', tenant: 't1' },
+    const keyed = loadPolicy(policy('ops-key'), 'p.yaml', { S: 's' }, POLICY_EXTENSIONS);
+    expect(keyed.platformsOf('ops')).toEqual(['teams']);
+    expect(keyed.targetOf('ops', 'teams')).toEqual({ target: 'ops-key', details: {} });
+    const fixed = loadPolicy(policy('{ conversation: "19:x@thread.tacv2", service_url: "https://smba.trafficmanager.net/emea/", tenant: t1 }'), 'p.yaml', { S: 's' }, POLICY_EXTENSIONS);
+    expect(fixed.targetOf('ops', 'teams')).toEqual({
+      target: '19:x@thread.tacv2',
+      details: { fixed: { conversation: '19:x@thread.tacv2', service_url: 'https://smba.trafficmanager.net/emea/', tenant: 't1' } },
     });
-    expect(() => loadPolicy(policy('{ conversation: "19:x", service_url: "not a url", tenant: t1 }'), 'p.yaml', { S: 's' })).toThrow();
-    expect(() => loadPolicy(policy('{ conversation: "19:x", service_url: "https://a.example/", tenant: t1, extra: 1 }'), 'p.yaml', { S: 's' })).toThrow();
+    expect(() => loadPolicy(policy('{ conversation: "19:x", service_url: "not a url", tenant: t1 }'), 'p.yaml', { S: 's' }, POLICY_EXTENSIONS)).toThrow();
+    expect(() => loadPolicy(policy('{ conversation: "19:x", service_url: "https://a.example/", tenant: t1, extra: 1 }'), 'p.yaml', { S: 's' }, POLICY_EXTENSIONS)).toThrow();
   });
 });

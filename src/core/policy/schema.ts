@@ -1,10 +1,11 @@
 import { z } from 'zod';
 import { parseDuration } from '../duration.ts';
 import { RISKS } from '../proposal.ts';
+import { DEFAULT_EXECUTOR_KIND, type PolicyExtensions } from './extensions.ts';
 
 // The shape of the policy file. Every object is strict: a misspelt key (`aprovers`) is an
 // error rather than a silently ignored line that would weaken a rule. Cross-references
-// (routes, groups, people) and CEL are checked in policy.ts, which can name the rule.
+// (routes, groups, people) and CEL are checked in load.ts, which can name the rule.
 
 export const EFFECTS = ['allow', 'deny', 'approve'] as const;
 export const DEFAULT_RISK = 'medium';
@@ -18,11 +19,11 @@ const id = (what: string) =>
     .string()
     .regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$/, `${what} must be 1-100 letters, digits, ".", "_" or "-", starting with a letter or digit`);
 
-const text = (max: number) => z.string().trim().min(1, 'must not be empty').max(max, `must be at most ${max} characters`);
+export const text = (max: number) => z.string().trim().min(1, 'must not be empty').max(max, `must be at most ${max} characters`);
 
-const httpUrl = z.url({ protocol: /^https?$/, error: 'must be an http(s) URL' });
+export const httpUrl = z.url({ protocol: /^https?$/, error: 'must be an http(s) URL' });
 
-const duration = z.string().transform((value, ctx) => {
+export const duration = z.string().transform((value, ctx) => {
   try {
     return parseDuration(value);
   } catch (err) {
@@ -31,14 +32,14 @@ const duration = z.string().transform((value, ctx) => {
   }
 });
 
+/** A key that names an environment variable (`secret_env`, a platform's `*_env`). */
+export const envVariableName = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'must be an environment variable name');
+
 const agentSchema = z
   .strictObject({
     id: id('agent id'),
     sponsors: z.array(id('person id')).default([]),
-    secret_env: z
-      .string()
-      .regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'must be an environment variable name')
-      .optional(),
+    secret_env: envVariableName.optional(),
     callback_url: httpUrl.optional(),
     oidc: z
       .strictObject({
@@ -61,67 +62,48 @@ const agentSchema = z
     oidc: agent.oidc ?? null,
   }));
 
-const personSchema = z
-  .strictObject({
-    slack: text(100).optional(),
-    teams: text(200).optional(),
-    email: z.email().optional(),
-    console_key_sha256: z
-      .string()
-      .regex(/^[0-9a-fA-F]{64}$/, 'must be 64 hex digits (the SHA-256 of the console key)')
-      .transform((hex) => hex.toLowerCase())
-      .optional(),
-    // The console key itself, read from this variable (hashed at load); for keys kept in a secret store.
-    console_key_env: z
-      .string()
-      .regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'must be an environment variable name')
-      .optional(),
-  })
-  .superRefine((p, ctx) => {
-    if (p.console_key_sha256 !== undefined && p.console_key_env !== undefined) {
-      ctx.addIssue({ code: 'custom', message: 'give console_key_sha256 or console_key_env, not both' });
+// People, channels and executors are open: each platform and executor kind adds its own keys
+// (extensions.ts). Their entries are still strict: a key no extension owns is an error.
+function personSchema(ext: PolicyExtensions) {
+  return z
+    .strictObject({ email: z.email().optional(), ...ownedKeys(ext.platforms.map((p) => [p.id, p.personKeys]), 'person') })
+    .transform(({ email, ...values }) => ({ email: email ?? null, values: values as Record<string, unknown> }));
+}
+
+function channelSchema(ext: PolicyExtensions) {
+  return z.strictObject(ownedKeys(ext.platforms.map((p) => [p.id, p.channelKeys]), 'channel')).transform((values) => values as Record<string, unknown>);
+}
+
+// One strict shape per kind, chosen by `kind` (webhook when absent).
+function executorSchema(ext: PolicyExtensions) {
+  const shapes = ext.executors.map((k) =>
+    z
+      .strictObject({ kind: z.literal(k.kind), timeout: duration.optional(), ...k.keys })
+      .transform(({ kind, timeout, ...settings }) => ({ kind: kind as string, timeout_ms: timeout ?? DEFAULT_EXECUTOR_TIMEOUT_MS, settings: settings as Record<string, unknown> })),
+  );
+  const [first, ...rest] = shapes;
+  if (first === undefined) return z.never({ error: 'no executor kinds are available' });
+  const known = ext.executors.map((k) => k.kind).join(', ');
+  return z.preprocess(
+    (v) => (typeof v === 'object' && v !== null && !Array.isArray(v) && !('kind' in v) ? { ...v, kind: DEFAULT_EXECUTOR_KIND } : v),
+    z.union([first, ...rest], { error: (issue) => (issue.code === 'invalid_union' ? `kind must be one of: ${known} (and the keys that kind takes)` : undefined) }),
+  );
+}
+
+/** Every extension's keys in one shape; two extensions claiming one key is a wiring bug. */
+function ownedKeys(entries: [string, z.ZodRawShape][], where: string): z.ZodRawShape {
+  const out: Record<string, z.core.$ZodType> = {};
+  const owner = new Map<string, string>();
+  for (const [id, shape] of entries) {
+    for (const [key, schema] of Object.entries(shape)) {
+      const other = owner.get(key);
+      if (other !== undefined) throw new Error(`platforms "${other}" and "${id}" both claim the ${where} key "${key}"`);
+      owner.set(key, id);
+      out[key] = schema;
     }
-  })
-  .transform((p) => ({
-    slack: p.slack ?? null,
-    teams: p.teams ?? null,
-    email: p.email ?? null,
-    console_key_sha256: p.console_key_sha256 ?? null,
-    console_key_env: p.console_key_env ?? null,
-  }));
-
-// Teams: a key that `@countersign connect <route>` binds at run time (stored in Redis), or
-// the channel itself, fixed here (`conversation` is the channel's `19:…@thread…` id).
-const teamsChannelSchema = z.union([
-  text(200),
-  z.strictObject({ conversation: text(300), service_url: httpUrl, tenant: text(100) }),
-]);
-
-const channelSchema = z
-  .strictObject({
-    slack: text(100).optional(),
-    teams: teamsChannelSchema.optional(),
-    console: z.boolean().optional(),
-  })
-  .superRefine((c, ctx) => {
-    if (c.slack === undefined && c.teams === undefined && c.console !== true) {
-      ctx.addIssue({ code: 'custom', message: 'a channel must list at least one platform (slack, teams or console: true)' });
-    }
-  })
-  .transform((c) => ({
-    slack: c.slack ?? null,
-    // A fixed channel's address is its conversation id; the Teams adapter finds the rest below.
-    teams: typeof c.teams === 'object' ? c.teams.conversation : (c.teams ?? null),
-    console: c.console ?? false,
-    ...(typeof c.teams === 'object' ? { teams_conversation: { ...c.teams } } : {}),
-  }));
-
-const executorSchema = z
-  .strictObject({
-    url: httpUrl,
-    timeout: duration.optional(),
-  })
-  .transform((e) => ({ url: e.url, timeout_ms: e.timeout ?? DEFAULT_EXECUTOR_TIMEOUT_MS }));
+  }
+  return out;
+}
 
 // Shared by rules and the default. Approval settings on an allow/deny outcome would be
 // ignored, which usually means the author misunderstood the rule: refuse them.
@@ -186,21 +168,20 @@ const defaultSchema = z.strictObject(outcomeFields).superRefine(checkOutcome).tr
 // `rules:` with every entry commented out is YAML null: read it as an empty section.
 const section = <T extends z.ZodType>(schema: T) => z.preprocess((v) => (v === null ? undefined : v), schema);
 
-export const policySchema = z.strictObject({
-  version: z.literal(1, 'must be 1'),
-  agents: section(z.array(agentSchema).default([])),
-  people: section(z.record(id('person id'), personSchema).default({})),
-  groups: section(z.record(id('group name'), z.array(id('person id'))).default({})),
-  channels: section(z.record(id('route'), channelSchema).default({})),
-  executors: section(z.record(text(100), executorSchema).default({})),
-  rules: section(z.array(ruleSchema).default([])),
-  default: defaultSchema,
-});
+/** The whole file, with the keys the wired platforms and executor kinds add. */
+export function policySchema(ext: PolicyExtensions) {
+  return z.strictObject({
+    version: z.literal(1, 'must be 1'),
+    agents: section(z.array(agentSchema).default([])),
+    people: section(z.record(id('person id'), personSchema(ext)).default({})),
+    groups: section(z.record(id('group name'), z.array(id('person id'))).default({})),
+    channels: section(z.record(id('route'), channelSchema(ext)).default({})),
+    executors: section(z.record(text(100), executorSchema(ext)).default({})),
+    rules: section(z.array(ruleSchema).default([])),
+    default: defaultSchema,
+  });
+}
 
-export type PolicyDocument = z.output<typeof policySchema>;
+export type PolicyDocument = z.output<ReturnType<typeof policySchema>>;
 export type AgentDocument = PolicyDocument['agents'][number];
-export type PersonDocument = PolicyDocument['people'][string];
-export type ChannelDocument = PolicyDocument['channels'][string];
-export type ExecutorDocument = PolicyDocument['executors'][string];
-export type RuleDocument = PolicyDocument['rules'][number];
 export type OutcomeDocument = PolicyDocument['default'];

@@ -4,15 +4,17 @@
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
-import type { Config } from './config.ts';
-import { PolicyError } from './core/errors.ts';
-import { EXAMPLE_POLICY_YAML } from './core/policy/example-policy.ts';
-import { loadPolicy, type Policy } from './core/policy/policy.ts';
+import type { Config } from '../config.ts';
+import { PolicyError } from '../core/errors.ts';
+import type { CompiledPolicy } from '../core/policy/evaluate.ts';
+import { loadPolicy } from '../core/policy/load.ts';
+import { EXAMPLE_POLICY_YAML } from './example-policy.ts';
+import { POLICY_EXTENSIONS } from './platforms.ts';
 
 export const DEMO_SECRET_ENV = 'COUNTERSIGN_DEMO_AGENT_SECRET';
 
 export interface PolicySource {
-  policy: Policy;
+  policy: CompiledPolicy;
   /** True when no policy file was found and the built-in example is in use. */
   builtIn: boolean;
   /** The demo agent's secret when it was generated for the built-in example. */
@@ -29,7 +31,7 @@ export function readPolicy(config: Config): PolicySource {
     } catch (e) {
       throw new PolicyError(file, undefined, `cannot read the file: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
     }
-    return { policy: loadPolicy(text, file, config.secrets), builtIn: false, generatedDemoSecret: null };
+    return { policy: loadPolicy(text, file, config.secrets, POLICY_EXTENSIONS), builtIn: false, generatedDemoSecret: null };
   }
   if (config.production) {
     throw new PolicyError('policy.yaml', undefined, 'NODE_ENV=production needs a policy file (POLICY_FILE or ./policy.yaml); the built-in example is for trying countersign');
@@ -46,6 +48,6 @@ export function readPolicy(config: Config): PolicySource {
     }
     generated = secret;
   }
-  const policy = loadPolicy(EXAMPLE_POLICY_YAML, '(built-in example policy)', { ...config.secrets, [DEMO_SECRET_ENV]: secret });
+  const policy = loadPolicy(EXAMPLE_POLICY_YAML, '(built-in example policy)', { ...config.secrets, [DEMO_SECRET_ENV]: secret }, POLICY_EXTENSIONS);
   return { policy, builtIn: true, generatedDemoSecret: generated };
 }
