@@ -12,6 +12,7 @@ import { createMetrics } from '../adapters/http/metrics.ts';
 import { createHttpServer, type RawHandler } from '../adapters/http/server.ts';
 import { createConsoleChannel, createRedisHub } from '../adapters/console/console-channel.ts';
 import { createConsole } from '../adapters/console/console-app.ts';
+import { consoleProposalUrl } from '../adapters/console/platform.ts';
 import { createSessionStore } from '../adapters/console/sessions.ts';
 import { createSlackAdapter } from '../adapters/slack/slack-adapter.ts';
 import { createQueues, startWorkers, type QueueConfig } from '../adapters/bullmq/queues.ts';
@@ -227,6 +228,7 @@ export async function start(env: Readonly<Record<string, string | undefined>>, o
     logger,
     metrics,
     publicUrl: config.publicUrl,
+    proposalUrl: (id) => consoleProposalUrl(deps.publicUrl, id),
     onApproved: async () => {},
   };
   const execution = await buildExecution(config, deps, redis, queueConfig, options.execution);
@@ -398,6 +400,7 @@ export async function revokeAgent(env: Readonly<Record<string, string | undefine
     logger,
     metrics: { proposalSubmitted: () => undefined, decisionRecorded: () => undefined },
     publicUrl: config.publicUrl,
+    proposalUrl: (id) => consoleProposalUrl(config.publicUrl, id),
     onApproved: async () => {},
   };
   const execution = await buildExecution(config, deps, redis, queueConfig);

@@ -3,8 +3,10 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { AppDeps } from '../../src/app/deps.ts';
 import { platformsFor } from '../../src/app/follow-up.ts';
 import { getProposal } from '../../src/app/proposals.ts';
-import { recordDecision } from '../../src/app/record-decision.ts';
-import { buildApprovalCard } from '../../src/core/card.ts';
+import { authorityFrom, recordDecision } from '../../src/app/record-decision.ts';
+import { eligibilityNote, refusalSentence } from '../../src/core/card.ts';
+import { canDecide, refusalMessage, type RefusalReason } from '../../src/core/lifecycle.ts';
+import { cardFor } from '../../src/app/deliver-notification.ts';
 import { CountersignError } from '../../src/core/errors.ts';
 import { PROPOSAL_ID_PATTERN } from '../../src/core/ids.ts';
 import type { Proposal } from '../../src/core/proposal.ts';
@@ -66,15 +68,7 @@ export interface RequestState {
   sessionId: string | null;
 }
 
-const REFUSED_TEXT: Record<string, string> = {
-  unknown_person: 'You are not a person in the policy.',
-  not_an_approver: 'You are not in the group that approves this proposal.',
-  sponsor: 'You sponsor this agent, so you cannot decide on its actions.',
-  already_voted: 'Your decision on this proposal is already counted.',
-  reason_required: 'A reason is required to deny a proposal of this risk.',
-  expired: 'This proposal has expired.',
-  not_pending: 'This proposal is already decided.',
-};
+const REFUSAL_REASONS: ReadonlySet<string> = new Set<RefusalReason>(['unknown_person', 'not_an_approver', 'sponsor', 'already_voted', 'reason_required', 'expired', 'not_pending']);
 
 export function createConsole(options: ConsoleOptions) {
   const { deps, sessions, hub } = options;
@@ -113,21 +107,18 @@ export function createConsole(options: ConsoleOptions) {
     return r.events.reverse();
   }
 
+  /** Why this person's click would be refused, said before they click (the same checks as the vote). */
   function noteFor(p: Proposal, person: string): string | null {
     if (p.status !== 'pending') return null;
-    const group = p.decision.approvers;
-    if (group === null || !deps.policy.isMember(group, person)) return `Only members of "${group ?? '(none)'}" decide on this proposal.`;
-    if (deps.policy.agentById(p.agent)?.sponsors.includes(person)) return `You sponsor agent "${p.agent}", so you cannot decide on its actions.`;
-    const mine = p.approvals.find((a) => a.person === person);
-    if (mine !== undefined) return `You ${mine.vote === 'approve' ? 'approved' : 'denied'} this proposal; waiting for others.`;
-    return null;
+    const eligible = canDecide(p, person, authorityFrom(deps.policy), deps.clock.now());
+    return eligible.ok ? null : eligibilityNote(eligible);
   }
 
   async function renderCard(p: Proposal, session: Session) {
     const onConsole = platformsFor(deps, p).includes('console');
     const note = noteFor(p, session.person) ?? (p.status === 'pending' && !onConsole ? 'This proposal is decided in chat: its route does not list the console.' : null);
     return cardHtml({
-      card: buildApprovalCard(p, deps.publicUrl),
+      card: cardFor(deps, p),
       timeline: timeline(p, await eventsOf(p)),
       csrf: session.csrf,
       decidable: p.status === 'pending' && onConsole && note === null,
@@ -167,7 +158,12 @@ export function createConsole(options: ConsoleOptions) {
       return;
     }
     const result = s.url.searchParams.get('result');
-    const flash = result === null ? null : (REFUSED_TEXT[result] ?? (result === 'recorded' ? 'Your decision is recorded.' : null));
+    const flash =
+      result === 'recorded'
+        ? 'Your decision is recorded.'
+        : result !== null && REFUSAL_REASONS.has(result)
+          ? refusalSentence({ why: result as RefusalReason, message: refusalMessage(result as RefusalReason, p) })
+          : null;
     const body = html`${flash === null ? '' : html`<p class="flash" role="status">${flash}</p>`}<p><a href="/console">← Pending proposals</a></p>${card}`;
     sendHtml(s.res, 200, page({ title: `${p.action.tool} ${p.action.operation}`, person: s.session.person, csrf: s.session.csrf, live: 'proposal', nav: null }, body));
   }

@@ -36,6 +36,11 @@ export const consolePolicy: PlatformPolicy = {
   route: (v, route) => (v['console'] === true ? { target: route, details: {} } : null),
 };
 
+/** A proposal's page in the console: the details link on every platform's card. */
+export function consoleProposalUrl(publicUrl: string, id: string): string {
+  return `${publicUrl.replace(/\/$/, '')}/console/proposals/${id}`;
+}
+
 /** The SHA-256 of the person's console key, or null when they sign in only with one-time links. */
 export function consoleKeyHash(person: PersonSpec): string | null {
   const hash = person.accounts.get(CONSOLE)?.details['key_sha256'];

@@ -51,7 +51,7 @@ function quorum(card: CardModel): Html {
 
 function decideForm(view: CardView): Html {
   const { card } = view;
-  const reasonNeeded = card.risk === 'high' || card.risk === 'critical';
+  const reasonNeeded = card.reasonRequired;
   return html`<form class="decide" method="post" action="/console/proposals/${card.proposalId}/decide">
     <input type="hidden" name="csrf" value="${view.csrf}">
     <label>Reason <span class="hint">${reasonNeeded ? `required to deny at ${card.risk} risk` : 'optional'}</span>

@@ -36,12 +36,8 @@ export function fallbackText(card: CardModel): string {
   return safe(summaryLine(card), 500);
 }
 
-export function reasonRequired(risk: CardModel['risk']): boolean {
-  return risk === 'high' || risk === 'critical';
-}
-
 function decisionElements(card: CardModel): AdaptiveElement[] {
-  const required = reasonRequired(card.risk);
+  const required = card.reasonRequired;
   const reason: AdaptiveElement = {
     type: 'Input.Text',
     id: REASON_INPUT,

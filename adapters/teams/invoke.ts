@@ -1,6 +1,8 @@
 import type { AppDeps } from '../../src/app/deps.ts';
 import { recordDecision, refuseUnknownUser } from '../../src/app/record-decision.ts';
-import { buildApprovalCard, refusalSentence } from '../../src/core/card.ts';
+import { cardFor } from '../../src/app/deliver-notification.ts';
+import { refusalSentence } from '../../src/core/card.ts';
+import type { Proposal } from '../../src/core/proposal.ts';
 import { NotFoundError } from '../../src/core/errors.ts';
 import type { VoteOutcome } from '../../src/core/lifecycle.ts';
 import type { Logger } from '../../src/core/ports.ts';
@@ -65,10 +67,10 @@ export async function handleCardAction(ctx: InvokeContext, input: InvokeInput): 
   if (vote === null || typeof proposalId !== 'string' || proposalId === '') {
     return { statusCode: 400, type: 'application/vnd.microsoft.error', value: { code: 'BadRequest', message: 'not a countersign action' } };
   }
-  const card = (p: Parameters<typeof buildApprovalCard>[0], notice?: string): InvokeAnswer => ({
+  const card = (p: Proposal, notice?: string): InvokeAnswer => ({
     statusCode: 200,
     type: CARD_CONTENT_TYPE,
-    value: renderCard(buildApprovalCard(p, deps.publicUrl), notice === undefined ? {} : { notice }),
+    value: renderCard(cardFor(deps, p), notice === undefined ? {} : { notice }),
   });
   try {
     const person = personFor(ctx, input);

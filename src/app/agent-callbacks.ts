@@ -1,3 +1,4 @@
+import { auditEvent } from '../core/audit.ts';
 import { iso } from '../core/clock.ts';
 import { describeExecution, redactSecrets } from '../core/execution.ts';
 import type { Proposal, Status } from '../core/proposal.ts';
@@ -75,14 +76,7 @@ export async function deliverCallback(x: ExecutionDeps, id: string, status: Stat
   const httpStatus = await x.callbacks.post(agent.callback_url, signedHeaders(agent.id, agent.secret, { method: 'POST', path: requestTarget(agent.callback_url), body }, app.clock.now()), body, x.tuning.callbackTimeoutMs);
   if (httpStatus < 200 || httpStatus >= 300) throw new CallbackRefusedError(httpStatus);
   await app.audit.append([
-    {
-      type: 'callback_delivered',
-      at: iso(app.clock.now()),
-      proposal_id: p.id,
-      agent: p.agent,
-      actor: 'system',
-      data: { status, http_status: httpStatus, with_token: token !== null },
-    },
+    auditEvent('callback_delivered', { at: iso(app.clock.now()), proposal_id: p.id, agent: p.agent, actor: 'system' }, { status, http_status: httpStatus, with_token: token !== null }),
   ]);
 }
 
@@ -91,20 +85,13 @@ export async function callbackGaveUp(x: ExecutionDeps, id: string, status: Statu
   const { app } = x;
   const p = await app.store.get(id);
   if (p === null) return;
-  const event = {
-    type: 'callback_failed' as const,
-    at: iso(app.clock.now()),
-    proposal_id: p.id,
-    agent: p.agent,
-    actor: 'system',
-    data: {
+  const event = auditEvent('callback_failed', { at: iso(app.clock.now()), proposal_id: p.id, agent: p.agent, actor: 'system' }, {
       status,
       attempts,
       http_status: error instanceof CallbackRefusedError ? error.httpStatus : null,
       // Our own error classes and network errors; neither carries the token or the signature.
       error: redactSecrets(error instanceof Error ? error.message : String(error)).slice(0, 200),
-    },
-  };
+    });
   await app.audit.append([event]);
   await replyToEvents(app, p, [event], `callback-${status}`);
 }

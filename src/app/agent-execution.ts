@@ -1,3 +1,4 @@
+import { auditEvent } from '../core/audit.ts';
 import { iso } from '../core/clock.ts';
 import { ConflictError, ForbiddenError, NotFoundError } from '../core/errors.ts';
 import { actionDigest, claimExecution, finishExecution, isTokenExpired, type ExecutionTokenClaims } from '../core/execution.ts';
@@ -76,7 +77,7 @@ export async function redeemToken(x: ExecutionDeps, token: string, actor: string
   const p = await app.store.get(claims.proposal_id);
   if (p === null || (p.status !== 'approved' && p.status !== 'executing')) return { active: false };
   await app.audit.append([
-    { type: 'token_redeemed', at: iso(app.clock.now()), proposal_id: claims.proposal_id, agent: claims.sub, actor, data: { jti: claims.jti, audience: claims.aud } },
+    auditEvent('token_redeemed', { at: iso(app.clock.now()), proposal_id: claims.proposal_id, agent: claims.sub, actor: actor }, { jti: claims.jti, audience: claims.aud }),
   ]);
   // Normally already started at hand-over; a redemption is proof that it has.
   if (p !== null && p.status === 'approved' && p.execution !== undefined && p.execution.mode !== 'executor') {

@@ -1,5 +1,7 @@
+import { auditEvent } from '../core/audit.ts';
 import { iso } from '../core/clock.ts';
-import { buildApprovalCard } from '../core/card.ts';
+import { buildApprovalCard, type CardModel } from '../core/card.ts';
+import type { Proposal } from '../core/proposal.ts';
 import type { CardRefStore, ChatChannel, NotifyJob } from '../core/ports.ts';
 import type { PlatformId } from '../core/platform.ts';
 import type { AppDeps } from './deps.ts';
@@ -8,9 +10,14 @@ import type { AppDeps } from './deps.ts';
 // renders the proposal as it is now, so a job that runs late or twice shows the same
 // truth; posts are skipped when a card for that platform already exists.
 
-export interface NotifyDeps extends Pick<AppDeps, 'store' | 'audit' | 'policy' | 'clock' | 'publicUrl' | 'logger'> {
+export interface NotifyDeps extends Pick<AppDeps, 'store' | 'audit' | 'policy' | 'clock' | 'proposalUrl' | 'logger'> {
   cards: CardRefStore;
   channels: ReadonlyMap<PlatformId, ChatChannel>;
+}
+
+/** The card people see for `p`, wherever they are. */
+export function cardFor(deps: Pick<AppDeps, 'proposalUrl'>, p: Proposal): CardModel {
+  return buildApprovalCard(p, deps.proposalUrl(p.id));
 }
 
 /** Longer than any one post can take (the chat clients time out sooner). */
@@ -29,7 +36,7 @@ export async function deliverNotification(deps: NotifyDeps, job: NotifyJob): Pro
   const proposal = await deps.store.get(job.proposal_id);
   if (proposal === null) return;
   const refs = (await deps.cards.list(proposal.id)).filter((r) => r.platform === job.platform);
-  const card = buildApprovalCard(proposal, deps.publicUrl);
+  const card = cardFor(deps, proposal);
 
   switch (job.kind) {
     case 'post': {
@@ -47,18 +54,11 @@ export async function deliverNotification(deps: NotifyDeps, job: NotifyJob): Pro
         throw e;
       }
       await deps.audit.append([
-        {
-          type: 'card_posted',
-          at: iso(deps.clock.now()),
-          proposal_id: proposal.id,
-          agent: proposal.agent,
-          actor: 'system',
-          data: { platform: ref.platform, conversation: ref.conversation, message: ref.message },
-        },
+        auditEvent('card_posted', { at: iso(deps.clock.now()), proposal_id: proposal.id, agent: proposal.agent, actor: 'system' }, { platform: ref.platform, conversation: ref.conversation, message: ref.message }),
       ]);
       // The proposal may have moved on while the card was on its way: show where it is now.
       const latest = await deps.store.get(proposal.id);
-      if (latest !== null && latest.version !== proposal.version) await channel.updateCard(ref, buildApprovalCard(latest, deps.publicUrl));
+      if (latest !== null && latest.version !== proposal.version) await channel.updateCard(ref, cardFor(deps, latest));
       return;
     }
     case 'update': {
@@ -67,7 +67,7 @@ export async function deliverNotification(deps: NotifyDeps, job: NotifyJob): Pro
       // whoever sees the proposal moved on renders it again (the final state always wins).
       const latest = await deps.store.get(proposal.id);
       if (latest !== null && latest.version !== proposal.version) {
-        for (const ref of refs) await channel.updateCard(ref, buildApprovalCard(latest, deps.publicUrl));
+        for (const ref of refs) await channel.updateCard(ref, cardFor(deps, latest));
       }
       return;
     }
@@ -89,14 +89,7 @@ export async function recordCardFailure(deps: NotifyDeps, job: NotifyJob, error:
   deps.logger.error({ proposal_id: job.proposal_id, platform: job.platform, kind: job.kind, error: message }, 'chat notification failed');
   if (job.kind !== 'post') return false;
   await deps.audit.append([
-    {
-      type: 'card_failed',
-      at: iso(deps.clock.now()),
-      proposal_id: job.proposal_id,
-      agent: proposal?.agent ?? null,
-      actor: 'system',
-      data: { platform: job.platform, error: message.slice(0, 300), retry_later: proposal?.status === 'pending' },
-    },
+    auditEvent('card_failed', { at: iso(deps.clock.now()), proposal_id: job.proposal_id, agent: proposal?.agent ?? null, actor: 'system' }, { platform: job.platform, error: message.slice(0, 300), retry_later: proposal?.status === 'pending' }),
   ]);
   return proposal?.status === 'pending';
 }

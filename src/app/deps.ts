@@ -13,6 +13,8 @@ export interface AppDeps {
   logger: Logger;
   metrics: Metrics;
   publicUrl: string;
+  /** Where people see a proposal and its history (the console's page): the link on every card. */
+  proposalUrl(id: string): string;
   /**
    * Called once a proposal is approved (by people or by policy). The execution issue plugs
    * the token mint and the execute queue in here; until then approved is where it rests.

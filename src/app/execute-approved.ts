@@ -1,3 +1,4 @@
+import { auditEvent } from '../core/audit.ts';
 import { iso } from '../core/clock.ts';
 import {
   actionDigest,
@@ -151,14 +152,7 @@ async function execute(x: ExecutionDeps, id: string, sent: { value: boolean }): 
     if (!finished.outcome.finished) {
       // Declared abandoned while it ran (a stalled event loop): keep the late truth in the audit.
       await app.audit.append([
-        {
-          type: 'execution_finished',
-          at: iso(app.clock.now()),
-          proposal_id: id,
-          agent: p.agent,
-          actor: 'system',
-          data: { late: true, kind: result.kind, http_status: result.kind === 'response' ? result.status_code : null, recorded_status: finished.proposal.status },
-        },
+        auditEvent('execution_finished', { at: iso(app.clock.now()), proposal_id: id, agent: p.agent, actor: 'system' }, { late: true, kind: result.kind, http_status: result.kind === 'response' ? result.status_code : null, recorded_status: finished.proposal.status }),
       ]);
     }
   } finally {

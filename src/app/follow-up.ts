@@ -4,7 +4,7 @@ import type { NotifyJob } from '../core/ports.ts';
 import type { PlatformId } from '../core/platform.ts';
 import type { Proposal } from '../core/proposal.ts';
 import type { AppDeps } from './deps.ts';
-import { executionReply } from './execution-replies.ts';
+import { threadReply } from '../core/event-text.ts';
 
 // What has to happen after a committed change, derived from the change itself so every
 // use case (intake, clicks, expiry, cancel, execution) gets the same cards, thread
@@ -14,27 +14,6 @@ import { executionReply } from './execution-replies.ts';
 
 export function platformsFor(deps: Pick<AppDeps, 'policy'>, p: Proposal): PlatformId[] {
   return deps.policy.platformsOf(p.decision.route);
-}
-
-function replyFor(p: Proposal, e: AuditEventInput): ThreadReply | null {
-  const d = e.data;
-  const who = typeof d['person'] === 'string' ? d['person'] : e.actor;
-  switch (e.type) {
-    case 'approval_recorded':
-      return d['vote'] === 'approve'
-        ? { proposalId: p.id, kind: 'approval', text: `${who} approved (${String(d['approvals'])} of ${String(d['required'])}, via ${String(d['platform'])})` }
-        : { proposalId: p.id, kind: 'denial', text: `${who} denied${d['reason'] ? `: ${String(d['reason'])}` : ''}` };
-    case 'decided':
-      return d['status'] === 'approved'
-        ? { proposalId: p.id, kind: 'decided', text: `Approved by ${(d['approvers'] as string[] | undefined)?.join(', ') ?? who}` }
-        : null; // a denial already has its own reply
-    case 'expired':
-      return { proposalId: p.id, kind: 'expired', text: `Expired: no decision before the deadline (${String(d['approvals'])} of ${String(d['required'])} approvals)` };
-    case 'cancelled':
-      return { proposalId: p.id, kind: 'cancelled', text: `Cancelled by ${e.actor}${d['reason'] ? `: ${String(d['reason'])}` : ''}` };
-    default:
-      return executionReply(p, e);
-  }
 }
 
 export async function followUp(deps: AppDeps, before: Proposal | null, after: Proposal, events: AuditEventInput[]): Promise<void> {
@@ -56,7 +35,7 @@ export async function followUp(deps: AppDeps, before: Proposal | null, after: Pr
     for (const platform of platforms) {
       jobs.push({ kind: 'update', proposal_id: after.id, platform, version: after.version });
       events.forEach((e, i) => {
-        const reply = replyFor(after, e);
+        const reply = threadReply(after, e);
         if (reply !== null) jobs.push({ kind: 'reply', proposal_id: after.id, platform, reply, key: `${after.version}-${i}` });
       });
     }
@@ -80,7 +59,7 @@ export async function replyToEvents(deps: AppDeps, p: Proposal, events: AuditEve
   const platforms = p.decision.effect === 'approve' ? platformsFor(deps, p) : [];
   for (const platform of platforms) {
     events.forEach((e, i) => {
-      const reply = replyFor(p, e);
+      const reply = threadReply(p, e);
       if (reply !== null) jobs.push({ kind: 'reply', proposal_id: p.id, platform, reply, key: `${key}-${i}` });
     });
   }

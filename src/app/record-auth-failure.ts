@@ -1,3 +1,4 @@
+import { auditEvent } from '../core/audit.ts';
 import { iso } from '../core/clock.ts';
 import type { AuthFailureLimiter } from '../core/ports.ts';
 import type { AppDeps } from './deps.ts';
@@ -27,7 +28,7 @@ export async function recordAuthFailure(
   try {
     if (limiter !== undefined && !(await limiter.allow(address).catch(() => true))) return;
     await deps.audit.append([
-      { type: 'auth_failed', at: iso(deps.clock.now()), proposal_id: null, agent: null, actor: `ip:${address}`, data: { reason, via, ...details } },
+      auditEvent('auth_failed', { at: iso(deps.clock.now()), proposal_id: null, agent: null, actor: `ip:${address}` }, { reason, via, ...details }),
     ]);
   } catch (err) {
     deps.logger.error({ error: (err as Error).message }, 'could not record an auth failure');

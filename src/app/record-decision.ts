@@ -1,3 +1,4 @@
+import { auditEvent } from '../core/audit.ts';
 import { iso } from '../core/clock.ts';
 import { applyVote, type Authority, type VoteOutcome } from '../core/lifecycle.ts';
 import type { PlatformId } from '../core/platform.ts';
@@ -69,14 +70,7 @@ export async function refuseUnknownUser(
 ): Promise<Extract<VoteOutcome, { kind: 'refused' }>> {
   const proposal = await deps.store.get(req.proposalId);
   await deps.audit.append([
-    {
-      type: 'approval_refused',
-      at: iso(deps.clock.now()),
-      proposal_id: proposal === null ? null : proposal.id,
-      agent: proposal?.agent ?? null,
-      actor: `${req.platform}:${req.platformUser.slice(0, 64)}`,
-      data: { platform: req.platform, platform_user: req.platformUser.slice(0, 64), vote: req.vote, why: 'unknown_person' },
-    },
+    auditEvent('approval_refused', { at: iso(deps.clock.now()), proposal_id: proposal === null ? null : proposal.id, agent: proposal?.agent ?? null, actor: `${req.platform}:${req.platformUser.slice(0, 64)}` }, { platform: req.platform, platform_user: req.platformUser.slice(0, 64), vote: req.vote, why: 'unknown_person' }),
   ]);
   return { kind: 'refused', why: 'unknown_person', message: 'you are not a person in the policy', status: proposal?.status ?? 'pending' };
 }

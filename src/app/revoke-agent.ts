@@ -1,3 +1,4 @@
+import { auditEvent } from '../core/audit.ts';
 import { iso } from '../core/clock.ts';
 import { NotFoundError } from '../core/errors.ts';
 import { cancelApproved } from '../core/execution.ts';
@@ -50,14 +51,7 @@ export async function revokeAgent(x: ExecutionDeps, agentId: string, actor: stri
   }
 
   await app.audit.append([
-    {
-      type: 'agent_revoked',
-      at: iso(app.clock.now()),
-      proposal_id: null,
-      agent: agentId,
-      actor,
-      data: { tokens_revoked: tokensRevoked, cancelled: cancelled.slice(0, 200), cancelled_count: cancelled.length, still_executing: stillExecuting.slice(0, 200) },
-    },
+    auditEvent('agent_revoked', { at: iso(app.clock.now()), proposal_id: null, agent: agentId, actor: actor }, { tokens_revoked: tokensRevoked, cancelled: cancelled.slice(0, 200), cancelled_count: cancelled.length, still_executing: stillExecuting.slice(0, 200) }),
   ]);
   app.logger.warn({ agent: agentId, actor, tokens_revoked: tokensRevoked, cancelled: cancelled.length, still_executing: stillExecuting.length }, 'agent revoked');
   return { agent: agentId, tokens_revoked: tokensRevoked, cancelled, still_executing: stillExecuting };

@@ -1,5 +1,5 @@
-import { canonicalJson, sha256Hex, type AuditEventInput } from '../core/audit.ts';
-import { iso } from '../core/clock.ts';
+import { canonicalJson, sha256Hex } from '../core/audit.ts';
+import { eventAbout } from '../core/lifecycle.ts';
 import { ConflictError } from '../core/errors.ts';
 import { newId } from '../core/ids.ts';
 import { evaluate } from '../core/policy/evaluate.ts';
@@ -48,17 +48,16 @@ export async function submitProposal(deps: AppDeps, agent: AgentSpec, input: Pro
     version: 1,
   };
 
-  const base = { at: iso(now), proposal_id: proposal.id, agent: agent.id };
-  const events: AuditEventInput[] = [
-    {
-      ...base,
-      type: 'proposal_received',
-      actor: `agent:${agent.id}`,
-      data: { idempotency_key: proposal.idempotency_key, intent: input.intent, action: input.action, context: input.context },
-    },
-    { ...base, type: 'policy_decided', actor: 'policy', data: { ...decision } },
+  const events = [
+    eventAbout(proposal, now, 'proposal_received', `agent:${agent.id}`, {
+      idempotency_key: proposal.idempotency_key,
+      intent: input.intent,
+      action: input.action,
+      context: input.context,
+    }),
+    eventAbout(proposal, now, 'policy_decided', 'policy', { ...decision }),
+    ...(status === 'pending' ? [] : [eventAbout(proposal, now, 'decided', 'policy', { status, rule: decision.rule })]),
   ];
-  if (status !== 'pending') events.push({ ...base, type: 'decided', actor: 'policy', data: { status, rule: decision.rule } });
 
   const implicit = requestKey === null ? undefined : { key: requestKey, ttlSeconds: IMPLICIT_KEY_TTL_SECONDS };
   const result = await deps.store.create(proposal, events, implicit);

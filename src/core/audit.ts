@@ -17,57 +17,20 @@ const canonicalize = canonicalizeModule as unknown as (input: unknown) => string
 // the size of a 64 KiB proposal; the writer computes `digest`, and `verifyChain`
 // recomputes both, so a wrong digest is caught like any other edit.
 
-export const AUDIT_EVENT_TYPES = [
-  'proposal_received',
-  'policy_decided',
-  'auth_failed',
-  'request_rejected',
-  'card_posted',
-  'card_failed',
-  'approval_recorded',
-  'approval_refused',
-  'decided',
-  'expired',
-  'cancelled',
-  'token_issued',
-  'token_redeemed',
-  'execution_started',
-  'execution_finished',
-  'callback_delivered',
-  'callback_failed',
-  'agent_revoked',
-  'channel_bound',
-  // `connect` from someone outside the policy's `admins` group (Teams).
-  'channel_bind_refused',
-] as const;
-export type AuditEventType = (typeof AUDIT_EVENT_TYPES)[number];
+export { AUDIT_EVENT_TYPES, asKnown, auditEvent, type AuditEventData, type AuditEventInput, type AuditEventOf, type AuditEventType, type AuditSubject, type KnownAuditEvent } from './audit-events.ts';
+import type { AuditEventInput } from './audit-events.ts';
 
 export const GENESIS_HASH = '0'.repeat(64);
 
-/** What a writer supplies; the store adds seq, prev_hash and hash. */
-export interface AuditEventInput {
-  type: AuditEventType;
-  /** ISO-8601 time from the injected clock. */
-  at: string;
-  proposal_id: string | null;
-  /** The agent the event concerns, so agents can search their own history. */
-  agent: string | null;
-  /** Who caused it: `agent:<id>`, `person:<id>`, `slack:<user>`, `ip:<addr>` or `system`. */
-  actor: string;
-  data: Record<string, unknown>;
-}
+export type SealedAuditEventInput = AuditEventInput & { digest: string };
 
-export interface SealedAuditEventInput extends AuditEventInput {
-  digest: string;
-}
-
-export interface AuditEvent extends SealedAuditEventInput {
+export type AuditEvent = SealedAuditEventInput & {
   seq: number;
   prev_hash: string;
   hash: string;
   /** The chain step that made `hash`: 2 is chainHash; 1 is legacyChainHash (entries of older logs). */
   chain: 1 | 2;
-}
+};
 
 export function sha256Hex(text: string): string {
   return createHash('sha256').update(text).digest('hex');

@@ -1,5 +1,5 @@
 import { iso } from './clock.ts';
-import type { VoteOutcome } from './lifecycle.ts';
+import { denyNeedsReason, type Eligibility, type RefusalReason } from './lifecycle.ts';
 import type { PlatformId } from './platform.ts';
 import type { Approval, Decision, Proposal, ProposalContext, Action, Resolution, Status } from './proposal.ts';
 
@@ -22,12 +22,14 @@ export interface CardModel {
   expiresAt: string | null;
   /** Buttons are shown only while people can still decide. */
   actionable: boolean;
+  /** Denying needs a reason (high and critical risk): renderers ask for one. */
+  reasonRequired: boolean;
   resolution: (Omit<Resolution, 'at'> & { at: string }) | null;
-  /** Where to see the proposal outside chat (console). */
+  /** Where to see the proposal and its history outside chat (the platform that shows pages gives it). */
   link: string;
 }
 
-export function buildApprovalCard(p: Proposal, publicUrl: string): CardModel {
+export function buildApprovalCard(p: Proposal, link: string): CardModel {
   return {
     proposalId: p.id,
     agent: p.agent,
@@ -42,8 +44,9 @@ export function buildApprovalCard(p: Proposal, publicUrl: string): CardModel {
     approvalsRequired: p.decision.approvals_required,
     expiresAt: p.expires_at === null ? null : iso(p.expires_at),
     actionable: p.status === 'pending',
+    reasonRequired: denyNeedsReason(p.decision.risk),
     resolution: p.resolution === null ? null : { ...p.resolution, at: iso(p.resolution.at) },
-    link: `${publicUrl.replace(/\/$/, '')}/console/proposals/${p.id}`,
+    link,
   };
 }
 
@@ -132,7 +135,7 @@ export function summaryLine(card: CardModel): string {
 }
 
 /** What a person is told when their click is refused, the same on every platform. */
-export function refusalSentence(r: Extract<VoteOutcome, { kind: 'refused' }>): string {
+export function refusalSentence(r: { why: RefusalReason; message: string }): string {
   switch (r.why) {
     case 'unknown_person':
     case 'not_an_approver':
@@ -144,8 +147,18 @@ export function refusalSentence(r: Extract<VoteOutcome, { kind: 'refused' }>): s
     case 'not_pending':
       return `Too late: ${r.message}.`;
     case 'reason_required':
-      return `${r.message}.`;
+      return `${capitalize(r.message)}.`;
   }
+}
+
+/** Said before a click, where the page knows who is looking: why this person cannot decide. */
+export function eligibilityNote(e: Extract<Eligibility, { ok: false }>): string {
+  if (e.why === 'already_voted') return 'You approved this proposal; waiting for others.';
+  return `${capitalize(e.message)}.`;
+}
+
+function capitalize(text: string): string {
+  return text.charAt(0).toUpperCase() + text.slice(1);
 }
 
 /** Cut to `max` characters with an ellipsis, never splitting a surrogate pair. */

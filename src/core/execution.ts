@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
-import { canonicalJson, type AuditEventInput } from './audit.ts';
+import { canonicalJson } from './audit.ts';
 import { iso } from './clock.ts';
-import { canTransition, type Step } from './lifecycle.ts';
+import { canTransition, eventAbout, type Step } from './lifecycle.ts';
 import type { Action, Proposal, Status } from './proposal.ts';
 
 // Execution, pure: the record kept on an approved proposal and the transitions that move
@@ -85,9 +85,7 @@ export function responseExcerpt(text: string): string {
   return redactSecrets(text).slice(0, EXCERPT_LENGTH);
 }
 
-function event(p: Proposal, now: number, type: AuditEventInput['type'], actor: string, data: Record<string, unknown>): AuditEventInput {
-  return { type, at: iso(now), proposal_id: p.id, agent: p.agent, actor, data };
-}
+const event = eventAbout;
 
 function moved(p: Proposal, status: Status, execution: Execution): Proposal {
   return { ...p, status, execution, version: p.version + 1 };

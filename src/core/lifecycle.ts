@@ -1,7 +1,7 @@
+import { auditEvent, type AuditEventData, type AuditEventType, type KnownAuditEvent } from './audit-events.ts';
 import { iso } from './clock.ts';
-import type { AuditEventInput } from './audit.ts';
 import type { PlatformId } from './platform.ts';
-import type { Proposal, Status, Vote } from './proposal.ts';
+import type { Proposal, Risk, Status, Vote } from './proposal.ts';
 
 // The proposal state machine, pure: it takes a proposal and a request and returns the
 // next proposal and the audit events that explain it. The store commits both together
@@ -61,13 +61,57 @@ export interface Step<O> {
   outcome: O;
   /** The proposal to commit, or null when nothing changes. */
   next: Proposal | null;
-  events: AuditEventInput[];
+  events: KnownAuditEvent[];
 }
 
-const REASON_REQUIRED_RISKS = new Set(['high', 'critical']);
+/** An event about `p` at `now`. */
+export function eventAbout<T extends AuditEventType>(p: Pick<Proposal, 'id' | 'agent'>, now: number, type: T, actor: string, data: AuditEventData[T]) {
+  return auditEvent(type, { at: iso(now), proposal_id: p.id, agent: p.agent, actor }, data);
+}
+const event = eventAbout;
 
-function event(p: Proposal, now: number, type: AuditEventInput['type'], actor: string, data: Record<string, unknown>): AuditEventInput {
-  return { type, at: iso(now), proposal_id: p.id, agent: p.agent, actor, data };
+/** Denying a high or critical risk proposal needs a reason, on every platform. */
+export function denyNeedsReason(risk: Risk): boolean {
+  return risk === 'high' || risk === 'critical';
+}
+
+export type Eligibility = { ok: true } | { ok: false; why: Exclude<RefusalReason, 'reason_required'>; message: string };
+
+/**
+ * Whether `person` may decide on the proposal now, and if not why: the checks of applyVote
+ * before the vote itself, shared with every renderer that says so before a click (the
+ * console greys out its buttons). Authorisation comes first: a stranger learns nothing.
+ */
+export function canDecide(p: Proposal, person: string, authority: Authority, now: number): Eligibility {
+  const no = (why: Exclude<RefusalReason, 'reason_required'>): Eligibility => ({ ok: false, why, message: refusalMessage(why, p) });
+  if (!authority.personExists(person)) return no('unknown_person');
+  const group = p.decision.approvers;
+  if (group === null || !authority.isApprover(person, group)) return no('not_an_approver');
+  if (authority.isSponsor(person, p.agent)) return no('sponsor');
+  if (p.status === 'expired' || isOverdue(p, now)) return no('expired');
+  if (p.status !== 'pending') return no('not_pending');
+  if (p.approvals.some((a) => a.person === person)) return no('already_voted');
+  return { ok: true };
+}
+
+/** Why a click on `p` was refused, in words (lower case; refusalSentence in card.ts frames it). */
+export function refusalMessage(why: RefusalReason, p: Proposal): string {
+  switch (why) {
+    case 'unknown_person':
+      return 'you are not a person in the policy';
+    case 'not_an_approver':
+      return `only members of "${p.decision.approvers ?? '(none)'}" may decide on this proposal`;
+    case 'sponsor':
+      return `you sponsor agent "${p.agent}", so you cannot approve its actions`;
+    case 'expired':
+      return 'this proposal has expired';
+    case 'not_pending':
+      return `this proposal is already ${p.status}`;
+    case 'already_voted':
+      return 'your decision on this proposal is already counted';
+    case 'reason_required':
+      return `a reason is required to deny a ${p.decision.risk}-risk proposal`;
+  }
 }
 
 function bump(p: Proposal, changes: Partial<Proposal>): Proposal {
@@ -101,25 +145,15 @@ export function applyVote(p: Proposal, req: VoteRequest, authority: Authority, n
     };
   };
 
-  if (!authority.personExists(req.person)) return refuse('unknown_person', 'you are not a person in the policy');
-  // Authorisation before state: a stranger learns nothing about the proposal.
-  const group = p.decision.approvers;
-  if (group === null || !authority.isApprover(req.person, group)) {
-    return refuse('not_an_approver', `only members of "${group ?? '(none)'}" may decide on this proposal`);
-  }
-  if (authority.isSponsor(req.person, p.agent)) {
-    return refuse('sponsor', `you sponsor agent "${p.agent}", so you cannot approve its actions`);
-  }
-  const expiry = expire(p, now);
-  if (expiry.next !== null) return refuse('expired', 'this proposal has expired', expiry);
-  if (p.status === 'expired') return refuse('expired', 'this proposal has expired');
-  if (p.status !== 'pending') return refuse('not_pending', `this proposal is already ${p.status}`);
-  if (p.approvals.some((a) => a.person === req.person)) {
-    return refuse('already_voted', 'your decision on this proposal is already counted');
+  const eligible = canDecide(p, req.person, authority, now);
+  if (!eligible.ok) {
+    // A proposal past its deadline is expired now, by this very click.
+    const expiry = eligible.why === 'expired' ? expire(p, now) : null;
+    return refuse(eligible.why, eligible.message, expiry?.next ? expiry : null);
   }
   const reason = req.reason?.trim() || null;
-  if (req.vote === 'deny' && reason === null && REASON_REQUIRED_RISKS.has(p.decision.risk)) {
-    return refuse('reason_required', `a reason is required to deny a ${p.decision.risk}-risk proposal`);
+  if (req.vote === 'deny' && reason === null && denyNeedsReason(p.decision.risk)) {
+    return refuse('reason_required', refusalMessage('reason_required', p));
   }
 
   const approvals = [...p.approvals, { person: req.person, platform: req.platform, vote: req.vote, reason, at: now }];

@@ -53,10 +53,10 @@ export interface AuditQuery {
   cursor?: string;
 }
 
-export interface StoredAuditEvent extends AuditEvent {
+export type StoredAuditEvent = AuditEvent & {
   /** The store's id for the entry (Redis stream id). */
   id: string;
-}
+};
 
 export interface AuditLog {
   /** Appends events that record no state change (auth failures, refusals). */

@@ -146,7 +146,7 @@ describe('console decisions', () => {
 
     // Default route: approvers are "security" (alice, carol); bob is not one of them.
     const other = (await app.ops.propose(proposalBody({ action: { tool: 'crm', operation: 'update', target: 'crm:1', parameters: {} } }))).body;
-    expect(await pageText(bob, `/console/proposals/${other.id}/card`)).toContain('Only members of &quot;security&quot; decide');
+    expect(await pageText(bob, `/console/proposals/${other.id}/card`)).toContain('Only members of &quot;security&quot; may decide on this proposal.');
     expect(await (await decide(bob, other.id, { vote: 'approve' })).json()).toMatchObject({ ok: false, why: 'not_an_approver' });
 
     // Two of finance for a large payment.
@@ -162,7 +162,7 @@ describe('console decisions', () => {
     const refused = await decide(alice, body.id, { vote: 'deny' }, { accept: 'text/html' });
     expect(refused.status).toBe(303);
     expect(refused.headers.get('location')).toBe(`/console/proposals/${body.id}?result=reason_required`);
-    expect(await pageText(alice, refused.headers.get('location')!)).toContain('A reason is required to deny a proposal of this risk.');
+    expect(await pageText(alice, refused.headers.get('location')!)).toContain('A reason is required to deny a high-risk proposal.');
     const ok = await decide(alice, body.id, { vote: 'approve' }, { accept: 'text/html' });
     expect(ok.headers.get('location')).toBe(`/console/proposals/${body.id}?result=recorded`);
     const page = await pageText(alice, ok.headers.get('location')!);

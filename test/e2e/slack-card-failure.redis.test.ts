@@ -72,7 +72,7 @@ beforeAll(async () => {
     audit: createRedisAuditLog(redis, { prefix }),
     policy: loadPolicy(POLICY, 'test-policy.yaml', { AGENT_BILLING_SECRET: 'a', AGENT_OPS_SECRET: 'b' }, POLICY_EXTENSIONS),
     clock: systemClock,
-    publicUrl: 'http://countersign.test',
+    proposalUrl: (id: string) => `http://countersign.test/console/proposals/${id}`,
     logger,
     cards: createRedisCardRefStore(redis, { prefix }),
     channels: new Map([['slack', slack.channel]]),

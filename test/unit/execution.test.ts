@@ -1,7 +1,7 @@
 import { createHash, generateKeyPairSync } from 'node:crypto';
 import { decodeProtectedHeader, exportJWK, generateKeyPair } from 'jose';
 import { describe, expect, it } from 'vitest';
-import { executionReply } from '../../src/app/execution-replies.ts';
+import { threadReply as executionReply } from '../../src/core/event-text.ts';
 import {
   actionDigest,
   cancelApproved,

@@ -21,6 +21,7 @@ function card(overrides: Partial<CardModel> = {}): CardModel {
     approvalsRequired: 1,
     expiresAt: '2026-11-24T06:15:00.000Z',
     actionable: true,
+    reasonRequired: true,
     resolution: null,
     link: 'https://countersign.example/console/proposals/p_01jabcdefghjkmnpqrstvwxyz0',
     ...overrides,

@@ -3,6 +3,7 @@ import { channelOf, threadMessageOf } from '../../adapters/teams/bindings.ts';
 import { renderCard, renderReply, VERB_APPROVE, VERB_DENY } from '../../adapters/teams/cards.ts';
 import { neutralize } from '../../adapters/teams/text.ts';
 import type { CardModel } from '../../src/core/card.ts';
+import { denyNeedsReason } from '../../src/core/lifecycle.ts';
 import { loadPolicy } from '../../src/core/policy/load.ts';
 import { POLICY_EXTENSIONS } from '../../src/wiring/platforms.ts';
 
@@ -23,6 +24,7 @@ function model(overrides: Partial<CardModel> = {}): CardModel {
     approvalsRequired: 1,
     expiresAt: '2026-01-01T10:00:00.000Z',
     actionable: true,
+    reasonRequired: true,
     resolution: null,
     link: 'https://countersign.example.com/console/proposals/p_01test',
     ...overrides,
@@ -47,7 +49,7 @@ describe('Teams card renderer', () => {
   });
 
   it('requires a deny reason for high and critical risk only; critical approval is a second click', () => {
-    const reason = (risk: CardModel['risk']) => renderCard(model({ risk })).body.find((e) => e['type'] === 'Input.Text');
+    const reason = (risk: CardModel['risk']) => renderCard(model({ risk, reasonRequired: denyNeedsReason(risk) })).body.find((e) => e['type'] === 'Input.Text');
     expect(reason('medium')?.['isRequired']).toBeUndefined();
     expect(reason('high')?.['isRequired']).toBe(true);
     expect(reason('critical')?.['isRequired']).toBe(true);

@@ -1,0 +1,101 @@
+import type { ExecutionMode, ExecutionOutcome } from './execution.ts';
+import type { PlatformId } from './platform.ts';
+import type { Action, Decision, ProposalContext, Status, Vote } from './proposal.ts';
+import type { RefusalReason } from './lifecycle.ts';
+
+// Every audit event type and the data it carries: one type per event, one builder. Writers
+// build events only through `auditEvent`, so what the log holds is what these types say and
+// readers (thread replies, the console's timeline, recovery) narrow on `type` instead of
+// guessing at keys. Entries written by older versions may lack a field added since: readers
+// of stored entries treat every field as possibly missing when it matters.
+
+export type AuditEventData = {
+  proposal_received: { idempotency_key: string | null; intent: string; action: Action; context: ProposalContext };
+  policy_decided: { [K in keyof Decision]: Decision[K] };
+  /** `actor: policy` carries the rule; a person's decision carries the approvers and the reason. */
+  decided: { status: Status; rule?: string; approvers?: string[]; reason?: string | null };
+  approval_recorded: { person: string; platform: PlatformId; vote: Vote; reason: string | null; approvals: number; required: number };
+  /** A person's refused click; a stranger's carries `platform_user` instead of `person`. */
+  approval_refused: { person?: string; platform_user?: string; platform: PlatformId; vote: Vote; why: RefusalReason };
+  expired: { approvals: number; required: number };
+  cancelled: { reason: string | null };
+  card_posted: { platform: PlatformId; conversation: string; message: string };
+  card_failed: { platform: PlatformId; error: string; retry_later: boolean };
+  /** Never a secret, signature or token: `details` are what the caller chose to keep (claimed agent, path). */
+  auth_failed: { reason: string; via: string; [detail: string]: unknown };
+  /** Written by no current code; kept so older logs still read. */
+  request_rejected: { [key: string]: unknown };
+  token_issued: { jti: string; mode: ExecutionMode; audience: string; expires_at: string; approvers: string[] };
+  token_redeemed: { jti: string; audience: string };
+  execution_started: { mode: ExecutionMode; jti: string };
+  execution_finished:
+    | {
+        status: 'succeeded' | 'failed';
+        outcome: ExecutionOutcome;
+        reason: string | null;
+        http_status?: number | null;
+        duration_ms?: number | null;
+        response_excerpt?: string | null;
+        token_revoked?: true;
+      }
+    /** The executor answered after its execution was declared abandoned: the late truth, kept. */
+    | { late: true; kind: string; http_status: number | null; recorded_status: Status };
+  callback_delivered: { status: Status; http_status: number; with_token: boolean };
+  callback_failed: { status: Status; attempts: number; http_status: number | null; error: string };
+  agent_revoked: { tokens_revoked: number; cancelled: string[]; cancelled_count: number; still_executing: string[] };
+  /** `details`: what the platform needs to reach the channel (Teams: tenant, service URL). */
+  channel_bound: { platform: PlatformId; route: string; key: string; conversation: string; [detail: string]: unknown };
+  channel_bind_refused: { platform: PlatformId; route: string; conversation: string | null; why: 'not_an_admin' | 'unknown_person' };
+};
+
+export type AuditEventType = keyof AuditEventData;
+
+export const AUDIT_EVENT_TYPES = [
+  'proposal_received',
+  'policy_decided',
+  'auth_failed',
+  'request_rejected',
+  'card_posted',
+  'card_failed',
+  'approval_recorded',
+  'approval_refused',
+  'decided',
+  'expired',
+  'cancelled',
+  'token_issued',
+  'token_redeemed',
+  'execution_started',
+  'execution_finished',
+  'callback_delivered',
+  'callback_failed',
+  'agent_revoked',
+  'channel_bound',
+  'channel_bind_refused',
+] as const satisfies readonly AuditEventType[];
+
+/** Who and what an event is about; `actor` is `agent:<id>`, `person:<id>`, `<platform>:<user>`, `ip:<addr>`, `policy` or `system`. */
+export interface AuditSubject {
+  /** ISO-8601 time from the injected clock. */
+  at: string;
+  proposal_id: string | null;
+  /** The agent the event concerns, so agents can search their own history. */
+  agent: string | null;
+  actor: string;
+}
+
+export type AuditEventOf<T extends AuditEventType> = AuditSubject & { type: T; data: AuditEventData[T] };
+
+/** An event as built by `auditEvent`: readers narrow on `type` and get typed data. */
+export type KnownAuditEvent = { [T in AuditEventType]: AuditEventOf<T> }[AuditEventType];
+
+/** What the audit stores take and give back (the store adds seq, prev_hash and hash): data is any JSON object. */
+export type AuditEventInput = AuditSubject & { type: AuditEventType; data: Record<string, unknown> };
+
+export function auditEvent<T extends AuditEventType>(type: T, subject: AuditSubject, data: AuditEventData[T]): AuditEventOf<T> {
+  return { type, at: subject.at, proposal_id: subject.proposal_id, agent: subject.agent, actor: subject.actor, data };
+}
+
+/** A stored entry read as the event its type names: every entry countersign writes is built by auditEvent. */
+export function asKnown(e: AuditEventInput): KnownAuditEvent {
+  return e as KnownAuditEvent;
+}

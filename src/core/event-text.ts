@@ -1,0 +1,156 @@
+import { asKnown, type AuditEventInput, type AuditEventOf, type KnownAuditEvent } from './audit-events.ts';
+import type { ThreadReply } from './card.ts';
+import type { RefusalReason } from './lifecycle.ts';
+import type { Proposal } from './proposal.ts';
+
+// What an audit event says to people, the same on every platform: the line posted in a
+// card's thread (threadReply) and the line in a proposal's timeline (timelineEntry, which
+// also shows the steps before the card and the refusals a thread leaves out). Text is raw;
+// renderers escape it (it quotes reasons people and agents typed). Stored entries of older
+// versions may lack a field: every reader here tolerates a missing one.
+
+const EXCERPT_IN_THREAD = 200;
+
+/** An executor's answer can echo agent input: markup and mention characters are neutralised. */
+function neutral(text: string): string {
+  return text.replace(/[<>&@*_~`|\\[\]]/g, ' ').replace(/\s+/g, ' ').trim().slice(0, EXCERPT_IN_THREAD);
+}
+
+function seconds(ms: number | null | undefined): string {
+  return typeof ms === 'number' ? `${(ms / 1000).toFixed(ms < 10_000 ? 2 : 0)} s` : '?';
+}
+
+const str = (v: unknown): string => (typeof v === 'string' ? v : v === undefined || v === null ? '' : JSON.stringify(v));
+
+/** The person an event names, else its actor. */
+function who(e: KnownAuditEvent): string {
+  const person = (e.data as { person?: unknown }).person;
+  return typeof person === 'string' ? person : e.actor.replace(/^person:/, '');
+}
+
+const EXECUTION_REASONS: Record<string, string> = {
+  token_expired: 'its execution token expired before it could run',
+  executor_unreachable: 'the executor could not be reached',
+  error_before_send: 'it failed before anything was sent',
+  token_revoked: 'its execution token was revoked',
+  no_executor: 'the policy names no executor for this tool any more',
+  cancelled: 'it was cancelled',
+  timeout: 'the executor did not answer in time',
+  connection_lost: 'the connection to the executor broke after the request was sent',
+  interrupted: 'the worker running it stopped mid-execution',
+  no_outcome_reported: 'the agent never reported an outcome',
+  reported_failed: 'the agent reported a failure',
+};
+
+/** A refused click, said of the person (the timeline's third person). */
+const REFUSED_BECAUSE: Record<RefusalReason, string> = {
+  unknown_person: 'is not a person in the policy',
+  not_an_approver: 'is not in the approvers group',
+  sponsor: 'sponsors this agent, so cannot approve its actions',
+  already_voted: 'had already decided',
+  reason_required: 'gave no reason (required to deny at this risk)',
+  expired: 'was too late: the proposal had expired',
+  not_pending: 'was too late: the proposal was already decided',
+};
+
+function executionFinished(e: AuditEventOf<'execution_finished'>): string | null {
+  const d = e.data;
+  if ('late' in d) return null;
+  const reason = d.reason === null || d.reason === undefined ? null : (EXECUTION_REASONS[d.reason] ?? d.reason);
+  const http = typeof d.http_status === 'number' ? `, HTTP ${d.http_status}` : '';
+  const excerpt = typeof d.response_excerpt === 'string' && d.response_excerpt !== '' ? `: "${neutral(d.response_excerpt)}"` : '';
+  if (d.status === 'succeeded') return `Succeeded in ${seconds(d.duration_ms)}${http}${excerpt}`;
+  if (d.outcome === 'not_run') return `Not run: ${reason ?? 'unknown reason'}`;
+  if (d.outcome === 'unknown') {
+    return `Outcome unknown: ${reason ?? 'no answer'} after ${seconds(d.duration_ms)}. It is not retried; check the target system before trying again`;
+  }
+  return `Failed in ${seconds(d.duration_ms)}${http}${excerpt}`;
+}
+
+/** The reply an event posts in the card's thread, or null for events a thread does not show. */
+export function threadReply(p: Proposal, event: AuditEventInput): ThreadReply | null {
+  const e = asKnown(event);
+  const reply = (kind: ThreadReply['kind'], text: string): ThreadReply => ({ proposalId: p.id, kind, text });
+  switch (e.type) {
+    case 'approval_recorded': {
+      const d = e.data;
+      return d.vote === 'approve'
+        ? reply('approval', `${who(e)} approved (${d.approvals} of ${d.required}, via ${d.platform})`)
+        : reply('denial', `${who(e)} denied${d.reason ? `: ${d.reason}` : ''}`);
+    }
+    case 'decided':
+      // A denial already has its own reply; a policy's decision is made before there is a card.
+      return e.data.status === 'approved' && e.actor !== 'policy' ? reply('decided', `Approved by ${e.data.approvers?.join(', ') ?? who(e)}`) : null;
+    case 'expired':
+      return reply('expired', `Expired: no decision before the deadline (${e.data.approvals} of ${e.data.required} approvals)`);
+    case 'cancelled':
+      return reply('cancelled', `Cancelled by ${e.actor}${e.data.reason ? `: ${e.data.reason}` : ''}`);
+    case 'execution_started':
+      return reply('execution_started', e.data.mode === 'executor' ? `Execution started: sent to the ${p.action.tool} executor` : `Execution started by agent ${p.agent}`);
+    case 'execution_finished': {
+      const text = executionFinished(e);
+      return text === null ? null : reply('execution_finished', text);
+    }
+    case 'callback_failed': {
+      const d = e.data;
+      const http = typeof d.http_status === 'number' ? `, last HTTP ${d.http_status}` : '';
+      return reply('notice', `Could not tell agent ${p.agent} that the proposal is ${d.status} (${d.attempts} attempts${http})`);
+    }
+    default:
+      return null;
+  }
+}
+
+export interface TimelineEntry {
+  at: string;
+  type: string;
+  tone: 'info' | 'good' | 'bad' | 'warn';
+  text: string;
+}
+
+/** One line of a proposal's history, for every event the log holds about it. */
+export function timelineEntry(p: Proposal, event: AuditEventInput): TimelineEntry {
+  const e = asKnown(event);
+  const line = (tone: TimelineEntry['tone'], text: string): TimelineEntry => ({ at: e.at, type: e.type, tone, text });
+  switch (e.type) {
+    case 'proposal_received':
+      return line('info', `Proposed by agent ${e.agent ?? '?'}`);
+    case 'policy_decided':
+      return line('info', `Policy: rule "${str(e.data.rule)}" says ${str(e.data.effect)} (${str(e.data.risk)} risk)`);
+    case 'card_posted':
+      // The console shows the card itself; other platforms name the channel.
+      return line('info', `Card posted to ${e.data.platform}${e.data.conversation === p.decision.route ? '' : ` ${str(e.data.conversation)}`}`);
+    case 'card_failed':
+      return line('warn', `Card could not be posted to ${str(e.data.platform)}: ${str(e.data.error)}`);
+    case 'approval_recorded': {
+      const d = e.data;
+      return d.vote === 'approve'
+        ? line('good', `${who(e)} approved (${d.approvals} of ${d.required}, via ${d.platform})${d.reason ? `: ${d.reason}` : ''}`)
+        : line('bad', `${who(e)} denied (via ${d.platform})${d.reason ? `: ${d.reason}` : ''}`);
+    }
+    case 'approval_refused': {
+      const d = e.data;
+      return line('warn', `${who(e)} tried to ${d.vote} via ${d.platform} and was refused: ${REFUSED_BECAUSE[d.why] ?? str(d.why)}`);
+    }
+    case 'decided': {
+      const d = e.data;
+      if (e.actor === 'policy') return line(d.status === 'approved' ? 'good' : 'bad', `${d.status === 'approved' ? 'Allowed' : 'Rejected'} by the policy (rule "${str(d.rule)}")`);
+      if (d.status === 'approved') return line('good', `Approved by ${Array.isArray(d.approvers) ? d.approvers.map(str).join(', ') : who(e)}`);
+      return line('bad', `Denied by ${who(e)}`);
+    }
+    case 'token_issued':
+      return line('info', 'Execution token issued');
+    case 'token_redeemed':
+      return line('info', 'Execution token redeemed by the downstream service');
+    case 'callback_delivered':
+      return line('info', `Agent told: ${str(e.data.status)}`);
+    case 'agent_revoked':
+      return line('bad', `Agent ${e.agent ?? ''} revoked by ${e.actor}`);
+    default: {
+      const reply = threadReply(p, e);
+      if (reply === null) return line('info', e.type.replace(/_/g, ' '));
+      const tone = reply.kind === 'execution_finished' ? (reply.text.startsWith('Succeeded') ? 'good' : 'bad') : reply.kind === 'notice' || reply.kind === 'expired' || reply.kind === 'cancelled' ? 'warn' : 'info';
+      return line(tone, reply.text);
+    }
+  }
+}
