@@ -40,12 +40,13 @@ import { deliverNotification, recordCardFailure, type NotifyDeps } from './app/d
 import { expireOverdue, expireProposal } from './app/proposals.ts';
 import { repairMissingCards } from './app/repair-cards.ts';
 import { verifyAudit } from './app/search-audit.ts';
-import { callbackGaveUp, CallbackImpossibleError, deliverCallback, onStatusChanged } from './app/agent-callbacks.ts';
+import { callbackGaveUp, CallbackImpossibleError, deliverCallback } from './app/agent-callbacks.ts';
+import { createCommitFlow } from './app/after-commit.ts';
+import { afterCommitSubscribers } from './wiring/after-commit.ts';
 import { returnExecutionToken, takeExecutionToken } from './app/agent-execution.ts';
 import {
   checkTokenExpiry,
   executionGaveUp,
-  issueExecution,
   reissueMissingTokens,
   RetryBeforeSendError,
   runExecution,
@@ -167,8 +168,6 @@ async function buildExecution(config: Config, deps: AppDeps, redis: Redis | Clus
     tokenTtlMs: config.tokens.ttlMs,
     tuning: { ...DEFAULT_EXECUTION_TUNING, ...tuning },
   };
-  deps.onApproved = (p) => issueExecution(x, p);
-  deps.onStatusChanged = (p) => onStatusChanged(x, p);
   return { x, queues, queueTuning };
 }
 
@@ -218,6 +217,7 @@ export async function start(env: Readonly<Record<string, string | undefined>>, o
   // Lazy: the execution queues are built below, and counts are read only at scrape time.
   const metrics = createMetrics({ store, queueCounts: async () => ({ ...(await queues.counts()), ...(await execution.queues.counts()) }) });
 
+  const commits = createCommitFlow(logger);
   const deps: AppDeps = {
     clock,
     policy,
@@ -229,9 +229,10 @@ export async function start(env: Readonly<Record<string, string | undefined>>, o
     metrics,
     publicUrl: config.publicUrl,
     proposalUrl: (id) => consoleProposalUrl(deps.publicUrl, id),
-    onApproved: async () => {},
+    commits,
   };
   const execution = await buildExecution(config, deps, redis, queueConfig, options.execution);
+  commits.subscribe(afterCommitSubscribers(deps, execution.x));
   const notifyDeps: NotifyDeps = { ...deps, cards, channels };
   chat.connect({ deps, cards, failureLimiter: createRedisFailureLimiter(redis, config.prefix), redis, prefix: config.prefix });
   const workers = await startWorkers(
@@ -390,6 +391,7 @@ export async function revokeAgent(env: Readonly<Record<string, string | undefine
   const queueConfig = { prefix: config.prefix, queueConnection, workerConnection: queueConnection };
   const queues = createQueues(queueConfig);
   const changes = await createRedisChangeFeed(redis, subscriber, config.prefix);
+  const commits = createCommitFlow(logger);
   const deps: AppDeps = {
     clock: systemClock,
     policy,
@@ -401,9 +403,10 @@ export async function revokeAgent(env: Readonly<Record<string, string | undefine
     metrics: { proposalSubmitted: () => undefined, decisionRecorded: () => undefined },
     publicUrl: config.publicUrl,
     proposalUrl: (id) => consoleProposalUrl(config.publicUrl, id),
-    onApproved: async () => {},
+    commits,
   };
   const execution = await buildExecution(config, deps, redis, queueConfig);
+  commits.subscribe(afterCommitSubscribers(deps, execution.x));
   try {
     return await revokeAgentUseCase(execution.x, agentId, 'admin:cli');
   } finally {

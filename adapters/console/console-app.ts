@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { AppDeps } from '../../src/app/deps.ts';
-import { platformsFor } from '../../src/app/follow-up.ts';
+import { platformsFor } from '../../src/app/notify-platforms.ts';
 import { getProposal } from '../../src/app/proposals.ts';
 import { authorityFrom, recordDecision } from '../../src/app/record-decision.ts';
 import { eligibilityNote, refusalSentence } from '../../src/core/card.ts';

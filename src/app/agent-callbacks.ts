@@ -5,7 +5,8 @@ import type { Proposal, Status } from '../core/proposal.ts';
 import { requestTarget, signedHeaders } from '../core/signing.ts';
 import type { ExecutionDeps } from './execution-deps.ts';
 import { startAgentExecution, tokenStillIssued } from './agent-execution.ts';
-import { replyToEvents } from './follow-up.ts';
+import type { CommitSubscriber } from './after-commit.ts';
+import { replyToEvents } from './notify-platforms.ts';
 
 // Callbacks to agents: only to the callback_url the policy lists for the agent, signed like
 // agent requests (X-Countersign-* headers, the agent's own secret), retried with backoff by
@@ -24,8 +25,17 @@ export class CallbackRefusedError extends Error {
 /** A callback that can never be delivered (no secret to sign it with). */
 export class CallbackImpossibleError extends Error {}
 
-/** deps.onStatusChanged: tell the agent about every end of the road it did not report itself. */
-export async function onStatusChanged(x: ExecutionDeps, p: Proposal): Promise<void> {
+/** After-commit: tell the agent about every end of the road it did not report itself. */
+export function callAgentBack(x: ExecutionDeps): CommitSubscriber {
+  return {
+    name: 'call-agent-back',
+    onCommitted: async ({ before, after }) => {
+      if (before !== null && before.status !== after.status) await enqueueStatusCallback(x, after);
+    },
+  };
+}
+
+async function enqueueStatusCallback(x: ExecutionDeps, p: Proposal): Promise<void> {
   if (!CALLBACK_STATUSES.has(p.status) || p.status === 'approved') return; // approved: issueExecution sends it, with the token
   if (!x.app.policy.agentById(p.agent)?.callback_url) return;
   const e = p.execution;

@@ -1,4 +1,4 @@
-import type { Proposal } from '../core/proposal.ts';
+import type { CommitFlow } from './after-commit.ts';
 import type { CompiledPolicy } from '../core/policy/evaluate.ts';
 import type { AuditLog, ChangeFeed, Clock, JobScheduler, Logger, Metrics, ProposalStore } from '../core/ports.ts';
 
@@ -15,11 +15,6 @@ export interface AppDeps {
   publicUrl: string;
   /** Where people see a proposal and its history (the console's page): the link on every card. */
   proposalUrl(id: string): string;
-  /**
-   * Called once a proposal is approved (by people or by policy). The execution issue plugs
-   * the token mint and the execute queue in here; until then approved is where it rests.
-   */
-  onApproved: (proposal: Proposal) => Promise<void>;
-  /** Called after any status change of an existing proposal (execution: agent callbacks). */
-  onStatusChanged?: (proposal: Proposal) => Promise<void>;
+  /** Where committed changes go next (cards, execution, callbacks): see after-commit.ts. */
+  commits: CommitFlow;
 }

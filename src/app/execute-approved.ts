@@ -16,7 +16,8 @@ import { newId } from '../core/ids.ts';
 import type { Proposal } from '../core/proposal.ts';
 import { tokenStillIssued } from './agent-execution.ts';
 import type { ExecutionDeps } from './execution-deps.ts';
-import { mutate } from './mutate.ts';
+import type { CommitSubscriber, Committed } from './after-commit.ts';
+import { commitStep, mutate } from './mutate.ts';
 
 // From approval to outcome. The rules that matter:
 // - the token is minted on approval and kept in the Redis ledger, never in job data;
@@ -45,9 +46,21 @@ export function executionModeFor(x: ExecutionDeps, p: Proposal): ExecutionMode {
   return x.app.policy.agentById(p.agent)?.callback_url ? 'callback' : 'poll';
 }
 
-/** deps.onApproved: mint the token, record it, hand the action to whoever runs it. */
-export async function issueExecution(x: ExecutionDeps, approved: Proposal, recovering = false): Promise<void> {
-  if (approved.status !== 'approved' || approved.execution !== undefined) return;
+/** After-commit: a proposal that became approved (by people or by policy) gets its execution. */
+export function issueOnApproval(x: ExecutionDeps): CommitSubscriber {
+  return {
+    name: 'issue-execution',
+    onCommitted: async ({ before, after }) => (after.status === 'approved' && before?.status !== 'approved' ? issueExecution(x, after) : []),
+  };
+}
+
+/**
+ * Mints the token, records it, hands the action to whoever runs it. Resolves with what it
+ * committed (the token recorded, or the proposal cancelled for a revoked agent), for the
+ * after-commit flow to follow up.
+ */
+export async function issueExecution(x: ExecutionDeps, approved: Proposal, recovering = false): Promise<Committed[]> {
+  if (approved.status !== 'approved' || approved.execution !== undefined) return [];
   const { app } = x;
   const now = app.clock.now();
   const mode = executionModeFor(x, approved);
@@ -65,25 +78,26 @@ export async function issueExecution(x: ExecutionDeps, approved: Proposal, recov
     approvers: approversOf(approved),
   });
   const stored = await x.ledger.save({ jti, proposal_id: approved.id, agent: approved.agent, expires_at: expiresAt, token, pickup: mode === 'poll', replace: recovering });
-  if (!stored) return; // another replica is issuing this proposal's token
+  if (!stored) return []; // another replica is issuing this proposal's token
 
   // Read after the token is stored: a revocation either sees the stored token or is seen here.
   const revokedAt = await x.ledger.agentRevokedAt(approved.agent);
   if (revokedAt !== null && approved.created_at <= revokedAt) {
     await x.ledger.revoke(jti);
-    await mutate(app, approved.id, (p, t) => cancelApproved(p, 'system', `agent ${approved.agent} was revoked`, t));
-    return;
+    const cancelled = await commitStep(app, approved.id, (p, t) => cancelApproved(p, 'system', `agent ${approved.agent} was revoked`, t));
+    return cancelled.committed === null ? [] : [cancelled.committed];
   }
 
-  const recorded = await mutate(app, approved.id, (p, t) => recordTokenIssued(p, { mode, jti, expires_at: expiresAt, audience: approved.action.tool }, t));
+  const recorded = await commitStep(app, approved.id, (p, t) => recordTokenIssued(p, { mode, jti, expires_at: expiresAt, audience: approved.action.tool }, t));
   if (!recorded.outcome.recorded) {
     await x.ledger.revoke(jti);
-    return;
+    return [];
   }
   // Slack on the expiry job so it never fires a moment before the token is really expired.
   await x.queue.scheduleTokenExpiry(approved.id, expiresAt + 250);
   if (mode === 'executor') await x.queue.enqueueExecution(approved.id);
   if (app.policy.agentById(approved.agent)?.callback_url) await x.queue.enqueueCallback(approved.id, 'approved');
+  return recorded.committed === null ? [] : [recorded.committed];
 }
 
 async function failNotRun(x: ExecutionDeps, id: string, reason: string): Promise<void> {
@@ -249,7 +263,7 @@ export async function reissueMissingTokens(x: ExecutionDeps): Promise<number> {
         continue;
       }
       x.app.logger.warn({ proposal_id: p.id }, 'approved proposal had no execution token (a process stopped mid-way): issuing it now');
-      await issueExecution(x, p, true);
+      for (const c of await issueExecution(x, p, true)) await x.app.commits.dispatch(c);
       issued++;
     }
     cursor = page.next;

@@ -1,8 +1,8 @@
 import { UnavailableError, NotFoundError } from '../core/errors.ts';
 import type { Step } from '../core/lifecycle.ts';
 import type { Proposal } from '../core/proposal.ts';
+import type { Committed } from './after-commit.ts';
 import type { AppDeps } from './deps.ts';
-import { followUp } from './follow-up.ts';
 
 // Read, decide in the pure core, compare-and-set in the store; on a lost race read again.
 // Each round at least one racer wins, so N racers need at most N rounds; the bound is a
@@ -14,24 +14,34 @@ export interface Mutation<O> {
   /** The proposal as it is after this call (changed or not). */
   proposal: Proposal;
   changed: boolean;
+  /** What was committed, for the after-commit flow; null when nothing changed. */
+  committed: Committed | null;
 }
 
-export async function mutate<O>(
-  deps: AppDeps,
-  proposalId: string,
-  decide: (current: Proposal, now: number) => Step<O>,
-): Promise<Mutation<O>> {
+type Decide<O> = (current: Proposal, now: number) => Step<O>;
+
+/** A use case's change: committed, then handed to the after-commit flow (cards, execution, callbacks). */
+export async function mutate<O>(deps: AppDeps, proposalId: string, decide: Decide<O>): Promise<Mutation<O>> {
+  const m = await commitStep(deps, proposalId, decide);
+  if (m.committed !== null) await deps.commits.dispatch(m.committed);
+  return m;
+}
+
+/**
+ * The change only. For after-commit subscribers: they return `committed` to the flow, which
+ * runs the follow-ups next (never from inside another commit's follow-ups).
+ */
+export async function commitStep<O>(deps: Pick<AppDeps, 'store' | 'audit' | 'clock'>, proposalId: string, decide: Decide<O>): Promise<Mutation<O>> {
   for (let round = 0; round < MAX_ROUNDS; round++) {
     const current = await deps.store.get(proposalId);
     if (current === null) throw new NotFoundError(`no proposal ${proposalId}`);
     const step = decide(current, deps.clock.now());
     if (step.next === null) {
       if (step.events.length > 0) await deps.audit.append(step.events);
-      return { outcome: step.outcome, proposal: current, changed: false };
+      return { outcome: step.outcome, proposal: current, changed: false, committed: null };
     }
     if ((await deps.store.commit(step.next, current.version, step.events)) === 'ok') {
-      await followUp(deps, current, step.next, step.events);
-      return { outcome: step.outcome, proposal: step.next, changed: true };
+      return { outcome: step.outcome, proposal: step.next, changed: true, committed: { before: current, after: step.next, events: step.events } };
     }
     if (round > 2) await new Promise((r) => setTimeout(r, Math.random() * Math.min(50, round * 2)));
   }

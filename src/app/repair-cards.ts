@@ -1,7 +1,7 @@
 import type { NotifyJob } from '../core/ports.ts';
 import type { AppDeps } from './deps.ts';
 import type { NotifyDeps } from './deliver-notification.ts';
-import { platformsFor } from './follow-up.ts';
+import { platformsFor } from './notify-platforms.ts';
 
 // A committed proposal whose process died before it enqueued the card's post job would
 // wait unseen until it expired. The periodic sweep looks for pending proposals older than

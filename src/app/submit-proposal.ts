@@ -6,7 +6,6 @@ import { evaluate } from '../core/policy/evaluate.ts';
 import type { AgentSpec } from '../core/policy/model.ts';
 import type { Proposal, ProposalInput, Status } from '../core/proposal.ts';
 import type { AppDeps } from './deps.ts';
-import { followUp } from './follow-up.ts';
 
 export interface SubmitResult {
   proposal: Proposal;
@@ -68,6 +67,6 @@ export async function submitProposal(deps: AppDeps, agent: AgentSpec, input: Pro
     return { proposal: result.existing, created: false };
   }
   deps.metrics.proposalSubmitted(decision.effect);
-  await followUp(deps, null, proposal, events);
+  await deps.commits.dispatch({ before: null, after: proposal, events });
   return { proposal, created: true };
 }
