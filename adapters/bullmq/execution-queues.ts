@@ -1,7 +1,7 @@
 import { Queue, UnrecoverableError, Worker, type Job } from 'bullmq';
 import type { ExecutionQueue, Logger } from '../../src/core/ports.ts';
 import type { Status } from '../../src/core/proposal.ts';
-import { bullPrefix, type QueueConfig } from './queues.ts';
+import { queuePrefix, type QueueConfig } from './queues.ts';
 
 // The execute and callback queues. Job data is ids only: the token stays in the Redis
 // ledger. Job ids come from what the job is for (no ":"; proposal ids never are all digits),
@@ -49,7 +49,7 @@ export interface ExecutionQueues extends ExecutionQueue {
 }
 
 export function createExecutionQueues(config: QueueConfig, tuning: ExecutionQueueTuning, now: () => number = Date.now): ExecutionQueues {
-  const prefix = bullPrefix(config.prefix);
+  const prefix = queuePrefix(config);
   const executeQueue = new Queue<ExecuteData>(EXECUTION_QUEUE_NAMES.execute, { connection: config.queueConnection, prefix });
   const callbackQueue = new Queue<CallbackData>(EXECUTION_QUEUE_NAMES.callback, { connection: config.queueConnection, prefix });
   // Kept for a day: while a job is kept, enqueueing the same proposal again is a no-op.
@@ -124,7 +124,7 @@ export async function startExecutionWorkers(
   logger: Logger,
   queues: ExecutionQueues,
 ): Promise<ExecutionWorkers> {
-  const prefix = bullPrefix(config.prefix);
+  const prefix = queuePrefix(config);
   const lock = { lockDuration: tuning.lockDurationMs, stalledInterval: Math.max(500, Math.floor(tuning.lockDurationMs / 2)) };
   const execute = new Worker<ExecuteData>(
     EXECUTION_QUEUE_NAMES.execute,

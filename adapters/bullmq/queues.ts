@@ -3,12 +3,16 @@ import type { JobScheduler, Logger, NotifyJob } from '../../src/core/ports.ts';
 
 // The queues behind the JobScheduler port. Job ids are derived from what the job is for,
 // so the same work enqueued twice (a retried request, two replicas) is one job.
-// BullMQ's prefix carries the same `{prefix}` hash tag as every other countersign key.
+// BullMQ's prefix carries the same `{prefix}` hash tag as every other countersign key; the
+// wiring passes it in (`bullPrefix`, named by the Redis adapter with every other key).
 
 export const QUEUE_NAMES = { notify: 'notify', expire: 'expire' } as const;
 
 export interface QueueConfig {
+  /** The installation's key prefix; only used to derive the BullMQ prefix when `bullPrefix` is not given. */
   prefix: string;
+  /** BullMQ's full `prefix` option (`{prefix}:bull`), as the Redis adapter names it. */
+  bullPrefix?: string;
   /** A connection (or options) for Queues: fails fast when Redis is gone. */
   queueConnection: ConnectionOptions;
   /** For Workers: must allow blocking commands (`maxRetriesPerRequest: null`). */
@@ -22,8 +26,14 @@ export interface QueueConfig {
   sweepEveryMs?: number;
 }
 
+/** The name every release so far has used; only for a config without `bullPrefix`. */
 export function bullPrefix(prefix: string): string {
   return `{${prefix}}:bull`;
+}
+
+/** The BullMQ prefix a config names: its own, else the one derived from the key prefix. */
+export function queuePrefix(config: Pick<QueueConfig, 'prefix' | 'bullPrefix'>): string {
+  return config.bullPrefix ?? bullPrefix(config.prefix);
 }
 
 export function notifyJobId(job: NotifyJob): string {
@@ -47,7 +57,7 @@ export interface Queues extends JobScheduler {
 }
 
 export function createQueues(config: QueueConfig, now: () => number = Date.now): Queues {
-  const prefix = bullPrefix(config.prefix);
+  const prefix = queuePrefix(config);
   const notifyQueue = new Queue<NotifyJob>(QUEUE_NAMES.notify, { connection: config.queueConnection, prefix });
   const expireQueue = new Queue<{ proposal_id: string }>(QUEUE_NAMES.expire, { connection: config.queueConnection, prefix });
   const attempts = config.notifyAttempts ?? 8;
@@ -103,7 +113,7 @@ export interface Workers {
 }
 
 export async function startWorkers(config: QueueConfig, handlers: WorkerHandlers, logger: Logger, queues: Queues): Promise<Workers> {
-  const prefix = bullPrefix(config.prefix);
+  const prefix = queuePrefix(config);
   const notify = new Worker<NotifyJob>(QUEUE_NAMES.notify, async (job) => handlers.notify(job.data), {
     connection: config.workerConnection,
     prefix,

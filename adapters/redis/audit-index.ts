@@ -55,22 +55,5 @@ export function indexArg(lowerText: string): string {
   return ['*', ...tokens.slice(0, MAX_TOKENS_PER_EVENT)].join(' ');
 }
 
-export interface AuditIndexKeys {
-  agent(agent: string): string;
-  actor(actor: string): string;
-  proposal(id: string): string;
-  word(token: string): string;
-  overflow: string;
-}
-
-/** Must match the names audit-append.lua derives from the stream key. */
-export function auditIndexKeys(auditKey: string): AuditIndexKeys {
-  const base = `${auditKey}:ix:`;
-  return {
-    agent: (a) => `${base}agent:${a}`,
-    actor: (a) => `${base}actor:${a}`,
-    proposal: (id) => `${base}proposal:${id}`,
-    word: (t) => `${base}w:${t}`,
-    overflow: `${base}w*`,
-  };
-}
+// The names live in keys.ts with every other key; re-exported for the index's readers.
+export { auditIndexKeys, type AuditIndexKeys } from './keys.ts';

@@ -4,7 +4,7 @@ import type { AuditEventInput, AuditEventType } from '../../src/core/audit.ts';
 import type { AuditLog, AuditQuery, StoredAuditEvent } from '../../src/core/ports.ts';
 import { ValidationError } from '../../src/core/errors.ts';
 import type { Status } from '../../src/core/proposal.ts';
-import { AUDIT_INDEX_CAP, auditIndexKeys, searchTokens } from './audit-index.ts';
+import { AUDIT_INDEX_CAP, searchTokens } from './audit-index.ts';
 import { redisKeys } from './keys.ts';
 import type { RedisStoreOptions } from './proposal-store.ts';
 import { redisScripts, searchText } from './scripts.ts';
@@ -80,7 +80,7 @@ export function compareIds(a: string, b: string): number {
 
 export function createRedisAuditLog(redis: Redis | Cluster, opts: RedisStoreOptions): AuditLog {
   const keys = redisKeys(opts.prefix);
-  const index = auditIndexKeys(keys.audit);
+  const index = keys.auditIndex;
   const scripts = redisScripts(redis);
 
   async function append(events: AuditEventInput[]): Promise<void> {

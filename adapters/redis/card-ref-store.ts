@@ -23,10 +23,10 @@ export function createRedisCardRefStore(redis: Redis | Cluster, opts: RedisStore
       await redis.hset(keys.cards(proposalId), `${ref.platform}:${ref.conversation}`, JSON.stringify(value));
     },
     async claimPost(proposalId, platform, ttlSeconds) {
-      return (await redis.set(`${keys.cards(proposalId)}:posting:${platform}`, '1', 'EX', ttlSeconds, 'NX')) === 'OK';
+      return (await redis.set(keys.postingClaim(proposalId, platform), '1', 'EX', ttlSeconds, 'NX')) === 'OK';
     },
     async releasePost(proposalId, platform) {
-      await redis.del(`${keys.cards(proposalId)}:posting:${platform}`);
+      await redis.del(keys.postingClaim(proposalId, platform));
     },
   };
 }

@@ -1,6 +1,7 @@
 import type { Redis, Cluster } from 'ioredis';
 import type { ChangeFeed } from '../../src/core/ports.ts';
 import { STATUSES, type Status } from '../../src/core/proposal.ts';
+import { redisKeys } from './keys.ts';
 
 // Status changes are published on one channel per installation; every replica holds one
 // subscriber connection and wakes its own long-polls, so a waiter on replica A sees a
@@ -13,14 +14,15 @@ export interface RedisChangeFeed extends ChangeFeed {
 }
 
 export async function createRedisChangeFeed(publisher: Redis | Cluster, subscriber: Redis | Cluster, prefix: string): Promise<RedisChangeFeed> {
-  const channel = `{${prefix}}:changes`;
+  const channel = redisKeys(prefix).changes;
   const listeners = new Map<string, Set<Listener>>();
-  subscriber.on('message', (ch: string, message: string) => {
+  const onMessage = (ch: string, message: string) => {
     if (ch !== channel) return;
     const [id, status] = message.split(' ');
     if (id === undefined || !(STATUSES as readonly string[]).includes(status ?? '')) return;
     for (const listener of listeners.get(id) ?? []) listener(status as Status);
-  });
+  };
+  subscriber.on('message', onMessage);
   await subscriber.subscribe(channel);
 
   return {
@@ -47,6 +49,8 @@ export async function createRedisChangeFeed(publisher: Redis | Cluster, subscrib
       });
     },
     async close() {
+      // The subscriber connection is shared (live updates): leave it as it was before this feed.
+      subscriber.off('message', onMessage);
       await subscriber.unsubscribe(channel).catch(() => undefined);
     },
   };

@@ -2,7 +2,19 @@ import { createHash } from 'node:crypto';
 
 // Every key carries the same hash tag `{<prefix>}`, so on Redis Cluster all of them live
 // in one slot and a Lua script may touch several at once (proposal + pending + audit).
-// The naming lives here only; the Lua scripts receive full key names in KEYS.
+// The naming lives here only; the Lua scripts receive full key names in KEYS (except the
+// audit index, which audit-append.lua derives from the stream key the same way as
+// `auditIndex` below).
+//
+// Names are part of the data format: installations upgrade in place and replicas of two
+// versions share one Redis, so a name, once released, never changes.
+//
+// What a caller gives is checked where it could reach another key: a part in the middle of
+// a name (a platform id, a proposal id before `:posting:`) must be one plain segment, and a
+// platform id must not be a word another store uses as its first segment. A part at the end
+// of a namespace that has only one shape (`token:<jti>`) can only name a key of that shape;
+// a person's id is checked all the same (it has the policy's id shape), a remote address is
+// hashed when it does not look like one, and secrets are hashed always.
 
 export const DEFAULT_PREFIX = 'countersign';
 
@@ -13,9 +25,34 @@ export const IDEMPOTENCY_TTL_SECONDS = 30 * 24 * 60 * 60;
 // cleanup tools match other installations' keys; whitespace is just asking for trouble.
 const PREFIX_PATTERN = /^[A-Za-z0-9._:-]{1,100}$/;
 
+/** A platform id as it may appear in a key name (`teams`, `slack`, `google-chat`). */
+export const PLATFORM_ID_PATTERN = /^[a-z][a-z0-9-]{0,31}$/;
+
+// First segments of other stores' keys: a platform named like one of them would put its
+// `{prefix}:<platform>:…` keys into that store's space (`agent-tokens:channels` is the token
+// set of an agent called "channels"). Only ever add to this list.
+const RESERVED_FIRST_SEGMENTS: ReadonlySet<string> = new Set([
+  'pending', 'status_counts', 'audit', 'proposal', 'idem', 'cards', 'token', 'ptoken', 'pickup',
+  'agent-tokens', 'executing', 'revoked-agent', 'signing-key', 'changes', 'authfail', 'bull',
+]);
+
+/** Policy ids (people, agents): what the policy schema allows, so no `:` and no glob characters. */
+const ID_SEGMENT = /^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$/;
+
+/** A remote address as sockets report it: IPv4, IPv6 (with a zone), or `unknown`. */
+const ADDRESS_SEGMENT = /^[A-Za-z0-9.:%_-]{1,64}$/;
+
+export interface AuditIndexKeys {
+  agent(agent: string): string;
+  actor(actor: string): string;
+  proposal(id: string): string;
+  word(token: string): string;
+  overflow: string;
+}
+
 export interface RedisKeys {
   readonly prefix: string;
-  /** `{prefix}`: also the right BullMQ `prefix`, so queue keys share the slot. */
+  /** `{prefix}`: every key and channel starts with it. */
   readonly tag: string;
   /** SCAN MATCH pattern for every key of this installation. */
   readonly pattern: string;
@@ -27,6 +64,38 @@ export interface RedisKeys {
   /** The raw idempotency key is hashed: it is agent-supplied, up to 200 characters. */
   idempotency(agent: string, key: string): string;
   cards(proposalId: string): string;
+  /** Held while one replica posts a proposal's card on `platform`, so a retry does not post twice. */
+  postingClaim(proposalId: string, platform: string): string;
+  readonly auditIndex: AuditIndexKeys;
+
+  /** Token ledger (see token-ledger.ts for what each holds). */
+  token(jti: string): string;
+  proposalToken(proposalId: string): string;
+  pickup(proposalId: string): string;
+  agentTokens(agent: string): string;
+  readonly executing: string;
+  revokedAgent(agent: string): string;
+  /** The development token signing key, when TOKEN_SIGNING_KEY is unset. */
+  readonly devSigningKey: string;
+
+  /** Pub/sub channel of proposal status changes (the long-poll change feed). */
+  readonly changes: string;
+  /** Pub/sub channel of card changes for live pages (the console's). */
+  readonly liveUpdates: string;
+  /** Audited auth failures of one address in one minute (`minute` = ms / 60 000, floored). */
+  authFailures(address: string, minute: number): string;
+  /** BullMQ's `prefix` option: its keys share the hash tag, so queue scripts stay in one slot. */
+  readonly bull: string;
+
+  /** Hash: route key -> JSON binding, on one platform. */
+  channelBindings(platform: string): string;
+  /** Hash: channel conversation id -> JSON binding, every channel ever bound on one platform. */
+  boundChannels(platform: string): string;
+
+  /** Sign-in sessions, one-time sign-in tokens: named by the secret's SHA-256, never the secret. */
+  session(id: string): string;
+  oneTimeSignIn(token: string): string;
+  signInFailures(person: string): string;
 }
 
 export function assertValidPrefix(prefix: string): void {
@@ -35,19 +104,90 @@ export function assertValidPrefix(prefix: string): void {
   }
 }
 
+/** Throws unless `platform` can name keys of its own (and no other store's). */
+export function assertValidPlatformId(platform: string): void {
+  if (!PLATFORM_ID_PATTERN.test(platform) || RESERVED_FIRST_SEGMENTS.has(platform)) {
+    throw new Error(`invalid platform id "${platform}" for a Redis key: use 1-32 of a-z 0-9 -, starting with a letter, not a reserved word`);
+  }
+}
+
+function assertIdSegment(what: string, value: string): void {
+  if (!ID_SEGMENT.test(value)) throw new Error(`invalid ${what} "${value.slice(0, 100)}" for a Redis key`);
+}
+
+const sha256 = (text: string): string => createHash('sha256').update(text).digest('hex');
+
+/** Must match the names audit-append.lua derives from the stream key. */
+export function auditIndexKeys(auditKey: string): AuditIndexKeys {
+  const base = `${auditKey}:ix:`;
+  return {
+    agent: (a) => `${base}agent:${a}`,
+    actor: (a) => `${base}actor:${a}`,
+    proposal: (id) => `${base}proposal:${id}`,
+    word: (t) => `${base}w:${t}`,
+    overflow: `${base}w*`,
+  };
+}
+
 export function redisKeys(prefix: string = DEFAULT_PREFIX): RedisKeys {
   assertValidPrefix(prefix);
   const tag = `{${prefix}}`;
+  const cards = (proposalId: string) => `${tag}:cards:${proposalId}`;
+  const audit = `${tag}:audit`;
   return {
     prefix,
     tag,
     pattern: `${tag}:*`,
     pending: `${tag}:pending`,
     statusCounts: `${tag}:status_counts`,
-    audit: `${tag}:audit`,
+    audit,
     auditHead: `${tag}:audit:head`,
     proposal: (id) => `${tag}:proposal:${id}`,
-    idempotency: (agent, key) => `${tag}:idem:${agent}:${createHash('sha256').update(key).digest('hex')}`,
-    cards: (proposalId) => `${tag}:cards:${proposalId}`,
+    idempotency: (agent, key) => `${tag}:idem:${agent}:${sha256(key)}`,
+    cards,
+    postingClaim(proposalId, platform) {
+      // `cards:<id>` and `cards:<id>:posting:<platform>` share a namespace: an id with a `:`
+      // could name another proposal's claim.
+      assertIdSegment('proposal id', proposalId);
+      assertValidPlatformId(platform);
+      return `${cards(proposalId)}:posting:${platform}`;
+    },
+    auditIndex: auditIndexKeys(audit),
+
+    token: (jti) => `${tag}:token:${jti}`,
+    proposalToken: (proposalId) => `${tag}:ptoken:${proposalId}`,
+    pickup: (proposalId) => `${tag}:pickup:${proposalId}`,
+    agentTokens: (agent) => `${tag}:agent-tokens:${agent}`,
+    executing: `${tag}:executing`,
+    revokedAgent: (agent) => `${tag}:revoked-agent:${agent}`,
+    devSigningKey: `${tag}:signing-key`,
+
+    changes: `${tag}:changes`,
+    // Named for the console, the first page to listen; kept so that replicas of two versions still hear each other.
+    liveUpdates: `${tag}:console:changes`,
+    authFailures(address, minute) {
+      // Addresses come from the socket, but a name this store cannot vouch for is hashed: the
+      // limit still holds per address, and nothing odd (or long) reaches a key name.
+      const part = ADDRESS_SEGMENT.test(address) ? address : `#${sha256(address)}`;
+      return `${tag}:authfail:${part}:${Math.floor(minute)}`;
+    },
+    bull: `${tag}:bull`,
+
+    channelBindings(platform) {
+      assertValidPlatformId(platform);
+      return `${tag}:${platform}:bindings`;
+    },
+    boundChannels(platform) {
+      assertValidPlatformId(platform);
+      return `${tag}:${platform}:channels`;
+    },
+
+    // The console was the first (and is the only) page with sign-in: the names keep its word.
+    session: (id) => `${tag}:console:session:${sha256(id)}`,
+    oneTimeSignIn: (token) => `${tag}:console:once:${sha256(token)}`,
+    signInFailures(person) {
+      assertIdSegment('person id', person);
+      return `${tag}:console:fail:${person}`;
+    },
   };
 }

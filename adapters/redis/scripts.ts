@@ -1,50 +1,16 @@
-import { readFileSync } from 'node:fs';
 import type { Cluster, Redis } from 'ioredis';
 import { canonicalJson } from '../../src/core/audit.ts';
 import type { SealedAuditEventInput } from '../../src/core/audit.ts';
 import { indexArg } from './audit-index.ts';
+import { defineLuaCommands, runLua } from './lua-commands.ts';
 
-// The Lua sources are read once at import; a missing file should stop the process at start,
-// not at the first proposal. Libraries are prepended as source text because Redis 7.0
-// scripts cannot import anything (Functions could, but they are not replicated with the
-// same ease across Sentinel/Cluster set-ups and need FUNCTION LOAD management).
+// The proposal and audit scripts, typed: their KEYS and ARGV in the order the Lua expects.
+// The Lua itself is loaded and defined by lua-commands.ts.
 
-const lua = (name: string): string => readFileSync(new URL(`./lua/${name}`, import.meta.url), 'utf8');
-
-const SHA256_LIB = lua('sha256.lua');
-const AUDIT_LIB = `${SHA256_LIB}\n${lua('audit-append.lua')}`;
-
-const DEFINITIONS = {
-  countersignCreateProposal: { numberOfKeys: 6, lua: `${AUDIT_LIB}\n${lua('create-proposal.lua')}` },
-  countersignCommitProposal: { numberOfKeys: 5, lua: `${AUDIT_LIB}\n${lua('commit-proposal.lua')}` },
-  countersignAppendEvents: { numberOfKeys: 2, lua: `${AUDIT_LIB}\n${lua('append-events.lua')}` },
-  // Let tests compare the Lua SHA-256 and chain step with node:crypto; they touch no key.
-  countersignSha256: { numberOfKeys: 0, lua: `${SHA256_LIB}\nreturn sha256(ARGV[1])` },
-  countersignChainHash: { numberOfKeys: 0, lua: `${SHA256_LIB}\nreturn chain_hash(ARGV[1], ARGV[2], ARGV[3])` },
-} as const;
-
-type ScriptName = keyof typeof DEFINITIONS;
 type Client = Redis | Cluster;
-type ScriptFn = (...args: (string | number)[]) => Promise<unknown>;
 
 /** The number of ARGV entries per event; must match EVENT_ARITY in audit-append.lua. */
 export const EVENT_ARITY = 8;
-
-const defined = new WeakSet<Client>();
-
-function ensureDefined(redis: Client): void {
-  if (defined.has(redis)) return;
-  for (const [name, def] of Object.entries(DEFINITIONS)) {
-    // defineCommand sends EVALSHA and falls back to EVAL on NOSCRIPT (after a restart or failover).
-    redis.defineCommand(name, { numberOfKeys: def.numberOfKeys, lua: def.lua });
-  }
-  defined.add(redis);
-}
-
-function call(redis: Client, name: ScriptName, args: (string | number)[]): Promise<unknown> {
-  const fn = (redis as unknown as Record<ScriptName, ScriptFn>)[name];
-  return fn.apply(redis, args);
-}
 
 /** Flattens events into ARGV groups; Lua copies every string verbatim. */
 export function eventArgs(events: readonly SealedAuditEventInput[]): string[] {
@@ -121,10 +87,10 @@ export interface CountersignScripts {
 }
 
 export function redisScripts(redis: Client): CountersignScripts {
-  ensureDefined(redis);
+  defineLuaCommands(redis);
   return {
     async createProposal(k, a) {
-      const reply = await call(redis, 'countersignCreateProposal', [
+      const reply = await runLua(redis, 'countersignCreateProposal', [
         k.proposal, k.idempotency, k.pending, k.statusCounts, k.audit, k.auditHead,
         a.id, a.doc, String(a.version), a.status, a.agent, a.pendingScore, String(a.idempotencyTtlSeconds),
         ...eventArgs(a.events),
@@ -133,7 +99,7 @@ export function redisScripts(redis: Client): CountersignScripts {
       return { created: Number(reply[0]) === 1, id: String(reply[1]) };
     },
     async commitProposal(k, a) {
-      const reply = await call(redis, 'countersignCommitProposal', [
+      const reply = await runLua(redis, 'countersignCommitProposal', [
         k.proposal, k.pending, k.statusCounts, k.audit, k.auditHead,
         a.id, String(a.expectedVersion), a.doc, String(a.version), a.status, a.pendingScore, a.allowedFrom,
         ...eventArgs(a.events),
@@ -142,13 +108,13 @@ export function redisScripts(redis: Client): CountersignScripts {
     },
     async appendEvents(k, events) {
       if (events.length === 0) return 0;
-      return Number(await call(redis, 'countersignAppendEvents', [k.audit, k.auditHead, ...eventArgs(events)]));
+      return Number(await runLua(redis, 'countersignAppendEvents', [k.audit, k.auditHead, ...eventArgs(events)]));
     },
     async sha256(text) {
-      return String(await call(redis, 'countersignSha256', [text]));
+      return String(await runLua(redis, 'countersignSha256', [text]));
     },
     async chainHash(prevHash, seq, digest) {
-      return String(await call(redis, 'countersignChainHash', [prevHash, digest, String(seq)]));
+      return String(await runLua(redis, 'countersignChainHash', [prevHash, digest, String(seq)]));
     },
   };
 }

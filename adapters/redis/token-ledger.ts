@@ -1,11 +1,11 @@
-import { readFileSync } from 'node:fs';
 import type { Cluster, Redis } from 'ioredis';
 import type { TokenLedger, TokenRecord, TokenState } from '../../src/core/ports.ts';
 import { redisKeys } from './keys.ts';
+import { defineLuaCommands, runLua, type LuaCommand } from './lua-commands.ts';
 import type { RedisStoreOptions } from './proposal-store.ts';
 
-// The token ledger. Keys (all under the installation's `{prefix}` hash tag, so each script's
-// keys share one Cluster slot):
+// The token ledger. Keys (named in keys.ts, all under the installation's `{prefix}` hash tag,
+// so each script's keys share one Cluster slot):
 //   token:<jti>            hash  proposal_id, agent, state (issued|redeemed|revoked|closed), expires_at
 //   ptoken:<proposal>      "<jti> <signed token>", until it expires or the execution is over
 //   pickup:<proposal>      poll mode: the same, taken (GETDEL) by the agent's first read
@@ -17,24 +17,12 @@ import type { RedisStoreOptions } from './proposal-store.ts';
 /** Token state outlives the token, so a late outcome report or redemption gets a clear "no". */
 const STATE_RETENTION_MS = 7 * 24 * 60 * 60 * 1000;
 
-const lua = (name: string): string => readFileSync(new URL(`./lua/${name}`, import.meta.url), 'utf8');
-
-const SCRIPTS = {
-  countersignTokenSave: { numberOfKeys: 4, lua: lua('token-save.lua') },
-  countersignTokenRedeem: { numberOfKeys: 1, lua: lua('token-redeem.lua') },
-  countersignTokenRevoke: { numberOfKeys: 4, lua: lua('token-revoke.lua') },
-  countersignTokenRestore: { numberOfKeys: 2, lua: lua('token-restore.lua') },
-} as const;
-
-type ScriptFn = (...args: (string | number)[]) => Promise<unknown>;
-
 /** A slot's value: "<jti> <token>"; a value without a space is an older version's bare token. */
 function unpack(value: string | null): { jti: string | null; token: string } | null {
   if (value === null) return null;
   const space = value.indexOf(' ');
   return space < 0 ? { jti: null, token: value } : { jti: value.slice(0, space), token: value.slice(space + 1) };
 }
-const defined = new WeakSet<Redis | Cluster>();
 
 export interface RedisTokenLedger extends TokenLedger {
   /** The development key every replica shares: the first writer wins (SET NX). */
@@ -42,27 +30,14 @@ export interface RedisTokenLedger extends TokenLedger {
 }
 
 export function createRedisTokenLedger(redis: Redis | Cluster, opts: RedisStoreOptions): RedisTokenLedger {
-  const { tag } = redisKeys(opts.prefix);
-  const k = {
-    token: (jti: string) => `${tag}:token:${jti}`,
-    ptoken: (pid: string) => `${tag}:ptoken:${pid}`,
-    pickup: (pid: string) => `${tag}:pickup:${pid}`,
-    agentTokens: (agent: string) => `${tag}:agent-tokens:${agent}`,
-    executing: `${tag}:executing`,
-    revokedAgent: (agent: string) => `${tag}:revoked-agent:${agent}`,
-    signingKey: `${tag}:signing-key`,
-  };
-  if (!defined.has(redis)) {
-    for (const [name, def] of Object.entries(SCRIPTS)) redis.defineCommand(name, def);
-    defined.add(redis);
-  }
-  const call = (name: keyof typeof SCRIPTS, ...args: (string | number)[]) =>
-    (redis as unknown as Record<string, ScriptFn>)[name]!.apply(redis, args);
+  const keys = redisKeys(opts.prefix);
+  defineLuaCommands(redis);
+  const call = (name: LuaCommand, ...args: (string | number)[]) => runLua(redis, name, args);
 
   async function end(jti: string, to: 'revoked' | 'closed'): Promise<{ changed: boolean; proposal_id: string | null }> {
-    const [pid, agent] = await redis.hmget(k.token(jti), 'proposal_id', 'agent');
+    const [pid, agent] = await redis.hmget(keys.token(jti), 'proposal_id', 'agent');
     if (pid === null || pid === undefined || agent === null || agent === undefined) return { changed: false, proposal_id: null };
-    const changed = await call('countersignTokenRevoke', k.token(jti), k.ptoken(pid), k.pickup(pid), k.agentTokens(agent), jti, to);
+    const changed = await call('countersignTokenRevoke', keys.token(jti), keys.proposalToken(pid), keys.pickup(pid), keys.agentTokens(agent), jti, to);
     return { changed: Number(changed) === 1, proposal_id: pid };
   }
 
@@ -70,29 +45,29 @@ export function createRedisTokenLedger(redis: Redis | Cluster, opts: RedisStoreO
     async save(r: TokenRecord) {
       const stored = await call(
         'countersignTokenSave',
-        k.token(r.jti), k.ptoken(r.proposal_id), k.pickup(r.proposal_id), k.agentTokens(r.agent),
+        keys.token(r.jti), keys.proposalToken(r.proposal_id), keys.pickup(r.proposal_id), keys.agentTokens(r.agent),
         r.jti, r.proposal_id, r.agent, String(r.expires_at), r.token, r.pickup ? '1' : '0', String(STATE_RETENTION_MS), String(Date.now()), r.replace === true ? '1' : '0',
       );
       return Number(stored) === 1;
     },
     async tokenFor(pid, jti) {
-      const stored = unpack(await redis.get(k.ptoken(pid)));
+      const stored = unpack(await redis.get(keys.proposalToken(pid)));
       if (stored === null || (jti !== undefined && stored.jti !== null && stored.jti !== jti)) return null;
       return stored.token;
     },
     async takePickup(pid, jti) {
-      const stored = unpack(await redis.getdel(k.pickup(pid)));
+      const stored = unpack(await redis.getdel(keys.pickup(pid)));
       if (stored === null || (jti !== undefined && stored.jti !== null && stored.jti !== jti)) return null;
       return stored.token;
     },
     async restorePickup(pid, jti, token) {
-      return Number(await call('countersignTokenRestore', k.token(jti), k.pickup(pid), jti, token)) === 1;
+      return Number(await call('countersignTokenRestore', keys.token(jti), keys.pickup(pid), jti, token)) === 1;
     },
     async redeem(jti) {
-      return Number(await call('countersignTokenRedeem', k.token(jti))) === 1;
+      return Number(await call('countersignTokenRedeem', keys.token(jti))) === 1;
     },
     async state(jti) {
-      return (await redis.hget(k.token(jti), 'state')) as TokenState | null;
+      return (await redis.hget(keys.token(jti), 'state')) as TokenState | null;
     },
     async close(jti) {
       return (await end(jti, 'closed')).changed;
@@ -101,37 +76,37 @@ export function createRedisTokenLedger(redis: Redis | Cluster, opts: RedisStoreO
       return (await end(jti, 'revoked')).changed;
     },
     async outstandingTokens(agent) {
-      const jtis = await redis.zrange(k.agentTokens(agent), '0', '-1');
+      const jtis = await redis.zrange(keys.agentTokens(agent), '0', '-1');
       const out: { jti: string; proposal_id: string }[] = [];
       for (const jti of jtis) {
-        const [pid, state] = await redis.hmget(k.token(jti), 'proposal_id', 'state');
+        const [pid, state] = await redis.hmget(keys.token(jti), 'proposal_id', 'state');
         if (pid && (state === 'issued' || state === 'redeemed')) out.push({ jti, proposal_id: pid });
       }
       return out;
     },
     async markAgentRevoked(agent, at) {
-      await redis.set(k.revokedAgent(agent), String(at));
+      await redis.set(keys.revokedAgent(agent), String(at));
     },
     async agentRevokedAt(agent) {
-      const v = await redis.get(k.revokedAgent(agent));
+      const v = await redis.get(keys.revokedAgent(agent));
       return v === null ? null : Number(v);
     },
     async trackExecuting(pid, deadline) {
-      await redis.zadd(k.executing, String(deadline), pid);
+      await redis.zadd(keys.executing, String(deadline), pid);
     },
     async untrackExecuting(pid) {
-      await redis.zrem(k.executing, pid);
+      await redis.zrem(keys.executing, pid);
     },
     async executingDeadline(pid) {
-      const score = await redis.zscore(k.executing, pid);
+      const score = await redis.zscore(keys.executing, pid);
       return score === null ? null : Number(score);
     },
-    overdueExecutions: (now, limit) => redis.zrangebyscore(k.executing, '-inf', String(now), 'LIMIT', 0, limit),
+    overdueExecutions: (now, limit) => redis.zrangebyscore(keys.executing, '-inf', String(now), 'LIMIT', 0, limit),
     async sharedDevKey(generate) {
-      const existing = await redis.get(k.signingKey);
+      const existing = await redis.get(keys.devSigningKey);
       if (existing !== null) return existing;
-      await redis.set(k.signingKey, await generate(), 'NX');
-      const winner = await redis.get(k.signingKey);
+      await redis.set(keys.devSigningKey, await generate(), 'NX');
+      const winner = await redis.get(keys.devSigningKey);
       if (winner === null) throw new Error('the development signing key vanished from Redis');
       return winner;
     },

@@ -1,0 +1,59 @@
+import { readFileSync } from 'node:fs';
+import type { Cluster, Redis } from 'ioredis';
+
+// The one place that reads the Lua files and defines them as commands on a client. The
+// sources are read once at import: a missing file stops the process at start, not at the
+// first proposal. Libraries are prepended as source text because Redis 7.0 scripts cannot
+// import anything (Functions could, but they are not replicated with the same ease across
+// Sentinel/Cluster set-ups and need FUNCTION LOAD management).
+//
+// The files stay in ./lua next to this module: the build copies them beside the compiled
+// code, and they are found relative to import.meta.url from either place.
+
+const lua = (name: string): string => readFileSync(new URL(`./lua/${name}`, import.meta.url), 'utf8');
+
+const SHA256_LIB = lua('sha256.lua');
+const AUDIT_LIB = `${SHA256_LIB}\n${lua('audit-append.lua')}`;
+
+const COMMANDS = {
+  countersignCreateProposal: { numberOfKeys: 6, lua: `${AUDIT_LIB}\n${lua('create-proposal.lua')}` },
+  countersignCommitProposal: { numberOfKeys: 5, lua: `${AUDIT_LIB}\n${lua('commit-proposal.lua')}` },
+  countersignAppendEvents: { numberOfKeys: 2, lua: `${AUDIT_LIB}\n${lua('append-events.lua')}` },
+  // Let tests compare the Lua SHA-256 and chain step with node:crypto; they touch no key.
+  countersignSha256: { numberOfKeys: 0, lua: `${SHA256_LIB}\nreturn sha256(ARGV[1])` },
+  countersignChainHash: { numberOfKeys: 0, lua: `${SHA256_LIB}\nreturn chain_hash(ARGV[1], ARGV[2], ARGV[3])` },
+  countersignTokenSave: { numberOfKeys: 4, lua: lua('token-save.lua') },
+  countersignTokenRedeem: { numberOfKeys: 1, lua: lua('token-redeem.lua') },
+  countersignTokenRevoke: { numberOfKeys: 4, lua: lua('token-revoke.lua') },
+  countersignTokenRestore: { numberOfKeys: 2, lua: lua('token-restore.lua') },
+  countersignCountInWindow: { numberOfKeys: 1, lua: lua('count-in-window.lua') },
+} as const;
+
+export type LuaCommand = keyof typeof COMMANDS;
+
+type Client = Redis | Cluster;
+type CommandFn = (...args: (string | number)[]) => Promise<unknown>;
+
+const defined = new WeakSet<Client>();
+
+/** Defines every command on `redis`, once per client, whoever asks first. */
+export function defineLuaCommands(redis: Client): void {
+  if (defined.has(redis)) return;
+  for (const [name, def] of Object.entries(COMMANDS)) {
+    // defineCommand sends EVALSHA and falls back to EVAL on NOSCRIPT (after a restart or failover).
+    redis.defineCommand(name, { numberOfKeys: def.numberOfKeys, lua: def.lua });
+  }
+  defined.add(redis);
+}
+
+/** Runs one command: its KEYS first (as many as it declares), then its ARGV. */
+export function runLua(redis: Client, name: LuaCommand, args: readonly (string | number)[]): Promise<unknown> {
+  defineLuaCommands(redis);
+  const fn = (redis as unknown as Record<LuaCommand, CommandFn>)[name];
+  return fn.apply(redis, args as (string | number)[]);
+}
+
+/** INCR with a window that is set in the same step (count-in-window.lua); the new count. */
+export async function countInWindow(redis: Client, key: string, windowSeconds: number): Promise<number> {
+  return Number(await runLua(redis, 'countersignCountInWindow', [key, windowSeconds]));
+}

@@ -1,0 +1,55 @@
+import type { Redis } from 'ioredis';
+import { describe, expect, inject, it } from 'vitest';
+import { createQueues } from '../../adapters/bullmq/queues.ts';
+import { createRedisCardRefStore } from '../../adapters/redis/card-ref-store.ts';
+import { createRedisConnection } from '../../adapters/redis/connection.ts';
+import { redisKeys } from '../../adapters/redis/keys.ts';
+import { testRedis } from '../helpers/redis.ts';
+
+// Names that other versions' replicas share with this one, written and read through Redis:
+// the card posting claim and BullMQ's prefix.
+
+const { redis, newPrefix } = testRedis();
+const node = redis as Redis;
+
+describe('key names shared with other versions', () => {
+  it("the card posting claim is `{prefix}:cards:<id>:posting:<platform>`: an older replica's claim holds this one off", async () => {
+    const p = newPrefix();
+    const cards = createRedisCardRefStore(redis, { prefix: p });
+    await node.set(`{${p}}:cards:p_older:posting:slack`, '1', 'EX', 60, 'NX');
+    expect(await cards.claimPost('p_older', 'slack', 60)).toBe(false);
+    expect(await cards.claimPost('p_older', 'teams', 60)).toBe(true);
+    expect(await node.ttl(`{${p}}:cards:p_older:posting:teams`)).toBeGreaterThan(0);
+    await cards.releasePost('p_older', 'slack');
+    expect(await node.exists(`{${p}}:cards:p_older:posting:slack`)).toBe(0);
+    expect(await cards.claimPost('p_older', 'slack', 60)).toBe(true);
+  });
+
+  it('a platform id or proposal id that would reach another key is refused before Redis is asked', async () => {
+    const p = newPrefix();
+    const cards = createRedisCardRefStore(redis, { prefix: p });
+    await expect(cards.claimPost('p_1', 'slack:x', 60)).rejects.toThrow(/invalid platform id/);
+    await expect(cards.claimPost('p_1:posting:teams', 'slack', 60)).rejects.toThrow(/invalid proposal id/);
+    await expect(cards.releasePost('p_1', '{x}')).rejects.toThrow(/invalid platform id/);
+    expect(await node.keys(`{${p}}:*`)).toEqual([]);
+  });
+
+  it("BullMQ's prefix: the one the config carries (keys.ts names it), else the same name derived as before", async () => {
+    const url = inject('redisUrl')!;
+    const queueConnection = createRedisConnection({ url, role: 'queue' });
+    try {
+      const p = newPrefix();
+      const given = createQueues({ prefix: 'not-used', bullPrefix: redisKeys(p).bull, queueConnection, workerConnection: queueConnection });
+      await given.scheduleExpiry('p_given', Date.now() + 60_000);
+      const p2 = newPrefix();
+      const derived = createQueues({ prefix: p2, queueConnection, workerConnection: queueConnection });
+      await derived.scheduleExpiry('p_derived', Date.now() + 60_000);
+      expect(await node.exists(`{${p}}:bull:expire:expire-p_given`)).toBe(1);
+      expect(await node.exists(`{${p2}}:bull:expire:expire-p_derived`)).toBe(1);
+      expect(await node.keys('{not-used}:*')).toEqual([]);
+      await Promise.all([given.close(), derived.close()]);
+    } finally {
+      await queueConnection.quit();
+    }
+  });
+});

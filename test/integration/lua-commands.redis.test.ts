@@ -1,0 +1,65 @@
+import type { Cluster, Redis } from 'ioredis';
+import { describe, expect, it } from 'vitest';
+import { countInWindow } from '../../adapters/redis/lua-commands.ts';
+import { redisScripts } from '../../adapters/redis/scripts.ts';
+import { createRedisSessionStore } from '../../adapters/redis/sessions.ts';
+import { createRedisTokenLedger } from '../../adapters/redis/token-ledger.ts';
+import { testRedis } from '../helpers/redis.ts';
+
+// The one Lua loader (lua-commands.ts): every user of a client shares its definitions, and
+// the counter that sessions and the auth-failure limiter count with.
+
+const { redis, prefix, newPrefix, connect } = testRedis();
+const node = redis as Redis;
+
+describe('Lua commands', () => {
+  it('defines each command once per client, whichever store asks first, and every store can run its scripts', async () => {
+    const client = connect();
+    const defined: string[] = [];
+    const original = client.defineCommand.bind(client) as (name: string, def: { lua: string; numberOfKeys: number }) => void;
+    (client as Cluster | Redis).defineCommand = ((name: string, def: { lua: string; numberOfKeys: number }) => {
+      defined.push(name);
+      original(name, def);
+    }) as typeof client.defineCommand;
+
+    const ledger = createRedisTokenLedger(client, { prefix });
+    const scripts = redisScripts(client);
+    const sessions = createRedisSessionStore(client, prefix);
+    createRedisTokenLedger(client, { prefix: newPrefix() });
+    redisScripts(client);
+
+    expect(defined.length).toBeGreaterThan(0);
+    expect(new Set(defined).size).toBe(defined.length);
+    expect(defined).toEqual(expect.arrayContaining(['countersignCreateProposal', 'countersignTokenSave', 'countersignCountInWindow']));
+    // The proposal scripts' library and the token scripts run side by side on the one client.
+    expect(await scripts.sha256('abc')).toBe('ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad');
+    expect(await ledger.redeem('t_never_issued')).toBe(false);
+    expect(await sessions.recordFailure('alice')).toBe(true);
+  });
+
+  it('count-in-window: counts, gives the counter its window at the first count, and does not extend it', async () => {
+    const key = `{${prefix}}:test:count`;
+    expect(await countInWindow(redis, key, 300)).toBe(1);
+    const first = await node.pttl(key);
+    expect(first).toBeGreaterThan(299_000);
+    expect(first).toBeLessThanOrEqual(300_000);
+    await node.pexpire(key, 5_000);
+    expect(await countInWindow(redis, key, 300)).toBe(2);
+    expect(await node.pttl(key)).toBeLessThanOrEqual(5_000);
+  });
+
+  it('count-in-window: a counter found without expiry gets one, keeping its count', async () => {
+    const key = `{${prefix}}:test:stuck`;
+    await node.set(key, '41');
+    expect(await countInWindow(redis, key, 60)).toBe(42);
+    expect(await node.ttl(key)).toBeGreaterThan(0);
+  });
+
+  it('count-in-window: concurrent counts from many connections all land, and the counter expires', async () => {
+    const key = `{${prefix}}:test:race`;
+    const clients = Array.from({ length: 4 }, () => connect());
+    const counts = await Promise.all(Array.from({ length: 40 }, (_, i) => countInWindow(clients[i % 4]!, key, 60)));
+    expect([...counts].sort((a, b) => a - b)).toEqual(Array.from({ length: 40 }, (_, i) => i + 1));
+    expect(await node.ttl(key)).toBeGreaterThan(0);
+  });
+});
