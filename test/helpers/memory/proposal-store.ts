@@ -1,0 +1,149 @@
+import type { AuditEventInput } from '../../../src/core/audit.ts';
+import { canTransition } from '../../../src/core/lifecycle.ts';
+import type { Clock, CreateResult, ImplicitKey, ProposalStore } from '../../../src/core/ports.ts';
+import { STATUSES } from '../../../src/core/proposal.ts';
+import type { Proposal, Status } from '../../../src/core/proposal.ts';
+import type { MemoryAuditLog } from './audit-log.ts';
+
+// The proposal store in memory, held to the Redis adapter's behaviour by
+// test/contracts/proposal-store.contract.ts (adapters/redis/proposal-store.ts and its create / commit
+// Lua scripts): idempotency per agent (an agent's own key for 30 days, the implicit key in
+// its own namespace for its TTL, both on the injected clock), a duplicate id refused,
+// compare-and-set on `version`, a move the lifecycle forbids an error (not a conflict), and
+// the events appended to the audit fake in the same step as the proposal changes. Every
+// check runs before the first write, and nothing awaits in between, so each call is atomic
+// as a Lua script is. Proposals are stored as JSON, as in Redis: what a caller holds is a copy.
+
+/** How long an agent's own idempotency key is kept (adapters/redis/keys.ts). */
+export const IDEMPOTENCY_TTL_SECONDS = 30 * 24 * 60 * 60;
+
+export interface MemoryProposalStore extends ProposalStore {
+  /** Every stored proposal, oldest first (copies). */
+  all(): Proposal[];
+  /** The next create or commit rejects with `error` and changes nothing (Redis unreachable). */
+  failNext(error?: Error): void;
+}
+
+function statusFrom(to: Status): Set<Status> {
+  return new Set(STATUSES.filter((from) => from === to || canTransition(from, to)));
+}
+
+/** The statuses each status may follow: the rule the commit script enforces. */
+const ALLOWED_FROM = Object.fromEntries(STATUSES.map((to) => [to, statusFrom(to)])) as Record<Status, Set<Status>>;
+
+export function createMemoryProposalStore(opts: { audit: MemoryAuditLog; clock: Clock }): MemoryProposalStore {
+  const { audit, clock } = opts;
+  /** id -> the proposal as JSON (the source of truth, like the `doc` field in Redis). */
+  const docs = new Map<string, string>();
+  const statuses = new Map<string, Status>();
+  const idempotency = new Map<string, { id: string; expiresAt: number }>();
+  let failure: Error | null = null;
+
+  audit.readStatusFrom((id) => statuses.get(id) ?? null);
+
+  const parse = (doc: string | undefined): Proposal | null => (doc === undefined ? null : (JSON.parse(doc) as Proposal));
+
+  function takeFailure(): void {
+    if (failure === null) return;
+    const error = failure;
+    failure = null;
+    throw error;
+  }
+
+  /** Pending proposals in the order of Redis' sorted set: deadline, then id; no deadline last. */
+  function pendingOrder(): { id: string; score: number }[] {
+    const out: { id: string; score: number }[] = [];
+    for (const [id, status] of statuses) {
+      if (status !== 'pending') continue;
+      out.push({ id, score: parse(docs.get(id))?.expires_at ?? Number.POSITIVE_INFINITY });
+    }
+    return out.sort((a, b) => (a.score !== b.score ? a.score - b.score : a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+  }
+
+  /** The audit fake seals (and may refuse) the events first; then both change in one step. */
+  function appendWith(events: AuditEventInput[], write: () => void): void {
+    audit.appendNow(events);
+    write();
+  }
+
+  return {
+    async create(proposal: Proposal, events: AuditEventInput[], implicitKey?: ImplicitKey): Promise<CreateResult> {
+      takeFailure();
+      if (proposal.version !== 1) throw new Error(`a new proposal has version 1, not ${proposal.version}`);
+      const dedupe =
+        proposal.idempotency_key !== null
+          ? { key: `${proposal.agent}\n${proposal.idempotency_key}`, ttl: IDEMPOTENCY_TTL_SECONDS }
+          : implicitKey !== undefined
+            ? { key: `${proposal.agent}#request\n${implicitKey.key}`, ttl: implicitKey.ttlSeconds }
+            : null;
+      const doc = JSON.stringify(proposal);
+      // Everything that can refuse runs before anything is written.
+      const now = clock.now();
+      if (dedupe !== null && dedupe.ttl > 0) {
+        const seen = idempotency.get(dedupe.key);
+        if (seen !== undefined && now < seen.expiresAt) {
+          const existing = parse(docs.get(seen.id));
+          if (existing === null) throw new Error(`idempotency key points to missing proposal ${seen.id}`);
+          return { created: false, existing };
+        }
+      }
+      if (docs.has(proposal.id)) throw new Error(`ERR countersign: proposal ${proposal.id} already exists`);
+      const write = () => {
+        docs.set(proposal.id, doc);
+        statuses.set(proposal.id, proposal.status);
+        if (dedupe !== null && dedupe.ttl > 0) idempotency.set(dedupe.key, { id: proposal.id, expiresAt: now + dedupe.ttl * 1000 });
+      };
+      appendWith(events, write);
+      return { created: true };
+    },
+
+    async get(id: string): Promise<Proposal | null> {
+      return parse(docs.get(id));
+    },
+
+    async commit(next: Proposal, expectedVersion: number, events: AuditEventInput[]): Promise<'ok' | 'conflict'> {
+      takeFailure();
+      if (next.version !== expectedVersion + 1) {
+        throw new Error(`commit of version ${next.version} against expected version ${expectedVersion}`);
+      }
+      const current = parse(docs.get(next.id));
+      if (current === null || current.version !== expectedVersion) return 'conflict';
+      if (!ALLOWED_FROM[next.status].has(current.status)) {
+        throw new Error(`ERR countersign: proposal ${next.id} may not go from ${current.status} to ${next.status}`);
+      }
+      const doc = JSON.stringify(next);
+      appendWith(events, () => {
+        docs.set(next.id, doc);
+        statuses.set(next.id, next.status);
+      });
+      return 'ok';
+    },
+
+    async listPending(limit: number): Promise<Proposal[]> {
+      if (limit <= 0) return [];
+      return pendingOrder()
+        .slice(0, limit)
+        .map(({ id }) => parse(docs.get(id))!);
+    },
+
+    async pendingDueBy(at: number, limit: number): Promise<string[]> {
+      if (limit <= 0) return [];
+      return pendingOrder()
+        .filter((p) => p.score <= at)
+        .slice(0, limit)
+        .map((p) => p.id);
+    },
+
+    async countByStatus(): Promise<Record<Status, number>> {
+      const counts = Object.fromEntries(STATUSES.map((s) => [s, 0])) as Record<Status, number>;
+      for (const status of statuses.values()) counts[status] += 1;
+      return counts;
+    },
+
+    all: () => [...docs.values()].map((doc) => parse(doc)!),
+
+    failNext(error = new Error('proposal store unavailable')) {
+      failure = error;
+    },
+  };
+}

@@ -1,0 +1,12 @@
+import { createRedisAuditLog } from '../../adapters/redis/audit-log.ts';
+import { createRedisProposalStore } from '../../adapters/redis/proposal-store.ts';
+import { proposalStoreContract } from '../contracts/proposal-store.contract.ts';
+import { testRedis } from '../helpers/redis.ts';
+
+// The ProposalStore contract against the Redis adapter: each case on a prefix of its own.
+const { redis, newPrefix } = testRedis();
+
+proposalStoreContract('redis', async () => {
+  const prefix = newPrefix();
+  return { store: createRedisProposalStore(redis, { prefix }), audit: createRedisAuditLog(redis, { prefix }) };
+});
