@@ -28,7 +28,7 @@ const PREFIX = 'prof';
 buildCountersign();
 const dir = mkdtempSync(join(tmpdir(), 'countersign-profile-'));
 const profDir = join(dir, 'cpuprofile');
-const redisServer = await startPrivateRedis({ dir: join(dir, 'redis'), persist: false });
+const redisServer = await startPrivateRedis({ dir: join(dir, 'redis'), persist: false, searchPath: process.env['PATH'] ?? '' });
 const redis = createRedisConnection({ url: redisServer.url, role: 'command' }) as Redis;
 const children: Child[] = [];
 try {

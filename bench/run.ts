@@ -95,7 +95,7 @@ async function main(): Promise<void> {
   buildCountersign();
   const dir = mkdtempSync(join(tmpdir(), 'countersign-bench-'));
   const children: Child[] = [];
-  const redisServer = await startPrivateRedis({ dir: join(dir, 'redis'), persist: false });
+  const redisServer = await startPrivateRedis({ dir: join(dir, 'redis'), persist: false, searchPath: process.env['PATH'] ?? '' });
   const redis = createRedisConnection({ url: redisServer.url, role: 'command' }) as Redis;
   const closers: (() => Promise<unknown>)[] = [];
   try {

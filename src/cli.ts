@@ -2,7 +2,8 @@
 // and the use cases. Results go to stdout, progress to stderr.
 import { CountersignApiError } from './client/index.ts';
 import { CountersignError, ValidationError } from './core/errors.ts';
-import { consoleSignInLink, revokeAgent, start } from './main.ts';
+import { start } from './main.ts';
+import { consoleSignInLink, revokeAgent } from './wiring/cli-commands.ts';
 import { runDemo, runPropose } from './cli/agent-commands.ts';
 import { AUDIT_SEARCH_FLAGS, runAuditSearch, runAuditVerify } from './cli/audit-commands.ts';
 import { Flags, usage, type Env, type Io } from './cli/io.ts';

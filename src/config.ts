@@ -39,18 +39,21 @@ export const envSchema = z.object({
   COUNTERSIGN_ADMIN_TOKEN: z.preprocess(blankToUndefined, z.string().min(24, 'must be at least 24 characters').optional()),
   TOKEN_SIGNING_KEY: optionalString,
   EXECUTION_TOKEN_TTL: duration('5m'),
-  SLACK_BOT_TOKEN: optionalString,
-  SLACK_SIGNING_SECRET: optionalString,
-  SLACK_API_URL: url,
-  MICROSOFT_APP_ID: optionalString,
-  MICROSOFT_APP_PASSWORD: optionalString,
-  MICROSOFT_APP_TENANT_ID: optionalString,
-  MICROSOFT_APP_TYPE: z.preprocess(blankToUndefined, z.enum(['MultiTenant', 'SingleTenant', 'UserAssignedMSI']).optional()),
   LOG_LEVEL: z.preprocess(blankToUndefined, z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info')),
   NODE_ENV: optionalString,
 });
 
 export type Env = z.output<typeof envSchema>;
+
+/** A platform's part of the environment (src/app/platforms.ts, PlatformModule). */
+export interface PlatformEnvSpec {
+  readonly id: string;
+  readonly env: z.ZodRawShape;
+  settings(env: Readonly<Record<string, unknown>>, production: boolean): unknown;
+}
+
+/** Helpers for platforms' variables, so every variable treats blanks the same way. */
+export const envValue = { optionalString, url, blankToUndefined };
 
 export interface RedisTarget {
   url: string | null;
@@ -69,10 +72,12 @@ export interface Config {
   policyFile: string | null;
   adminToken: string | null;
   tokens: { signingKey: string | null; ttlMs: number };
-  slack: { botToken: string; signingSecret: string; apiUrl: string | null } | null;
-  teams: { appId: string | null; appPassword: string | null; tenantId: string | null; appType: string | null };
+  /** Each platform's settings, from its own variables, by platform id. */
+  platforms: ReadonlyMap<string, unknown>;
   logLevel: Env['LOG_LEVEL'];
   production: boolean;
+  /** Where to look for programs countersign starts (a private redis-server): PATH. */
+  searchPath: string;
   /** The raw environment, only for the policy's `secret_env` look-ups. */
   secrets: Readonly<Record<string, string | undefined>>;
 }
@@ -86,28 +91,23 @@ function hostPorts(name: string, text: string | undefined): { host: string; port
   });
 }
 
-export function loadConfig(raw: Readonly<Record<string, string | undefined>>): Config {
-  const parsed = envSchema.safeParse(raw);
+export function loadConfig(raw: Readonly<Record<string, string | undefined>>, platforms: readonly PlatformEnvSpec[] = []): Config {
+  const shape: z.ZodRawShape = { ...envSchema.shape };
+  for (const p of platforms) {
+    for (const [name, schema] of Object.entries(p.env)) {
+      if (name in shape) throw new ConfigError(`${name}: claimed by platform "${p.id}" and by another part of countersign`);
+      (shape as Record<string, z.core.$ZodType>)[name] = schema;
+    }
+  }
+  const parsed = z.object(shape).safeParse(raw);
   if (!parsed.success) {
     const lines = parsed.error.issues.map((i) => `${String(i.path[0] ?? '(environment)')}: ${i.message}`);
     throw new ConfigError(`invalid environment: ${lines.join('; ')}`);
   }
-  const env = parsed.data;
+  const all = parsed.data as Readonly<Record<string, unknown>>;
+  const env = all as Env;
   const production = env.NODE_ENV === 'production';
-  const slackParts = [env.SLACK_BOT_TOKEN, env.SLACK_SIGNING_SECRET].filter((v) => v !== undefined).length;
-  if (slackParts === 1) {
-    throw new ConfigError('SLACK_BOT_TOKEN and SLACK_SIGNING_SECRET: set both to turn Slack on, or neither');
-  }
-  // Teams credentials that cannot work would show up only as failed posts: refuse them at start.
-  if (env.MICROSOFT_APP_ID === undefined && (env.MICROSOFT_APP_PASSWORD !== undefined || env.MICROSOFT_APP_TENANT_ID !== undefined)) {
-    throw new ConfigError('MICROSOFT_APP_ID: required when MICROSOFT_APP_PASSWORD or MICROSOFT_APP_TENANT_ID is set');
-  }
-  if (env.MICROSOFT_APP_ID !== undefined && env.MICROSOFT_APP_TYPE !== 'UserAssignedMSI' && env.MICROSOFT_APP_PASSWORD === undefined) {
-    throw new ConfigError('MICROSOFT_APP_PASSWORD: required with MICROSOFT_APP_ID (unless MICROSOFT_APP_TYPE=UserAssignedMSI)');
-  }
-  if (env.MICROSOFT_APP_TYPE !== undefined && env.MICROSOFT_APP_TYPE !== 'MultiTenant' && env.MICROSOFT_APP_TENANT_ID === undefined) {
-    throw new ConfigError(`MICROSOFT_APP_TENANT_ID: required when MICROSOFT_APP_TYPE is ${env.MICROSOFT_APP_TYPE}`);
-  }
+  const platformSettings = new Map(platforms.map((p) => [p.id, p.settings(all, production)] as const));
   if (env.REDIS_SENTINELS !== undefined && env.REDIS_SENTINEL_NAME === undefined) {
     throw new ConfigError('REDIS_SENTINEL_NAME: required when REDIS_SENTINELS is set');
   }
@@ -139,18 +139,10 @@ export function loadConfig(raw: Readonly<Record<string, string | undefined>>): C
     policyFile: env.POLICY_FILE ?? null,
     adminToken: env.COUNTERSIGN_ADMIN_TOKEN ?? null,
     tokens: { signingKey: env.TOKEN_SIGNING_KEY ?? null, ttlMs: env.EXECUTION_TOKEN_TTL },
-    slack:
-      env.SLACK_BOT_TOKEN !== undefined && env.SLACK_SIGNING_SECRET !== undefined
-        ? { botToken: env.SLACK_BOT_TOKEN, signingSecret: env.SLACK_SIGNING_SECRET, apiUrl: env.SLACK_API_URL ?? null }
-        : null,
-    teams: {
-      appId: env.MICROSOFT_APP_ID ?? null,
-      appPassword: env.MICROSOFT_APP_PASSWORD ?? null,
-      tenantId: env.MICROSOFT_APP_TENANT_ID ?? null,
-      appType: env.MICROSOFT_APP_TYPE ?? null,
-    },
+    platforms: platformSettings,
     logLevel: env.LOG_LEVEL,
     production,
+    searchPath: raw['PATH'] ?? '',
     secrets: raw,
   };
 }

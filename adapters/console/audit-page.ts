@@ -8,7 +8,7 @@ import { STATUSES, type Status } from '../../src/core/proposal.ts';
 import type { RequestState } from './console-app.ts';
 import { page } from './html.ts';
 import { sendHtml } from './http.ts';
-import type { Session } from './sessions.ts';
+import type { Session } from '../../src/core/ports.ts';
 import { auditPage, type AuditForm } from './views.ts';
 
 // The console's audit search: the API's filters as a form. Every signed-in person of the

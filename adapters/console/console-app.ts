@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { AppDeps } from '../../src/app/deps.ts';
+import type { ChatPlatform, PlatformServices } from '../../src/app/platforms.ts';
 import { platformsFor } from '../../src/app/notify-platforms.ts';
 import { getProposal } from '../../src/app/proposals.ts';
 import { authorityFrom, recordDecision } from '../../src/app/record-decision.ts';
@@ -11,7 +12,7 @@ import { CountersignError } from '../../src/core/errors.ts';
 import { PROPOSAL_ID_PATTERN } from '../../src/core/ids.ts';
 import type { Proposal } from '../../src/core/proposal.ts';
 import { auditRoute } from './audit-page.ts';
-import type { ConsoleHub } from './console-channel.ts';
+import { createConsoleChannel } from './console-channel.ts';
 import { html, page } from './html.ts';
 import {
   allowedOrigins,
@@ -26,7 +27,8 @@ import {
   sendHtml,
   wantsJson,
 } from './http.ts';
-import { sameText, SESSION_TTL_SECONDS, type Session, type SessionStore } from './sessions.ts';
+import { sameSecret as sameText } from '../../src/core/signing.ts';
+import { SESSION_TTL_SECONDS, type AuthFailureLimiter, type LiveUpdates, type Session, type SessionStore } from '../../src/core/ports.ts';
 import { signInRoutes } from './sign-in.ts';
 import { timeline } from './timeline.ts';
 import { cardHtml, messagePage, pendingPage } from './views.ts';
@@ -39,13 +41,13 @@ import { cardHtml, messagePage, pendingPage } from './views.ts';
 export interface ConsoleOptions {
   deps: AppDeps;
   sessions: SessionStore;
-  hub: ConsoleHub;
+  live: LiveUpdates;
   /** PUBLIC_URL and the listening address, known once the server listens. */
   urls: () => string[];
   /** Secure cookies (PUBLIC_URL is https). */
   secureCookies: boolean;
   /** Caps audited sign-in failures per address, like the agent API's (the audit chain cannot be trimmed). */
-  failureLimiter?: { allow(address: string): Promise<boolean> };
+  failureLimiter: AuthFailureLimiter;
 }
 
 export const SESSION_COOKIE = 'cs_session';
@@ -71,7 +73,7 @@ export interface RequestState {
 const REFUSAL_REASONS: ReadonlySet<string> = new Set<RefusalReason>(['unknown_person', 'not_an_approver', 'sponsor', 'already_voted', 'reason_required', 'expired', 'not_pending']);
 
 export function createConsole(options: ConsoleOptions) {
-  const { deps, sessions, hub } = options;
+  const { deps, sessions, live } = options;
   const staticFiles = new Map(
     Object.entries(STATIC).map(([name, s]) => [name, { type: s.type, body: readFileSync(new URL(`./static/${s.file}`, import.meta.url)) }]),
   );
@@ -204,7 +206,7 @@ export function createConsole(options: ConsoleOptions) {
   function events(s: RequestState & { session: Session }) {
     s.res.writeHead(200, { ...SECURITY_HEADERS, 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-store', 'x-accel-buffering': 'no' });
     s.res.write('retry: 3000\n\n');
-    const unsubscribe = hub.subscribe((n) => s.res.write(`event: proposal\ndata: ${JSON.stringify(n)}\n\n`));
+    const unsubscribe = live.subscribe((n) => s.res.write(`event: proposal\ndata: ${JSON.stringify(n)}\n\n`));
     // Proxies drop idle streams; a comment line every 25 s keeps it open.
     const ping = setInterval(() => s.res.write(': ping\n\n'), 25_000);
     ping.unref();
@@ -264,14 +266,18 @@ export function createConsole(options: ConsoleOptions) {
     }
   }
 
-  return {
-    handle,
-    /** A one-time sign-in link for `person` (printed at start with the built-in policy). */
-    async signInLink(person: string, baseUrl: string): Promise<string> {
-      const token = await sessions.issueOneTime(person);
-      return `${baseUrl.replace(/\/$/, '')}/console/login/once?token=${token}`;
-    },
-  };
+  return { handle };
 }
 
-export type ConsoleApp = ReturnType<typeof createConsole>;
+/** The console as a chat platform: its channel announces changes, its pages live under /console. */
+export function createConsolePlatform(services: PlatformServices): ChatPlatform<(req: IncomingMessage, res: ServerResponse) => Promise<void>> {
+  const app = createConsole({
+    deps: services.deps,
+    sessions: services.sessions,
+    live: services.live,
+    urls: services.urls,
+    secureCookies: services.deps.publicUrl.startsWith('https:'),
+    failureLimiter: services.failureLimiter,
+  });
+  return { channel: createConsoleChannel(services.live), mounts: { '/console': app.handle } };
+}

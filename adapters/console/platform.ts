@@ -1,12 +1,17 @@
 import { createHash } from 'node:crypto';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { z } from 'zod';
+import type { PlatformModule } from '../../src/app/platforms.ts';
 import { envVariableName } from '../../src/core/policy/schema.ts';
 import type { PlatformPolicy } from '../../src/core/policy/extensions.ts';
 import type { PersonSpec } from '../../src/core/policy/model.ts';
+import type { SessionStore } from '../../src/core/ports.ts';
 
-// The console in the policy: a route lists `console: true` to show its cards there; a person
+// The built-in web console as a platform, always served (the default channel when no chat is
+// set up). In the policy: a route lists `console: true` to show its cards there; a person
 // signs in with a console key whose SHA-256 is in the policy (`console_key_sha256`) or that a
-// variable holds (`console_key_env`, hashed at load: only the hash is kept).
+// variable holds (`console_key_env`, hashed at load: only the hash is kept), or with a
+// one-time link. It has no variables of its own: cookies are Secure when PUBLIC_URL is https.
 
 export const CONSOLE = 'console';
 
@@ -45,4 +50,24 @@ export function consoleProposalUrl(publicUrl: string, id: string): string {
 export function consoleKeyHash(person: PersonSpec): string | null {
   const hash = person.accounts.get(CONSOLE)?.details['key_sha256'];
   return typeof hash === 'string' ? hash : null;
+}
+
+type Handler = (req: IncomingMessage, res: ServerResponse) => Promise<void>;
+
+export const consolePlatform: PlatformModule<null, Handler> = {
+  id: CONSOLE,
+  policy: consolePolicy,
+  env: {},
+  settings: () => null,
+  enabled: () => true,
+  async create(_settings, services) {
+    const { createConsolePlatform } = await import('./console-app.ts');
+    return createConsolePlatform(services);
+  },
+};
+
+/** A one-time sign-in link for `person` (printed at start with the built-in policy, and by `countersign console link`). */
+export async function consoleSignInLink(sessions: SessionStore, publicUrl: string, person: string): Promise<string> {
+  const token = await sessions.issueOneTime(person);
+  return `${publicUrl.replace(/\/$/, '')}/console/login/once?token=${token}`;
 }

@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import type { AppDeps } from '../../src/app/deps.ts';
 import { recordAuthFailure } from '../../src/app/record-auth-failure.ts';
@@ -7,7 +7,8 @@ import type { RequestState } from './console-app.ts';
 import { consoleKeyHash } from './platform.ts';
 import { page } from './html.ts';
 import { cookie, parseCookies, readForm, redirect, sameOrigin, sendHtml } from './http.ts';
-import { randomToken, sameText, type SessionStore } from './sessions.ts';
+import { sameSecret as sameText } from '../../src/core/signing.ts';
+import type { SessionStore } from '../../src/core/ports.ts';
 import { loginPage, messagePage } from './views.ts';
 
 // Signing in and out. Two ways in: a person's console key (its SHA-256 is in the policy), or
@@ -16,6 +17,8 @@ import { loginPage, messagePage } from './views.ts';
 
 const LOGIN_COOKIE = 'cs_login';
 const LOGIN_COOKIE_TTL = 60 * 60;
+
+const randomToken = () => randomBytes(32).toString('base64url');
 
 export interface SignInOptions {
   deps: AppDeps;

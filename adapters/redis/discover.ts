@@ -34,6 +34,7 @@ export async function discoverRedis(
   dataDir: string,
   log: (msg: string) => void,
   local = 'redis://127.0.0.1:6379',
+  searchPath = '',
 ): Promise<{ url: string; privateRedis: PrivateRedis | null }> {
   if (target.url !== null) return { url: target.url, privateRedis: null };
   if (target.clusterNodes.length > 0 || target.sentinels.length > 0) return { url: '', privateRedis: null };
@@ -43,7 +44,7 @@ export async function discoverRedis(
   if (running !== null && (await answersPing(running))) return { url: running, privateRedis: null };
   if (await answersPing(local)) return { url: local, privateRedis: null };
   const dir = resolve(dataDir, 'redis');
-  const started = await startPrivateRedis({ dir, persist: true, logFile: resolve(dir, 'redis.log') });
+  const started = await startPrivateRedis({ dir, persist: true, logFile: resolve(dir, 'redis.log'), searchPath });
   writeFileSync(urlFile, `${started.url}\n`);
   log(`started a private redis-server on ${started.url} (data in ${dir})`);
   const privateRedis: PrivateRedis = {

@@ -20,6 +20,8 @@ export interface PrivateRedisOptions {
   port?: number;
   persist: boolean;
   logFile?: string;
+  /** Where to look for redis-server first (PATH, handed in by the configuration), before the usual install places. */
+  searchPath: string;
 }
 
 export interface PrivateRedis {
@@ -30,9 +32,9 @@ export interface PrivateRedis {
 
 const WELL_KNOWN_DIRS = ['/usr/bin', '/usr/local/bin', '/usr/sbin', '/opt/homebrew/bin', '/opt/local/bin'];
 
-/** Absolute path of redis-server from PATH or the usual install places, or null. */
-export function findRedisServerBinary(): string | null {
-  const dirs = [...(process.env['PATH'] ?? '').split(delimiter).filter((d) => d !== ''), ...WELL_KNOWN_DIRS];
+/** Absolute path of redis-server from `searchPath` (PATH) or the usual install places, or null. */
+export function findRedisServerBinary(searchPath: string): string | null {
+  const dirs = [...searchPath.split(delimiter).filter((d) => d !== ''), ...WELL_KNOWN_DIRS];
   for (const dir of dirs) {
     const candidate = join(dir, 'redis-server');
     try {
@@ -179,7 +181,7 @@ async function launch(binary: string, opts: PrivateRedisOptions, port: number): 
 }
 
 export async function startPrivateRedis(opts: PrivateRedisOptions): Promise<PrivateRedis> {
-  const binary = findRedisServerBinary();
+  const binary = findRedisServerBinary(opts.searchPath);
   if (binary === null) throw new Error(REDIS_NOT_INSTALLED);
   mkdirSync(opts.dir, { recursive: true });
   if (opts.port !== undefined) return launch(binary, opts, opts.port);

@@ -1,12 +1,12 @@
 import type { App, BlockAction, ButtonAction, webApi } from '@slack/bolt';
 import type { AppDeps } from '../../src/app/deps.ts';
-import { checkDecision, recordDecision, refuseUnknownUser } from '../../src/app/record-decision.ts';
-import { refusalSentence } from '../../src/core/card.ts';
+import { checkClick, decideClick, type PlatformClick } from '../../src/app/record-decision.ts';
 import { NotFoundError } from '../../src/core/errors.ts';
 import type { RefusalReason, VoteOutcome } from '../../src/core/lifecycle.ts';
 import type { Logger } from '../../src/core/ports.ts';
 import type { Vote } from '../../src/core/proposal.ts';
 import { ACTION_APPROVE, ACTION_DENY, DENY_CALLBACK, REASON_ACTION, REASON_BLOCK, denyModal, type DenyModalMeta } from './blocks.ts';
+import { SLACK } from './platform.ts';
 import { escapeEntities } from './text.ts';
 
 // Button clicks and the deny modal. Every handler acks first (Slack wants an answer
@@ -16,7 +16,7 @@ import { escapeEntities } from './text.ts';
 
 export interface InteractionContext {
   web: webApi.WebClient;
-  deps: () => AppDeps;
+  deps: AppDeps;
   logger: Logger;
 }
 
@@ -25,9 +25,10 @@ type Refusal = Extract<VoteOutcome, { kind: 'refused' }>;
 // A redelivered click whose first delivery already counted is not news to the person.
 const QUIET_ON_RETRY = new Set<RefusalReason>(['already_voted', 'not_pending']);
 
-export function refusalText(r: Refusal): string {
+/** The refusal sentence (the same on every platform), with Slack's mark for its kind. */
+export function refusalText(r: Refusal, sentence: string): string {
   const mark = r.why === 'reason_required' ? ':warning: ' : r.why === 'unknown_person' || r.why === 'not_an_approver' || r.why === 'sponsor' ? ':no_entry: ' : '';
-  return `${mark}${refusalSentence(r)}`;
+  return `${mark}${sentence}`;
 }
 
 async function tellPrivately(ctx: InteractionContext, channel: string | null, user: string, text: string): Promise<void> {
@@ -49,17 +50,12 @@ interface Click {
   retry: boolean;
 }
 
-/** The person behind a Slack user id, or the (audited) refusal of a stranger. */
-async function personFor(deps: AppDeps, click: Click, vote: Vote): Promise<{ person: string } | { refusal: Refusal }> {
-  const person = deps.policy.personByPlatformId('slack', click.user);
-  if (person !== undefined) return { person: person.id };
-  return { refusal: await refuseUnknownUser(deps, { proposalId: click.proposalId, platform: 'slack', platformUser: click.user, vote }) };
+async function refuse(ctx: InteractionContext, click: Click, refusal: Refusal, sentence: string | null): Promise<void> {
+  if (sentence === null || (click.retry && QUIET_ON_RETRY.has(refusal.why))) return;
+  await tellPrivately(ctx, click.channel, click.user, refusalText(refusal, sentence));
 }
 
-async function refuse(ctx: InteractionContext, click: Click, refusal: Refusal): Promise<void> {
-  if (click.retry && QUIET_ON_RETRY.has(refusal.why)) return;
-  await tellPrivately(ctx, click.channel, click.user, refusalText(refusal));
-}
+const asClick = (click: Click, vote: Vote, reason: string | null = null): PlatformClick => ({ proposalId: click.proposalId, platform: SLACK, user: click.user, trusted: true, vote, reason });
 
 async function guarded(ctx: InteractionContext, click: Click, work: () => Promise<void>): Promise<void> {
   try {
@@ -81,12 +77,9 @@ export function registerInteractions(app: App, ctx: InteractionContext): void {
     await ack();
     const click = clickOf(body, action, context.retryNum);
     if (click === null) return;
-    const deps = ctx.deps();
     await guarded(ctx, click, async () => {
-      const who = await personFor(deps, click, 'approve');
-      if ('refusal' in who) return refuse(ctx, click, who.refusal);
-      const { outcome } = await recordDecision(deps, { proposalId: click.proposalId, person: who.person, platform: 'slack', vote: 'approve' });
-      if (outcome.kind === 'refused') await refuse(ctx, click, outcome);
+      const result = await decideClick(ctx.deps, asClick(click, 'approve'));
+      if (result.outcome.kind === 'refused') await refuse(ctx, click, result.outcome, result.notice);
     });
   });
 
@@ -94,13 +87,10 @@ export function registerInteractions(app: App, ctx: InteractionContext): void {
     await ack();
     const click = clickOf(body, action, context.retryNum);
     if (click === null) return;
-    const deps = ctx.deps();
     await guarded(ctx, click, async () => {
-      const who = await personFor(deps, click, 'deny');
-      if ('refusal' in who) return refuse(ctx, click, who.refusal);
       // Ask for a reason only from someone who may deny; the stranger hears no more than that.
-      const check = await checkDecision(deps, { proposalId: click.proposalId, person: who.person, platform: 'slack', vote: 'deny' });
-      if (!check.allowed) return refuse(ctx, click, check.outcome);
+      const check = await checkClick(ctx.deps, asClick(click, 'deny'));
+      if (!check.allowed) return refuse(ctx, click, check.outcome, check.notice);
       const p = check.proposal;
       const meta: DenyModalMeta = { p: p.id, c: click.channel, r: check.reasonRequired };
       // trigger_id is valid for 3 s from the click: open at once, before anything slower.
@@ -129,18 +119,9 @@ export function registerInteractions(app: App, ctx: InteractionContext): void {
     }
     await ack();
     const click: Click = { proposalId: meta.p, user: body.user.id, channel: meta.c, retry: false };
-    const deps = ctx.deps();
     await guarded(ctx, click, async () => {
-      const who = await personFor(deps, click, 'deny');
-      if ('refusal' in who) return refuse(ctx, click, who.refusal);
-      const { outcome } = await recordDecision(deps, {
-        proposalId: meta.p,
-        person: who.person,
-        platform: 'slack',
-        vote: 'deny',
-        reason: reason === '' ? null : reason,
-      });
-      if (outcome.kind === 'refused') await refuse(ctx, click, outcome);
+      const result = await decideClick(ctx.deps, asClick(click, 'deny', reason === '' ? null : reason));
+      if (result.outcome.kind === 'refused') await refuse(ctx, click, result.outcome, result.notice);
     });
   });
 }

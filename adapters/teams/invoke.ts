@@ -1,21 +1,17 @@
 import type { AppDeps } from '../../src/app/deps.ts';
-import { recordDecision, refuseUnknownUser } from '../../src/app/record-decision.ts';
 import { cardFor } from '../../src/app/deliver-notification.ts';
-import { refusalSentence } from '../../src/core/card.ts';
-import type { Proposal } from '../../src/core/proposal.ts';
+import { decideClick } from '../../src/app/record-decision.ts';
 import { NotFoundError } from '../../src/core/errors.ts';
-import type { VoteOutcome } from '../../src/core/lifecycle.ts';
 import type { Logger } from '../../src/core/ports.ts';
-import type { Vote } from '../../src/core/proposal.ts';
+import type { Proposal, Vote } from '../../src/core/proposal.ts';
+import { TEAMS } from './platform.ts';
 import { CARD_CONTENT_TYPE, REASON_INPUT, REASON_MAX, VERB_APPROVE, VERB_DENY, renderCard, type AdaptiveCard } from './cards.ts';
 
 // An Approve or Deny click (`adaptiveCard/action` invoke). The decision goes through
-// recordDecision, atomic in Redis: a double click, a re-delivered invoke or two replicas
+// decideClick (src/app/record-decision.ts), atomic in the store: a double click, a re-delivered invoke or two replicas
 // taking it at once count one vote. The answer is the refreshed card for the clicker (with a
 // private notice when the click did not count); everyone else's copy is updated by the
 // notify queue's update job, which recordDecision's follow-up enqueues.
-
-type Refusal = Extract<VoteOutcome, { kind: 'refused' }>;
 
 export interface Clicker {
   /** AAD object id (`from.aadObjectId`). */
@@ -45,17 +41,10 @@ export type InvokeAnswer =
   | { statusCode: 200; type: 'application/vnd.microsoft.activity.message'; value: string }
   | { statusCode: 400; type: 'application/vnd.microsoft.error'; value: { code: string; message: string } };
 
-export const refusalNotice = (r: Refusal): string => refusalSentence(r);
-
-/** The policy person behind the click: AAD object id, in the right tenant. */
-function personFor(ctx: InvokeContext, input: InvokeInput): string | null {
-  const { clicker } = input;
-  if (clicker.aadObjectId === null) return null;
-  // A guest or another tenant's user can carry any object id: only ids of the expected tenant count.
-  const tenant = ctx.appTenant ?? input.channelTenant;
-  if (tenant !== null && clicker.tenant !== null && clicker.tenant.toLowerCase() !== tenant.toLowerCase()) return null;
-  if (tenant !== null && clicker.tenant === null) return null;
-  return ctx.deps.policy.personByPlatformId('teams', clicker.aadObjectId)?.id ?? null;
+/** Whether the clicker's Entra object id can be believed: only ids of the expected tenant count (a guest or another tenant's user can carry any). */
+export function trustedTenant(clickerTenant: string | null, expected: string | null): boolean {
+  if (expected === null) return true;
+  return clickerTenant !== null && clickerTenant.toLowerCase() === expected.toLowerCase();
 }
 
 const message = (text: string): InvokeAnswer => ({ statusCode: 200, type: 'application/vnd.microsoft.activity.message', value: text });
@@ -73,18 +62,19 @@ export async function handleCardAction(ctx: InvokeContext, input: InvokeInput): 
     value: renderCard(cardFor(deps, p), notice === undefined ? {} : { notice }),
   });
   try {
-    const person = personFor(ctx, input);
-    if (person === null) {
-      const platformUser = input.clicker.aadObjectId ?? input.clicker.userId;
-      const refusal = await refuseUnknownUser(deps, { proposalId, platform: 'teams', platformUser, vote });
-      const p = await deps.store.get(proposalId);
-      return p === null ? message(refusalNotice(refusal)) : card(p, refusalNotice(refusal));
-    }
+    const { clicker } = input;
     const raw = input.data[REASON_INPUT];
     const reason = vote === 'deny' && typeof raw === 'string' && raw.trim() !== '' ? raw.trim().slice(0, REASON_MAX) : null;
-    const { outcome, proposal } = await recordDecision(deps, { proposalId, person, platform: 'teams', vote, reason });
-    if (outcome.kind === 'refused') return card(proposal, refusalNotice(outcome));
-    return card(proposal);
+    const result = await decideClick(deps, {
+      proposalId,
+      platform: TEAMS,
+      user: clicker.aadObjectId ?? clicker.userId,
+      trusted: clicker.aadObjectId !== null && trustedTenant(clicker.tenant, ctx.appTenant ?? input.channelTenant),
+      vote,
+      reason,
+    });
+    if (result.proposal === null) return message(result.notice ?? 'This proposal no longer exists.');
+    return card(result.proposal, result.notice ?? undefined);
   } catch (e) {
     if (e instanceof NotFoundError) return message('This proposal no longer exists.');
     ctx.logger.error({ err: (e as Error).message, proposal_id: proposalId }, 'a Teams click failed');

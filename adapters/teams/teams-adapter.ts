@@ -12,44 +12,29 @@ import {
   type InvokeResponse,
 } from 'botbuilder';
 import type { ConnectorClient } from 'botframework-connector';
-import type { AppDeps } from '../../src/app/deps.ts';
+import { runChatCommand, type ChatAnswer } from '../../src/app/chat-commands.ts';
+import type { ChatPlatform, PlatformServices } from '../../src/app/platforms.ts';
+import { recordAuthFailure } from '../../src/app/record-auth-failure.ts';
 import type { CardModel, CardRef } from '../../src/core/card.ts';
-import { iso } from '../../src/core/clock.ts';
-import type { ChatChannel, Logger } from '../../src/core/ports.ts';
-import { channelOf, threadMessageOf, type TeamsBindingStore, type TeamsChannelAddress } from './bindings.ts';
-import { fallbackText, renderCard, renderReply, type AdaptiveCard } from './cards.ts';
-import { handleCommand, type CommandAnswer } from './commands.ts';
-import { handleCardAction, type InvokeAnswer } from './invoke.ts';
+import type { ChatChannel } from '../../src/core/ports.ts';
+import { channelOf, teamsChannels, threadMessageOf, type TeamsChannelAddress } from './bindings.ts';
+import { fallbackText, plainAnswer, renderCard, renderProposalList, renderReply, type AdaptiveCard } from './cards.ts';
+import { handleCardAction, trustedTenant, type InvokeAnswer } from './invoke.ts';
+import { TEAMS, type TeamsSettings } from './platform.ts';
 
 // The Microsoft Teams adapter: a ChatChannel (proactive Adaptive Cards, each starting its
 // own thread; updates; replies in the thread) and the handler of POST /api/messages (clicks,
 // commands), on botbuilder's CloudAdapter. Every Teams SDK call lives in this folder, so
 // moving to @microsoft/agents-hosting (botbuilder's successor) changes only this folder.
 // Without MICROSOFT_APP_ID the SDK checks no tokens and sends none: local tests only
-// (main.ts refuses it in production).
+// (platform.ts refuses it in production).
 
-export interface TeamsAdapterConfig {
-  appId: string | null;
-  appPassword: string | null;
-  tenantId: string | null;
-  appType: string | null;
-  logger: Logger;
+export interface TeamsOptions {
   /** Teams retries an invoke it has no answer for after about 5 s; answer before that. */
   invokeBudgetMs?: number;
 }
 
-export interface TeamsServices {
-  deps: AppDeps;
-  bindings: TeamsBindingStore;
-  failureLimiter?: { allow(address: string): Promise<boolean> };
-}
-
-export interface TeamsAdapter {
-  channel: ChatChannel;
-  /** Mount at `/api/messages`. */
-  handle(req: IncomingMessage, res: ServerResponse): Promise<void>;
-  connect(services: TeamsServices): void;
-}
+type Handler = (req: IncomingMessage, res: ServerResponse) => Promise<void>;
 
 const MAX_BODY = 256 * 1024;
 
@@ -91,8 +76,17 @@ async function readJson(req: IncomingMessage): Promise<Record<string, unknown> |
   }
 }
 
-export function createTeamsAdapter(config: TeamsAdapterConfig): TeamsAdapter {
-  const { logger } = config;
+/** A chat command's answer as a Teams message: a card of proposals, or plain text. */
+function layout(answer: ChatAnswer): { card: AdaptiveCard; summary: string } | { text: string; textFormat: 'plain' } {
+  if (answer.kind === 'text') return plainAnswer(answer.text);
+  const links = new Map(answer.items.map((i) => [i.proposal.id, i.link]));
+  const extra = answer.history === null ? [] : [answer.history];
+  return { card: renderProposalList(answer.heading, answer.items.map((i) => i.proposal), answer.empty, (id) => links.get(id) ?? '', extra), summary: answer.heading };
+}
+
+export function createTeamsAdapter(config: TeamsSettings, services: PlatformServices, options: TeamsOptions = {}): ChatPlatform<Handler> {
+  const { logger, deps } = services;
+  const bindings = teamsChannels(services.bindings, () => deps.policy);
   const appId = config.appId ?? '';
   const auth = new ConfigurationBotFrameworkAuthentication({
     ...(config.appId === null ? {} : { MicrosoftAppId: config.appId }),
@@ -104,13 +98,7 @@ export function createTeamsAdapter(config: TeamsAdapterConfig): TeamsAdapter {
   adapter.onTurnError = async (_ctx, error) => {
     logger.error({ err: error.message }, 'a Teams turn failed');
   };
-  let services: TeamsServices | null = null;
-  const need = (): TeamsServices => {
-    if (services === null) throw new Error('the Teams adapter is not connected yet');
-    return services;
-  };
-
-  async function send(ctx: TurnContext, answer: CommandAnswer): Promise<void> {
+  async function send(ctx: TurnContext, answer: ReturnType<typeof layout>): Promise<void> {
     if ('card' in answer) await ctx.sendActivity({ type: 'message', summary: answer.summary, attachments: [cardAttachment(answer.card)] });
     else await ctx.sendActivity({ type: 'message', text: answer.text, textFormat: answer.textFormat });
   }
@@ -119,29 +107,36 @@ export function createTeamsAdapter(config: TeamsAdapterConfig): TeamsAdapter {
     constructor() {
       super();
       this.onMessage(async (ctx, next) => {
-        const { deps, bindings } = need();
         const a = ctx.activity;
         const data = (a.channelData ?? {}) as { channel?: { id?: string }; tenant?: { id?: string } };
-        const text = TurnContext.removeRecipientMention(a) ?? a.text ?? '';
-        const answer = await handleCommand(
-          { deps, bindings, logger, appTenant: config.tenantId },
-          {
-            text: text.replace(/<at>[^<]*<\/at>/gi, ' '),
-            aadObjectId: a.from.aadObjectId ?? null,
-            userId: a.from.id,
-            tenant: a.conversation.tenantId ?? data.tenant?.id ?? null,
-            conversationType: a.conversation.conversationType ?? null,
-            channelId: data.channel?.id ?? (a.conversation.conversationType === 'channel' ? channelOf(a.conversation.id) : null),
-            serviceUrl: a.serviceUrl,
-          },
-        );
-        await send(ctx, answer);
+        const text = (TurnContext.removeRecipientMention(a) ?? a.text ?? '').replace(/<at>[^<]*<\/at>/gi, ' ');
+        const tenant = a.conversation.tenantId ?? data.tenant?.id ?? null;
+        const inChannel = a.conversation.conversationType === 'channel';
+        const channelId = data.channel?.id ?? (inChannel ? channelOf(a.conversation.id) : null);
+        let answer: ChatAnswer;
+        try {
+          answer = await runChatCommand(deps, services.cards, {
+            platform: TEAMS,
+            user: a.from.aadObjectId ?? a.from.id,
+            trusted: a.from.aadObjectId !== undefined && trustedTenant(tenant, config.tenantId),
+            text,
+            invocation: '',
+            here: {
+              conversation: inChannel ? channelId : null,
+              details: { serviceUrl: a.serviceUrl, tenant: tenant ?? config.tenantId },
+              bind: (key, binding) => services.bindings.bind(TEAMS, key, binding),
+            },
+          });
+        } catch (e) {
+          logger.error({ err: (e as Error).message }, 'a Teams command failed');
+          answer = { kind: 'text', text: 'countersign could not answer that; please try again.' };
+        }
+        await send(ctx, layout(answer));
         await next();
       });
     }
 
     protected override async onAdaptiveCardInvoke(ctx: TurnContext, value: AdaptiveCardInvokeValue): Promise<AdaptiveCardInvokeResponse> {
-      const { deps, bindings } = need();
       const a = ctx.activity;
       const data = (a.channelData ?? {}) as { tenant?: { id?: string } };
       const channel = await bindings.forConversation(a.conversation.id).catch(() => null);
@@ -159,7 +154,7 @@ export function createTeamsAdapter(config: TeamsAdapterConfig): TeamsAdapter {
       const late = new Promise<InvokeAnswer>((resolve) => {
         timer = setTimeout(
           () => resolve({ statusCode: 200, type: 'application/vnd.microsoft.activity.message', value: 'countersign is still recording your click; the card will update.' }),
-          config.invokeBudgetMs ?? 4000,
+            options.invokeBudgetMs ?? 4000,
         );
       });
       try {
@@ -182,7 +177,7 @@ export function createTeamsAdapter(config: TeamsAdapterConfig): TeamsAdapter {
   }
 
   async function threadAddress(ref: CardRef): Promise<TeamsChannelAddress> {
-    const address = await need().bindings.forConversation(ref.conversation);
+    const address = await bindings.forConversation(ref.conversation);
     if (address === null) throw new Error(`no Teams channel is known for ${channelOf(ref.conversation)}`);
     return address;
   }
@@ -190,9 +185,9 @@ export function createTeamsAdapter(config: TeamsAdapterConfig): TeamsAdapter {
   const activityOf = (card: CardModel) => ({ type: 'message' as const, summary: fallbackText(card), attachments: [cardAttachment(renderCard(card))] });
 
   const channel: ChatChannel = {
-    platform: 'teams',
+    platform: TEAMS,
     async postCard(target, card): Promise<CardRef> {
-      const address = await need().bindings.forKey(target);
+      const address = await bindings.forKey(target);
       if (address === null) throw new Error(`Teams route key "${target}" is not connected: an admin writes "@countersign connect <route>" in the channel`);
       let created: { id: string; activityId?: string } | null = null;
       // A new conversation in a channel is a new thread: each card starts its own.
@@ -212,7 +207,7 @@ export function createTeamsAdapter(config: TeamsAdapterConfig): TeamsAdapter {
       if (message === undefined || message === '') throw new Error('the Bot Connector answered without a message id');
       // Replies go to `<channel>;messageid=<root>` (replyToId alone does not thread in Teams).
       const thread = threadMessageOf(result.id) === null ? `${address.conversation};messageid=${message}` : result.id;
-      return { platform: 'teams', conversation: thread, message };
+      return { platform: TEAMS, conversation: thread, message };
     },
     async updateCard(ref, card) {
       await inConversation(await threadAddress(ref), ref.conversation, async (ctx) => {
@@ -227,18 +222,12 @@ export function createTeamsAdapter(config: TeamsAdapterConfig): TeamsAdapter {
   };
 
   async function auditAuthFailure(req: IncomingMessage, reason: string): Promise<void> {
-    const ip = req.socket.remoteAddress ?? 'unknown';
-    logger.warn({ reason, ip }, 'Teams request failed authentication');
-    if (services === null) return;
-    const { deps, failureLimiter } = services;
-    try {
-      if (failureLimiter !== undefined && !(await failureLimiter.allow(ip).catch(() => true))) return;
-      await deps.audit.append([
-        { type: 'auth_failed', at: iso(deps.clock.now()), proposal_id: null, agent: null, actor: `ip:${ip}`, data: { platform: 'teams', reason: reason.slice(0, 200), path: '/api/messages' } },
-      ]);
-    } catch (err) {
-      logger.error({ error: (err as Error).message }, 'could not record a Teams auth failure');
-    }
+    await recordAuthFailure(deps, services.failureLimiter, {
+      address: req.socket.remoteAddress ?? 'unknown',
+      reason: reason.slice(0, 200),
+      via: TEAMS,
+      details: { platform: TEAMS, path: '/api/messages' },
+    });
   }
 
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
@@ -249,7 +238,6 @@ export function createTeamsAdapter(config: TeamsAdapterConfig): TeamsAdapter {
     const path = new URL(req.url ?? '/', 'http://localhost').pathname;
     if (path !== '/api/messages') return reply(404, { error: 'not_found', message: `no route ${req.method ?? ''} ${path}` });
     if (req.method !== 'POST') return reply(405, { error: 'method_not_allowed', message: 'POST only' });
-    if (services === null) return reply(503, { error: 'unavailable', message: 'Teams is starting' });
     const body = await readJson(req);
     if (body === null || typeof body['type'] !== 'string') {
       return reply(400, { error: 'invalid_request', message: 'the body must be a JSON activity of at most 256 KiB' });
@@ -271,11 +259,5 @@ export function createTeamsAdapter(config: TeamsAdapterConfig): TeamsAdapter {
     }
   }
 
-  return {
-    channel,
-    handle,
-    connect(s) {
-      services = s;
-    },
-  };
+  return { channel, mounts: { '/api/messages': handle } };
 }

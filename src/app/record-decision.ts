@@ -1,5 +1,6 @@
 import { auditEvent } from '../core/audit.ts';
 import { iso } from '../core/clock.ts';
+import { refusalSentence } from '../core/card.ts';
 import { applyVote, type Authority, type VoteOutcome } from '../core/lifecycle.ts';
 import type { PlatformId } from '../core/platform.ts';
 import type { Proposal, Vote } from '../core/proposal.ts';
@@ -73,4 +74,51 @@ export async function refuseUnknownUser(
     auditEvent('approval_refused', { at: iso(deps.clock.now()), proposal_id: proposal === null ? null : proposal.id, agent: proposal?.agent ?? null, actor: `${req.platform}:${req.platformUser.slice(0, 64)}` }, { platform: req.platform, platform_user: req.platformUser.slice(0, 64), vote: req.vote, why: 'unknown_person' }),
   ]);
   return { kind: 'refused', why: 'unknown_person', message: 'you are not a person in the policy', status: proposal?.status ?? 'pending' };
+}
+
+/** A click (or a command) from a platform user, before countersign knows who they are. */
+export interface PlatformClick {
+  proposalId: string;
+  platform: PlatformId;
+  /** The platform's user id. */
+  user: string;
+  /** False when the platform cannot vouch for the user (a guest of another tenant): a stranger. */
+  trusted: boolean;
+  vote: Vote;
+  reason?: string | null;
+}
+
+export interface ClickResult {
+  outcome: VoteOutcome;
+  /** The proposal as it is now; null when it does not exist. */
+  proposal: Proposal | null;
+  /** What to tell the clicker alone (a refusal), or null when the click counted. */
+  notice: string | null;
+}
+
+/** The policy person behind a platform user, or null. */
+export function personFor(deps: Pick<AppDeps, 'policy'>, click: Pick<PlatformClick, 'platform' | 'user' | 'trusted'>): string | null {
+  return click.trusted ? (deps.policy.personByPlatformId(click.platform, click.user)?.id ?? null) : null;
+}
+
+/** Every platform's Approve and Deny: who clicked, then the vote, then what to tell them. */
+export async function decideClick(deps: AppDeps, click: PlatformClick): Promise<ClickResult> {
+  const person = personFor(deps, click);
+  if (person === null) {
+    const refusal = await refuseUnknownUser(deps, { proposalId: click.proposalId, platform: click.platform, platformUser: click.user, vote: click.vote });
+    return { outcome: refusal, proposal: await deps.store.get(click.proposalId), notice: refusalSentence(refusal) };
+  }
+  const { outcome, proposal } = await recordDecision(deps, { proposalId: click.proposalId, person, platform: click.platform, vote: click.vote, reason: click.reason ?? null });
+  return { outcome, proposal, notice: outcome.kind === 'refused' ? refusalSentence(outcome) : null };
+}
+
+/** For platforms that ask for a deny reason in a dialog first: checkDecision, strangers refused as in decideClick. */
+export async function checkClick(deps: AppDeps, click: Omit<PlatformClick, 'reason'>): Promise<DecisionCheck & { notice: string | null }> {
+  const person = personFor(deps, click);
+  if (person === null) {
+    const outcome = await refuseUnknownUser(deps, { proposalId: click.proposalId, platform: click.platform, platformUser: click.user, vote: click.vote });
+    return { allowed: false, outcome, notice: refusalSentence(outcome) };
+  }
+  const check = await checkDecision(deps, { proposalId: click.proposalId, person, platform: click.platform, vote: click.vote });
+  return { ...check, notice: check.allowed ? null : refusalSentence(check.outcome) };
 }

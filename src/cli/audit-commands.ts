@@ -2,7 +2,7 @@ import { searchAudit, MAX_AUDIT_LIMIT } from '../app/search-audit.ts';
 import { parseDuration } from '../core/duration.ts';
 import type { AuditQuery, StoredAuditEvent } from '../core/ports.ts';
 import { STATUSES, type Status } from '../core/proposal.ts';
-import { auditVerify, openAuditLog } from '../main.ts';
+import { auditVerify, openAuditLog } from '../wiring/cli-commands.ts';
 import { usage, type Env, type Flags, type Io } from './io.ts';
 
 // `audit search` (the API's filters as flags) and `audit verify` (the hash chain).

@@ -6,7 +6,7 @@ import { evaluate, type CompiledPolicy } from '../core/policy/evaluate.ts';
 import { loadPolicy } from '../core/policy/load.ts';
 import { POLICY_EXTENSIONS } from '../wiring/platforms.ts';
 import { parseProposalInput, type Decision } from '../core/proposal.ts';
-import { openAuditLog } from '../main.ts';
+import { openAuditLog } from '../wiring/cli-commands.ts';
 import { evaluationEnv, usage, type Env, type Flags, type Io } from './io.ts';
 
 // `policy check`, `policy test` and `policy replay`: try a policy before it is live.

@@ -2,7 +2,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, inject, it } from 'vitest';
-import { consoleSignInLink } from '../../src/main.ts';
+import { consoleSignInLink } from '../../src/wiring/cli-commands.ts';
 import { proposalBody } from '../helpers/agent.ts';
 import { startTestApp, type TestApp } from '../helpers/app.ts';
 import { CONSOLE_ENV, CONSOLE_KEYS, CONSOLE_POLICY, signInWithKey } from '../helpers/console.ts';

@@ -6,7 +6,7 @@ import { beforeAll, describe, expect, inject, it } from 'vitest';
 import { recordDecision } from '../../src/app/record-decision.ts';
 import type { CardRef, ThreadReply } from '../../src/core/card.ts';
 import type { ChatChannel } from '../../src/core/ports.ts';
-import { revokeAgent } from '../../src/main.ts';
+import { revokeAgent } from '../../src/wiring/cli-commands.ts';
 import { startTestApp, type TestApp } from '../helpers/app.ts';
 import { actionBody, executionPolicy, waitForStatus } from '../helpers/execution.ts';
 import { startFakeHttpServer, type FakeHttpServer } from '../helpers/executor-server.ts';

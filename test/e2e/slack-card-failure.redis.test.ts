@@ -5,7 +5,7 @@ import { createRedisAuditLog } from '../../adapters/redis/audit-log.ts';
 import { createRedisCardRefStore } from '../../adapters/redis/card-ref-store.ts';
 import { createRedisConnection } from '../../adapters/redis/connection.ts';
 import { createRedisProposalStore } from '../../adapters/redis/proposal-store.ts';
-import { createSlackAdapter } from '../../adapters/slack/slack-adapter.ts';
+import { createSlackChannel, slackWebClient } from '../../adapters/slack/slack-adapter.ts';
 import { deliverNotification, recordCardFailure, type NotifyDeps } from '../../src/app/deliver-notification.ts';
 import { iso, systemClock } from '../../src/core/clock.ts';
 import { newId } from '../../src/core/ids.ts';
@@ -66,7 +66,7 @@ beforeAll(async () => {
   connections.push(queueConnection, workerConnection);
   const config = { prefix, queueConnection, workerConnection, notifyAttempts: 2, notifyBackoffMs: 10, notifyRetryLaterMs: 300, sweepEveryMs: 60_000 };
   queues = createQueues(config);
-  const slack = createSlackAdapter({ botToken: 'xoxb-t', signingSecret: 's', apiUrl: fake.apiUrl, logger });
+  const slack = { channel: createSlackChannel(slackWebClient({ botToken: 'xoxb-t', signingSecret: 's', apiUrl: fake.apiUrl }, logger)) };
   deps = {
     store: createRedisProposalStore(redis, { prefix }),
     audit: createRedisAuditLog(redis, { prefix }),

@@ -18,7 +18,7 @@ declare module 'vitest' {
 export default async function setup(project: TestProject): Promise<() => Promise<void>> {
   const dir = mkdtempSync(join(tmpdir(), 'countersign-test-redis-'));
   try {
-    const server = await startPrivateRedis({ dir, persist: false });
+    const server = await startPrivateRedis({ dir, persist: false, searchPath: process.env['PATH'] ?? '' });
     project.provide('redisUrl', server.url);
     project.provide('redisUnavailable', null);
     return async () => {

@@ -1,6 +1,9 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { envSchema, loadConfig } from '../../src/config.ts';
+import { envSchema, loadConfig as loadWith } from '../../src/config.ts';
+import { PLATFORMS } from '../../src/wiring/platforms.ts';
+
+const loadConfig = (env: Record<string, string>) => loadWith(env, PLATFORMS);
 import { ConfigError } from '../../src/core/errors.ts';
 
 const documented = new Set(
@@ -12,7 +15,7 @@ const documented = new Set(
 
 describe('config', () => {
   it('.env.example documents every variable of the schema, and nothing else', () => {
-    const schema = new Set(Object.keys(envSchema.shape));
+    const schema = new Set([...Object.keys(envSchema.shape), ...PLATFORMS.flatMap((p) => Object.keys(p.env))]);
     expect([...schema].filter((n) => !documented.has(n))).toEqual([]);
     // Agents' secrets are named by the policy, so they are examples, not schema entries.
     const extra = [...documented].filter((n) => !schema.has(n) && !/_SECRET$/.test(n));
@@ -26,7 +29,7 @@ describe('config', () => {
     expect(c.publicUrl).toBe('http://127.0.0.1:3000');
     expect(c.prefix).toBe('countersign');
     expect(c.tokens.ttlMs).toBe(5 * 60_000);
-    expect(c.slack).toBeNull();
+    expect(c.platforms.get('slack')).toBeNull();
     expect(c.adminToken).toBeNull();
   });
 
@@ -68,6 +71,6 @@ describe('config', () => {
     const c = loadConfig({ PORT: '', REDIS_URL: '', SLACK_BOT_TOKEN: '', SLACK_SIGNING_SECRET: '' });
     expect(c.port).toBe(3000);
     expect(c.redis.url).toBeNull();
-    expect(c.slack).toBeNull();
+    expect(c.platforms.get('slack')).toBeNull();
   });
 });

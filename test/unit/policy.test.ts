@@ -303,7 +303,7 @@ describe('shipped policies', () => {
     const p = loadPolicy(EXAMPLE_POLICY_YAML, '(built-in example)', { COUNTERSIGN_DEMO_AGENT_SECRET: 'demo' });
     expect([...p.channels.keys()]).toEqual(['ops']);
     expect(p.platformsOf('ops')).toEqual(['console']);
-    expect(p.targetOf('ops', 'console')).toEqual({ target: 'ops', details: {} });
+    expect(p.targetOf('ops', 'console')).toEqual({ target: 'ops', details: {}, bindable: false });
     expect(p.agentById('demo-agent')?.sponsors).toEqual(['sam']);
     expect(p.isMember('admins', 'demo')).toBe(true);
     expect(evaluate(p, input({ amount: 50_000 }))).toMatchObject({ effect: 'approve', risk: 'critical', rule: 'large-payments', route: 'ops' });

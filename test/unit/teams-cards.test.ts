@@ -115,11 +115,12 @@ default: { effect: approve, route: ops, approvers: g }
   it('takes a binding key or a fixed channel', () => {
     const keyed = loadPolicy(policy('ops-key'), 'p.yaml', { S: 's' }, POLICY_EXTENSIONS);
     expect(keyed.platformsOf('ops')).toEqual(['teams']);
-    expect(keyed.targetOf('ops', 'teams')).toEqual({ target: 'ops-key', details: {} });
+    expect(keyed.targetOf('ops', 'teams')).toEqual({ target: 'ops-key', details: {}, bindable: true });
     const fixed = loadPolicy(policy('{ conversation: "19:x@thread.tacv2", service_url: "https://smba.trafficmanager.net/emea/", tenant: t1 }'), 'p.yaml', { S: 's' }, POLICY_EXTENSIONS);
     expect(fixed.targetOf('ops', 'teams')).toEqual({
       target: '19:x@thread.tacv2',
       details: { fixed: { conversation: '19:x@thread.tacv2', service_url: 'https://smba.trafficmanager.net/emea/', tenant: 't1' } },
+      bindable: false,
     });
     expect(() => loadPolicy(policy('{ conversation: "19:x", service_url: "not a url", tenant: t1 }'), 'p.yaml', { S: 's' }, POLICY_EXTENSIONS)).toThrow();
     expect(() => loadPolicy(policy('{ conversation: "19:x", service_url: "https://a.example/", tenant: t1, extra: 1 }'), 'p.yaml', { S: 's' }, POLICY_EXTENSIONS)).toThrow();

@@ -22,6 +22,8 @@ export interface PlatformRoute {
   /** Where the route's cards go: what the platform's ChatChannel.postCard receives. */
   readonly target: string;
   readonly details: Readonly<Record<string, unknown>>;
+  /** The target is a key that a chat command binds to a channel at run time (Teams' `connect`), not the channel itself. */
+  readonly bindable?: boolean;
 }
 
 export interface PlatformPolicy {

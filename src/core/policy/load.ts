@@ -94,7 +94,7 @@ function readChannels(doc: PolicyDocument, file: string, platforms: readonly Pla
     const targets = new Map<PlatformId, PlatformRoute>();
     for (const platform of platforms) {
       const target = platform.route(pick(values, platform.channelKeys), route);
-      if (target !== null) targets.set(platform.id, Object.freeze({ target: target.target, details: Object.freeze({ ...target.details }) }));
+      if (target !== null) targets.set(platform.id, Object.freeze({ target: target.target, details: Object.freeze({ ...target.details }), bindable: target.bindable === true }));
     }
     if (targets.size === 0) {
       const ids = platforms.map((p) => p.id).join(', ');

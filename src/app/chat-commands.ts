@@ -1,0 +1,102 @@
+import { PROPOSAL_ID_PATTERN } from '../core/ids.ts';
+import { truncate } from '../core/card.ts';
+import type { CardRef } from '../core/card.ts';
+import type { CardRefStore } from '../core/ports.ts';
+import type { PlatformId } from '../core/platform.ts';
+import type { Proposal } from '../core/proposal.ts';
+import { bindChannel, type BindHere } from './bind-channel.ts';
+import type { AppDeps } from './deps.ts';
+import { searchAudit } from './search-audit.ts';
+
+// What people write to countersign in chat (`/countersign …` in Slack, `@countersign …` in
+// Teams): `search <words>`, `show <id>`, `pending`, and, where the platform can bind the
+// channel it is written in, `connect <route>`. One implementation for every platform; each
+// adapter parses its request into a ChatCommand and lays out the ChatAnswer.
+
+export interface ChatCommand {
+  platform: PlatformId;
+  /** The platform's user id of who wrote it. */
+  user: string;
+  /** False when the platform cannot vouch for the user (a guest of another tenant): treated as a stranger. */
+  trusted: boolean;
+  /** The text after the command or mention. */
+  text: string;
+  /** How people invoke it here, for the usage text (`/countersign` in Slack; empty in Teams). */
+  invocation: string;
+  /** The channel it was written in, when the platform can bind channels to routes. */
+  here?: BindHere;
+}
+
+export interface ProposalItem {
+  proposal: Proposal;
+  /** The proposal's page (the card's link). */
+  link: string;
+  /** Where its cards are on this platform, for a link to the card's thread. */
+  cards: CardRef[];
+}
+
+export type ChatAnswer =
+  | { kind: 'text'; text: string }
+  | { kind: 'proposals'; heading: string; items: ProposalItem[]; empty: string; history: string | null };
+
+const MAX_RESULTS = 10;
+
+function usage(c: ChatCommand): string {
+  const say = (words: string) => (c.invocation === '' ? words : `${c.invocation} ${words}`);
+  return [
+    'countersign answers:',
+    `• ${say('search <words>')}: proposals whose audit trail mentions every word`,
+    `• ${say('show <proposal id>')}: one proposal and its history`,
+    `• ${say('pending')}: proposals waiting for a decision`,
+    ...(c.here === undefined ? [] : [`• ${say('connect <route>')}: (admins, in a channel) post the cards of that route here`]),
+  ].join('\n');
+}
+
+const text = (t: string): ChatAnswer => ({ kind: 'text', text: t });
+
+export async function runChatCommand(deps: AppDeps, cards: CardRefStore, c: ChatCommand): Promise<ChatAnswer> {
+  const [verb = '', ...rest] = c.text.trim().split(/\s+/).filter((w) => w !== '');
+  const person = c.trusted ? deps.policy.personByPlatformId(c.platform, c.user)?.id : undefined;
+  const command = verb.toLowerCase();
+  if (command === 'connect' && c.here !== undefined) {
+    return text(await bindChannel(deps, { platform: c.platform, user: c.user, person: person ?? null, route: rest[0], here: c.here }));
+  }
+  if (person === undefined) return text('Only people listed in the countersign policy may use countersign here.');
+
+  const items = async (proposals: Proposal[]): Promise<ProposalItem[]> =>
+    Promise.all(
+      proposals.slice(0, MAX_RESULTS).map(async (p) => ({
+        proposal: p,
+        link: deps.proposalUrl(p.id),
+        cards: (await cards.list(p.id)).filter((r) => r.platform === c.platform),
+      })),
+    );
+  const list = async (heading: string, proposals: Proposal[], empty: string, history: string | null = null): Promise<ChatAnswer> => ({
+    kind: 'proposals',
+    heading,
+    items: await items(proposals),
+    empty,
+    history,
+  });
+
+  if (command === 'search' && rest.length > 0) {
+    const words = rest.slice(0, 20);
+    const { events } = await searchAudit(deps.audit, { kind: 'admin' }, { words, limit: 200 });
+    const ids = [...new Set(events.map((e) => e.proposal_id).filter((id): id is string => id !== null))].slice(0, MAX_RESULTS);
+    const found = (await Promise.all(ids.map((id) => deps.store.get(id)))).filter((p): p is Proposal => p !== null);
+    return list(`Proposals matching "${truncate(words.join(' '), 200)}"`, found, 'Nothing in the audit log matches every word.');
+  }
+  if (command === 'show' && rest[0] !== undefined) {
+    const id = rest[0];
+    const p = PROPOSAL_ID_PATTERN.test(id) ? await deps.store.get(id) : null;
+    if (p === null) return text(`No proposal ${truncate(id, 60)}.`);
+    const { events } = await searchAudit(deps.audit, { kind: 'admin' }, { words: [], proposalId: p.id, limit: 40 });
+    const history = events
+      .reverse()
+      .map((e) => `${e.at.replace(/\.\d{3}Z$/, 'Z')}  ${e.type}  ${e.actor}`)
+      .join('\n');
+    return list(`Proposal ${p.id}`, [p], '', history === '' ? null : `History\n${history}`);
+  }
+  if (command === 'pending') return list('Pending proposals, soonest expiry first', await deps.store.listPending(MAX_RESULTS), 'Nothing is waiting for a decision.');
+  return text(usage(c));
+}

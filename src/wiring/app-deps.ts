@@ -1,0 +1,146 @@
+// One place that builds what the use cases need (AppDeps, the execution's deps, the
+// after-commit flow) on Redis and BullMQ, for the server (src/main.ts) and for the CLI
+// commands that change state (src/wiring/cli-commands.ts).
+import type { Cluster, Redis } from 'ioredis';
+import { createQueues, type QueueConfig, type Queues } from '../../adapters/bullmq/queues.ts';
+import { createExecutionQueues, DEFAULT_EXECUTION_QUEUE_TUNING, type ExecutionQueues, type ExecutionQueueTuning } from '../../adapters/bullmq/execution-queues.ts';
+import { consoleProposalUrl } from '../../adapters/console/platform.ts';
+import { createHttpCallbackSender, createWebhookExecutor } from '../../adapters/executors/webhook.ts';
+import { createRedisAuditLog } from '../../adapters/redis/audit-log.ts';
+import { createRedisCardRefStore } from '../../adapters/redis/card-ref-store.ts';
+import { createRedisChangeFeed, type RedisChangeFeed } from '../../adapters/redis/change-feed.ts';
+import { connectionOptions, discoverRedis } from '../../adapters/redis/discover.ts';
+import { createRedisConnection } from '../../adapters/redis/connection.ts';
+import { redisKeys } from '../../adapters/redis/keys.ts';
+import type { PrivateRedis } from '../../adapters/redis/private-server.ts';
+import { createRedisProposalStore } from '../../adapters/redis/proposal-store.ts';
+import { createRedisTokenLedger } from '../../adapters/redis/token-ledger.ts';
+import { createJwtSigner, generateSigningKey } from '../../adapters/tokens/jwt-signer.ts';
+import { createCommitFlow } from '../app/after-commit.ts';
+import type { AppDeps } from '../app/deps.ts';
+import { DEFAULT_EXECUTION_TUNING, type ExecutionDeps, type ExecutionTuning } from '../app/execution-deps.ts';
+import type { Config } from '../config.ts';
+import type { Clock } from '../core/clock.ts';
+import type { CompiledPolicy } from '../core/policy/evaluate.ts';
+import type { CardRefStore, Logger, Metrics, ProposalStore } from '../core/ports.ts';
+import { afterCommitSubscribers } from './after-commit.ts';
+
+export interface RedisConnections {
+  redis: Redis | Cluster;
+  /** Pub/sub: the change feed and live updates share it. */
+  subscriber: Redis | Cluster;
+  /** Queues: fails fast when Redis is gone. */
+  queueConnection: Redis | Cluster;
+  /** Workers (blocking commands); the queue connection when this process runs none. */
+  workerConnection: Redis | Cluster;
+  privateRedis: PrivateRedis | null;
+  close(): Promise<void>;
+}
+
+/** REDIS_URL (or cluster / sentinel), else a local Redis, else a private redis-server; one connection per role. */
+export async function openRedis(config: Config, logger: Logger, options: { workers: boolean; say?: (line: string) => void; localRedisUrl?: string }): Promise<RedisConnections> {
+  const { url, privateRedis } = await discoverRedis(config.redis, config.dataDir, options.say ?? (() => undefined), options.localRedisUrl, config.searchPath);
+  const conn = connectionOptions(config.redis, url);
+  const redis = createRedisConnection({ ...conn, role: 'command' });
+  const subscriber = createRedisConnection({ ...conn, role: 'worker' });
+  const queueConnection = createRedisConnection({ ...conn, role: 'queue' });
+  const workerConnection = options.workers ? createRedisConnection({ ...conn, role: 'worker' }) : queueConnection;
+  const all = [...new Set([redis, subscriber, queueConnection, workerConnection])];
+  for (const c of all) c.on('error', (e: Error) => logger.warn({ error: e.message }, 'redis connection error'));
+  return {
+    redis,
+    subscriber,
+    queueConnection,
+    workerConnection,
+    privateRedis,
+    async close() {
+      for (const c of all) await c.quit().catch(() => undefined);
+      await privateRedis?.stop();
+    },
+  };
+}
+
+export interface AppOptions<M extends Metrics> {
+  clock: Clock;
+  logger: Logger;
+  /** Built once the store and the queues exist (the server's reads queue counts at scrape time). */
+  metrics: (sources: { store: ProposalStore; queueCounts: () => Promise<Record<string, Record<string, number>>> }) => M;
+  /** Queue timings, shortened by tests. */
+  tuning?: Partial<Pick<QueueConfig, 'notifyAttempts' | 'notifyBackoffMs'>>;
+  execution?: Partial<ExecutionTuning & ExecutionQueueTuning>;
+}
+
+export interface AppParts<M extends Metrics> {
+  deps: AppDeps;
+  metrics: M;
+  x: ExecutionDeps;
+  cards: CardRefStore;
+  queueConfig: QueueConfig;
+  queues: Queues;
+  executionQueues: ExecutionQueues;
+  executionQueueTuning: ExecutionQueueTuning;
+  changes: RedisChangeFeed;
+  close(): Promise<void>;
+}
+
+/** For commands that serve no /metrics. */
+export const noMetrics = (): Metrics => ({ proposalSubmitted: () => undefined, decisionRecorded: () => undefined });
+
+export async function buildAppDeps<M extends Metrics>(config: Config, policy: CompiledPolicy, conns: RedisConnections, options: AppOptions<M>): Promise<AppParts<M>> {
+  const { clock, logger } = options;
+  const keys = redisKeys(config.prefix);
+  const storeOptions = { prefix: config.prefix };
+  const store = createRedisProposalStore(conns.redis, storeOptions);
+  const changes = await createRedisChangeFeed(conns.redis, conns.subscriber, config.prefix);
+  const queueConfig: QueueConfig = { prefix: config.prefix, bullPrefix: keys.bull, queueConnection: conns.queueConnection, workerConnection: conns.workerConnection, ...options.tuning };
+  const queues = createQueues(queueConfig, () => clock.now());
+  const executionQueueTuning = { ...DEFAULT_EXECUTION_QUEUE_TUNING, ...options.execution };
+  const executionQueues = createExecutionQueues(queueConfig, executionQueueTuning, () => clock.now());
+  const queueCounts = async () => ({ ...(await queues.counts()), ...(await executionQueues.counts()) });
+  const commits = createCommitFlow(logger);
+  const metrics = options.metrics({ store, queueCounts });
+  const deps: AppDeps = {
+    clock,
+    policy,
+    store,
+    audit: createRedisAuditLog(conns.redis, storeOptions),
+    jobs: queues,
+    changes,
+    logger,
+    metrics,
+    publicUrl: config.publicUrl,
+    proposalUrl: (id) => consoleProposalUrl(deps.publicUrl, id),
+    commits,
+  };
+  const ledger = createRedisTokenLedger(conns.redis, storeOptions);
+  // Without TOKEN_SIGNING_KEY (development only: config refuses it in production) every
+  // replica shares one generated key kept in Redis.
+  const signer = await createJwtSigner(config.tokens.signingKey ?? (await ledger.sharedDevKey(generateSigningKey)), () => deps.publicUrl);
+  const x: ExecutionDeps = {
+    app: deps,
+    signer,
+    ledger,
+    queue: executionQueues,
+    executor: createWebhookExecutor(),
+    callbacks: createHttpCallbackSender(),
+    tokenTtlMs: config.tokens.ttlMs,
+    tuning: { ...DEFAULT_EXECUTION_TUNING, ...options.execution },
+  };
+  commits.subscribe(afterCommitSubscribers(deps, x));
+  return {
+    deps,
+    metrics,
+    x,
+    cards: createRedisCardRefStore(conns.redis, storeOptions),
+    queueConfig,
+    queues,
+    executionQueues,
+    executionQueueTuning,
+    changes,
+    async close() {
+      await queues.close();
+      await executionQueues.close();
+      await changes.close();
+    },
+  };
+}

@@ -1,0 +1,72 @@
+// The CLI's back ends that need the store: each builds what it needs from the configuration,
+// does one thing and lets go. Argument parsing and output are in src/cli/.
+import { consoleSignInLink as signInLink } from '../../adapters/console/platform.ts';
+import { createRedisAuditLog } from '../../adapters/redis/audit-log.ts';
+import { createRedisSessionStore } from '../../adapters/redis/sessions.ts';
+import { revokeAgent as revokeAgentUseCase, type RevocationResult } from '../app/revoke-agent.ts';
+import { verifyAudit } from '../app/search-audit.ts';
+import { loadConfig, type Config } from '../config.ts';
+import { systemClock } from '../core/clock.ts';
+import { PolicyError, UnavailableError } from '../core/errors.ts';
+import type { AuditLog } from '../core/ports.ts';
+import { createLogger } from '../logger.ts';
+import { buildAppDeps, noMetrics, openRedis, type RedisConnections } from './app-deps.ts';
+import { PLATFORMS } from './platforms.ts';
+import { readPolicy } from './policy-source.ts';
+
+type Env = Readonly<Record<string, string | undefined>>;
+
+const config = (env: Env): Config => loadConfig(env, PLATFORMS);
+const quiet = (c: Config) => createLogger(c.logLevel, process.stderr);
+const openForCommand = (c: Config): Promise<RedisConnections> => openRedis(c, quiet(c), { workers: false });
+
+/** The configured Redis's audit log, for commands that read it (`audit search`, `policy replay`). */
+export async function openAuditLog(env: Env): Promise<{ audit: AuditLog; close(): Promise<void> }> {
+  const c = config(env);
+  const conns = await openForCommand(c);
+  return { audit: createRedisAuditLog(conns.redis, { prefix: c.prefix }), close: conns.close };
+}
+
+/** `countersign console link PERSON`: a one-time console sign-in link, for a running countersign. */
+export async function consoleSignInLink(env: Env, person: string): Promise<string> {
+  const c = config(env);
+  const { policy } = readPolicy(c);
+  if (!policy.people.has(person)) throw new PolicyError(policy.file, undefined, `no person "${person}" under people`);
+  const conns = await openForCommand(c);
+  try {
+    // A private Redis started just for this command would take the token with it when it stops.
+    if (conns.privateRedis !== null) throw new UnavailableError('countersign is not running (no Redis with its data answers): start it first with `countersign start`');
+    return await signInLink(createRedisSessionStore(conns.redis, c.prefix), c.publicUrl, person);
+  } finally {
+    await conns.close();
+  }
+}
+
+/** `countersign audit verify`: recomputes the chain against the configured Redis. */
+export async function auditVerify(env: Env, say: (line: string) => void) {
+  const { audit, close } = await openAuditLog(env);
+  try {
+    return await verifyAudit(audit, (n) => say(`verified ${n} entries…`));
+  } finally {
+    await close();
+  }
+}
+
+/**
+ * `countersign revoke --agent ID`, the kill switch from a terminal: revokes the agent's
+ * outstanding tokens, removes its queued executions and cancels its pending proposals.
+ * The running servers' workers post the thread replies.
+ */
+export async function revokeAgent(env: Env, agentId: string): Promise<RevocationResult> {
+  const c = config(env);
+  const logger = quiet(c);
+  const { policy } = readPolicy(c);
+  const conns = await openRedis(c, logger, { workers: false });
+  const app = await buildAppDeps(c, policy, conns, { clock: systemClock, logger, metrics: noMetrics });
+  try {
+    return await revokeAgentUseCase(app.x, agentId, 'admin:cli');
+  } finally {
+    await app.close();
+    await conns.close();
+  }
+}
