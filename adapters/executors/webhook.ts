@@ -3,7 +3,7 @@ import https from 'node:https';
 import type { TLSSocket } from 'node:tls';
 import { httpUrl } from '../../src/core/policy/schema.ts';
 import type { ExecutorKindPolicy } from '../../src/core/policy/extensions.ts';
-import { ExecutorUnreachableError, type CallbackSender, type Executor, type ExecutorConnection } from '../../src/core/execution-ports.ts';
+import { EXECUTION_TOKEN_HEADER, ExecutorUnreachableError, type CallbackSender, type Executor, type ExecutorConnection } from '../../src/core/execution-ports.ts';
 
 // The webhook executor: POST to the URL the policy configures for the tool, with
 // `Authorization: Bearer <token>`. node:http rather than fetch because the line between
@@ -66,6 +66,8 @@ function openConnection(req: ClientRequest, timeoutMs: number): ExecutorConnecti
         });
         req.setHeader('content-type', 'application/json');
         req.setHeader('content-length', String(Buffer.byteLength(body)));
+        // Its own header for every kind; a webhook also gets it as the bearer token (DESIGN.md).
+        req.setHeader(EXECUTION_TOKEN_HEADER, token);
         req.setHeader('authorization', `Bearer ${token}`);
         req.setHeader('user-agent', 'countersign');
         req.end(body);
@@ -79,9 +81,11 @@ function openConnection(req: ClientRequest, timeoutMs: number): ExecutorConnecti
 
 export function createWebhookExecutor(): Executor {
   return {
-    connect(url, timeoutMs) {
+    kind: webhookPolicy.kind,
+    connect(spec) {
+      const timeoutMs = spec.timeout_ms;
       return new Promise((resolve, reject) => {
-        const target = new URL(url);
+        const target = new URL(String(spec.settings['url']));
         const secure = target.protocol === 'https:';
         // agent: false: a fresh connection, so "connected" really means this request's socket.
         const req = (secure ? https : http).request(target, { method: 'POST', agent: false });

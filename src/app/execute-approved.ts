@@ -129,7 +129,8 @@ async function execute(x: ExecutionDeps, id: string, sent: { value: boolean }): 
   if (p.status !== 'approved' || p.execution.mode !== 'executor') return;
   if (isTokenExpired(p, app.clock.now())) return failNotRun(x, id, 'token_expired');
   const spec = app.policy.executors.get(p.action.tool);
-  if (spec === undefined) return failNotRun(x, id, 'no_executor');
+  const executor = spec === undefined ? undefined : x.executors.get(spec.kind);
+  if (spec === undefined || executor === undefined) return failNotRun(x, id, 'no_executor');
   const token = await x.ledger.tokenFor(id, p.execution.token_id);
   if (token === null) {
     const state = await x.ledger.state(p.execution.token_id);
@@ -138,7 +139,7 @@ async function execute(x: ExecutionDeps, id: string, sent: { value: boolean }): 
 
   let connection;
   try {
-    connection = await x.executor.connect(String(spec.settings['url']), spec.timeout_ms);
+    connection = await executor.connect(spec);
   } catch (e) {
     if (e instanceof ExecutorUnreachableError) throw new RetryBeforeSendError(e.message, 'executor_unreachable');
     throw e;

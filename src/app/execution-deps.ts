@@ -1,4 +1,4 @@
-import type { CallbackSender, ExecutionQueue, Executor, TokenLedger, TokenSigner } from '../core/ports.ts';
+import type { CallbackSender, ExecutionQueue, Executors, TokenLedger, TokenSigner } from '../core/ports.ts';
 import type { AppDeps } from './deps.ts';
 
 export interface ExecutionTuning {
@@ -27,7 +27,8 @@ export interface ExecutionDeps {
   signer: TokenSigner;
   ledger: TokenLedger;
   queue: ExecutionQueue;
-  executor: Executor;
+  /** By kind (`webhook`): the policy's executors entry for the tool says which. */
+  executors: Executors;
   callbacks: CallbackSender;
   tokenTtlMs: number;
   tuning: ExecutionTuning;

@@ -1,6 +1,7 @@
 // The ports execution needs (re-exported from ports.ts): token signing, the token ledger,
 // the execute / callback queues, the executor and the callback transport.
 import type { ExecutionResult, ExecutionTokenClaims } from './execution.ts';
+import type { ExecutorSpec } from './policy/model.ts';
 import type { Status } from './proposal.ts';
 
 export interface PublicJwks {
@@ -88,10 +89,22 @@ export interface ExecutorConnection {
   close(): void;
 }
 
+/**
+ * One kind of executor (`webhook`), picked by the `kind` of the policy's `executors` entry for
+ * the tool. It receives the execution token with every request, in a header of its own
+ * (EXECUTION_TOKEN_HEADER), so a kind that injects a downstream credential keeps Authorization for it.
+ */
 export interface Executor {
-  /** Opens the connection to the executor; throws ExecutorUnreachableError when it cannot. */
-  connect(url: string, timeoutMs: number): Promise<ExecutorConnection>;
+  readonly kind: string;
+  /** Opens the connection the policy's entry names; throws ExecutorUnreachableError when it cannot. */
+  connect(spec: ExecutorSpec): Promise<ExecutorConnection>;
 }
+
+/** Executors by kind: the registry the execute worker picks from. */
+export type Executors = ReadonlyMap<string, Executor>;
+
+/** The header that carries the execution token to an executor. */
+export const EXECUTION_TOKEN_HEADER = 'x-countersign-execution-token';
 
 export class ExecutorUnreachableError extends Error {}
 

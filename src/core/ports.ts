@@ -193,4 +193,4 @@ export interface Metrics {
   decisionRecorded(status: Status, seconds: number): void;
 }
 
-export type { CallbackSender, ExecutionQueue, Executor, ExecutorConnection, PublicJwks, TokenLedger, TokenRecord, TokenSigner, TokenState } from './execution-ports.ts';
+export type { CallbackSender, ExecutionQueue, Executor, ExecutorConnection, Executors, PublicJwks, TokenLedger, TokenRecord, TokenSigner, TokenState } from './execution-ports.ts';

@@ -5,7 +5,7 @@ import type { Cluster, Redis } from 'ioredis';
 import { createQueues, type QueueConfig, type Queues } from '../../adapters/bullmq/queues.ts';
 import { createExecutionQueues, DEFAULT_EXECUTION_QUEUE_TUNING, type ExecutionQueues, type ExecutionQueueTuning } from '../../adapters/bullmq/execution-queues.ts';
 import { consoleProposalUrl } from '../../adapters/console/platform.ts';
-import { createHttpCallbackSender, createWebhookExecutor } from '../../adapters/executors/webhook.ts';
+import { createHttpCallbackSender } from '../../adapters/executors/webhook.ts';
 import { createRedisAuditLog } from '../../adapters/redis/audit-log.ts';
 import { createRedisCardRefStore } from '../../adapters/redis/card-ref-store.ts';
 import { createRedisChangeFeed, type RedisChangeFeed } from '../../adapters/redis/change-feed.ts';
@@ -24,6 +24,7 @@ import type { Clock } from '../core/clock.ts';
 import type { CompiledPolicy } from '../core/policy/evaluate.ts';
 import type { CardRefStore, Logger, Metrics, ProposalStore } from '../core/ports.ts';
 import { afterCommitSubscribers } from './after-commit.ts';
+import { EXECUTORS } from './platforms.ts';
 
 export interface RedisConnections {
   redis: Redis | Cluster;
@@ -121,7 +122,7 @@ export async function buildAppDeps<M extends Metrics>(config: Config, policy: Co
     signer,
     ledger,
     queue: executionQueues,
-    executor: createWebhookExecutor(),
+    executors: new Map(EXECUTORS.map((e) => [e.kind, e])),
     callbacks: createHttpCallbackSender(),
     tokenTtlMs: config.tokens.ttlMs,
     tuning: { ...DEFAULT_EXECUTION_TUNING, ...options.execution },

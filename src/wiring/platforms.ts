@@ -3,7 +3,7 @@
 // line in PLATFORMS (README, "Adding a platform").
 import type { z } from 'zod';
 import { consolePlatform } from '../../adapters/console/platform.ts';
-import { webhookPolicy } from '../../adapters/executors/webhook.ts';
+import { createWebhookExecutor, webhookPolicy } from '../../adapters/executors/webhook.ts';
 import type { RawHandler } from '../../adapters/http/server.ts';
 import { slackPlatform } from '../../adapters/slack/platform.ts';
 import { teamsPlatform } from '../../adapters/teams/platform.ts';
@@ -12,6 +12,7 @@ import type { Config } from '../config.ts';
 import type { PlatformPolicy } from '../core/policy/extensions.ts';
 import type { Policy } from '../core/policy/model.ts';
 import type { PlatformId } from '../core/platform.ts';
+import type { Executor } from '../core/ports.ts';
 
 /** A platform module with its settings type hidden: the settings it gets are the ones it made (config.platforms). */
 export interface WiredPlatform {
@@ -43,6 +44,9 @@ export const PLATFORMS: readonly WiredPlatform[] = [
   wire(teamsPlatform),
   wire(consolePlatform),
 ];
+
+/** Executors by kind; a policy's `executors` entry picks one with `kind` (webhook when absent). */
+export const EXECUTORS: readonly Executor[] = [createWebhookExecutor()];
 
 export const POLICY_EXTENSIONS = policyExtensions(PLATFORMS, [webhookPolicy]);
 

@@ -228,7 +228,7 @@ describe('an approval whose process died before the token was issued', () => {
       signer: await createJwtSigner(await ledger.sharedDevKey(generateSigningKey), () => app.url),
       ledger,
       queue: { enqueueExecution: refuse, scheduleTokenExpiry: refuse, enqueueCallback: refuse, removeExecution: async () => false },
-      executor: { connect: refuse },
+      executors: new Map([['webhook', { kind: 'webhook', connect: refuse }]]),
       callbacks: { post: refuse },
       tokenTtlMs: 60_000,
       tuning: DEFAULT_EXECUTION_TUNING,

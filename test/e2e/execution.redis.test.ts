@@ -49,6 +49,8 @@ describe('webhook executor', () => {
     expect(req!.body).toMatchObject({ proposal_id: id, agent: 'ops-agent', approvals: [] });
 
     const token = /^Bearer (\S+)$/.exec(String(req!.headers.authorization))![1]!;
+    // The same token in its own header, which every executor kind gets.
+    expect(req!.headers['x-countersign-execution-token']).toBe(token);
     const { payload, protectedHeader } = await jwtVerify(token, await jwks(), { issuer: app.url, audience: 'deploy', subject: 'ops-agent' });
     expect(protectedHeader.alg).toBe('EdDSA');
     expect(payload).toMatchObject({ proposal_id: id, approvers: [] });

@@ -71,11 +71,13 @@ describe('memory ExecutionQueue', () => {
   });
 });
 
+const spec = (timeout_ms: number) => ({ tool: 'payments', kind: 'webhook', timeout_ms, settings: { url: 'https://exec.example/run' } });
+
 describe('scripted Executor', () => {
   it('answers each send as scripted, records token and body, and closes its connections', async () => {
     const executor = createScriptedExecutor();
     executor.answer({ kind: 'timeout', duration_ms: 10_000 }, (req) => ({ kind: 'response', status_code: 201, body: req.body.toUpperCase(), duration_ms: 3 }));
-    const c1 = await executor.connect('https://exec.example/run', 10_000);
+    const c1 = await executor.connect(spec(10_000));
     expect(await c1.send('tok.one', '{"a":1}')).toEqual({ kind: 'timeout', duration_ms: 10_000 });
     expect(await c1.send('tok.two', '{"b":2}')).toEqual({ kind: 'response', status_code: 201, body: '{"B":2}', duration_ms: 3 });
     expect(await c1.send('tok.three', '{}')).toMatchObject({ kind: 'response', status_code: 200 });
@@ -94,13 +96,13 @@ describe('scripted Executor', () => {
   it('is unreachable on demand: connect throws ExecutorUnreachableError and nothing is sent', async () => {
     const executor = createScriptedExecutor();
     executor.unreachable(2);
-    await expect(executor.connect('https://exec.example/run', 1_000)).rejects.toBeInstanceOf(ExecutorUnreachableError);
-    await expect(executor.connect('https://exec.example/run', 1_000)).rejects.toBeInstanceOf(ExecutorUnreachableError);
-    await expect(executor.connect('https://exec.example/run', 1_000)).resolves.toBeDefined();
+    await expect(executor.connect(spec(1_000))).rejects.toBeInstanceOf(ExecutorUnreachableError);
+    await expect(executor.connect(spec(1_000))).rejects.toBeInstanceOf(ExecutorUnreachableError);
+    await expect(executor.connect(spec(1_000))).resolves.toBeDefined();
     executor.unreachable(Infinity);
-    await expect(executor.connect('https://exec.example/run', 1_000)).rejects.toBeInstanceOf(ExecutorUnreachableError);
+    await expect(executor.connect(spec(1_000))).rejects.toBeInstanceOf(ExecutorUnreachableError);
     executor.reachable();
-    await expect(executor.connect('https://exec.example/run', 1_000)).resolves.toBeDefined();
+    await expect(executor.connect(spec(1_000))).resolves.toBeDefined();
     expect(executor.connects).toHaveLength(5);
     expect(executor.sent).toEqual([]);
   });

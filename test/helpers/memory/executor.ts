@@ -54,7 +54,10 @@ export function createScriptedExecutor(): ScriptedExecutor {
       failing = 0;
     },
     open: () => open,
-    async connect(url, timeoutMs) {
+    kind: 'webhook',
+    async connect(spec) {
+      const url = String(spec.settings['url']);
+      const timeoutMs = spec.timeout_ms;
       connects.push({ url, timeoutMs });
       if (failing > 0) {
         failing -= 1;
