@@ -123,8 +123,9 @@ export function createTeamsAdapter(config: TeamsSettings, services: PlatformServ
             invocation: '',
             here: {
               conversation: inChannel ? channelId : null,
-              details: { serviceUrl: a.serviceUrl, tenant: tenant ?? config.tenantId },
-              bind: (key, binding) => services.bindings.bind(TEAMS, key, binding),
+              details: { service_url: a.serviceUrl, tenant: tenant ?? config.tenantId },
+              // Stored the way bindings were always stored (serviceUrl), so existing ones keep working.
+              bind: (key, { service_url: serviceUrl, ...binding }) => services.bindings.bind(TEAMS, key, { ...binding, serviceUrl }),
             },
           });
         } catch (e) {
