@@ -262,6 +262,42 @@ describe('loadPolicy refuses', () => {
   });
 });
 
+describe('executors', () => {
+  const withExecutor = (entry: string) => yamlWith('', DEFAULT).replace('rules:\n', `executors:\n  payments: ${entry}\nrules:\n`);
+
+  it('reads an entry without a kind as a webhook, with its url and timeout', () => {
+    const p = loadPolicy(withExecutor('{ url: "https://exec.example/run", timeout: 5s }'), 'p.yaml', ENV);
+    expect(p.executors.get('payments')).toEqual({ tool: 'payments', kind: 'webhook', timeout_ms: 5000, settings: { url: 'https://exec.example/run' } });
+    expect(loadPolicy(withExecutor('{ kind: webhook, url: "https://exec.example/run" }'), 'p.yaml', ENV).executors.get('payments')?.timeout_ms).toBe(10_000);
+  });
+
+  it('refuses an unknown kind, a key the kind does not take, and a webhook without a url', () => {
+    expect(loadError(withExecutor('{ kind: ftp, url: "https://exec.example/run" }')).message).toMatch(/executors\.payments\.kind/);
+    expect(loadError(withExecutor('{ url: "https://exec.example/run", header: x }')).message).toMatch(/executors\.payments\.header: unknown key/);
+    expect(loadError(withExecutor('{ timeout: 5s }')).message).toMatch(/executors\.payments\.url/);
+  });
+});
+
+describe('platform keys', () => {
+  it('refuses a console key given both ways, and a key variable that is not set, naming the person', () => {
+    const both = HEAD.replace('bob: { slack: U0BOB }', `bob: { slack: U0BOB, console_key_sha256: ${'a'.repeat(64)}, console_key_env: BOB_KEY }`) + DEFAULT;
+    expect(loadError(both, { ...ENV, BOB_KEY: 'k' }).message).toMatch(/person "bob": give console_key_sha256 or console_key_env, not both/);
+    const unset = HEAD.replace('bob: { slack: U0BOB }', 'bob: { slack: U0BOB, console_key_env: BOB_KEY }') + DEFAULT;
+    expect(loadError(unset).message).toMatch(/person "bob": environment variable BOB_KEY is not set or empty/);
+  });
+
+  it('refuses two people with one user id on a platform, compared the platform\'s way', () => {
+    expect(loadError(HEAD.replace('bob: { slack: U0BOB }', 'bob: { slack: U0ALICE }') + DEFAULT).message).toMatch(/people "alice" and "bob" have the same slack id/);
+    expect(loadError(HEAD.replace('bob: { slack: U0BOB }', 'bob: { slack: U0BOB, teams: 0000-aa11ce }') + DEFAULT).message).toMatch(/same teams id/);
+    expect(() => loadPolicy(HEAD.replace('bob: { slack: U0BOB }', 'bob: { slack: u0alice }') + DEFAULT, 'p.yaml', ENV)).not.toThrow();
+  });
+
+  it('refuses a key no platform owns, under a person and under a channel', () => {
+    expect(loadError(HEAD.replace('bob: { slack: U0BOB }', 'bob: { slack: U0BOB, discord: "123" }') + DEFAULT).message).toMatch(/people\.bob\.discord: unknown key/);
+    expect(loadError(HEAD.replace('finance: { slack: C0FIN }', 'finance: { slack: C0FIN, discord: "123" }') + DEFAULT).message).toMatch(/channels\.finance\.discord: unknown key/);
+  });
+});
+
 describe('policy lookups', () => {
   const policy = load(RULES);
 
