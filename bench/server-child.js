@@ -6,9 +6,10 @@ import { start } from '../dist/src/main.js';
 // `npm start` runs it: no TypeScript loader in the measured process.
 // Environment: the countersign variables. It reports over IPC:
 //   {kind:'ready', url}            listening
-//   {kind:'approved', id, t}       deps.onApproved called (the approval was committed)
-//   {kind:'enqueued', id, t}       deps.onApproved finished (token issued, execute job added)
-//   {kind:'succeeded', id, t}      the outcome `succeeded` was committed
+//   {kind:'approved', id, t}       the approval was committed
+//   {kind:'enqueued', id, t}       its token was recorded and the execute job added (the flow
+//                                  dispatches the token's commit once the issue has finished)
+//   {kind:'succeeded', id, t}      the outcome `succeeded` (or `failed`) was committed
 // and answers {kind:'rss'} with {kind:'rss', rss, heapUsed, ...} and {kind:'cpu'} with {kind:'cpu', ms}.
 
 const wallNow = () => performance.timeOrigin + performance.now();
@@ -16,19 +17,16 @@ const send = (m) => {
   if (process.connected) process.send?.(m);
 };
 
-const running = await start(process.env, { say: () => undefined });
-const deps = running.deps;
-const onApproved = deps.onApproved;
-deps.onApproved = async (p) => {
-  send({ kind: 'approved', id: p.id, t: wallNow() });
-  await onApproved(p);
-  send({ kind: 'enqueued', id: p.id, t: wallNow() });
+// An observer of every commit (src/app/after-commit.ts), after the standard subscribers.
+const timing = {
+  name: 'bench-timing',
+  async onCommitted({ before, after }) {
+    if (after.status === 'approved' && before?.status !== 'approved') send({ kind: 'approved', id: after.id, t: wallNow() });
+    if (before !== null && before.execution === undefined && after.execution !== undefined) send({ kind: 'enqueued', id: after.id, t: wallNow() });
+    if (before !== null && before.status !== after.status && (after.status === 'succeeded' || after.status === 'failed')) send({ kind: after.status, id: after.id, t: wallNow() });
+  },
 };
-const onStatusChanged = deps.onStatusChanged;
-deps.onStatusChanged = async (p) => {
-  if (p.status === 'succeeded' || p.status === 'failed') send({ kind: p.status, id: p.id, t: wallNow() });
-  await onStatusChanged?.(p);
-};
+const running = await start(process.env, { say: () => undefined, observers: [timing] });
 
 process.on('message', (m) => {
   if (m.kind === 'rss') {

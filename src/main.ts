@@ -19,7 +19,8 @@ import { createRedisChannelBindingStore } from '../adapters/redis/channel-bindin
 import { createRedisFailureLimiter } from '../adapters/redis/auth-failure-limiter.ts';
 import { createRedisLiveUpdates } from '../adapters/redis/live-updates.ts';
 import { createRedisSessionStore } from '../adapters/redis/sessions.ts';
-import { returnExecutionToken, takeExecutionToken } from './app/agent-execution.ts';
+import { readWithExecutionToken, returnExecutionToken } from './app/agent-execution.ts';
+import type { CommitSubscriber } from './app/after-commit.ts';
 import type { AppDeps } from './app/deps.ts';
 import type { ExecutionTuning } from './app/execution-deps.ts';
 import { loadConfig } from './config.ts';
@@ -56,6 +57,8 @@ export interface StartOptions {
   localRedisUrl?: string;
   /** Execution timings (leases, retries, sweeps), shortened by tests. */
   execution?: Partial<ExecutionTuning & ExecutionQueueTuning>;
+  /** Subscribers to every commit, after the standard ones (the benchmark times approvals with one). */
+  observers?: readonly CommitSubscriber[];
 }
 
 export async function start(env: Readonly<Record<string, string | undefined>>, options: StartOptions = {}): Promise<Running> {
@@ -76,6 +79,7 @@ export async function start(env: Readonly<Record<string, string | undefined>>, o
     metrics: createMetrics,
     ...(options.tuning === undefined ? {} : { tuning: options.tuning }),
     ...(options.execution === undefined ? {} : { execution: options.execution }),
+    ...(options.observers === undefined ? {} : { observers: options.observers }),
   });
   const { deps, x } = app;
   const failureLimiter = createRedisFailureLimiter(redis, config.prefix, clock);
@@ -108,7 +112,7 @@ export async function start(env: Readonly<Record<string, string | undefined>>, o
     authenticate,
     registry: app.metrics.registry,
     extend: [mountExecutionApi(x, authenticate)],
-    takeToken: (p, viewer) => takeExecutionToken(x, p, viewer),
+    takeToken: (p, viewer) => readWithExecutionToken(x, p, viewer),
     returnToken: (p, token) => returnExecutionToken(x, p.id, token),
     mounts,
     ready: async () => {

@@ -69,6 +69,8 @@ export interface AppOptions<M extends Metrics> {
   /** Queue timings, shortened by tests. */
   tuning?: Partial<Pick<QueueConfig, 'notifyAttempts' | 'notifyBackoffMs'>>;
   execution?: Partial<ExecutionTuning & ExecutionQueueTuning>;
+  /** Subscribers after the standard list (the benchmark times commits with one). */
+  observers?: readonly CommitSubscriber[];
 }
 
 export interface AppParts<M extends Metrics> {
@@ -127,7 +129,7 @@ export async function buildAppDeps<M extends Metrics>(config: Config, policy: Co
     tokenTtlMs: config.tokens.ttlMs,
     tuning: { ...DEFAULT_EXECUTION_TUNING, ...options.execution },
   };
-  commits.subscribe(afterCommitSubscribers(deps, x));
+  commits.subscribe([...afterCommitSubscribers(deps, x), ...(options.observers ?? [])]);
   return {
     deps,
     metrics,
