@@ -3,11 +3,15 @@ import type { Proposal } from '../core/proposal.ts';
 import type { ChangeFeed, JobScheduler, Logger, Metrics } from '../core/ports.ts';
 
 // What happens after a change is committed: a list of subscribers registered once, at wiring
-// (src/wiring/after-commit.ts lists them in order). Every use case commits through mutate()
-// (or submitProposal), which hands the commit to dispatch(); nothing else triggers follow-ups.
+// (src/wiring/after-commit.ts). Every use case commits through mutate() (or submitProposal),
+// which hands the commit to dispatch(). The subscribers of one commit run side by side (none
+// waits for another: a slow chat never delays an execution); the list's order is the order to
+// read them in.
 //
 // No re-entry: a subscriber that commits in turn (issuing an approved proposal's token) does not
-// dispatch; it returns its commits, and the same loop runs the subscribers for them next.
+// dispatch; it returns its commits (or, failing after committing, throws FollowUpFailed with
+// them), and the same loop runs the subscribers for them next. Commits made outside any flow
+// (recovery sweeps, commitStep callers) are dispatched by whoever made them.
 // Failures are logged, never thrown back: the change is already durable, and what a subscriber
 // did not do is repaired by its own safety net (update jobs render the latest state, sweeps
 // re-post missing cards and re-issue missing tokens).
@@ -37,6 +41,16 @@ export interface CommitFlowWiring extends CommitFlow {
   subscribe(subscribers: readonly CommitSubscriber[]): void;
 }
 
+/** A subscriber failed after committing: its commits still get their follow-ups. */
+export class FollowUpFailed extends Error {
+  constructor(
+    readonly cause: unknown,
+    readonly committed: readonly Committed[],
+  ) {
+    super(cause instanceof Error ? cause.message : String(cause));
+  }
+}
+
 export function createCommitFlow(logger: Logger): CommitFlowWiring {
   let subscribers: readonly CommitSubscriber[] | null = null;
   return {
@@ -45,14 +59,21 @@ export function createCommitFlow(logger: Logger): CommitFlowWiring {
       subscribers = [...list];
     },
     async dispatch(first) {
+      const list = subscribers;
+      // A commit nobody follows up would leave cards, executions and callbacks undone.
+      if (list === null) throw new Error('the after-commit flow has no subscribers: wire them before the first commit');
       const queue: Committed[] = [first];
       for (let c = queue.shift(); c !== undefined; c = queue.shift()) {
         const commit = c;
-        // Side by side: none of them waits for another (a slow chat never delays an execution).
-        const results = await Promise.allSettled((subscribers ?? []).map((s) => s.onCommitted(commit)));
+        const results = await Promise.allSettled(list.map((s) => s.onCommitted(commit)));
         results.forEach((r, i) => {
-          if (r.status === 'fulfilled') queue.push(...(r.value ?? []));
-          else logger.error({ err: r.reason, proposal_id: commit.after.id, subscriber: subscribers?.[i]?.name }, 'a follow-up of a committed change failed');
+          if (r.status === 'fulfilled') {
+            queue.push(...(r.value ?? []));
+            return;
+          }
+          if (r.reason instanceof FollowUpFailed) queue.push(...r.reason.committed);
+          const err = r.reason instanceof FollowUpFailed ? r.reason.cause : r.reason;
+          logger.error({ err, proposal_id: commit.after.id, subscriber: list[i]?.name }, 'follow-up after a committed change failed');
         });
       }
     },

@@ -1,7 +1,8 @@
-// What a committed change triggers, in order. Every change (a proposal received, a click, an
-// expiry, a cancel, each step of an execution) goes through this one list; the subscribers run
-// side by side for each commit, and a commit one of them makes (the token recorded on an
-// approval) goes through the list next. See src/app/after-commit.ts.
+// What a committed change triggers. Every change (a proposal received, a click, an expiry, a
+// cancel, each step of an execution) goes through this one list; for each commit the
+// subscribers run side by side (the numbers are for reading, not an order of execution), and a
+// commit one of them makes (the token recorded on an approval) goes through the list next.
+// See src/app/after-commit.ts.
 import { callAgentBack } from '../app/agent-callbacks.ts';
 import { countDecisions, scheduleExpiry, wakeWaiters, type CommitSubscriber } from '../app/after-commit.ts';
 import type { AppDeps } from '../app/deps.ts';
