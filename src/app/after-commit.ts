@@ -44,7 +44,7 @@ export interface CommitFlowWiring extends CommitFlow {
 /** A subscriber failed after committing: its commits still get their follow-ups. */
 export class FollowUpFailed extends Error {
   constructor(
-    readonly cause: unknown,
+    override readonly cause: unknown,
     readonly committed: readonly Committed[],
   ) {
     super(cause instanceof Error ? cause.message : String(cause));
