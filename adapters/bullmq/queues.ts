@@ -1,10 +1,15 @@
-import { Queue, Worker, type ConnectionOptions, type Job } from 'bullmq';
+import { Queue, UnrecoverableError, Worker, type ConnectionOptions, type Job } from 'bullmq';
+import { DeliveryRateLimitedError, PermanentDeliveryError } from '../../src/core/delivery-errors.ts';
 import type { JobScheduler, Logger, NotifyJob } from '../../src/core/ports.ts';
 
 // The queues behind the JobScheduler port. Job ids are derived from what the job is for,
 // so the same work enqueued twice (a retried request, two replicas) is one job.
 // BullMQ's prefix carries the same `{prefix}` hash tag as every other countersign key; the
 // wiring passes it in (`bullPrefix`, named by the Redis adapter with every other key).
+//
+// Notify jobs back off exponentially, but never sooner than a platform's Retry-After (a custom
+// backoff strategy reads it from the error); a PermanentDeliveryError ends the job at once
+// (BullMQ's UnrecoverableError) instead of burning its attempts on an answer that will not change.
 
 export const QUEUE_NAMES = { notify: 'notify', expire: 'expire' } as const;
 
@@ -22,6 +27,8 @@ export interface QueueConfig {
   notifyBackoffMs?: number;
   /** After the last attempt, how long until a card that could not be posted gets a new round, ms. */
   notifyRetryLaterMs?: number;
+  /** The same after a permanent refusal (wrong channel, bot not invited): only a person fixes that, so less often. */
+  notifyPermanentRetryLaterMs?: number;
   /** How often the expiry sweep runs (the safety net behind the per-proposal delayed jobs), ms. */
   sweepEveryMs?: number;
 }
@@ -47,12 +54,42 @@ export function notifyJobId(job: NotifyJob): string {
   }
 }
 
+/** The notify jobs' backoff type: BullMQ hands it to the worker's `backoffStrategy` (notifyBackoff). */
+export const NOTIFY_BACKOFF = 'retry-after';
+
+/** How long the platform asked to be left alone, ms (0 when it did not say). */
+export function retryAfterMs(error: unknown): number {
+  return error instanceof DeliveryRateLimitedError ? error.retryAfterMs : 0;
+}
+
+/** Exponential from `baseMs` (as BullMQ's own), but never shorter than the error's Retry-After. */
+export function notifyBackoff(baseMs: number): (attemptsMade: number, type?: string, err?: Error) => number {
+  return (attemptsMade, _type, err) => Math.max(Math.round(2 ** (attemptsMade - 1) * baseMs), retryAfterMs(err));
+}
+
+/** What the notify worker throws for `error`: BullMQ's own "do not retry" for a permanent refusal. */
+export function notifyFailure(error: unknown): unknown {
+  if (!(error instanceof PermanentDeliveryError)) return error;
+  const stop = new UnrecoverableError(error.message);
+  // The failed handler hands the platform's own error on (its message, that it was permanent).
+  stop.cause = error;
+  return stop;
+}
+
+/** The error a failed notify job ends with, as the processor first saw it. */
+function originalError(err: Error): unknown {
+  return err instanceof UnrecoverableError && err.cause instanceof PermanentDeliveryError ? err.cause : err;
+}
+
 export interface Queues extends JobScheduler {
   notifyQueue: Queue<NotifyJob>;
   expireQueue: Queue<{ proposal_id: string }>;
   counts(): Promise<Record<string, Record<string, number>>>;
-  /** Replaces a notify job that used up its attempts by the same job, delayed, with fresh attempts. */
-  notifyLater(job: NotifyJob): Promise<void>;
+  /**
+   * Replaces a notify job that used up its attempts (or was refused for good) by the same job,
+   * delayed, with fresh attempts. `error` is what ended it: it sets how long "later" is.
+   */
+  notifyLater(job: NotifyJob, error?: unknown): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -62,7 +99,8 @@ export function createQueues(config: QueueConfig, now: () => number = Date.now):
   const expireQueue = new Queue<{ proposal_id: string }>(QUEUE_NAMES.expire, { connection: config.queueConnection, prefix });
   const attempts = config.notifyAttempts ?? 8;
   const backoff = { type: 'exponential', delay: config.notifyBackoffMs ?? 1000 };
-  const notifyOpts = (data: NotifyJob) => ({ jobId: notifyJobId(data), attempts, backoff, removeOnComplete: { count: 1000 }, removeOnFail: { count: 5000 } });
+  const notifyBackoffOpts = { type: NOTIFY_BACKOFF, delay: config.notifyBackoffMs ?? 1000 };
+  const notifyOpts = (data: NotifyJob) => ({ jobId: notifyJobId(data), attempts, backoff: notifyBackoffOpts, removeOnComplete: { count: 1000 }, removeOnFail: { count: 5000 } });
 
   return {
     notifyQueue,
@@ -83,10 +121,14 @@ export function createQueues(config: QueueConfig, now: () => number = Date.now):
         })),
       );
     },
-    async notifyLater(data) {
+    async notifyLater(data, error) {
+      const later =
+        error instanceof PermanentDeliveryError
+          ? (config.notifyPermanentRetryLaterMs ?? 60 * 60_000)
+          : Math.max(config.notifyRetryLaterMs ?? 10 * 60_000, retryAfterMs(error));
       // The failed job keeps its id (which would swallow the new one); it is already logged and audited.
       await notifyQueue.remove(notifyJobId(data));
-      await notifyQueue.add(data.kind, data, { ...notifyOpts(data), delay: config.notifyRetryLaterMs ?? 10 * 60_000 });
+      await notifyQueue.add(data.kind, data, { ...notifyOpts(data), delay: later });
     },
     async counts() {
       return {
@@ -102,7 +144,11 @@ export function createQueues(config: QueueConfig, now: () => number = Date.now):
 
 export interface WorkerHandlers {
   notify(job: NotifyJob): Promise<void>;
-  /** After the last attempt failed; resolving to true schedules the job again later (notifyRetryLaterMs). */
+  /**
+   * After the last attempt failed, or at once for a PermanentDeliveryError (`error` is the
+   * platform's own); resolving to true schedules the job again later (notifyRetryLaterMs, or
+   * notifyPermanentRetryLaterMs for a permanent refusal).
+   */
   notifyGaveUp(job: NotifyJob, error: unknown): Promise<boolean | void>;
   expire(proposalId: string): Promise<void>;
   sweep(): Promise<void>;
@@ -114,19 +160,32 @@ export interface Workers {
 
 export async function startWorkers(config: QueueConfig, handlers: WorkerHandlers, logger: Logger, queues: Queues): Promise<Workers> {
   const prefix = queuePrefix(config);
-  const notify = new Worker<NotifyJob>(QUEUE_NAMES.notify, async (job) => handlers.notify(job.data), {
-    connection: config.workerConnection,
-    prefix,
-    concurrency: 16,
-  });
+  const notify = new Worker<NotifyJob>(
+    QUEUE_NAMES.notify,
+    async (job) => {
+      try {
+        await handlers.notify(job.data);
+      } catch (e) {
+        throw notifyFailure(e);
+      }
+    },
+    {
+      connection: config.workerConnection,
+      prefix,
+      concurrency: 16,
+      settings: { backoffStrategy: notifyBackoff(config.notifyBackoffMs ?? 1000) },
+    },
+  );
   notify.on('failed', (job: Job<NotifyJob> | undefined, err) => {
     if (job === undefined) return;
-    const final = job.attemptsMade >= (job.opts.attempts ?? 1);
-    logger.warn({ job: job.id, attempt: job.attemptsMade, final, error: err.message }, 'notify job failed');
+    const error = originalError(err);
+    const permanent = error instanceof PermanentDeliveryError;
+    const final = permanent || job.attemptsMade >= (job.opts.attempts ?? 1);
+    logger.warn({ job: job.id, attempt: job.attemptsMade, final, permanent, error: err.message }, 'notify job failed');
     if (!final) return;
     handlers
-      .notifyGaveUp(job.data, err)
-      .then((again) => (again === true ? queues.notifyLater(job.data) : undefined))
+      .notifyGaveUp(job.data, error)
+      .then((again) => (again === true ? queues.notifyLater(job.data, error) : undefined))
       .catch((e: unknown) => logger.error({ err: e }, 'recording a notify failure failed'));
   });
   const expire = new Worker<{ proposal_id: string }>(

@@ -1,6 +1,7 @@
 import { auditEvent } from '../core/audit.ts';
 import { iso } from '../core/clock.ts';
 import { buildApprovalCard, type CardModel } from '../core/card.ts';
+import { PermanentDeliveryError } from '../core/delivery-errors.ts';
 import type { Proposal } from '../core/proposal.ts';
 import type { CardRefStore, ChatChannel, NotifyJob } from '../core/ports.ts';
 import type { PlatformId } from '../core/platform.ts';
@@ -79,9 +80,12 @@ export async function deliverNotification(deps: NotifyDeps, job: NotifyJob): Pro
 }
 
 /**
- * After the last retry: the card is missing for now, which people must hear about. Resolves
- * to true when the post should get another round later: the proposal stays pending (never
- * decided by a chat outage) and a card that appears late can still be clicked.
+ * After the last retry, or at once when the platform refused for good (PermanentDeliveryError:
+ * no attempts burnt on an answer that will not change): the card is missing for now, which
+ * people must hear about. Resolves to true when the post should get another round later: the
+ * proposal stays pending (a card that cannot be posted never decides anything) and a card that
+ * appears late can still be clicked. A permanent refusal gets its round too (slower, the queue
+ * decides how much): an admin may invite the bot or fix the channel while the proposal waits.
  */
 export async function recordCardFailure(deps: NotifyDeps, job: NotifyJob, error: unknown): Promise<boolean> {
   const proposal = await deps.store.get(job.proposal_id);
@@ -89,7 +93,12 @@ export async function recordCardFailure(deps: NotifyDeps, job: NotifyJob, error:
   deps.logger.error({ proposal_id: job.proposal_id, platform: job.platform, kind: job.kind, error: message }, 'chat notification failed');
   if (job.kind !== 'post') return false;
   await deps.audit.append([
-    auditEvent('card_failed', { at: iso(deps.clock.now()), proposal_id: job.proposal_id, agent: proposal?.agent ?? null, actor: 'system' }, { platform: job.platform, error: message.slice(0, 300), retry_later: proposal?.status === 'pending' }),
+    auditEvent('card_failed', { at: iso(deps.clock.now()), proposal_id: job.proposal_id, agent: proposal?.agent ?? null, actor: 'system' }, {
+      platform: job.platform,
+      error: message.slice(0, 300),
+      permanent: error instanceof PermanentDeliveryError,
+      retry_later: proposal?.status === 'pending',
+    }),
   ]);
   return proposal?.status === 'pending';
 }

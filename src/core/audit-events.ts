@@ -20,7 +20,8 @@ export type AuditEventData = {
   expired: { approvals: number; required: number };
   cancelled: { reason: string | null };
   card_posted: { platform: PlatformId; conversation: string; message: string };
-  card_failed: { platform: PlatformId; error: string; retry_later: boolean };
+  /** `permanent`: the platform refused for good (not retried); absent in entries from before it was recorded. */
+  card_failed: { platform: PlatformId; error: string; permanent?: boolean; retry_later: boolean };
   /** Never a secret, signature or token: `details` are what the caller chose to keep (claimed agent, path). */
   auth_failed: { reason: string; via: string; [detail: string]: unknown };
   /** Written by no current code; kept so older logs still read. */

@@ -19,11 +19,15 @@ import { testRedis } from '../helpers/redis.ts';
 
 // A card that cannot be posted after the notify queue's last attempt: the proposal stays
 // pending, `card_failed` is audited, an error is logged, and the post gets a new round
-// later. The real queue and worker run here with short attempts and delays (startTestApp
-// uses production timings, which would take minutes).
+// later. A 429's Retry-After is a floor for the next attempt (and for the later round); an
+// error Slack will repeat (channel_not_found, …) is not retried: card_failed after one call.
+// The real queue and worker run here with short attempts and delays (startTestApp uses
+// production timings, which would take minutes).
 
 const { redis, prefix } = testRedis();
 const POLICY = BASE_POLICY.replace('finance: { console: true }', 'finance: { slack: C0FINANCE }');
+/** Long enough that no later round of a permanent failure runs during these tests. */
+const PERMANENT_LATER_MS = 120_000;
 
 let fake: FakeSlack;
 let queues: Queues;
@@ -64,7 +68,16 @@ beforeAll(async () => {
   const queueConnection = createRedisConnection({ url, role: 'queue' });
   const workerConnection = createRedisConnection({ url, role: 'worker' });
   connections.push(queueConnection, workerConnection);
-  const config = { prefix, queueConnection, workerConnection, notifyAttempts: 2, notifyBackoffMs: 10, notifyRetryLaterMs: 300, sweepEveryMs: 60_000 };
+  const config = {
+    prefix,
+    queueConnection,
+    workerConnection,
+    notifyAttempts: 2,
+    notifyBackoffMs: 10,
+    notifyRetryLaterMs: 300,
+    notifyPermanentRetryLaterMs: PERMANENT_LATER_MS,
+    sweepEveryMs: 60_000,
+  };
   queues = createQueues(config);
   const slack = { channel: createSlackChannel(slackWebClient({ botToken: 'xoxb-t', signingSecret: 's', apiUrl: fake.apiUrl }, logger)) };
   deps = {
@@ -107,7 +120,8 @@ describe('a card Slack will not take', () => {
     await deps.store.create(p, [{ type: 'proposal_received', at: iso(Date.now()), proposal_id: p.id, agent: p.agent, actor: 'agent:billing-agent', data: {} }]);
     const isThisCard = (args: Record<string, any>) => JSON.stringify(args).includes(p.id);
     fake.failNext('chat.postMessage', 1, { status: 503 }, isThisCard);
-    fake.failNext('chat.postMessage', 1, { status: 429, retryAfter: 30 }, isThisCard);
+    // The last attempt is rate limited: the later round waits at least its Retry-After.
+    fake.failNext('chat.postMessage', 1, { status: 429, retryAfter: 1 }, isThisCard);
     const job: NotifyJob = { kind: 'post', proposal_id: p.id, platform: 'slack' };
     await queues.notify([job]);
 
@@ -122,6 +136,7 @@ describe('a card Slack will not take', () => {
     await waitFor(async () => (await deps.cards.list(p.id)).length === 1, { what: 'card ref' });
     const posted = fake.callsTo('chat.postMessage').filter((c) => isThisCard(c.args));
     expect(posted.map((c) => c.status)).toEqual([503, 429, 200]);
+    expect(posted[2]!.at - posted[1]!.at).toBeGreaterThanOrEqual(1000);
     await waitFor(async () => (await auditOf(p.id)).some((e) => e.type === 'card_posted'), { what: 'card_posted' });
   });
 
@@ -141,5 +156,43 @@ describe('a card Slack will not take', () => {
     expect(state).toBe('completed');
     expect(fake.callsTo('chat.postMessage').filter((c) => isThisCard(c.args))).toEqual([]);
     expect((await auditOf(p.id)).some((e) => e.type === 'card_failed')).toBe(false);
+  });
+
+  it('waits at least Retry-After before it tries a rate-limited post again', async () => {
+    const p = proposal('Refund while Slack rate-limits');
+    await deps.store.create(p, []);
+    const isThisCard = (args: Record<string, any>) => JSON.stringify(args).includes(p.id);
+    fake.failNext('chat.postMessage', 1, { status: 429, retryAfter: 2 }, isThisCard);
+    await queues.notify([{ kind: 'post', proposal_id: p.id, platform: 'slack' }]);
+
+    await waitFor(async () => (await deps.cards.list(p.id)).length === 1, { what: 'card ref' });
+    const posted = fake.callsTo('chat.postMessage').filter((c) => isThisCard(c.args));
+    expect(posted.map((c) => c.status)).toEqual([429, 200]);
+    // A bound on behaviour (Slack said "not before 2 s"), not on speed.
+    expect(posted[1]!.at - posted[0]!.at).toBeGreaterThanOrEqual(2000);
+    expect((await auditOf(p.id)).some((e) => e.type === 'card_failed')).toBe(false);
+  });
+
+  it('does not retry an error Slack will repeat: one call, then card_failed naming it; the proposal stays pending', async () => {
+    const p = proposal('Refund to a channel that does not exist');
+    await deps.store.create(p, []);
+    const isThisCard = (args: Record<string, any>) => JSON.stringify(args).includes(p.id);
+    // More failures than attempts, so a retry would show up as a second failed call.
+    fake.failNext('chat.postMessage', 3, { error: 'channel_not_found' }, isThisCard);
+    const job: NotifyJob = { kind: 'post', proposal_id: p.id, platform: 'slack' };
+    await queues.notify([job]);
+
+    const failed = await waitFor(async () => (await auditOf(p.id)).find((e) => e.type === 'card_failed'), { what: 'card_failed' });
+    expect(fake.callsTo('chat.postMessage').filter((c) => isThisCard(c.args))).toHaveLength(1);
+    expect(failed.data).toMatchObject({ platform: 'slack', permanent: true, retry_later: true });
+    expect(String(failed.data['error'])).toContain('channel_not_found');
+    expect((await deps.store.get(p.id))?.status).toBe('pending');
+    // An admin may fix the channel: the post gets a later round, a slower one than for an outage.
+    const later = await waitFor(async () => {
+      const j = await queues.notifyQueue.getJob(notifyJobId(job));
+      return j !== undefined && (await j.getState()) === 'delayed' ? j : null;
+    }, { what: 'a later round' });
+    expect(later.opts.delay).toBe(PERMANENT_LATER_MS);
+    expect(later.attemptsMade).toBe(0);
   });
 });

@@ -12,6 +12,8 @@ export interface SlackCall {
   token: string | null;
   /** HTTP status the fake answered with. */
   status: number;
+  /** When the request arrived (Date.now()): for bounds such as "not retried before Retry-After". */
+  at: number;
   ok: boolean;
   /** For successful chat.postMessage: the ts it assigned. */
   ts?: string;
@@ -92,6 +94,7 @@ export async function startFakeSlack(): Promise<FakeSlack> {
   }
 
   const server: Server = createServer(async (req, res) => {
+    const at = Date.now();
     const url = new URL(req.url ?? '/', 'http://localhost');
     const text = await readBody(req);
     if (url.pathname.startsWith('/respond/')) {
@@ -112,20 +115,20 @@ export async function startFakeSlack(): Promise<FakeSlack> {
     const failure = entry?.failure;
     if (failure !== undefined) {
       if ('status' in failure) {
-        calls.push({ method, args, token, status: failure.status, ok: false });
+        calls.push({ method, args, token, status: failure.status, ok: false, at });
         const headers: Record<string, string> = { 'content-type': 'application/json' };
         if (failure.status === 429) headers['retry-after'] = String(failure.retryAfter ?? 1);
         res.writeHead(failure.status, headers);
         res.end(JSON.stringify({ ok: false, error: failure.status === 429 ? 'ratelimited' : 'internal_error' }));
         return;
       }
-      calls.push({ method, args, token, status: 200, ok: false });
+      calls.push({ method, args, token, status: 200, ok: false, at });
       res.writeHead(200, { 'content-type': 'application/json' });
       res.end(JSON.stringify({ ok: false, error: failure.error }));
       return;
     }
     const body = answer(method, args);
-    const call: SlackCall = { method, args, token, status: 200, ok: body['ok'] === true };
+    const call: SlackCall = { method, args, token, status: 200, ok: body['ok'] === true, at };
     if (method === 'chat.postMessage' && typeof body['ts'] === 'string') call.ts = body['ts'];
     calls.push(call);
     res.writeHead(200, { 'content-type': 'application/json' });

@@ -1,0 +1,88 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createSlackChannel, slackWebClient } from '../../adapters/slack/slack-adapter.ts';
+import type { CardModel } from '../../src/core/card.ts';
+import { DeliveryRateLimitedError, PermanentDeliveryError } from '../../src/core/delivery-errors.ts';
+import type { ChatChannel, Logger } from '../../src/core/ports.ts';
+import { startFakeSlack, type FakeSlack } from '../helpers/fake-slack.ts';
+
+// Which Slack answers the notify queue may retry: the Slack channel turns Web API errors into
+// core's delivery errors (over real HTTP to the fake Slack, through the real Web API client).
+
+const quiet: Logger = { debug: () => undefined, info: () => undefined, warn: () => undefined, error: () => undefined };
+
+const card: CardModel = {
+  proposalId: 'p_01jabcdefghjkmnpqrstvwxyz0',
+  agent: 'billing-agent',
+  intent: 'Refund invoice 4711',
+  action: { tool: 'payments', operation: 'refund', target: 'stripe:cus_123', parameters: {} },
+  context: { data_sensitivity: 'internal', destination: 'internal', environment: 'production', reversible: false, value: { amount: 10, currency: 'EUR' } },
+  risk: 'high',
+  rule: 'payments',
+  reasons: [],
+  status: 'pending',
+  approvals: [],
+  approvalsRequired: 1,
+  expiresAt: '2026-11-24T06:15:00.000Z',
+  actionable: true,
+  reasonRequired: true,
+  resolution: null,
+  link: 'https://countersign.example/console/proposals/p_01jabcdefghjkmnpqrstvwxyz0',
+};
+
+let fake: FakeSlack;
+let channel: ChatChannel;
+
+beforeAll(async () => {
+  fake = await startFakeSlack();
+  channel = createSlackChannel(slackWebClient({ botToken: 'xoxb-secret-token', signingSecret: 's', apiUrl: fake.apiUrl }, quiet));
+});
+afterAll(() => fake.close());
+
+async function failure(run: () => Promise<unknown>): Promise<unknown> {
+  try {
+    await run();
+  } catch (e) {
+    return e;
+  }
+  throw new Error('expected the call to fail');
+}
+
+describe('Slack delivery errors', () => {
+  it.each(['channel_not_found', 'not_in_channel', 'invalid_blocks', 'is_archived', 'msg_too_long', 'invalid_auth', 'token_revoked', 'missing_scope'])(
+    '%s is permanent, named, and carries no token',
+    async (code) => {
+      fake.failNext('chat.postMessage', 1, { error: code });
+      const e = await failure(() => channel.postCard('C0FINANCE', card));
+      expect(e).toBeInstanceOf(PermanentDeliveryError);
+      expect((e as Error).message).toContain(code);
+      expect((e as Error).message).toContain('chat.postMessage');
+      expect((e as Error).message).not.toContain('xoxb-secret-token');
+    },
+  );
+
+  it('an update or thread reply Slack refuses for good is permanent too', async () => {
+    const ref = { platform: 'slack', conversation: 'C0FINANCE', message: '1700000000.000001' };
+    fake.failNext('chat.update', 1, { error: 'message_not_found' });
+    expect(await failure(() => channel.updateCard(ref, card))).toBeInstanceOf(PermanentDeliveryError);
+    fake.failNext('chat.postMessage', 1, { error: 'not_in_channel' });
+    expect(await failure(() => channel.replyInThread(ref, { proposalId: card.proposalId, kind: 'approval', text: 'alice approved' }))).toBeInstanceOf(PermanentDeliveryError);
+  });
+
+  it.each([
+    ['an internal_error answer', { error: 'internal_error' }],
+    ['an error countersign does not know', { error: 'something_new' }],
+    ['a 503', { status: 503 }],
+  ] as const)('%s is left to the queue to retry', async (_what, how) => {
+    fake.failNext('chat.postMessage', 1, how);
+    const e = await failure(() => channel.postCard('C0FINANCE', card));
+    expect(e).not.toBeInstanceOf(PermanentDeliveryError);
+    expect(e).not.toBeInstanceOf(DeliveryRateLimitedError);
+  });
+
+  it('a 429 carries its Retry-After in milliseconds', async () => {
+    fake.failNext('chat.postMessage', 1, { status: 429, retryAfter: 7 });
+    const e = await failure(() => channel.postCard('C0FINANCE', card));
+    expect(e).toBeInstanceOf(DeliveryRateLimitedError);
+    expect((e as DeliveryRateLimitedError).retryAfterMs).toBe(7000);
+  });
+});
