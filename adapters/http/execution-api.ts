@@ -11,7 +11,8 @@ import { proposalView } from './views.ts';
 
 // Execution routes: the JWKS, token redemption, outcome reports and the admin kill switch.
 
-const redeemSchema = z.strictObject({ token: z.string().min(1).max(8192) });
+// `audience`: the tool the downstream serves; a token minted for another is refused.
+const redeemSchema = z.strictObject({ token: z.string().min(1).max(8192), audience: z.string().min(1).max(200).optional() });
 
 const outcomeSchema = z.strictObject({
   token: z.string().min(1).max(8192),
@@ -38,8 +39,8 @@ export function mountExecutionApi(x: ExecutionDeps, authenticate: RequestAuthent
     // Unauthenticated like OAuth introspection by the token's holder: the token is the
     // credential, and every failure looks the same ({active: false}).
     router.on('POST', '/v1/tokens/redeem', async (ctx) => {
-      const { token } = parseBody(redeemSchema, await ctx.body());
-      sendJson(ctx.res, 200, await redeemToken(x, token, `ip:${clientAddress(ctx.req)}`));
+      const { token, audience } = parseBody(redeemSchema, await ctx.body());
+      sendJson(ctx.res, 200, await redeemToken(x, token, `ip:${clientAddress(ctx.req)}`, audience));
     });
 
     router.on('POST', '/v1/proposals/:id/outcome', async (ctx) => {

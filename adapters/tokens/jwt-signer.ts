@@ -24,8 +24,16 @@ import type { PublicJwks, TokenSigner } from '../../src/core/ports.ts';
 // The first key signs; every key is published in the JWKS, so a key can be rotated: put the
 // new one first, keep the old one listed until the last token it signed has expired.
 // A key without `kid` gets its RFC 7638 thumbprint. Values are never echoed in errors.
+//
+// Tokens are explicitly typed (RFC 8725 §3.11): header `typ: countersign-exec+jwt`, so no
+// other JWT made with the same key (an ID or access token, another product's) can pass for
+// an execution token, and a downstream that checks typ tells them from its other JWTs.
+// verify checks typ, iss and, when asked, aud: all before redeem spends anything.
 
 const ALG = 'EdDSA';
+export const EXECUTION_TOKEN_TYP = 'countersign-exec+jwt';
+/** What releases before explicit typing wrote in the header. */
+const LEGACY_TYP = 'JWT';
 
 interface LoadedKey {
   kid: string;
@@ -115,8 +123,22 @@ function isClaims(p: Record<string, unknown>): boolean {
   );
 }
 
+export interface JwtSignerOptions {
+  /**
+   * Upgrade window, ms since the epoch: tokens minted by an older release (header typ "JWT")
+   * are accepted when issued before this instant; later ones, and any other typ, are not.
+   * Unset: no window. The wiring sets it to start + EXECUTION_TOKEN_TTL (see app-deps.ts).
+   */
+  legacyTokensIssuedBefore?: number;
+}
+
+/** The header's typ as RFC 7515 compares it: case-insensitive, an "application/" prefix implied. */
+function normalTyp(typ: unknown): string | null {
+  return typeof typ === 'string' ? typ.toLowerCase().replace(/^application\//, '') : null;
+}
+
 /** `issuer` is read at each use: the public URL may only be known once the server listens. */
-export async function createJwtSigner(keyText: string, issuer: () => string): Promise<TokenSigner> {
+export async function createJwtSigner(keyText: string, issuer: () => string, options: JwtSignerOptions = {}): Promise<TokenSigner> {
   const keys = await parseSigningKeys(keyText);
   const signing = keys[0]!;
   const signingKey = signing.privateKey!;
@@ -127,7 +149,7 @@ export async function createJwtSigner(keyText: string, issuer: () => string): Pr
     async sign(claims) {
       const { sub, aud, jti, iat, exp, ...rest } = claims;
       return new SignJWT({ ...rest })
-        .setProtectedHeader({ alg: ALG, kid: signing.kid, typ: 'JWT' })
+        .setProtectedHeader({ alg: ALG, kid: signing.kid, typ: EXECUTION_TOKEN_TYP })
         .setIssuer(issuer())
         .setSubject(sub)
         .setAudience(aud)
@@ -136,16 +158,25 @@ export async function createJwtSigner(keyText: string, issuer: () => string): Pr
         .setExpirationTime(exp)
         .sign(signingKey);
     },
-    async verify(token, nowMs, options = {}) {
+    async verify(token, nowMs, check = {}) {
       try {
         let currentDate = new Date(nowMs);
-        if (options.ignoreExpiry === true) {
+        if (check.ignoreExpiry === true) {
           const iat = decodeJwt(token).iat;
           if (typeof iat !== 'number') return null;
           currentDate = new Date(iat * 1000);
         }
-        const { payload } = await jwtVerify(token, keySet, { issuer: issuer(), algorithms: [ALG], currentDate });
+        const { payload, protectedHeader } = await jwtVerify(token, keySet, {
+          issuer: issuer(),
+          algorithms: [ALG],
+          currentDate,
+          ...(check.audience === undefined ? {} : { audience: check.audience }),
+        });
         if (!isClaims(payload)) return null;
+        const typ = normalTyp(protectedHeader.typ);
+        const legacy =
+          typ === LEGACY_TYP.toLowerCase() && options.legacyTokensIssuedBefore !== undefined && (payload['iat'] as number) * 1000 < options.legacyTokensIssuedBefore;
+        if (typ !== EXECUTION_TOKEN_TYP && !legacy) return null;
         return payload as unknown as ExecutionTokenClaims;
       } catch {
         return null;

@@ -66,16 +66,19 @@ export async function tokenStillIssued(x: ExecutionDeps, id: string, jti: string
 
 export type Redemption = ({ active: true } & ExecutionTokenClaims) | { active: false };
 
-/** `POST /v1/tokens/redeem`: the first valid call spends the token; every other call is `{active: false}`. */
-export async function redeemToken(x: ExecutionDeps, token: string, actor: string): Promise<Redemption> {
+/**
+ * `POST /v1/tokens/redeem`: the first valid call spends the token; every other call is `{active: false}`.
+ * A downstream may name the `audience` it serves: a token for another tool is refused unspent.
+ */
+export async function redeemToken(x: ExecutionDeps, token: string, actor: string, audience?: string): Promise<Redemption> {
   const { app } = x;
-  const claims = await x.signer.verify(token, app.clock.now());
+  const claims = await x.signer.verify(token, app.clock.now(), audience === undefined ? {} : { audience });
   if (claims === null || !(await x.ledger.redeem(claims.jti))) return { active: false };
   // Read after the redemption: a token is active only while its execution may still run. An
   // execution that ended (failed, timed out, cancelled) before this read refuses it, even in
   // the moment before its final transition closed the token in the ledger.
   const p = await app.store.get(claims.proposal_id);
-  if (p === null || (p.status !== 'approved' && p.status !== 'executing')) return { active: false };
+  if (p === null || (p.status !== 'approved' && p.status !== 'executing') || claims.aud !== p.action.tool) return { active: false };
   await app.audit.append([
     auditEvent('token_redeemed', { at: iso(app.clock.now()), proposal_id: claims.proposal_id, agent: claims.sub, actor: actor }, { jti: claims.jti, audience: claims.aud }),
   ]);

@@ -12,10 +12,12 @@ export interface PublicJwks {
 export interface TokenSigner {
   sign(claims: Omit<ExecutionTokenClaims, 'iss'>): Promise<string>;
   /**
-   * The claims when the signature, issuer and (unless `ignoreExpiry`) the expiry hold,
-   * else null. `ignoreExpiry` is for outcome reports: an action may finish after its token expired.
+   * The claims when the signature, the token type (an execution token, not another JWT made
+   * with the same key), the issuer, `audience` (when given) and (unless `ignoreExpiry`) the
+   * expiry hold, else null. `ignoreExpiry` is for outcome reports: an action may finish after
+   * its token expired.
    */
-  verify(token: string, nowMs: number, options?: { ignoreExpiry?: boolean }): Promise<ExecutionTokenClaims | null>;
+  verify(token: string, nowMs: number, options?: { ignoreExpiry?: boolean; audience?: string }): Promise<ExecutionTokenClaims | null>;
   jwks(): PublicJwks;
 }
 

@@ -117,8 +117,12 @@ export async function buildAppDeps<M extends Metrics>(config: Config, policy: Co
   };
   const ledger = createRedisTokenLedger(conns.redis, storeOptions);
   // Without TOKEN_SIGNING_KEY (development only: config refuses it in production) every
-  // replica shares one generated key kept in Redis.
-  const signer = await createJwtSigner(config.tokens.signingKey ?? (await ledger.sharedDevKey(generateSigningKey)), () => deps.publicUrl);
+  // replica shares one generated key kept in Redis. Tokens from the release before typed
+  // tokens (typ "JWT") verify if issued before start + one token lifetime: the rollout's old
+  // replicas may still mint them meanwhile; none outlives start + two lifetimes.
+  const signer = await createJwtSigner(config.tokens.signingKey ?? (await ledger.sharedDevKey(generateSigningKey)), () => deps.publicUrl, {
+    legacyTokensIssuedBefore: clock.now() + config.tokens.ttlMs,
+  });
   const x: ExecutionDeps = {
     app: deps,
     signer,
