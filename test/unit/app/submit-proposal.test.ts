@@ -1,0 +1,171 @@
+import { describe, expect, it } from 'vitest';
+import { IMPLICIT_KEY_TTL_SECONDS, submitProposal } from '../../../src/app/submit-proposal.ts';
+import { ConflictError } from '../../../src/core/errors.ts';
+import { PROPOSAL_ID_PATTERN } from '../../../src/core/ids.ts';
+import { createMemoryApp, TEST_POLICY } from '../../helpers/memory/app.ts';
+import { T0 } from '../../helpers/memory/clock.ts';
+
+// submitProposal: the policy's decision becomes the proposal's status, the first audit events
+// are committed with it, and the after-commit flow gets exactly one commit per new proposal.
+
+describe('a proposal the policy sends to people', () => {
+  it('is stored pending with its deadline, audited, and gets its expiry job and one card per platform of the route', async () => {
+    const app = await createMemoryApp();
+    const p = await app.submit({ intent: 'Refund invoice 4711', context: { value: { amount: 420, currency: 'EUR' } } });
+
+    expect(p.id).toMatch(PROPOSAL_ID_PATTERN);
+    expect(p).toMatchObject({ agent: 'billing-agent', status: 'pending', created_at: T0, expires_at: T0 + 15 * 60_000, resolution: null, approvals: [], version: 1 });
+    expect(p.decision).toMatchObject({ effect: 'approve', risk: 'high', rule: 'payments', route: 'finance', approvers: 'finance', approvals_required: 1 });
+    expect(await app.get(p.id)).toEqual(p);
+    expect(app.trail(p.id)).toEqual(['proposal_received', 'policy_decided']);
+    const [received, decided] = app.events({ proposal: p.id });
+    expect(received).toMatchObject({ actor: 'agent:billing-agent', data: { intent: 'Refund invoice 4711', idempotency_key: null } });
+    expect(decided).toMatchObject({ actor: 'policy', data: { effect: 'approve', rule: 'payments' } });
+
+    expect(app.jobs.expiries).toEqual([{ proposalId: p.id, at: T0 + 15 * 60_000 }]);
+    expect(app.jobs.notified).toEqual([
+      { kind: 'post', proposal_id: p.id, platform: 'slack' },
+      { kind: 'post', proposal_id: p.id, platform: 'console' },
+    ]);
+    expect(app.changes.published).toEqual([{ proposalId: p.id, status: 'pending' }]);
+    expect(app.metrics.submitted).toEqual(['approve']);
+    expect(app.metrics.decisions).toEqual([]);
+    expect(app.ledger.saved).toEqual([]);
+  });
+
+  it("takes the matching rule's risk, quorum and ttl, and the route's platforms", async () => {
+    const app = await createMemoryApp();
+    const large = await app.submit({ context: { value: { amount: 25_000, currency: 'EUR' } } });
+    expect(large.decision).toMatchObject({ rule: 'large-payments', risk: 'critical', approvals_required: 2, ttl_ms: 30 * 60_000 });
+    expect(large.expires_at).toBe(T0 + 30 * 60_000);
+
+    const other = await app.submit({ action: { tool: 'crm', operation: 'export', target: 'all' } });
+    expect(other.decision).toMatchObject({ rule: 'default', route: 'secops', approvers: 'security', risk: 'medium' });
+    expect(app.jobs.notified.filter((j) => j.proposal_id === other.id).map((j) => j.platform)).toEqual(['slack', 'teams', 'console']);
+  });
+
+  it('fills the context defaults before the rules see it (production unless told otherwise)', async () => {
+    const app = await createMemoryApp();
+    const drop = await app.submit({ action: { tool: 'postgres', operation: 'drop', target: 'db' } });
+    expect(drop.status).toBe('rejected');
+    const staging = await app.submit({ action: { tool: 'postgres', operation: 'drop', target: 'db' }, context: { environment: 'staging' } });
+    expect(staging.status).toBe('pending');
+  });
+});
+
+describe('a proposal the policy decides at once', () => {
+  it('allowed: approved by the policy, no card, no deadline, and its token issued in the same flow', async () => {
+    const app = await createMemoryApp();
+    const p = await app.submit({ action: { tool: 'crm', operation: 'tag', target: 'cus_1' }, context: { reversible: true } });
+
+    expect(p).toMatchObject({ status: 'approved', expires_at: null, resolution: { status: 'approved', by: 'policy', reason: 'matched rule "reversible-internal-tagging"', at: T0 } });
+    expect(app.trail(p.id)).toEqual(['proposal_received', 'policy_decided', 'decided', 'token_issued']);
+    expect(app.events({ proposal: p.id, type: 'decided' })[0]).toMatchObject({ actor: 'policy', data: { status: 'approved', rule: 'reversible-internal-tagging' } });
+    expect(app.jobs.expiries).toEqual([]);
+    expect(app.jobs.notified).toEqual([]);
+    expect(app.ledger.saved).toHaveLength(1);
+    expect((await app.get(p.id)).execution?.mode).toBe('poll');
+    expect(app.metrics.submitted).toEqual(['allow']);
+    // Decided by the policy, not by people: no time-to-decision.
+    expect(app.metrics.decisions).toEqual([]);
+  });
+
+  it("denied: rejected with the rule's reason, and nothing follows", async () => {
+    const app = await createMemoryApp();
+    const p = await app.submit({ action: { tool: 'postgres', operation: 'drop', target: 'db' } }, 'callback-agent');
+
+    expect(p).toMatchObject({ status: 'rejected', expires_at: null, resolution: { status: 'rejected', by: 'policy', reason: 'Dropping production databases is never delegated to agents' } });
+    expect(app.trail(p.id)).toEqual(['proposal_received', 'policy_decided', 'decided']);
+    expect(app.jobs.notified).toEqual([]);
+    expect(app.jobs.expiries).toEqual([]);
+    expect(app.ledger.saved).toEqual([]);
+    expect(app.queue.callbacks).toEqual([]);
+    expect(app.metrics.submitted).toEqual(['deny']);
+  });
+
+  it('a sponsor is in the CEL input: rules can see agent.sponsors', async () => {
+    const policy = TEST_POLICY.replace(
+      'rules:\n',
+      'rules:\n  - name: sponsored\n    when: \'"dana" in agent.sponsors\'\n    effect: deny\n',
+    );
+    const app = await createMemoryApp({ policy });
+    expect((await app.submit({}, 'billing-agent')).decision.rule).toBe('sponsored');
+    expect((await app.submit({}, 'ops-agent')).decision.rule).toBe('payments');
+  });
+});
+
+describe('idempotency', () => {
+  it("returns the first proposal for a repeated key, without a second card, event or metric", async () => {
+    const app = await createMemoryApp();
+    const agent = app.agent('billing-agent');
+    const first = await submitProposal(app.deps, agent, app.input({ idempotency_key: 'refund-4711' }));
+    const again = await submitProposal(app.deps, agent, app.input({ idempotency_key: 'refund-4711' }));
+
+    expect(first.created).toBe(true);
+    expect(again).toEqual({ proposal: first.proposal, created: false });
+    expect(app.store.all()).toHaveLength(1);
+    expect(app.jobs.notified).toHaveLength(2);
+    expect(app.jobs.expiries).toHaveLength(1);
+    expect(app.events()).toHaveLength(2);
+    expect(app.metrics.submitted).toEqual(['approve']);
+  });
+
+  it('returns the first proposal as it is now (already decided), not as it was', async () => {
+    const app = await createMemoryApp();
+    const first = await app.submit({ idempotency_key: 'k1' });
+    await app.vote(first.id, 'alice');
+    const again = await submitProposal(app.deps, app.agent('billing-agent'), app.input({ idempotency_key: 'k1' }));
+    expect(again.created).toBe(false);
+    expect(again.proposal.status).toBe('approved');
+  });
+
+  it('refuses a key reused for a different request (409), storing nothing', async () => {
+    const app = await createMemoryApp();
+    const first = await app.submit({ idempotency_key: 'k2' });
+    const attempt = app.submit({ idempotency_key: 'k2', action: { target: 'stripe:cus_999' } });
+    await expect(attempt).rejects.toBeInstanceOf(ConflictError);
+    await expect(attempt).rejects.toThrow(first.id);
+    // Only intent, action and context are compared.
+    await expect(app.submit({ idempotency_key: 'k2', intent: 'Refund it twice' })).rejects.toBeInstanceOf(ConflictError);
+    expect(app.store.all()).toHaveLength(1);
+    expect(app.jobs.notified).toHaveLength(2);
+  });
+
+  it("keys are per agent: another agent's same key is a new proposal", async () => {
+    const app = await createMemoryApp();
+    const a = await app.submit({ idempotency_key: 'shared' }, 'billing-agent');
+    const b = await app.submit({ idempotency_key: 'shared' }, 'ops-agent');
+    expect(b.id).not.toBe(a.id);
+    expect(app.store.all()).toHaveLength(2);
+  });
+
+  it('dedupes the same signed request without a key for IMPLICIT_KEY_TTL_SECONDS, then takes it as new', async () => {
+    const app = await createMemoryApp();
+    const first = await app.submit({}, 'billing-agent', 'sig-1');
+    app.clock.advance(IMPLICIT_KEY_TTL_SECONDS * 1000 - 1);
+    expect((await app.submit({}, 'billing-agent', 'sig-1')).id).toBe(first.id);
+    expect((await app.submit({}, 'billing-agent', 'sig-2')).id).not.toBe(first.id);
+    app.clock.advance(1);
+    expect((await app.submit({}, 'billing-agent', 'sig-1')).id).not.toBe(first.id);
+    expect(app.store.all()).toHaveLength(3);
+  });
+
+  it('without a request key, identical submissions are separate proposals', async () => {
+    const app = await createMemoryApp();
+    await app.submit();
+    await app.submit();
+    expect(app.store.all()).toHaveLength(2);
+  });
+});
+
+describe('when the store refuses', () => {
+  it('throws, and nothing follows: no card, no expiry, no metric', async () => {
+    const app = await createMemoryApp();
+    app.store.failNext(new Error('redis down'));
+    await expect(app.submit()).rejects.toThrow('redis down');
+    expect(app.jobs.notified).toEqual([]);
+    expect(app.jobs.expiries).toEqual([]);
+    expect(app.metrics.submitted).toEqual([]);
+    expect(app.events()).toEqual([]);
+  });
+});
