@@ -1,8 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createSlackChannel, slackWebClient } from '../../adapters/slack/slack-adapter.ts';
-import type { CardModel } from '../../src/core/card.ts';
+import { buildApprovalCard } from '../../src/core/card.ts';
 import { DeliveryRateLimitedError, PermanentDeliveryError } from '../../src/core/delivery-errors.ts';
 import type { ChatChannel, Logger } from '../../src/core/ports.ts';
+import type { Proposal } from '../../src/core/proposal.ts';
 import { startFakeSlack, type FakeSlack } from '../helpers/fake-slack.ts';
 
 // Which Slack answers the notify queue may retry: the Slack channel turns Web API errors into
@@ -10,24 +11,23 @@ import { startFakeSlack, type FakeSlack } from '../helpers/fake-slack.ts';
 
 const quiet: Logger = { debug: () => undefined, info: () => undefined, warn: () => undefined, error: () => undefined };
 
-const card: CardModel = {
-  proposalId: 'p_01jabcdefghjkmnpqrstvwxyz0',
+// Built by core, as the notify job does: the card's shape is core's business, not this test's.
+const proposal: Proposal = {
+  id: 'p_01jabcdefghjkmnpqrstvwxyz0',
   agent: 'billing-agent',
+  idempotency_key: null,
   intent: 'Refund invoice 4711',
   action: { tool: 'payments', operation: 'refund', target: 'stripe:cus_123', parameters: {} },
   context: { data_sensitivity: 'internal', destination: 'internal', environment: 'production', reversible: false, value: { amount: 10, currency: 'EUR' } },
-  risk: 'high',
-  rule: 'payments',
-  reasons: [],
+  decision: { effect: 'approve', risk: 'high', rule: 'payments', reasons: [], route: 'finance', approvers: 'finance', approvals_required: 1, ttl_ms: 900_000 },
   status: 'pending',
+  created_at: Date.parse('2026-11-24T06:00:00Z'),
+  expires_at: Date.parse('2026-11-24T06:15:00Z'),
   approvals: [],
-  approvalsRequired: 1,
-  expiresAt: '2026-11-24T06:15:00.000Z',
-  actionable: true,
-  reasonRequired: true,
   resolution: null,
-  link: 'https://countersign.example/console/proposals/p_01jabcdefghjkmnpqrstvwxyz0',
+  version: 1,
 };
+const card = buildApprovalCard(proposal, 'https://countersign.example/console/proposals/p_01jabcdefghjkmnpqrstvwxyz0');
 
 let fake: FakeSlack;
 let channel: ChatChannel;
