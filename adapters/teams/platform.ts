@@ -44,11 +44,84 @@ export function fixedChannelOf(details: Readonly<Record<string, unknown>>): Fixe
   return typeof fixed === 'object' && fixed !== null ? (fixed as FixedTeamsChannel) : null;
 }
 
+/**
+ * Where the Bot Framework lives: the keys and issuers of the tokens Teams sends, and where
+ * countersign gets its own tokens for answering. Each cloud has its set; a variable overrides one.
+ */
+export interface BotFrameworkEndpoints {
+  /** null for the public cloud; the US Government cloud's channel service otherwise. */
+  channelService: string | null;
+  /** The OpenID metadata document that names the JWKS signing the channel's tokens. */
+  openIdMetadataUrl: string;
+  /** `iss` values accepted on the channel's tokens. */
+  tokenIssuers: readonly string[];
+  /** The authority countersign asks for its outbound tokens, and their scope. */
+  loginUrl: string;
+  oauthScope: string;
+  /** The rest of the SDK's parameter set, fixed by the cloud (user token service, emulator keys, callerId). */
+  oauthUrl: string;
+  emulatorOpenIdMetadataUrl: string;
+  callerId: string;
+}
+
+export const US_GOV_CHANNEL_SERVICE = 'https://botframework.azure.us';
+
+// botframework-connector's AuthenticationConstants and GovernmentConstants (4.23), repeated here
+// so that reading the configuration does not load botbuilder; a unit test keeps them in step.
+export const CLOUD_ENDPOINTS: Readonly<Record<'public' | 'usgov', Omit<BotFrameworkEndpoints, 'channelService'>>> = {
+  public: {
+    openIdMetadataUrl: 'https://login.botframework.com/v1/.well-known/openidconfiguration',
+    tokenIssuers: ['https://api.botframework.com'],
+    loginUrl: 'https://login.microsoftonline.com/botframework.com',
+    oauthScope: 'https://api.botframework.com',
+    oauthUrl: 'https://api.botframework.com',
+    emulatorOpenIdMetadataUrl: 'https://login.microsoftonline.com/common/v2.0/.well-known/openid-configuration',
+    callerId: 'urn:botframework:azure',
+  },
+  usgov: {
+    openIdMetadataUrl: 'https://login.botframework.azure.us/v1/.well-known/openidconfiguration',
+    tokenIssuers: ['https://api.botframework.us'],
+    loginUrl: 'https://login.microsoftonline.us/MicrosoftServices.onmicrosoft.us',
+    oauthScope: 'https://api.botframework.us',
+    oauthUrl: 'https://api.botframework.azure.us',
+    emulatorOpenIdMetadataUrl: 'https://login.microsoftonline.us/cab8a31a-1906-4287-a0d8-4eef66b95f6e/v2.0/.well-known/openid-configuration',
+    callerId: 'urn:botframework:azureusgov',
+  },
+};
+
 export interface TeamsSettings {
   appId: string | null;
   appPassword: string | null;
   tenantId: string | null;
   appType: string | null;
+  endpoints: BotFrameworkEndpoints;
+}
+
+const ENDPOINT_VARIABLES = ['MICROSOFT_CHANNEL_SERVICE', 'MICROSOFT_BOT_OPENID_METADATA_URL', 'MICROSOFT_BOT_TOKEN_ISSUERS', 'MICROSOFT_BOT_LOGIN_URL', 'MICROSOFT_BOT_OAUTH_SCOPE'] as const;
+
+function endpointsOf(env: Readonly<Record<string, unknown>>, production: boolean): BotFrameworkEndpoints {
+  const value = (name: (typeof ENDPOINT_VARIABLES)[number]) => env[name] as string | undefined;
+  const channelService = value('MICROSOFT_CHANNEL_SERVICE')?.replace(/\/$/, '') ?? null;
+  if (channelService !== null && channelService !== US_GOV_CHANNEL_SERVICE) {
+    throw new ConfigError(`MICROSOFT_CHANNEL_SERVICE: must be ${US_GOV_CHANNEL_SERVICE} (US Government) or unset (public cloud); for another cloud set MICROSOFT_BOT_* to its endpoints`);
+  }
+  const cloud = CLOUD_ENDPOINTS[channelService === null ? 'public' : 'usgov'];
+  const issuers = value('MICROSOFT_BOT_TOKEN_ISSUERS')?.split(',').map((i) => i.trim()).filter((i) => i !== '');
+  const endpoints: BotFrameworkEndpoints = {
+    ...cloud,
+    channelService,
+    openIdMetadataUrl: value('MICROSOFT_BOT_OPENID_METADATA_URL') ?? cloud.openIdMetadataUrl,
+    tokenIssuers: issuers === undefined || issuers.length === 0 ? cloud.tokenIssuers : issuers,
+    loginUrl: value('MICROSOFT_BOT_LOGIN_URL') ?? cloud.loginUrl,
+    oauthScope: value('MICROSOFT_BOT_OAUTH_SCOPE') ?? cloud.oauthScope,
+  };
+  // Keys fetched in the clear could be swapped on the way: the token check would mean nothing.
+  if (production) {
+    for (const [name, url] of [['MICROSOFT_BOT_OPENID_METADATA_URL', endpoints.openIdMetadataUrl], ['MICROSOFT_BOT_LOGIN_URL', endpoints.loginUrl]] as const) {
+      if (!url.startsWith('https://')) throw new ConfigError(`NODE_ENV=production refuses unsafe defaults: ${name} must be an https:// URL`);
+    }
+  }
+  return endpoints;
 }
 
 type Handler = (req: IncomingMessage, res: ServerResponse) => Promise<void>;
@@ -61,8 +134,13 @@ export const teamsPlatform: PlatformModule<TeamsSettings, Handler> = {
     MICROSOFT_APP_PASSWORD: envValue.optionalString,
     MICROSOFT_APP_TENANT_ID: envValue.optionalString,
     MICROSOFT_APP_TYPE: z.preprocess(envValue.blankToUndefined, z.enum(['MultiTenant', 'SingleTenant', 'UserAssignedMSI']).optional()),
+    MICROSOFT_CHANNEL_SERVICE: envValue.url,
+    MICROSOFT_BOT_OPENID_METADATA_URL: envValue.url,
+    MICROSOFT_BOT_TOKEN_ISSUERS: envValue.optionalString,
+    MICROSOFT_BOT_LOGIN_URL: envValue.url,
+    MICROSOFT_BOT_OAUTH_SCOPE: envValue.optionalString,
   },
-  settings(env) {
+  settings(env, production) {
     const appId = (env['MICROSOFT_APP_ID'] as string | undefined) ?? null;
     const appPassword = (env['MICROSOFT_APP_PASSWORD'] as string | undefined) ?? null;
     const tenantId = (env['MICROSOFT_APP_TENANT_ID'] as string | undefined) ?? null;
@@ -77,7 +155,10 @@ export const teamsPlatform: PlatformModule<TeamsSettings, Handler> = {
     if (appType !== null && appType !== 'MultiTenant' && tenantId === null) {
       throw new ConfigError(`MICROSOFT_APP_TENANT_ID: required when MICROSOFT_APP_TYPE is ${appType}`);
     }
-    return { appId, appPassword, tenantId, appType };
+    // Endpoints matter only when tokens are checked; set without an app id they would promise a check that never runs.
+    const endpointSet = ENDPOINT_VARIABLES.find((name) => env[name] !== undefined);
+    if (appId === null && endpointSet !== undefined) throw new ConfigError(`MICROSOFT_APP_ID: required when ${endpointSet} is set (without it no token is checked)`);
+    return { appId, appPassword, tenantId, appType, endpoints: endpointsOf(env, production) };
   },
   // On when a route posts to Teams or an app id is configured. Without an app id the Bot
   // Framework tokens are not checked: fine for local tests, never for production.

@@ -11,13 +11,14 @@ import {
   type ConversationReference,
   type InvokeResponse,
 } from 'botbuilder';
-import type { ConnectorClient } from 'botframework-connector';
+import { ClaimsIdentity, type AuthenticateRequestResult, type ConnectorClient } from 'botframework-connector';
 import { runChatCommand, type ChatAnswer } from '../../src/app/chat-commands.ts';
 import type { ChatPlatform, PlatformServices } from '../../src/app/platforms.ts';
 import { recordAuthFailure } from '../../src/app/record-auth-failure.ts';
 import type { CardModel, CardRef } from '../../src/core/card.ts';
 import type { ChatChannel } from '../../src/core/ports.ts';
 import { channelOf, teamsChannels, threadMessageOf, type TeamsChannelAddress } from './bindings.ts';
+import { BotKeysUnavailable, BotTokenRefused, botTokenVerifier, type BotTokenRefusal } from './bot-token.ts';
 import { fallbackText, plainAnswer, renderCard, renderProposalList, renderReply, type AdaptiveCard } from './cards.ts';
 import { handleCardAction, trustedTenant, type InvokeAnswer } from './invoke.ts';
 import { TEAMS, type TeamsSettings } from './platform.ts';
@@ -26,8 +27,8 @@ import { TEAMS, type TeamsSettings } from './platform.ts';
 // own thread; updates; replies in the thread) and the handler of POST /api/messages (clicks,
 // commands), on botbuilder's CloudAdapter. Every Teams SDK call lives in this folder, so
 // moving to @microsoft/agents-hosting (botbuilder's successor) changes only this folder.
-// Without MICROSOFT_APP_ID the SDK checks no tokens and sends none: local tests only
-// (platform.ts refuses it in production).
+// Inbound tokens are checked by bot-token.ts, not by the SDK; without MICROSOFT_APP_ID none
+// are checked and none are sent: local tests only (platform.ts refuses it in production).
 
 export interface TeamsOptions {
   /** Teams retries an invoke it has no answer for after about 5 s; answer before that. */
@@ -49,16 +50,13 @@ function reference(address: TeamsChannelAddress, conversation: string): Partial<
 const cardAttachment = (card: AdaptiveCard) => CardFactory.adaptiveCard(card);
 
 // CloudAdapter.process() wants an Express-like request and prints every refused request to
-// the console; calling the authenticated pipeline directly keeps the HTTP side (and the logs,
-// and the auth_failed audit) countersign's own.
+// the console; calling the pipeline directly, with the request already authenticated, keeps the
+// HTTP side (and the logs, and the auth_failed audit) countersign's own.
 class CountersignCloudAdapter extends CloudAdapter {
-  run(authHeader: string, activity: Activity, logic: (ctx: TurnContext) => Promise<void>): Promise<InvokeResponse | undefined> {
-    return this.processActivity(authHeader, activity, logic);
+  run(auth: string | AuthenticateRequestResult, activity: Activity, logic: (ctx: TurnContext) => Promise<void>): Promise<InvokeResponse | undefined> {
+    return typeof auth === 'string' ? this.processActivity(auth, activity, logic) : this.processActivity(auth, activity, logic);
   }
 }
-
-/** botframework-connector's AuthenticationError (not exported by botbuilder): a refused token. */
-const isAuthError = (e: unknown) => e instanceof Error && e.constructor.name === 'AuthenticationError';
 
 async function readJson(req: IncomingMessage): Promise<Record<string, unknown> | null> {
   const chunks: Buffer[] = [];
@@ -88,12 +86,24 @@ export function createTeamsAdapter(config: TeamsSettings, services: PlatformServ
   const { logger, deps } = services;
   const bindings = teamsChannels(services.bindings, () => deps.policy);
   const appId = config.appId ?? '';
+  const endpoints = config.endpoints;
   const auth = new ConfigurationBotFrameworkAuthentication({
     ...(config.appId === null ? {} : { MicrosoftAppId: config.appId }),
     ...(config.appPassword === null ? {} : { MicrosoftAppPassword: config.appPassword }),
     ...(config.tenantId === null ? {} : { MicrosoftAppTenantId: config.tenantId }),
     ...(config.appType === null ? {} : { MicrosoftAppType: config.appType }),
+    // Once one endpoint is given the SDK fills in none of the others: give them all.
+    ...(endpoints.channelService === null ? {} : { ChannelService: endpoints.channelService }),
+    ToBotFromChannelOpenIdMetadataUrl: endpoints.openIdMetadataUrl,
+    ToBotFromChannelTokenIssuer: endpoints.tokenIssuers[0] ?? '',
+    ToChannelFromBotLoginUrl: endpoints.loginUrl,
+    ToChannelFromBotOAuthScope: endpoints.oauthScope,
+    OAuthUrl: endpoints.oauthUrl,
+    ToBotFromEmulatorOpenIdMetadataUrl: endpoints.emulatorOpenIdMetadataUrl,
+    CallerId: endpoints.callerId,
   });
+  const tokens =
+    config.appId === null ? null : botTokenVerifier({ appId: config.appId, openIdMetadataUrl: endpoints.openIdMetadataUrl, issuers: endpoints.tokenIssuers }, { now: () => deps.clock.now() });
   const adapter = new CountersignCloudAdapter(auth);
   adapter.onTurnError = async (_ctx, error) => {
     logger.error({ err: error.message }, 'a Teams turn failed');
@@ -222,10 +232,10 @@ export function createTeamsAdapter(config: TeamsSettings, services: PlatformServ
     },
   };
 
-  async function auditAuthFailure(req: IncomingMessage, reason: string): Promise<void> {
+  async function auditAuthFailure(req: IncomingMessage, reason: BotTokenRefusal): Promise<void> {
     await recordAuthFailure(deps, services.failureLimiter, {
       address: req.socket.remoteAddress ?? 'unknown',
-      reason: reason.slice(0, 200),
+      reason,
       via: TEAMS,
       details: { platform: TEAMS, path: '/api/messages' },
     });
@@ -243,18 +253,35 @@ export function createTeamsAdapter(config: TeamsSettings, services: PlatformServ
     if (body === null || typeof body['type'] !== 'string') {
       return reply(400, { error: 'invalid_request', message: 'the body must be a JSON activity of at most 256 KiB' });
     }
-    const header = req.headers['authorization'];
+    const header = typeof req.headers['authorization'] === 'string' ? req.headers['authorization'] : '';
+    let authenticated: string | AuthenticateRequestResult = header;
+    if (tokens !== null) {
+      try {
+        const { claims } = await tokens.verify(header, body);
+        // What the SDK's own check would have handed on: the token's claims, authenticated.
+        const identity = new ClaimsIdentity(Object.entries(claims).map(([type, value]) => ({ type, value: typeof value === 'string' ? value : JSON.stringify(value) })), true);
+        authenticated = { audience: endpoints.oauthScope, callerId: endpoints.callerId, claimsIdentity: identity, connectorFactory: auth.createConnectorFactory(identity) };
+      } catch (e) {
+        if (e instanceof BotTokenRefused) {
+          await auditAuthFailure(req, e.reason);
+          return reply(401, { error: 'unauthorized' });
+        }
+        if (e instanceof BotKeysUnavailable) {
+          logger.error({ err: e.message }, 'a Teams request could not be authenticated');
+          res.setHeader('retry-after', '10');
+          return reply(503, { error: 'unavailable', message: 'the Bot Framework signing keys are unavailable; try again' });
+        }
+        logger.error({ err: (e as Error).message }, 'a Teams request failed');
+        return reply(500, { error: 'internal', message: 'internal error' });
+      }
+    }
     try {
-      const invoke = await adapter.run(typeof header === 'string' ? header : '', body as unknown as Activity, (ctx) => bot.run(ctx));
+      const invoke = await adapter.run(authenticated, body as unknown as Activity, (ctx) => bot.run(ctx));
       if (invoke?.body === undefined) {
         res.writeHead(invoke?.status ?? 200);
         res.end();
       } else reply(invoke.status, invoke.body);
     } catch (e) {
-      if (isAuthError(e)) {
-        await auditAuthFailure(req, (e as Error).message);
-        return reply(401, { error: 'unauthorized' });
-      }
       logger.error({ err: (e as Error).message }, 'a Teams request failed');
       reply(500, { error: 'internal', message: 'internal error' });
     }
