@@ -15,8 +15,8 @@ import { auditView, proposalView, submitView } from './views.ts';
 export interface AgentApiOptions {
   deps: AppDeps;
   authenticate: RequestAuthenticator;
-  /** Poll mode: the execution token for the agent's first read of its approved proposal. */
-  takeToken?: ((p: Proposal, viewer: Viewer) => Promise<string | null>) | undefined;
+  /** Poll mode: the execution token for the agent's first read of its approved proposal (and the proposal as that read left it). */
+  takeToken?: ((p: Proposal, viewer: Viewer) => Promise<{ token: string | null; proposal: Proposal }>) | undefined;
   /** A token taken for a client that left before anything was written: offer it to the next read. */
   returnToken?: ((p: Proposal, token: string) => Promise<void>) | undefined;
 }
@@ -28,8 +28,8 @@ function viewerOf(caller: Caller): Viewer {
 export function mountAgentApi(router: Router, { deps, authenticate, takeToken, returnToken }: AgentApiOptions): void {
   /** The proposal's view, with the execution token when this read is the one that takes it. */
   async function viewFor(p: Proposal, viewer: Viewer) {
-    const token = takeToken === undefined ? null : await takeToken(p, viewer);
-    return token === null ? proposalView(p) : { ...proposalView(p), execution_token: token };
+    const { token, proposal } = takeToken === undefined ? { token: null, proposal: p } : await takeToken(p, viewer);
+    return token === null ? proposalView(proposal) : { ...proposalView(proposal), execution_token: token };
   }
 
   /**

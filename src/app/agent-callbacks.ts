@@ -4,7 +4,7 @@ import { describeExecution, redactSecrets } from '../core/execution.ts';
 import type { Proposal, Status } from '../core/proposal.ts';
 import { requestTarget, signedHeaders } from '../core/signing.ts';
 import type { ExecutionDeps } from './execution-deps.ts';
-import { startAgentExecution, tokenStillIssued } from './agent-execution.ts';
+import { startAgentExecution, tokenStillIssued, withdrawWithoutQuorum } from './agent-execution.ts';
 import type { CommitSubscriber } from './after-commit.ts';
 import { replyToEvents } from './notify-platforms.ts';
 
@@ -58,15 +58,23 @@ export async function deliverCallback(x: ExecutionDeps, id: string, status: Stat
     if (token !== null && p.status === 'approved') {
       // Claim BEFORE the token leaves (the executor's order): once the request is on the wire
       // the agent may act whatever comes back (a timeout, a reset), so from here on a failure
-      // ends `unknown`, never `not_run`. A claim refused (expired, cancelled) sends no token.
+      // ends `unknown`, never `not_run`. A claim refused (expired, cancelled, its approvals
+      // withdrawn by the policy in force) sends no token.
       const actor = `agent:${p.agent}`;
       const claim = await startAgentExecution(x, id, actor);
       p = claim.proposal;
       if (!claim.outcome.claimed || !(await tokenStillIssued(x, id, jti, actor))) token = null;
     } else if (token !== null && (await x.ledger.state(jti)) === 'revoked') {
       // A retry of a callback whose execution already started: the same token again (the
-      // earlier attempt may never have arrived), unless the agent was revoked since.
+      // earlier attempt may never have arrived), unless the agent was revoked since…
       token = null;
+    } else if (token !== null) {
+      // …or its approvers no longer make the quorum (the token is revoked; the agent may still report).
+      const withdrawn = await withdrawWithoutQuorum(x, p, true);
+      if (withdrawn !== null) {
+        p = withdrawn;
+        token = null;
+      }
     }
   }
   const payload: Record<string, unknown> = {

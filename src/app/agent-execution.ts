@@ -1,11 +1,14 @@
-import { auditEvent } from '../core/audit.ts';
+import { auditEvent, type KnownAuditEvent } from '../core/audit.ts';
 import { iso } from '../core/clock.ts';
 import { ConflictError, ForbiddenError, NotFoundError } from '../core/errors.ts';
-import { actionDigest, claimExecution, finishExecution, isTokenExpired, type ExecutionTokenClaims } from '../core/execution.ts';
+import { actionDigest, claimExecution, finishExecution, isTokenExpired, withdrawUnlessQuorumHolds, type ExecutionTokenClaims } from '../core/execution.ts';
+import { quorumHolds } from '../core/lifecycle.ts';
 import type { Proposal } from '../core/proposal.ts';
 import type { ExecutionDeps } from './execution-deps.ts';
 import { mutate } from './mutate.ts';
+import { replyToEvents } from './notify-platforms.ts';
 import type { Viewer } from './proposals.ts';
+import { authorityFrom } from './record-decision.ts';
 
 // The token's other readers: agents that execute themselves (they take the token, report
 // the outcome with it) and downstream services (they redeem it, once).
@@ -16,6 +19,9 @@ import type { Viewer } from './proposals.ts';
 // the proposal is `executing` until the agent reports, and failed / unknown if it never does
 // within the report window. A token that never left expires with the proposal failed / not_run.
 // When an execution ends, its token is closed: redemption needs approved or executing.
+// Every one of these checks the approvals against the policy in force first (the claim does,
+// or withdrawWithoutQuorum): people removed since they approved do not make a quorum, and such
+// a proposal ends failed / not_run / approval_withdrawn with its token revoked.
 
 /**
  * Poll mode: the agent's first read of its approved proposal carries the token, later reads do
@@ -25,17 +31,64 @@ import type { Viewer } from './proposals.ts';
  * (returnExecutionToken) goes to the next read, the execution being already started.
  */
 export async function takeExecutionToken(x: ExecutionDeps, p: Proposal, viewer: Viewer): Promise<string | null> {
-  if (viewer.kind !== 'agent' || viewer.id !== p.agent) return null;
-  if (p.execution?.mode !== 'poll' || (p.status !== 'approved' && p.status !== 'executing')) return null;
+  return (await readWithExecutionToken(x, p, viewer)).token;
+}
+
+/** takeExecutionToken for the agent's read: also the proposal that read shows (see TakenToken). */
+export async function readWithExecutionToken(x: ExecutionDeps, p: Proposal, viewer: Viewer): Promise<TakenToken> {
+  const none = { token: null, proposal: p };
+  if (viewer.kind !== 'agent' || viewer.id !== p.agent) return none;
+  if (p.execution?.mode !== 'poll' || (p.status !== 'approved' && p.status !== 'executing')) return none;
   const jti = p.execution.token_id;
   const token = await x.ledger.takePickup(p.id, jti);
-  if (token === null) return null;
+  if (token === null) return none;
   const actor = `agent:${p.agent}`;
   if (p.status === 'approved') {
     const claim = await startAgentExecution(x, p.id, actor);
-    if (!claim.outcome.claimed) return null;
+    // Withdrawn by the claim: the read answers with the proposal as it ended.
+    if (!claim.outcome.claimed) return { token: null, proposal: claim.changed ? claim.proposal : p };
+  } else {
+    // A token put back for this read never left countersign.
+    const withdrawn = await withdrawWithoutQuorum(x, p, false);
+    if (withdrawn !== null) return { token: null, proposal: withdrawn };
   }
-  return (await tokenStillIssued(x, p.id, jti, actor)) ? token : null;
+  return { token: (await tokenStillIssued(x, p.id, jti, actor)) ? token : null, proposal: p };
+}
+
+/** A poll read's token, and the proposal to show: as read, unless this read ended it (approval withdrawn). */
+export interface TakenToken {
+  token: string | null;
+  proposal: Proposal;
+}
+
+/**
+ * For an execution already claimed, before its token leaves (again) or is redeemed: when its
+ * approvals no longer make the quorum under the policy in force, it is withdrawn (see
+ * withdrawUnlessQuorumHolds) and its token revoked. Resolves with the proposal as it is then,
+ * or null when the approvals still hold.
+ */
+export async function withdrawWithoutQuorum(x: ExecutionDeps, p: Proposal, tokenOut: boolean): Promise<Proposal | null> {
+  const authority = authorityFrom(x.app.policy);
+  // The approvals of a decided proposal never change and this process's policy neither: the
+  // copy just read answers for the usual case without another round trip.
+  if (quorumHolds(p, authority).holds) return null;
+  // Whatever the commit finds (it may have ended meanwhile), the token is not honoured.
+  let unchanged: readonly KnownAuditEvent[] = [];
+  const r = await mutate(x.app, p.id, (cur, now) => {
+    const step = withdrawUnlessQuorumHolds(cur, authority, now, tokenOut);
+    unchanged = step.next === null ? step.events : [];
+    return step;
+  });
+  await revokeWithdrawn(x, r.proposal);
+  // Recorded without a commit (the execution goes on): the thread hears of it all the same.
+  if (unchanged.length > 0) await replyToEvents(x.app, r.proposal, unchanged, `void-${r.proposal.version}`);
+  return r.proposal;
+}
+
+async function revokeWithdrawn(x: ExecutionDeps, p: Proposal): Promise<void> {
+  if (p.execution !== undefined) await x.ledger.revoke(p.execution.token_id);
+  // Still executing (its token was out): the report window stays tracked for the agent's report.
+  if (p.status !== 'executing') await x.ledger.untrackExecuting(p.id);
 }
 
 /**
@@ -79,6 +132,8 @@ export async function redeemToken(x: ExecutionDeps, token: string, actor: string
   // the moment before its final transition closed the token in the ledger.
   const p = await app.store.get(claims.proposal_id);
   if (p === null || (p.status !== 'approved' && p.status !== 'executing') || claims.aud !== p.action.tool) return { active: false };
+  // The token may have left before the policy changed: it is spent and revoked, not honoured.
+  if ((await withdrawWithoutQuorum(x, p, true)) !== null) return { active: false };
   await app.audit.append([
     auditEvent('token_redeemed', { at: iso(app.clock.now()), proposal_id: claims.proposal_id, agent: claims.sub, actor: actor }, { jti: claims.jti, audience: claims.aud }),
   ]);
@@ -90,9 +145,11 @@ export async function redeemToken(x: ExecutionDeps, token: string, actor: string
 }
 
 export async function startAgentExecution(x: ExecutionDeps, id: string, actor: string) {
+  const authority = authorityFrom(x.app.policy);
   await x.ledger.trackExecuting(id, x.app.clock.now() + x.tuning.agentReportWindowMs);
-  const claim = await mutate(x.app, id, (cur, now) => claimExecution(cur, actor, now));
-  if (!claim.outcome.claimed && claim.proposal.status !== 'executing') await x.ledger.untrackExecuting(id);
+  const claim = await mutate(x.app, id, (cur, now) => claimExecution(cur, actor, now, authority));
+  if (claim.outcome.why === 'approval_withdrawn') await revokeWithdrawn(x, claim.proposal);
+  else if (!claim.outcome.claimed && claim.proposal.status !== 'executing') await x.ledger.untrackExecuting(id);
   return claim;
 }
 

@@ -14,14 +14,18 @@ import {
 import { ExecutorUnreachableError } from '../core/execution-ports.ts';
 import { newId } from '../core/ids.ts';
 import type { Proposal } from '../core/proposal.ts';
-import { tokenStillIssued } from './agent-execution.ts';
+import { tokenStillIssued, withdrawWithoutQuorum } from './agent-execution.ts';
 import type { ExecutionDeps } from './execution-deps.ts';
 import type { CommitSubscriber, Committed } from './after-commit.ts';
 import { commitStep, mutate } from './mutate.ts';
+import { authorityFrom } from './record-decision.ts';
 
 // From approval to outcome. The rules that matter:
 // - the token is minted on approval and kept in the Redis ledger, never in job data;
 // - nothing runs after the token's expiry;
+// - nothing runs on approvals the policy in force no longer counts (people removed, out of the
+//   approvers group, or sponsors of the agent since): checked before connecting and again in
+//   the claim, it ends failed / not_run / approval_withdrawn;
 // - the approved -> executing commit is the claim: only its winner sends the request, so a
 //   job delivered twice (stall, second worker) executes once;
 // - an execution whose request may have left is never retried: a timeout, a broken
@@ -127,6 +131,7 @@ async function execute(x: ExecutionDeps, id: string, sent: { value: boolean }): 
   if (p === null || p.execution === undefined) return;
   if (p.status === 'executing') return settleIfAbandoned(x, p);
   if (p.status !== 'approved' || p.execution.mode !== 'executor') return;
+  if ((await withdrawWithoutQuorum(x, p, false)) !== null) return;
   if (isTokenExpired(p, app.clock.now())) return failNotRun(x, id, 'token_expired');
   const spec = app.policy.executors.get(p.action.tool);
   const executor = spec === undefined ? undefined : x.executors.get(spec.kind);
@@ -148,8 +153,10 @@ async function execute(x: ExecutionDeps, id: string, sent: { value: boolean }): 
     // Tracked before the claim, so a second worker that sees "executing" also sees that
     // someone is on it until this deadline (the send is bounded by the timeout).
     await x.ledger.trackExecuting(id, app.clock.now() + spec.timeout_ms + x.tuning.leaseMarginMs);
-    const claim = await mutate(app, id, (cur, now) => claimExecution(cur, 'system', now));
+    const authority = authorityFrom(app.policy);
+    const claim = await mutate(app, id, (cur, now) => claimExecution(cur, 'system', now, authority));
     if (!claim.outcome.claimed) {
+      if (claim.outcome.why === 'approval_withdrawn') await x.ledger.revoke(p.execution.token_id);
       if (claim.proposal.status === 'approved' && claim.outcome.why === 'token_expired') {
         await x.ledger.untrackExecuting(id);
         await failNotRun(x, id, 'token_expired');

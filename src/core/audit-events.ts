@@ -1,7 +1,7 @@
 import type { ExecutionMode, ExecutionOutcome } from './execution.ts';
 import type { PlatformId } from './platform.ts';
 import type { Action, Decision, ProposalContext, Status, Vote } from './proposal.ts';
-import type { RefusalReason } from './lifecycle.ts';
+import type { RefusalReason, Unqualified } from './lifecycle.ts';
 
 // Every audit event type and the data it carries: one type per event, one builder. Writers
 // build events only through `auditEvent`, so what the log holds is what these types say and
@@ -17,6 +17,8 @@ export type AuditEventData = {
   approval_recorded: { person: string; platform: PlatformId; vote: Vote; reason: string | null; approvals: number; required: number };
   /** A person's refused click; a stranger's carries `platform_user` instead of `person`. */
   approval_refused: { person?: string; platform_user?: string; platform: PlatformId; vote: Vote; why: RefusalReason };
+  /** An earlier approval the policy in force no longer lets count (`approvals`: how many still do). */
+  approval_void: { person: string; platform: PlatformId; why: Unqualified; approvals: number; required: number };
   expired: { approvals: number; required: number };
   cancelled: { reason: string | null };
   card_posted: { platform: PlatformId; conversation: string; message: string };
@@ -38,6 +40,8 @@ export type AuditEventData = {
         duration_ms?: number | null;
         response_excerpt?: string | null;
         token_revoked?: true;
+        /** reason `approval_withdrawn`: the approvers who no longer qualify. */
+        void_approvers?: string[];
       }
     /** The executor answered after its execution was declared abandoned: the late truth, kept. */
     | { late: true; kind: string; http_status: number | null; recorded_status: Status };
@@ -60,6 +64,7 @@ export const AUDIT_EVENT_TYPES = [
   'card_failed',
   'approval_recorded',
   'approval_refused',
+  'approval_void',
   'decided',
   'expired',
   'cancelled',

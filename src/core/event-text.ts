@@ -1,6 +1,6 @@
 import { asKnown, type AuditEventInput, type AuditEventOf, type KnownAuditEvent } from './audit-events.ts';
 import type { ThreadReply } from './card.ts';
-import type { RefusalReason } from './lifecycle.ts';
+import type { RefusalReason, Unqualified } from './lifecycle.ts';
 import type { Proposal } from './proposal.ts';
 
 // What an audit event says to people, the same on every platform: the line posted in a
@@ -40,6 +40,7 @@ const EXECUTION_REASONS: Record<string, string> = {
   interrupted: 'the worker running it stopped mid-execution',
   no_outcome_reported: 'the agent never reported an outcome',
   reported_failed: 'the agent reported a failure',
+  approval_withdrawn: 'its approvals no longer make the quorum under the current policy',
 };
 
 /** A refused click, said of the person (the timeline's third person). */
@@ -53,6 +54,18 @@ const REFUSED_BECAUSE: Record<RefusalReason, string> = {
   not_pending: 'was too late: the proposal was already decided',
 };
 
+/** Why an earlier approval no longer counts, said of the person. */
+const NO_LONGER: Record<Unqualified, string> = {
+  unknown_person: 'is no longer a person in the policy',
+  not_an_approver: 'is no longer in the approvers group',
+  sponsor: 'now sponsors this agent',
+};
+
+function approvalVoid(e: AuditEventOf<'approval_void'>): string {
+  const d = e.data;
+  return `${who(e)}'s approval no longer counts: ${who(e)} ${NO_LONGER[d.why] ?? str(d.why)} (${d.approvals} of ${d.required} approvals count)`;
+}
+
 function executionFinished(e: AuditEventOf<'execution_finished'>): string | null {
   const d = e.data;
   if ('late' in d) return null;
@@ -60,7 +73,10 @@ function executionFinished(e: AuditEventOf<'execution_finished'>): string | null
   const http = typeof d.http_status === 'number' ? `, HTTP ${d.http_status}` : '';
   const excerpt = typeof d.response_excerpt === 'string' && d.response_excerpt !== '' ? `: "${neutral(d.response_excerpt)}"` : '';
   if (d.status === 'succeeded') return `Succeeded in ${seconds(d.duration_ms)}${http}${excerpt}`;
-  if (d.outcome === 'not_run') return `Not run: ${reason ?? 'unknown reason'}`;
+  if (d.outcome === 'not_run') {
+    const names = Array.isArray(d.void_approvers) && d.void_approvers.length > 0 ? ` (no longer qualified: ${d.void_approvers.map(str).join(', ')})` : '';
+    return `Not run: ${reason ?? 'unknown reason'}${names}`;
+  }
   if (d.outcome === 'unknown') {
     return `Outcome unknown: ${reason ?? 'no answer'} after ${seconds(d.duration_ms)}. It is not retried; check the target system before trying again`;
   }
@@ -78,6 +94,8 @@ export function threadReply(p: Proposal, event: AuditEventInput): ThreadReply | 
         ? reply('approval', `${who(e)} approved (${d.approvals} of ${d.required}, via ${d.platform})`)
         : reply('denial', `${who(e)} denied${d.reason ? `: ${d.reason}` : ''}`);
     }
+    case 'approval_void':
+      return reply('notice', approvalVoid(e));
     case 'decided':
       // A denial already has its own reply; a policy's decision is made before there is a card.
       return e.data.status === 'approved' && e.actor !== 'policy' ? reply('decided', `Approved by ${e.data.approvers?.join(', ') ?? who(e)}`) : null;
@@ -128,6 +146,8 @@ export function timelineEntry(p: Proposal, event: AuditEventInput): TimelineEntr
         ? line('good', `${who(e)} approved (${d.approvals} of ${d.required}, via ${d.platform})${d.reason ? `: ${d.reason}` : ''}`)
         : line('bad', `${who(e)} denied (via ${d.platform})${d.reason ? `: ${d.reason}` : ''}`);
     }
+    case 'approval_void':
+      return line('warn', approvalVoid(e));
     case 'approval_refused': {
       const d = e.data;
       return line('warn', `${who(e)} tried to ${d.vote} via ${d.platform} and was refused: ${REFUSED_BECAUSE[d.why] ?? str(d.why)}`);

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { canonicalJson } from './audit.ts';
 import { iso } from './clock.ts';
-import { canTransition, eventAbout, type Step } from './lifecycle.ts';
+import { approvalVoidEvents, canTransition, eventAbout, quorumHolds, type Authority, type QuorumCheck, type Step } from './lifecycle.ts';
 import type { Action, Proposal, Status } from './proposal.ts';
 
 // Execution, pure: the record kept on an approved proposal and the transitions that move
@@ -148,16 +148,55 @@ export function failBeforeStart(p: Proposal, reason: string, now: number): Step<
   };
 }
 
-/** The claim: approved -> executing. Refused unless the token is still valid. */
-export function claimExecution(p: Proposal, actor: string, now: number): Step<{ claimed: boolean; why: string | null }> {
+type Withdrawn = Extract<QuorumCheck, { holds: false }>;
+
+/**
+ * Not run because the people who approved it no longer make its quorum under the policy in
+ * force. The resolution stays as people made it (a decided proposal never changes its
+ * decision): the execution is what ends, failed / not_run, naming who no longer qualifies.
+ */
+function failWithdrawn(p: Proposal, execution: Execution, q: Withdrawn, now: number): Pick<Step<unknown>, 'next' | 'events'> {
+  const reason = 'approval_withdrawn';
+  return {
+    next: moved(p, 'failed', { ...execution, finished_at: now, outcome: 'not_run', reason }),
+    events: [
+      ...approvalVoidEvents(p, q.void, q.approvals, now),
+      event(p, now, 'execution_finished', 'policy', { status: 'failed', outcome: 'not_run', reason, void_approvers: q.void.map((v) => v.person) }),
+    ],
+  };
+}
+
+/**
+ * The claim: approved -> executing. Refused unless the token is still valid; an approval whose
+ * quorum no longer holds under the policy in force (`authority`) ends failed / not_run instead.
+ */
+export function claimExecution(p: Proposal, actor: string, now: number, authority: Authority): Step<{ claimed: boolean; why: string | null }> {
   if (p.status !== 'approved' || p.execution === undefined) return nothing({ claimed: false, why: `already ${p.status}` });
   if (isTokenExpired(p, now)) return nothing({ claimed: false, why: 'token_expired' });
+  const q = quorumHolds(p, authority);
+  if (!q.holds) return { outcome: { claimed: false, why: 'approval_withdrawn' }, ...failWithdrawn(p, p.execution, q, now) };
   const execution: Execution = { ...p.execution, started_at: now };
   return {
     outcome: { claimed: true, why: null },
     next: moved(p, 'executing', execution),
     events: [event(p, now, 'execution_started', actor, { mode: p.execution.mode, jti: p.execution.token_id })],
   };
+}
+
+/**
+ * Before a token leaves countersign or is redeemed, for a proposal already claimed (or where
+ * the claim is not the caller's to make): whether its approvals still make its quorum. When
+ * they do not, an approved proposal, or an executing one whose token never left
+ * (`tokenOut: false`), ends failed / not_run / approval_withdrawn. An execution whose token is
+ * already out may be under way: only the void approvals are recorded, and the agent may still
+ * report what happened (the caller revokes the token, so it redeems no more).
+ */
+export function withdrawUnlessQuorumHolds(p: Proposal, authority: Authority, now: number, tokenOut: boolean): Step<{ withdrawn: boolean }> {
+  if ((p.status !== 'approved' && p.status !== 'executing') || p.execution === undefined) return nothing({ withdrawn: false });
+  const q = quorumHolds(p, authority);
+  if (q.holds) return nothing({ withdrawn: false });
+  if (p.status === 'executing' && tokenOut) return { outcome: { withdrawn: true }, next: null, events: approvalVoidEvents(p, q.void, q.approvals, now) };
+  return { outcome: { withdrawn: true }, ...failWithdrawn(p, p.execution, q, now) };
 }
 
 /** What came back from whoever ran the action. */

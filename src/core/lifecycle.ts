@@ -1,7 +1,7 @@
 import { auditEvent, type AuditEventData, type AuditEventType, type KnownAuditEvent } from './audit-events.ts';
 import { iso } from './clock.ts';
 import type { PlatformId } from './platform.ts';
-import type { Proposal, Risk, Status, Vote } from './proposal.ts';
+import type { Approval, Proposal, Risk, Status, Vote } from './proposal.ts';
 
 // The proposal state machine, pure: it takes a proposal and a request and returns the
 // next proposal and the audit events that explain it. The store commits both together
@@ -77,6 +77,18 @@ export function denyNeedsReason(risk: Risk): boolean {
 
 export type Eligibility = { ok: true } | { ok: false; why: Exclude<RefusalReason, 'reason_required'>; message: string };
 
+/** Why the policy in force does not let a person approve this proposal (whoever they were when they clicked). */
+export type Unqualified = Extract<RefusalReason, 'unknown_person' | 'not_an_approver' | 'sponsor'>;
+
+/** The policy's part of canDecide, also applied to approvals already given: null when `person` qualifies. */
+function unqualified(p: Pick<Proposal, 'agent' | 'decision'>, person: string, authority: Authority): Unqualified | null {
+  if (!authority.personExists(person)) return 'unknown_person';
+  const group = p.decision.approvers;
+  if (group === null || !authority.isApprover(person, group)) return 'not_an_approver';
+  if (authority.isSponsor(person, p.agent)) return 'sponsor';
+  return null;
+}
+
 /**
  * Whether `person` may decide on the proposal now, and if not why: the checks of applyVote
  * before the vote itself, shared with every renderer that says so before a click (the
@@ -84,14 +96,53 @@ export type Eligibility = { ok: true } | { ok: false; why: Exclude<RefusalReason
  */
 export function canDecide(p: Proposal, person: string, authority: Authority, now: number): Eligibility {
   const no = (why: Exclude<RefusalReason, 'reason_required'>): Eligibility => ({ ok: false, why, message: refusalMessage(why, p) });
-  if (!authority.personExists(person)) return no('unknown_person');
-  const group = p.decision.approvers;
-  if (group === null || !authority.isApprover(person, group)) return no('not_an_approver');
-  if (authority.isSponsor(person, p.agent)) return no('sponsor');
+  const policySays = unqualified(p, person, authority);
+  if (policySays !== null) return no(policySays);
   if (p.status === 'expired' || isOverdue(p, now)) return no('expired');
   if (p.status !== 'pending') return no('not_pending');
   if (p.approvals.some((a) => a.person === person)) return no('already_voted');
   return { ok: true };
+}
+
+/** An approval given earlier that the policy in force no longer lets count. */
+export interface VoidApproval {
+  person: string;
+  platform: PlatformId;
+  why: Unqualified;
+}
+
+/**
+ * The approvals of `p` that no longer qualify: the policy was changed (and countersign
+ * restarted) since they were given, and the person is gone, left the approvers group, or now
+ * sponsors the agent. An approval counts under the policy in force when it takes effect, not
+ * the one it was given under: otherwise removing someone would not undo what they approved.
+ */
+export function voidApprovals(p: Proposal, authority: Authority): VoidApproval[] {
+  return p.approvals.flatMap((a) => {
+    const why = a.vote === 'approve' ? unqualified(p, a.person, authority) : null;
+    return why === null ? [] : [{ person: a.person, platform: a.platform, why }];
+  });
+}
+
+export type QuorumCheck = { holds: true } | { holds: false; approvals: number; required: number; void: VoidApproval[] };
+
+/**
+ * Whether the people who approved `p` still make its quorum under the policy in force. Checked
+ * before an approved proposal's token leaves countersign. A proposal the policy allowed by
+ * itself was approved by no person: there is nothing to withdraw.
+ */
+export function quorumHolds(p: Proposal, authority: Authority): QuorumCheck {
+  if (p.decision.effect !== 'approve') return { holds: true };
+  const voided = voidApprovals(p, authority);
+  const approvals = p.approvals.filter((a) => a.vote === 'approve').length - voided.length;
+  const required = p.decision.approvals_required;
+  return approvals >= required ? { holds: true } : { holds: false, approvals, required, void: voided };
+}
+
+/** One `approval_void` event per approval that no longer counts; `approvals`: how many still do. */
+export function approvalVoidEvents(p: Proposal, voided: readonly VoidApproval[], approvals: number, now: number): KnownAuditEvent[] {
+  const required = p.decision.approvals_required;
+  return voided.map((v) => event(p, now, 'approval_void', 'policy', { person: v.person, platform: v.platform, why: v.why, approvals, required }));
 }
 
 /** Why a click on `p` was refused, in words (lower case; refusalSentence in card.ts frames it). */
@@ -156,7 +207,12 @@ export function applyVote(p: Proposal, req: VoteRequest, authority: Authority, n
     return refuse('reason_required', refusalMessage('reason_required', p));
   }
 
-  const approvals = [...p.approvals, { person: req.person, platform: req.platform, vote: req.vote, reason, at: now }];
+  // The quorum is counted under the policy in force: earlier approvals that no longer qualify
+  // are dropped in this same commit (and audited), so the card shows the count that is true.
+  const voided = voidApprovals(p, authority);
+  const kept: Approval[] = voided.length === 0 ? p.approvals : p.approvals.filter((a) => !voided.some((v) => v.person === a.person));
+  const voidEvents = approvalVoidEvents(p, voided, kept.filter((a) => a.vote === 'approve').length, now);
+  const approvals = [...kept, { person: req.person, platform: req.platform, vote: req.vote, reason, at: now }];
   const approvers = approvals.filter((a) => a.vote === 'approve').map((a) => a.person);
   const required = p.decision.approvals_required;
   const recorded = event(p, now, 'approval_recorded', actor, {
@@ -174,13 +230,13 @@ export function applyVote(p: Proposal, req: VoteRequest, authority: Authority, n
     return {
       outcome: { kind: 'counted', approvals: approvers.length, required, approvers },
       next: bump(p, { approvals }),
-      events: [recorded],
+      events: [...voidEvents, recorded],
     };
   }
   return {
     outcome: { kind: 'decided', status, approvals: approvers.length, required, approvers },
     next: bump(p, { approvals, status, resolution: { status, by: req.person, reason, at: now } }),
-    events: [recorded, event(p, now, 'decided', actor, { status, approvers, reason })],
+    events: [...voidEvents, recorded, event(p, now, 'decided', actor, { status, approvers, reason })],
   };
 }
 

@@ -76,14 +76,22 @@ export interface TestApp {
   admin<T = any>(path: string): Promise<{ status: number; body: T }>;
 }
 
-export async function startTestApp(options: { policy?: string; env?: Record<string, string>; start?: StartOptions } = {}): Promise<TestApp> {
+export interface TestAppOptions {
+  policy?: string;
+  env?: Record<string, string>;
+  start?: StartOptions;
+  /** Run on an earlier app's Redis prefix with its agent secrets (see restartTestApp). */
+  reuse?: Pick<TestApp, 'prefix' | 'secrets'>;
+}
+
+export async function startTestApp(options: TestAppOptions = {}): Promise<TestApp> {
   const url = inject('redisUrl');
   if (url === null) throw new Error('no test Redis');
   const dir = mkdtempSync(join(tmpdir(), 'countersign-test-'));
   const policyFile = join(dir, 'policy.yaml');
   writeFileSync(policyFile, options.policy ?? BASE_POLICY);
-  const prefix = `t-${randomBytes(6).toString('hex')}`;
-  const secrets = { billing: randomBytes(24).toString('hex'), ops: randomBytes(24).toString('hex') };
+  const prefix = options.reuse?.prefix ?? `t-${randomBytes(6).toString('hex')}`;
+  const secrets = options.reuse?.secrets ?? { billing: randomBytes(24).toString('hex'), ops: randomBytes(24).toString('hex') };
   const running = await start(
     {
       PORT: '0',
@@ -102,12 +110,14 @@ export async function startTestApp(options: { policy?: string; env?: Record<stri
   );
   afterAll(async () => {
     const redis = running.redis;
-    let cursor = '0';
-    do {
+    // An app stopped by a restart has closed its connection: the app that replaced it cleans up.
+    let cursor = redis.status === 'ready' ? '0' : null;
+    while (cursor !== null) {
       const [next, keys] = await (redis as import('ioredis').Redis).scan(cursor, 'MATCH', `{${prefix}}:*`, 'COUNT', 1000);
       cursor = next;
       if (keys.length > 0) await redis.del(...keys);
-    } while (cursor !== '0');
+      if (cursor === '0') cursor = null;
+    }
     await running.stop();
   });
   return {
@@ -122,4 +132,13 @@ export async function startTestApp(options: { policy?: string; env?: Record<stri
       return { status: res.status, body: (await res.json()) as T };
     },
   };
+}
+
+/**
+ * Stops `previous` and starts countersign again on the same Redis prefix (its proposals, tokens,
+ * queues and audit log) with the same agent secrets: a restart, here with another policy.
+ */
+export async function restartTestApp(previous: TestApp, options: Omit<TestAppOptions, 'reuse'> = {}): Promise<TestApp> {
+  await previous.running.stop();
+  return startTestApp({ ...options, reuse: { prefix: previous.prefix, secrets: previous.secrets } });
 }

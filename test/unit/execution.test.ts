@@ -11,7 +11,9 @@ import {
   recordTokenIssued,
   redactSecrets,
   responseExcerpt,
+  withdrawUnlessQuorumHolds,
 } from '../../src/core/execution.ts';
+import type { Authority } from '../../src/core/lifecycle.ts';
 import type { Proposal } from '../../src/core/proposal.ts';
 import { createJwtSigner, generateSigningKey, parseSigningKeys } from '../../adapters/tokens/jwt-signer.ts';
 
@@ -35,6 +37,9 @@ function approved(overrides: Partial<Proposal> = {}): Proposal {
     ...overrides,
   };
 }
+
+/** The policy in force lets everyone who approved count. */
+const everyone: Authority = { personExists: () => true, isApprover: () => true, isSponsor: () => false };
 
 const issued = (p: Proposal, expiresAt = NOW + 60_000) => recordTokenIssued(p, { mode: 'executor', jti: 't_1', expires_at: expiresAt, audience: 'deploy' }, NOW).next!;
 
@@ -81,15 +86,15 @@ describe('execution transitions', () => {
 
   it('claims approved -> executing once, and never with an expired token', () => {
     const p = issued(approved());
-    const claim = claimExecution(p, 'system', NOW + 1);
+    const claim = claimExecution(p, 'system', NOW + 1, everyone);
     expect(claim.next!.status).toBe('executing');
     expect(claim.events.map((e) => e.type)).toEqual(['execution_started']);
-    expect(claimExecution(claim.next!, 'system', NOW + 2).outcome).toEqual({ claimed: false, why: 'already executing' });
-    expect(claimExecution(issued(approved(), NOW + 10), 'system', NOW + 10).outcome).toEqual({ claimed: false, why: 'token_expired' });
+    expect(claimExecution(claim.next!, 'system', NOW + 2, everyone).outcome).toEqual({ claimed: false, why: 'already executing' });
+    expect(claimExecution(issued(approved(), NOW + 10), 'system', NOW + 10, everyone).outcome).toEqual({ claimed: false, why: 'token_expired' });
   });
 
   it('maps results: 2xx succeeded, other status failed, timeout and lost connections unknown', () => {
-    const running = claimExecution(issued(approved()), 'system', NOW).next!;
+    const running = claimExecution(issued(approved()), 'system', NOW, everyone).next!;
     const finish = (r: Parameters<typeof finishExecution>[1]) => finishExecution(running, r, 'system', NOW + 50).next!;
     expect(finish({ kind: 'response', status_code: 204, body: '', duration_ms: 5 })).toMatchObject({ status: 'succeeded', execution: { outcome: 'succeeded', status_code: 204 } });
     expect(finish({ kind: 'response', status_code: 502, body: 'bad', duration_ms: 5 })).toMatchObject({ status: 'failed', execution: { outcome: 'failed', reason: 'http_502' } });
@@ -105,7 +110,7 @@ describe('execution transitions', () => {
     expect(failBeforeStart(p, 'token_expired', NOW).next).toMatchObject({ status: 'failed', execution: { outcome: 'not_run', reason: 'token_expired' } });
     const cancelled = cancelApproved(p, 'admin', 'agent revoked', NOW).next!;
     expect(cancelled).toMatchObject({ status: 'cancelled', resolution: { status: 'approved', by: 'alice' }, execution: { outcome: 'not_run' } });
-    const running = claimExecution(p, 'system', NOW).next!;
+    const running = claimExecution(p, 'system', NOW, everyone).next!;
     expect(failBeforeStart(running, 'x', NOW).next).toBeNull();
     expect(cancelApproved(running, 'admin', 'x', NOW).next).toBeNull();
   });
@@ -121,6 +126,43 @@ describe('execution transitions', () => {
     });
     expect(reply!.text).toMatch(/^Succeeded in 0\.12 s, HTTP 200/);
     expect(reply!.text).not.toMatch(/[<>*@]/);
+  });
+});
+
+describe('approvals withdrawn by the policy in force', () => {
+  // Approved by alice (one approval needed); the policy in force no longer has her.
+  const byAlice = (overrides: Partial<Proposal> = {}) =>
+    issued(approved({ decision: { effect: 'approve', risk: 'high', rule: 'r', reasons: [], route: 'finance', approvers: 'finance', approvals_required: 1, ttl_ms: 60_000 }, ...overrides }));
+  const withoutAlice: Authority = { personExists: (p) => p !== 'alice', isApprover: (p) => p !== 'alice', isSponsor: () => false };
+
+  it('the claim ends it failed / not_run / approval_withdrawn instead of starting it, keeping the decision', () => {
+    const step = claimExecution(byAlice(), 'agent:ops-agent', NOW + 1, withoutAlice);
+    expect(step.outcome).toEqual({ claimed: false, why: 'approval_withdrawn' });
+    expect(step.next).toMatchObject({ status: 'failed', resolution: { status: 'approved', by: 'alice' }, execution: { outcome: 'not_run', reason: 'approval_withdrawn', started_at: null } });
+    expect(step.events.map((e) => e.type)).toEqual(['approval_void', 'execution_finished']);
+    expect(step.events[0]).toMatchObject({ actor: 'policy', data: { person: 'alice', why: 'unknown_person', approvals: 0, required: 1 } });
+    expect(step.events[1]).toMatchObject({ data: { status: 'failed', outcome: 'not_run', reason: 'approval_withdrawn', void_approvers: ['alice'] } });
+    expect(executionReply(step.next!, step.events[1]!)!.text).toBe('Not run: its approvals no longer make the quorum under the current policy (no longer qualified: alice)');
+  });
+
+  it('the claim goes on when the approvals still hold, and for what the policy allowed by itself', () => {
+    expect(claimExecution(byAlice(), 'system', NOW + 1, everyone).outcome).toEqual({ claimed: true, why: null });
+    // approved() is a policy allow (effect allow): nobody's approval to withdraw.
+    expect(claimExecution(issued(approved()), 'system', NOW + 1, withoutAlice).outcome).toEqual({ claimed: true, why: null });
+  });
+
+  it('an execution whose token is out only records the void approvals; one whose token never left ends not_run', () => {
+    const running = claimExecution(byAlice(), 'agent:ops-agent', NOW + 1, everyone).next!;
+    const out = withdrawUnlessQuorumHolds(running, withoutAlice, NOW + 2, true);
+    expect(out.outcome).toEqual({ withdrawn: true });
+    expect(out.next).toBeNull();
+    expect(out.events.map((e) => e.type)).toEqual(['approval_void']);
+    const kept = withdrawUnlessQuorumHolds(running, withoutAlice, NOW + 2, false);
+    expect(kept.next).toMatchObject({ status: 'failed', execution: { outcome: 'not_run', reason: 'approval_withdrawn' } });
+    expect(withdrawUnlessQuorumHolds(byAlice(), withoutAlice, NOW + 2, true).next).toMatchObject({ status: 'failed' });
+    expect(withdrawUnlessQuorumHolds(running, everyone, NOW + 2, true)).toEqual({ outcome: { withdrawn: false }, next: null, events: [] });
+    const finished = finishExecution(running, { kind: 'timeout', duration_ms: 1 }, 'system', NOW + 3).next!;
+    expect(withdrawUnlessQuorumHolds(finished, withoutAlice, NOW + 4, false)).toEqual({ outcome: { withdrawn: false }, next: null, events: [] });
   });
 });
 

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { applyVote, cancel, canTransition, expire, type Authority } from '../../src/core/lifecycle.ts';
+import { applyVote, canDecide, cancel, canTransition, expire, quorumHolds, type Authority } from '../../src/core/lifecycle.ts';
+import { threadReply, timelineEntry } from '../../src/core/event-text.ts';
 import type { Proposal } from '../../src/core/proposal.ts';
 
 const T0 = Date.parse('2026-11-24T10:00:00Z');
@@ -93,6 +94,88 @@ describe('applyVote', () => {
     const step = applyVote(decided, vote('alice'), authority, T0 + 1);
     expect(step.outcome).toMatchObject({ kind: 'refused', why: 'not_pending', status: 'denied' });
     expect(step.next).toBeNull();
+  });
+});
+
+describe('approvals under the policy in force', () => {
+  // The policy after a change and a restart: alice is gone, bob left finance, carol sponsors the agent now.
+  const changed: Authority = {
+    personExists: (p) => ['bob', 'carol', 'dana', 'erin', 'frank'].includes(p),
+    isApprover: (p, g) => g === 'finance' && ['carol', 'dana', 'erin', 'frank'].includes(p),
+    isSponsor: (p, a) => a === 'billing-agent' && ['carol', 'dana'].includes(p),
+  };
+  const approvedBy = (...people: string[]) =>
+    pending({
+      status: 'approved',
+      approvals: people.map((person, i) => ({ person, platform: 'console', vote: 'approve' as const, reason: null, at: T0 + i })),
+      resolution: { status: 'approved', by: people.at(-1)!, reason: null, at: T0 + 2 },
+    });
+
+  it('quorumHolds names each approval that no longer qualifies, and why', () => {
+    expect(quorumHolds(approvedBy('erin', 'frank'), changed)).toEqual({ holds: true });
+    expect(quorumHolds(approvedBy('alice', 'frank'), changed)).toEqual({ holds: false, approvals: 1, required: 2, void: [{ person: 'alice', platform: 'console', why: 'unknown_person' }] });
+    expect(quorumHolds(approvedBy('bob', 'carol'), changed)).toMatchObject({
+      holds: false,
+      approvals: 0,
+      void: [
+        { person: 'bob', why: 'not_an_approver' },
+        { person: 'carol', why: 'sponsor' },
+      ],
+    });
+    // Under the policy they were given in, the same approvals hold.
+    expect(quorumHolds(approvedBy('alice', 'bob'), authority)).toEqual({ holds: true });
+  });
+
+  it('quorumHolds leaves a proposal the policy itself allowed alone: nobody approved it', () => {
+    const allowed = pending({ status: 'approved', resolution: { status: 'approved', by: null, reason: null, at: T0 } }, { effect: 'allow', approvers: null, route: null, approvals_required: 0 });
+    expect(quorumHolds(allowed, { personExists: () => false, isApprover: () => false, isSponsor: () => true })).toEqual({ holds: true });
+  });
+
+  it('a vote drops earlier approvals that no longer qualify, in the same step, and audits each', () => {
+    const once = applyVote(pending(), vote('alice'), authority, T0 + 1).next!;
+    const step = applyVote(once, vote('erin'), changed, T0 + 2);
+    expect(step.outcome).toEqual({ kind: 'counted', approvals: 1, required: 2, approvers: ['erin'] });
+    expect(step.next).toMatchObject({ status: 'pending', approvals: [{ person: 'erin' }] });
+    expect(step.events.map((e) => e.type)).toEqual(['approval_void', 'approval_recorded']);
+    expect(step.events[0]).toMatchObject({ actor: 'policy', data: { person: 'alice', platform: 'slack', why: 'unknown_person', approvals: 0, required: 2 } });
+    expect(step.events[1]).toMatchObject({ data: { person: 'erin', approvals: 1, required: 2 } });
+    // The next qualifying approval completes the quorum.
+    const done = applyVote(step.next!, vote('frank'), changed, T0 + 3);
+    expect(done.outcome).toMatchObject({ kind: 'decided', status: 'approved', approvers: ['erin', 'frank'] });
+    expect(done.events.map((e) => e.type)).toEqual(['approval_recorded', 'decided']);
+  });
+
+  it('a sponsor since, or someone out of the group, no longer completes a quorum', () => {
+    const byCarol = pending({ approvals: [{ person: 'carol', platform: 'teams', vote: 'approve', reason: null, at: T0 }] });
+    const step = applyVote(byCarol, vote('erin'), changed, T0 + 1);
+    expect(step.outcome).toMatchObject({ kind: 'counted', approvals: 1 });
+    expect(step.events[0]).toMatchObject({ type: 'approval_void', data: { person: 'carol', why: 'sponsor' } });
+    const byBob = pending({ approvals: [{ person: 'bob', platform: 'slack', vote: 'approve', reason: null, at: T0 }] });
+    expect(applyVote(byBob, vote('erin'), changed, T0 + 1).events[0]).toMatchObject({ type: 'approval_void', data: { person: 'bob', why: 'not_an_approver' } });
+  });
+
+  it('changes nothing while every earlier approval still qualifies, and a refused click voids nothing', () => {
+    const once = applyVote(pending(), vote('erin'), changed, T0 + 1).next!;
+    expect(applyVote(once, vote('frank'), changed, T0 + 2).events.map((e) => e.type)).toEqual(['approval_recorded', 'decided']);
+    const byAlice = applyVote(pending(), vote('alice'), authority, T0 + 1).next!;
+    const refused = applyVote(byAlice, vote('bob'), changed, T0 + 2);
+    expect(refused.outcome).toMatchObject({ kind: 'refused', why: 'not_an_approver' });
+    expect(refused.next).toBeNull();
+    expect(refused.events.map((e) => e.type)).toEqual(['approval_refused']);
+  });
+
+  it('the console note (canDecide) says the same as the vote about someone who no longer qualifies', () => {
+    const byCarol = applyVote(pending(), vote('carol'), { ...changed, isSponsor: () => false }, T0 + 1).next!;
+    expect(canDecide(byCarol, 'carol', changed, T0 + 2)).toMatchObject({ ok: false, why: 'sponsor' });
+    expect(applyVote(byCarol, vote('carol'), changed, T0 + 2).outcome).toMatchObject({ kind: 'refused', why: 'sponsor' });
+    expect(canDecide(byCarol, 'erin', changed, T0 + 2)).toEqual({ ok: true });
+  });
+
+  it('says in the thread and the timeline whose approval no longer counts, and why', () => {
+    const once = applyVote(pending(), vote('alice'), authority, T0 + 1).next!;
+    const [voided] = applyVote(once, vote('erin'), changed, T0 + 2).events;
+    expect(threadReply(once, voided!)).toMatchObject({ kind: 'notice', text: "alice's approval no longer counts: alice is no longer a person in the policy (0 of 2 approvals count)" });
+    expect(timelineEntry(once, voided!)).toMatchObject({ type: 'approval_void', tone: 'warn', text: expect.stringContaining('no longer a person in the policy') });
   });
 });
 
