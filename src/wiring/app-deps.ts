@@ -16,7 +16,7 @@ import type { PrivateRedis } from '../../adapters/redis/private-server.ts';
 import { createRedisProposalStore } from '../../adapters/redis/proposal-store.ts';
 import { createRedisTokenLedger } from '../../adapters/redis/token-ledger.ts';
 import { createJwtSigner, generateSigningKey } from '../../adapters/tokens/jwt-signer.ts';
-import { createCommitFlow } from '../app/after-commit.ts';
+import { createCommitFlow, type CommitSubscriber } from '../app/after-commit.ts';
 import type { AppDeps } from '../app/deps.ts';
 import { DEFAULT_EXECUTION_TUNING, type ExecutionDeps, type ExecutionTuning } from '../app/execution-deps.ts';
 import type { Config } from '../config.ts';
