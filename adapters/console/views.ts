@@ -1,6 +1,7 @@
 import type { CardModel } from '../../src/core/card.ts';
 import type { StoredAuditEvent } from '../../src/core/ports.ts';
 import { STATUSES } from '../../src/core/proposal.ts';
+import { showHidden } from '../../src/core/visible-text.ts';
 import { html, raw, type Html } from './html.ts';
 import type { TimelineEntry } from './timeline.ts';
 
@@ -74,7 +75,7 @@ function resolutionLine(card: CardModel): Html {
 
 export function timelineList(entries: readonly TimelineEntry[]): Html {
   if (entries.length === 0) return html`<ol class="timeline"><li class="empty">No events yet.</li></ol>`;
-  return html`<ol class="timeline">${entries.map((e) => html`<li class="tone-${e.tone}" data-type="${e.type}">${when(e.at)} <span>${e.text}</span></li>`)}</ol>`;
+  return html`<ol class="timeline">${entries.map((e) => html`<li class="tone-${e.tone}" data-type="${e.type}">${when(e.at)} <span>${showHidden(e.text)}</span></li>`)}</ol>`;
 }
 
 export function cardHtml(view: CardView): Html {
@@ -88,6 +89,7 @@ export function cardHtml(view: CardView): Html {
     <h2><a href="/console/proposals/${card.proposalId}"><code>${a.tool}</code> · <code>${a.operation}</code></a></h2>
     <p class="target">on <code>${a.target}</code></p>
   </header>
+  ${card.hiddenNote === null ? '' : html`<p class="hidden-note" role="note">${card.hiddenNote}</p>`}
   <section class="who">
     <p>Agent <b>${card.agent}</b> says:</p>
     <blockquote class="intent">${card.intent}</blockquote>
@@ -145,7 +147,8 @@ export interface AuditForm {
 }
 
 function summary(e: StoredAuditEvent): string {
-  const text = JSON.stringify(e.data);
+  // What the agent wrote is shown as it is everywhere else: hidden characters in the open.
+  const text = showHidden(JSON.stringify(e.data));
   return text.length > 300 ? `${text.slice(0, 300)}…` : text;
 }
 

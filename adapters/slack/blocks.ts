@@ -3,9 +3,11 @@
 // escaped, emoji off) or `neutralize()`; mrkdwn carries only countersign's own words.
 
 import type { types } from '@slack/bolt';
-import { approvalsLine, approversOf, factsLine, RISK_MARK, STATUS_HEADLINE, STATUS_MARK, summaryLine, type CardModel, type ThreadReply } from '../../src/core/card.ts';
+import { fitCard, TextCutter, type TextCut } from '../../src/core/card-fit.ts';
+import { approvalsLine, approversOf, factsLine, FULL_PROPOSAL, prettyJson, RISK_MARK, SHORTENED_NOTE, STATUS_HEADLINE, STATUS_MARK, summaryLine, type CardModel, type ThreadReply } from '../../src/core/card.ts';
+import { showHidden } from '../../src/core/visible-text.ts';
 
-import { escapeEntities, mrkdwn, neutralize, plain, prettyJson, slackDate, truncate } from './text.ts';
+import { escapeEntities, mrkdwn, neutralize, plain, slackDate, truncate } from './text.ts';
 
 type Block = types.KnownBlock;
 
@@ -15,21 +17,31 @@ export const DENY_CALLBACK = 'countersign_deny_reason';
 export const REASON_BLOCK = 'reason';
 export const REASON_ACTION = 'reason';
 
-/** Block Kit limits the renderer keeps to (Slack refuses the whole message otherwise). */
-export const LIMITS = { header: 150, section: 3000, field: 2000, fields: 10, blocks: 50, fallback: 3000, buttonValue: 2000 } as const;
+/**
+ * Block Kit limits the renderer keeps to (Slack refuses the whole message otherwise). `message`:
+ * the blocks' JSON, in characters; Slack refuses a message whose blocks hold more than about
+ * 12,000 characters of text (`msg_blocks_too_long`, counted its own undocumented way: bolt-js
+ * #2509, #2867), so the whole JSON, markup included, is kept under 11,000.
+ */
+export const LIMITS = { header: 150, section: 3000, field: 2000, fields: 10, blocks: 50, fallback: 3000, buttonValue: 2000, blockId: 255, message: 11_000 } as const;
 
-
-
-
-
+/** Parameters shown before the card is measured (Slack's section limit counts the escaped text). */
+const PARAMETERS_SHOWN = 2500;
 
 /** The notification text (what push notifications and screen readers show). */
 export function fallbackText(card: CardModel): string {
   return truncate(neutralize(summaryLine(card)), LIMITS.fallback);
 }
 
+/** Text someone outside countersign wrote, cut to the layout's share and to Slack's limit (which counts it escaped). */
+function outside(cutter: TextCutter, text: string, kind: keyof TextCut, max: number, prefix = ''): types.PlainTextElement {
+  const kept = `${prefix}${cutter.text(text, kind, max)}`;
+  cutter.mark(escapeEntities(kept).length > max);
+  return plain(kept, max);
+}
+
 // Names and reasons stay plain text; only the time needs mrkdwn (Slack's date token).
-function resultBlocks(card: CardModel): Block[] {
+function resultBlocks(card: CardModel, cutter: TextCutter): Block[] {
   const r = card.resolution;
   const head = `${STATUS_MARK[card.status]} ${STATUS_HEADLINE[card.status]}`;
   if (r === null) return [{ type: 'section', text: plain(head, LIMITS.section) }];
@@ -38,7 +50,7 @@ function resultBlocks(card: CardModel): Block[] {
     { type: 'section', text: plain(`${head}${by}`, LIMITS.section) },
     { type: 'context', elements: [mrkdwn(`${STATUS_HEADLINE[r.status]} ${slackDate(r.at)}`)] },
   ];
-  if (r.reason !== null && r.reason !== '') blocks.push({ type: 'section', text: plain(`Reason: ${r.reason}`, LIMITS.section) });
+  if (r.reason !== null && r.reason !== '') blocks.push({ type: 'section', text: outside(cutter, r.reason, 'other', LIMITS.section, 'Reason: ') });
   return blocks;
 }
 
@@ -67,43 +79,61 @@ function buttons(card: CardModel): Block {
     style: 'danger',
     value: card.proposalId,
   };
-  return { type: 'actions', block_id: `decide:${card.proposalId}`.slice(0, 255), elements: [approve, deny] };
+  // Slack wants a new block_id in each version of a message (a reused one can keep stale state);
+  // the handlers read the proposal from the button's value, never from the block_id.
+  return { type: 'actions', block_id: `decide:${card.proposalId}:v${card.version}`.slice(0, LIMITS.blockId), elements: [approve, deny] };
+}
+
+/** `parameters`: the card's parameters as shown (pretty JSON, made once per card), null when it has none. */
+function layout(card: CardModel, parameters: string | null, cut: TextCut): Block[] {
+  const { action } = card;
+  const cutter = new TextCutter(cut);
+  const header = `${RISK_MARK[card.risk]} ${STATUS_HEADLINE[card.status]} · ${card.risk} risk`;
+  const intent: Block = { type: 'section', text: outside(cutter, card.intent, 'intent', LIMITS.section) };
+  const fields: Block = {
+    type: 'section',
+    fields: [
+      outside(cutter, card.agent, 'other', LIMITS.field, 'Agent\n'),
+      outside(cutter, `${action.tool} · ${action.operation}`, 'other', LIMITS.field, 'Action\n'),
+      outside(cutter, action.target, 'other', LIMITS.field, 'Target\n'),
+      plain(`Risk\n${card.risk} · rule ${card.rule}`, LIMITS.field),
+      plain(`Approvals\n${approvalsLine(card)}`, LIMITS.field),
+      mrkdwn(`Expires\n${card.expiresAt === null ? 'never' : slackDate(card.expiresAt)}`, LIMITS.field),
+    ],
+  };
+  const body: Block[] = [intent, fields];
+  if (parameters !== null) {
+    const shown = cutter.text(parameters, 'parameters', PARAMETERS_SHOWN);
+    const text = `Parameters\n${shown === '' ? '…' : shown}`;
+    cutter.mark(escapeEntities(text).length > LIMITS.section);
+    body.push({ type: 'section', text: plain(text, LIMITS.section) });
+  }
+  body.push({ type: 'context', elements: [outside(cutter, factsLine(card), 'other', LIMITS.field)] });
+  // The id is countersign's own (p_ + base32), safe to show as code for copying into /countersign show.
+  const ref = mrkdwn(`Proposal \`${escapeEntities(card.proposalId)}\` · <${card.link}|details>`, LIMITS.field);
+  body.push({ type: 'context', elements: card.reasons.length > 0 ? [ref, outside(cutter, card.reasons.join('; '), 'other', LIMITS.field)] : [ref] });
+  body.push({ type: 'divider' });
+  if (card.actionable) body.push(buttons(card));
+  else body.push(...resultBlocks(card, cutter));
+  // Said first, before the text they are about; the cut note only once the layout knows it cut.
+  const notes: (types.PlainTextElement | types.MrkdwnElement)[] = [];
+  if (card.hiddenNote !== null) notes.push(plain(card.hiddenNote, LIMITS.field));
+  if (cutter.shortened) notes.push(mrkdwn(`${SHORTENED_NOTE} <${card.link}|${FULL_PROPOSAL}>`, LIMITS.field));
+  const head: Block[] = [{ type: 'header', text: plain(header, LIMITS.header) }];
+  if (notes.length > 0) head.push({ type: 'context', elements: notes });
+  return [...head, ...body].slice(0, LIMITS.blocks);
 }
 
 export function renderCard(card: CardModel): { text: string; blocks: Block[] } {
-  const { action } = card;
-  const header = `${RISK_MARK[card.risk]} ${STATUS_HEADLINE[card.status]} · ${card.risk} risk`;
-  const blocks: Block[] = [
-    { type: 'header', text: plain(header, LIMITS.header) },
-    { type: 'section', text: plain(card.intent, LIMITS.section) },
-    {
-      type: 'section',
-      fields: [
-        plain(`Agent\n${card.agent}`, LIMITS.field),
-        plain(`Action\n${action.tool} · ${action.operation}`, LIMITS.field),
-        plain(`Target\n${action.target}`, LIMITS.field),
-        plain(`Risk\n${card.risk} · rule ${card.rule}`, LIMITS.field),
-        plain(`Approvals\n${approvalsLine(card)}`, LIMITS.field),
-        mrkdwn(`Expires\n${card.expiresAt === null ? 'never' : slackDate(card.expiresAt)}`, LIMITS.field),
-      ],
-    },
-  ];
-  if (Object.keys(action.parameters).length > 0) {
-    blocks.push({ type: 'section', text: plain(`Parameters\n${prettyJson(action.parameters, 2500)}`, LIMITS.section) });
-  }
-  const facts = factsLine(card);
-  blocks.push({ type: 'context', elements: [plain(facts, LIMITS.field)] });
-  // The id is countersign's own (p_ + base32), safe to show as code for copying into /countersign show.
-  const ref = mrkdwn(`Proposal \`${escapeEntities(card.proposalId)}\` · <${card.link}|details>`, LIMITS.field);
-  blocks.push({ type: 'context', elements: card.reasons.length > 0 ? [ref, plain(card.reasons.join('; '), LIMITS.field)] : [ref] });
-  blocks.push({ type: 'divider' });
-  if (card.actionable) blocks.push(buttons(card));
-  else blocks.push(...resultBlocks(card));
-  return { text: fallbackText(card), blocks: blocks.slice(0, LIMITS.blocks) };
+  const parameters = Object.keys(card.action.parameters).length > 0 ? prettyJson(card.action.parameters) : null;
+  const blocks = fitCard((cut) => layout(card, parameters, cut), (b) => JSON.stringify(b).length, LIMITS.message);
+  return { text: fallbackText(card), blocks };
 }
 
 export function renderReply(reply: ThreadReply): { text: string; blocks: Block[] } {
-  return { text: truncate(neutralize(reply.text), LIMITS.fallback), blocks: [{ type: 'section', text: plain(reply.text, LIMITS.section) }] };
+  // A reply can quote an agent's or a person's words (a cancel reason, an executor's answer).
+  const shown = showHidden(reply.text);
+  return { text: truncate(neutralize(shown), LIMITS.fallback), blocks: [{ type: 'section', text: plain(shown, LIMITS.section) }] };
 }
 
 export interface DenyModalMeta {
@@ -124,7 +154,8 @@ export function denyModal(card: Pick<CardModel, 'proposalId' | 'action' | 'risk'
     submit: { type: 'plain_text', text: 'Deny' },
     close: { type: 'plain_text', text: 'Cancel' },
     blocks: [
-      { type: 'section', text: plain(`${card.action.tool} · ${card.action.operation} on ${card.action.target}`, LIMITS.section) },
+      // Built from the stored proposal, not the card: its hidden characters are shown here.
+      { type: 'section', text: plain(showHidden(`${card.action.tool} · ${card.action.operation} on ${card.action.target}`), LIMITS.section) },
       {
         type: 'input',
         block_id: REASON_BLOCK,

@@ -2,6 +2,7 @@ import type { App, RespondArguments, types, webApi } from '@slack/bolt';
 import { runChatCommand, type ChatAnswer, type ProposalItem } from '../../src/app/chat-commands.ts';
 import type { AppDeps } from '../../src/app/deps.ts';
 import type { CardRefStore, Logger } from '../../src/core/ports.ts';
+import { showHidden } from '../../src/core/visible-text.ts';
 import { SLACK } from './platform.ts';
 import { mrkdwn, neutralize, plain, truncate } from './text.ts';
 
@@ -38,7 +39,8 @@ async function summary(ctx: CommandContext, item: ProposalItem): Promise<Block[]
   const what = `${p.action.tool}.${p.action.operation} on ${truncate(p.action.target, 80)}`;
   const text = `${p.status} · ${p.decision.risk} risk · ${p.agent} · ${what}\n${truncate(p.intent, 200)}`;
   return [
-    { type: 'section', text: plain(text) },
+    // Straight from the stored proposal: its hidden characters are shown here, as on the card.
+    { type: 'section', text: plain(showHidden(text)) },
     { type: 'context', elements: [mrkdwn(`\`${p.id}\`${link === null ? ' · no Slack card' : ` · <${link}|card thread>`}`)] },
   ];
 }

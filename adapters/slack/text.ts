@@ -5,7 +5,7 @@
 // code-format its own words, and `@channel`-style words are broken so they never ping.
 
 import type { types } from '@slack/bolt';
-import { prettyJson as prettyJsonText, truncate as cutText } from '../../src/core/card.ts';
+import { truncate as cutText } from '../../src/core/card.ts';
 
 type PlainText = types.PlainTextElement;
 type Mrkdwn = types.MrkdwnElement;
@@ -46,11 +46,6 @@ export function plain(text: string, max = 3000): PlainText {
 /** For mrkdwn written by countersign; interpolate untrusted parts through `neutralize`. */
 export function mrkdwn(text: string, max = 3000): Mrkdwn {
   return { type: 'mrkdwn', text: truncate(text, max), verbatim: true };
-}
-
-/** Readable one-value summary of a JSON value, for parameters. */
-export function prettyJson(value: unknown, max: number): string {
-  return truncate(prettyJsonText(value), max);
 }
 
 /** Slack's date token renders in each viewer's time zone; the fallback is the ISO time. */

@@ -6,7 +6,7 @@
 // and date functions are broken with invisible characters, and line-start markers are
 // shielded, so the text reads the same and renders as written.
 
-import { prettyJson as prettyJsonText, truncate } from '../../src/core/card.ts';
+import { truncate } from '../../src/core/card.ts';
 
 const LOOKALIKES: Record<string, string> = {
   '*': '\u2217', // ∗ asterisk operator
@@ -46,11 +46,6 @@ export { truncate } from '../../src/core/card.ts';
 export function safe(text: string, max = 3000): string {
   const out = neutralize(truncate(text, max));
   return out === '' ? ' ' : out;
-}
-
-/** Readable one-value summary of a JSON value, for parameters. */
-export function prettyJson(value: unknown, max: number): string {
-  return truncate(prettyJsonText(value), max);
 }
 
 /** ISO time without milliseconds; countersign's own text, shown as is (no DATE function). */

@@ -2,13 +2,18 @@ import { iso } from './clock.ts';
 import { denyNeedsReason, type Eligibility, type RefusalReason } from './lifecycle.ts';
 import type { PlatformId } from './platform.ts';
 import type { Approval, Decision, Proposal, ProposalContext, Action, Resolution, Status } from './proposal.ts';
+import { hiddenCharactersNote, showHidden, showHiddenInJson, withoutPartialMark } from './visible-text.ts';
 
 // The platform-neutral card: every chat adapter renders this same model (Block Kit,
 // Adaptive Card, console HTML), so a person sees the same facts wherever they decide.
-// Agent-supplied strings stay raw here; each renderer escapes them for its own markup.
+// Every string in it that came from outside countersign (the agent's words, people's reasons)
+// has its hidden characters shown (visible-text.ts), once, here; the proposal itself keeps them.
+// Markup is not escaped here: each renderer escapes for its own.
 
 export interface CardModel {
   proposalId: string;
+  /** The proposal's version, which every committed change bumps: renderers tell one rendering of a card from the next by it. */
+  version: number;
   agent: string;
   intent: string;
   action: Action;
@@ -27,28 +32,41 @@ export interface CardModel {
   resolution: (Omit<Resolution, 'at'> & { at: string }) | null;
   /** Where to see the proposal and its history outside chat (the platform that shows pages gives it). */
   link: string;
+  /** Said on the card when some of its text had hidden characters shown as ⟪U+…⟫; null when none had. */
+  hiddenNote: string | null;
 }
 
 export function buildApprovalCard(p: Proposal, link: string): CardModel {
+  const seen = new Set<string>();
+  const show = (text: string) => showHidden(text, seen);
+  const showOrNull = (text: string | null) => (text === null ? null : show(text));
+  const { action, context } = p;
   return {
     proposalId: p.id,
-    agent: p.agent,
-    intent: p.intent,
-    action: p.action,
-    context: p.context,
+    version: p.version,
+    agent: show(p.agent),
+    intent: show(p.intent),
+    action: { tool: show(action.tool), operation: show(action.operation), target: show(action.target), parameters: showHiddenInJson(action.parameters, seen) as Action['parameters'] },
+    context: { ...context, environment: show(context.environment), value: { ...context.value, currency: show(context.value.currency) } },
     risk: p.decision.risk,
-    rule: p.decision.rule,
-    reasons: p.decision.reasons,
+    rule: show(p.decision.rule),
+    reasons: p.decision.reasons.map(show),
     status: p.status,
-    approvals: p.approvals,
+    approvals: p.approvals.map((a) => ({ ...a, person: show(a.person), reason: showOrNull(a.reason) })),
     approvalsRequired: p.decision.approvals_required,
     expiresAt: p.expires_at === null ? null : iso(p.expires_at),
     actionable: p.status === 'pending',
     reasonRequired: denyNeedsReason(p.decision.risk),
-    resolution: p.resolution === null ? null : { ...p.resolution, at: iso(p.resolution.at) },
+    resolution: p.resolution === null ? null : { ...p.resolution, by: showOrNull(p.resolution.by), reason: showOrNull(p.resolution.reason), at: iso(p.resolution.at) },
     link,
+    // Last: properties are evaluated in order, so every text above has been looked at.
+    hiddenNote: hiddenCharactersNote(seen),
   };
 }
+
+/** Said on a card whose agent text was cut to fit its platform; renderers link `card.link` after it. */
+export const SHORTENED_NOTE = 'Some of what the agent wrote is cut short to fit this card.';
+export const FULL_PROPOSAL = 'See the full proposal';
 
 /**
  * A short line under the card, in its thread. It can carry people's and agents' words (a deny
@@ -161,13 +179,13 @@ function capitalize(text: string): string {
   return text.charAt(0).toUpperCase() + text.slice(1);
 }
 
-/** Cut to `max` characters with an ellipsis, never splitting a surrogate pair. */
+/** Cut to `max` characters with an ellipsis, never splitting a surrogate pair or a ⟪U+…⟫ mark. */
 export function truncate(text: string, max: number): string {
   if (text.length <= max) return text;
   let cut = text.slice(0, Math.max(0, max - 1));
   const last = cut.charCodeAt(cut.length - 1);
   if (last >= 0xd800 && last <= 0xdbff) cut = cut.slice(0, -1);
-  return `${cut}…`;
+  return `${withoutPartialMark(cut)}…`;
 }
 
 /** Indented JSON of a parameter value, for showing (any value, even one JSON cannot hold). */

@@ -3,12 +3,14 @@ import { describe, expect, it } from 'vitest';
 import { LIMITS, denyModal, renderCard, renderReply } from '../../adapters/slack/blocks.ts';
 import { verificationFailure } from '../../adapters/slack/receiver.ts';
 import { escapeEntities, neutralize, plain, truncate } from '../../adapters/slack/text.ts';
-import type { CardModel } from '../../src/core/card.ts';
+import { buildApprovalCard, type CardModel } from '../../src/core/card.ts';
+import type { Proposal } from '../../src/core/proposal.ts';
 import { slackSignature } from '../helpers/fake-slack.ts';
 
 function card(overrides: Partial<CardModel> = {}): CardModel {
   return {
     proposalId: 'p_01jabcdefghjkmnpqrstvwxyz0',
+    version: 3,
     agent: 'billing-agent',
     intent: 'Refund invoice 4711',
     action: { tool: 'payments', operation: 'refund', target: 'stripe:cus_123', parameters: { amount: 420, currency: 'EUR' } },
@@ -24,9 +26,38 @@ function card(overrides: Partial<CardModel> = {}): CardModel {
     reasonRequired: true,
     resolution: null,
     link: 'https://countersign.example/console/proposals/p_01jabcdefghjkmnpqrstvwxyz0',
+    hiddenNote: null,
     ...overrides,
   };
 }
+
+const DECISION: Proposal['decision'] = { effect: 'approve', risk: 'critical', rule: 'payments', reasons: ['rule payments matched'], route: 'finance', approvers: 'finance', approvals_required: 2, ttl_ms: 60_000 };
+
+/** The card model of a stored proposal, as every platform gets it. */
+function cardOf(overrides: Partial<Proposal> = {}): CardModel {
+  const p: Proposal = {
+    id: 'p_01jabcdefghjkmnpqrstvwxyz0',
+    agent: 'billing-agent',
+    idempotency_key: null,
+    intent: 'Refund invoice 4711',
+    action: { tool: 'payments', operation: 'refund', target: 'stripe:cus_123', parameters: { amount: 420 } },
+    context: { data_sensitivity: 'internal', destination: 'external', environment: 'production', reversible: false, value: { amount: 420, currency: 'EUR' } },
+    decision: DECISION,
+    status: 'pending',
+    created_at: 1_800_000_000_000,
+    expires_at: 1_800_000_060_000,
+    approvals: [],
+    resolution: null,
+    version: 1,
+    ...overrides,
+  };
+  return buildApprovalCard(p, 'https://countersign.example/console/proposals/p_01jabcdefghjkmnpqrstvwxyz0');
+}
+
+/** Reordering, invisible and control characters, lone surrogates: none may reach Slack. */
+const HIDDEN = /[\u0000-\u0008\u000B-\u001F\u007F-\u009F\u061C\u200B-\u200F\u202A-\u202E\u2060\u2066-\u2069\uFEFF]|[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+
+const size = (blocks: unknown) => JSON.stringify(blocks).length;
 
 /** Every text object in a block list, for limit checks. */
 function texts(value: unknown, out: { type: string; text: string }[] = []): { type: string; text: string }[] {
@@ -116,13 +147,90 @@ describe('renderCard', () => {
       expect(t.text.length).toBeLessThanOrEqual(LIMITS.section);
       expect(t.text).not.toContain('<!channel>');
     }
-    expect((blocks[1] as any).text.type).toBe('plain_text');
+    expect((blocks.find((b) => b.type === 'section') as any).text.type).toBe('plain_text');
+  });
+
+  it('shows hidden characters as ⟪U+…⟫ everywhere on the card, the confirm dialog included, and says so first', () => {
+    const c = cardOf({
+      intent: 'Pay \u2066now\u2069',
+      action: { tool: 'payments', operation: 'refund', target: 'stripe:cus_1\u202Eelif.exe\u202C', parameters: { ['k\u200B']: 'v\u0001\uD800' } },
+    });
+    const { text, blocks } = renderCard(c);
+    const all = JSON.stringify({ text, blocks });
+    expect(HIDDEN.test(all)).toBe(false);
+    expect(all).toContain('Target\\nstripe:cus_1⟪U+202E⟫elif.exe⟪U+202C⟫');
+    expect(all).toContain('Pay ⟪U+2066⟫now⟪U+2069⟫');
+    expect(all).toContain('k⟪U+200B⟫');
+    expect(all).toContain('v⟪U+0001⟫⟪U+D800⟫');
+    const approve = (blocks.find((b) => b.type === 'actions') as any).elements[0];
+    expect(approve.confirm.text.text).toContain('stripe:cus_1⟪U+202E⟫elif.exe⟪U+202C⟫');
+    expect(blocks[1]).toMatchObject({ type: 'context', elements: [{ type: 'plain_text', text: expect.stringContaining('Hidden characters in this proposal are shown as ⟪U+…⟫') }] });
+    expect(JSON.stringify(renderCard(cardOf()).blocks)).not.toContain('Hidden characters');
+  });
+
+  it('gives the actions block a new block_id in each version; the buttons carry the proposal id', () => {
+    const first = renderCard(card({ version: 3 })).blocks.find((b) => b.type === 'actions') as any;
+    const next = renderCard(card({ version: 4 })).blocks.find((b) => b.type === 'actions') as any;
+    expect(first.block_id).not.toBe(next.block_id);
+    expect(renderCard(card({ version: 3 })).blocks.find((b) => b.type === 'actions')).toEqual(first);
+    expect(next.block_id.length).toBeLessThanOrEqual(LIMITS.blockId);
+    expect(next.elements.map((e: any) => e.value)).toEqual(['p_01jabcdefghjkmnpqrstvwxyz0', 'p_01jabcdefghjkmnpqrstvwxyz0']);
+  });
+
+  it('fits a huge proposal in one Slack message: parameters cut first, then the intent, with a link to the full proposal', () => {
+    const params = { blob: 'x\u0001'.repeat(20_000) };
+    const paramsOnly = renderCard(cardOf({ intent: 'i'.repeat(2900), action: { tool: 'payments', operation: 'refund', target: 't'.repeat(1000), parameters: params } }));
+    expect(size(paramsOnly.blocks)).toBeLessThanOrEqual(LIMITS.message);
+    const all = JSON.stringify(paramsOnly.blocks);
+    expect(all).toContain('i'.repeat(2900)); // the intent whole: the parameters gave way
+    expect(all).toContain('cut short');
+    expect(all).toContain('<https://countersign.example/console/proposals/p_01jabcdefghjkmnpqrstvwxyz0|See the full proposal>');
+
+    // Quotes count twice in the message's JSON: with these, the parameters alone cannot make room.
+    const quotes = '"'.repeat(4000);
+    const both = renderCard(
+      cardOf({ intent: quotes, action: { tool: 'payments', operation: 'refund', target: quotes.slice(0, 1000), parameters: params }, decision: { ...DECISION, reasons: [quotes.slice(0, 2000)] } }),
+    );
+    expect(size(both.blocks)).toBeLessThanOrEqual(LIMITS.message);
+    expect(JSON.stringify(both.blocks)).toContain('Parameters\\n…');
+    const intent = (both.blocks.find((b) => b.type === 'section') as any).text.text as string;
+    expect(intent.length).toBeLessThan(2900);
+    expect(intent.length).toBeGreaterThan(200);
+
+    expect(JSON.stringify(renderCard(cardOf()).blocks)).not.toContain('cut short');
+  });
+
+  it('stays under every Slack limit in the worst case, decided or not', () => {
+    const evil = '&<\u0001\u202E'.repeat(1000);
+    const worst = {
+      agent: 'a'.repeat(64),
+      intent: evil.repeat(2).slice(0, 4000),
+      // About what the 64 KiB body limit lets through.
+      action: { tool: evil.slice(0, 100), operation: evil.slice(0, 100), target: evil.slice(0, 1000), parameters: Object.fromEntries(Array.from({ length: 12 }, (_, i) => [`${evil.slice(0, 50)}${i}`, evil])) },
+      context: { data_sensitivity: 'restricted' as const, destination: 'external' as const, environment: evil.slice(0, 64), reversible: false, value: { amount: 1e21, currency: evil.slice(0, 8) } },
+      decision: { ...DECISION, rule: 'r'.repeat(200), reasons: [evil, evil] },
+    };
+    for (const c of [
+      cardOf(worst),
+      cardOf({ ...worst, status: 'cancelled', resolution: { status: 'cancelled', by: 'agent:billing-agent', reason: evil, at: 1_800_000_000_000 } }),
+    ]) {
+      const { text, blocks } = renderCard(c);
+      expect(size(blocks)).toBeLessThanOrEqual(LIMITS.message);
+      expect(blocks.length).toBeLessThanOrEqual(LIMITS.blocks);
+      expect(text.length).toBeLessThanOrEqual(LIMITS.fallback);
+      for (const t of texts(blocks)) expect(t.text.length).toBeLessThanOrEqual(LIMITS.section);
+      expect(HIDDEN.test(JSON.stringify({ text, blocks }))).toBe(false);
+      expect(JSON.stringify(blocks)).toContain('cut short');
+    }
   });
 
   it('renders thread replies as escaped plain text', () => {
     const r = renderReply({ proposalId: 'p', kind: 'cancelled', text: 'Cancelled by agent:x: <!channel> *now*' });
     expect((r.blocks[0] as any).text).toMatchObject({ type: 'plain_text', text: 'Cancelled by agent:x: &lt;!channel&gt; *now*' });
     expect(r.text).not.toMatch(/[<>*]/);
+    const hidden = renderReply({ proposalId: 'p', kind: 'cancelled', text: 'Cancelled by agent:x: done\u202E' });
+    expect((hidden.blocks[0] as any).text.text).toBe('Cancelled by agent:x: done⟪U+202E⟫');
+    expect(hidden.text).toContain('⟪U+202E⟫');
   });
 });
 
@@ -135,6 +243,12 @@ describe('denyModal', () => {
     expect(high.title.text.length).toBeLessThanOrEqual(24);
     const medium = denyModal(card({ risk: 'medium' }), { p: 'p_1', c: null, r: false });
     expect((medium.blocks.find((b) => b.type === 'input') as any).optional).toBe(true);
+  });
+
+  it('shows hidden characters in the target it repeats', () => {
+    const modal = denyModal({ proposalId: 'p_1', action: { tool: 'payments', operation: 'refund', target: 'cus_1\u202Eexe', parameters: {} }, risk: 'high' }, { p: 'p_1', c: null, r: true });
+    expect(JSON.stringify(modal)).toContain('cus_1⟪U+202E⟫exe');
+    expect(JSON.stringify(modal)).not.toContain('\u202E');
   });
 });
 

@@ -1,8 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import { channelOf, threadMessageOf } from '../../adapters/teams/bindings.ts';
-import { renderCard, renderReply, VERB_APPROVE, VERB_DENY } from '../../adapters/teams/cards.ts';
+import { CARD_MAX_BYTES, renderCard, renderProposalList, renderReply, VERB_APPROVE, VERB_DENY } from '../../adapters/teams/cards.ts';
 import { neutralize } from '../../adapters/teams/text.ts';
-import type { CardModel } from '../../src/core/card.ts';
+import { buildApprovalCard, type CardModel } from '../../src/core/card.ts';
+import type { Proposal } from '../../src/core/proposal.ts';
 import { denyNeedsReason } from '../../src/core/lifecycle.ts';
 import { loadPolicy } from '../../src/core/policy/load.ts';
 import { POLICY_EXTENSIONS } from '../../src/wiring/platforms.ts';
@@ -12,6 +13,7 @@ import { POLICY_EXTENSIONS } from '../../src/wiring/platforms.ts';
 function model(overrides: Partial<CardModel> = {}): CardModel {
   return {
     proposalId: 'p_01test',
+    version: 2,
     agent: 'billing-agent',
     intent: 'Refund invoice 4711',
     action: { tool: 'payments', operation: 'refund', target: 'stripe:cus_123', parameters: { amount: 420 } },
@@ -27,9 +29,43 @@ function model(overrides: Partial<CardModel> = {}): CardModel {
     reasonRequired: true,
     resolution: null,
     link: 'https://countersign.example.com/console/proposals/p_01test',
+    hiddenNote: null,
     ...overrides,
   };
 }
+
+const DECISION: Proposal['decision'] = { effect: 'approve', risk: 'critical', rule: 'payments', reasons: [], route: 'finance', approvers: 'finance', approvals_required: 2, ttl_ms: 60_000 };
+
+function proposal(overrides: Partial<Proposal> = {}): Proposal {
+  return {
+    id: 'p_01test',
+    agent: 'billing-agent',
+    idempotency_key: null,
+    intent: 'Refund invoice 4711',
+    action: { tool: 'payments', operation: 'refund', target: 'stripe:cus_123', parameters: { amount: 420 } },
+    context: { data_sensitivity: 'internal', destination: 'external', environment: 'production', reversible: false, value: { amount: 420, currency: 'EUR' } },
+    decision: DECISION,
+    status: 'pending',
+    created_at: 1_800_000_000_000,
+    expires_at: 1_800_000_060_000,
+    approvals: [],
+    resolution: null,
+    version: 1,
+    ...overrides,
+  };
+}
+
+/** The card model of a stored proposal, as every platform gets it. */
+const cardOf = (overrides: Partial<Proposal> = {}) => buildApprovalCard(proposal(overrides), 'https://countersign.example.com/console/proposals/p_01test');
+
+/** Reordering, invisible and control characters, lone surrogates: none may reach Teams from an agent. */
+const HIDDEN = /[\u0000-\u0008\u000B-\u001F\u007F-\u009F\u061C\u200B-\u200F\u202A-\u202E\u2060\u2066-\u2069\uFEFF]|[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+
+/** The card's size as Teams may count it: UTF-8 or UTF-16, whichever is larger. */
+const bytes = (card: unknown) => {
+  const json = JSON.stringify(card);
+  return Math.max(Buffer.byteLength(json, 'utf8'), json.length * 2);
+};
 
 const actionsOf = (card: ReturnType<typeof renderCard>) => (card.body.find((e) => e['type'] === 'ActionSet')?.['actions'] ?? []) as Record<string, any>[];
 
@@ -87,11 +123,82 @@ describe('Teams card renderer', () => {
     expect(JSON.stringify(card)).not.toContain('[click]');
   });
 
+  it('shows hidden characters as ⟪U+…⟫ in the facts, intent, parameters and the critical confirmation, and says so', () => {
+    const card = renderCard(
+      cardOf({
+        intent: 'Pay \u2066now\u2069',
+        action: { tool: 'payments', operation: 'refund', target: 'stripe:cus_1\u202Eelif.exe\u202C', parameters: { ['k\u200B']: 'v\u0001\uD800' } },
+      }),
+    );
+    const all = JSON.stringify(card);
+    expect(HIDDEN.test(all)).toBe(false);
+    const facts = card.body.find((e) => e['type'] === 'FactSet')!['facts'] as { title: string; value: string }[];
+    expect(facts.find((f) => f.title === 'Target')!.value).toBe('stripe:cus_1⟪U+202E⟫elif.exe⟪U+202C⟫');
+    for (const part of ['Pay ⟪U+2066⟫now⟪U+2069⟫', 'k⟪U+200B⟫', 'v⟪U+0001⟫⟪U+D800⟫', 'Approve a critical action? payments · refund on stripe:cus_1⟪U+202E⟫elif.exe⟪U+202C⟫']) expect(all).toContain(part);
+    expect(card.body[1]).toMatchObject({ type: 'TextBlock', color: 'Warning', text: expect.stringContaining('Hidden characters in this proposal are shown as ⟪U+…⟫') });
+    expect(JSON.stringify(renderCard(cardOf()))).not.toContain('Hidden characters');
+  });
+
+  it("keeps the neutraliser's own invisible joiners invisible, and shows the agent's", () => {
+    const card = JSON.stringify(renderCard(cardOf({ intent: 'see https://evil.example {{DATE(x)}} \u2060here' })));
+    expect(card).toContain('https:\u2060//evil.example');
+    expect(card).toContain('{\u2060{DATE');
+    expect(card).toContain('⟪U+2060⟫here');
+    expect(card).not.toContain('https:⟪U+2060⟫');
+  });
+
+  it('fits a huge proposal under 28 KB: parameters cut first, then the intent, with a link to the full proposal', () => {
+    const params = { blob: 'x\u0001\uD800'.repeat(10_000) };
+    const paramsOnly = renderCard(cardOf({ intent: 'i'.repeat(3000), action: { tool: 'payments', operation: 'refund', target: 't'.repeat(1000), parameters: params } }));
+    expect(bytes(paramsOnly)).toBeLessThanOrEqual(CARD_MAX_BYTES);
+    const all = JSON.stringify(paramsOnly);
+    expect(all).toContain('i'.repeat(3000));
+    expect(all).toContain('cut short to fit this card. [See the full proposal](https://countersign.example.com/console/proposals/p_01test)');
+
+    // Quotes count twice in the card's JSON: with these, the parameters alone cannot make room.
+    const quotes = '"'.repeat(4000);
+    const both = renderCard(
+      cardOf({ intent: quotes, action: { tool: quotes.slice(0, 100), operation: quotes.slice(0, 100), target: quotes.slice(0, 1000), parameters: params }, decision: { ...DECISION, reasons: [quotes] } }),
+    );
+    expect(bytes(both)).toBeLessThanOrEqual(CARD_MAX_BYTES);
+    const texts = both.body.filter((e) => e['type'] === 'TextBlock').map((e) => String(e['text']));
+    expect(texts).toContain('…'); // the parameters gave way entirely
+    const intent = texts.find((t) => t.startsWith('""'))!;
+    expect(intent.length).toBeLessThan(3000);
+    expect(intent.length).toBeGreaterThan(200);
+    expect(JSON.stringify(renderCard(cardOf()))).not.toContain('cut short');
+  });
+
+  it('stays under 28 KB in the worst case, with a notice, decided or not', () => {
+    const evil = '\u0001\uD800"\\\u202E'.repeat(1000);
+    const worst: Partial<Proposal> = {
+      agent: 'a'.repeat(64),
+      intent: evil.slice(0, 4000),
+      action: { tool: evil.slice(0, 100), operation: evil.slice(0, 100), target: evil.slice(0, 1000), parameters: Object.fromEntries(Array.from({ length: 12 }, (_, i) => [`${evil.slice(0, 50)}${i}`, evil])) },
+      context: { data_sensitivity: 'restricted', destination: 'external', environment: evil.slice(0, 64), reversible: false, value: { amount: 1e21, currency: evil.slice(0, 8) } },
+      decision: { ...DECISION, rule: 'r'.repeat(200), reasons: [evil, evil] },
+    };
+    for (const c of [cardOf(worst), cardOf({ ...worst, status: 'cancelled', resolution: { status: 'cancelled', by: 'agent:billing-agent', reason: evil, at: 1_800_000_000_000 } })]) {
+      const card = renderCard(c, { notice: 'You are not allowed to decide on this proposal: sponsor.' });
+      expect(bytes(card)).toBeLessThanOrEqual(CARD_MAX_BYTES);
+      expect(HIDDEN.test(JSON.stringify(card))).toBe(false);
+      expect(JSON.stringify(card)).toContain('cut short');
+    }
+  });
+
+  it('shows hidden characters in the proposal lists (search, show, pending)', () => {
+    const list = JSON.stringify(renderProposalList('Pending', [proposal({ intent: 'Pay\u200B', action: { tool: 'payments', operation: 'refund', target: 'cus_1\u202Eexe', parameters: {} } })], 'none', (id) => `https://c.example/${id}`));
+    expect(list).toContain('cus_1⟪U+202E⟫exe');
+    expect(list).toContain('Pay⟪U+200B⟫');
+    expect(HIDDEN.test(list)).toBe(false);
+  });
+
   it('thread replies are plain text, neutralised', () => {
     expect(renderReply({ proposalId: 'p', kind: 'denial', text: 'bob denied: **no** [x](https://e.example)' })).toEqual({
       text: expect.not.stringContaining('**'),
       textFormat: 'plain',
     });
+    expect(renderReply({ proposalId: 'p', kind: 'cancelled', text: 'Cancelled by agent:x: done\u202E' }).text).toBe('Cancelled by agent:x: done⟪U+202E⟫');
   });
 });
 
