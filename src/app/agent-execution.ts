@@ -110,6 +110,9 @@ export async function returnExecutionToken(x: ExecutionDeps, id: string, token: 
 export async function tokenStillIssued(x: ExecutionDeps, id: string, jti: string, actor: string): Promise<boolean> {
   const state = await x.ledger.state(jti);
   if (state === 'issued') return true;
+  // Redeemed: a downstream holds it and may be acting. It is not handed out again, and the
+  // execution is not ended as not run: the agent's report (or the report window) settles it.
+  if (state === 'redeemed') return false;
   const why = state === 'revoked' ? 'token_revoked' : 'token_expired';
   await mutate(x.app, id, (cur, now) => finishExecution(cur, { kind: 'not_sent', why }, actor, now));
   await x.ledger.untrackExecuting(id);

@@ -16,7 +16,7 @@ import { newId } from '../core/ids.ts';
 import type { Proposal } from '../core/proposal.ts';
 import { tokenStillIssued, withdrawWithoutQuorum } from './agent-execution.ts';
 import type { ExecutionDeps } from './execution-deps.ts';
-import type { CommitSubscriber, Committed } from './after-commit.ts';
+import { FollowUpFailed, type CommitSubscriber, type Committed } from './after-commit.ts';
 import { commitStep, mutate } from './mutate.ts';
 import { authorityFrom } from './record-decision.ts';
 
@@ -97,11 +97,17 @@ export async function issueExecution(x: ExecutionDeps, approved: Proposal, recov
     await x.ledger.revoke(jti);
     return [];
   }
-  // Slack on the expiry job so it never fires a moment before the token is really expired.
-  await x.queue.scheduleTokenExpiry(approved.id, expiresAt + 250);
-  if (mode === 'executor') await x.queue.enqueueExecution(approved.id);
-  if (app.policy.agentById(approved.agent)?.callback_url) await x.queue.enqueueCallback(approved.id, 'approved');
-  return recorded.committed === null ? [] : [recorded.committed];
+  const committed = recorded.committed === null ? [] : [recorded.committed];
+  try {
+    // Slack on the expiry job so it never fires a moment before the token is really expired.
+    await x.queue.scheduleTokenExpiry(approved.id, expiresAt + 250);
+    if (mode === 'executor') await x.queue.enqueueExecution(approved.id);
+    if (app.policy.agentById(approved.agent)?.callback_url) await x.queue.enqueueCallback(approved.id, 'approved');
+  } catch (e) {
+    // The token is recorded: its commit still gets its follow-ups; reconcile adds the jobs again.
+    throw new FollowUpFailed(e, committed);
+  }
+  return committed;
 }
 
 async function failNotRun(x: ExecutionDeps, id: string, reason: string): Promise<void> {
@@ -271,7 +277,15 @@ export async function reissueMissingTokens(x: ExecutionDeps): Promise<number> {
         continue;
       }
       x.app.logger.warn({ proposal_id: p.id }, 'approved proposal had no execution token (a process stopped mid-way): issuing it now');
-      for (const c of await issueExecution(x, p, true)) await x.app.commits.dispatch(c);
+      let committed: readonly Committed[];
+      try {
+        committed = await issueExecution(x, p, true);
+      } catch (e) {
+        if (!(e instanceof FollowUpFailed)) throw e;
+        x.app.logger.error({ err: e.cause, proposal_id: p.id }, 'recovery recorded a token but could not add its jobs; the next pass adds them');
+        committed = e.committed;
+      }
+      for (const c of committed) await x.app.commits.dispatch(c);
       issued++;
     }
     cursor = page.next;

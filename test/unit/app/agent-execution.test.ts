@@ -208,3 +208,23 @@ describe('redeemToken', () => {
     expect(await redeemToken(app.x, token, 'x')).toEqual({ active: false });
   });
 });
+
+describe('a poll token redeemed before the pick-up', () => {
+  // The redemption starts the execution; the agent's next read must neither hand the spent
+  // token out again nor end an execution the downstream may be carrying out as "not run".
+  it("is not ended as not_run by the agent's next read, and is not handed out again", async () => {
+    const app = await createMemoryApp();
+    const p = await app.submit(); // billing-agent: poll mode
+    await app.vote(p.id, 'alice');
+    const token = app.ledger.saved[0]!.token;
+    expect((await redeemToken(app.x, token, 'service:payments')).active).toBe(true);
+    const executing = await app.get(p.id);
+    expect(executing.status).toBe('executing');
+
+    expect(await takeExecutionToken(app.x, executing, { kind: 'agent', id: 'billing-agent' })).toBeNull();
+
+    const after = await app.get(p.id);
+    expect(after.status).toBe('executing');
+    expect(after.execution?.outcome).toBeNull();
+  });
+});

@@ -170,6 +170,15 @@ describe('reissueMissingTokens (reconcile)', () => {
     expect(app.queue.executions).toEqual([p.id]);
   });
 
+  it('still follows up the token commit when its jobs could not be added: the card is updated to the recorded version', async () => {
+    const app = await createMemoryApp();
+    app.queue.failNext(new Error('queue unavailable'), 'scheduleTokenExpiry');
+    const p = await approvedDeploy(app);
+    const updates = app.notifyJobs().filter((j) => j.kind === 'update' && j.proposal_id === p.id).map((j) => (j.kind === 'update' ? j.version : 0));
+    expect(updates).toContain(p.version); // the version that carries the token
+    expect(app.logger.lines.some((l) => l.msg === 'follow-up after a committed change failed')).toBe(true);
+  });
+
   it('fails as not run an approval whose recorded token expired before its jobs were added', async () => {
     const app = await createMemoryApp({ tokenTtlMs: 20_000 });
     app.queue.failNext(new Error('queue unavailable'), 'scheduleTokenExpiry');
