@@ -15,7 +15,7 @@ import type { SessionStore } from '../../src/core/ports.ts';
 
 export const CONSOLE = 'console';
 
-export const consolePolicy: PlatformPolicy = {
+const consolePolicy: PlatformPolicy = {
   id: CONSOLE,
   personKeys: {
     console_key_sha256: z

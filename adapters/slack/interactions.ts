@@ -26,7 +26,7 @@ type Refusal = Extract<VoteOutcome, { kind: 'refused' }>;
 const QUIET_ON_RETRY = new Set<RefusalReason>(['already_voted', 'not_pending']);
 
 /** The refusal sentence (the same on every platform), with Slack's mark for its kind. */
-export function refusalText(r: Refusal, sentence: string): string {
+function refusalText(r: Refusal, sentence: string): string {
   const mark = r.why === 'reason_required' ? ':warning: ' : r.why === 'unknown_person' || r.why === 'not_an_approver' || r.why === 'sponsor' ? ':no_entry: ' : '';
   return `${mark}${sentence}`;
 }

@@ -12,7 +12,7 @@ import type { PlatformPolicy } from '../../src/core/policy/extensions.ts';
 
 export const SLACK = 'slack';
 
-export const slackPolicy: PlatformPolicy = {
+const slackPolicy: PlatformPolicy = {
   id: SLACK,
   personKeys: { slack: text(100).optional() },
   person: (v) => (typeof v['slack'] === 'string' ? { userId: v['slack'], details: {} } : null),

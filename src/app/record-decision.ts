@@ -49,7 +49,7 @@ export type DecisionCheck =
  * (a deny reason) before the vote: a refusal is recorded exactly as recordDecision would
  * record it; an allowed vote is never counted here. A missing reason is reported, not refused.
  */
-export async function checkDecision(deps: AppDeps, req: Omit<DecisionRequest, 'reason'>): Promise<DecisionCheck> {
+async function checkDecision(deps: AppDeps, req: Omit<DecisionRequest, 'reason'>): Promise<DecisionCheck> {
   const authority = authorityFrom(deps.policy);
   const vote = { person: req.person, platform: req.platform, vote: req.vote, reason: null };
   let reasonRequired = false;
@@ -65,7 +65,7 @@ export async function checkDecision(deps: AppDeps, req: Omit<DecisionRequest, 'r
 }
 
 /** A click from a platform user who is not a person in the policy: refused and audited. */
-export async function refuseUnknownUser(
+async function refuseUnknownUser(
   deps: AppDeps,
   req: { proposalId: string; platform: PlatformId; platformUser: string; vote: Vote },
 ): Promise<Extract<VoteOutcome, { kind: 'refused' }>> {

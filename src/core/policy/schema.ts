@@ -183,5 +183,4 @@ export function policySchema(ext: PolicyExtensions) {
 }
 
 export type PolicyDocument = z.output<ReturnType<typeof policySchema>>;
-export type AgentDocument = PolicyDocument['agents'][number];
 export type OutcomeDocument = PolicyDocument['default'];
