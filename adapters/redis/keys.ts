@@ -26,7 +26,7 @@ export const IDEMPOTENCY_TTL_SECONDS = 30 * 24 * 60 * 60;
 const PREFIX_PATTERN = /^[A-Za-z0-9._:-]{1,100}$/;
 
 /** A platform id as it may appear in a key name (`teams`, `slack`, `google-chat`). */
-export const PLATFORM_ID_PATTERN = /^[a-z][a-z0-9-]{0,31}$/;
+const PLATFORM_ID_PATTERN = /^[a-z][a-z0-9-]{0,31}$/;
 
 // First segments of other stores' keys: a platform named like one of them would put its
 // `{prefix}:<platform>:…` keys into that store's space (`agent-tokens:channels` is the token
