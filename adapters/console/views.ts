@@ -1,4 +1,4 @@
-import type { CardModel } from '../../src/core/card.ts';
+import { truncate, type CardModel } from '../../src/core/card.ts';
 import type { StoredAuditEvent } from '../../src/core/ports.ts';
 import { STATUSES } from '../../src/core/proposal.ts';
 import { showHidden } from '../../src/core/visible-text.ts';
@@ -149,7 +149,7 @@ export interface AuditForm {
 function summary(e: StoredAuditEvent): string {
   // What the agent wrote is shown as it is everywhere else: hidden characters in the open.
   const text = showHidden(JSON.stringify(e.data));
-  return text.length > 300 ? `${text.slice(0, 300)}…` : text;
+  return truncate(text, 300);
 }
 
 export function auditPage(form: AuditForm, result: { events: StoredAuditEvent[]; next: string | null } | null, error: string | null, nextHref: string | null): Html {
