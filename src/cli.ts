@@ -3,7 +3,7 @@
 import { CountersignApiError } from './client/index.ts';
 import { CountersignError, ValidationError } from './core/errors.ts';
 import { start } from './main.ts';
-import { consoleSignInLink, revokeAgent } from './wiring/cli-commands.ts';
+import { consoleSignInLink, restoreAgent, revokeAgent } from './wiring/cli-commands.ts';
 import { runDemo, runPropose } from './cli/agent-commands.ts';
 import { AUDIT_SEARCH_FLAGS, runAuditSearch, runAuditVerify } from './cli/audit-commands.ts';
 import { Flags, usage, type Env, type Io } from './cli/io.ts';
@@ -19,7 +19,8 @@ const USAGE = `usage: countersign <command>
   policy replay FILE             re-run past proposals (--since 7d, --until) against FILE: which decisions change
   audit search [WORDS…]          search the audit log: --agent --actor --status --proposal --since --until --limit --json
   audit verify                   recompute the audit hash chain and name the first broken entry
-  revoke --agent ID              kill switch: revoke the agent's tokens, cancel its pending and queued actions
+  revoke --agent ID              kill switch: refuse the agent's proposals, revoke its tokens, cancel its pending and queued actions
+  restore --agent ID             lift the kill switch: the agent may propose again (what revoke cancelled stays cancelled)
   console link [PERSON]          a one-time console sign-in link (default: demo) for a running countersign
 
 Agent commands (demo, propose) act as --agent ID (default demo-agent) with the secret from
@@ -56,8 +57,24 @@ async function runRevoke(flags: Flags, env: Env, io: Io): Promise<number> {
   io.err(`revoking agent ${agent}…`);
   const r = await revokeAgent(env, agent);
   io.out(`revoked agent ${r.agent}: ${r.tokens_revoked} token(s) revoked, ${r.cancelled.length} proposal(s) cancelled`);
+  io.out(`  its new proposals are refused (403 agent_revoked) until: countersign restore --agent ${r.agent}`);
   for (const id of r.cancelled) io.out(`  cancelled ${id}`);
   for (const id of r.still_executing) io.out(`  still executing (its token is revoked; check the target system): ${id}`);
+  return 0;
+}
+
+async function runRestore(flags: Flags, env: Env, io: Io): Promise<number> {
+  const agent = flags.string('agent');
+  if (agent === undefined) throw usage('restore needs --agent ID');
+  io.err(`restoring agent ${agent}…`);
+  const r = await restoreAgent(env, agent);
+  if (!r.restored) {
+    io.out(`agent ${r.agent} is not revoked: nothing changed`);
+    return 0;
+  }
+  io.out(`restored agent ${r.agent}: it may propose again (revoked at ${r.revoked_at ?? '?'}, restored at ${r.restored_at ?? '?'})`);
+  io.out('  cancelled proposals stay cancelled and revoked tokens stay revoked; proposals made before the revocation never get a token');
+  for (const id of r.cancelled) io.out(`  cancelled ${id} (left pending by the revocation)`);
   return 0;
 }
 
@@ -98,6 +115,8 @@ async function dispatch(args: string[], env: Env, io: Io): Promise<number> {
       break;
     case 'revoke':
       return runRevoke(flags(['agent'], args.slice(1)), env, io);
+    case 'restore':
+      return runRestore(flags(['agent'], args.slice(1)), env, io);
     case 'console':
       if (sub === 'link') {
         const person = rest[0] ?? 'demo';

@@ -116,15 +116,20 @@ export function createConsole(options: ConsoleOptions) {
     return eligible.ok ? null : eligibilityNote(eligible);
   }
 
-  async function renderCard(p: Proposal, session: Session) {
+  /** `revoked`: the agents revoked now (store.revokedAgents), read once per page. */
+  async function renderCard(p: Proposal, session: Session, revoked: ReadonlyMap<string, number>) {
     const onConsole = platformsFor(deps, p).includes('console');
+    const revokedAt = revoked.get(p.agent);
+    // A revoked agent's proposal left pending (a revocation that stopped midway) will not run:
+    // no buttons, and the card says why.
     const note = noteFor(p, session.person) ?? (p.status === 'pending' && !onConsole ? 'This proposal is decided in chat: its route does not list the console.' : null);
     return cardHtml({
       card: cardFor(deps, p),
       timeline: timeline(p, await eventsOf(p)),
       csrf: session.csrf,
-      decidable: p.status === 'pending' && onConsole && note === null,
+      decidable: p.status === 'pending' && onConsole && note === null && revokedAt === undefined,
       note,
+      agentRevokedAt: revokedAt === undefined ? null : new Date(revokedAt).toISOString(),
     });
   }
 
@@ -143,8 +148,10 @@ export function createConsole(options: ConsoleOptions) {
     const list = (await deps.store.listPending(MAX_CARDS * 4))
       .filter((p) => (p.expires_at === null || p.expires_at > now) && platformsFor(deps, p).includes('console'))
       .slice(0, MAX_CARDS);
-    const cards = await Promise.all(list.map((p) => renderCard(p, s.session)));
-    sendHtml(s.res, 200, page({ title: 'Pending', person: s.session.person, csrf: s.session.csrf, live: 'pending', nav: 'pending' }, pendingPage(cards, list.length)));
+    const revoked = await deps.store.revokedAgents([...deps.policy.agents.keys()]);
+    const cards = await Promise.all(list.map((p) => renderCard(p, s.session, revoked)));
+    const revokedList = [...revoked].map(([agent, at]) => ({ agent, at: new Date(at).toISOString() }));
+    sendHtml(s.res, 200, page({ title: 'Pending', person: s.session.person, csrf: s.session.csrf, live: 'pending', nav: 'pending' }, pendingPage(cards, list.length, revokedList)));
   }
 
   async function proposalPage(s: RequestState & { session: Session }, id: string | undefined, fragment: boolean) {
@@ -154,7 +161,7 @@ export function createConsole(options: ConsoleOptions) {
       else sendHtml(s.res, 404, page({ title: 'Not found', person: s.session.person, csrf: s.session.csrf }, messagePage('Not found', 'There is no proposal with this id.', { href: '/console', text: 'Pending proposals' })));
       return;
     }
-    const card = await renderCard(p, s.session);
+    const card = await renderCard(p, s.session, await deps.store.revokedAgents([p.agent]));
     if (fragment) {
       sendHtml(s.res, 200, card);
       return;

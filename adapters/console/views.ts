@@ -16,6 +16,8 @@ export interface CardView {
   decidable: boolean;
   /** Why this person's click would be refused, said before they click. */
   note: string | null;
+  /** When its agent was revoked, while it is (countersign revoke); null otherwise. */
+  agentRevokedAt: string | null;
 }
 
 const DATE_FORMAT = /^(\d{4}-\d{2}-\d{2})T(\d{2}:\d{2}:\d{2})/;
@@ -82,15 +84,18 @@ export function cardHtml(view: CardView): Html {
   const { card } = view;
   const a = card.action;
   const params = Object.keys(a.parameters).length === 0 ? html`<p class="muted">no parameters</p>` : html`<pre class="params">${json(a.parameters)}</pre>`;
-  return html`<article class="card risk-${card.risk} status-${card.status}" id="card-${card.proposalId}" data-id="${card.proposalId}" data-status="${card.status}">
+  const revoked = view.agentRevokedAt;
+  return html`<article class="card risk-${card.risk} status-${card.status}${revoked === null ? '' : ' agent-revoked'}" id="card-${card.proposalId}" data-id="${card.proposalId}" data-status="${card.status}">
   <header>
     <span class="badge risk">${card.risk} risk</span>
     <span class="badge status">${card.status}</span>
+    ${revoked === null ? '' : html`<span class="badge revoked">agent revoked</span>`}
     <h2><a href="/console/proposals/${card.proposalId}"><code>${a.tool}</code> · <code>${a.operation}</code></a></h2>
     <p class="target">on <code>${a.target}</code></p>
   </header>
   ${card.hiddenNote === null ? '' : html`<p class="hidden-note" role="note">${card.hiddenNote}</p>`}
   <section class="who">
+    ${revoked === null ? '' : html`<p class="revoked-note" role="note">Agent ${card.agent} is revoked (since ${when(revoked)}): countersign refuses its proposals and runs none made before then.</p>`}
     <p>Agent <b>${card.agent}</b> says:</p>
     <blockquote class="intent">${card.intent}</blockquote>
   </section>
@@ -114,9 +119,20 @@ export function cardHtml(view: CardView): Html {
 </article>`;
 }
 
-export function pendingPage(cards: Html[], total: number): Html {
+/** Agents whose kill switch is pulled, with when: said on the pending page until they are restored. */
+function revokedAgentsSection(revoked: readonly { agent: string; at: string }[]): Html {
+  if (revoked.length === 0) return html``;
+  return html`<section class="revoked-agents" aria-label="Revoked agents">
+  <h2>Revoked agents</h2>
+  <p class="muted">countersign refuses their proposals until an admin runs <code>countersign restore --agent ID</code>.</p>
+  <ul>${revoked.map((r) => html`<li><b>${r.agent}</b> since ${when(r.at)}</li>`)}</ul>
+</section>`;
+}
+
+export function pendingPage(cards: Html[], total: number, revoked: readonly { agent: string; at: string }[] = []): Html {
   return html`<h1>Pending proposals <span class="count" id="pending-count">${total}</span></h1>
 <p class="lede">Agents' actions waiting for a person. New cards appear here as agents propose them.</p>
+${revokedAgentsSection(revoked)}
 <div id="cards" class="cards">${cards.length > 0 ? cards : ''}</div>
 <p class="empty-state" id="empty"${cards.length > 0 ? raw(' hidden') : ''}>Nothing is waiting for you. Run <code>npm run demo</code> to send a few example proposals.</p>`;
 }

@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { reportOutcome, redeemToken } from '../../src/app/agent-execution.ts';
 import type { ExecutionDeps } from '../../src/app/execution-deps.ts';
-import { revokeAgent } from '../../src/app/revoke-agent.ts';
+import { restoreAgent, revokeAgent } from '../../src/app/revoke-agent.ts';
 import { ForbiddenError, ValidationError } from '../../src/core/errors.ts';
 import { PROPOSAL_ID_PATTERN } from '../../src/core/ids.ts';
 import { toFieldIssues } from '../../src/core/proposal.ts';
@@ -9,7 +9,7 @@ import { clientAddress, type RequestAuthenticator } from './authenticate.ts';
 import { parseJson, sendJson, type Router } from './router.ts';
 import { proposalView } from './views.ts';
 
-// Execution routes: the JWKS, token redemption, outcome reports and the admin kill switch.
+// Execution routes: the JWKS, token redemption, outcome reports and the admin kill switch (revoke, restore).
 
 // `audience`: the tool the downstream serves; a token minted for another is refused.
 const redeemSchema = z.strictObject({ token: z.string().min(1).max(8192), audience: z.string().min(1).max(200).optional() });
@@ -57,6 +57,12 @@ export function mountExecutionApi(x: ExecutionDeps, authenticate: RequestAuthent
       const caller = await authenticate(ctx, true);
       if (caller.kind !== 'admin') throw new ForbiddenError('revoking an agent needs the admin token');
       sendJson(ctx.res, 200, await revokeAgent(x, ctx.params['id'] ?? '', 'admin'));
+    });
+
+    router.on('POST', '/v1/agents/:id/restore', async (ctx) => {
+      const caller = await authenticate(ctx, true);
+      if (caller.kind !== 'admin') throw new ForbiddenError('restoring an agent needs the admin token');
+      sendJson(ctx.res, 200, await restoreAgent(x, ctx.params['id'] ?? '', 'admin'));
     });
   };
 }

@@ -34,6 +34,7 @@ const PLATFORM_ID_PATTERN = /^[a-z][a-z0-9-]{0,31}$/;
 const RESERVED_FIRST_SEGMENTS: ReadonlySet<string> = new Set([
   'pending', 'status_counts', 'audit', 'proposal', 'idem', 'cards', 'token', 'ptoken', 'pickup',
   'agent-tokens', 'executing', 'revoked-agent', 'signing-key', 'changes', 'authfail', 'bull',
+  'restored-agent',
 ]);
 
 /** Policy ids (people, agents): what the policy schema allows, so no `:` and no glob characters. */
@@ -75,6 +76,8 @@ export interface RedisKeys {
   agentTokens(agent: string): string;
   readonly executing: string;
   revokedAgent(agent: string): string;
+  /** When the agent's last revocation was lifted (countersign restore). */
+  restoredAgent(agent: string): string;
   /** The development token signing key, when TOKEN_SIGNING_KEY is unset. */
   readonly devSigningKey: string;
 
@@ -160,6 +163,7 @@ export function redisKeys(prefix: string = DEFAULT_PREFIX): RedisKeys {
     agentTokens: (agent) => `${tag}:agent-tokens:${agent}`,
     executing: `${tag}:executing`,
     revokedAgent: (agent) => `${tag}:revoked-agent:${agent}`,
+    restoredAgent: (agent) => `${tag}:restored-agent:${agent}`,
     devSigningKey: `${tag}:signing-key`,
 
     changes: `${tag}:changes`,

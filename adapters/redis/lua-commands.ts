@@ -16,7 +16,7 @@ const SHA256_LIB = lua('sha256.lua');
 const AUDIT_LIB = `${SHA256_LIB}\n${lua('audit-append.lua')}`;
 
 const COMMANDS = {
-  countersignCreateProposal: { numberOfKeys: 6, lua: `${AUDIT_LIB}\n${lua('create-proposal.lua')}` },
+  countersignCreateProposal: { numberOfKeys: 8, lua: `${AUDIT_LIB}\n${lua('create-proposal.lua')}` },
   countersignCommitProposal: { numberOfKeys: 5, lua: `${AUDIT_LIB}\n${lua('commit-proposal.lua')}` },
   countersignAppendEvents: { numberOfKeys: 2, lua: `${AUDIT_LIB}\n${lua('append-events.lua')}` },
   // Let tests compare the Lua SHA-256 and chain step with node:crypto; they touch no key.
@@ -26,6 +26,8 @@ const COMMANDS = {
   countersignTokenRedeem: { numberOfKeys: 1, lua: lua('token-redeem.lua') },
   countersignTokenRevoke: { numberOfKeys: 4, lua: lua('token-revoke.lua') },
   countersignTokenRestore: { numberOfKeys: 2, lua: lua('token-restore.lua') },
+  countersignAgentRevoke: { numberOfKeys: 2, lua: lua('agent-revoke.lua') },
+  countersignAgentRestore: { numberOfKeys: 2, lua: lua('agent-restore.lua') },
   countersignCountInWindow: { numberOfKeys: 1, lua: lua('count-in-window.lua') },
 } as const;
 

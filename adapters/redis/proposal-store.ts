@@ -72,6 +72,8 @@ export function createRedisProposalStore(redis: Redis | Cluster, opts: RedisStor
           statusCounts: keys.statusCounts,
           audit: keys.audit,
           auditHead: keys.auditHead,
+          revokedAgent: keys.revokedAgent(proposal.agent),
+          restoredAgent: keys.restoredAgent(proposal.agent),
         },
         {
           id: proposal.id,
@@ -81,10 +83,12 @@ export function createRedisProposalStore(redis: Redis | Cluster, opts: RedisStor
           agent: proposal.agent,
           pendingScore: pendingScore(proposal),
           idempotencyTtlSeconds: dedupe?.ttl ?? 0,
+          createdAt: proposal.created_at,
           events: events.map(seal),
         },
       );
-      if (result.created) return { created: true };
+      if (result.kind === 'created') return { created: true };
+      if (result.kind === 'revoked') return { created: false, refused: 'agent_revoked', revoked_at: result.revokedAt };
       const existing = await get(result.id);
       // Proposals are never deleted while their idempotency key lives, so this is corruption.
       if (existing === null) throw new Error(`idempotency key points to missing proposal ${result.id}`);
@@ -128,6 +132,21 @@ export function createRedisProposalStore(redis: Redis | Cluster, opts: RedisStor
     async pendingDueBy(at: number, limit: number): Promise<string[]> {
       if (limit <= 0) return [];
       return redis.zrangebyscore(keys.pending, '-inf', String(at), 'LIMIT', 0, limit);
+    },
+
+    async revokedAgents(agents: readonly string[]): Promise<Map<string, number>> {
+      const out = new Map<string, number>();
+      if (agents.length === 0) return out;
+      // One MGET: every key shares the installation's hash tag, so it is one slot on a Cluster too.
+      const values = await redis.mget(...agents.flatMap((a) => [keys.revokedAgent(a), keys.restoredAgent(a)]));
+      agents.forEach((agent, i) => {
+        const revoked = values[2 * i];
+        const restored = values[2 * i + 1];
+        if (revoked === null || revoked === undefined) return;
+        // As create-proposal.lua reads them.
+        if (restored === null || restored === undefined || Number(restored) < Number(revoked)) out.set(agent, Number(revoked));
+      });
+      return out;
     },
 
     async countByStatus(): Promise<Record<Status, number>> {

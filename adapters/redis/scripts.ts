@@ -42,6 +42,9 @@ export interface CreateProposalKeys {
   statusCounts: string;
   audit: string;
   auditHead: string;
+  /** The agent's kill switch (the token ledger's keys), checked in the same step. */
+  revokedAgent: string;
+  restoredAgent: string;
 }
 
 export interface CreateProposalArgs {
@@ -53,8 +56,11 @@ export interface CreateProposalArgs {
   pendingScore: string;
   /** 0 when the proposal has no idempotency key. */
   idempotencyTtlSeconds: number;
+  createdAt: number;
   events: readonly SealedAuditEventInput[];
 }
+
+export type CreateProposalReply = { kind: 'created' } | { kind: 'exists'; id: string } | { kind: 'revoked'; revokedAt: number };
 
 export interface CommitProposalKeys {
   proposal: string;
@@ -77,7 +83,7 @@ export interface CommitProposalArgs {
 }
 
 export interface CountersignScripts {
-  createProposal(keys: CreateProposalKeys, args: CreateProposalArgs): Promise<{ created: boolean; id: string }>;
+  createProposal(keys: CreateProposalKeys, args: CreateProposalArgs): Promise<CreateProposalReply>;
   commitProposal(keys: CommitProposalKeys, args: CommitProposalArgs): Promise<boolean>;
   appendEvents(keys: { audit: string; auditHead: string }, events: readonly SealedAuditEventInput[]): Promise<number>;
   /** Test hook: the Lua SHA-256 of `text` (UTF-8 bytes), hex. */
@@ -91,12 +97,15 @@ export function redisScripts(redis: Client): CountersignScripts {
   return {
     async createProposal(k, a) {
       const reply = await runLua(redis, 'countersignCreateProposal', [
-        k.proposal, k.idempotency, k.pending, k.statusCounts, k.audit, k.auditHead,
-        a.id, a.doc, String(a.version), a.status, a.agent, a.pendingScore, String(a.idempotencyTtlSeconds),
+        k.proposal, k.idempotency, k.pending, k.statusCounts, k.audit, k.auditHead, k.revokedAgent, k.restoredAgent,
+        a.id, a.doc, String(a.version), a.status, a.agent, a.pendingScore, String(a.idempotencyTtlSeconds), String(a.createdAt),
         ...eventArgs(a.events),
       ]);
       if (!Array.isArray(reply) || reply.length !== 2) throw new Error('countersign create-proposal: unexpected reply');
-      return { created: Number(reply[0]) === 1, id: String(reply[1]) };
+      const kind = Number(reply[0]);
+      if (kind === 1) return { kind: 'created' };
+      if (kind === 2) return { kind: 'revoked', revokedAt: Number(reply[1]) };
+      return { kind: 'exists', id: String(reply[1]) };
     },
     async commitProposal(k, a) {
       const reply = await runLua(redis, 'countersignCommitProposal', [

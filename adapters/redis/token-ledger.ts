@@ -12,6 +12,8 @@ import type { RedisStoreOptions } from './proposal-store.ts';
 //   agent-tokens:<agent>   zset jti -> expiry, what a revocation has to reach
 //   executing              zset proposal -> deadline of each claimed execution
 //   revoked-agent:<agent>  when the agent was last revoked
+//   restored-agent:<agent> when that revocation was lifted (absent while revoked); the proposal
+//                          store reads both at intake (create-proposal.lua)
 //   signing-key            the development signing key, when TOKEN_SIGNING_KEY is unset
 
 /** Token state outlives the token, so a late outcome report or redemption gets a clear "no". */
@@ -85,7 +87,12 @@ export function createRedisTokenLedger(redis: Redis | Cluster, opts: RedisStoreO
       return out;
     },
     async markAgentRevoked(agent, at) {
-      await redis.set(keys.revokedAgent(agent), String(at));
+      await call('countersignAgentRevoke', keys.revokedAgent(agent), keys.restoredAgent(agent), String(at));
+    },
+    async markAgentRestored(agent, at) {
+      const reply = await call('countersignAgentRestore', keys.revokedAgent(agent), keys.restoredAgent(agent), String(at));
+      if (!Array.isArray(reply) || reply.length !== 2) return null;
+      return { revoked_at: Number(reply[0]), restored_at: Number(reply[1]) };
     },
     async agentRevokedAt(agent) {
       const v = await redis.get(keys.revokedAgent(agent));

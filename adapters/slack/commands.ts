@@ -37,7 +37,7 @@ async function summary(ctx: CommandContext, item: ProposalItem): Promise<Block[]
   const p = item.proposal;
   const link = await permalink(ctx, item);
   const what = `${p.action.tool}.${p.action.operation} on ${truncate(p.action.target, 80)}`;
-  const text = `${p.status} · ${p.decision.risk} risk · ${p.agent} · ${what}\n${truncate(p.intent, 200)}`;
+  const text = `${p.status} · ${p.decision.risk} risk · ${p.agent}${item.agentRevoked ? ' (agent revoked)' : ''} · ${what}\n${truncate(p.intent, 200)}`;
   return [
     // Straight from the stored proposal: its hidden characters are shown here, as on the card.
     { type: 'section', text: plain(showHidden(text)) },

@@ -149,7 +149,7 @@ export function renderReply(reply: ThreadReply): { text: string; textFormat: 'pl
 }
 
 /** The answer to `search`, `show` and `pending`: a card listing proposals. */
-export function renderProposalList(heading: string, proposals: Proposal[], empty: string, link: (id: string) => string, extra: string[] = []): AdaptiveCard {
+export function renderProposalList(heading: string, proposals: Proposal[], empty: string, link: (id: string) => string, extra: string[] = [], revokedAgents: ReadonlySet<string> = new Set()): AdaptiveCard {
   const body: AdaptiveElement[] = [text(safe(heading, 300), { weight: 'Bolder', size: 'Medium' })];
   if (proposals.length === 0) body.push(text(empty, { isSubtle: true }));
   for (const p of proposals) {
@@ -160,7 +160,7 @@ export function renderProposalList(heading: string, proposals: Proposal[], empty
       separator: true,
       selectAction: { type: 'Action.OpenUrl', title: 'Details', url: link(p.id) },
       items: [
-        text(safe(`${p.status} · ${p.decision.risk} risk · ${p.agent} · ${what}`, 400), { weight: 'Bolder' }),
+        text(safe(`${p.status} · ${p.decision.risk} risk · ${p.agent}${revokedAgents.has(p.agent) ? ' (agent revoked)' : ''} · ${what}`, 400), { weight: 'Bolder' }),
         text(safe(truncate(showHidden(p.intent), 200)), { spacing: 'None' }),
         text(`${p.id}`, { isSubtle: true, size: 'Small', fontType: 'Monospace', spacing: 'None' }),
       ],

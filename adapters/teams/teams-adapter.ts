@@ -78,8 +78,9 @@ async function readJson(req: IncomingMessage): Promise<Record<string, unknown> |
 function layout(answer: ChatAnswer): { card: AdaptiveCard; summary: string } | { text: string; textFormat: 'plain' } {
   if (answer.kind === 'text') return plainAnswer(answer.text);
   const links = new Map(answer.items.map((i) => [i.proposal.id, i.link]));
+  const revoked = new Set(answer.items.filter((i) => i.agentRevoked).map((i) => i.proposal.agent));
   const extra = answer.history === null ? [] : [answer.history];
-  return { card: renderProposalList(answer.heading, answer.items.map((i) => i.proposal), answer.empty, (id) => links.get(id) ?? '', extra), summary: answer.heading };
+  return { card: renderProposalList(answer.heading, answer.items.map((i) => i.proposal), answer.empty, (id) => links.get(id) ?? '', extra, revoked), summary: answer.heading };
 }
 
 export function createTeamsAdapter(config: TeamsSettings, services: PlatformServices, options: TeamsOptions = {}): ChatPlatform<Handler> {

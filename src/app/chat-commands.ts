@@ -33,6 +33,8 @@ export interface ProposalItem {
   link: string;
   /** Where its cards are on this platform, for a link to the card's thread. */
   cards: CardRef[];
+  /** Its agent's kill switch is pulled (countersign revoke): layouts say "agent revoked". */
+  agentRevoked: boolean;
 }
 
 export type ChatAnswer =
@@ -63,14 +65,18 @@ export async function runChatCommand(deps: AppDeps, cards: CardRefStore, c: Chat
   }
   if (person === undefined) return text('Only people listed in the countersign policy may use countersign here.');
 
-  const items = async (proposals: Proposal[]): Promise<ProposalItem[]> =>
-    Promise.all(
-      proposals.slice(0, MAX_RESULTS).map(async (p) => ({
+  const items = async (proposals: Proposal[]): Promise<ProposalItem[]> => {
+    const shown = proposals.slice(0, MAX_RESULTS);
+    const revoked = await deps.store.revokedAgents([...new Set(shown.map((p) => p.agent))]);
+    return Promise.all(
+      shown.map(async (p) => ({
         proposal: p,
         link: deps.proposalUrl(p.id),
         cards: (await cards.list(p.id)).filter((r) => r.platform === c.platform),
+        agentRevoked: revoked.has(p.agent),
       })),
     );
+  };
   const list = async (heading: string, proposals: Proposal[], empty: string, history: string | null = null): Promise<ChatAnswer> => ({
     kind: 'proposals',
     heading,

@@ -3,6 +3,7 @@ import { iso } from '../core/clock.ts';
 import { NotFoundError } from '../core/errors.ts';
 import { cancelApproved } from '../core/execution.ts';
 import { cancel } from '../core/lifecycle.ts';
+import type { Proposal } from '../core/proposal.ts';
 import type { ExecutionDeps } from './execution-deps.ts';
 import { mutate } from './mutate.ts';
 
@@ -14,6 +15,10 @@ import { mutate } from './mutate.ts';
 // racing the switch either loses its claim to the cancellation, or wins it and then finds the
 // token revoked before it sends (tokenStillIssued), or sent before the revocation: then the
 // execution was already under way and is listed in still_executing.
+// From the revocation on, the proposal store refuses the agent's new proposals (checked in the
+// step that writes, see ProposalStore.create): one stored before is in the pending list this
+// sweep reads, or, allowed by the policy, loses its token like any approved one (the loop
+// above, or issueExecution, which reads the revocation after storing the token).
 
 export interface RevocationResult {
   agent: string;
@@ -24,6 +29,17 @@ export interface RevocationResult {
 }
 
 const PENDING_SCAN_LIMIT = 100_000;
+
+/** Cancels the agent's pending proposals that `which` picks; their ids. */
+async function cancelPending(x: ExecutionDeps, agentId: string, actor: string, reason: string, which: (p: Proposal) => boolean): Promise<string[]> {
+  const pending = (await x.app.store.listPending(PENDING_SCAN_LIMIT)).filter((p) => p.agent === agentId && which(p));
+  const cancelled: string[] = [];
+  for (const p of pending) {
+    const r = await mutate(x.app, p.id, (cur, t) => cancel(cur, actor, reason, t));
+    if (r.outcome.kind === 'cancelled') cancelled.push(p.id);
+  }
+  return cancelled;
+}
 
 export async function revokeAgent(x: ExecutionDeps, agentId: string, actor: string): Promise<RevocationResult> {
   const { app } = x;
@@ -44,15 +60,47 @@ export async function revokeAgent(x: ExecutionDeps, agentId: string, actor: stri
     else if (r.proposal.status === 'executing') stillExecuting.push(proposal_id);
     if (await x.ledger.revoke(jti)) tokensRevoked++;
   }
-  const pending = (await app.store.listPending(PENDING_SCAN_LIMIT)).filter((p) => p.agent === agentId);
-  for (const p of pending) {
-    const r = await mutate(app, p.id, (cur, t) => cancel(cur, actor, reason, t));
-    if (r.outcome.kind === 'cancelled') cancelled.push(p.id);
-  }
+  cancelled.push(...(await cancelPending(x, agentId, actor, reason, () => true)));
 
   await app.audit.append([
     auditEvent('agent_revoked', { at: iso(app.clock.now()), proposal_id: null, agent: agentId, actor: actor }, { tokens_revoked: tokensRevoked, cancelled: cancelled.slice(0, 200), cancelled_count: cancelled.length, still_executing: stillExecuting.slice(0, 200) }),
   ]);
   app.logger.warn({ agent: agentId, actor, tokens_revoked: tokensRevoked, cancelled: cancelled.length, still_executing: stillExecuting.length }, 'agent revoked');
   return { agent: agentId, tokens_revoked: tokensRevoked, cancelled, still_executing: stillExecuting };
+}
+
+export interface RestorationResult {
+  agent: string;
+  /** False when the agent was not revoked: nothing changed. */
+  restored: boolean;
+  /** The revocation this restore lifted (when restored: false, the last one, if any). */
+  revoked_at: string | null;
+  restored_at: string | null;
+  /** What a revocation that stopped midway had left pending: made before it, it could never run. */
+  cancelled: string[];
+}
+
+/**
+ * Lifts the kill switch: the agent may propose again. Brings nothing back: what the
+ * revocation cancelled stays cancelled, its revoked tokens stay revoked, and a proposal made
+ * before the revocation never gets a token (the revocation time is kept for issueExecution).
+ * Pending leftovers of a revocation that stopped midway are cancelled first, before the lift.
+ */
+export async function restoreAgent(x: ExecutionDeps, agentId: string, actor: string): Promise<RestorationResult> {
+  const { app } = x;
+  if (app.policy.agentById(agentId) === undefined) throw new NotFoundError(`no agent ${agentId} in the policy`);
+  const revokedAt = await x.ledger.agentRevokedAt(agentId);
+  const unchanged = (cancelled: string[] = []): RestorationResult => ({ agent: agentId, restored: false, revoked_at: revokedAt === null ? null : iso(revokedAt), restored_at: null, cancelled });
+  if (revokedAt === null || !(await app.store.revokedAgents([agentId])).has(agentId)) return unchanged();
+
+  const cancelled = await cancelPending(x, agentId, actor, `made before agent ${agentId} was revoked`, (p) => p.created_at <= revokedAt);
+  const lifted = await x.ledger.markAgentRestored(agentId, app.clock.now());
+  if (lifted === null) return unchanged(cancelled); // restored meanwhile by someone else
+
+  const times = { revoked_at: iso(lifted.revoked_at), restored_at: iso(lifted.restored_at) };
+  await app.audit.append([
+    auditEvent('agent_restored', { at: iso(app.clock.now()), proposal_id: null, agent: agentId, actor }, { ...times, cancelled: cancelled.slice(0, 200), cancelled_count: cancelled.length }),
+  ]);
+  app.logger.warn({ agent: agentId, actor, ...times, cancelled: cancelled.length }, 'agent restored');
+  return { agent: agentId, restored: true, ...times, cancelled };
 }

@@ -1,6 +1,7 @@
-import { canonicalJson, sha256Hex } from '../core/audit.ts';
+import { auditEvent, canonicalJson, sha256Hex } from '../core/audit.ts';
+import { iso } from '../core/clock.ts';
 import { eventAbout } from '../core/lifecycle.ts';
-import { ConflictError } from '../core/errors.ts';
+import { AgentRevokedError, ConflictError } from '../core/errors.ts';
 import { newId } from '../core/ids.ts';
 import { evaluate } from '../core/policy/evaluate.ts';
 import type { AgentSpec } from '../core/policy/model.ts';
@@ -26,6 +27,8 @@ export const IMPLICIT_KEY_TTL_SECONDS = 600;
 /**
  * `requestKey` names the signed request; a submission without an idempotency key is
  * deduped by it, so a retried (or replayed) request never puts a second card in front of people.
+ * A revoked agent is refused by the store's create itself (no read of its own on the way in),
+ * then audited here: AgentRevokedError, nothing stored.
  */
 export async function submitProposal(deps: AppDeps, agent: AgentSpec, input: ProposalInput, requestKey: string | null = null): Promise<SubmitResult> {
   const now = deps.clock.now();
@@ -60,6 +63,19 @@ export async function submitProposal(deps: AppDeps, agent: AgentSpec, input: Pro
 
   const implicit = requestKey === null ? undefined : { key: requestKey, ttlSeconds: IMPLICIT_KEY_TTL_SECONDS };
   const result = await deps.store.create(proposal, events, implicit);
+  if (!result.created && 'refused' in result) {
+    const { tool, operation, target } = input.action;
+    await deps.audit.append([
+      auditEvent('proposal_refused', { at: iso(now), proposal_id: null, agent: agent.id, actor: `agent:${agent.id}` }, {
+        reason: result.refused,
+        revoked_at: iso(result.revoked_at),
+        idempotency_key: proposal.idempotency_key,
+        action: { tool, operation, target },
+      }),
+    ]);
+    deps.logger.warn({ agent: agent.id, revoked_at: iso(result.revoked_at) }, 'proposal of a revoked agent refused');
+    throw new AgentRevokedError(agent.id, result.revoked_at);
+  }
   if (!result.created) {
     if (requestDigest(result.existing) !== requestDigest(proposal)) {
       throw new ConflictError(`idempotency_key "${input.idempotency_key ?? ''}" was already used for a different proposal (${result.existing.id})`);

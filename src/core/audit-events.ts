@@ -48,6 +48,10 @@ export type AuditEventData = {
   callback_delivered: { status: Status; http_status: number; with_token: boolean };
   callback_failed: { status: Status; attempts: number; http_status: number | null; error: string };
   agent_revoked: { tokens_revoked: number; cancelled: string[]; cancelled_count: number; still_executing: string[] };
+  /** The kill switch lifted: `revoked_at` is the revocation it ends (proposals made before it stay without a token). */
+  agent_restored: { revoked_at: string; restored_at: string; cancelled: string[]; cancelled_count: number };
+  /** A proposal refused before anything was stored (the agent is revoked): who tried what. */
+  proposal_refused: { reason: 'agent_revoked'; revoked_at: string; idempotency_key: string | null; action: { tool: string; operation: string; target: string } };
   /** `details`: what the platform needs to reach the channel (Teams: tenant, service URL). */
   channel_bound: { platform: PlatformId; route: string; key: string; conversation: string; [detail: string]: unknown };
   channel_bind_refused: { platform: PlatformId; route: string; conversation: string | null; why: 'not_an_admin' | 'unknown_person' };
@@ -75,6 +79,8 @@ export const AUDIT_EVENT_TYPES = [
   'callback_delivered',
   'callback_failed',
   'agent_revoked',
+  'agent_restored',
+  'proposal_refused',
   'channel_bound',
   'channel_bind_refused',
 ] as const satisfies readonly AuditEventType[];

@@ -7,6 +7,7 @@ export type ErrorCode =
   | 'forbidden'
   | 'not_found'
   | 'conflict'
+  | 'agent_revoked'
   | 'payload_too_large'
   | 'policy_invalid'
   | 'config_invalid'
@@ -55,6 +56,17 @@ export class ForbiddenError extends CountersignError {
 export class NotFoundError extends CountersignError {
   constructor(message = 'not found') {
     super('not_found', 404, message);
+  }
+}
+
+/** 403: the agent's kill switch is pulled (`countersign revoke`); it may propose again once restored. */
+export class AgentRevokedError extends CountersignError {
+  readonly agent: string;
+  readonly revokedAt: number;
+  constructor(agent: string, revokedAt: number) {
+    super('agent_revoked', 403, `agent ${agent} was revoked at ${new Date(revokedAt).toISOString()}: countersign refuses its proposals until an admin restores it`);
+    this.agent = agent;
+    this.revokedAt = revokedAt;
   }
 }
 

@@ -64,15 +64,32 @@ export interface TokenLedger {
   revoke(jti: string): Promise<boolean>;
   /** The agent's tokens that are still issued or redeemed, with their proposals. */
   outstandingTokens(agent: string): Promise<{ jti: string; proposal_id: string }[]>;
-  /** Remembers when the agent was revoked: proposals it made before then never get a token. */
+  /**
+   * Pulls the agent's kill switch at `at`: proposals it made before then never get a token, and
+   * the proposal store refuses its new ones until markAgentRestored (a restore before is undone).
+   */
   markAgentRevoked(agent: string, at: number): Promise<void>;
+  /** When the agent was last revoked, restored since or not: what issuing a token compares with. */
   agentRevokedAt(agent: string): Promise<number | null>;
+  /**
+   * Lifts the kill switch, atomically: the store accepts the agent's proposals made after the
+   * revocation again; the revocation time stays (agentRevokedAt), so nothing made before it gets
+   * a token. Null when the agent is not revoked (nothing changes). `restored_at` is never before
+   * `revoked_at`, whatever the clocks of the replicas that did each say.
+   */
+  markAgentRestored(agent: string, at: number): Promise<AgentRevocation | null>;
   /** Claimed executions and when whoever claimed them must have finished. */
   trackExecuting(proposalId: string, deadline: number): Promise<void>;
   untrackExecuting(proposalId: string): Promise<void>;
   /** The deadline of a claimed execution, or null when none is tracked. */
   executingDeadline(proposalId: string): Promise<number | null>;
   overdueExecutions(now: number, limit: number): Promise<string[]>;
+}
+
+/** One pull and lift of an agent's kill switch. */
+export interface AgentRevocation {
+  revoked_at: number;
+  restored_at: number;
 }
 
 export interface ExecutionQueue {

@@ -16,14 +16,23 @@ export interface ImplicitKey {
   ttlSeconds: number;
 }
 
-export type CreateResult = { created: true } | { created: false; existing: Proposal };
+export type CreateResult =
+  | { created: true }
+  | { created: false; existing: Proposal }
+  /** The agent's kill switch is pulled (revoked at `revoked_at`): nothing was stored. */
+  | { created: false; refused: 'agent_revoked'; revoked_at: number };
 
 export interface ProposalStore {
   /**
    * Stores a new proposal (version 1) with its first audit events, atomically. When the
    * agent already used the proposal's idempotency key, stores nothing and returns the first.
+   * Refuses, storing nothing, while the agent is revoked (TokenLedger.markAgentRevoked until
+   * markAgentRestored) or when the proposal was made at or before its last revocation: read in
+   * the same step as the write, so no proposal slips in beside a revocation.
    */
   create(proposal: Proposal, events: AuditEventInput[], implicitKey?: ImplicitKey): Promise<CreateResult>;
+  /** Which of `agents` are revoked now (not restored since), with when: one read for all. */
+  revokedAgents(agents: readonly string[]): Promise<Map<string, number>>;
   get(id: string): Promise<Proposal | null>;
   /**
    * Replaces the proposal with `next` (whose version is expectedVersion + 1) and appends
@@ -193,4 +202,4 @@ export interface Metrics {
   decisionRecorded(status: Status, seconds: number): void;
 }
 
-export type { CallbackSender, ExecutionQueue, Executor, ExecutorConnection, Executors, PublicJwks, TokenLedger, TokenRecord, TokenSigner, TokenState } from './execution-ports.ts';
+export type { AgentRevocation, CallbackSender, ExecutionQueue, Executor, ExecutorConnection, Executors, PublicJwks, TokenLedger, TokenRecord, TokenSigner, TokenState } from './execution-ports.ts';

@@ -3,7 +3,8 @@
 import { consoleSignInLink as signInLink } from '../../adapters/console/platform.ts';
 import { createRedisAuditLog } from '../../adapters/redis/audit-log.ts';
 import { createRedisSessionStore } from '../../adapters/redis/sessions.ts';
-import { revokeAgent as revokeAgentUseCase, type RevocationResult } from '../app/revoke-agent.ts';
+import { restoreAgent as restoreAgentUseCase, revokeAgent as revokeAgentUseCase, type RestorationResult, type RevocationResult } from '../app/revoke-agent.ts';
+import type { ExecutionDeps } from '../app/execution-deps.ts';
 import { verifyAudit } from '../app/search-audit.ts';
 import { loadConfig, type Config } from '../config.ts';
 import { systemClock } from '../core/clock.ts';
@@ -58,13 +59,25 @@ export async function auditVerify(env: Env, say: (line: string) => void) {
  * The running servers' workers post the thread replies.
  */
 export async function revokeAgent(env: Env, agentId: string): Promise<RevocationResult> {
+  return withExecutionDeps(env, (x) => revokeAgentUseCase(x, agentId, 'admin:cli'));
+}
+
+/**
+ * `countersign restore --agent ID`: lifts the kill switch, so the agent may propose again.
+ * Brings nothing back (see restoreAgent).
+ */
+export async function restoreAgent(env: Env, agentId: string): Promise<RestorationResult> {
+  return withExecutionDeps(env, (x) => restoreAgentUseCase(x, agentId, 'admin:cli'));
+}
+
+async function withExecutionDeps<T>(env: Env, run: (x: ExecutionDeps) => Promise<T>): Promise<T> {
   const c = config(env);
   const logger = quiet(c);
   const { policy } = readPolicy(c);
   const conns = await openRedis(c, logger, { workers: false });
   const app = await buildAppDeps(c, policy, conns, { clock: systemClock, logger, metrics: noMetrics });
   try {
-    return await revokeAgentUseCase(app.x, agentId, 'admin:cli');
+    return await run(app.x);
   } finally {
     await app.close();
     await conns.close();

@@ -1,15 +1,16 @@
 import { describe, expect, it } from 'vitest';
 import { ChainVerifier } from '../../src/core/audit.ts';
-import type { AuditLog, ProposalStore } from '../../src/core/ports.ts';
+import type { AuditLog, ProposalStore, TokenLedger } from '../../src/core/ports.ts';
 import { bump, counts, entryCount, event, proposal, scanAll } from './fixtures.ts';
 
 // What every ProposalStore must do, run against the Redis adapter
 // (test/integration/proposal-store.contract.redis.test.ts) and the memory fake
 // (test/unit/proposal-store.memory.test.ts). `make` gives a fresh, empty store and the audit
-// log its create/commit write to. Cases about Redis itself (Lua, concurrency across
+// log its create/commit write to, and the token ledger that pulls and lifts agents' kill
+// switches the store reads at intake. Cases about Redis itself (Lua, concurrency across
 // connections, key names and TTLs) stay in test/integration/proposal-store.redis.test.ts.
 
-export type ProposalStoreSubject = { store: ProposalStore; audit: AuditLog };
+export type ProposalStoreSubject = { store: ProposalStore; audit: AuditLog; ledger: TokenLedger };
 
 export function proposalStoreContract(name: string, make: () => Promise<ProposalStoreSubject>): void {
   describe(`ProposalStore contract: ${name}`, () => {
@@ -62,6 +63,36 @@ export function proposalStoreContract(name: string, make: () => Promise<Proposal
       // A proposal with its own key is deduped by that key, not the implicit one.
       const ownAgain = proposal({ idempotency_key: 'request-digest-1' });
       expect(await store.create(ownAgain, [], { key: 'another-digest', ttlSeconds: 600 })).toEqual({ created: false, existing: ownKey });
+    });
+
+    it("refuses a revoked agent's proposal, storing nothing, until it is restored; other agents go on", async () => {
+      const { store, audit, ledger } = await make();
+      const before = proposal({ idempotency_key: 'made-before' });
+      await store.create(before, [event(before, 'proposal_received')]);
+      const revokedAt = Date.now();
+      await ledger.markAgentRevoked('billing-agent', revokedAt);
+      expect(await store.revokedAgents(['billing-agent', 'support-agent'])).toEqual(new Map([['billing-agent', revokedAt]]));
+
+      const entries = await entryCount(audit);
+      const refused = proposal({ created_at: revokedAt + 1, idempotency_key: 'while-revoked' });
+      expect(await store.create(refused, [event(refused, 'proposal_received')])).toEqual({ created: false, refused: 'agent_revoked', revoked_at: revokedAt });
+      // Refused before the idempotency key is looked at: the agent's earlier proposal is not handed back either.
+      const retry = proposal({ created_at: revokedAt + 1, idempotency_key: 'made-before' });
+      expect(await store.create(retry, [])).toEqual({ created: false, refused: 'agent_revoked', revoked_at: revokedAt });
+      expect(await store.get(refused.id)).toBeNull();
+      expect(await entryCount(audit)).toBe(entries);
+      expect(await store.countByStatus()).toEqual(counts({ pending: 1 }));
+      const other = proposal({ agent: 'support-agent' });
+      expect(await store.create(other, [])).toEqual({ created: true });
+
+      await ledger.markAgentRestored('billing-agent', revokedAt + 10);
+      expect(await store.revokedAgents(['billing-agent'])).toEqual(new Map());
+      // Made at or before the revocation (a slow request, a replica's clock behind): it could never get a token.
+      const stale = proposal({ created_at: revokedAt });
+      expect(await store.create(stale, [])).toEqual({ created: false, refused: 'agent_revoked', revoked_at: revokedAt });
+      const fresh = proposal({ created_at: revokedAt + 20, idempotency_key: 'while-revoked' });
+      expect(await store.create(fresh, [event(fresh, 'proposal_received')])).toEqual({ created: true });
+      expect(await store.get(fresh.id)).toEqual(fresh);
     });
 
     it('refuses a second proposal with an id already stored, and changes nothing', async () => {

@@ -163,6 +163,21 @@ export function tokenLedgerContract(name: string, make: () => Promise<TokenLedge
       expect(await ledger.agentRevokedAt(`${agent}-other`)).toBeNull();
     });
 
+    it('restore lifts only a pulled switch, keeps the revocation time, and is never dated before it', async () => {
+      const ledger = await fresh();
+      const agent = `agent-${newId('a', Date.now()).slice(2, 12)}`;
+      expect(await ledger.markAgentRestored(agent, 1_000)).toBeNull(); // never revoked
+      await ledger.markAgentRevoked(agent, 5_000);
+      // A replica whose clock is behind the one that revoked: the restore is dated at the revocation.
+      expect(await ledger.markAgentRestored(agent, 4_000)).toEqual({ revoked_at: 5_000, restored_at: 5_000 });
+      expect(await ledger.agentRevokedAt(agent)).toBe(5_000);
+      expect(await ledger.markAgentRestored(agent, 6_000)).toBeNull(); // already restored: nothing changes
+      // Revoked again (even at an earlier clock reading): the earlier restore no longer counts.
+      await ledger.markAgentRevoked(agent, 4_500);
+      expect(await ledger.markAgentRestored(agent, 7_000)).toEqual({ revoked_at: 4_500, restored_at: 7_000 });
+      expect(await ledger.agentRevokedAt(agent)).toBe(4_500);
+    });
+
     it('tracks claimed executions and lists the overdue ones, earliest deadline first', async () => {
       const ledger = await fresh();
       const [a, b, c] = [pid(), pid(), pid()];

@@ -115,8 +115,13 @@ describe('revoking an agent', () => {
     expect(cancelled.sort()).toEqual([queued, pending].sort());
   });
 
-  it('leaves proposals the agent makes afterwards alone', async () => {
-    const { body } = await app.billing.propose(actionBody('deploy', 'after-revocation'));
+  it('refuses the agent\'s proposals until it is restored, then leaves the new ones alone', async () => {
+    const refused = await app.billing.propose(actionBody('deploy', 'while-revoked'));
+    expect(refused.status).toBe(403);
+    expect(refused.body.error).toBe('agent_revoked');
+    const res = await fetch(`${app.url}/v1/agents/billing-agent/restore`, { method: 'POST', headers: { authorization: `Bearer ${TEST_ADMIN_TOKEN}` } });
+    expect(res.status).toBe(200);
+    const { body } = await app.billing.propose(actionBody('deploy', 'after-restore'));
     expect(body.status).toBe('approved');
     await waitForStatus(app.billing, body.id, (s) => s === 'succeeded');
   });

@@ -1,5 +1,6 @@
 import { createRedisAuditLog } from '../../adapters/redis/audit-log.ts';
 import { createRedisProposalStore } from '../../adapters/redis/proposal-store.ts';
+import { createRedisTokenLedger } from '../../adapters/redis/token-ledger.ts';
 import { proposalStoreContract } from '../contracts/proposal-store.contract.ts';
 import { testRedis } from '../helpers/redis.ts';
 
@@ -8,5 +9,5 @@ const { redis, newPrefix } = testRedis();
 
 proposalStoreContract('redis', async () => {
   const prefix = newPrefix();
-  return { store: createRedisProposalStore(redis, { prefix }), audit: createRedisAuditLog(redis, { prefix }) };
+  return { store: createRedisProposalStore(redis, { prefix }), audit: createRedisAuditLog(redis, { prefix }), ledger: createRedisTokenLedger(redis, { prefix }) };
 });

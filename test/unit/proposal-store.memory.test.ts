@@ -4,11 +4,13 @@ import { counts, event, proposal } from '../contracts/fixtures.ts';
 import { createMemoryAuditLog } from '../helpers/memory/audit-log.ts';
 import { createManualClock } from '../helpers/memory/clock.ts';
 import { IDEMPOTENCY_TTL_SECONDS, createMemoryProposalStore } from '../helpers/memory/proposal-store.ts';
+import { createMemoryTokenLedger } from '../helpers/memory/token-ledger.ts';
 
 function memory() {
   const clock = createManualClock();
   const audit = createMemoryAuditLog({ clock });
-  return { clock, audit, store: createMemoryProposalStore({ audit, clock }) };
+  const ledger = createMemoryTokenLedger({ clock });
+  return { clock, audit, ledger, store: createMemoryProposalStore({ audit, clock, revocations: ledger }) };
 }
 
 proposalStoreContract('memory', async () => memory());

@@ -27,8 +27,8 @@ describe('Redis key names', () => {
   });
 
   it('token ledger and the development signing key', () => {
-    expect([k.token('t_1'), k.proposalToken('p_1'), k.pickup('p_1'), k.agentTokens('ops-agent'), k.executing, k.revokedAgent('ops-agent'), k.devSigningKey]).toEqual([
-      '{acme}:token:t_1', '{acme}:ptoken:p_1', '{acme}:pickup:p_1', '{acme}:agent-tokens:ops-agent', '{acme}:executing', '{acme}:revoked-agent:ops-agent', '{acme}:signing-key',
+    expect([k.token('t_1'), k.proposalToken('p_1'), k.pickup('p_1'), k.agentTokens('ops-agent'), k.executing, k.revokedAgent('ops-agent'), k.restoredAgent('ops-agent'), k.devSigningKey]).toEqual([
+      '{acme}:token:t_1', '{acme}:ptoken:p_1', '{acme}:pickup:p_1', '{acme}:agent-tokens:ops-agent', '{acme}:executing', '{acme}:revoked-agent:ops-agent', '{acme}:restored-agent:ops-agent', '{acme}:signing-key',
     ]);
   });
 
@@ -49,7 +49,7 @@ describe('Redis key names', () => {
 
   it('platform ids: plain lower-case names only, and none that another store starts its keys with', () => {
     for (const ok of ['slack', 'teams', 'console', 'google-chat', 'x', 'a'.repeat(32)]) expect(() => assertValidPlatformId(ok)).not.toThrow();
-    for (const bad of ['', 'Slack', '1slack', '-x', 'a'.repeat(33), 'a:b', 'a}', 'a*', 'a b', 'token', 'agent-tokens', 'revoked-agent', 'cards', 'audit', 'bull', 'proposal', 'idem', 'authfail']) {
+    for (const bad of ['', 'Slack', '1slack', '-x', 'a'.repeat(33), 'a:b', 'a}', 'a*', 'a b', 'token', 'agent-tokens', 'revoked-agent', 'restored-agent', 'cards', 'audit', 'bull', 'proposal', 'idem', 'authfail']) {
       expect(() => assertValidPlatformId(bad), bad).toThrow(/invalid platform id/);
     }
     expect(() => k.postingClaim('p_01', 'sla:ck')).toThrow(/invalid platform id/);

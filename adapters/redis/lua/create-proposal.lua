@@ -1,11 +1,23 @@
--- KEYS: 1 proposal hash, 2 idempotency key, 3 pending zset, 4 status counts, 5 audit stream, 6 audit head
+-- KEYS: 1 proposal hash, 2 idempotency key, 3 pending zset, 4 status counts, 5 audit stream, 6 audit head,
+--       7 the agent's revoked-agent time, 8 its restored-agent time (the token ledger's)
 -- ARGV: 1 id, 2 doc (JSON), 3 version, 4 status, 5 agent, 6 pending score (expires_at or +inf),
 --       7 idempotency TTL in seconds ('0': the proposal has no idempotency key and KEYS[2] is unused),
---       8.. event groups (see audit-append.lua)
--- Returns {1, id} when stored, {0, existing id} when the agent already used the idempotency key.
-local HEAD = 7
+--       8 created_at (ms), 9.. event groups (see audit-append.lua)
+-- Returns {1, id} when stored, {0, existing id} when the agent already used the idempotency key,
+-- {2, revoked_at} when the agent is revoked (not restored since, or restored but the proposal
+-- was made at or before the revocation: it could never get a token). Checked here, in the step
+-- that writes, so a proposal is stored either before the switch is pulled (and the revocation's
+-- sweep finds it) or not at all.
+local HEAD = 8
 local bad = audit_events_error(HEAD + 1)
 if bad then return redis.error_reply(bad) end
+local revoked_at = redis.call('GET', KEYS[7])
+if revoked_at then
+  local restored_at = redis.call('GET', KEYS[8])
+  if not restored_at or tonumber(restored_at) < tonumber(revoked_at) or tonumber(ARGV[8]) <= tonumber(revoked_at) then
+    return {2, revoked_at}
+  end
+end
 local id = ARGV[1]
 local idem_ttl = tonumber(ARGV[7])
 if idem_ttl > 0 then

@@ -4,6 +4,7 @@ import type { Clock, CreateResult, ImplicitKey, ProposalStore } from '../../../s
 import { STATUSES } from '../../../src/core/proposal.ts';
 import type { Proposal, Status } from '../../../src/core/proposal.ts';
 import type { MemoryAuditLog } from './audit-log.ts';
+import type { MemoryRevocations } from './token-ledger.ts';
 
 // The proposal store in memory, held to the Redis adapter's behaviour by
 // test/contracts/proposal-store.contract.ts (adapters/redis/proposal-store.ts and its create / commit
@@ -13,6 +14,8 @@ import type { MemoryAuditLog } from './audit-log.ts';
 // the events appended to the audit fake in the same step as the proposal changes. Every
 // check runs before the first write, and nothing awaits in between, so each call is atomic
 // as a Lua script is. Proposals are stored as JSON, as in Redis: what a caller holds is a copy.
+// A revoked agent is refused at create when the store is given the ledger's `revocations` (in
+// Redis both read the same keys); without them no agent is ever revoked here.
 
 /** How long an agent's own idempotency key is kept (adapters/redis/keys.ts). */
 export const IDEMPOTENCY_TTL_SECONDS = 30 * 24 * 60 * 60;
@@ -31,8 +34,14 @@ function statusFrom(to: Status): Set<Status> {
 /** The statuses each status may follow: the rule the commit script enforces. */
 const ALLOWED_FROM = Object.fromEntries(STATUSES.map((to) => [to, statusFrom(to)])) as Record<Status, Set<Status>>;
 
-export function createMemoryProposalStore(opts: { audit: MemoryAuditLog; clock: Clock }): MemoryProposalStore {
+export function createMemoryProposalStore(opts: { audit: MemoryAuditLog; clock: Clock; revocations?: MemoryRevocations }): MemoryProposalStore {
   const { audit, clock } = opts;
+  /** As create-proposal.lua: revoked and not restored, or restored but made at or before the revocation. */
+  const refusedSince = (agent: string, createdAt: number): number | null => {
+    const r = opts.revocations?.revocation(agent) ?? null;
+    if (r === null) return null;
+    return r.restored_at === null || createdAt <= r.revoked_at ? r.revoked_at : null;
+  };
   /** id -> the proposal as JSON (the source of truth, like the `doc` field in Redis). */
   const docs = new Map<string, string>();
   const statuses = new Map<string, Status>();
@@ -79,6 +88,8 @@ export function createMemoryProposalStore(opts: { audit: MemoryAuditLog; clock: 
       const doc = JSON.stringify(proposal);
       // Everything that can refuse runs before anything is written.
       const now = clock.now();
+      const revokedAt = refusedSince(proposal.agent, proposal.created_at);
+      if (revokedAt !== null) return { created: false, refused: 'agent_revoked', revoked_at: revokedAt };
       if (dedupe !== null && dedupe.ttl > 0) {
         const seen = idempotency.get(dedupe.key);
         if (seen !== undefined && now < seen.expiresAt) {
@@ -132,6 +143,15 @@ export function createMemoryProposalStore(opts: { audit: MemoryAuditLog; clock: 
         .filter((p) => p.score <= at)
         .slice(0, limit)
         .map((p) => p.id);
+    },
+
+    async revokedAgents(agents: readonly string[]): Promise<Map<string, number>> {
+      const out = new Map<string, number>();
+      for (const agent of agents) {
+        const r = opts.revocations?.revocation(agent) ?? null;
+        if (r !== null && r.restored_at === null) out.set(agent, r.revoked_at);
+      }
+      return out;
     },
 
     async countByStatus(): Promise<Record<Status, number>> {

@@ -26,7 +26,13 @@ interface TokenEntry {
   expires_at: number;
 }
 
-export interface MemoryTokenLedger extends TokenLedger {
+/** An agent's kill switch as the ledger keeps it; the memory proposal store reads it at intake. */
+export interface MemoryRevocations {
+  /** The agent's last revocation and, once lifted, when; null when it was never revoked. */
+  revocation(agent: string): { revoked_at: number; restored_at: number | null } | null;
+}
+
+export interface MemoryTokenLedger extends TokenLedger, MemoryRevocations {
   /** Every saved record, in order (the token text included): what issuers stored. */
   readonly saved: TokenRecord[];
 }
@@ -41,6 +47,7 @@ export function createMemoryTokenLedger(opts: { clock: Clock }): MemoryTokenLedg
   const agentTokens = new Map<string, Map<string, number>>();
   const executing = new Map<string, number>();
   const revokedAgents = new Map<string, number>();
+  const restoredAgents = new Map<string, number>();
   const saved: TokenRecord[] = [];
 
   /** A live slot, or null once its token expired (Redis drops the key then). */
@@ -143,8 +150,22 @@ export function createMemoryTokenLedger(opts: { clock: Clock }): MemoryTokenLedg
       return out;
     },
 
+    revocation(agent) {
+      const revoked = revokedAgents.get(agent);
+      return revoked === undefined ? null : { revoked_at: revoked, restored_at: restoredAgents.get(agent) ?? null };
+    },
+
     async markAgentRevoked(agent, at) {
       revokedAgents.set(agent, at);
+      restoredAgents.delete(agent);
+    },
+
+    async markAgentRestored(agent, at) {
+      const revoked = revokedAgents.get(agent);
+      if (revoked === undefined || restoredAgents.has(agent)) return null;
+      const restored = Math.max(at, revoked);
+      restoredAgents.set(agent, restored);
+      return { revoked_at: revoked, restored_at: restored };
     },
 
     async agentRevokedAt(agent) {
