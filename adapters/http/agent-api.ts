@@ -7,7 +7,8 @@ import { PROPOSAL_ID_PATTERN } from '../../src/core/ids.ts';
 import { parseProposalInput, STATUSES, type Proposal, type Status } from '../../src/core/proposal.ts';
 import type { Caller } from './agent-auth.ts';
 import type { RequestAuthenticator } from './authenticate.ts';
-import { parseJson, sendJson, type RequestContext, type Router } from './router.ts';
+import { readJsonBody } from './json-body.ts';
+import { sendJson, type RequestContext, type Router } from './router.ts';
 import { auditView, proposalView, submitView } from './views.ts';
 
 // The agent API of DESIGN.md: translate HTTP to use cases and back, nothing more.
@@ -61,7 +62,7 @@ export function mountAgentApi(router: Router, { deps, authenticate, takeToken, r
   router.on('POST', '/v1/proposals', async (ctx) => {
     const caller = await authenticate(ctx, false);
     if (caller.kind !== 'agent') throw new ForbiddenError('only agents submit proposals');
-    const input = parseProposalInput(parseJson(await ctx.body()));
+    const input = parseProposalInput(await readJsonBody(ctx));
     const { proposal, created } = await submitProposal(deps, caller.agent, input, caller.requestKey);
     sendJson(ctx.res, created ? 201 : 200, submitView(proposal));
   });
@@ -88,7 +89,7 @@ export function mountAgentApi(router: Router, { deps, authenticate, takeToken, r
 
   router.on('POST', '/v1/proposals/:id/cancel', async (ctx) => {
     const caller = await authenticate(ctx, true);
-    const body = parseJson(await ctx.body());
+    const body = await readJsonBody(ctx);
     const reason = typeof body === 'object' && body !== null && typeof (body as { reason?: unknown }).reason === 'string' ? (body as { reason: string }).reason.slice(0, 1000) : null;
     const result = await cancelProposal(deps, viewerOf(caller), proposalId(ctx), reason);
     if (result.outcome.kind === 'refused') {

@@ -6,7 +6,8 @@ import { ForbiddenError, ValidationError } from '../../src/core/errors.ts';
 import { PROPOSAL_ID_PATTERN } from '../../src/core/ids.ts';
 import { toFieldIssues } from '../../src/core/proposal.ts';
 import { clientAddress, type RequestAuthenticator } from './authenticate.ts';
-import { parseJson, sendJson, type Router } from './router.ts';
+import { readJsonBody } from './json-body.ts';
+import { sendJson, type RequestContext, type Router } from './router.ts';
 import { proposalView } from './views.ts';
 
 // Execution routes: the JWKS, token redemption, outcome reports and the admin kill switch (revoke, restore).
@@ -21,8 +22,8 @@ const outcomeSchema = z.strictObject({
   detail: z.string().max(4000).optional(),
 });
 
-function parseBody<T>(schema: z.ZodType<T>, raw: Buffer): T {
-  const result = schema.safeParse(parseJson(raw));
+async function parseBody<T>(schema: z.ZodType<T>, ctx: RequestContext): Promise<T> {
+  const result = schema.safeParse(await readJsonBody(ctx));
   if (!result.success) {
     const issues = toFieldIssues(result.error);
     throw new ValidationError(`invalid request: ${issues.map((i) => `${i.path}: ${i.message}`).join('; ')}`, issues);
@@ -39,7 +40,7 @@ export function mountExecutionApi(x: ExecutionDeps, authenticate: RequestAuthent
     // Unauthenticated like OAuth introspection by the token's holder: the token is the
     // credential, and every failure looks the same ({active: false}).
     router.on('POST', '/v1/tokens/redeem', async (ctx) => {
-      const { token, audience } = parseBody(redeemSchema, await ctx.body());
+      const { token, audience } = await parseBody(redeemSchema, ctx);
       sendJson(ctx.res, 200, await redeemToken(x, token, `ip:${clientAddress(ctx.req)}`, audience));
     });
 
@@ -48,7 +49,7 @@ export function mountExecutionApi(x: ExecutionDeps, authenticate: RequestAuthent
       if (caller.kind !== 'agent') throw new ForbiddenError('only agents report outcomes');
       const id = ctx.params['id'] ?? '';
       if (!PROPOSAL_ID_PATTERN.test(id)) throw new ValidationError('not a proposal id', [{ path: 'id', code: 'invalid_format', message: 'not a proposal id' }]);
-      const report = parseBody(outcomeSchema, await ctx.body());
+      const report = await parseBody(outcomeSchema, ctx);
       const p = await reportOutcome(x, caller.agent.id, id, report);
       sendJson(ctx.res, 200, proposalView(p));
     });

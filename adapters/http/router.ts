@@ -61,33 +61,6 @@ export function sendError(res: ServerResponse, error: CountersignError): void {
   sendJson(res, error.status, body, error instanceof PayloadTooLargeError ? { connection: 'close' } : {});
 }
 
-/** JSON from a raw body; a syntax error is a 400 that names the body. */
-export function parseJson(raw: Buffer): unknown {
-  if (raw.length === 0) return {};
-  let value: unknown;
-  try {
-    value = JSON.parse(raw.toString('utf8'));
-  } catch (e) {
-    throw new ValidationError('request body is not valid JSON', [{ path: '(body)', code: 'invalid_json', message: (e as Error).message }]);
-  }
-  // JSON.parse keeps a "__proto__" key, but object copies downstream drop it silently: what
-  // people approve would differ from what the agent sent. Refuse it by name.
-  const path = findProtoKey(value, '');
-  if (path !== null) throw new ValidationError(`"__proto__" is not allowed as a key (${path})`, [{ path, code: 'forbidden_key', message: '"__proto__" is not allowed as a key' }]);
-  return value;
-}
-
-function findProtoKey(value: unknown, at: string): string | null {
-  if (typeof value !== 'object' || value === null) return null;
-  for (const key of Object.keys(value)) {
-    const path = at === '' ? key : `${at}.${key}`;
-    if (key === '__proto__') return path;
-    const inner = findProtoKey((value as Record<string, unknown>)[key], path);
-    if (inner !== null) return inner;
-  }
-  return null;
-}
-
 export class Router {
   private readonly routes: Route[] = [];
 

@@ -9,6 +9,7 @@ export type ErrorCode =
   | 'conflict'
   | 'agent_revoked'
   | 'payload_too_large'
+  | 'unsupported_media_type'
   | 'policy_invalid'
   | 'config_invalid'
   | 'unavailable';
@@ -79,6 +80,12 @@ export class ConflictError extends CountersignError {
 export class PayloadTooLargeError extends CountersignError {
   constructor(limitBytes: number) {
     super('payload_too_large', 413, `request body is larger than ${limitBytes} bytes`);
+  }
+}
+
+export class UnsupportedMediaTypeError extends CountersignError {
+  constructor(message: string) {
+    super('unsupported_media_type', 415, message);
   }
 }
 

@@ -115,7 +115,7 @@ describe('an agent that polls', () => {
     // The token has left countersign: the execution has started.
     expect(second.body).toMatchObject({ status: 'executing', execution: { mode: 'poll' } });
 
-    const redeem = async () => (await fetch(`${app.url}/v1/tokens/redeem`, { method: 'POST', body: JSON.stringify({ token }) })).json() as Promise<any>;
+    const redeem = async () => (await fetch(`${app.url}/v1/tokens/redeem`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ token }) })).json() as Promise<any>;
     expect(await redeem()).toMatchObject({ active: true, approvers: ['alice'], proposal_id: body.id });
     expect(await redeem()).toEqual({ active: false });
     // Redemption is when an agent that executes itself starts.
@@ -209,7 +209,7 @@ describe('an agent that executes itself and goes quiet', () => {
     const late = await quiet.billing.request('POST', `/v1/proposals/${body.id}/outcome`, { token: read.body.execution_token, status: 'succeeded' });
     expect(late.status).toBe(409);
     // The execution is over: its token, never redeemed, redeems no more.
-    const redeemed = await fetch(`${quiet.url}/v1/tokens/redeem`, { method: 'POST', body: JSON.stringify({ token: read.body.execution_token }) });
+    const redeemed = await fetch(`${quiet.url}/v1/tokens/redeem`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ token: read.body.execution_token }) });
     expect(await redeemed.json()).toEqual({ active: false });
   });
 });
@@ -262,7 +262,7 @@ describe('an agent revoked while its own execution runs', () => {
     const res = await fetch(`${revoked.url}/v1/agents/billing-agent/revoke`, { method: 'POST', headers: { authorization: `Bearer ${TEST_ADMIN_TOKEN}` } });
     expect(await res.json()).toMatchObject({ still_executing: [running], cancelled: [notStarted] });
     // Revoked: downstream redemption refuses it.
-    const redeemed = await fetch(`${revoked.url}/v1/tokens/redeem`, { method: 'POST', body: JSON.stringify({ token }) });
+    const redeemed = await fetch(`${revoked.url}/v1/tokens/redeem`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ token }) });
     expect(await redeemed.json()).toEqual({ active: false });
 
     const report = await revoked.billing.request('POST', `/v1/proposals/${running}/outcome`, { token, status: 'succeeded', detail: 'done before the switch' });

@@ -99,7 +99,7 @@ describe('webhook executor', () => {
     const other = String((await executor.waitFor(1, forTarget('ok-1')))[0]!.headers.authorization).slice(7);
     expect((await redeem(`${h}.${p}.${other.split('.')[2]}`)).body).toEqual({ active: false });
     expect((await redeem('not-a-token')).body).toEqual({ active: false });
-    const bad = await fetch(`${app.url}/v1/tokens/redeem`, { method: 'POST', body: '{"token":"x","extra":1}' });
+    const bad = await fetch(`${app.url}/v1/tokens/redeem`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"token":"x","extra":1}' });
     expect(bad.status).toBe(400);
     req!.reply(200, '{"ok":true}');
     await waitForStatus(app.ops, body.id, (s) => s === 'succeeded');
@@ -115,7 +115,7 @@ describe('webhook executor', () => {
     const tokenKey = `{${app.prefix}}:token:${done.execution.token_id}`;
     // The ledger closes the token just after the final commit that the status shows.
     await waitFor(async () => (await app.running.redis.hget(tokenKey, 'state')) === 'closed', { what: 'the token closed' });
-    const redeem = async () => (await fetch(`${app.url}/v1/tokens/redeem`, { method: 'POST', body: JSON.stringify({ token }) })).json();
+    const redeem = async () => (await fetch(`${app.url}/v1/tokens/redeem`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ token }) })).json();
     expect(await redeem()).toEqual({ active: false });
     // Even a token the ledger still had as issued (the moment between the final commit and the
     // close) is refused: redemption needs the proposal approved or executing.
