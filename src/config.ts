@@ -30,6 +30,7 @@ export const envSchema = z.object({
   REDIS_CLUSTER_NODES: optionalString,
   REDIS_SENTINELS: optionalString,
   REDIS_SENTINEL_NAME: optionalString,
+  REDIS_ALLOW_EVICTION: z.preprocess(blankToUndefined, z.enum(['true', 'false'], { error: 'must be true or false' }).default('false')),
   COUNTERSIGN_PREFIX: z.preprocess(
     blankToUndefined,
     z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/, 'letters, digits, "_", "." and "-" only').default('countersign'),
@@ -60,6 +61,8 @@ export interface RedisTarget {
   clusterNodes: { host: string; port: number }[];
   sentinels: { host: string; port: number }[];
   sentinelName: string | null;
+  /** Run on a Redis whose maxmemory-policy may delete keys (REDIS_ALLOW_EVICTION=true). */
+  allowEviction: boolean;
 }
 
 export interface Config {
@@ -133,6 +136,7 @@ export function loadConfig(raw: Readonly<Record<string, string | undefined>>, pl
       clusterNodes: hostPorts('REDIS_CLUSTER_NODES', env.REDIS_CLUSTER_NODES),
       sentinels: hostPorts('REDIS_SENTINELS', env.REDIS_SENTINELS),
       sentinelName: env.REDIS_SENTINEL_NAME ?? null,
+      allowEviction: env.REDIS_ALLOW_EVICTION === 'true',
     },
     prefix: env.COUNTERSIGN_PREFIX,
     dataDir: env.COUNTERSIGN_DATA_DIR,

@@ -17,6 +17,7 @@ import { createMetrics } from '../adapters/http/metrics.ts';
 import { createHttpServer, type RawHandler } from '../adapters/http/server.ts';
 import { createRedisChannelBindingStore } from '../adapters/redis/channel-bindings.ts';
 import { createRedisFailureLimiter } from '../adapters/redis/auth-failure-limiter.ts';
+import { failFast } from '../adapters/redis/connection.ts';
 import { createRedisLiveUpdates } from '../adapters/redis/live-updates.ts';
 import { createRedisSessionStore } from '../adapters/redis/sessions.ts';
 import { readWithExecutionToken, returnExecutionToken } from './app/agent-execution.ts';
@@ -115,6 +116,7 @@ export async function start(env: Readonly<Record<string, string | undefined>>, o
     takeToken: (p, viewer) => readWithExecutionToken(x, p, viewer),
     returnToken: (p, token) => returnExecutionToken(x, p.id, token),
     mounts,
+    requestScope: failFast,
     ready: async () => {
       await Promise.race([redis.ping(), new Promise((_r, reject) => setTimeout(() => reject(new Error('timeout')), 1000))]);
     },

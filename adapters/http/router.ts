@@ -54,11 +54,18 @@ export function sendJson(res: ServerResponse, status: number, body: unknown, hea
   res.end(text);
 }
 
+/** Seconds a client should wait before trying again, by error code (each is a 503). */
+const RETRY_AFTER: Partial<Record<CountersignError['code'], string>> = { unavailable: '2', store_full: '30' };
+
 export function sendError(res: ServerResponse, error: CountersignError): void {
   const body: Record<string, unknown> = { error: error.code, message: error.message };
   if (error instanceof ValidationError) body['issues'] = error.issues;
+  const headers: Record<string, string> = {};
   // After a 413 the rest of the upload is not read: the connection cannot be reused.
-  sendJson(res, error.status, body, error instanceof PayloadTooLargeError ? { connection: 'close' } : {});
+  if (error instanceof PayloadTooLargeError) headers['connection'] = 'close';
+  const retryAfter = RETRY_AFTER[error.code];
+  if (retryAfter !== undefined) headers['retry-after'] = retryAfter;
+  sendJson(res, error.status, body, headers);
 }
 
 export class Router {

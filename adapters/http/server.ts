@@ -24,6 +24,8 @@ export interface HttpServerOptions {
   returnToken?: AgentApiOptions['returnToken'];
   /** Handlers for path prefixes, e.g. `/slack/` or `/console`. */
   mounts?: Record<string, RawHandler>;
+  /** Runs each request: the store's fail-fast scope, so a caller gets a 503 at once while Redis is down instead of waiting for it. */
+  requestScope?: <T>(fn: () => T) => T;
 }
 
 export function createHttpServer(options: HttpServerOptions): Server {
@@ -49,7 +51,9 @@ export function createHttpServer(options: HttpServerOptions): Server {
   for (const extend of options.extend ?? []) extend(router);
   const mounts = Object.entries(options.mounts ?? {});
 
-  const server = createServer(async (req, res) => {
+  const scope = options.requestScope ?? ((fn) => fn());
+  const server = createServer((req, res) => void scope(() => handle(req, res)));
+  async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const url = new URL(req.url ?? '/', 'http://localhost');
     try {
       if (await router.dispatch(req, res, url)) return;
@@ -72,7 +76,7 @@ export function createHttpServer(options: HttpServerOptions): Server {
       deps.logger.error({ err: e, path: url.pathname, method: req.method }, 'unhandled error');
       sendJson(res, 500, { error: 'internal', message: 'internal error' });
     }
-  });
+  }
   server.keepAliveTimeout = 65_000;
   server.headersTimeout = 66_000;
   return server;

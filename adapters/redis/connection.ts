@@ -1,5 +1,7 @@
-import { Cluster, Redis } from 'ioredis';
-import type { RedisOptions } from 'ioredis';
+import { AsyncLocalStorage } from 'node:async_hooks';
+import { Cluster, Redis, ReplyError } from 'ioredis';
+import type { Command, RedisOptions } from 'ioredis';
+import { StoreFullError, UnavailableError } from '../../src/core/errors.ts';
 
 // One factory for every Redis connection, so that the role-specific settings BullMQ insists
 // on cannot be forgotten at a call site (see PLATFORM-NOTES, bullmq 6.7 with ioredis 6).
@@ -36,6 +38,65 @@ function roleOptions(role: RedisRole): Options {
   }
 }
 
+// The command connection serves two kinds of caller. A queue worker should wait out a short
+// outage (ioredis queues its commands and resends them): its use case then finishes instead
+// of failing half-way. Someone waiting on an HTTP answer should not: inside failFast(), a
+// command fails at once while the connection is down, and after REQUEST_COMMAND_TIMEOUT_MS
+// when Redis stops answering (a cut network closes nothing), so the request ends in a 503.
+const requestScope = new AsyncLocalStorage<true>();
+
+/** Generous against a busy server or a stalled event loop: a timeout on a write that did land reads as a failure. */
+export const REQUEST_COMMAND_TIMEOUT_MS = 2000;
+
+/** Runs fn so that its Redis commands fail fast (UnavailableError) instead of waiting for Redis to return. */
+export function failFast<T>(fn: () => T): T {
+  return requestScope.run(true, fn);
+}
+
+const DOWN = new Set(['connecting', 'reconnecting', 'close', 'end', 'disconnecting']);
+const TIMED_OUT = 'Command timed out';
+/** Commands whose caller was already told they failed: a resend after a reconnect would run them behind its back. */
+const abandoned = new WeakSet<Command>();
+
+/** The store's own errors for the two conditions a caller can act on; anything else as it came. */
+function storeError(err: Error): Error {
+  // Redis refuses a script's first write when full, and never stops one half-way: nothing was written.
+  if (err instanceof ReplyError && /^OOM\b|\bOOM command not allowed\b/.test(err.message)) return new StoreFullError();
+  if (err.name === 'MaxRetriesPerRequestError' || err.message === TIMED_OUT || /^Connection is closed|^Stream isn't writeable/.test(err.message)) {
+    return new UnavailableError('the store (Redis) does not answer; try again');
+  }
+  return err;
+}
+
+function guarded(command: Command, status: string, send: () => unknown): unknown {
+  if (abandoned.has(command)) return command.promise;
+  const reject = command.reject;
+  command.reject = (err) => {
+    if (err.message === TIMED_OUT) abandoned.add(command);
+    reject(storeError(err));
+  };
+  if (requestScope.getStore() === true) {
+    if (DOWN.has(status)) {
+      command.reject(new UnavailableError('the store (Redis) is not connected; try again'));
+      return command.promise;
+    }
+    command.setTimeout(REQUEST_COMMAND_TIMEOUT_MS);
+  }
+  return send();
+}
+
+class CommandRedis extends Redis {
+  override sendCommand(command: Command, stream?: Parameters<Redis['sendCommand']>[1]): unknown {
+    return guarded(command, this.status, () => super.sendCommand(command, stream));
+  }
+}
+
+class CommandCluster extends Cluster {
+  override sendCommand(command: Command, stream?: Parameters<Cluster['sendCommand']>[1], node?: unknown): unknown {
+    return guarded(command, this.status, () => super.sendCommand(command, stream, node));
+  }
+}
+
 function credentials(url: string | undefined): Options {
   if (url === undefined || url === '') return {};
   const u = new URL(url);
@@ -55,6 +116,7 @@ function parseNode(spec: string): { host: string; port: number } {
 }
 
 export function createRedisConnection(opts: RedisConnectionOptions): Redis | Cluster {
+  const command = opts.role === 'command';
   const base: Options = {
     connectionName: `countersign-${opts.role}-${process.pid}`,
     lazyConnect: false,
@@ -64,7 +126,7 @@ export function createRedisConnection(opts: RedisConnectionOptions): Redis | Clu
   if (opts.clusterNodes !== undefined && opts.clusterNodes.length > 0) {
     // A cluster has only db 0; a db in the URL would make every node refuse SELECT.
     const { enableOfflineQueue, db: _db, ...redisOptions } = { ...base, ...credentials(opts.url) };
-    return new Cluster(opts.clusterNodes.map(parseNode), {
+    return new (command ? CommandCluster : Cluster)(opts.clusterNodes.map(parseNode), {
       lazyConnect: false,
       ...(enableOfflineQueue === undefined ? {} : { enableOfflineQueue }),
       redisOptions,
@@ -75,8 +137,8 @@ export function createRedisConnection(opts: RedisConnectionOptions): Redis | Clu
     if (opts.sentinelName === undefined || opts.sentinelName === '') {
       throw new Error('Redis Sentinel needs the master name (REDIS_SENTINEL_NAME)');
     }
-    return new Redis({ ...credentials(opts.url), ...base, sentinels: opts.sentinels, name: opts.sentinelName });
+    return new (command ? CommandRedis : Redis)({ ...credentials(opts.url), ...base, sentinels: opts.sentinels, name: opts.sentinelName });
   }
 
-  return new Redis(opts.url === undefined || opts.url === '' ? DEFAULT_REDIS_URL : opts.url, base);
+  return new (command ? CommandRedis : Redis)(opts.url === undefined || opts.url === '' ? DEFAULT_REDIS_URL : opts.url, base);
 }

@@ -12,7 +12,8 @@ export type ErrorCode =
   | 'unsupported_media_type'
   | 'policy_invalid'
   | 'config_invalid'
-  | 'unavailable';
+  | 'unavailable'
+  | 'store_full';
 
 export class CountersignError extends Error {
   readonly code: ErrorCode;
@@ -113,5 +114,12 @@ export class ConfigError extends CountersignError {
 export class UnavailableError extends CountersignError {
   constructor(message: string) {
     super('unavailable', 503, message);
+  }
+}
+
+/** The store refuses writes because it is out of memory (Redis `maxmemory`, noeviction): nothing was written. */
+export class StoreFullError extends CountersignError {
+  constructor(message = 'the store is full and refuses writes; try again later') {
+    super('store_full', 503, message);
   }
 }

@@ -11,6 +11,7 @@ import { createRedisCardRefStore } from '../../adapters/redis/card-ref-store.ts'
 import { createRedisChangeFeed, type RedisChangeFeed } from '../../adapters/redis/change-feed.ts';
 import { connectionOptions, discoverRedis } from '../../adapters/redis/discover.ts';
 import { createRedisConnection } from '../../adapters/redis/connection.ts';
+import { checkEvictionPolicy } from '../../adapters/redis/eviction-policy.ts';
 import { redisKeys } from '../../adapters/redis/keys.ts';
 import type { PrivateRedis } from '../../adapters/redis/private-server.ts';
 import { createRedisProposalStore } from '../../adapters/redis/proposal-store.ts';
@@ -48,17 +49,17 @@ export async function openRedis(config: Config, logger: Logger, options: { worke
   const workerConnection = options.workers ? createRedisConnection({ ...conn, role: 'worker' }) : queueConnection;
   const all = [...new Set([redis, subscriber, queueConnection, workerConnection])];
   for (const c of all) c.on('error', (e: Error) => logger.warn({ error: e.message }, 'redis connection error'));
-  return {
-    redis,
-    subscriber,
-    queueConnection,
-    workerConnection,
-    privateRedis,
-    async close() {
-      for (const c of all) await c.quit().catch(() => undefined);
-      await privateRedis?.stop();
-    },
+  const close = async () => {
+    for (const c of all) await c.quit().catch(() => undefined);
+    await privateRedis?.stop();
   };
+  try {
+    await checkEvictionPolicy(redis, config.redis.allowEviction, logger);
+  } catch (e) {
+    await close();
+    throw e;
+  }
+  return { redis, subscriber, queueConnection, workerConnection, privateRedis, close };
 }
 
 export interface AppOptions<M extends Metrics> {

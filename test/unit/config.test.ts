@@ -43,6 +43,7 @@ describe('config', () => {
     [{ SLACK_BOT_TOKEN: 'xoxb-1' }, 'SLACK_SIGNING_SECRET'],
     [{ REDIS_SENTINELS: 'h:1' }, 'REDIS_SENTINEL_NAME'],
     [{ REDIS_CLUSTER_NODES: 'nohost' }, 'REDIS_CLUSTER_NODES'],
+    [{ REDIS_ALLOW_EVICTION: 'yes' }, 'REDIS_ALLOW_EVICTION'],
     [{ NODE_ENV: 'production' }, 'TOKEN_SIGNING_KEY'],
     [{ NODE_ENV: 'production', TOKEN_SIGNING_KEY: 'k', PUBLIC_URL: 'https://cs.example' }, 'REDIS_URL'],
     [{ NODE_ENV: 'production', TOKEN_SIGNING_KEY: 'k', REDIS_URL: 'redis://r:6379', PUBLIC_URL: 'http://cs.example' }, 'PUBLIC_URL'],
