@@ -4,7 +4,7 @@ import type { AppDeps } from '../../src/app/deps.ts';
 import type { CardRefStore, Logger } from '../../src/core/ports.ts';
 import { showHidden } from '../../src/core/visible-text.ts';
 import { SLACK } from './platform.ts';
-import { mrkdwn, neutralize, plain, truncate } from './text.ts';
+import { escapeEntities, mrkdwn, neutralize, plain, truncate } from './text.ts';
 
 // The slash command (`/countersign search <words>`, `show <id>`, `pending`): parsed into a
 // chat command (src/app/chat-commands.ts, the same for every platform) and its answer laid out
@@ -47,12 +47,14 @@ async function summary(ctx: CommandContext, item: ProposalItem): Promise<Block[]
 
 async function layout(ctx: CommandContext, answer: ChatAnswer): Promise<RespondArguments> {
   if (answer.kind === 'text') return { response_type: 'ephemeral', text: neutralize(answer.text) };
-  const heading = neutralize(answer.heading);
-  const blocks: Block[] = [{ type: 'section', text: mrkdwn(`*${heading}*`) }];
+  // Words people typed are neutralised; an id stays exact (code), so it can be copied into `show`.
+  const about = answer.about === null ? '' : 'id' in answer.about ? ` \`${escapeEntities(answer.about.id)}\`` : ` *${neutralize(answer.about.words)}*`;
+  const heading = answer.about === null ? `*${neutralize(answer.heading)}*` : `${neutralize(answer.heading)}${about}`;
+  const blocks: Block[] = [{ type: 'section', text: mrkdwn(heading) }];
   if (answer.items.length === 0) blocks.push({ type: 'context', elements: [mrkdwn(neutralize(answer.empty))] });
   for (const item of answer.items) blocks.push(...(await summary(ctx, item)));
   if (answer.history !== null) blocks.push({ type: 'section', text: plain(answer.history) });
-  return { response_type: 'ephemeral', replace_original: false, text: heading, blocks };
+  return { response_type: 'ephemeral', replace_original: false, text: heading.replace(/[*`]/g, ''), blocks };
 }
 
 export function registerCommands(app: App, ctx: CommandContext): void {
@@ -60,7 +62,7 @@ export function registerCommands(app: App, ctx: CommandContext): void {
   app.command(/.*/, async ({ ack, command, respond }) => {
     await ack();
     try {
-      const answer = await runChatCommand(ctx.deps, ctx.cards, { platform: SLACK, user: command.user_id, trusted: true, text: command.text, invocation: command.command });
+      const answer = await runChatCommand(ctx.deps, ctx.cards, { platform: SLACK, user: command.user_id, trusted: true, text: command.text, invocation: command.command, answersPrivately: true });
       await respond(await layout(ctx, answer));
     } catch (e) {
       ctx.logger.error({ err: (e as Error).message }, 'a Slack command failed');

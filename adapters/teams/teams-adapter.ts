@@ -74,13 +74,16 @@ async function readJson(req: IncomingMessage): Promise<Record<string, unknown> |
   }
 }
 
+const headingOf = (a: Extract<ChatAnswer, { kind: 'proposals' }>) =>
+  a.about === null ? a.heading : 'id' in a.about ? `${a.heading} ${a.about.id}` : `${a.heading} "${a.about.words}"`;
+
 /** A chat command's answer as a Teams message: a card of proposals, or plain text. */
 function layout(answer: ChatAnswer): { card: AdaptiveCard; summary: string } | { text: string; textFormat: 'plain' } {
   if (answer.kind === 'text') return plainAnswer(answer.text);
   const links = new Map(answer.items.map((i) => [i.proposal.id, i.link]));
   const revoked = new Set(answer.items.filter((i) => i.agentRevoked).map((i) => i.proposal.agent));
   const extra = answer.history === null ? [] : [answer.history];
-  return { card: renderProposalList(answer.heading, answer.items.map((i) => i.proposal), answer.empty, (id) => links.get(id) ?? '', extra, revoked), summary: answer.heading };
+  return { card: renderProposalList(headingOf(answer), answer.items.map((i) => i.proposal), answer.empty, (id) => links.get(id) ?? '', extra, revoked), summary: headingOf(answer) };
 }
 
 export function createTeamsAdapter(config: TeamsSettings, services: PlatformServices, options: TeamsOptions = {}): ChatPlatform<Handler> {
@@ -132,7 +135,9 @@ export function createTeamsAdapter(config: TeamsSettings, services: PlatformServ
             trusted: a.from.aadObjectId !== undefined && trustedTenant(tenant, config.tenantId),
             text,
             invocation: '',
+            answersPrivately: false,
             here: {
+              platformName: 'Teams',
               conversation: inChannel ? channelId : null,
               details: { service_url: a.serviceUrl, tenant: tenant ?? config.tenantId },
               // Stored the way bindings were always stored (serviceUrl), so existing ones keep working.

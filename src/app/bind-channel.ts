@@ -13,6 +13,8 @@ import type { AppDeps } from './deps.ts';
 export const ADMINS_GROUP = 'admins';
 
 export interface BindHere {
+  /** The platform's name as people know it ("Teams"), for the answers. */
+  platformName: string;
   /** The channel's id on the platform; null when the command was not written in a channel. */
   conversation: string | null;
   /** What else the platform needs to reach the channel later (Teams: service URL, tenant). */
@@ -46,15 +48,15 @@ export async function bindChannel(deps: Pick<AppDeps, 'policy' | 'audit' | 'cloc
     return `Only members of the policy's "${ADMINS_GROUP}" group may connect a channel to a route.`;
   }
   if (req.route === undefined) return 'Say which route: connect <route>.';
-  if (req.here.conversation === null) return 'Write connect <route> in the channel that should receive the cards.';
+  if (req.here.conversation === null) return `Write connect <route> in the ${req.here.platformName} channel that should receive the cards.`;
   // The route's name or its key on this platform both name it; the binding is stored under the key.
   const spec = [...deps.policy.channels.values()].find((c) => {
     const t = c.targets.get(req.platform);
     return t !== undefined && (c.route === req.route || t.target === req.route);
   });
   const target = spec?.targets.get(req.platform);
-  if (spec === undefined || target === undefined) return `No route "${route}" posts to ${req.platform} in the policy.`;
-  if (target.bindable !== true) return `Route "${spec.route}" has its channel fixed in the policy; change it there.`;
+  if (spec === undefined || target === undefined) return `No route "${route}" posts to ${req.here.platformName} in the policy.`;
+  if (target.bindable !== true) return `Route "${spec.route}" has its ${req.here.platformName} channel fixed in the policy; change it there.`;
   const conversation = req.here.conversation;
   await req.here.bind(target.target, { conversation, ...req.here.details, boundBy: req.person, at });
   await deps.audit.append([

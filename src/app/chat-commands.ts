@@ -5,6 +5,7 @@ import type { CardRefStore } from '../core/ports.ts';
 import type { PlatformId } from '../core/platform.ts';
 import type { Proposal } from '../core/proposal.ts';
 import { bindChannel, type BindHere } from './bind-channel.ts';
+import { personFor } from './record-decision.ts';
 import type { AppDeps } from './deps.ts';
 import { searchAudit } from './search-audit.ts';
 
@@ -23,6 +24,8 @@ export interface ChatCommand {
   text: string;
   /** How people invoke it here, for the usage text (`/countersign` in Slack; empty in Teams). */
   invocation: string;
+  /** Whether the answer is seen by the asker alone (Slack's ephemeral answers) or by the channel. */
+  answersPrivately: boolean;
   /** The channel it was written in, when the platform can bind channels to routes. */
   here?: BindHere;
 }
@@ -39,14 +42,23 @@ export interface ProposalItem {
 
 export type ChatAnswer =
   | { kind: 'text'; text: string }
-  | { kind: 'proposals'; heading: string; items: ProposalItem[]; empty: string; history: string | null };
+  | {
+      kind: 'proposals';
+      /** countersign's own words ("Proposals matching"); */
+      heading: string;
+      /** what it is about, raw (layouts escape it their way, and keep an id copyable). */
+      about: { words: string } | { id: string } | null;
+      items: ProposalItem[];
+      empty: string;
+      history: string | null;
+    };
 
 const MAX_RESULTS = 10;
 
 function usage(c: ChatCommand): string {
   const say = (words: string) => (c.invocation === '' ? words : `${c.invocation} ${words}`);
   return [
-    'countersign answers:',
+    c.answersPrivately ? 'countersign answers only you:' : 'countersign understands:',
     `• ${say('search <words>')}: proposals whose audit trail mentions every word`,
     `• ${say('show <proposal id>')}: one proposal and its history`,
     `• ${say('pending')}: proposals waiting for a decision`,
@@ -58,7 +70,7 @@ const text = (t: string): ChatAnswer => ({ kind: 'text', text: t });
 
 export async function runChatCommand(deps: AppDeps, cards: CardRefStore, c: ChatCommand): Promise<ChatAnswer> {
   const [verb = '', ...rest] = c.text.trim().split(/\s+/).filter((w) => w !== '');
-  const person = c.trusted ? deps.policy.personByPlatformId(c.platform, c.user)?.id : undefined;
+  const person = personFor(deps, c) ?? undefined;
   const command = verb.toLowerCase();
   if (command === 'connect' && c.here !== undefined) {
     return text(await bindChannel(deps, { platform: c.platform, user: c.user, person: person ?? null, route: rest[0], here: c.here }));
@@ -77,9 +89,10 @@ export async function runChatCommand(deps: AppDeps, cards: CardRefStore, c: Chat
       })),
     );
   };
-  const list = async (heading: string, proposals: Proposal[], empty: string, history: string | null = null): Promise<ChatAnswer> => ({
+  const list = async (heading: string, about: { words: string } | { id: string } | null, proposals: Proposal[], empty: string, history: string | null = null): Promise<ChatAnswer> => ({
     kind: 'proposals',
     heading,
+    about,
     items: await items(proposals),
     empty,
     history,
@@ -90,7 +103,7 @@ export async function runChatCommand(deps: AppDeps, cards: CardRefStore, c: Chat
     const { events } = await searchAudit(deps.audit, { kind: 'admin' }, { words, limit: 200 });
     const ids = [...new Set(events.map((e) => e.proposal_id).filter((id): id is string => id !== null))].slice(0, MAX_RESULTS);
     const found = (await Promise.all(ids.map((id) => deps.store.get(id)))).filter((p): p is Proposal => p !== null);
-    return list(`Proposals matching "${truncate(words.join(' '), 200)}"`, found, 'Nothing in the audit log matches every word.');
+    return list('Proposals matching', { words: truncate(words.join(' '), 200) }, found, 'Nothing in the audit log matches every word.');
   }
   if (command === 'show' && rest[0] !== undefined) {
     const id = rest[0];
@@ -101,8 +114,8 @@ export async function runChatCommand(deps: AppDeps, cards: CardRefStore, c: Chat
       .reverse()
       .map((e) => `${e.at.replace(/\.\d{3}Z$/, 'Z')}  ${e.type}  ${e.actor}`)
       .join('\n');
-    return list(`Proposal ${p.id}`, [p], '', history === '' ? null : `History\n${history}`);
+    return list('Proposal', { id: p.id }, [p], '', history === '' ? null : `History\n${history}`);
   }
-  if (command === 'pending') return list('Pending proposals, soonest expiry first', await deps.store.listPending(MAX_RESULTS), 'Nothing is waiting for a decision.');
+  if (command === 'pending') return list('Pending proposals, soonest expiry first', null, await deps.store.listPending(MAX_RESULTS), 'Nothing is waiting for a decision.');
   return text(usage(c));
 }

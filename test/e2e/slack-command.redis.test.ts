@@ -57,6 +57,8 @@ describe('/countersign', () => {
     expect(shown.response_type).toBe('ephemeral');
     const text = JSON.stringify(shown.blocks);
     expect(text).toContain(id);
+    // The heading keeps the id exact, as code, so it can be copied into another command.
+    expect(shown.blocks[0].text.text).toBe(`Proposal \`${id}\``);
     expect(text).toContain('proposal_received');
     expect(text).toContain('card_posted');
     const missing = await command('U0BOB', 'show p_00000000000000000000000000');

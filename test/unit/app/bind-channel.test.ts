@@ -16,6 +16,7 @@ const POLICY = TEST_POLICY.replace('carol: { slack: U0CAROL }', `carol: { slack:
 function channel(conversation: string | null = '19:general@thread.tacv2') {
   const bound: { key: string; binding: ChannelBinding }[] = [];
   const here: BindHere = {
+    platformName: 'Teams',
     conversation,
     details: { service_url: 'https://smba.test/teams/', tenant: 'tenant-1' },
     async bind(key, binding) {
@@ -26,7 +27,7 @@ function channel(conversation: string | null = '19:general@thread.tacv2') {
 }
 
 const connect = async (app: MemoryApp, user: string, text: string, here: BindHere, trusted = true) => {
-  const a = await runChatCommand(app.deps, app.cards, { platform: 'teams', user, trusted, text, invocation: '', here });
+  const a = await runChatCommand(app.deps, app.cards, { platform: 'teams', user, trusted, text, invocation: '', answersPrivately: false, here });
   return a.kind === 'text' ? a.text : a.heading;
 };
 
@@ -69,8 +70,8 @@ describe('connect <route>', () => {
   it('a route fixed in the policy cannot be bound, by its name or its conversation id', async () => {
     const app = await createMemoryApp({ policy: POLICY });
     const { here, bound } = channel();
-    expect(await connect(app, ALICE_TEAMS, 'connect board', here)).toBe('Route "board" has its channel fixed in the policy; change it there.');
-    expect(await connect(app, ALICE_TEAMS, 'connect 19:board@thread.tacv2', here)).toBe('Route "board" has its channel fixed in the policy; change it there.');
+    expect(await connect(app, ALICE_TEAMS, 'connect board', here)).toBe('Route "board" has its Teams channel fixed in the policy; change it there.');
+    expect(await connect(app, ALICE_TEAMS, 'connect 19:board@thread.tacv2', here)).toBe('Route "board" has its Teams channel fixed in the policy; change it there.');
     expect(bound).toEqual([]);
     expect(app.events({ type: 'channel_bound' })).toEqual([]);
   });
@@ -78,9 +79,9 @@ describe('connect <route>', () => {
   it('a route that does not post to this platform, a missing route and a command outside a channel are answered, not bound', async () => {
     const app = await createMemoryApp({ policy: POLICY });
     const { here, bound } = channel();
-    expect(await connect(app, ALICE_TEAMS, 'connect finance', here)).toBe('No route "finance" posts to teams in the policy.');
+    expect(await connect(app, ALICE_TEAMS, 'connect finance', here)).toBe('No route "finance" posts to Teams in the policy.');
     expect(await connect(app, ALICE_TEAMS, 'connect', here)).toBe('Say which route: connect <route>.');
-    expect(await connect(app, ALICE_TEAMS, 'connect secops', channel(null).here)).toBe('Write connect <route> in the channel that should receive the cards.');
+    expect(await connect(app, ALICE_TEAMS, 'connect secops', channel(null).here)).toBe('Write connect <route> in the Teams channel that should receive the cards.');
     expect(bound).toEqual([]);
     expect(app.events({ type: 'channel_bound' })).toEqual([]);
   });
@@ -95,15 +96,15 @@ describe('connect <route>', () => {
   it('on a platform whose routes name the channel itself (Slack), every route is fixed', async () => {
     const app = await createMemoryApp({ policy: POLICY });
     const { here, bound } = channel('C0NEW');
-    const answer = await bindChannel(app.deps, { platform: 'slack', user: 'U0ALICE', person: 'alice', route: 'finance', here });
-    expect(answer).toBe('Route "finance" has its channel fixed in the policy; change it there.');
+    const answer = await bindChannel(app.deps, { platform: 'slack', user: 'U0ALICE', person: 'alice', route: 'finance', here: { ...here, platformName: 'Slack' } });
+    expect(answer).toBe('Route "finance" has its Slack channel fixed in the policy; change it there.');
     expect(bound).toEqual([]);
   });
 
   it('"connect" where the platform cannot bind is the usage, not a bind', async () => {
     const app = await createMemoryApp({ policy: POLICY });
-    const a = await runChatCommand(app.deps, app.cards, { platform: 'slack', user: 'U0ALICE', trusted: true, text: 'connect finance', invocation: '/countersign' });
-    expect(a.kind === 'text' && a.text.startsWith('countersign answers:')).toBe(true);
+    const a = await runChatCommand(app.deps, app.cards, { platform: 'slack', user: 'U0ALICE', trusted: true, text: 'connect finance', invocation: '/countersign', answersPrivately: true });
+    expect(a.kind === 'text' && a.text.startsWith('countersign answers only you:')).toBe(true);
     expect(app.events({ type: 'channel_bind_refused' })).toEqual([]);
   });
 });

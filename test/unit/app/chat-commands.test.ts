@@ -6,7 +6,7 @@ import { createMemoryApp, PUBLIC_URL, type MemoryApp } from '../../helpers/memor
 // bind-channel.test.ts). One implementation for every platform: who asks, what they see.
 
 const run = (app: MemoryApp, text: string, over: Partial<ChatCommand> = {}): Promise<ChatAnswer> =>
-  runChatCommand(app.deps, app.cards, { platform: 'slack', user: 'U0BOB', trusted: true, text, invocation: '/countersign', ...over });
+  runChatCommand(app.deps, app.cards, { platform: 'slack', user: 'U0BOB', trusted: true, text, invocation: '/countersign', answersPrivately: true, ...over });
 
 const textOf = (a: ChatAnswer) => (a.kind === 'text' ? a.text : `(${a.kind}) ${a.heading}`);
 const ids = (a: ChatAnswer) => (a.kind === 'proposals' ? a.items.map((i) => i.proposal.id) : []);
@@ -17,7 +17,7 @@ describe('usage', () => {
     for (const text of ['', 'help', 'search', 'show', 'approve p_1']) {
       expect(textOf(await run(app, text))).toBe(
         [
-          'countersign answers:',
+          'countersign answers only you:',
           '• /countersign search <words>: proposals whose audit trail mentions every word',
           '• /countersign show <proposal id>: one proposal and its history',
           '• /countersign pending: proposals waiting for a decision',
@@ -28,8 +28,9 @@ describe('usage', () => {
 
   it('with no invocation (a mention), the words alone; connect is offered only where a channel can be bound', async () => {
     const app = await createMemoryApp();
-    const here = { conversation: '19:c@thread', details: {}, bind: async () => undefined };
-    const usage = textOf(await run(app, 'hi', { platform: 'teams', user: '00000000-0000-0000-0000-0000000a11ce', invocation: '', here }));
+    const here = { platformName: 'Teams', conversation: '19:c@thread', details: {}, bind: async () => undefined };
+    const usage = textOf(await run(app, 'hi', { platform: 'teams', user: '00000000-0000-0000-0000-0000000a11ce', invocation: '', answersPrivately: false, here }));
+    expect(usage.startsWith('countersign understands:\n')).toBe(true);
     expect(usage).toContain('\n• search <words>:');
     expect(usage).toContain("\n• connect <route>: (admins, in a channel) post the cards of that route here");
     expect(textOf(await run(app, 'hi'))).not.toContain('connect');
@@ -59,7 +60,7 @@ describe('pending', () => {
     await app.runNotifyJobs();
 
     const a = await run(app, 'PENDING');
-    expect(a).toMatchObject({ kind: 'proposals', heading: 'Pending proposals, soonest expiry first', empty: 'Nothing is waiting for a decision.', history: null });
+    expect(a).toMatchObject({ kind: 'proposals', heading: 'Pending proposals, soonest expiry first', about: null, empty: 'Nothing is waiting for a decision.', history: null });
     expect(ids(a)).toEqual([sooner.id, later.id]);
     if (a.kind !== 'proposals') return;
     expect(a.items[1]?.link).toBe(`${PUBLIC_URL}/console/proposals/${later.id}`);
@@ -88,7 +89,7 @@ describe('search', () => {
     await app.vote(refund.id, 'alice');
 
     const a = await run(app, 'search refund   INVOICE');
-    expect(a).toMatchObject({ kind: 'proposals', heading: 'Proposals matching "refund INVOICE"' });
+    expect(a).toMatchObject({ kind: 'proposals', heading: 'Proposals matching', about: { words: 'refund INVOICE' } });
     expect(ids(a)).toEqual([other.id, refund.id]);
     expect(ids(await run(app, 'search refund 4711'))).toEqual([refund.id]);
     // Any event of the trail counts: the approval names alice.
@@ -111,7 +112,7 @@ describe('show', () => {
     await app.vote(p.id, 'bob', 'deny', 'duplicate');
     const a = await run(app, `show ${p.id}`);
     expect(ids(a)).toEqual([p.id]);
-    expect(a).toMatchObject({ heading: `Proposal ${p.id}` });
+    expect(a).toMatchObject({ heading: 'Proposal', about: { id: p.id } });
     if (a.kind !== 'proposals') return;
     expect(a.history).toBe(
       [
