@@ -131,8 +131,9 @@ export function createTeamsAdapter(config: TeamsSettings, services: PlatformServ
         try {
           answer = await runChatCommand(deps, services.cards, {
             platform: TEAMS,
-            user: a.from.aadObjectId ?? a.from.id,
-            trusted: a.from.aadObjectId !== undefined && trustedTenant(tenant, config.tenantId),
+            // As for clicks (invoke.ts): only an Entra object id of the expected tenant names a person.
+            user: a.from.aadObjectId || a.from.id,
+            trusted: typeof a.from.aadObjectId === 'string' && a.from.aadObjectId !== '' && trustedTenant(tenant, config.tenantId),
             text,
             invocation: '',
             answersPrivately: false,
@@ -162,7 +163,7 @@ export function createTeamsAdapter(config: TeamsSettings, services: PlatformServ
         {
           verb: value.action.verb,
           data: (value.action.data ?? {}) as Record<string, unknown>,
-          clicker: { aadObjectId: a.from.aadObjectId ?? null, userId: a.from.id, tenant: a.conversation.tenantId ?? data.tenant?.id ?? null },
+          clicker: { aadObjectId: a.from.aadObjectId || null, userId: a.from.id, tenant: a.conversation.tenantId ?? data.tenant?.id ?? null },
           channelTenant: channel?.tenant ?? null,
         },
       );
