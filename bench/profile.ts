@@ -5,6 +5,7 @@ import { randomBytes } from 'node:crypto';
 import { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { createRedisConnection } from '../adapters/redis/connection.ts';
+import { redisKeys } from '../adapters/redis/keys.ts';
 import { startPrivateRedis } from '../adapters/redis/private-server.ts';
 import { buildCountersign, spawnChild, startFlags, type Child } from './children.ts';
 import { drainQueues, fmt, HttpClient, pool, redisCpuMs, wallNow } from './lib.ts';
@@ -55,7 +56,7 @@ try {
   const propose = () => submit(api, SECRET, KIND === 'auto' ? tagBody() : paymentBody()).then(() => undefined);
   const queueConnection = createRedisConnection({ url: redisServer.url, role: 'queue' });
   // What follows a proposal: its card, and for an auto-allowed one its execution and callback.
-  const followUps = ['notify', 'execute', 'callback'].map((name) => new Queue(name, { connection: queueConnection, prefix: `{${PREFIX}}:bull` }));
+  const followUps = ['notify', 'execute', 'callback'].map((name) => new Queue(name, { connection: queueConnection, prefix: redisKeys(PREFIX).bull }));
   await pool(500, 8, propose); // warm-up: JIT, connections, scripts loaded
   await drainQueues(followUps);
 

@@ -1,7 +1,7 @@
 import { Queue, UnrecoverableError, Worker, type Job } from 'bullmq';
 import type { ExecutionQueue, Logger } from '../../src/core/ports.ts';
 import type { Status } from '../../src/core/proposal.ts';
-import { queuePrefix, type QueueConfig } from './queues.ts';
+import { listenForErrors, type QueueConfig } from './queues.ts';
 
 // The execute and callback queues. Job data is ids only: the token stays in the Redis
 // ledger. Job ids come from what the job is for (no ":"; proposal ids never are all digits),
@@ -49,9 +49,10 @@ export interface ExecutionQueues extends ExecutionQueue {
 }
 
 export function createExecutionQueues(config: QueueConfig, tuning: ExecutionQueueTuning, now: () => number = Date.now): ExecutionQueues {
-  const prefix = queuePrefix(config);
+  const prefix = config.bullPrefix;
   const executeQueue = new Queue<ExecuteData>(EXECUTION_QUEUE_NAMES.execute, { connection: config.queueConnection, prefix });
   const callbackQueue = new Queue<CallbackData>(EXECUTION_QUEUE_NAMES.callback, { connection: config.queueConnection, prefix });
+  listenForErrors(config, executeQueue, callbackQueue);
   // Kept for a day: while a job is kept, enqueueing the same proposal again is a no-op.
   const keep = { removeOnComplete: { age: 24 * 3600, count: 10_000 }, removeOnFail: { age: 7 * 24 * 3600, count: 10_000 } };
 
@@ -124,7 +125,7 @@ export async function startExecutionWorkers(
   logger: Logger,
   queues: ExecutionQueues,
 ): Promise<ExecutionWorkers> {
-  const prefix = queuePrefix(config);
+  const prefix = config.bullPrefix;
   const lock = { lockDuration: tuning.lockDurationMs, stalledInterval: Math.max(500, Math.floor(tuning.lockDurationMs / 2)) };
   const execute = new Worker<ExecuteData>(
     EXECUTION_QUEUE_NAMES.execute,

@@ -14,10 +14,13 @@ import type { JobScheduler, Logger, NotifyJob } from '../../src/core/ports.ts';
 export const QUEUE_NAMES = { notify: 'notify', expire: 'expire' } as const;
 
 export interface QueueConfig {
-  /** The installation's key prefix; only used to derive the BullMQ prefix when `bullPrefix` is not given. */
-  prefix: string;
-  /** BullMQ's full `prefix` option (`{prefix}:bull`), as the Redis adapter names it. */
-  bullPrefix?: string;
+  /** BullMQ's full `prefix` option (`{prefix}:bull`), as the Redis adapter names it (keys.ts). */
+  bullPrefix: string;
+  /**
+   * A queue's connection trouble (Redis down). Without a listener BullMQ prints each error with
+   * its stack to stderr, several per reconnect attempt; the wiring logs them once, as a warning.
+   */
+  onError?: (error: Error) => void;
   /** A connection (or options) for Queues: fails fast when Redis is gone. */
   queueConnection: ConnectionOptions;
   /** For Workers: must allow blocking commands (`maxRetriesPerRequest: null`). */
@@ -33,14 +36,10 @@ export interface QueueConfig {
   sweepEveryMs?: number;
 }
 
-/** The name every release so far has used; only for a config without `bullPrefix`. */
-export function bullPrefix(prefix: string): string {
-  return `{${prefix}}:bull`;
-}
-
-/** The BullMQ prefix a config names: its own, else the one derived from the key prefix. */
-export function queuePrefix(config: Pick<QueueConfig, 'prefix' | 'bullPrefix'>): string {
-  return config.bullPrefix ?? bullPrefix(config.prefix);
+/** Every queue gets an error listener, so connection trouble is logged rather than printed. */
+export function listenForErrors(config: Pick<QueueConfig, 'onError'>, ...queues: Queue[]): void {
+  const onError = config.onError ?? (() => undefined);
+  for (const q of queues) q.on('error', onError);
 }
 
 export function notifyJobId(job: NotifyJob): string {
@@ -94,9 +93,10 @@ export interface Queues extends JobScheduler {
 }
 
 export function createQueues(config: QueueConfig, now: () => number = Date.now): Queues {
-  const prefix = queuePrefix(config);
+  const prefix = config.bullPrefix;
   const notifyQueue = new Queue<NotifyJob>(QUEUE_NAMES.notify, { connection: config.queueConnection, prefix });
   const expireQueue = new Queue<{ proposal_id: string }>(QUEUE_NAMES.expire, { connection: config.queueConnection, prefix });
+  listenForErrors(config, notifyQueue, expireQueue);
   const attempts = config.notifyAttempts ?? 8;
   const backoff = { type: 'exponential', delay: config.notifyBackoffMs ?? 1000 };
   const notifyBackoffOpts = { type: NOTIFY_BACKOFF, delay: config.notifyBackoffMs ?? 1000 };
@@ -159,7 +159,7 @@ export interface Workers {
 }
 
 export async function startWorkers(config: QueueConfig, handlers: WorkerHandlers, logger: Logger, queues: Queues): Promise<Workers> {
-  const prefix = queuePrefix(config);
+  const prefix = config.bullPrefix;
   const notify = new Worker<NotifyJob>(
     QUEUE_NAMES.notify,
     async (job) => {

@@ -96,7 +96,13 @@ export async function buildAppDeps<M extends Metrics>(config: Config, policy: Co
   const storeOptions = { prefix: config.prefix };
   const store = createRedisProposalStore(conns.redis, storeOptions);
   const changes = await createRedisChangeFeed(conns.redis, conns.subscriber, config.prefix);
-  const queueConfig: QueueConfig = { prefix: config.prefix, bullPrefix: keys.bull, queueConnection: conns.queueConnection, workerConnection: conns.workerConnection, ...options.tuning };
+  const queueConfig: QueueConfig = {
+    bullPrefix: keys.bull,
+    onError: (e) => logger.warn({ error: e.message }, 'queue connection error'),
+    queueConnection: conns.queueConnection,
+    workerConnection: conns.workerConnection,
+    ...options.tuning,
+  };
   const queues = createQueues(queueConfig, () => clock.now());
   const executionQueueTuning = { ...DEFAULT_EXECUTION_QUEUE_TUNING, ...options.execution };
   const executionQueues = createExecutionQueues(queueConfig, executionQueueTuning, () => clock.now());

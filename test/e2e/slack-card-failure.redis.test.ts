@@ -4,6 +4,7 @@ import { createQueues, notifyJobId, startWorkers, type Queues, type Workers } fr
 import { createRedisAuditLog } from '../../adapters/redis/audit-log.ts';
 import { createRedisCardRefStore } from '../../adapters/redis/card-ref-store.ts';
 import { createRedisConnection } from '../../adapters/redis/connection.ts';
+import { redisKeys } from '../../adapters/redis/keys.ts';
 import { createRedisProposalStore } from '../../adapters/redis/proposal-store.ts';
 import { createSlackChannel, slackWebClient } from '../../adapters/slack/slack-adapter.ts';
 import { deliverNotification, recordCardFailure, type NotifyDeps } from '../../src/app/deliver-notification.ts';
@@ -69,7 +70,7 @@ beforeAll(async () => {
   const workerConnection = createRedisConnection({ url, role: 'worker' });
   connections.push(queueConnection, workerConnection);
   const config = {
-    prefix,
+    bullPrefix: redisKeys(prefix).bull,
     queueConnection,
     workerConnection,
     notifyAttempts: 2,

@@ -1,6 +1,7 @@
 import { Queue, QueueEvents } from 'bullmq';
 import { afterAll, inject } from 'vitest';
 import { createRedisConnection } from '../../adapters/redis/connection.ts';
+import { redisKeys } from '../../adapters/redis/keys.ts';
 import type { TestAgent } from './agent.ts';
 
 // Execution test helpers: a policy with executors pointing at local fake servers, handles on
@@ -64,8 +65,8 @@ export async function executeQueue(prefix: string): Promise<ExecuteQueueHandle> 
   if (url === null) throw new Error('no test Redis');
   const connection = createRedisConnection({ url, role: 'worker' });
   const eventsConnection = createRedisConnection({ url, role: 'worker' });
-  const queue = new Queue('execute', { connection, prefix: `{${prefix}}:bull` });
-  const events = new QueueEvents('execute', { connection: eventsConnection, prefix: `{${prefix}}:bull` });
+  const queue = new Queue('execute', { connection, prefix: redisKeys(prefix).bull });
+  const events = new QueueEvents('execute', { connection: eventsConnection, prefix: redisKeys(prefix).bull });
   await events.waitUntilReady();
   afterAll(async () => {
     await events.close();
