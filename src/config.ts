@@ -1,13 +1,12 @@
 import { z } from 'zod';
 import { parseDuration } from './core/duration.ts';
+import { blankToUndefined, optionalHttpUrl, optionalString } from './core/env-values.ts';
 import { ConfigError } from './core/errors.ts';
 
 // The one place the environment is read (parsed once, in main.ts). Adapters get pieces of
 // the typed result and never see process.env. Every variable here is documented in
 // .env.example; test/unit/config.test.ts keeps the two in step.
 
-const blankToUndefined = (v: unknown) => (typeof v === 'string' && v.trim() === '' ? undefined : v);
-const optionalString = z.preprocess(blankToUndefined, z.string().trim().optional());
 const duration = (fallback: string) =>
   z.preprocess(
     (v) => blankToUndefined(v) ?? fallback,
@@ -20,7 +19,7 @@ const duration = (fallback: string) =>
       }
     }),
   );
-const url = z.preprocess(blankToUndefined, z.url({ protocol: /^https?$/, error: 'must be an http(s) URL' }).optional());
+const url = optionalHttpUrl;
 
 export const envSchema = z.object({
   PORT: z.preprocess(blankToUndefined, z.coerce.number().int().min(0).max(65535).default(3000)),
@@ -53,8 +52,6 @@ export interface PlatformEnvSpec {
   settings(env: Readonly<Record<string, unknown>>, production: boolean): unknown;
 }
 
-/** Helpers for platforms' variables, so every variable treats blanks the same way. */
-export const envValue = { optionalString, url, blankToUndefined };
 
 export interface RedisTarget {
   url: string | null;

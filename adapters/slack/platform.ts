@@ -1,6 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { PlatformModule } from '../../src/app/platforms.ts';
-import { envValue } from '../../src/config.ts';
+import * as envValue from '../../src/core/env-values.ts';
 import { ConfigError, PolicyError } from '../../src/core/errors.ts';
 import { text } from '../../src/core/policy/schema.ts';
 import type { PlatformPolicy } from '../../src/core/policy/extensions.ts';
@@ -35,7 +35,7 @@ export const slackPlatform: PlatformModule<SlackSettings | null, Handler> = {
   env: {
     SLACK_BOT_TOKEN: envValue.optionalString,
     SLACK_SIGNING_SECRET: envValue.optionalString,
-    SLACK_API_URL: envValue.url,
+    SLACK_API_URL: envValue.optionalHttpUrl,
   },
   settings(env) {
     const botToken = env['SLACK_BOT_TOKEN'] as string | undefined;

@@ -1,7 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { z } from 'zod';
 import type { PlatformModule } from '../../src/app/platforms.ts';
-import { envValue } from '../../src/config.ts';
+import * as envValue from '../../src/core/env-values.ts';
 import { ConfigError } from '../../src/core/errors.ts';
 import { httpUrl, text } from '../../src/core/policy/schema.ts';
 import type { PlatformPolicy } from '../../src/core/policy/extensions.ts';
@@ -134,10 +134,10 @@ export const teamsPlatform: PlatformModule<TeamsSettings, Handler> = {
     MICROSOFT_APP_PASSWORD: envValue.optionalString,
     MICROSOFT_APP_TENANT_ID: envValue.optionalString,
     MICROSOFT_APP_TYPE: z.preprocess(envValue.blankToUndefined, z.enum(['MultiTenant', 'SingleTenant', 'UserAssignedMSI']).optional()),
-    MICROSOFT_CHANNEL_SERVICE: envValue.url,
-    MICROSOFT_BOT_OPENID_METADATA_URL: envValue.url,
+    MICROSOFT_CHANNEL_SERVICE: envValue.optionalHttpUrl,
+    MICROSOFT_BOT_OPENID_METADATA_URL: envValue.optionalHttpUrl,
     MICROSOFT_BOT_TOKEN_ISSUERS: envValue.optionalString,
-    MICROSOFT_BOT_LOGIN_URL: envValue.url,
+    MICROSOFT_BOT_LOGIN_URL: envValue.optionalHttpUrl,
     MICROSOFT_BOT_OAUTH_SCOPE: envValue.optionalString,
   },
   settings(env, production) {

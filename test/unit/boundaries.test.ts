@@ -22,6 +22,8 @@ function files(dir: string): string[] {
 
 interface Import {
   file: string;
+  /** `import type` / `export type`: erased at run time. */
+  typeOnly: boolean;
   /** The specifier as written. */
   spec: string;
   /** Repository path for relative imports, else null (a package or node: builtin). */
@@ -30,11 +32,13 @@ interface Import {
 
 function importsOf(file: string): Import[] {
   const text = readFileSync(join(root, file), 'utf8');
-  const specs = [...text.matchAll(/(?:^|\n)\s*(?:import|export)\s[^'"]*?from\s+['"]([^'"]+)['"]|import\(\s*['"]([^'"]+)['"]\s*\)|(?:^|\n)\s*import\s+['"]([^'"]+)['"]/g)].map(
-    (m) => m[1] ?? m[2] ?? m[3]!,
-  );
-  return specs.map((spec) => ({
+  const found = [...text.matchAll(/(?:^|\n)\s*(?:import|export)\s([^'"]*?)from\s+['"]([^'"]+)['"]|import\(\s*['"]([^'"]+)['"]\s*\)|(?:^|\n)\s*import\s+['"]([^'"]+)['"]/g)].map((m) => ({
+    spec: m[2] ?? m[3] ?? m[4]!,
+    typeOnly: m[1] !== undefined && /^type\s/.test(m[1]),
+  }));
+  return found.map(({ spec, typeOnly }) => ({
     file,
+    typeOnly,
     spec,
     target: spec.startsWith('.') ? relative(root, resolve(root, dirname(file), spec)).split(sep).join('/') : null,
   }));
@@ -68,6 +72,15 @@ describe('boundaries', () => {
       const from = adapterOf(i.file);
       const to = i.target === null ? null : adapterOf(i.target);
       return from !== null && to !== null && from !== to;
+    });
+    expect(show(bad)).toEqual([]);
+  });
+
+  it('an adapter uses from src/ only core, app, and the types of the configuration', () => {
+    const bad = all.filter((i) => {
+      if (!i.file.startsWith('adapters/') || i.target === null || !i.target.startsWith('src/')) return false;
+      if (i.target.startsWith('src/core/') || i.target.startsWith('src/app/')) return false;
+      return !(i.target === 'src/config.ts' && i.typeOnly);
     });
     expect(show(bad)).toEqual([]);
   });
