@@ -16,6 +16,8 @@ import { runChatCommand, type ChatAnswer } from '../../src/app/chat-commands.ts'
 import type { ChatPlatform, PlatformServices } from '../../src/app/platforms.ts';
 import { recordAuthFailure } from '../../src/app/record-auth-failure.ts';
 import type { CardModel, CardRef } from '../../src/core/card.ts';
+import { CountersignError } from '../../src/core/errors.ts';
+import { checkJsonMediaType, parseJsonBytes } from '../../src/core/json-input.ts';
 import type { ChatChannel } from '../../src/core/ports.ts';
 import { channelOf, teamsChannels, threadMessageOf, type TeamsChannelAddress } from './bindings.ts';
 import { BotKeysUnavailable, BotTokenRefused, botTokenVerifier, type BotTokenRefusal } from './bot-token.ts';
@@ -58,7 +60,12 @@ class CountersignCloudAdapter extends CloudAdapter {
   }
 }
 
-async function readJson(req: IncomingMessage): Promise<Record<string, unknown> | null> {
+/**
+ * The activity, read like every JSON body countersign takes (src/core/json-input.ts: JSON
+ * media type, UTF-8, depth, no "__proto__"). It is read before the token is checked: the
+ * check compares the token with the activity's service URL and channel.
+ */
+async function readActivity(req: IncomingMessage): Promise<Record<string, unknown> | null> {
   const chunks: Buffer[] = [];
   let size = 0;
   for await (const chunk of req) {
@@ -66,12 +73,9 @@ async function readJson(req: IncomingMessage): Promise<Record<string, unknown> |
     if (size > MAX_BODY) return null;
     chunks.push(chunk as Buffer);
   }
-  try {
-    const body: unknown = JSON.parse(Buffer.concat(chunks).toString('utf8'));
-    return typeof body === 'object' && body !== null && !Array.isArray(body) ? (body as Record<string, unknown>) : null;
-  } catch {
-    return null;
-  }
+  checkJsonMediaType(req.headers['content-type']);
+  const body = parseJsonBytes(Buffer.concat(chunks));
+  return typeof body === 'object' && body !== null && !Array.isArray(body) ? (body as Record<string, unknown>) : null;
 }
 
 const headingOf = (a: Extract<ChatAnswer, { kind: 'proposals' }>) =>
@@ -256,7 +260,13 @@ export function createTeamsAdapter(config: TeamsSettings, services: PlatformServ
     const path = new URL(req.url ?? '/', 'http://localhost').pathname;
     if (path !== '/api/messages') return reply(404, { error: 'not_found', message: `no route ${req.method ?? ''} ${path}` });
     if (req.method !== 'POST') return reply(405, { error: 'method_not_allowed', message: 'POST only' });
-    const body = await readJson(req);
+    let body: Record<string, unknown> | null;
+    try {
+      body = await readActivity(req);
+    } catch (e) {
+      if (e instanceof CountersignError) return reply(e.status, { error: e.code, message: e.message });
+      throw e;
+    }
     if (body === null || typeof body['type'] !== 'string') {
       return reply(400, { error: 'invalid_request', message: 'the body must be a JSON activity of at most 256 KiB' });
     }

@@ -190,10 +190,13 @@ describe('media type', () => {
 });
 
 describe('one path', () => {
-  it('no HTTP route parses JSON but json-body.ts (so none skips the media type, UTF-8 and depth checks)', () => {
+  it('no HTTP route parses JSON itself: json-body.ts reads every body through core (so none skips the media type, UTF-8 and depth checks)', () => {
     const dir = new URL('../../adapters/http/', import.meta.url);
     const parsing = readdirSync(dir).filter((f) => f.endsWith('.ts') && /JSON\.parse\(/.test(readFileSync(new URL(f, dir), 'utf8')));
-    expect(parsing).toEqual(['json-body.ts']);
+    expect(parsing).toEqual([]);
+    const reader = readFileSync(new URL('json-body.ts', dir), 'utf8');
+    expect(reader).toMatch(/checkJsonMediaType\(/);
+    expect(reader).toMatch(/parseJsonBytes\(/);
   });
 });
 

@@ -262,3 +262,19 @@ describe('Teams text, search and fixed channels', () => {
     await expect(start(env, { say: () => undefined })).rejects.toThrow(/MICROSOFT_APP_ID is required/);
   });
 });
+
+describe('Teams bodies are read like every JSON body', () => {
+  it('refuses a text/plain activity (415) and one nested too deep (400), recording nothing', async () => {
+    const id = await propose();
+    const { thread } = await teamsCardOf(id);
+    const activity = cardInvoke(connector.serviceUrl, thread, { aad: AAD.alice }, 'countersign.approve', { proposal: id });
+    const plain = await fetch(`${app.url}/api/messages`, { method: 'POST', headers: { 'content-type': 'text/plain' }, body: JSON.stringify(activity) });
+    expect(plain.status).toBe(415);
+    let deep: unknown = 'x';
+    for (let i = 0; i < 40; i++) deep = [deep];
+    const nested = await postActivity(app.url, { ...activity, channelData: { deep } });
+    expect(nested.status).toBe(400);
+    expect(nested.json).toMatchObject({ error: 'invalid_request' });
+    expect((await proposal(id)).status).toBe('pending');
+  });
+});
