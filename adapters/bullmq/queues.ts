@@ -56,9 +56,16 @@ export function notifyJobId(job: NotifyJob): string {
 /** The notify jobs' backoff type: BullMQ hands it to the worker's `backoffStrategy` (notifyBackoff). */
 export const NOTIFY_BACKOFF = 'retry-after';
 
-/** How long the platform asked to be left alone, ms (0 when it did not say). */
+/**
+ * The longest Retry-After honoured. A platform answering "wait 11 days" would otherwise park a
+ * card past its proposal's expiry with nothing said; capped, the attempts run out and the usual
+ * card_failed (audited) and later rounds follow.
+ */
+export const MAX_RETRY_AFTER_MS = 15 * 60_000;
+
+/** How long the platform asked to be left alone, ms (0 when it did not say), at most MAX_RETRY_AFTER_MS. */
 export function retryAfterMs(error: unknown): number {
-  return error instanceof DeliveryRateLimitedError ? error.retryAfterMs : 0;
+  return error instanceof DeliveryRateLimitedError ? Math.min(error.retryAfterMs, MAX_RETRY_AFTER_MS) : 0;
 }
 
 /** Exponential from `baseMs` (as BullMQ's own), but never shorter than the error's Retry-After. */
