@@ -1,5 +1,6 @@
 import { searchAudit, MAX_AUDIT_LIMIT } from '../app/search-audit.ts';
 import { parseDuration } from '../core/duration.ts';
+import { showHiddenOneLine } from '../core/visible-text.ts';
 import type { AuditQuery, StoredAuditEvent } from '../core/ports.ts';
 import { STATUSES, type Status } from '../core/proposal.ts';
 import { auditVerify, openAuditLog } from '../wiring/cli-commands.ts';
@@ -39,9 +40,10 @@ export function auditQueryFromFlags(flags: Flags, now: number): AuditQuery {
   return query;
 }
 
+/** One entry per terminal line; agents' and people's words inside it shown, never run (escape sequences, bidi). */
 function line(e: StoredAuditEvent): string {
   const data = JSON.stringify(e.data);
-  return [e.at, e.type.padEnd(18), e.actor.padEnd(22), e.proposal_id ?? '-', data.length > 160 ? `${data.slice(0, 160)}…` : data].join('  ');
+  return showHiddenOneLine([e.at, e.type.padEnd(18), e.actor.padEnd(22), e.proposal_id ?? '-', data.length > 160 ? `${data.slice(0, 160)}…` : data].join('  '));
 }
 
 export async function runAuditSearch(flags: Flags, env: Env, io: Io): Promise<number> {

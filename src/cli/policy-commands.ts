@@ -4,6 +4,7 @@ import { parseDuration } from '../core/duration.ts';
 import { PolicyError } from '../core/errors.ts';
 import { evaluate, type CompiledPolicy } from '../core/policy/evaluate.ts';
 import { loadPolicy } from '../core/policy/load.ts';
+import { showHiddenOneLine } from '../core/visible-text.ts';
 import { POLICY_EXTENSIONS } from '../wiring/platforms.ts';
 import { parseProposalInput, type Decision } from '../core/proposal.ts';
 import { openAuditLog } from '../wiring/cli-commands.ts';
@@ -51,7 +52,7 @@ export function runPolicyTest(file: string, proposalFile: string, flags: Flags, 
   if (agent === undefined) throw usage(`no agent "${agentId}" in ${file} (agents: ${agents.join(', ') || 'none'})`);
   const decision = evaluate(policy, { agent: { id: agent.id, sponsors: [...agent.sponsors] }, intent: input.intent, action: input.action, context: input.context });
   if (flags.has('json')) io.out(JSON.stringify({ agent: agent.id, decision }, null, 2));
-  else io.out(`agent: ${agent.id}\naction: ${input.action.tool} ${input.action.operation} on ${input.action.target}\n${describeDecision(decision)}`);
+  else io.out(`agent: ${agent.id}\naction: ${showHiddenOneLine(`${input.action.tool} ${input.action.operation} on ${input.action.target}`)}\n${describeDecision(decision)}`);
   return 0;
 }
 
@@ -94,7 +95,8 @@ export async function runPolicyReplay(file: string, flags: Flags, env: Env, io: 
     return 0;
   }
   for (const c of result.changes) {
-    const what = `${c.action.tool} ${c.action.operation} ${c.action.target}`;
+    // What the agent wrote reaches the operator's terminal: escape sequences and hidden characters shown, not run.
+    const what = showHiddenOneLine(`${c.action.tool} ${c.action.operation} ${c.action.target}`);
     io.out(`${c.proposal_id}  ${c.at}  ${c.agent}  ${what}\n    ${short(c.before)} -> ${short(c.after)}${c.changed.length > 0 ? `  [${c.changed.join(', ')}]` : ''}${c.note === null ? '' : `\n    note: ${c.note}`}`);
   }
   const skipped = result.skipped > 0 ? ` (${result.skipped} could not be read back)` : '';

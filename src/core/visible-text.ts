@@ -41,6 +41,11 @@ export function showHidden(text: string, seen?: Set<string>): string {
   });
 }
 
+/** For one line of a terminal or a single-line field: line breaks and tabs shown too, so text cannot fake lines. */
+export function showHiddenOneLine(text: string): string {
+  return showHidden(text).replace(/[\n\t]/g, (char) => `${OPEN}${codeOf(char)}${CLOSE}`);
+}
+
 /** A JSON value with every string, keys included, shown with `showHidden`. */
 export function showHiddenInJson(value: unknown, seen?: Set<string>, depth = 0): unknown {
   if (typeof value === 'string') return showHidden(value, seen);
