@@ -16,6 +16,7 @@ import { mountExecutionApi } from '../adapters/http/execution-api.ts';
 import { createMetrics } from '../adapters/http/metrics.ts';
 import { createHttpServer, type RawHandler } from '../adapters/http/server.ts';
 import { createRedisChannelBindingStore } from '../adapters/redis/channel-bindings.ts';
+import { checkEvictionPolicy } from '../adapters/redis/eviction-policy.ts';
 import { createRedisFailureLimiter } from '../adapters/redis/auth-failure-limiter.ts';
 import { failFast } from '../adapters/redis/connection.ts';
 import { createRedisLiveUpdates } from '../adapters/redis/live-updates.ts';
@@ -117,8 +118,10 @@ export async function start(env: Readonly<Record<string, string | undefined>>, o
     returnToken: (p, token) => returnExecutionToken(x, p.id, token),
     mounts,
     requestScope: failFast,
+    // Redis answers, and still keeps every key: a maxmemory-policy changed to evict after start is not ready either.
     ready: async () => {
-      await Promise.race([redis.ping(), new Promise((_r, reject) => setTimeout(() => reject(new Error('timeout')), 1000))]);
+      const quiet = { debug: () => undefined, info: () => undefined, warn: () => undefined, error: () => undefined };
+      await Promise.race([checkEvictionPolicy(redis, config.redis.allowEviction, quiet), new Promise((_r, reject) => setTimeout(() => reject(new Error('timeout')), 1000))]);
     },
   });
   await new Promise<void>((resolveListen, reject) => {

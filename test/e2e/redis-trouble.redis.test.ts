@@ -152,6 +152,20 @@ describe('a Redis that evicts keys', () => {
     }
   });
 
+  it('is not ready once the policy is changed to evict after start, and is again when it is put back', async () => {
+    const running = await start(env(), { say: () => undefined, logStream: new Writable({ write: (_c, _e, done) => done() }) });
+    try {
+      expect((await fetch(`${running.url}/readyz`)).status).toBe(200);
+      await admin.call('CONFIG', 'SET', 'maxmemory-policy', 'allkeys-lru');
+      expect((await fetch(`${running.url}/readyz`)).status).toBe(503);
+      await admin.call('CONFIG', 'SET', 'maxmemory-policy', 'noeviction');
+      expect((await fetch(`${running.url}/readyz`)).status).toBe(200);
+    } finally {
+      await admin.call('CONFIG', 'SET', 'maxmemory-policy', 'noeviction');
+      await running.stop();
+    }
+  });
+
   it('starts with REDIS_ALLOW_EVICTION=true, and says so in the log', async () => {
     await admin.call('CONFIG', 'SET', 'maxmemory-policy', 'allkeys-lru');
     const lines: string[] = [];
