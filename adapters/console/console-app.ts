@@ -5,8 +5,8 @@ import type { ChatPlatform, PlatformServices } from '../../src/app/platforms.ts'
 import { platformsFor } from '../../src/app/notify-platforms.ts';
 import { getProposal } from '../../src/app/proposals.ts';
 import { authorityFrom, recordDecision } from '../../src/app/record-decision.ts';
-import { eligibilityNote, refusalSentence } from '../../src/core/card.ts';
-import { canDecide, refusalMessage, type RefusalReason } from '../../src/core/lifecycle.ts';
+import { eligibilityNote, refusalSentence, type CardModel } from '../../src/core/card.ts';
+import { canDecide, refusalMessage, signInFreshEnough, type RefusalReason, type RevokedAgents } from '../../src/core/lifecycle.ts';
 import { cardFor } from '../../src/app/deliver-notification.ts';
 import { CountersignError } from '../../src/core/errors.ts';
 import { PROPOSAL_ID_PATTERN } from '../../src/core/ids.ts';
@@ -31,7 +31,7 @@ import { sameSecret as sameText } from '../../src/core/signing.ts';
 import { SESSION_TTL_SECONDS, type AuthFailureLimiter, type LiveUpdates, type Session, type SessionStore } from '../../src/core/ports.ts';
 import { signInRoutes } from './sign-in.ts';
 import { timeline } from './timeline.ts';
-import { cardHtml, messagePage, pendingPage } from './views.ts';
+import { cardHtml, confirmApprovalPage, messagePage, pendingPage, type StepUpView } from './views.ts';
 
 // The web console, mounted at /console on the one HTTP server. People sign in (console key
 // or a one-time link), see the cards of routes that list `console: true`, decide through
@@ -70,7 +70,22 @@ export interface RequestState {
   sessionId: string | null;
 }
 
-const REFUSAL_REASONS: ReadonlySet<string> = new Set<RefusalReason>(['unknown_person', 'not_an_approver', 'sponsor', 'already_voted', 'reason_required', 'expired', 'not_pending']);
+const REFUSAL_REASONS: ReadonlySet<string> = new Set<RefusalReason>([
+  'unknown_person',
+  'not_an_approver',
+  'sponsor',
+  'agent_revoked',
+  'already_voted',
+  'reason_required',
+  'step_up_required',
+  'expired',
+  'not_pending',
+]);
+
+/** Where "Sign in again" on a step-up card leads: the sign-in form, then back to the proposal. */
+export function signInAgainHref(proposalId: string): string {
+  return `/console/login?again=1&next=${encodeURIComponent(`/console/proposals/${proposalId}`)}`;
+}
 
 export function createConsole(options: ConsoleOptions) {
   const { deps, sessions, live } = options;
@@ -110,19 +125,32 @@ export function createConsole(options: ConsoleOptions) {
   }
 
   /** Why this person's click would be refused, said before they click (the same checks as the vote). */
-  function noteFor(p: Proposal, person: string): string | null {
+  function noteFor(p: Proposal, person: string, revoked: RevokedAgents): string | null {
     if (p.status !== 'pending') return null;
-    const eligible = canDecide(p, person, authorityFrom(deps.policy), deps.clock.now());
+    const eligible = canDecide(p, person, authorityFrom(deps.policy), deps.clock.now(), revoked);
     return eligible.ok ? null : eligibilityNote(eligible);
   }
 
+  /**
+   * Whether the console decides on `p`: its route lists the console, or its rule needs step-up
+   * (then the console is where its approvals count, whatever platforms its cards go to).
+   */
+  function decidedHere(p: Proposal): boolean {
+    return p.decision.step_up === true || platformsFor(deps, p).includes('console');
+  }
+
+  function stepUpOf(p: Proposal, session: Session): StepUpView | null {
+    if (p.decision.step_up !== true) return null;
+    return { fresh: signInFreshEnough(p, session.created_at, deps.clock.now()), signedInAt: new Date(session.created_at).toISOString(), signInAgain: signInAgainHref(p.id) };
+  }
+
   /** `revoked`: the agents revoked now (store.revokedAgents), read once per page. */
-  async function renderCard(p: Proposal, session: Session, revoked: ReadonlyMap<string, number>) {
-    const onConsole = platformsFor(deps, p).includes('console');
+  async function renderCard(p: Proposal, session: Session, revoked: RevokedAgents) {
+    const onConsole = decidedHere(p);
     const revokedAt = revoked.get(p.agent);
     // A revoked agent's proposal left pending (a revocation that stopped midway) will not run:
     // no buttons, and the card says why.
-    const note = noteFor(p, session.person) ?? (p.status === 'pending' && !onConsole ? 'This proposal is decided in chat: its route does not list the console.' : null);
+    const note = noteFor(p, session.person, revoked) ?? (p.status === 'pending' && !onConsole ? 'This proposal is decided in chat: its route does not list the console.' : null);
     return cardHtml({
       card: cardFor(deps, p),
       timeline: timeline(p, await eventsOf(p)),
@@ -130,6 +158,7 @@ export function createConsole(options: ConsoleOptions) {
       decidable: p.status === 'pending' && onConsole && note === null && revokedAt === undefined,
       note,
       agentRevokedAt: revokedAt === undefined ? null : new Date(revokedAt).toISOString(),
+      stepUp: stepUpOf(p, session),
     });
   }
 
@@ -146,7 +175,7 @@ export function createConsole(options: ConsoleOptions) {
   async function pending(s: RequestState & { session: Session }) {
     const now = deps.clock.now();
     const list = (await deps.store.listPending(MAX_CARDS * 4))
-      .filter((p) => (p.expires_at === null || p.expires_at > now) && platformsFor(deps, p).includes('console'))
+      .filter((p) => (p.expires_at === null || p.expires_at > now) && decidedHere(p))
       .slice(0, MAX_CARDS);
     const revoked = await deps.store.revokedAgents([...deps.policy.agents.keys()]);
     const cards = await Promise.all(list.map((p) => renderCard(p, s.session, revoked)));
@@ -177,6 +206,20 @@ export function createConsole(options: ConsoleOptions) {
     sendHtml(s.res, 200, page({ title: `${p.action.tool} ${p.action.operation}`, person: s.session.person, csrf: s.session.csrf, live: 'proposal', nav: null }, body));
   }
 
+  /**
+   * The card whose confirmation an approve of `p` is answered with first (critical risk), or null:
+   * none is asked for, or the click would be refused anyway (then the refusal is recorded and
+   * said at once, as on every platform).
+   */
+  async function toConfirm(p: Proposal, session: Session): Promise<CardModel | null> {
+    const card = cardFor(deps, p);
+    if (card.confirmApproval === null) return null;
+    const now = deps.clock.now();
+    const revoked = await deps.store.revokedAgents([p.agent]);
+    const allowed = canDecide(p, session.person, authorityFrom(deps.policy), now, revoked).ok && signInFreshEnough(p, session.created_at, now);
+    return allowed ? card : null;
+  }
+
   async function decide(s: RequestState & { session: Session }, id: string | undefined) {
     const form = await readForm(s.req);
     if (!checkCsrf(s, form)) return;
@@ -191,14 +234,24 @@ export function createConsole(options: ConsoleOptions) {
       sendConsoleJson(s.res, 400, { ok: false, why: 'invalid_request', message: 'vote must be approve or deny' });
       return;
     }
-    if (!platformsFor(deps, p).includes('console')) {
+    if (!decidedHere(p)) {
       sendConsoleJson(s.res, 403, { ok: false, why: 'not_on_console', message: 'This proposal is decided in chat: its route does not list the console.' });
       return;
     }
     const reason = (form.get('reason') ?? '').slice(0, 1000);
-    const { outcome, proposal } = await recordDecision(deps, { proposalId: p.id, person: s.session.person, platform: 'console', vote, reason });
+    // The session's own sign-in time, from Redis: never anything the request says.
+    const authenticatedAt = s.session.created_at;
+    // Nothing is recorded until the same vote comes again with confirm=yes (through the same CSRF and origin checks).
+    const confirming = vote === 'approve' && form.get('confirm') !== 'yes' ? await toConfirm(p, s.session) : null;
+    if (confirming?.confirmApproval) {
+      const c = confirming.confirmApproval;
+      if (json) sendConsoleJson(s.res, 200, { ok: false, why: 'confirmation_required', message: c.question, confirmation: c });
+      else sendHtml(s.res, 200, page({ title: c.question, person: s.session.person, csrf: s.session.csrf }, confirmApprovalPage(confirming, s.session.csrf, reason)));
+      return;
+    }
+    const { outcome, proposal } = await recordDecision(deps, { proposalId: p.id, person: s.session.person, platform: 'console', vote, reason, authenticatedAt });
     if (outcome.kind === 'refused') {
-      if (json) sendConsoleJson(s.res, outcome.why === 'reason_required' ? 400 : 409, { ok: false, why: outcome.why, message: outcome.message, status: outcome.status });
+      if (json) sendConsoleJson(s.res, outcome.why === 'reason_required' ? 400 : 409, { ok: false, why: outcome.why, message: refusalSentence(outcome), status: outcome.status });
       else redirect(s.res, `/console/proposals/${p.id}?result=${outcome.why}`);
       return;
     }

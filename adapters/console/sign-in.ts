@@ -2,6 +2,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import type { AppDeps } from '../../src/app/deps.ts';
 import { recordAuthFailure } from '../../src/app/record-auth-failure.ts';
+import { PROPOSAL_ID_PATTERN } from '../../src/core/ids.ts';
 import type { AuthFailureLimiter } from '../../src/core/ports.ts';
 import type { RequestState } from './console-app.ts';
 import { consoleKeyHash } from './platform.ts';
@@ -19,6 +20,13 @@ const LOGIN_COOKIE = 'cs_login';
 const LOGIN_COOKIE_TTL = 60 * 60;
 
 const randomToken = () => randomBytes(32).toString('base64url');
+
+const PROPOSAL_PAGE = '/console/proposals/';
+
+/** Where a sign-in may return to: a proposal's page of this console, nothing else (no open redirect). */
+function returnPath(value: string | null): string {
+  return value !== null && value.startsWith(PROPOSAL_PAGE) && PROPOSAL_ID_PATTERN.test(value.slice(PROPOSAL_PAGE.length)) ? value : '/console';
+}
 
 export interface SignInOptions {
   deps: AppDeps;
@@ -45,15 +53,17 @@ export function signInRoutes(o: SignInOptions) {
 
   // Login CSRF: a double-submit token in a cookie the login form repeats, so another site
   // cannot sign a browser in as someone else.
-  function showLogin(s: RequestState, status: number, error: string | null, person = '') {
+  function showLogin(s: RequestState, status: number, error: string | null, person = '', next = '/console') {
     const token = randomToken();
-    sendHtml(s.res, status, page({ title: 'Sign in', person: null, csrf: null }, loginPage({ error, loginCsrf: token, person })), { 'set-cookie': loginCookie(token) });
+    sendHtml(s.res, status, page({ title: 'Sign in', person: null, csrf: null }, loginPage({ error, loginCsrf: token, person, next })), { 'set-cookie': loginCookie(token) });
   }
 
-  async function startSession(s: RequestState, person: string) {
+  /** A new session (a fresh sign-in, which step-up rules count from); the one it replaces ends. */
+  async function startSession(s: RequestState, person: string, next = '/console') {
     const { id } = await sessions.create(person, deps.clock.now());
+    if (s.sessionId !== null) await sessions.destroy(s.sessionId);
     deps.logger.info({ person, via: 'console' }, 'console sign-in');
-    redirect(s.res, '/console', { 'set-cookie': [o.sessionCookie(id), loginCookie('', 0)] });
+    redirect(s.res, next, { 'set-cookie': [o.sessionCookie(id), loginCookie('', 0)] });
   }
 
   async function keySignIn(s: RequestState) {
@@ -65,16 +75,17 @@ export function signInRoutes(o: SignInOptions) {
     }
     const personId = (form.get('person') ?? '').trim().slice(0, 100);
     const key = (form.get('key') ?? '').trim();
+    const next = returnPath(form.get('next'));
     const person = deps.policy.people.get(personId);
     // One answer for "no such person", "no key" and "wrong key": the form reveals nothing.
     const refuse = async (reason: string) => {
       await auditFailure(deps, s.req, reason, personId === '' ? null : personId);
-      showLogin(s, 401, 'Unknown person or wrong console key.', personId);
+      showLogin(s, 401, 'Unknown person or wrong console key.', personId, next);
     };
     if (person === undefined) return refuse('unknown_person');
     if (await sessions.isLockedOut(person.id)) {
       await auditFailure(deps, s.req, 'too_many_failures', person.id);
-      return showLogin(s, 429, 'Too many failed sign-ins for this person. Wait 15 minutes and try again.', personId);
+      return showLogin(s, 429, 'Too many failed sign-ins for this person. Wait 15 minutes and try again.', personId, next);
     }
     const keyHash = consoleKeyHash(person);
     if (keyHash === null) return refuse('no_console_key');
@@ -84,7 +95,7 @@ export function signInRoutes(o: SignInOptions) {
       return refuse('wrong_console_key');
     }
     await sessions.clearFailures(person.id);
-    await startSession(s, person.id);
+    await startSession(s, person.id, next);
   }
 
   async function oneTime(s: RequestState) {
@@ -111,8 +122,10 @@ export function signInRoutes(o: SignInOptions) {
     const [first, second] = parts;
     if (first === 'logout' && method === 'POST') return logout(s);
     if (first === 'login' && second === undefined && method === 'GET') {
-      if (s.session !== null) return redirect(s.res, '/console');
-      return showLogin(s, 200, null);
+      // `again`: someone signed in asks for a fresh sign-in (a step-up approval needs one).
+      const next = returnPath(s.url.searchParams.get('next'));
+      if (s.session !== null && s.url.searchParams.get('again') !== '1') return redirect(s.res, next);
+      return showLogin(s, 200, null, s.session?.person ?? '', next);
     }
     if (first === 'login' && second === undefined && method === 'POST') return keySignIn(s);
     if (first === 'login' && second === 'once' && method === 'GET') return oneTime(s);

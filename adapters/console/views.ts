@@ -1,4 +1,4 @@
-import { truncate, type CardModel } from '../../src/core/card.ts';
+import { approvalsLine, decidedBy, STATUS_HEADLINE, truncate, type CardModel } from '../../src/core/card.ts';
 import type { StoredAuditEvent } from '../../src/core/ports.ts';
 import { STATUSES } from '../../src/core/proposal.ts';
 import { showHidden } from '../../src/core/visible-text.ts';
@@ -18,6 +18,17 @@ export interface CardView {
   note: string | null;
   /** When its agent was revoked, while it is (countersign revoke); null otherwise. */
   agentRevokedAt: string | null;
+  /**
+   * A step-up proposal (card.stepUp): whether this person's sign-in is recent enough for their
+   * approval to count, when it was, and the link that signs in again and comes back. Null otherwise.
+   */
+  stepUp: StepUpView | null;
+}
+
+export interface StepUpView {
+  fresh: boolean;
+  signedInAt: string;
+  signInAgain: string;
 }
 
 const DATE_FORMAT = /^(\d{4}-\d{2}-\d{2})T(\d{2}:\d{2}:\d{2})/;
@@ -44,23 +55,32 @@ function contextList(card: CardModel): Html {
 }
 
 function quorum(card: CardModel): Html {
-  const approvals = card.approvals.filter((a) => a.vote === 'approve');
   const names = card.approvals.map((a) => html`<li class="${a.vote}">${a.person} ${a.vote === 'approve' ? 'approved' : 'denied'}${a.reason ? html`: <q>${a.reason}</q>` : ''}</li>`);
   return html`<div class="quorum">
-    <span class="count">${approvals.length} of ${card.approvalsRequired} approval${card.approvalsRequired === 1 ? '' : 's'}</span>
+    <span class="count">${approvalsLine(card)}</span>
     ${names.length > 0 ? html`<ul>${names}</ul>` : ''}
   </div>`;
+}
+
+/** Why a step-up proposal's Approve is not offered, and the way to a fresh sign-in. */
+function stepUpNote(view: CardView): Html {
+  const s = view.stepUp;
+  if (s === null || view.card.stepUp === null) return html``;
+  if (s.fresh) return html`<p class="note step-up">${view.card.stepUp.note}</p>`;
+  return html`<p class="note step-up">Approving this proposal needs a fresh sign-in: you signed in ${when(s.signedInAt)}. ${view.card.stepUp.note} <a href="${s.signInAgain}">Sign in again</a></p>`;
 }
 
 function decideForm(view: CardView): Html {
   const { card } = view;
   const reasonNeeded = card.reasonRequired;
+  // A stale sign-in cannot approve a step-up proposal (the server refuses it too); denying stays.
+  const canApprove = view.stepUp === null || view.stepUp.fresh;
   return html`<form class="decide" method="post" action="/console/proposals/${card.proposalId}/decide">
     <input type="hidden" name="csrf" value="${view.csrf}">
     <label>Reason <span class="hint">${reasonNeeded ? `required to deny at ${card.risk} risk` : 'optional'}</span>
       <textarea name="reason" rows="2" maxlength="1000" placeholder="Why you approve or deny"></textarea></label>
     <div class="buttons">
-      <button type="submit" name="vote" value="approve" class="approve">Approve</button>
+      ${canApprove ? html`<button type="submit" name="vote" value="approve" class="approve">Approve</button>` : ''}
       <button type="submit" name="vote" value="deny" class="deny">Deny</button>
     </div>
     <p class="notice" role="status" aria-live="polite"></p>
@@ -70,9 +90,37 @@ function decideForm(view: CardView): Html {
 function resolutionLine(card: CardModel): Html {
   const r = card.resolution;
   if (r === null) return html``;
-  const by = r.by === null ? '' : r.by === 'policy' ? ' by the policy' : ` by ${r.by}`;
   // The decision, which never changes; the badge above shows where the proposal is now.
-  return html`<p class="resolution status-${r.status}"><b>${r.status}</b>${by} · ${when(r.at)}${r.reason ? html` · <q>${r.reason}</q>` : ''}</p>`;
+  return html`<p class="resolution status-${r.status}"><b>${STATUS_HEADLINE[r.status]}</b>${decidedBy(card)} · ${when(r.at)}${r.reason ? html` · <q>${r.reason}</q>` : ''}</p>`;
+}
+
+/**
+ * The second step of a critical approval without the script: the facts again, and a form that
+ * posts the same vote with confirm=yes (and the same CSRF token, checked again).
+ */
+export function confirmApprovalPage(card: CardModel, csrf: string, reason: string): Html {
+  const c = card.confirmApproval;
+  if (c === null) return html``;
+  const back = `/console/proposals/${card.proposalId}`;
+  return html`<section class="confirm-approval" aria-labelledby="confirm-question">
+  <h1 id="confirm-question">${c.question}</h1>
+  <p>Agent <b>${card.agent}</b> asks for this; it runs once you approve and the quorum is met.</p>
+  <dl class="facts">
+    <div><dt>Action</dt><dd><code>${c.action}</code></dd></div>
+    <div><dt>Target</dt><dd><code>${c.target}</code></dd></div>
+    <div><dt>Value</dt><dd>${c.value}</dd></div>
+  </dl>
+  <form class="confirm" method="post" action="/console/proposals/${card.proposalId}/decide">
+    <input type="hidden" name="csrf" value="${csrf}">
+    <input type="hidden" name="vote" value="approve">
+    <input type="hidden" name="confirm" value="yes">
+    <input type="hidden" name="reason" value="${reason}">
+    <div class="buttons">
+      <button type="submit" class="approve">${c.confirm}</button>
+      <a href="${back}">${c.back}</a>
+    </div>
+  </form>
+</section>`;
 }
 
 export function timelineList(entries: readonly TimelineEntry[]): Html {
@@ -109,6 +157,7 @@ export function cardHtml(view: CardView): Html {
     ${card.expiresAt !== null && card.actionable ? html`<p class="expiry">Expires ${when(card.expiresAt)} <span class="countdown" data-until="${card.expiresAt}"></span></p>` : ''}
     ${resolutionLine(card)}
     ${view.note === null ? '' : html`<p class="note">${view.note}</p>`}
+    ${view.decidable ? stepUpNote(view) : ''}
     ${view.decidable ? decideForm(view) : ''}
   </footer>
   <details class="events" open>
@@ -137,13 +186,14 @@ ${revokedAgentsSection(revoked)}
 <p class="empty-state" id="empty"${cards.length > 0 ? raw(' hidden') : ''}>Nothing is waiting for you. Run <code>npm run demo</code> to send a few example proposals.</p>`;
 }
 
-export function loginPage(options: { error: string | null; loginCsrf: string; person: string }): Html {
+export function loginPage(options: { error: string | null; loginCsrf: string; person: string; next: string }): Html {
   return html`<section class="login">
   <h1>Sign in</h1>
   <p>Sign in with your person id from the policy and your console key.</p>
   ${options.error === null ? '' : html`<p class="error" role="alert">${options.error}</p>`}
   <form method="post" action="/console/login">
     <input type="hidden" name="csrf" value="${options.loginCsrf}">
+    ${options.next === '/console' ? '' : html`<input type="hidden" name="next" value="${options.next}">`}
     <label>Person <input name="person" autocomplete="username" required maxlength="100" value="${options.person}"></label>
     <label>Console key <input name="key" type="password" autocomplete="current-password" required maxlength="200"></label>
     <button type="submit" class="approve">Sign in</button>

@@ -4,7 +4,7 @@
 
 import type { types } from '@slack/bolt';
 import { fitCard, TextCutter, type TextCut } from '../../src/core/card-fit.ts';
-import { approvalsLine, approversOf, factsLine, FULL_PROPOSAL, prettyJson, RISK_MARK, SHORTENED_NOTE, STATUS_HEADLINE, STATUS_MARK, summaryLine, type CardModel, type ThreadReply } from '../../src/core/card.ts';
+import { approvalsLine, decidedBy, factsLine, FULL_PROPOSAL, prettyJson, RISK_MARK, SHORTENED_NOTE, STATUS_HEADLINE, STATUS_MARK, summaryLine, type CardModel, type ThreadReply } from '../../src/core/card.ts';
 import { showHidden } from '../../src/core/visible-text.ts';
 
 import { escapeEntities, mrkdwn, neutralize, plain, slackDate, truncate } from './text.ts';
@@ -13,6 +13,8 @@ type Block = types.KnownBlock;
 
 export const ACTION_APPROVE = 'countersign_approve';
 export const ACTION_DENY = 'countersign_deny';
+/** The link button of a step-up card; Slack still sends its click, which only needs an ack. */
+export const ACTION_OPEN_CONSOLE = 'countersign_open_console';
 export const DENY_CALLBACK = 'countersign_deny_reason';
 export const REASON_BLOCK = 'reason';
 export const REASON_ACTION = 'reason';
@@ -45,7 +47,7 @@ function resultBlocks(card: CardModel, cutter: TextCutter): Block[] {
   const r = card.resolution;
   const head = `${STATUS_MARK[card.status]} ${STATUS_HEADLINE[card.status]}`;
   if (r === null) return [{ type: 'section', text: plain(head, LIMITS.section) }];
-  const by = r.by === null ? '' : ` by ${r.status === 'approved' ? approversOf(card).join(', ') || r.by : r.by}`;
+  const by = decidedBy(card);
   const blocks: Block[] = [
     { type: 'section', text: plain(`${head}${by}`, LIMITS.section) },
     { type: 'context', elements: [mrkdwn(`${STATUS_HEADLINE[r.status]} ${slackDate(r.at)}`)] },
@@ -54,7 +56,11 @@ function resultBlocks(card: CardModel, cutter: TextCutter): Block[] {
   return blocks;
 }
 
-function buttons(card: CardModel): Block {
+function approveButton(card: CardModel): types.Button {
+  // Slack cannot vouch for a fresh sign-in: a step-up proposal is approved on its page instead.
+  if (card.stepUp !== null) {
+    return { type: 'button', action_id: ACTION_OPEN_CONSOLE, text: { type: 'plain_text', text: card.stepUp.approveLabel, emoji: false }, url: card.link, value: card.proposalId };
+  }
   const approve: types.Button = {
     type: 'button',
     action_id: ACTION_APPROVE,
@@ -62,16 +68,14 @@ function buttons(card: CardModel): Block {
     style: 'primary',
     value: card.proposalId,
   };
-  // A critical action gets a second look before it counts; the dialog is Slack's own.
-  if (card.risk === 'critical') {
-    approve.confirm = {
-      title: plain('Approve a critical action?', 100),
-      text: plain(`${card.action.tool} · ${card.action.operation} on ${card.action.target}`, 300),
-      confirm: plain('Approve', 30),
-      deny: plain('Go back', 30),
-      style: 'danger',
-    };
-  }
+  const c = card.confirmApproval;
+  // The dialog is Slack's own, shown before the click is sent.
+  if (c !== null) approve.confirm = { title: plain(c.question, 100), text: plain(c.summary, 300), confirm: plain(c.confirm, 30), deny: plain(c.back, 30), style: 'danger' };
+  return approve;
+}
+
+function buttons(card: CardModel): Block {
+  const approve = approveButton(card);
   const deny: types.Button = {
     type: 'button',
     action_id: ACTION_DENY,
@@ -113,6 +117,7 @@ function layout(card: CardModel, parameters: string | null, cut: TextCut): Block
   const ref = mrkdwn(`Proposal \`${escapeEntities(card.proposalId)}\` · <${card.link}|details>`, LIMITS.field);
   body.push({ type: 'context', elements: card.reasons.length > 0 ? [ref, outside(cutter, card.reasons.join('; '), 'other', LIMITS.field)] : [ref] });
   body.push({ type: 'divider' });
+  if (card.actionable && card.stepUp !== null) body.push({ type: 'context', elements: [plain(card.stepUp.note, LIMITS.field)] });
   if (card.actionable) body.push(buttons(card));
   else body.push(...resultBlocks(card, cutter));
   // Said first, before the text they are about; the cut note only once the layout knows it cut.

@@ -5,7 +5,7 @@ import { NotFoundError } from '../../src/core/errors.ts';
 import type { RefusalReason, VoteOutcome } from '../../src/core/lifecycle.ts';
 import type { Logger } from '../../src/core/ports.ts';
 import type { Vote } from '../../src/core/proposal.ts';
-import { ACTION_APPROVE, ACTION_DENY, DENY_CALLBACK, REASON_ACTION, REASON_BLOCK, denyModal, type DenyModalMeta } from './blocks.ts';
+import { ACTION_APPROVE, ACTION_DENY, ACTION_OPEN_CONSOLE, DENY_CALLBACK, REASON_ACTION, REASON_BLOCK, denyModal, type DenyModalMeta } from './blocks.ts';
 import { SLACK } from './platform.ts';
 import { escapeEntities } from './text.ts';
 
@@ -81,6 +81,11 @@ export function registerInteractions(app: App, ctx: InteractionContext): void {
       const result = await decideClick(ctx.deps, asClick(click, 'approve'));
       if (result.outcome.kind === 'refused') await refuse(ctx, click, result.outcome, result.notice);
     });
+  });
+
+  // The link opens in the person's browser; Slack tells the app about the click all the same.
+  app.action<BlockAction<ButtonAction>>(ACTION_OPEN_CONSOLE, async ({ ack }) => {
+    await ack();
   });
 
   app.action<BlockAction<ButtonAction>>(ACTION_DENY, async ({ ack, body, action, context }) => {

@@ -3,7 +3,7 @@
 // agent or a person wrote goes through `safe()`; only countersign's own words are written raw.
 
 import { fitCard, payloadBytes, TextCutter, type TextCut } from '../../src/core/card-fit.ts';
-import { approvalsLine, approversOf, factsLine, FULL_PROPOSAL, prettyJson, RISK_MARK, SHORTENED_NOTE, STATUS_HEADLINE, STATUS_MARK, summaryLine, type CardModel, type ThreadReply } from '../../src/core/card.ts';
+import { approvalsLine, decidedBy, factsLine, FULL_PROPOSAL, prettyJson, RISK_MARK, SHORTENED_NOTE, STATUS_HEADLINE, STATUS_MARK, summaryLine, type CardModel, type ThreadReply } from '../../src/core/card.ts';
 import type { Proposal } from '../../src/core/proposal.ts';
 import { showHidden } from '../../src/core/visible-text.ts';
 import { neutralize, safe, shortTime, truncate } from './text.ts';
@@ -58,22 +58,28 @@ function decisionElements(card: CardModel): AdaptiveElement[] {
     ...(required ? { isRequired: true, errorMessage: 'A reason is required to deny this proposal.' } : {}),
   };
   const data = { proposal: card.proposalId };
+  const deny: AdaptiveElement = { type: 'Action.Execute', title: 'Deny', verb: VERB_DENY, data, associatedInputs: 'auto', style: 'destructive' };
+  // Teams cannot vouch for a fresh sign-in: a step-up proposal is approved on its page instead.
+  if (card.stepUp !== null) {
+    const open: AdaptiveElement = { type: 'Action.OpenUrl', title: card.stepUp.approveLabel, url: card.link };
+    return [text(card.stepUp.note, { isSubtle: true, size: 'Small' }), reason, { type: 'ActionSet', actions: [open, deny] }];
+  }
   // Approve sends no inputs, so a required deny reason never blocks an approval.
   const execute: AdaptiveElement = { type: 'Action.Execute', title: 'Approve', verb: VERB_APPROVE, data, associatedInputs: 'none', style: 'positive' };
-  // Adaptive Cards have no confirm dialog: a critical approval is a second, deliberate click.
+  const c = card.confirmApproval;
+  // Adaptive Cards have no confirm dialog: the confirmation is a second, deliberate click.
   const approve: AdaptiveElement =
-    card.risk === 'critical'
-      ? {
+    c === null
+      ? execute
+      : {
           type: 'Action.ShowCard',
           title: 'Approve…',
           card: {
             type: 'AdaptiveCard',
-            body: [text(`Approve a critical action? ${safe(`${card.action.tool} · ${card.action.operation} on ${card.action.target}`, 300)}`)],
-            actions: [{ ...execute, title: 'Approve (critical)' }],
+            body: [text(safe(`${c.question} ${c.summary}`, 400))],
+            actions: [{ ...execute, title: `${c.confirm} (critical)` }],
           },
-        }
-      : execute;
-  const deny: AdaptiveElement = { type: 'Action.Execute', title: 'Deny', verb: VERB_DENY, data, associatedInputs: 'auto', style: 'destructive' };
+        };
   return [reason, { type: 'ActionSet', actions: [approve, deny] }];
 }
 
@@ -81,7 +87,7 @@ function resultElements(card: CardModel, cutter: TextCutter): AdaptiveElement[] 
   const r = card.resolution;
   const head = `${STATUS_MARK[card.status]} ${STATUS_HEADLINE[card.status]}`;
   if (r === null) return [text(head, { weight: 'Bolder' })];
-  const by = r.by === null ? '' : ` by ${r.status === 'approved' ? approversOf(card).join(', ') || r.by : r.by}`;
+  const by = decidedBy(card);
   const out = [text(safe(`${head}${by}`), { weight: 'Bolder' }), text(`${STATUS_HEADLINE[r.status]} ${shortTime(r.at)} UTC`, { isSubtle: true, size: 'Small', spacing: 'None' })];
   if (r.reason !== null && r.reason !== '') out.push(text(`Reason: ${outside(cutter, r.reason, 'other', SHOWN.line)}`));
   return out;

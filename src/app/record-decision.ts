@@ -1,7 +1,7 @@
 import { auditEvent } from '../core/audit.ts';
 import { iso } from '../core/clock.ts';
 import { refusalSentence } from '../core/card.ts';
-import { applyVote, type Authority, type VoteOutcome } from '../core/lifecycle.ts';
+import { applyVote, type Authority, type RevokedAgents, type VoteOutcome } from '../core/lifecycle.ts';
 import type { PlatformId } from '../core/platform.ts';
 import type { Proposal, Vote } from '../core/proposal.ts';
 import type { Policy } from '../core/policy/model.ts';
@@ -18,6 +18,11 @@ export interface DecisionRequest {
   platform: PlatformId;
   vote: Vote;
   reason?: string | null;
+  /**
+   * When the person signed in, from the platform's own session record (the console's); absent
+   * or null where the platform cannot vouch for one. Only `step_up` rules ask for it.
+   */
+  authenticatedAt?: number | null;
 }
 
 export interface DecisionResult {
@@ -33,10 +38,19 @@ export function authorityFrom(policy: Policy): Authority {
   };
 }
 
+/**
+ * The kill switch as the store says now, for every agent of the policy in one read (an agent the
+ * policy no longer names cannot be revoked either: revoke needs it in the policy).
+ */
+function revokedAgents(deps: Pick<AppDeps, 'store' | 'policy'>): Promise<RevokedAgents> {
+  return deps.store.revokedAgents([...deps.policy.agents.keys()]);
+}
+
 export async function recordDecision(deps: AppDeps, req: DecisionRequest): Promise<DecisionResult> {
   const authority = authorityFrom(deps.policy);
-  const vote = { person: req.person, platform: req.platform, vote: req.vote, reason: req.reason ?? null };
-  const result = await mutate(deps, req.proposalId, (p, now) => applyVote(p, vote, authority, now));
+  const revoked = await revokedAgents(deps);
+  const vote = { person: req.person, platform: req.platform, vote: req.vote, reason: req.reason ?? null, authenticatedAt: req.authenticatedAt ?? null };
+  const result = await mutate(deps, req.proposalId, (p, now) => applyVote(p, vote, authority, now, revoked));
   return { outcome: result.outcome, proposal: result.proposal };
 }
 
@@ -51,10 +65,11 @@ export type DecisionCheck =
  */
 async function checkDecision(deps: AppDeps, req: Omit<DecisionRequest, 'reason'>): Promise<DecisionCheck> {
   const authority = authorityFrom(deps.policy);
-  const vote = { person: req.person, platform: req.platform, vote: req.vote, reason: null };
+  const revoked = await revokedAgents(deps);
+  const vote = { person: req.person, platform: req.platform, vote: req.vote, reason: null, authenticatedAt: req.authenticatedAt ?? null };
   let reasonRequired = false;
   const result = await mutate(deps, req.proposalId, (p, now) => {
-    const step = applyVote(p, vote, authority, now);
+    const step = applyVote(p, vote, authority, now, revoked);
     // The reason is the last thing applyVote checks: refused for it means allowed otherwise.
     reasonRequired = step.outcome.kind === 'refused' && step.outcome.why === 'reason_required';
     return step.outcome.kind === 'refused' && !reasonRequired ? step : { outcome: step.outcome, next: null, events: [] };

@@ -15,6 +15,8 @@ export interface DecisionSummary {
   route: string | null;
   approvers: string | null;
   approvals_required: number;
+  /** Only when the rule needs step-up (absent otherwise, as in the decision). */
+  step_up?: true;
 }
 
 export interface ReplayedProposal {
@@ -37,7 +39,7 @@ export interface ReplayResult {
 }
 
 const PAGE = 500;
-const FIELDS = ['effect', 'risk', 'rule', 'route', 'approvers', 'approvals_required'] as const;
+const FIELDS = ['effect', 'risk', 'rule', 'route', 'approvers', 'approvals_required', 'step_up'] as const;
 
 function summary(d: Partial<Decision>): DecisionSummary {
   return {
@@ -47,6 +49,7 @@ function summary(d: Partial<Decision>): DecisionSummary {
     route: d.route ?? null,
     approvers: d.approvers ?? null,
     approvals_required: d.approvals_required ?? 0,
+    ...(d.step_up === true ? { step_up: true as const } : {}),
   };
 }
 

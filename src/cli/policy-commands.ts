@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { replayPolicy, type DecisionSummary } from '../app/replay-policy.ts';
 import { parseDuration } from '../core/duration.ts';
 import { PolicyError } from '../core/errors.ts';
+import { STEP_UP_WINDOW_MS } from '../core/lifecycle.ts';
 import { evaluate, type CompiledPolicy } from '../core/policy/evaluate.ts';
 import { loadPolicy } from '../core/policy/load.ts';
 import { showHiddenOneLine } from '../core/visible-text.ts';
@@ -38,7 +39,8 @@ export function describeDecision(d: Decision): string {
   const head = `${d.effect} (risk ${d.risk}) by ${d.rule === 'default' ? 'the default' : `rule "${d.rule}"`}`;
   const reasons = d.reasons.length > 0 ? `\nreason: ${d.reasons.join('; ')}` : '';
   const people = d.effect === 'approve' ? `\nneeds ${d.approvals_required} approval(s) from group "${d.approvers ?? ''}", posted to route "${d.route ?? ''}", expires after ${ttl(d.ttl_ms)}` : '';
-  return `decision: ${head}${reasons}${people}`;
+  const stepUp = d.step_up === true ? `\nstep-up: approvals count only in the console, from people who signed in there within the last ${STEP_UP_WINDOW_MS / 60_000} minutes` : '';
+  return `decision: ${head}${reasons}${people}${stepUp}`;
 }
 
 /** `policy test FILE PROPOSAL.json [--agent ID] [--json]`: the decision and the rule that matched. */
@@ -65,7 +67,7 @@ function sinceMs(text: string, now: number): number {
 
 function short(d: DecisionSummary | null): string {
   if (d === null) return '(unknown)';
-  return `${d.effect}/${d.risk} (${d.rule}${d.effect === 'approve' ? `, ${d.approvals_required}× ${d.approvers ?? ''}` : ''})`;
+  return `${d.effect}/${d.risk} (${d.rule}${d.effect === 'approve' ? `, ${d.approvals_required}× ${d.approvers ?? ''}${d.step_up === true ? ', step-up' : ''}` : ''})`;
 }
 
 /** `policy replay FILE [--since 7d] [--until DATE] [--json]`: which past decisions the policy would change. */

@@ -14,9 +14,10 @@ export type AuditEventData = {
   policy_decided: { [K in keyof Decision]: Decision[K] };
   /** `actor: policy` carries the rule; a person's decision carries the approvers and the reason. */
   decided: { status: Status; rule?: string; approvers?: string[]; reason?: string | null };
-  approval_recorded: { person: string; platform: PlatformId; vote: Vote; reason: string | null; approvals: number; required: number };
-  /** A person's refused click; a stranger's carries `platform_user` instead of `person`. */
-  approval_refused: { person?: string; platform_user?: string; platform: PlatformId; vote: Vote; why: RefusalReason };
+  /** `signed_in_at`: on a step-up proposal's approval, the sign-in it counted by (null: the platform vouched for none). */
+  approval_recorded: { person: string; platform: PlatformId; vote: Vote; reason: string | null; approvals: number; required: number; signed_in_at?: string | null };
+  /** A person's refused click; a stranger's carries `platform_user` instead of `person`; a step-up refusal, the sign-in it was judged by. */
+  approval_refused: { person?: string; platform_user?: string; platform: PlatformId; vote: Vote; why: RefusalReason; signed_in_at?: string | null };
   /** An earlier approval the policy in force no longer lets count (`approvals`: how many still do). */
   approval_void: { person: string; platform: PlatformId; why: Unqualified; approvals: number; required: number };
   expired: { approvals: number; required: number };

@@ -1,5 +1,5 @@
 import { iso } from './clock.ts';
-import { denyNeedsReason, type Eligibility, type RefusalReason } from './lifecycle.ts';
+import { denyNeedsReason, STEP_UP_WINDOW_MS, type Eligibility, type RefusalReason } from './lifecycle.ts';
 import type { PlatformId } from './platform.ts';
 import type { Approval, Decision, Proposal, ProposalContext, Action, Resolution, Status } from './proposal.ts';
 import { hiddenCharactersNote, showHidden, showHiddenInJson, withoutPartialMark } from './visible-text.ts';
@@ -29,6 +29,17 @@ export interface CardModel {
   actionable: boolean;
   /** Denying needs a reason (high and critical risk): renderers ask for one. */
   reasonRequired: boolean;
+  /**
+   * Approving asks a second time first, repeating these words (critical risk): Slack's confirm
+   * dialog, Teams' second card, the console's confirm step (which its server enforces). Null when one click is enough.
+   */
+  confirmApproval: ApprovalConfirmation | null;
+  /**
+   * The rule's step_up: approvals count only on the page at `link`, from someone signed in there
+   * within the last few minutes. Renderers that cannot vouch for a sign-in (chat) show a link
+   * button with `approveLabel` in place of Approve, and `note`. Null for every other rule.
+   */
+  stepUp: { note: string; approveLabel: string } | null;
   resolution: (Omit<Resolution, 'at'> & { at: string }) | null;
   /** Where to see the proposal and its history outside chat (the platform that shows pages gives it). */
   link: string;
@@ -36,18 +47,56 @@ export interface CardModel {
   hiddenNote: string | null;
 }
 
+/** The words of the "are you sure?" step before a critical approval counts. */
+export interface ApprovalConfirmation {
+  question: string;
+  /** What the approval lets happen, repeated: "payments · payout", the target, the value ("24800 EUR", or "none"). */
+  action: string;
+  target: string;
+  value: string;
+  /** The three in one line, for a dialog with one text. */
+  summary: string;
+  /** The button that approves, and the one that goes back without a vote. */
+  confirm: string;
+  back: string;
+}
+
+export const STEP_UP_APPROVE_LABEL = 'Approve in the console';
+export const STEP_UP_NOTE = `Approvals of this proposal count only in the console, from someone who signed in there within the last ${STEP_UP_WINDOW_MS / 60_000} minutes.`;
+
+/** Whether approving asks a second time first: where one careless click costs the most. */
+export function approvalNeedsConfirmation(p: Pick<Proposal, 'decision'>): boolean {
+  return p.decision.risk === 'critical';
+}
+
+function confirmation(action: Pick<Action, 'tool' | 'operation' | 'target'>, value: ProposalContext['value']): ApprovalConfirmation {
+  const what = `${action.tool} · ${action.operation}`;
+  const shown = valueOf(value);
+  return {
+    question: 'Approve a critical action?',
+    action: what,
+    target: action.target,
+    value: shown,
+    summary: `${what} on ${action.target}, value ${shown}`,
+    confirm: 'Approve',
+    back: 'Go back',
+  };
+}
+
 export function buildApprovalCard(p: Proposal, link: string): CardModel {
   const seen = new Set<string>();
   const show = (text: string) => showHidden(text, seen);
   const showOrNull = (text: string | null) => (text === null ? null : show(text));
   const { action, context } = p;
+  const shownAction = { tool: show(action.tool), operation: show(action.operation), target: show(action.target), parameters: showHiddenInJson(action.parameters, seen) as Action['parameters'] };
+  const shownContext = { ...context, environment: show(context.environment), value: { ...context.value, currency: show(context.value.currency) } };
   return {
     proposalId: p.id,
     version: p.version,
     agent: show(p.agent),
     intent: show(p.intent),
-    action: { tool: show(action.tool), operation: show(action.operation), target: show(action.target), parameters: showHiddenInJson(action.parameters, seen) as Action['parameters'] },
-    context: { ...context, environment: show(context.environment), value: { ...context.value, currency: show(context.value.currency) } },
+    action: shownAction,
+    context: shownContext,
     risk: p.decision.risk,
     rule: show(p.decision.rule),
     reasons: p.decision.reasons.map(show),
@@ -57,6 +106,8 @@ export function buildApprovalCard(p: Proposal, link: string): CardModel {
     expiresAt: p.expires_at === null ? null : iso(p.expires_at),
     actionable: p.status === 'pending',
     reasonRequired: denyNeedsReason(p.decision.risk),
+    confirmApproval: approvalNeedsConfirmation(p) ? confirmation(shownAction, shownContext.value) : null,
+    stepUp: p.decision.step_up === true ? { note: STEP_UP_NOTE, approveLabel: STEP_UP_APPROVE_LABEL } : null,
     resolution: p.resolution === null ? null : { ...p.resolution, by: showOrNull(p.resolution.by), reason: showOrNull(p.resolution.reason), at: iso(p.resolution.at) },
     link,
     // Last: properties are evaluated in order, so every text above has been looked at.
@@ -120,6 +171,14 @@ export function approversOf(card: CardModel): string[] {
   return card.approvals.filter((a) => a.vote === 'approve').map((a) => a.person);
 }
 
+/** Who decided, as every card's result line says it: " by alice, bob" (everyone whose approval counted), " by the policy", or "". */
+export function decidedBy(card: CardModel): string {
+  const r = card.resolution;
+  if (r === null || r.by === null) return '';
+  if (r.by === 'policy') return r.status === 'rejected' ? '' : ' by the policy';
+  return ` by ${r.status === 'approved' ? approversOf(card).join(', ') || r.by : r.by}`;
+}
+
 /** "1 of 2 approvals: alice". */
 export function approvalsLine(card: CardModel): string {
   const names = approversOf(card);
@@ -129,7 +188,10 @@ export function approvalsLine(card: CardModel): string {
 
 /** The context's value, "420 EUR", or "none". */
 export function valueText(card: CardModel): string {
-  const v = card.context.value;
+  return valueOf(card.context.value);
+}
+
+function valueOf(v: ProposalContext['value']): string {
   if (v.amount === 0 && v.currency === '') return 'none';
   return `${v.amount}${v.currency === '' ? '' : ` ${v.currency}`}`;
 }
@@ -166,6 +228,9 @@ export function refusalSentence(r: { why: RefusalReason; message: string }): str
       return `Too late: ${r.message}.`;
     case 'reason_required':
       return `${capitalize(r.message)}.`;
+    case 'agent_revoked':
+    case 'step_up_required':
+      return `Not counted: ${r.message}.`;
   }
 }
 

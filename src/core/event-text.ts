@@ -1,6 +1,6 @@
 import { asKnown, type AuditEventInput, type AuditEventOf, type KnownAuditEvent } from './audit-events.ts';
 import type { ThreadReply } from './card.ts';
-import type { RefusalReason, Unqualified } from './lifecycle.ts';
+import { STEP_UP_WINDOW_MS, type RefusalReason, type Unqualified } from './lifecycle.ts';
 import type { Proposal } from './proposal.ts';
 
 // What an audit event says to people, the same on every platform: the line posted in a
@@ -50,6 +50,8 @@ const REFUSED_BECAUSE: Record<RefusalReason, string> = {
   sponsor: 'sponsors this agent, so cannot approve its actions',
   already_voted: 'had already decided',
   reason_required: 'gave no reason (required to deny at this risk)',
+  step_up_required: `had not signed in to the console within the last ${STEP_UP_WINDOW_MS / 60_000} minutes (this rule needs a fresh sign-in to approve)`,
+  agent_revoked: 'was too late: the agent is revoked',
   expired: 'was too late: the proposal had expired',
   not_pending: 'was too late: the proposal was already decided',
 };

@@ -41,16 +41,30 @@ export interface VoteRequest {
   platform: PlatformId;
   vote: Vote;
   reason: string | null;
+  /**
+   * When the person last signed in on the platform the vote comes from, as that platform's own
+   * server-side record says (the console's session); null where the platform cannot vouch for
+   * one (a chat account). Never taken from the request itself.
+   */
+  authenticatedAt: number | null;
 }
+
+/** Agents whose kill switch is pulled now, with when (ProposalStore.revokedAgents). */
+export type RevokedAgents = ReadonlyMap<string, number>;
 
 export type RefusalReason =
   | 'unknown_person'
   | 'not_an_approver'
   | 'sponsor'
+  | 'agent_revoked'
   | 'already_voted'
   | 'reason_required'
+  | 'step_up_required'
   | 'expired'
   | 'not_pending';
+
+/** How recent a sign-in must be for an approval of a `step_up: true` rule to count. */
+export const STEP_UP_WINDOW_MS = 5 * 60_000;
 
 export type VoteOutcome =
   | { kind: 'refused'; why: RefusalReason; message: string; status: Status }
@@ -75,7 +89,10 @@ export function denyNeedsReason(risk: Risk): boolean {
   return risk === 'high' || risk === 'critical';
 }
 
-export type Eligibility = { ok: true } | { ok: false; why: Exclude<RefusalReason, 'reason_required'>; message: string };
+/** Refusals that depend on the vote itself (a deny's reason, an approval's fresh sign-in), not on who and when. */
+type VoteRefusal = 'reason_required' | 'step_up_required';
+
+export type Eligibility = { ok: true } | { ok: false; why: Exclude<RefusalReason, VoteRefusal>; message: string };
 
 /** Why the policy in force does not let a person approve this proposal (whoever they were when they clicked). */
 export type Unqualified = Extract<RefusalReason, 'unknown_person' | 'not_an_approver' | 'sponsor'>;
@@ -93,15 +110,29 @@ function unqualified(p: Pick<Proposal, 'agent' | 'decision'>, person: string, au
  * Whether `person` may decide on the proposal now, and if not why: the checks of applyVote
  * before the vote itself, shared with every renderer that says so before a click (the
  * console greys out its buttons). Authorisation comes first: a stranger learns nothing.
+ * `revoked`: the kill switch, as the store says now; a revoked agent's proposal left pending
+ * (a revocation that stopped midway) would never run, so nobody decides on it.
  */
-export function canDecide(p: Proposal, person: string, authority: Authority, now: number): Eligibility {
-  const no = (why: Exclude<RefusalReason, 'reason_required'>): Eligibility => ({ ok: false, why, message: refusalMessage(why, p) });
+export function canDecide(p: Proposal, person: string, authority: Authority, now: number, revoked: RevokedAgents): Eligibility {
+  const no = (why: Exclude<RefusalReason, VoteRefusal>): Eligibility => ({ ok: false, why, message: refusalMessage(why, p) });
   const policySays = unqualified(p, person, authority);
   if (policySays !== null) return no(policySays);
   if (p.status === 'expired' || isOverdue(p, now)) return no('expired');
   if (p.status !== 'pending') return no('not_pending');
+  const revokedAt = revoked.get(p.agent);
+  if (revokedAt !== undefined && p.created_at <= revokedAt) return no('agent_revoked');
   if (p.approvals.some((a) => a.person === person)) return no('already_voted');
   return { ok: true };
+}
+
+/**
+ * Whether an approval of `p` from someone who signed in at `authenticatedAt` may count at
+ * `now`: always, unless the rule says step_up, which needs a sign-in the platform vouches for
+ * within the last STEP_UP_WINDOW_MS. Denials never need it: refusing is always safe.
+ */
+export function signInFreshEnough(p: Pick<Proposal, 'decision'>, authenticatedAt: number | null, now: number): boolean {
+  if (p.decision.step_up !== true) return true;
+  return authenticatedAt !== null && now - authenticatedAt <= STEP_UP_WINDOW_MS;
 }
 
 /** An approval given earlier that the policy in force no longer lets count. */
@@ -162,6 +193,10 @@ export function refusalMessage(why: RefusalReason, p: Proposal): string {
       return 'your decision on this proposal is already counted';
     case 'reason_required':
       return `a reason is required to deny a ${p.decision.risk}-risk proposal`;
+    case 'agent_revoked':
+      return `agent "${p.agent}" is revoked, so none of its proposals will run`;
+    case 'step_up_required':
+      return `approvals of this proposal count only in the console, from someone who signed in there within the last ${STEP_UP_WINDOW_MS / 60_000} minutes`;
   }
 }
 
@@ -185,10 +220,12 @@ export function expire(p: Proposal, now: number): Step<{ expired: boolean }> {
   };
 }
 
-export function applyVote(p: Proposal, req: VoteRequest, authority: Authority, now: number): Step<VoteOutcome> {
+export function applyVote(p: Proposal, req: VoteRequest, authority: Authority, now: number, revoked: RevokedAgents): Step<VoteOutcome> {
   const actor = `person:${req.person}`;
+  // Step-up proposals record the sign-in their approvals (and refusals) were judged by.
+  const signedIn = p.decision.step_up === true ? { signed_in_at: req.authenticatedAt === null ? null : iso(req.authenticatedAt) } : {};
   const refuse = (why: RefusalReason, message: string, extra: Step<unknown> | null = null): Step<VoteOutcome> => {
-    const refusal = event(p, now, 'approval_refused', actor, { person: req.person, platform: req.platform, vote: req.vote, why });
+    const refusal = event(p, now, 'approval_refused', actor, { person: req.person, platform: req.platform, vote: req.vote, why, ...(why === 'step_up_required' ? signedIn : {}) });
     return {
       outcome: { kind: 'refused', why, message, status: extra?.next?.status ?? p.status },
       next: extra?.next ?? null,
@@ -196,11 +233,14 @@ export function applyVote(p: Proposal, req: VoteRequest, authority: Authority, n
     };
   };
 
-  const eligible = canDecide(p, req.person, authority, now);
+  const eligible = canDecide(p, req.person, authority, now, revoked);
   if (!eligible.ok) {
     // A proposal past its deadline is expired now, by this very click.
     const expiry = eligible.why === 'expired' ? expire(p, now) : null;
     return refuse(eligible.why, eligible.message, expiry?.next ? expiry : null);
+  }
+  if (req.vote === 'approve' && !signInFreshEnough(p, req.authenticatedAt, now)) {
+    return refuse('step_up_required', refusalMessage('step_up_required', p));
   }
   const reason = req.reason?.trim() || null;
   if (req.vote === 'deny' && reason === null && denyNeedsReason(p.decision.risk)) {
@@ -222,6 +262,7 @@ export function applyVote(p: Proposal, req: VoteRequest, authority: Authority, n
     reason,
     approvals: approvers.length,
     required,
+    ...(req.vote === 'approve' ? signedIn : {}),
   });
 
   // Any allowed person's deny ends it; approvals end it once the quorum of distinct people is met.

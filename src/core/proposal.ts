@@ -98,6 +98,11 @@ export interface Decision {
   approvals_required: number;
   /** How long a pending proposal waits for people, in milliseconds. */
   ttl_ms: number;
+  /**
+   * The rule's `step_up: true`: approvals count only from a platform that vouches for a sign-in
+   * within STEP_UP_WINDOW_MS (lifecycle.ts). Absent otherwise, and in proposals stored before it existed.
+   */
+  step_up?: true;
 }
 
 export type Vote = 'approve' | 'deny';

@@ -62,7 +62,7 @@ describe('web console in a browser', () => {
   it('signs in, approves a card, shows the outcome live, and searches the audit', async () => {
     // The demo's cards (refund, database change, email, payout: three risks), and a refund
     // whose intent tries to inject markup.
-    const demo = [];
+    const demo: Awaited<ReturnType<CountersignClient['propose']>>[] = [];
     for (const { body } of DEMO_PROPOSALS.slice(0, 4)) demo.push(await billing.propose(body));
     expect(demo.map((p) => p.status)).toEqual(['pending', 'pending', 'pending', 'pending']);
     const refund = demo[0]!;
@@ -96,9 +96,10 @@ describe('web console in a browser', () => {
     await shoot(page, 'console-pending.png');
     await page.setViewportSize({ width: 1180, height: 900 });
 
-    // A deny without a reason on a high-risk proposal: the core refuses, the card says why.
+    // A deny without a reason on a high-risk proposal: the core refuses, the card says why, in the
+    // sentence every platform says.
     await card.locator('button.deny').click();
-    await expect.poll(() => card.locator('.notice').textContent()).toContain('a reason is required to deny a high-risk proposal');
+    await expect.poll(() => card.locator('.notice').textContent()).toBe('A reason is required to deny a high-risk proposal.');
 
     // Approve with a reason.
     await card.locator('textarea[name="reason"]').fill('Duplicate charge confirmed in Stripe (ch_3Pq…)');
@@ -107,6 +108,26 @@ describe('web console in a browser', () => {
     await expect.poll(() => fresh.getAttribute('data-status')).toBe('approved');
     await expect.poll(() => fresh.locator('.timeline').textContent()).toContain('Approved by alice');
     expect(await fresh.locator('form.decide').count()).toBe(0);
+
+    // A critical payout: Approve asks first, repeating what would happen; Go back counts nothing.
+    const payout = page.locator(`#card-${demo[3]!.id}`);
+    expect(await payout.textContent()).toContain('critical risk');
+    await payout.locator('button.approve').click();
+    const confirm = payout.locator('.confirm-approval');
+    await expect.poll(() => confirm.count()).toBe(1);
+    const asked = (await confirm.textContent()) ?? '';
+    for (const part of ['Approve a critical action?', 'payments · payout', 'iban:DE89370400440532013000', '24800 EUR']) expect(asked).toContain(part);
+    expect(await payout.locator('button.deny').count()).toBe(0);
+    await confirm.scrollIntoViewIfNeeded();
+    await shoot(page, 'console-confirm.png');
+    await confirm.locator('button.confirm-back').click();
+    await expect.poll(() => payout.locator('.confirm-approval').count()).toBe(0);
+    expect(await payout.locator('button.deny').count()).toBe(1);
+    expect((await billing.get(demo[3]!.id)).approvals).toEqual([]);
+    await payout.locator('button.approve').click();
+    await payout.locator('.confirm-approval button.confirm-yes').click();
+    await expect.poll(() => page.locator(`#card-${demo[3]!.id} .quorum .count`).textContent()).toBe('1 of 2 approvals: alice');
+    expect((await billing.get(demo[3]!.id)).approvals.map((a) => a.person)).toEqual(['alice']);
 
     // The agent takes its execution token and reports the outcome: the timeline updates live.
     let token: string | undefined;

@@ -57,6 +57,12 @@ export interface ChatPlatformDriver {
    * null. Without `reason`, a deny goes out with the reason left empty.
    */
   click(person: ContractPerson, proposalId: string, vote: ContractVote, reason?: string): Promise<string | null>;
+  /**
+   * What the platform asks `person` before their approval of the proposal counts, as one text,
+   * with nothing recorded; null when it asks nothing. Slack and Teams ask on the card itself (a
+   * confirm dialog, a second card); the console's server answers a first approve with the question.
+   */
+  confirmationOf(person: ContractPerson, proposalId: string): Promise<string | null>;
   /** The replies under the card, oldest first. */
   threadOf(proposalId: string): Promise<string[]>;
   /** An approval from someone the policy does not know. */
@@ -254,17 +260,31 @@ export function chatPlatformContract(name: string, makeDriver: () => Promise<Cha
       expect(first.text).toContain(CONTRACT_RULES.double.name);
       expect(first.text).toContain('0 of 2 approvals');
       expect((await d().click('alice', id, 'approve')) ?? '').not.toMatch(REFUSAL);
-      await cardUntil(d(), id, '1 of 2 approvals by alice, buttons', (c) => c.text.includes('1 of 2 approvals') && c.text.includes('alice') && hasButtons(c));
+      await cardUntil(d(), id, '1 of 2 approvals by alice, buttons', (c) => c.text.includes('1 of 2 approvals: alice') && hasButtons(c));
       expect((await proposal(d(), id)).status).toBe('pending');
       expect((await d().click('bob', id, 'approve')) ?? '').not.toMatch(REFUSAL);
       const p = await proposal(d(), id);
       expect(p.status).toBe('approved');
       expect(p.approvals.map((a) => a.person)).toEqual(['alice', 'bob']);
       const final = await cardUntil(d(), id, 'approved by alice and bob, no buttons', (c) => c.buttons.length === 0);
-      expect(final.text).toMatch(/approved/i);
-      expect(final.text).toContain('alice');
-      expect(final.text).toContain('bob');
+      // Everyone whose approval counted, not only the last one.
+      expect(final.text).toContain('Approved by alice, bob');
+      expect(final.text).toContain('2 of 2 approvals: alice, bob');
       await threadUntil(d(), id, [`alice approved (1 of 2, via ${d().platform})`, `bob approved (2 of 2, via ${d().platform})`, 'Approved by alice, bob']);
+    });
+
+    it('asks to confirm a critical approval first, repeating the action, target and value, and counts nothing until it is confirmed', async () => {
+      const body = payout();
+      const id = await propose(d(), body);
+      await d().cardOf(id);
+      const asked = await d().confirmationOf('alice', id);
+      expect(asked).not.toBeNull();
+      for (const fact of [body.action.tool, body.action.operation, body.action.target, '25000 EUR']) expect(asked, `the confirmation repeats ${fact}`).toContain(fact);
+      expect((await proposal(d(), id)).approvals).toEqual([]);
+      expect((await auditOf(d(), id)).filter((e) => e.type === 'approval_recorded' || e.type === 'approval_refused')).toEqual([]);
+      // Confirmed, it counts like any approval.
+      expect((await d().click('alice', id, 'approve')) ?? '').not.toMatch(REFUSAL);
+      expect((await proposal(d(), id)).approvals.map((a) => [a.person, a.platform])).toEqual([['alice', d().platform]]);
     });
 
     it("refuses a sponsor's click with the refusal sentence every platform says, to the sponsor alone, and audits it", async () => {

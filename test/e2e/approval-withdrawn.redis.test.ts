@@ -195,7 +195,7 @@ describe('an approval that no longer qualifies does not count toward the quorum'
     expect(p.execution).toBeNull();
     // The card shows the count that is true.
     const card = await (await fetch(`${app.url}/console/proposals/${id}/card`, { headers: { cookie: sessions.get('bob')!.cookie } })).text();
-    expect(card).toContain('<span class="count">1 of 2 approvals</span>');
+    expect(card).toContain('<span class="count">1 of 2 approvals: bob</span>');
     expect(card).toContain('<li class="approve">bob approved</li>');
     expect(card).not.toContain('<li class="approve">alice approved');
     // …and its timeline says why alice's approval went.

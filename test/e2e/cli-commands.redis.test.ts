@@ -50,6 +50,16 @@ describe('countersign policy test', () => {
     expect(fallback.stdout).toContain('by the default');
   });
 
+  it('says when a rule needs step-up (console approvals from a fresh sign-in)', async () => {
+    const stepUp = file('step-up.yaml', BASE_POLICY.replace('    risk: high\n    route: finance\n', '    risk: high\n    step_up: true\n    route: finance\n'));
+    const refund = file('refund-step-up.json', proposalBody());
+    const res = await countersign(['policy', 'test', stepUp, refund, '--agent', 'billing-agent']);
+    expect(res.stdout).toContain('step-up: approvals count only in the console, from people who signed in there within the last 5 minutes');
+    const json = await countersign(['policy', 'test', stepUp, refund, '--agent', 'billing-agent', '--json']);
+    expect(JSON.parse(json.stdout).decision).toMatchObject({ rule: 'payments', step_up: true });
+    expect((await countersign(['policy', 'test', policyFile, refund, '--agent', 'billing-agent'])).stdout).not.toContain('step-up');
+  });
+
   it('asks which agent when the policy has several, and names a bad proposal field', async () => {
     const refund = file('refund2.json', proposalBody());
     const ambiguous = await countersign(['policy', 'test', policyFile, refund]);

@@ -149,11 +149,11 @@ describe('console decisions', () => {
     expect(await pageText(bob, `/console/proposals/${other.id}/card`)).toContain('Only members of &quot;security&quot; may decide on this proposal.');
     expect(await (await decide(bob, other.id, { vote: 'approve' })).json()).toMatchObject({ ok: false, why: 'not_an_approver' });
 
-    // Two of finance for a large payment.
+    // Two of finance for a large payment (critical: each approval is confirmed, see critical-approvals).
     const large = (await app.ops.propose(proposalBody({ context: { value: { amount: 50_000, currency: 'EUR' } } }))).body;
-    expect(await (await decide(alice, large.id, { vote: 'approve' })).json()).toMatchObject({ ok: true, status: 'pending', message: expect.stringContaining('1 of 2') });
+    expect(await (await decide(alice, large.id, { vote: 'approve', confirm: 'yes' })).json()).toMatchObject({ ok: true, status: 'pending', message: expect.stringContaining('1 of 2') });
     expect(await pageText(alice, `/console/proposals/${large.id}/card`)).toContain('You approved this proposal; waiting for others.');
-    expect(await (await decide(bob, large.id, { vote: 'approve' })).json()).toMatchObject({ ok: true, status: 'approved' });
+    expect(await (await decide(bob, large.id, { vote: 'approve', confirm: 'yes' })).json()).toMatchObject({ ok: true, status: 'approved' });
   });
 
   it('works without the script: a plain form post redirects back with the result', async () => {

@@ -179,6 +179,13 @@ export function slackContractDriver(app: TestApp, o: SlackDriverOptions, extras:
         return seeBlocks(latest.args['blocks']);
       },
       click: (person, id, vote, reason) => clickAs(CONTRACT_SLACK_IDS[person], `person:${person}`, id, vote, reason),
+      // Slack's own confirm dialog on the Approve button: shown before any request is sent.
+      async confirmationOf(_person, id) {
+        const card = await posted(id);
+        const actions = (card.args['blocks'] as Record<string, any>[]).find((b) => b['type'] === 'actions');
+        const confirm = (actions?.['elements'] as any[] | undefined)?.find((e) => e.action_id === 'countersign_approve')?.confirm;
+        return confirm === undefined ? null : `${slackText(confirm.title)} ${slackText(confirm.text)}`;
+      },
       async threadOf(id) {
         const card = await posted(id);
         return fake.callsTo('chat.postMessage').filter((c) => c.ok && c.args['thread_ts'] === card.ts).map((c) => seeBlocks(c.args['blocks']).text);
@@ -270,6 +277,13 @@ export function teamsContractDriver(app: TestApp, o: TeamsDriverOptions, extras:
         return seeAdaptive(adaptiveOf(latest));
       },
       click: (person, id, vote, reason) => clickAs(CONTRACT_AAD[person], id, vote, reason),
+      // Adaptive Cards have no dialog: Approve opens a second card (Action.ShowCard) whose button votes.
+      async confirmationOf(_person, id) {
+        const { call } = await posted(id);
+        const set = (adaptiveOf(call)?.body as any[] | undefined)?.find((e) => e.type === 'ActionSet');
+        const second = (set?.actions as any[] | undefined)?.find((a) => a.type === 'Action.ShowCard');
+        return second === undefined ? null : seeAdaptive(second.card).text;
+      },
       async threadOf(id) {
         const { thread } = await posted(id);
         return connector
@@ -297,7 +311,10 @@ export function teamsContractDriver(app: TestApp, o: TeamsDriverOptions, extras:
 //     role. It says more than a thread does (the proposal's arrival, refusals), in the same words.
 //   - click: the decide form posted with the person's session cookie and CSRF token, and what
 //     the page says after it (its flash line). `via: 'script'` posts it as the console's script
-//     does instead (JSON answer, shown in the card's notice line).
+//     does instead (JSON answer, shown in the card's notice line). A critical approval is
+//     answered with a confirmation first; the click confirms it, as the person would.
+//   - confirmationOf: that first answer (the confirmation page, or the script's JSON), after
+//     which nothing is recorded; null when the answer was the vote itself.
 //   - clickAsStranger: only people of the policy can sign in, so a stranger never gets a button:
 //     the driver's stranger tries to sign in (refused, audited as auth_failed) and then posts
 //     the decide form without a session (sent back to sign in).
@@ -338,12 +355,31 @@ export function consoleContractDriver(app: TestApp, o: ConsoleDriverOptions = {}
     return res.text();
   }
 
-  async function decide(cookie: string | null, csrf: string, id: string, vote: ContractVote, reason: string): Promise<Response> {
-    const form = new URLSearchParams({ csrf, vote, reason });
+  async function decide(cookie: string | null, csrf: string, id: string, vote: ContractVote, reason: string, confirm = false): Promise<Response> {
+    const form = new URLSearchParams({ csrf, vote, reason, ...(confirm ? { confirm: 'yes' } : {}) });
     const headers: Record<string, string> = { 'content-type': 'application/x-www-form-urlencoded', origin: app.url, ...(cookie === null ? {} : { cookie }) };
     if (via === 'script') Object.assign(headers, { accept: 'application/json', 'x-csrf-token': csrf });
     else headers['accept'] = 'text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8';
     return fetch(`${app.url}/console/proposals/${id}/decide`, { method: 'POST', redirect: 'manual', headers, body: form.toString() });
+  }
+
+  /** Bodies already read by asksToConfirm, by response: a body can be read once. */
+  const consumed = new WeakMap<Response, unknown>();
+
+  /** The confirmation a first approve was answered with (the page or the JSON), or null when it was the vote's own answer. */
+  async function asksToConfirm(res: Response): Promise<{ text: string } | null> {
+    if (via === 'script') {
+      const answer = (await res.json()) as { why?: string; confirmation?: Record<string, string> };
+      consumed.set(res, answer);
+      if (answer.why !== 'confirmation_required' || answer.confirmation === undefined) return null;
+      const c = answer.confirmation;
+      return { text: [c['question'], c['action'], c['target'], c['value']].join(' ') };
+    }
+    if (res.status !== 200) return null;
+    const page = await res.text();
+    const section = /<section class="confirm-approval"[\s\S]*?<\/section>/.exec(page)?.[0];
+    if (section === undefined) throw new Error('console decide answered 200 without a confirmation');
+    return { text: textOfHtml(section) };
   }
 
   return finish(
@@ -356,13 +392,21 @@ export function consoleContractDriver(app: TestApp, o: ConsoleDriverOptions = {}
         const buttons = [...card.matchAll(/<button[^>]*>([\s\S]*?)<\/button>/g)].map((m) => textOfHtml(m[1] ?? ''));
         return { text: textOfHtml(card), buttons };
       },
+      async confirmationOf(person, id) {
+        await posted(id);
+        const { cookie, csrf } = await session(person);
+        const asked = await asksToConfirm(await decide(cookie, csrf, id, 'approve', ''));
+        return asked === null ? null : asked.text;
+      },
       async click(person, id, vote, reason) {
         await posted(id);
         const { cookie, csrf } = await session(person);
         // The textarea is not `required`: an empty reason is sent as it is.
-        const res = await decide(cookie, csrf, id, vote, reason ?? '');
+        let res = await decide(cookie, csrf, id, vote, reason ?? '');
+        const asked = vote === 'approve' ? await asksToConfirm(res) : null;
+        if (asked !== null) res = await decide(cookie, csrf, id, vote, reason ?? '', true);
         if (via === 'script') {
-          const answer = (await res.json()) as { ok?: boolean; message?: string };
+          const answer = (consumed.get(res) ?? (await res.json())) as { ok?: boolean; message?: string };
           return answer.message ?? (answer.ok === true ? null : 'Refused');
         }
         if (res.status !== 303) throw new Error(`console decide answered ${res.status}`);

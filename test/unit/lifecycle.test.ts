@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { applyVote, canDecide, cancel, canTransition, expire, quorumHolds, type Authority } from '../../src/core/lifecycle.ts';
+import { applyVote, canDecide, cancel, canTransition, expire, quorumHolds, signInFreshEnough, type Authority } from '../../src/core/lifecycle.ts';
+import { refusalSentence } from '../../src/core/card.ts';
 import { threadReply, timelineEntry } from '../../src/core/event-text.ts';
 import type { Proposal } from '../../src/core/proposal.ts';
 
@@ -30,11 +31,13 @@ const authority: Authority = {
   isSponsor: (p, a) => a === 'billing-agent' && p === 'dana',
 };
 
-const vote = (person: string, v: 'approve' | 'deny' = 'approve', reason: string | null = null) => ({ person, platform: 'slack' as const, vote: v, reason });
+const vote = (person: string, v: 'approve' | 'deny' = 'approve', reason: string | null = null) => ({ person, platform: 'slack' as const, vote: v, reason, authenticatedAt: null });
+/** No agent is revoked. */
+const NONE: ReadonlyMap<string, number> = new Map();
 
 describe('applyVote', () => {
   it('counts an approval below the quorum and bumps the version', () => {
-    const step = applyVote(pending(), vote('alice'), authority, T0 + 1);
+    const step = applyVote(pending(), vote('alice'), authority, T0 + 1, NONE);
     expect(step.outcome).toEqual({ kind: 'counted', approvals: 1, required: 2, approvers: ['alice'] });
     expect(step.next?.status).toBe('pending');
     expect(step.next?.version).toBe(2);
@@ -42,23 +45,23 @@ describe('applyVote', () => {
   });
 
   it('approves when distinct people meet the quorum', () => {
-    const once = applyVote(pending(), vote('alice'), authority, T0 + 1).next!;
-    const step = applyVote(once, vote('bob'), authority, T0 + 2);
+    const once = applyVote(pending(), vote('alice'), authority, T0 + 1, NONE).next!;
+    const step = applyVote(once, vote('bob'), authority, T0 + 2, NONE);
     expect(step.outcome).toMatchObject({ kind: 'decided', status: 'approved', approvals: 2 });
     expect(step.next?.resolution).toMatchObject({ status: 'approved', by: 'bob' });
     expect(step.events.map((e) => e.type)).toEqual(['approval_recorded', 'decided']);
   });
 
   it('counts the same person once, whatever the platform', () => {
-    const once = applyVote(pending(), vote('alice'), authority, T0 + 1).next!;
-    const step = applyVote(once, { ...vote('alice'), platform: 'teams' }, authority, T0 + 2);
+    const once = applyVote(pending(), vote('alice'), authority, T0 + 1, NONE).next!;
+    const step = applyVote(once, { ...vote('alice'), platform: 'teams' }, authority, T0 + 2, NONE);
     expect(step.outcome).toMatchObject({ kind: 'refused', why: 'already_voted' });
     expect(step.next).toBeNull();
   });
 
   it('ends the proposal on one deny', () => {
-    const once = applyVote(pending(), vote('alice'), authority, T0 + 1).next!;
-    const step = applyVote(once, vote('bob', 'deny', 'wrong customer'), authority, T0 + 2);
+    const once = applyVote(pending(), vote('alice'), authority, T0 + 1, NONE).next!;
+    const step = applyVote(once, vote('bob', 'deny', 'wrong customer'), authority, T0 + 2, NONE);
     expect(step.outcome).toMatchObject({ kind: 'decided', status: 'denied' });
     expect(step.next?.resolution).toMatchObject({ status: 'denied', by: 'bob', reason: 'wrong customer' });
   });
@@ -68,7 +71,7 @@ describe('applyVote', () => {
     ['dana', 'sponsor'],
     ['mallory', 'unknown_person'],
   ])('refuses %s (%s) and records the refusal', (person, why) => {
-    const step = applyVote(pending(), vote(person), authority, T0 + 1);
+    const step = applyVote(pending(), vote(person), authority, T0 + 1, NONE);
     expect(step.outcome).toMatchObject({ kind: 'refused', why });
     expect(step.next).toBeNull();
     expect(step.events).toHaveLength(1);
@@ -77,13 +80,13 @@ describe('applyVote', () => {
 
   it('requires a reason to deny high and critical risk', () => {
     const p = pending({}, { risk: 'critical' });
-    expect(applyVote(p, vote('alice', 'deny', '  '), authority, T0 + 1).outcome).toMatchObject({ kind: 'refused', why: 'reason_required' });
-    expect(applyVote(p, vote('alice', 'deny', 'no'), authority, T0 + 1).outcome).toMatchObject({ kind: 'decided', status: 'denied' });
-    expect(applyVote(pending(), vote('alice', 'deny'), authority, T0 + 1).outcome).toMatchObject({ kind: 'decided', status: 'denied' });
+    expect(applyVote(p, vote('alice', 'deny', '  '), authority, T0 + 1, NONE).outcome).toMatchObject({ kind: 'refused', why: 'reason_required' });
+    expect(applyVote(p, vote('alice', 'deny', 'no'), authority, T0 + 1, NONE).outcome).toMatchObject({ kind: 'decided', status: 'denied' });
+    expect(applyVote(pending(), vote('alice', 'deny'), authority, T0 + 1, NONE).outcome).toMatchObject({ kind: 'decided', status: 'denied' });
   });
 
   it('expires instead of counting a vote that arrives at or after the deadline', () => {
-    const step = applyVote(pending(), vote('alice'), authority, T0 + 60_000);
+    const step = applyVote(pending(), vote('alice'), authority, T0 + 60_000, NONE);
     expect(step.outcome).toMatchObject({ kind: 'refused', why: 'expired', status: 'expired' });
     expect(step.next?.status).toBe('expired');
     expect(step.events.map((e) => e.type)).toEqual(['expired', 'approval_refused']);
@@ -91,7 +94,7 @@ describe('applyVote', () => {
 
   it('never changes a decided proposal', () => {
     const decided = pending({ status: 'denied' });
-    const step = applyVote(decided, vote('alice'), authority, T0 + 1);
+    const step = applyVote(decided, vote('alice'), authority, T0 + 1, NONE);
     expect(step.outcome).toMatchObject({ kind: 'refused', why: 'not_pending', status: 'denied' });
     expect(step.next).toBeNull();
   });
@@ -132,50 +135,94 @@ describe('approvals under the policy in force', () => {
   });
 
   it('a vote drops earlier approvals that no longer qualify, in the same step, and audits each', () => {
-    const once = applyVote(pending(), vote('alice'), authority, T0 + 1).next!;
-    const step = applyVote(once, vote('erin'), changed, T0 + 2);
+    const once = applyVote(pending(), vote('alice'), authority, T0 + 1, NONE).next!;
+    const step = applyVote(once, vote('erin'), changed, T0 + 2, NONE);
     expect(step.outcome).toEqual({ kind: 'counted', approvals: 1, required: 2, approvers: ['erin'] });
     expect(step.next).toMatchObject({ status: 'pending', approvals: [{ person: 'erin' }] });
     expect(step.events.map((e) => e.type)).toEqual(['approval_void', 'approval_recorded']);
     expect(step.events[0]).toMatchObject({ actor: 'policy', data: { person: 'alice', platform: 'slack', why: 'unknown_person', approvals: 0, required: 2 } });
     expect(step.events[1]).toMatchObject({ data: { person: 'erin', approvals: 1, required: 2 } });
     // The next qualifying approval completes the quorum.
-    const done = applyVote(step.next!, vote('frank'), changed, T0 + 3);
+    const done = applyVote(step.next!, vote('frank'), changed, T0 + 3, NONE);
     expect(done.outcome).toMatchObject({ kind: 'decided', status: 'approved', approvers: ['erin', 'frank'] });
     expect(done.events.map((e) => e.type)).toEqual(['approval_recorded', 'decided']);
   });
 
   it('a sponsor since, or someone out of the group, no longer completes a quorum', () => {
     const byCarol = pending({ approvals: [{ person: 'carol', platform: 'teams', vote: 'approve', reason: null, at: T0 }] });
-    const step = applyVote(byCarol, vote('erin'), changed, T0 + 1);
+    const step = applyVote(byCarol, vote('erin'), changed, T0 + 1, NONE);
     expect(step.outcome).toMatchObject({ kind: 'counted', approvals: 1 });
     expect(step.events[0]).toMatchObject({ type: 'approval_void', data: { person: 'carol', why: 'sponsor' } });
     const byBob = pending({ approvals: [{ person: 'bob', platform: 'slack', vote: 'approve', reason: null, at: T0 }] });
-    expect(applyVote(byBob, vote('erin'), changed, T0 + 1).events[0]).toMatchObject({ type: 'approval_void', data: { person: 'bob', why: 'not_an_approver' } });
+    expect(applyVote(byBob, vote('erin'), changed, T0 + 1, NONE).events[0]).toMatchObject({ type: 'approval_void', data: { person: 'bob', why: 'not_an_approver' } });
   });
 
   it('changes nothing while every earlier approval still qualifies, and a refused click voids nothing', () => {
-    const once = applyVote(pending(), vote('erin'), changed, T0 + 1).next!;
-    expect(applyVote(once, vote('frank'), changed, T0 + 2).events.map((e) => e.type)).toEqual(['approval_recorded', 'decided']);
-    const byAlice = applyVote(pending(), vote('alice'), authority, T0 + 1).next!;
-    const refused = applyVote(byAlice, vote('bob'), changed, T0 + 2);
+    const once = applyVote(pending(), vote('erin'), changed, T0 + 1, NONE).next!;
+    expect(applyVote(once, vote('frank'), changed, T0 + 2, NONE).events.map((e) => e.type)).toEqual(['approval_recorded', 'decided']);
+    const byAlice = applyVote(pending(), vote('alice'), authority, T0 + 1, NONE).next!;
+    const refused = applyVote(byAlice, vote('bob'), changed, T0 + 2, NONE);
     expect(refused.outcome).toMatchObject({ kind: 'refused', why: 'not_an_approver' });
     expect(refused.next).toBeNull();
     expect(refused.events.map((e) => e.type)).toEqual(['approval_refused']);
   });
 
   it('the console note (canDecide) says the same as the vote about someone who no longer qualifies', () => {
-    const byCarol = applyVote(pending(), vote('carol'), { ...changed, isSponsor: () => false }, T0 + 1).next!;
-    expect(canDecide(byCarol, 'carol', changed, T0 + 2)).toMatchObject({ ok: false, why: 'sponsor' });
-    expect(applyVote(byCarol, vote('carol'), changed, T0 + 2).outcome).toMatchObject({ kind: 'refused', why: 'sponsor' });
-    expect(canDecide(byCarol, 'erin', changed, T0 + 2)).toEqual({ ok: true });
+    const byCarol = applyVote(pending(), vote('carol'), { ...changed, isSponsor: () => false }, T0 + 1, NONE).next!;
+    expect(canDecide(byCarol, 'carol', changed, T0 + 2, NONE)).toMatchObject({ ok: false, why: 'sponsor' });
+    expect(applyVote(byCarol, vote('carol'), changed, T0 + 2, NONE).outcome).toMatchObject({ kind: 'refused', why: 'sponsor' });
+    expect(canDecide(byCarol, 'erin', changed, T0 + 2, NONE)).toEqual({ ok: true });
   });
 
   it('says in the thread and the timeline whose approval no longer counts, and why', () => {
-    const once = applyVote(pending(), vote('alice'), authority, T0 + 1).next!;
-    const [voided] = applyVote(once, vote('erin'), changed, T0 + 2).events;
+    const once = applyVote(pending(), vote('alice'), authority, T0 + 1, NONE).next!;
+    const [voided] = applyVote(once, vote('erin'), changed, T0 + 2, NONE).events;
     expect(threadReply(once, voided!)).toMatchObject({ kind: 'notice', text: "alice's approval no longer counts: alice is no longer a person in the policy (0 of 2 approvals count)" });
     expect(timelineEntry(once, voided!)).toMatchObject({ type: 'approval_void', tone: 'warn', text: expect.stringContaining('no longer a person in the policy') });
+  });
+});
+
+describe('step-up and the kill switch at the click', () => {
+  const stepUp = () => pending({ expires_at: T0 + 60 * 60_000 }, { step_up: true, approvals_required: 1 });
+  const at = (authenticatedAt: number | null, v: 'approve' | 'deny' = 'approve', reason: string | null = null) => ({ ...vote('alice', v, reason), platform: 'console', authenticatedAt });
+
+  it('a step_up proposal counts an approval only with a sign-in of the last 5 minutes, and says which sign-in it judged', () => {
+    const now = T0 + 10 * 60_000;
+    for (const signedIn of [null, now - 5 * 60_000 - 1]) {
+      const step = applyVote(stepUp(), at(signedIn), authority, now, NONE);
+      expect(step.outcome).toMatchObject({ kind: 'refused', why: 'step_up_required' });
+      expect(step.next).toBeNull();
+      expect(step.events).toEqual([expect.objectContaining({ type: 'approval_refused', data: { person: 'alice', platform: 'console', vote: 'approve', why: 'step_up_required', signed_in_at: signedIn === null ? null : new Date(signedIn).toISOString() } })]);
+      expect(refusalSentence({ why: 'step_up_required', message: (step.outcome as { message: string }).message })).toBe(
+        'Not counted: approvals of this proposal count only in the console, from someone who signed in there within the last 5 minutes.',
+      );
+      expect(timelineEntry(stepUp(), step.events[0]!).text).toBe('alice tried to approve via console and was refused: had not signed in to the console within the last 5 minutes (this rule needs a fresh sign-in to approve)');
+    }
+    const ok = applyVote(stepUp(), at(now - 5 * 60_000), authority, now, NONE);
+    expect(ok.outcome).toMatchObject({ kind: 'decided', status: 'approved' });
+    expect(ok.events[0]).toMatchObject({ type: 'approval_recorded', data: { signed_in_at: new Date(now - 5 * 60_000).toISOString() } });
+  });
+
+  it('a deny needs no fresh sign-in, and other rules never look at sign-ins', () => {
+    expect(applyVote(stepUp(), at(null, 'deny', 'not now'), authority, T0 + 1, NONE).outcome).toMatchObject({ kind: 'decided', status: 'denied' });
+    const plain = applyVote(pending({}, { approvals_required: 1 }), at(null), authority, T0 + 1, NONE);
+    expect(plain.outcome).toMatchObject({ kind: 'decided', status: 'approved' });
+    expect(plain.events[0]!.data).not.toHaveProperty('signed_in_at');
+    expect(signInFreshEnough(pending(), null, T0)).toBe(true);
+  });
+
+  it("refuses any vote on a revoked agent's proposal, after the authorisation checks, and says so", () => {
+    const revoked = new Map([['billing-agent', T0 + 10]]);
+    const step = applyVote(pending(), vote('alice'), authority, T0 + 20, revoked);
+    expect(step.outcome).toMatchObject({ kind: 'refused', why: 'agent_revoked', message: 'agent "billing-agent" is revoked, so none of its proposals will run' });
+    expect(step.events).toEqual([expect.objectContaining({ type: 'approval_refused', data: expect.objectContaining({ why: 'agent_revoked' }) })]);
+    expect(applyVote(pending(), vote('bob', 'deny', 'no'), authority, T0 + 20, revoked).outcome).toMatchObject({ why: 'agent_revoked' });
+    expect(canDecide(pending(), 'alice', authority, T0 + 20, revoked)).toMatchObject({ ok: false, why: 'agent_revoked' });
+    // A stranger or a sponsor hears about themselves first; another agent is not affected.
+    expect(canDecide(pending(), 'mallory', authority, T0 + 20, revoked)).toMatchObject({ why: 'unknown_person' });
+    expect(canDecide(pending(), 'dana', authority, T0 + 20, revoked)).toMatchObject({ why: 'sponsor' });
+    expect(canDecide(pending({ agent: 'ops-agent' }), 'alice', { ...authority, isApprover: () => true }, T0 + 20, revoked)).toEqual({ ok: true });
+    expect(timelineEntry(pending(), step.events[0]!).text).toBe('alice tried to approve via slack and was refused: was too late: the agent is revoked');
   });
 });
 

@@ -118,6 +118,17 @@ describe('evaluate', () => {
     expect(d).toMatchObject({ effect: 'approve', risk: 'high', approvals_required: 1, ttl_ms: 15 * 60_000 });
   });
 
+  it('carries step_up: true on the decision of a rule that says it, and nothing on any other', () => {
+    const p = load(`  - name: keys\n    when: action.tool == "vault"\n    effect: approve\n    risk: critical\n    step_up: true\n    route: finance\n    approvers: finance\n${RULES}`);
+    expect(p.rules[0]).toMatchObject({ name: 'keys', step_up: true });
+    expect(evaluate(p, input({ tool: 'vault' }))).toEqual({
+      effect: 'approve', risk: 'critical', rule: 'keys', reasons: ['matched rule "keys"'],
+      route: 'finance', approvers: 'finance', approvals_required: 1, ttl_ms: 15 * 60_000, step_up: true,
+    });
+    expect(evaluate(p, input({ amount: 5 }))).not.toHaveProperty('step_up');
+    expect(p.rules[1]).toMatchObject({ name: 'no-drop', step_up: false });
+  });
+
   it('allow carries no approval fields', () => {
     expect(evaluate(policy, input({ tool: 'crm', operation: 'tag', reversible: true }))).toEqual({
       effect: 'allow', risk: 'low', rule: 'tagging', reasons: ['matched rule "tagging"'],
@@ -235,6 +246,12 @@ describe('loadPolicy refuses', () => {
     expect(err.message).toMatch(/^bad\.yaml: YAML syntax error at line \d+/);
   });
 
+  it('step_up on an allow or deny rule (it only means something when people approve), or given as anything but true/false', () => {
+    expect(loadError(yamlWith('  - name: r\n    when: "true"\n    effect: allow\n    step_up: true\n')).message).toMatch(/rules\[0\]\.step_up: only applies to effect approve, not allow/);
+    expect(loadError(yamlWith('', 'default: { effect: deny, step_up: false }\n')).message).toMatch(/default\.step_up: only applies to effect approve, not deny/);
+    expect(loadError(yamlWith('  - name: r\n    when: "true"\n    effect: approve\n    route: finance\n    approvers: finance\n    step_up: "yes"\n')).message).toMatch(/rules\[0\]\.step_up:/);
+  });
+
   it('approve without route/approvers, and approval settings on allow/deny', () => {
     expect(loadError(yamlWith('  - name: r\n    when: "true"\n    effect: approve\n')).message).toMatch(/rules\[0\]\.route: is required/);
     expect(loadError(yamlWith('', 'default: { effect: approve }\n')).message).toMatch(/default\.route: is required/);
@@ -333,6 +350,7 @@ describe('shipped policies', () => {
     expect(evaluate(p, { ...input({ tool: 'postgres', operation: 'drop' }), agent: { id: 'billing-agent', sponsors: ['dana'] } }).effect).toBe('deny');
     expect(evaluate(p, input({ amount: 420 })).rule).toBe('payments');
     expect(evaluate(p, input({ amount: 10_000.01 })).rule).toBe('large-payments');
+    expect(evaluate(p, input({ tool: 'vault', operation: 'read' }))).toMatchObject({ rule: 'production-secrets', risk: 'critical', step_up: true });
   });
 
   it('the built-in example loads, routes to the console and decides', () => {

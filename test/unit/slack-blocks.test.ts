@@ -24,6 +24,8 @@ function card(overrides: Partial<CardModel> = {}): CardModel {
     expiresAt: '2026-11-24T06:15:00.000Z',
     actionable: true,
     reasonRequired: true,
+    confirmApproval: null,
+    stepUp: null,
     resolution: null,
     link: 'https://countersign.example/console/proposals/p_01jabcdefghjkmnpqrstvwxyz0',
     hiddenNote: null,
@@ -107,10 +109,38 @@ describe('renderCard', () => {
     expect(actions.elements[0].confirm).toBeUndefined();
   });
 
-  it('asks for confirmation before a critical approval', () => {
-    const { blocks } = renderCard(card({ risk: 'critical', approvalsRequired: 2 }));
+  it('asks for confirmation before a critical approval, repeating the action, target and value', () => {
+    const { blocks } = renderCard(cardOf());
     const approve = (blocks.find((b) => b.type === 'actions') as any).elements[0];
-    expect(approve.confirm.confirm.text).toBe('Approve');
+    expect(approve.confirm).toMatchObject({
+      title: { text: 'Approve a critical action?' },
+      text: { text: 'payments · refund on stripe:cus_123, value 420 EUR' },
+      confirm: { text: 'Approve' },
+      deny: { text: 'Go back' },
+    });
+  });
+
+  it('confirms as the card model says, not by looking at the risk itself', () => {
+    const approve = (c: CardModel) => (renderCard(c).blocks.find((b) => b.type === 'actions') as any).elements[0];
+    expect(approve(card({ risk: 'critical' })).confirm).toBeUndefined();
+    const model = cardOf();
+    expect(approve(card({ risk: 'medium', confirmApproval: model.confirmApproval })).confirm.text.text).toContain('value 420 EUR');
+  });
+
+  it('links a step-up proposal to its page in place of Approve, says why, and keeps Deny', () => {
+    const c = cardOf({ decision: { ...DECISION, step_up: true } });
+    const { blocks } = renderCard(c);
+    const actions = (blocks.find((b) => b.type === 'actions') as any).elements;
+    expect(actions.map((e: any) => [e.action_id, e.text.text, e.url ?? null])).toEqual([
+      ['countersign_open_console', 'Approve in the console', c.link],
+      ['countersign_deny', 'Deny…', null],
+    ]);
+    expect(actions[0].confirm).toBeUndefined();
+    expect(JSON.stringify(blocks)).toContain('Approvals of this proposal count only in the console, from someone who signed in there within the last 5 minutes.');
+    // Decided: neither the link nor the note.
+    const done = JSON.stringify(renderCard(cardOf({ decision: { ...DECISION, step_up: true }, status: 'denied', resolution: { status: 'denied', by: 'bob', reason: 'no', at: 1_800_000_001_000 } })).blocks);
+    expect(done).not.toContain('Approve in the console');
+    expect(done).not.toContain('count only in the console');
   });
 
   it('counts approvals by name', () => {

@@ -27,6 +27,8 @@ function model(overrides: Partial<CardModel> = {}): CardModel {
     expiresAt: '2026-01-01T10:00:00.000Z',
     actionable: true,
     reasonRequired: true,
+    confirmApproval: null,
+    stepUp: null,
     resolution: null,
     link: 'https://countersign.example.com/console/proposals/p_01test',
     hiddenNote: null,
@@ -89,9 +91,23 @@ describe('Teams card renderer', () => {
     expect(reason('medium')?.['isRequired']).toBeUndefined();
     expect(reason('high')?.['isRequired']).toBe(true);
     expect(reason('critical')?.['isRequired']).toBe(true);
-    const critical = actionsOf(renderCard(model({ risk: 'critical' })));
+    const critical = actionsOf(renderCard(cardOf()));
     expect(critical[0]!['type']).toBe('Action.ShowCard');
-    expect(critical[0]!['card'].actions[0]).toMatchObject({ type: 'Action.Execute', verb: VERB_APPROVE });
+    expect(critical[0]!['card'].actions[0]).toMatchObject({ type: 'Action.Execute', verb: VERB_APPROVE, title: 'Approve (critical)' });
+    expect(critical[0]!['card'].body[0].text).toBe('Approve a critical action? payments · refund on stripe:cus_123, value 420 EUR');
+    // The card model decides, not the renderer: a critical risk without a confirmation in the model is one click.
+    expect(actionsOf(renderCard(model({ risk: 'critical' })))[0]!['type']).toBe('Action.Execute');
+  });
+
+  it('links a step-up proposal to its page in place of Approve, says why, and keeps Deny', () => {
+    const model = cardOf({ decision: { ...DECISION, step_up: true } });
+    const link = model.link;
+    const card = renderCard(model);
+    expect(actionsOf(card).map((a) => [a['type'], a['title'], a['url'] ?? a['verb']])).toEqual([
+      ['Action.OpenUrl', 'Approve in the console', link],
+      ['Action.Execute', 'Deny', VERB_DENY],
+    ]);
+    expect(JSON.stringify(card.body)).toContain('Approvals of this proposal count only in the console');
   });
 
   it('replaces the buttons with the result once decided', () => {

@@ -70,15 +70,61 @@
     target.classList.toggle('err', !ok);
   }
 
-  document.addEventListener('submit', async (event) => {
-    const form = event.target;
-    if (!(form instanceof HTMLFormElement) || !form.classList.contains('decide') || !csrf) return;
-    event.preventDefault();
+  // A critical approval: the server answered with what to confirm (and recorded nothing).
+  // Its facts go in as text, never as markup; the same vote is posted again with confirm=yes.
+  function askToConfirm(form, body, c) {
+    const buttons = form.querySelector('.buttons');
+    const box = document.createElement('div');
+    box.className = 'confirm-approval';
+    box.setAttribute('role', 'group');
+    const question = document.createElement('p');
+    question.className = 'question';
+    question.textContent = c.question;
+    const facts = document.createElement('dl');
+    facts.className = 'facts';
+    for (const [label, value] of [['Action', c.action], ['Target', c.target], ['Value', c.value]]) {
+      const row = document.createElement('div');
+      const dt = document.createElement('dt');
+      dt.textContent = label;
+      const dd = document.createElement('dd');
+      dd.textContent = value;
+      row.append(dt, dd);
+      facts.append(row);
+    }
+    const yes = document.createElement('button');
+    yes.type = 'button';
+    yes.className = 'approve confirm-yes';
+    yes.textContent = c.confirm;
+    const back = document.createElement('button');
+    back.type = 'button';
+    back.className = 'confirm-back';
+    back.textContent = c.back;
+    const row = document.createElement('div');
+    row.className = 'buttons';
+    row.append(yes, back);
+    box.append(question, facts, row);
+    // Approve and Deny step aside while the question is open, and come back with Go back.
+    const place = document.createComment('buttons');
+    if (buttons) buttons.replaceWith(place);
+    form.append(box);
+    const close = () => {
+      box.remove();
+      if (buttons) place.replaceWith(buttons);
+    };
+    back.addEventListener('click', close);
+    yes.addEventListener('click', () => {
+      body.set('confirm', 'yes');
+      close();
+      void post(form, body);
+    });
+    yes.focus();
+  }
+
+  async function post(form, body) {
     const card = form.closest('.card');
-    const body = new URLSearchParams(new FormData(form));
-    const submitter = event.submitter;
-    if (submitter && submitter.name) body.set(submitter.name, submitter.value);
-    for (const b of form.querySelectorAll('button')) b.disabled = true;
+    // The same buttons come back: the confirm step may have set Approve and Deny aside meanwhile.
+    const busy = Array.from(form.querySelectorAll('button'));
+    for (const b of busy) b.disabled = true;
     try {
       const res = await fetch(form.action, { method: 'POST', body, credentials: 'same-origin', headers: { accept: 'application/json', 'x-csrf-token': csrf } });
       const answer = await res.json().catch(() => ({ ok: false, message: 'Unexpected answer (HTTP ' + res.status + ')' }));
@@ -90,12 +136,32 @@
         await refresh(card.dataset.id, { text: answer.message, ok: true });
         return;
       }
+      if (answer.why === 'confirmation_required' && answer.confirmation) {
+        askToConfirm(form, body, answer.confirmation);
+        return;
+      }
+      // A stale sign-in: the card, fetched again, offers "Sign in again" in place of Approve.
+      if (answer.why === 'step_up_required' && card) {
+        await refresh(card.dataset.id, { text: answer.message, ok: false });
+        return;
+      }
       if (card) showNotice(card, answer.message || 'Refused', false);
     } catch (e) {
       if (card) showNotice(card, 'Could not reach countersign: ' + e.message, false);
     } finally {
-      for (const b of form.querySelectorAll('button')) b.disabled = false;
+      for (const b of busy) b.disabled = false;
     }
+  }
+
+  document.addEventListener('submit', (event) => {
+    const form = event.target;
+    if (!(form instanceof HTMLFormElement) || !form.classList.contains('decide') || !csrf) return;
+    event.preventDefault();
+    if (form.querySelector('.confirm-approval')) return;
+    const body = new URLSearchParams(new FormData(form));
+    const submitter = event.submitter;
+    if (submitter && submitter.name) body.set(submitter.name, submitter.value);
+    void post(form, body);
   });
 
   function tick() {

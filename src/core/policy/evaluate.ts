@@ -93,6 +93,8 @@ function decide(outcome: OutcomeSpec, rule: string, reason: string): Decision {
     approvers: approve ? outcome.approvers : null,
     approvals_required: approve ? outcome.approvals : 0,
     ttl_ms: approve ? outcome.ttl_ms : 0,
+    // Only when set: decisions (and their policy_decided entries) without it read as before.
+    ...(approve && outcome.step_up ? { step_up: true as const } : {}),
   };
 }
 

@@ -52,6 +52,8 @@ export interface OutcomeSpec {
   readonly approvers: string | null;
   readonly approvals: number;
   readonly ttl_ms: number;
+  /** Approvals count only from a fresh sign-in (only with effect approve). */
+  readonly step_up: boolean;
 }
 
 export interface RuleSpec extends OutcomeSpec {

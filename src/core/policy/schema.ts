@@ -115,6 +115,9 @@ const outcomeFields = {
   approvers: id('group').optional(),
   approvals: z.number().int('must be a whole number').min(1, 'must be at least 1').max(100).optional(),
   ttl: duration.optional(),
+  // Approvals count only from a fresh sign-in (lifecycle.ts STEP_UP_WINDOW_MS): for actions where
+  // a chat account taken over, or a laptop left open, must not be enough to approve.
+  step_up: z.boolean().optional(),
 };
 
 interface RawOutcome {
@@ -125,6 +128,7 @@ interface RawOutcome {
   approvers?: string | undefined;
   approvals?: number | undefined;
   ttl?: number | undefined;
+  step_up?: boolean | undefined;
 }
 
 function checkOutcome(o: RawOutcome, ctx: z.RefinementCtx): void {
@@ -134,7 +138,7 @@ function checkOutcome(o: RawOutcome, ctx: z.RefinementCtx): void {
     }
     return;
   }
-  for (const key of ['route', 'approvers', 'approvals', 'ttl'] as const) {
+  for (const key of ['route', 'approvers', 'approvals', 'ttl', 'step_up'] as const) {
     if (o[key] !== undefined) {
       ctx.addIssue({ code: 'custom', path: [key], message: `only applies to effect approve, not ${o.effect}` });
     }
@@ -150,6 +154,7 @@ function normaliseOutcome(o: RawOutcome) {
     approvers: o.approvers ?? null,
     approvals: o.approvals ?? DEFAULT_APPROVALS,
     ttl_ms: o.ttl ?? DEFAULT_TTL_MS,
+    step_up: o.step_up ?? false,
   };
 }
 

@@ -197,13 +197,14 @@ export async function createMemoryApp(options: MemoryAppOptions = {}) {
   const clock: ManualClock = createManualClock(T0);
   const policy = policyFrom(options.policy ?? TEST_POLICY, { ...AGENT_SECRETS, ...options.env });
   const audit: MemoryAuditLog = createMemoryAuditLog({ clock });
-  const store: MemoryProposalStore = createMemoryProposalStore({ audit, clock });
+  const ledger: MemoryTokenLedger = createMemoryTokenLedger({ clock });
+  // As in Redis, where both read the same keys: the kill switch the ledger keeps is what the store refuses by.
+  const store: MemoryProposalStore = createMemoryProposalStore({ audit, clock, revocations: { revocation: (agent) => ledger.revocation(agent) } });
   const jobs: MemoryJobScheduler = createMemoryJobScheduler();
   const changes: MemoryChangeFeed = createMemoryChangeFeed();
   const logger: MemoryLogger = createMemoryLogger();
   const metrics: MemoryMetrics = createMemoryMetrics();
   const cards: MemoryCardRefStore = createMemoryCardRefStore({ clock });
-  const ledger: MemoryTokenLedger = createMemoryTokenLedger({ clock });
   const queue: MemoryExecutionQueue = createMemoryExecutionQueue();
   const executor: ScriptedExecutor = createScriptedExecutor();
   const callbacks: MemoryCallbackSender = createMemoryCallbackSender();

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { checkClick, decideClick, recordDecision } from '../../../src/app/record-decision.ts';
 import { T0 } from '../../helpers/memory/clock.ts';
-import { ALICE_TEAMS, createMemoryApp, type MemoryApp } from '../../helpers/memory/app.ts';
+import { ALICE_TEAMS, createMemoryApp, TEST_POLICY, type MemoryApp } from '../../helpers/memory/app.ts';
 
 // record-decision: the one door through which people decide, from every platform. Who may
 // vote (approvers, never the sponsor, never a stranger), how many distinct people it takes,
@@ -214,5 +214,70 @@ describe('a vote after the deadline', () => {
     const check = await checkClick(app.deps, { proposalId: p.id, platform: 'slack', user: 'U0BOB', trusted: true, vote: 'deny' });
     expect(check).toMatchObject({ allowed: false, notice: 'Too late: this proposal has expired.' });
     expect((await app.get(p.id)).status).toBe('expired');
+  });
+});
+
+describe("a revoked agent's proposal left pending", () => {
+  it('is refused at the click (approve, deny, the deny dialog), audited, and never approved', async () => {
+    const app = await createMemoryApp();
+    const p = await app.submit(deploy, 'ops-agent');
+    // The switch pulled and its process gone before it cancelled the pending proposals.
+    await app.ledger.markAgentRevoked('ops-agent', app.clock.now());
+    app.clock.advance(1_000);
+    const r = await click(app, p.id, 'U0CAROL');
+    expect(r.outcome).toMatchObject({ kind: 'refused', why: 'agent_revoked', status: 'pending' });
+    expect(r.notice).toBe('Not counted: agent "ops-agent" is revoked, so none of its proposals will run.');
+    const check = await checkClick(app.deps, { proposalId: p.id, platform: 'slack', user: 'U0ALICE', trusted: true, vote: 'deny' });
+    expect(check).toMatchObject({ allowed: false, notice: r.notice });
+    expect(await app.get(p.id)).toMatchObject({ status: 'pending', version: 1, approvals: [] });
+    expect(app.events({ proposal: p.id, type: 'approval_refused' }).map((e) => [e.actor, e.data['why']])).toEqual([
+      ['person:carol', 'agent_revoked'],
+      ['person:alice', 'agent_revoked'],
+    ]);
+    expect(app.ledger.saved).toEqual([]);
+    // Another agent's proposals are decided as usual.
+    expect((await app.vote((await app.submit()).id, 'alice')).outcome.kind).toBe('decided');
+  });
+});
+
+const vault = { action: { tool: 'vault', operation: 'read', target: 'secret/prod/key' } };
+const STEP_UP_POLICY = TEST_POLICY.replace(
+  'rules:\n',
+  'rules:\n  - name: vault\n    when: action.tool == "vault"\n    effect: approve\n    risk: high\n    step_up: true\n    route: finance\n    approvers: finance\n',
+);
+
+describe('step-up: a rule with step_up: true', () => {
+  it('counts an approval only with a sign-in the platform vouches for, within 5 minutes; a deny needs none', async () => {
+    const app = await createMemoryApp({ policy: STEP_UP_POLICY });
+    const p = await app.submit(vault, 'ops-agent');
+    expect(p.decision).toMatchObject({ rule: 'vault', step_up: true });
+
+    // A chat click vouches for no sign-in.
+    const chat = await click(app, p.id, 'U0ALICE');
+    expect(chat.outcome).toMatchObject({ kind: 'refused', why: 'step_up_required' });
+    expect(chat.notice).toBe('Not counted: approvals of this proposal count only in the console, from someone who signed in there within the last 5 minutes.');
+    // A sign-in 5 minutes and a millisecond ago is too old; 5 minutes is fine.
+    const old = await recordDecision(app.deps, { proposalId: p.id, person: 'bob', platform: 'console', vote: 'approve', authenticatedAt: app.clock.now() - 5 * 60_000 - 1 });
+    expect(old.outcome).toMatchObject({ kind: 'refused', why: 'step_up_required' });
+    expect(app.events({ proposal: p.id, type: 'approval_refused' }).map((e) => e.data)).toEqual([
+      { person: 'alice', platform: 'slack', vote: 'approve', why: 'step_up_required', signed_in_at: null },
+      { person: 'bob', platform: 'console', vote: 'approve', why: 'step_up_required', signed_in_at: new Date(app.clock.now() - 5 * 60_000 - 1).toISOString() },
+    ]);
+    const signedIn = app.clock.now() - 5 * 60_000;
+    const fresh = await recordDecision(app.deps, { proposalId: p.id, person: 'bob', platform: 'console', vote: 'approve', authenticatedAt: signedIn });
+    expect(fresh.outcome).toMatchObject({ kind: 'decided', status: 'approved' });
+    expect(app.events({ proposal: p.id, type: 'approval_recorded' })[0]?.data).toMatchObject({ person: 'bob', signed_in_at: new Date(signedIn).toISOString() });
+
+    const other = await app.submit({ ...vault, intent: 'Read it again' }, 'ops-agent');
+    const denied = await click(app, other.id, 'U0ALICE', 'deny', { reason: 'not now' });
+    expect(denied.outcome).toMatchObject({ kind: 'decided', status: 'denied' });
+  });
+
+  it('leaves every other rule as it was: a chat approval counts, and nothing about sign-ins is recorded', async () => {
+    const app = await createMemoryApp({ policy: STEP_UP_POLICY });
+    const p = await app.submit(deploy, 'ops-agent');
+    expect(p.decision.step_up).toBeUndefined();
+    expect((await click(app, p.id, 'U0CAROL')).outcome.kind).toBe('decided');
+    expect(app.events({ proposal: p.id, type: 'approval_recorded' })[0]?.data).not.toHaveProperty('signed_in_at');
   });
 });

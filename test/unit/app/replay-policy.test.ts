@@ -47,6 +47,21 @@ describe('replayPolicy', () => {
     expect(r.changes.map((c) => c.proposal_id)).not.toContain(tag.id);
   });
 
+  it('shows a rule that now needs step-up as a change, and the step-up in both directions', async () => {
+    const app = await createMemoryApp();
+    const refund = await app.submit();
+    const stepUp = TEST_POLICY.replace('    risk: high\n    route: finance\n', '    risk: high\n    step_up: true\n    route: finance\n');
+    const r = await replayPolicy(app.audit, loadPolicy(stepUp, 'step-up.yaml', AGENT_SECRETS, POLICY_EXTENSIONS), { since: T0 });
+    expect(r.changes).toMatchObject([{ proposal_id: refund.id, changed: ['step_up'], after: { rule: 'payments', step_up: true } }]);
+    expect(r.changes[0]?.before).not.toHaveProperty('step_up');
+
+    const later = await createMemoryApp({ policy: stepUp });
+    const again = await later.submit();
+    const back = await replayPolicy(later.audit, later.policy, { since: T0 });
+    expect(back.changes).toEqual([]);
+    expect((await replayPolicy(later.audit, changed(), { since: T0 })).changes).toMatchObject([{ proposal_id: again.id, before: { step_up: true }, changed: expect.arrayContaining(['step_up']) }]);
+  });
+
   it('replayed against the same policy, nothing changes', async () => {
     const app = await createMemoryApp();
     await app.submit();

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { redeemToken, takeExecutionToken } from '../../../src/app/agent-execution.ts';
-import { revokeAgent } from '../../../src/app/revoke-agent.ts';
+import { restoreAgent, revokeAgent } from '../../../src/app/revoke-agent.ts';
 import { NotFoundError } from '../../../src/core/errors.ts';
 import { createMemoryApp, type MemoryApp } from '../../helpers/memory/app.ts';
 
@@ -71,10 +71,17 @@ describe('revokeAgent', () => {
   it('an earlier proposal approved after the switch gets no token: it is cancelled at issue', async () => {
     const app = await createMemoryApp();
     const p = await app.submit(ship, 'ops-agent');
-    // The switch pulled while the click was being recorded, so its scan of pending proposals
-    // missed this one: only its first step (the mark) counts here.
-    await app.ledger.markAgentRevoked('ops-agent', app.clock.now());
     app.clock.advance(1_000);
+    // The switch pulled while the click was being recorded: after the click read the kill switch
+    // (a click on a revoked agent's proposal is refused), before its commit; and its scan of
+    // pending proposals missed this one: only its first step (the mark) counts here.
+    const read = app.store.revokedAgents;
+    app.store.revokedAgents = async (agents) => {
+      const before = await read(agents);
+      await app.ledger.markAgentRevoked('ops-agent', app.clock.now());
+      app.store.revokedAgents = read;
+      return before;
+    };
     await app.vote(p.id, 'carol');
     const after = await app.get(p.id);
     expect(after.status).toBe('cancelled');
@@ -84,9 +91,12 @@ describe('revokeAgent', () => {
     expect(app.queue.executions).toEqual([]);
   });
 
-  it('proposals the agent makes after the switch are issued as usual', async () => {
+  it('proposals the agent makes once restored are issued as usual', async () => {
     const app = await createMemoryApp();
     await revokeAgent(app.x, 'ops-agent', 'admin');
+    app.clock.advance(1);
+    await expect(app.submit(ship, 'ops-agent')).rejects.toThrow('was revoked'); // refused at intake meanwhile
+    await restoreAgent(app.x, 'ops-agent', 'admin');
     app.clock.advance(1);
     const p = await approvedDeploy(app);
     expect(p.status).toBe('approved');
