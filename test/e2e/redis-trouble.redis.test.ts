@@ -49,6 +49,8 @@ afterEach(async () => {
 });
 
 afterAll(async () => {
+  // Stopped while its Redis still answers (its workers wait for Redis to close cleanly).
+  await app.running.stop();
   admin.disconnect();
   await server.stop();
 });

@@ -84,6 +84,24 @@ export interface TestAppOptions {
   reuse?: Pick<TestApp, 'prefix' | 'secrets'>;
 }
 
+// Registered once, when a test file imports this module: a hook registered inside beforeAll or
+// a test is never run, so apps started there would outlive their file (workers, connections).
+const started: { running: Running; prefix: string }[] = [];
+afterAll(async () => {
+  for (const { running, prefix } of started.splice(0).reverse()) {
+    const redis = running.redis;
+    // An app stopped by a restart has closed its connection: the app that replaced it cleans up.
+    let cursor = redis.status === 'ready' ? '0' : null;
+    while (cursor !== null) {
+      const [next, keys] = await (redis as import('ioredis').Redis).scan(cursor, 'MATCH', `{${prefix}}:*`, 'COUNT', 1000);
+      cursor = next;
+      if (keys.length > 0) await redis.del(...keys);
+      if (cursor === '0') cursor = null;
+    }
+    await running.stop();
+  }
+});
+
 export async function startTestApp(options: TestAppOptions = {}): Promise<TestApp> {
   const url = inject('redisUrl');
   if (url === null) throw new Error('no test Redis');
@@ -108,18 +126,7 @@ export async function startTestApp(options: TestAppOptions = {}): Promise<TestAp
     },
     { say: () => undefined, ...options.start },
   );
-  afterAll(async () => {
-    const redis = running.redis;
-    // An app stopped by a restart has closed its connection: the app that replaced it cleans up.
-    let cursor = redis.status === 'ready' ? '0' : null;
-    while (cursor !== null) {
-      const [next, keys] = await (redis as import('ioredis').Redis).scan(cursor, 'MATCH', `{${prefix}}:*`, 'COUNT', 1000);
-      cursor = next;
-      if (keys.length > 0) await redis.del(...keys);
-      if (cursor === '0') cursor = null;
-    }
-    await running.stop();
-  });
+  started.push({ running, prefix });
   return {
     running,
     url: running.url,
