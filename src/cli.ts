@@ -58,6 +58,7 @@ async function runRevoke(flags: Flags, env: Env, io: Io): Promise<number> {
   const r = await revokeAgent(env, agent);
   io.out(`revoked agent ${r.agent}: ${r.tokens_revoked} token(s) revoked, ${r.cancelled.length} proposal(s) cancelled`);
   io.out(`  its new proposals are refused (403 agent_revoked) until: countersign restore --agent ${r.agent}`);
+  if (!r.in_policy) io.out(`  ${r.agent} is not in the policy in force: what it left pending or approved was stopped all the same`);
   for (const id of r.cancelled) io.out(`  cancelled ${id}`);
   for (const id of r.still_executing) io.out(`  still executing (its token is revoked; check the target system): ${id}`);
   return 0;
@@ -68,12 +69,15 @@ async function runRestore(flags: Flags, env: Env, io: Io): Promise<number> {
   if (agent === undefined) throw usage('restore needs --agent ID');
   io.err(`restoring agent ${agent}…`);
   const r = await restoreAgent(env, agent);
+  const notInPolicy = `  ${r.agent} is not in the policy in force: it cannot sign in until the policy names it again`;
   if (!r.restored) {
     io.out(`agent ${r.agent} is not revoked: nothing changed`);
+    if (!r.in_policy) io.out(notInPolicy);
     return 0;
   }
   io.out(`restored agent ${r.agent}: it may propose again (revoked at ${r.revoked_at ?? '?'}, restored at ${r.restored_at ?? '?'})`);
   io.out('  cancelled proposals stay cancelled and revoked tokens stay revoked; proposals made before the revocation never get a token');
+  if (!r.in_policy) io.out(notInPolicy);
   for (const id of r.cancelled) io.out(`  cancelled ${id} (left pending by the revocation)`);
   return 0;
 }

@@ -6,7 +6,7 @@ import { platformsFor } from '../../src/app/notify-platforms.ts';
 import { getProposal } from '../../src/app/proposals.ts';
 import { authorityFrom, recordDecision } from '../../src/app/record-decision.ts';
 import { eligibilityNote, refusalSentence, type CardModel } from '../../src/core/card.ts';
-import { canDecide, refusalMessage, signInFreshEnough, type RefusalReason, type RevokedAgents } from '../../src/core/lifecycle.ts';
+import { canDecide, REFUSAL_REASONS as REFUSALS, refusalMessage, signInFreshEnough, type RefusalReason, type RevokedAgents } from '../../src/core/lifecycle.ts';
 import { cardFor } from '../../src/app/deliver-notification.ts';
 import { CountersignError } from '../../src/core/errors.ts';
 import { PROPOSAL_ID_PATTERN } from '../../src/core/ids.ts';
@@ -70,17 +70,7 @@ export interface RequestState {
   sessionId: string | null;
 }
 
-const REFUSAL_REASONS: ReadonlySet<string> = new Set<RefusalReason>([
-  'unknown_person',
-  'not_an_approver',
-  'sponsor',
-  'agent_revoked',
-  'already_voted',
-  'reason_required',
-  'step_up_required',
-  'expired',
-  'not_pending',
-]);
+const REFUSAL_REASONS: ReadonlySet<string> = new Set<RefusalReason>(REFUSALS);
 
 /** Where "Sign in again" on a step-up card leads: the sign-in form, then back to the proposal. */
 export function signInAgainHref(proposalId: string): string {

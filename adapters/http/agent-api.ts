@@ -63,7 +63,7 @@ export function mountAgentApi(router: Router, { deps, authenticate, takeToken, r
     const caller = await authenticate(ctx, false);
     if (caller.kind !== 'agent') throw new ForbiddenError('only agents submit proposals');
     const input = parseProposalInput(await readJsonBody(ctx));
-    const { proposal, created } = await submitProposal(deps, caller.agent, input, caller.requestKey);
+    const { proposal, created } = await submitProposal(deps, caller.agent, input, { requestKey: caller.requestKey, signedAt: caller.signedAt });
     sendJson(ctx.res, created ? 201 : 200, submitView(proposal));
   });
 

@@ -8,8 +8,12 @@ import { AGENT_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER, sameSecret, verifySig
 // admin (bearer COUNTERSIGN_ADMIN_TOKEN). Identity comes from the credential, never the body.
 
 export type Caller =
-  /** `requestKey` names a signed request (null for bearer tokens): a retry of the same bytes has the same key. */
-  | { kind: 'agent'; agent: AgentSpec; via: 'hmac' | 'oidc'; requestKey: string | null }
+  /**
+   * `requestKey` names a signed request (null for bearer tokens): a retry of the same bytes has
+   * the same key. `signedAt`: when the credential says the request was made (the signed
+   * timestamp; a JWT's iat), in ms, null when it says nothing; it may be before the request arrived.
+   */
+  | { kind: 'agent'; agent: AgentSpec; via: 'hmac' | 'oidc'; requestKey: string | null; signedAt: number | null }
   | { kind: 'admin' };
 
 export interface RequestCredentials {
@@ -79,18 +83,19 @@ export function createAgentAuthenticator(options: AgentAuthOptions): AgentAuthen
     } catch {
       throw new AuthError('oidc_issuer_unreachable');
     }
+    let iat: number | undefined;
     try {
-      await jwtVerify(token, getKey, {
+      ({ payload: { iat } } = await jwtVerify(token, getKey, {
         issuer: agent.oidc.issuer,
         subject: agent.oidc.subject,
         audience: agent.oidc.audience,
         currentDate: new Date(options.now()),
         clockTolerance: 30,
-      });
+      }));
     } catch {
       throw new AuthError('invalid_oidc_token');
     }
-    return { kind: 'agent', agent, via: 'oidc', requestKey: null };
+    return { kind: 'agent', agent, via: 'oidc', requestKey: null, signedAt: typeof iat === 'number' ? iat * 1000 : null };
   }
 
   return {
@@ -110,9 +115,11 @@ export function createAgentAuthenticator(options: AgentAuthOptions): AgentAuthen
       if (agent === undefined) throw new AuthError('unknown_agent');
       if (agent.secret === null) throw new AuthError('agent_has_no_signing_secret');
       const signature = header(req.headers, SIGNATURE_HEADER);
-      const check = verifySignature(agent.secret, header(req.headers, TIMESTAMP_HEADER), signature, { method: req.method, path: req.route, body: req.body }, options.now());
+      const timestamp = header(req.headers, TIMESTAMP_HEADER);
+      const check = verifySignature(agent.secret, timestamp, signature, { method: req.method, path: req.route, body: req.body }, options.now());
       if (!check.ok) throw new AuthError(check.reason);
-      return { kind: 'agent', agent, via: 'hmac', requestKey: requestKey(agent.id, signature ?? '') };
+      // Checked above: whole seconds, within the allowed skew of now.
+      return { kind: 'agent', agent, via: 'hmac', requestKey: requestKey(agent.id, signature ?? ''), signedAt: Number(timestamp) * 1000 };
     },
   };
 }

@@ -1,24 +1,19 @@
 import { iso } from '../../src/core/clock.ts';
 import { describeExecution } from '../../src/core/execution.ts';
 import type { StoredAuditEvent } from '../../src/core/ports.ts';
-import type { Proposal } from '../../src/core/proposal.ts';
+import type { Decision, Proposal } from '../../src/core/proposal.ts';
 
 // The API's JSON shapes: times as ISO-8601, durations in seconds.
 
 const time = (ms: number | null) => (ms === null ? null : iso(ms));
 
-export function decisionView(p: Proposal) {
-  const d = p.decision;
-  return {
-    effect: d.effect,
-    risk: d.risk,
-    rule: d.rule,
-    reasons: d.reasons,
-    route: d.route,
-    approvers: d.approvers,
-    approvals_required: d.approvals_required,
-    ttl_seconds: d.ttl_ms / 1000,
-  };
+/** The decision as the API shows it: every field of Decision, ttl in seconds, step_up always said. */
+export type DecisionView = Omit<Decision, 'ttl_ms' | 'step_up'> & { ttl_seconds: number; step_up: boolean };
+
+/** Derived from the Decision itself, so a field added to it is shown without touching this. */
+export function decisionView(p: Proposal): DecisionView {
+  const { ttl_ms, step_up, ...same } = p.decision;
+  return { ...same, ttl_seconds: ttl_ms / 1000, step_up: step_up === true };
 }
 
 export function submitView(p: Proposal) {

@@ -1,7 +1,7 @@
 import type { Cluster, Redis } from 'ioredis';
 import { seal } from '../../src/core/audit.ts';
 import type { AuditEventInput, AuditEventType } from '../../src/core/audit.ts';
-import type { AuditLog, AuditQuery, StoredAuditEvent } from '../../src/core/ports.ts';
+import type { AuditLog, AuditQuery, StoredAuditEvent, WriteOptions } from '../../src/core/ports.ts';
 import { ValidationError } from '../../src/core/errors.ts';
 import type { Status } from '../../src/core/proposal.ts';
 import { AUDIT_INDEX_CAP, searchTokens } from './audit-index.ts';
@@ -83,9 +83,9 @@ export function createRedisAuditLog(redis: Redis | Cluster, opts: RedisStoreOpti
   const index = keys.auditIndex;
   const scripts = redisScripts(redis);
 
-  async function append(events: AuditEventInput[]): Promise<void> {
+  async function append(events: AuditEventInput[], options: WriteOptions = {}): Promise<void> {
     if (events.length === 0) return;
-    await scripts.appendEvents({ audit: keys.audit, auditHead: keys.auditHead }, events.map(seal));
+    await scripts.appendEvents({ audit: keys.audit, auditHead: keys.auditHead }, events.map(seal), options.evenWhenFull === true);
   }
 
   type Verdict = 'next' | 'done' | 'stop';

@@ -14,19 +14,33 @@ const lua = (name: string): string => readFileSync(new URL(`./lua/${name}`, impo
 
 const SHA256_LIB = lua('sha256.lua');
 const AUDIT_LIB = `${SHA256_LIB}\n${lua('audit-append.lua')}`;
+const COMMIT_PROPOSAL = `${AUDIT_LIB}\n${lua('commit-proposal.lua')}`;
+const APPEND_EVENTS = `${AUDIT_LIB}\n${lua('append-events.lua')}`;
+const TOKEN_REVOKE = lua('token-revoke.lua');
+const AGENT_REVOKE = lua('agent-revoke.lua');
+
+// Redis 7 runs a script whose first line declares allow-oom even when maxmemory is reached
+// (noeviction), where any other script's first write is refused. Only the kill switch's own
+// writes use these `…WhenFull` variants (WriteOptions in src/core/ports.ts): the agent to stop
+// may be the one filling Redis. They may take Redis a little over maxmemory, by design.
+const whenFull = (source: string) => `#!lua flags=allow-oom\n${source}`;
 
 const COMMANDS = {
   countersignCreateProposal: { numberOfKeys: 8, lua: `${AUDIT_LIB}\n${lua('create-proposal.lua')}` },
-  countersignCommitProposal: { numberOfKeys: 5, lua: `${AUDIT_LIB}\n${lua('commit-proposal.lua')}` },
-  countersignAppendEvents: { numberOfKeys: 2, lua: `${AUDIT_LIB}\n${lua('append-events.lua')}` },
+  countersignCommitProposal: { numberOfKeys: 5, lua: COMMIT_PROPOSAL },
+  countersignCommitProposalWhenFull: { numberOfKeys: 5, lua: whenFull(COMMIT_PROPOSAL) },
+  countersignAppendEvents: { numberOfKeys: 2, lua: APPEND_EVENTS },
+  countersignAppendEventsWhenFull: { numberOfKeys: 2, lua: whenFull(APPEND_EVENTS) },
   // Let tests compare the Lua SHA-256 and chain step with node:crypto; they touch no key.
   countersignSha256: { numberOfKeys: 0, lua: `${SHA256_LIB}\nreturn sha256(ARGV[1])` },
   countersignChainHash: { numberOfKeys: 0, lua: `${SHA256_LIB}\nreturn chain_hash(ARGV[1], ARGV[2], ARGV[3])` },
   countersignTokenSave: { numberOfKeys: 4, lua: lua('token-save.lua') },
   countersignTokenRedeem: { numberOfKeys: 1, lua: lua('token-redeem.lua') },
-  countersignTokenRevoke: { numberOfKeys: 4, lua: lua('token-revoke.lua') },
+  countersignTokenRevoke: { numberOfKeys: 4, lua: TOKEN_REVOKE },
+  countersignTokenRevokeWhenFull: { numberOfKeys: 4, lua: whenFull(TOKEN_REVOKE) },
   countersignTokenRestore: { numberOfKeys: 2, lua: lua('token-restore.lua') },
-  countersignAgentRevoke: { numberOfKeys: 2, lua: lua('agent-revoke.lua') },
+  countersignAgentRevoke: { numberOfKeys: 2, lua: AGENT_REVOKE },
+  countersignAgentRevokeWhenFull: { numberOfKeys: 2, lua: whenFull(AGENT_REVOKE) },
   countersignAgentRestore: { numberOfKeys: 2, lua: lua('agent-restore.lua') },
   countersignCountInWindow: { numberOfKeys: 1, lua: lua('count-in-window.lua') },
 } as const;
@@ -53,6 +67,22 @@ export function runLua(redis: Client, name: LuaCommand, args: readonly (string |
   defineLuaCommands(redis);
   const fn = (redis as unknown as Record<LuaCommand, CommandFn>)[name];
   return fn.apply(redis, args as (string | number)[]);
+}
+
+type WhenFullCommand = Extract<LuaCommand, `${string}WhenFull`>;
+
+/**
+ * Runs a `…WhenFull` variant. A Redis before 7.0 cannot read its first line (it fails to
+ * compile): there the plain script runs instead, and a full Redis refuses it as it refuses
+ * everything else.
+ */
+export async function runLuaWhenFull(redis: Client, name: WhenFullCommand, args: readonly (string | number)[]): Promise<unknown> {
+  try {
+    return await runLua(redis, name, args);
+  } catch (e) {
+    if (!(e instanceof Error && /Error compiling script.*near '#'/s.test(e.message))) throw e;
+    return runLua(redis, name.slice(0, -'WhenFull'.length) as LuaCommand, args);
+  }
 }
 
 /** INCR with a window that is set in the same step (count-in-window.lua); the new count. */

@@ -1,7 +1,7 @@
 import type { Cluster, Redis } from 'ioredis';
 import { seal } from '../../src/core/audit.ts';
 import type { AuditEventInput } from '../../src/core/audit.ts';
-import type { CreateResult, ImplicitKey, ProposalStore } from '../../src/core/ports.ts';
+import type { CreateResult, ImplicitKey, ProposalStore, WriteOptions } from '../../src/core/ports.ts';
 import { canTransition } from '../../src/core/lifecycle.ts';
 import { STATUSES } from '../../src/core/proposal.ts';
 import type { Proposal, Status } from '../../src/core/proposal.ts';
@@ -54,7 +54,7 @@ export function createRedisProposalStore(redis: Redis | Cluster, opts: RedisStor
   }
 
   return {
-    async create(proposal: Proposal, events: AuditEventInput[], implicitKey?: ImplicitKey): Promise<CreateResult> {
+    async create(proposal: Proposal, events: AuditEventInput[], implicitKey?: ImplicitKey, proposedAt = proposal.created_at): Promise<CreateResult> {
       if (proposal.version !== 1) throw new Error(`a new proposal has version 1, not ${proposal.version}`);
       // An implicit key lives in its own namespace ("agent#request"), so no agent-chosen key can collide with it.
       const dedupe =
@@ -83,7 +83,7 @@ export function createRedisProposalStore(redis: Redis | Cluster, opts: RedisStor
           agent: proposal.agent,
           pendingScore: pendingScore(proposal),
           idempotencyTtlSeconds: dedupe?.ttl ?? 0,
-          createdAt: proposal.created_at,
+          proposedAt,
           events: events.map(seal),
         },
       );
@@ -97,7 +97,7 @@ export function createRedisProposalStore(redis: Redis | Cluster, opts: RedisStor
 
     get,
 
-    async commit(next: Proposal, expectedVersion: number, events: AuditEventInput[]): Promise<'ok' | 'conflict'> {
+    async commit(next: Proposal, expectedVersion: number, events: AuditEventInput[], options: WriteOptions = {}): Promise<'ok' | 'conflict'> {
       if (next.version !== expectedVersion + 1) {
         throw new Error(`commit of version ${next.version} against expected version ${expectedVersion}`);
       }
@@ -119,6 +119,7 @@ export function createRedisProposalStore(redis: Redis | Cluster, opts: RedisStor
           allowedFrom: ALLOWED_FROM[next.status],
           events: events.map(seal),
         },
+        options.evenWhenFull === true,
       );
       return ok ? 'ok' : 'conflict';
     },

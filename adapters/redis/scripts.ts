@@ -2,7 +2,7 @@ import type { Cluster, Redis } from 'ioredis';
 import { canonicalJson } from '../../src/core/audit.ts';
 import type { SealedAuditEventInput } from '../../src/core/audit.ts';
 import { indexArg } from './audit-index.ts';
-import { defineLuaCommands, runLua } from './lua-commands.ts';
+import { defineLuaCommands, runLua, runLuaWhenFull } from './lua-commands.ts';
 
 // The proposal and audit scripts, typed: their KEYS and ARGV in the order the Lua expects.
 // The Lua itself is loaded and defined by lua-commands.ts.
@@ -56,7 +56,8 @@ export interface CreateProposalArgs {
   pendingScore: string;
   /** 0 when the proposal has no idempotency key. */
   idempotencyTtlSeconds: number;
-  createdAt: number;
+  /** When the agent made the proposal: what the kill switch's revocation time is compared with. */
+  proposedAt: number;
   events: readonly SealedAuditEventInput[];
 }
 
@@ -84,8 +85,9 @@ export interface CommitProposalArgs {
 
 export interface CountersignScripts {
   createProposal(keys: CreateProposalKeys, args: CreateProposalArgs): Promise<CreateProposalReply>;
-  commitProposal(keys: CommitProposalKeys, args: CommitProposalArgs): Promise<boolean>;
-  appendEvents(keys: { audit: string; auditHead: string }, events: readonly SealedAuditEventInput[]): Promise<number>;
+  /** `evenWhenFull`: the kill switch's commits, run even at maxmemory (see WriteOptions). */
+  commitProposal(keys: CommitProposalKeys, args: CommitProposalArgs, evenWhenFull?: boolean): Promise<boolean>;
+  appendEvents(keys: { audit: string; auditHead: string }, events: readonly SealedAuditEventInput[], evenWhenFull?: boolean): Promise<number>;
   /** Test hook: the Lua SHA-256 of `text` (UTF-8 bytes), hex. */
   sha256(text: string): Promise<string>;
   /** Test hook: the Lua audit chain step, to compare with core/audit.ts chainHash. */
@@ -98,7 +100,7 @@ export function redisScripts(redis: Client): CountersignScripts {
     async createProposal(k, a) {
       const reply = await runLua(redis, 'countersignCreateProposal', [
         k.proposal, k.idempotency, k.pending, k.statusCounts, k.audit, k.auditHead, k.revokedAgent, k.restoredAgent,
-        a.id, a.doc, String(a.version), a.status, a.agent, a.pendingScore, String(a.idempotencyTtlSeconds), String(a.createdAt),
+        a.id, a.doc, String(a.version), a.status, a.agent, a.pendingScore, String(a.idempotencyTtlSeconds), String(a.proposedAt),
         ...eventArgs(a.events),
       ]);
       if (!Array.isArray(reply) || reply.length !== 2) throw new Error('countersign create-proposal: unexpected reply');
@@ -107,17 +109,19 @@ export function redisScripts(redis: Client): CountersignScripts {
       if (kind === 2) return { kind: 'revoked', revokedAt: Number(reply[1]) };
       return { kind: 'exists', id: String(reply[1]) };
     },
-    async commitProposal(k, a) {
-      const reply = await runLua(redis, 'countersignCommitProposal', [
+    async commitProposal(k, a, evenWhenFull = false) {
+      const args = [
         k.proposal, k.pending, k.statusCounts, k.audit, k.auditHead,
         a.id, String(a.expectedVersion), a.doc, String(a.version), a.status, a.pendingScore, a.allowedFrom,
         ...eventArgs(a.events),
-      ]);
+      ];
+      const reply = evenWhenFull ? await runLuaWhenFull(redis, 'countersignCommitProposalWhenFull', args) : await runLua(redis, 'countersignCommitProposal', args);
       return Number(reply) === 1;
     },
-    async appendEvents(k, events) {
+    async appendEvents(k, events, evenWhenFull = false) {
       if (events.length === 0) return 0;
-      return Number(await runLua(redis, 'countersignAppendEvents', [k.audit, k.auditHead, ...eventArgs(events)]));
+      const args = [k.audit, k.auditHead, ...eventArgs(events)];
+      return Number(evenWhenFull ? await runLuaWhenFull(redis, 'countersignAppendEventsWhenFull', args) : await runLua(redis, 'countersignAppendEvents', args));
     },
     async sha256(text) {
       return String(await runLua(redis, 'countersignSha256', [text]));

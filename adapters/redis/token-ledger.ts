@@ -1,7 +1,7 @@
 import type { Cluster, Redis } from 'ioredis';
-import type { TokenLedger, TokenRecord, TokenState } from '../../src/core/ports.ts';
+import type { TokenLedger, TokenRecord, TokenState, WriteOptions } from '../../src/core/ports.ts';
 import { redisKeys } from './keys.ts';
-import { defineLuaCommands, runLua, type LuaCommand } from './lua-commands.ts';
+import { defineLuaCommands, runLua, runLuaWhenFull, type LuaCommand } from './lua-commands.ts';
 import type { RedisStoreOptions } from './proposal-store.ts';
 
 // The token ledger. Keys (named in keys.ts, all under the installation's `{prefix}` hash tag,
@@ -36,10 +36,11 @@ export function createRedisTokenLedger(redis: Redis | Cluster, opts: RedisStoreO
   defineLuaCommands(redis);
   const call = (name: LuaCommand, ...args: (string | number)[]) => runLua(redis, name, args);
 
-  async function end(jti: string, to: 'revoked' | 'closed'): Promise<{ changed: boolean; proposal_id: string | null }> {
+  async function end(jti: string, to: 'revoked' | 'closed', evenWhenFull = false): Promise<{ changed: boolean; proposal_id: string | null }> {
     const [pid, agent] = await redis.hmget(keys.token(jti), 'proposal_id', 'agent');
     if (pid === null || pid === undefined || agent === null || agent === undefined) return { changed: false, proposal_id: null };
-    const changed = await call('countersignTokenRevoke', keys.token(jti), keys.proposalToken(pid), keys.pickup(pid), keys.agentTokens(agent), jti, to);
+    const args = [keys.token(jti), keys.proposalToken(pid), keys.pickup(pid), keys.agentTokens(agent), jti, to];
+    const changed = evenWhenFull ? await runLuaWhenFull(redis, 'countersignTokenRevokeWhenFull', args) : await call('countersignTokenRevoke', ...args);
     return { changed: Number(changed) === 1, proposal_id: pid };
   }
 
@@ -74,8 +75,8 @@ export function createRedisTokenLedger(redis: Redis | Cluster, opts: RedisStoreO
     async close(jti) {
       return (await end(jti, 'closed')).changed;
     },
-    async revoke(jti) {
-      return (await end(jti, 'revoked')).changed;
+    async revoke(jti, options: WriteOptions = {}) {
+      return (await end(jti, 'revoked', options.evenWhenFull === true)).changed;
     },
     async outstandingTokens(agent) {
       const jtis = await redis.zrange(keys.agentTokens(agent), '0', '-1');
@@ -87,7 +88,7 @@ export function createRedisTokenLedger(redis: Redis | Cluster, opts: RedisStoreO
       return out;
     },
     async markAgentRevoked(agent, at) {
-      await call('countersignAgentRevoke', keys.revokedAgent(agent), keys.restoredAgent(agent), String(at));
+      await runLuaWhenFull(redis, 'countersignAgentRevokeWhenFull', [keys.revokedAgent(agent), keys.restoredAgent(agent), String(at)]);
     },
     async markAgentRestored(agent, at) {
       const reply = await call('countersignAgentRestore', keys.revokedAgent(agent), keys.restoredAgent(agent), String(at));

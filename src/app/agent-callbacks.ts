@@ -4,7 +4,7 @@ import { describeExecution, redactSecrets } from '../core/execution.ts';
 import type { Proposal, Status } from '../core/proposal.ts';
 import { requestTarget, signedHeaders } from '../core/signing.ts';
 import type { ExecutionDeps } from './execution-deps.ts';
-import { startAgentExecution, tokenStillIssued, withdrawWithoutQuorum } from './agent-execution.ts';
+import { startAgentExecution, tokenStillIssued, withdrawUnlessAuthorised } from './agent-execution.ts';
 import type { CommitSubscriber } from './after-commit.ts';
 import { replyToEvents } from './notify-platforms.ts';
 
@@ -47,8 +47,15 @@ async function enqueueStatusCallback(x: ExecutionDeps, p: Proposal): Promise<voi
 export async function deliverCallback(x: ExecutionDeps, id: string, status: Status): Promise<void> {
   const { app } = x;
   const read = await app.store.get(id);
-  const agent = read === null ? undefined : app.policy.agentById(read.agent);
-  if (read === null || agent === undefined || agent.callback_url === null) return;
+  if (read === null) return;
+  const agent = app.policy.agentById(read.agent);
+  if (agent === undefined) {
+    // Dropped from the policy since: nobody to call back, and its approved action does not run
+    // (an execution whose token was already sent, in an earlier attempt, keeps it revoked).
+    if (read.status === 'approved' || read.status === 'executing') await withdrawUnlessAuthorised(x, read, read.status === 'executing');
+    return;
+  }
+  if (agent.callback_url === null) return;
   if (agent.secret === null) throw new CallbackImpossibleError(`agent ${agent.id} has no secret_env to sign callbacks with`);
   let p = read;
   let token: string | null = null;
@@ -69,8 +76,8 @@ export async function deliverCallback(x: ExecutionDeps, id: string, status: Stat
       // earlier attempt may never have arrived), unless the agent was revoked since…
       token = null;
     } else if (token !== null) {
-      // …or its approvers no longer make the quorum (the token is revoked; the agent may still report).
-      const withdrawn = await withdrawWithoutQuorum(x, p, true);
+      // …or the policy in force no longer lets it run (the token is revoked; the agent may still report).
+      const withdrawn = await withdrawUnlessAuthorised(x, p, true);
       if (withdrawn !== null) {
         p = withdrawn;
         token = null;

@@ -1,8 +1,8 @@
 import { auditEvent, type KnownAuditEvent } from '../core/audit.ts';
 import { iso } from '../core/clock.ts';
 import { ConflictError, ForbiddenError, NotFoundError } from '../core/errors.ts';
-import { actionDigest, claimExecution, finishExecution, isTokenExpired, withdrawUnlessQuorumHolds, type ExecutionTokenClaims } from '../core/execution.ts';
-import { quorumHolds } from '../core/lifecycle.ts';
+import { actionDigest, claimExecution, finishExecution, isTokenExpired, withdrawUnlessStillAuthorised, type ExecutionTokenClaims } from '../core/execution.ts';
+import { mayStillRun } from '../core/lifecycle.ts';
 import type { Proposal } from '../core/proposal.ts';
 import type { ExecutionDeps } from './execution-deps.ts';
 import { mutate } from './mutate.ts';
@@ -19,9 +19,10 @@ import { authorityFrom } from './record-decision.ts';
 // the proposal is `executing` until the agent reports, and failed / unknown if it never does
 // within the report window. A token that never left expires with the proposal failed / not_run.
 // When an execution ends, its token is closed: redemption needs approved or executing.
-// Every one of these checks the approvals against the policy in force first (the claim does,
-// or withdrawWithoutQuorum): people removed since they approved do not make a quorum, and such
-// a proposal ends failed / not_run / approval_withdrawn with its token revoked.
+// Every one of these checks the proposal against the policy in force first (the claim does,
+// or withdrawUnlessStillAuthorised): an agent the policy no longer names runs nothing, people
+// removed since they approved do not make a quorum, and such a proposal ends failed / not_run /
+// agent_removed or approval_withdrawn with its token revoked.
 
 /**
  * Poll mode: the agent's first read of its approved proposal carries the token, later reads do
@@ -49,7 +50,7 @@ export async function readWithExecutionToken(x: ExecutionDeps, p: Proposal, view
     if (!claim.outcome.claimed) return { token: null, proposal: claim.changed ? claim.proposal : p };
   } else {
     // A token put back for this read never left countersign.
-    const withdrawn = await withdrawWithoutQuorum(x, p, false);
+    const withdrawn = await withdrawUnlessAuthorised(x, p, false);
     if (withdrawn !== null) return { token: null, proposal: withdrawn };
   }
   return { token: (await tokenStillIssued(x, p.id, jti, actor)) ? token : null, proposal: p };
@@ -62,20 +63,20 @@ export interface TakenToken {
 }
 
 /**
- * For an execution already claimed, before its token leaves (again) or is redeemed: when its
- * approvals no longer make the quorum under the policy in force, it is withdrawn (see
- * withdrawUnlessQuorumHolds) and its token revoked. Resolves with the proposal as it is then,
- * or null when the approvals still hold.
+ * For an execution already claimed, before its token leaves (again) or is redeemed: when the
+ * policy in force no longer lets it run (its agent removed, its approvals no longer a quorum),
+ * it is withdrawn (see withdrawUnlessStillAuthorised) and its token revoked. Resolves with the
+ * proposal as it is then, or null when it may still run.
  */
-export async function withdrawWithoutQuorum(x: ExecutionDeps, p: Proposal, tokenOut: boolean): Promise<Proposal | null> {
+export async function withdrawUnlessAuthorised(x: ExecutionDeps, p: Proposal, tokenOut: boolean): Promise<Proposal | null> {
   const authority = authorityFrom(x.app.policy);
-  // The approvals of a decided proposal never change and this process's policy neither: the
-  // copy just read answers for the usual case without another round trip.
-  if (quorumHolds(p, authority).holds) return null;
+  // The approvals and agent of a decided proposal never change and this process's policy
+  // neither: the copy just read answers for the usual case without another round trip.
+  if (mayStillRun(p, authority).ok) return null;
   // Whatever the commit finds (it may have ended meanwhile), the token is not honoured.
   let unchanged: readonly KnownAuditEvent[] = [];
   const r = await mutate(x.app, p.id, (cur, now) => {
-    const step = withdrawUnlessQuorumHolds(cur, authority, now, tokenOut);
+    const step = withdrawUnlessStillAuthorised(cur, authority, now, tokenOut);
     unchanged = step.next === null ? step.events : [];
     return step;
   });
@@ -136,7 +137,7 @@ export async function redeemToken(x: ExecutionDeps, token: string, actor: string
   const p = await app.store.get(claims.proposal_id);
   if (p === null || (p.status !== 'approved' && p.status !== 'executing') || claims.aud !== p.action.tool) return { active: false };
   // The token may have left before the policy changed: it is spent and revoked, not honoured.
-  if ((await withdrawWithoutQuorum(x, p, true)) !== null) return { active: false };
+  if ((await withdrawUnlessAuthorised(x, p, true)) !== null) return { active: false };
   await app.audit.append([
     auditEvent('token_redeemed', { at: iso(app.clock.now()), proposal_id: claims.proposal_id, agent: claims.sub, actor: actor }, { jti: claims.jti, audience: claims.aud }),
   ]);
@@ -151,7 +152,7 @@ export async function startAgentExecution(x: ExecutionDeps, id: string, actor: s
   const authority = authorityFrom(x.app.policy);
   await x.ledger.trackExecuting(id, x.app.clock.now() + x.tuning.agentReportWindowMs);
   const claim = await mutate(x.app, id, (cur, now) => claimExecution(cur, actor, now, authority));
-  if (claim.outcome.why === 'approval_withdrawn') await revokeWithdrawn(x, claim.proposal);
+  if (claim.outcome.withdrawn) await revokeWithdrawn(x, claim.proposal);
   else if (!claim.outcome.claimed && claim.proposal.status !== 'executing') await x.ledger.untrackExecuting(id);
   return claim;
 }

@@ -1,6 +1,6 @@
 import type { CommitFlow } from './after-commit.ts';
 import type { CompiledPolicy } from '../core/policy/evaluate.ts';
-import type { AuditLog, ChangeFeed, Clock, JobScheduler, Logger, Metrics, ProposalStore } from '../core/ports.ts';
+import type { AuditLog, AuthFailureLimiter, ChangeFeed, Clock, JobScheduler, Logger, Metrics, ProposalStore } from '../core/ports.ts';
 
 /** Everything the use cases need; built once in main.ts. */
 export interface AppDeps {
@@ -17,4 +17,6 @@ export interface AppDeps {
   proposalUrl(id: string): string;
   /** Where committed changes go next (cards, execution, callbacks): see after-commit.ts. */
   commits: CommitFlow;
+  /** Caps the audit entries of refused proposals per agent (`agent:<id>`): a revoked agent's flood is refused without growing the log. */
+  refusalLimiter: AuthFailureLimiter;
 }

@@ -14,7 +14,7 @@ import {
 import { ExecutorUnreachableError } from '../core/execution-ports.ts';
 import { newId } from '../core/ids.ts';
 import type { Proposal } from '../core/proposal.ts';
-import { tokenStillIssued, withdrawWithoutQuorum } from './agent-execution.ts';
+import { tokenStillIssued, withdrawUnlessAuthorised } from './agent-execution.ts';
 import type { ExecutionDeps } from './execution-deps.ts';
 import { FollowUpFailed, type CommitSubscriber, type Committed } from './after-commit.ts';
 import { commitStep, mutate } from './mutate.ts';
@@ -23,9 +23,10 @@ import { authorityFrom } from './record-decision.ts';
 // From approval to outcome. The rules that matter:
 // - the token is minted on approval and kept in the Redis ledger, never in job data;
 // - nothing runs after the token's expiry;
-// - nothing runs on approvals the policy in force no longer counts (people removed, out of the
-//   approvers group, or sponsors of the agent since): checked before connecting and again in
-//   the claim, it ends failed / not_run / approval_withdrawn;
+// - nothing runs that the policy in force no longer lets run (its agent removed from the
+//   policy; approvals of people removed, out of the approvers group, or sponsors of the agent
+//   since): checked before connecting and again in the claim, it ends failed / not_run /
+//   agent_removed or approval_withdrawn;
 // - the approved -> executing commit is the claim: only its winner sends the request, so a
 //   job delivered twice (stall, second worker) executes once;
 // - an execution whose request may have left is never retried: a timeout, a broken
@@ -137,7 +138,7 @@ async function execute(x: ExecutionDeps, id: string, sent: { value: boolean }): 
   if (p === null || p.execution === undefined) return;
   if (p.status === 'executing') return settleIfAbandoned(x, p);
   if (p.status !== 'approved' || p.execution.mode !== 'executor') return;
-  if ((await withdrawWithoutQuorum(x, p, false)) !== null) return;
+  if ((await withdrawUnlessAuthorised(x, p, false)) !== null) return;
   if (isTokenExpired(p, app.clock.now())) return failNotRun(x, id, 'token_expired');
   const spec = app.policy.executors.get(p.action.tool);
   const executor = spec === undefined ? undefined : x.executors.get(spec.kind);
@@ -162,7 +163,7 @@ async function execute(x: ExecutionDeps, id: string, sent: { value: boolean }): 
     const authority = authorityFrom(app.policy);
     const claim = await mutate(app, id, (cur, now) => claimExecution(cur, 'system', now, authority));
     if (!claim.outcome.claimed) {
-      if (claim.outcome.why === 'approval_withdrawn') await x.ledger.revoke(p.execution.token_id);
+      if (claim.outcome.withdrawn) await x.ledger.revoke(p.execution.token_id);
       if (claim.proposal.status === 'approved' && claim.outcome.why === 'token_expired') {
         await x.ledger.untrackExecuting(id);
         await failNotRun(x, id, 'token_expired');

@@ -1,5 +1,6 @@
 import { UnavailableError, NotFoundError } from '../core/errors.ts';
 import type { Step } from '../core/lifecycle.ts';
+import type { WriteOptions } from '../core/ports.ts';
 import type { Proposal } from '../core/proposal.ts';
 import type { Committed } from './after-commit.ts';
 import type { AppDeps } from './deps.ts';
@@ -20,9 +21,13 @@ export interface Mutation<O> {
 
 type Decide<O> = (current: Proposal, now: number) => Step<O>;
 
-/** A use case's change: committed, then handed to the after-commit flow (cards, execution, callbacks). */
-export async function mutate<O>(deps: AppDeps, proposalId: string, decide: Decide<O>): Promise<Mutation<O>> {
-  const m = await commitStep(deps, proposalId, decide);
+/**
+ * A use case's change: committed, then handed to the after-commit flow (cards, execution,
+ * callbacks). `write`: see WriteOptions (only the kill switch asks to write even when full; its
+ * follow-ups do not, and fail on their own, logged, while the store is full).
+ */
+export async function mutate<O>(deps: AppDeps, proposalId: string, decide: Decide<O>, write: WriteOptions = {}): Promise<Mutation<O>> {
+  const m = await commitStep(deps, proposalId, decide, write);
   if (m.committed !== null) await deps.commits.dispatch(m.committed);
   return m;
 }
@@ -31,16 +36,16 @@ export async function mutate<O>(deps: AppDeps, proposalId: string, decide: Decid
  * The change only. For after-commit subscribers: they return `committed` to the flow, which
  * runs the follow-ups next (never from inside another commit's follow-ups).
  */
-export async function commitStep<O>(deps: Pick<AppDeps, 'store' | 'audit' | 'clock'>, proposalId: string, decide: Decide<O>): Promise<Mutation<O>> {
+export async function commitStep<O>(deps: Pick<AppDeps, 'store' | 'audit' | 'clock'>, proposalId: string, decide: Decide<O>, write: WriteOptions = {}): Promise<Mutation<O>> {
   for (let round = 0; round < MAX_ROUNDS; round++) {
     const current = await deps.store.get(proposalId);
     if (current === null) throw new NotFoundError(`no proposal ${proposalId}`);
     const step = decide(current, deps.clock.now());
     if (step.next === null) {
-      if (step.events.length > 0) await deps.audit.append(step.events);
+      if (step.events.length > 0) await deps.audit.append(step.events, write);
       return { outcome: step.outcome, proposal: current, changed: false, committed: null };
     }
-    if ((await deps.store.commit(step.next, current.version, step.events)) === 'ok') {
+    if ((await deps.store.commit(step.next, current.version, step.events, write)) === 'ok') {
       return { outcome: step.outcome, proposal: step.next, changed: true, committed: { before: current, after: step.next, events: step.events } };
     }
     if (round > 2) await new Promise((r) => setTimeout(r, Math.random() * Math.min(50, round * 2)));

@@ -35,12 +35,13 @@ export function authorityFrom(policy: Policy): Authority {
     personExists: (person) => policy.people.has(person),
     isApprover: (person, group) => policy.isMember(group, person),
     isSponsor: (person, agent) => policy.agentById(agent)?.sponsors.includes(person) ?? false,
+    agentExists: (agent) => policy.agentById(agent) !== undefined,
   };
 }
 
 /**
- * The kill switch as the store says now, for every agent of the policy in one read (an agent the
- * policy no longer names cannot be revoked either: revoke needs it in the policy).
+ * The kill switch as the store says now, for every agent of the policy in one read (a vote on
+ * the proposal of an agent the policy no longer names is refused before this matters).
  */
 function revokedAgents(deps: Pick<AppDeps, 'store' | 'policy'>): Promise<RevokedAgents> {
   return deps.store.revokedAgents([...deps.policy.agents.keys()]);

@@ -24,14 +24,28 @@ function requestDigest(p: Pick<Proposal, 'intent' | 'action' | 'context'>): stri
 /** How long the same signed submission (without an idempotency key) returns the first proposal. */
 export const IMPLICIT_KEY_TTL_SECONDS = 600;
 
+/** What the agent's credential says about the request, beyond who it is. */
+export interface SubmitRequest {
+  /**
+   * Names the signed request; a submission without an idempotency key is deduped by it, so a
+   * retried (or replayed) request never puts a second card in front of people.
+   */
+  requestKey?: string | null;
+  /** When the agent made the request, as its credential says (the signed timestamp, a JWT's iat), in ms; null when it says nothing. */
+  signedAt?: number | null;
+}
+
 /**
- * `requestKey` names the signed request; a submission without an idempotency key is
- * deduped by it, so a retried (or replayed) request never puts a second card in front of people.
  * A revoked agent is refused by the store's create itself (no read of its own on the way in),
- * then audited here: AgentRevokedError, nothing stored.
+ * then audited here, within the agent's share of the refusal limiter: AgentRevokedError,
+ * nothing stored. The revocation is compared with when the agent proposed: the earlier of its
+ * signed time and now, so a request signed before a revocation and sent after the restore is
+ * still one made before it. `created_at` stays the time countersign received it.
  */
-export async function submitProposal(deps: AppDeps, agent: AgentSpec, input: ProposalInput, requestKey: string | null = null): Promise<SubmitResult> {
+export async function submitProposal(deps: AppDeps, agent: AgentSpec, input: ProposalInput, request: SubmitRequest = {}): Promise<SubmitResult> {
   const now = deps.clock.now();
+  const { requestKey = null, signedAt = null } = request;
+  const proposedAt = signedAt === null ? now : Math.min(signedAt, now);
   const decision = evaluate(deps.policy, { agent: { id: agent.id, sponsors: [...agent.sponsors] }, intent: input.intent, action: input.action, context: input.context });
   const status = STATUS_FOR_EFFECT[decision.effect];
   const proposal: Proposal = {
@@ -62,18 +76,9 @@ export async function submitProposal(deps: AppDeps, agent: AgentSpec, input: Pro
   ];
 
   const implicit = requestKey === null ? undefined : { key: requestKey, ttlSeconds: IMPLICIT_KEY_TTL_SECONDS };
-  const result = await deps.store.create(proposal, events, implicit);
+  const result = await deps.store.create(proposal, events, implicit, proposedAt);
   if (!result.created && 'refused' in result) {
-    const { tool, operation, target } = input.action;
-    await deps.audit.append([
-      auditEvent('proposal_refused', { at: iso(now), proposal_id: null, agent: agent.id, actor: `agent:${agent.id}` }, {
-        reason: result.refused,
-        revoked_at: iso(result.revoked_at),
-        idempotency_key: proposal.idempotency_key,
-        action: { tool, operation, target },
-      }),
-    ]);
-    deps.logger.warn({ agent: agent.id, revoked_at: iso(result.revoked_at) }, 'proposal of a revoked agent refused');
+    await recordRefusal(deps, proposal, result.revoked_at, now);
     throw new AgentRevokedError(agent.id, result.revoked_at);
   }
   if (!result.created) {
@@ -85,4 +90,32 @@ export async function submitProposal(deps: AppDeps, agent: AgentSpec, input: Pro
   deps.metrics.proposalSubmitted(decision.effect);
   await deps.commits.dispatch({ before: null, after: proposal, events });
   return { proposal, created: true };
+}
+
+/**
+ * A refused proposal is logged, and audited unless its agent has had its share this window:
+ * the chain cannot be trimmed, so a revoked agent's flood must not grow it without bound. The
+ * refusal stands whatever happens here (a full store refuses the entry, not the 403).
+ */
+async function recordRefusal(deps: AppDeps, p: Proposal, revokedAt: number, now: number): Promise<void> {
+  const audited = await deps.refusalLimiter.allow(`agent:${p.agent}`).catch(() => true);
+  const line = { agent: p.agent, revoked_at: iso(revokedAt), audited };
+  if (!audited) {
+    deps.logger.debug(line, 'proposal of a revoked agent refused');
+    return;
+  }
+  deps.logger.warn(line, 'proposal of a revoked agent refused');
+  const { tool, operation, target } = p.action;
+  try {
+    await deps.audit.append([
+      auditEvent('proposal_refused', { at: iso(now), proposal_id: null, agent: p.agent, actor: `agent:${p.agent}` }, {
+        reason: 'agent_revoked',
+        revoked_at: iso(revokedAt),
+        idempotency_key: p.idempotency_key,
+        action: { tool, operation, target },
+      }),
+    ]);
+  } catch (e) {
+    deps.logger.error({ agent: p.agent, error: (e as Error).message }, 'could not record a refused proposal');
+  }
 }

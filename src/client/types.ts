@@ -29,6 +29,8 @@ export interface DecisionView {
   approvers: string | null;
   approvals_required: number;
   ttl_seconds: number;
+  /** The rule's step_up: approvals count only in the console, from someone who signed in there within the last 5 minutes. */
+  step_up: boolean;
 }
 
 export interface SubmitResponse {

@@ -31,6 +31,8 @@ export type AuditEventData = {
   request_rejected: { [key: string]: unknown };
   token_issued: { jti: string; mode: ExecutionMode; audience: string; expires_at: string; approvers: string[] };
   token_redeemed: { jti: string; audience: string };
+  /** A token already handed out, revoked because the policy in force no longer names its agent (the kill switch's are in agent_revoked). */
+  token_revoked: { jti: string; reason: 'agent_removed' };
   execution_started: { mode: ExecutionMode; jti: string };
   execution_finished:
     | {
@@ -48,9 +50,10 @@ export type AuditEventData = {
     | { late: true; kind: string; http_status: number | null; recorded_status: Status };
   callback_delivered: { status: Status; http_status: number; with_token: boolean };
   callback_failed: { status: Status; attempts: number; http_status: number | null; error: string };
-  agent_revoked: { tokens_revoked: number; cancelled: string[]; cancelled_count: number; still_executing: string[] };
+  /** `in_policy: false`: the policy in force did not name the agent (absent in entries from before it was recorded). */
+  agent_revoked: { tokens_revoked: number; cancelled: string[]; cancelled_count: number; still_executing: string[]; in_policy?: boolean };
   /** The kill switch lifted: `revoked_at` is the revocation it ends (proposals made before it stay without a token). */
-  agent_restored: { revoked_at: string; restored_at: string; cancelled: string[]; cancelled_count: number };
+  agent_restored: { revoked_at: string; restored_at: string; cancelled: string[]; cancelled_count: number; in_policy?: boolean };
   /** A proposal refused before anything was stored (the agent is revoked): who tried what. */
   proposal_refused: { reason: 'agent_revoked'; revoked_at: string; idempotency_key: string | null; action: { tool: string; operation: string; target: string } };
   /** `details`: what the platform needs to reach the channel (Teams: tenant, service URL). */
@@ -75,6 +78,7 @@ export const AUDIT_EVENT_TYPES = [
   'cancelled',
   'token_issued',
   'token_redeemed',
+  'token_revoked',
   'execution_started',
   'execution_finished',
   'callback_delivered',

@@ -2,12 +2,14 @@ import { iso } from './clock.ts';
 import { denyNeedsReason, STEP_UP_WINDOW_MS, type Eligibility, type RefusalReason } from './lifecycle.ts';
 import type { PlatformId } from './platform.ts';
 import type { Approval, Decision, Proposal, ProposalContext, Action, Resolution, Status } from './proposal.ts';
-import { hiddenCharactersNote, showHidden, showHiddenInJson, withoutPartialMark } from './visible-text.ts';
+import { hiddenCharactersNote, showHidden, showHiddenInJson, showHiddenOneLine, withoutPartialMark } from './visible-text.ts';
 
 // The platform-neutral card: every chat adapter renders this same model (Block Kit,
 // Adaptive Card, console HTML), so a person sees the same facts wherever they decide.
 // Every string in it that came from outside countersign (the agent's words, people's reasons)
 // has its hidden characters shown (visible-text.ts), once, here; the proposal itself keeps them.
+// Fields a renderer shows on one line (agent, tool, operation, target, context values) show line
+// breaks and tabs too, so an agent cannot add a fake line (`Approved by: cfo`) under Target.
 // Markup is not escaped here: each renderer escapes for its own.
 
 export interface CardModel {
@@ -86,14 +88,15 @@ function confirmation(action: Pick<Action, 'tool' | 'operation' | 'target'>, val
 export function buildApprovalCard(p: Proposal, link: string): CardModel {
   const seen = new Set<string>();
   const show = (text: string) => showHidden(text, seen);
+  const oneLine = (text: string) => showHiddenOneLine(text, seen);
   const showOrNull = (text: string | null) => (text === null ? null : show(text));
   const { action, context } = p;
-  const shownAction = { tool: show(action.tool), operation: show(action.operation), target: show(action.target), parameters: showHiddenInJson(action.parameters, seen) as Action['parameters'] };
-  const shownContext = { ...context, environment: show(context.environment), value: { ...context.value, currency: show(context.value.currency) } };
+  const shownAction = { tool: oneLine(action.tool), operation: oneLine(action.operation), target: oneLine(action.target), parameters: showHiddenInJson(action.parameters, seen) as Action['parameters'] };
+  const shownContext = { ...context, environment: oneLine(context.environment), value: { ...context.value, currency: oneLine(context.value.currency) } };
   return {
     proposalId: p.id,
     version: p.version,
-    agent: show(p.agent),
+    agent: oneLine(p.agent),
     intent: show(p.intent),
     action: shownAction,
     context: shownContext,
@@ -229,6 +232,7 @@ export function refusalSentence(r: { why: RefusalReason; message: string }): str
     case 'reason_required':
       return `${capitalize(r.message)}.`;
     case 'agent_revoked':
+    case 'agent_unknown':
     case 'step_up_required':
       return `Not counted: ${r.message}.`;
   }

@@ -41,6 +41,7 @@ const EXECUTION_REASONS: Record<string, string> = {
   no_outcome_reported: 'the agent never reported an outcome',
   reported_failed: 'the agent reported a failure',
   approval_withdrawn: 'its approvals no longer make the quorum under the current policy',
+  agent_removed: 'its agent is no longer in the policy',
 };
 
 /** A refused click, said of the person (the timeline's third person). */
@@ -51,6 +52,7 @@ const REFUSED_BECAUSE: Record<RefusalReason, string> = {
   already_voted: 'had already decided',
   reason_required: 'gave no reason (required to deny at this risk)',
   step_up_required: `had not signed in to the console within the last ${STEP_UP_WINDOW_MS / 60_000} minutes (this rule needs a fresh sign-in to approve)`,
+  agent_unknown: 'cannot decide for an agent the policy no longer names',
   agent_revoked: 'was too late: the agent is revoked',
   expired: 'was too late: the proposal had expired',
   not_pending: 'was too late: the proposal was already decided',
@@ -111,6 +113,8 @@ export function threadReply(p: Proposal, event: AuditEventInput): ThreadReply | 
       const text = executionFinished(e);
       return text === null ? null : reply('execution_finished', text);
     }
+    case 'token_revoked':
+      return reply('notice', `Execution token revoked: agent ${p.agent} is no longer in the policy (the agent may still report what happened)`);
     case 'callback_failed': {
       const d = e.data;
       const http = typeof d.http_status === 'number' ? `, last HTTP ${d.http_status}` : '';

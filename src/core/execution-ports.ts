@@ -3,6 +3,7 @@
 import type { ExecutionResult, ExecutionTokenClaims } from './execution.ts';
 import type { ExecutorSpec } from './policy/model.ts';
 import type { Status } from './proposal.ts';
+import type { WriteOptions } from './ports.ts';
 
 export interface PublicJwks {
   keys: Record<string, unknown>[];
@@ -60,13 +61,17 @@ export interface TokenLedger {
    * stored copies are forgotten, atomically. True when the state changed.
    */
   close(jti: string): Promise<boolean>;
-  /** Revokes one token (issued or redeemed) and forgets its stored copies; true when it was outstanding. */
-  revoke(jti: string): Promise<boolean>;
+  /**
+   * Revokes one token (issued or redeemed) and forgets its stored copies; true when it was
+   * outstanding. `evenWhenFull`: the kill switch's, done even when the store is full.
+   */
+  revoke(jti: string, options?: WriteOptions): Promise<boolean>;
   /** The agent's tokens that are still issued or redeemed, with their proposals. */
   outstandingTokens(agent: string): Promise<{ jti: string; proposal_id: string }[]>;
   /**
    * Pulls the agent's kill switch at `at`: proposals it made before then never get a token, and
    * the proposal store refuses its new ones until markAgentRestored (a restore before is undone).
+   * Done even when the store is full (see WriteOptions): it is the kill switch.
    */
   markAgentRevoked(agent: string, at: number): Promise<void>;
   /** When the agent was last revoked, restored since or not: what issuing a token compares with. */

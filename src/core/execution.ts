@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { canonicalJson } from './audit.ts';
 import { iso } from './clock.ts';
-import { approvalVoidEvents, canTransition, eventAbout, quorumHolds, type Authority, type QuorumCheck, type Step } from './lifecycle.ts';
+import { approvalVoidEvents, canTransition, eventAbout, mayStillRun, type Authority, type RunCheck, type Step } from './lifecycle.ts';
 import type { Action, Proposal, Status } from './proposal.ts';
 
 // Execution, pure: the record kept on an approved proposal and the transitions that move
@@ -148,36 +148,55 @@ export function failBeforeStart(p: Proposal, reason: string, now: number): Step<
   };
 }
 
-type Withdrawn = Extract<QuorumCheck, { holds: false }>;
+type Withdrawn = Extract<RunCheck, { ok: false }>;
 
 /**
- * Not run because the people who approved it no longer make its quorum under the policy in
- * force. The resolution stays as people made it (a decided proposal never changes its
- * decision): the execution is what ends, failed / not_run, naming who no longer qualifies.
+ * Not run because the policy in force no longer lets it: its agent was removed from the policy
+ * (`agent_removed`), or the people who approved it no longer make its quorum
+ * (`approval_withdrawn`, naming who no longer qualifies). The resolution stays as it was made (a
+ * decided proposal never changes its decision): the execution is what ends, failed / not_run.
  */
-function failWithdrawn(p: Proposal, execution: Execution, q: Withdrawn, now: number): Pick<Step<unknown>, 'next' | 'events'> {
-  const reason = 'approval_withdrawn';
+function failWithdrawn(p: Proposal, execution: Execution, w: Withdrawn, now: number): Pick<Step<unknown>, 'next' | 'events'> {
+  const reason = w.why;
+  const next = moved(p, 'failed', { ...execution, finished_at: now, outcome: 'not_run', reason });
+  if (w.why === 'agent_removed') {
+    return { next, events: [event(p, now, 'execution_finished', 'policy', { status: 'failed', outcome: 'not_run', reason })] };
+  }
   return {
-    next: moved(p, 'failed', { ...execution, finished_at: now, outcome: 'not_run', reason }),
+    next,
     events: [
-      ...approvalVoidEvents(p, q.void, q.approvals, now),
-      event(p, now, 'execution_finished', 'policy', { status: 'failed', outcome: 'not_run', reason, void_approvers: q.void.map((v) => v.person) }),
+      ...approvalVoidEvents(p, w.void, w.approvals, now),
+      event(p, now, 'execution_finished', 'policy', { status: 'failed', outcome: 'not_run', reason, void_approvers: w.void.map((v) => v.person) }),
     ],
   };
 }
 
+/** Why the policy in force withholds an execution whose token may already be out: recorded, nothing committed. */
+function withheldEvents(p: Proposal, execution: Execution, w: Withdrawn, now: number) {
+  if (w.why === 'agent_removed') return [event(p, now, 'token_revoked', 'policy', { jti: execution.token_id, reason: w.why })];
+  return approvalVoidEvents(p, w.void, w.approvals, now);
+}
+
+export interface Claim {
+  claimed: boolean;
+  why: string | null;
+  /** Refused because the policy in force no longer lets it run (agent_removed, approval_withdrawn): it ended failed / not_run. */
+  withdrawn: boolean;
+}
+
 /**
- * The claim: approved -> executing. Refused unless the token is still valid; an approval whose
- * quorum no longer holds under the policy in force (`authority`) ends failed / not_run instead.
+ * The claim: approved -> executing. Refused unless the token is still valid; a proposal the
+ * policy in force no longer lets run (`authority`: its agent removed, its quorum gone) ends
+ * failed / not_run instead.
  */
-export function claimExecution(p: Proposal, actor: string, now: number, authority: Authority): Step<{ claimed: boolean; why: string | null }> {
-  if (p.status !== 'approved' || p.execution === undefined) return nothing({ claimed: false, why: `already ${p.status}` });
-  if (isTokenExpired(p, now)) return nothing({ claimed: false, why: 'token_expired' });
-  const q = quorumHolds(p, authority);
-  if (!q.holds) return { outcome: { claimed: false, why: 'approval_withdrawn' }, ...failWithdrawn(p, p.execution, q, now) };
+export function claimExecution(p: Proposal, actor: string, now: number, authority: Authority): Step<Claim> {
+  if (p.status !== 'approved' || p.execution === undefined) return nothing({ claimed: false, why: `already ${p.status}`, withdrawn: false });
+  if (isTokenExpired(p, now)) return nothing({ claimed: false, why: 'token_expired', withdrawn: false });
+  const check = mayStillRun(p, authority);
+  if (!check.ok) return { outcome: { claimed: false, why: check.why, withdrawn: true }, ...failWithdrawn(p, p.execution, check, now) };
   const execution: Execution = { ...p.execution, started_at: now };
   return {
-    outcome: { claimed: true, why: null },
+    outcome: { claimed: true, why: null, withdrawn: false },
     next: moved(p, 'executing', execution),
     events: [event(p, now, 'execution_started', actor, { mode: p.execution.mode, jti: p.execution.token_id })],
   };
@@ -185,18 +204,19 @@ export function claimExecution(p: Proposal, actor: string, now: number, authorit
 
 /**
  * Before a token leaves countersign or is redeemed, for a proposal already claimed (or where
- * the claim is not the caller's to make): whether its approvals still make its quorum. When
- * they do not, an approved proposal, or an executing one whose token never left
- * (`tokenOut: false`), ends failed / not_run / approval_withdrawn. An execution whose token is
- * already out may be under way: only the void approvals are recorded, and the agent may still
- * report what happened (the caller revokes the token, so it redeems no more).
+ * the claim is not the caller's to make): whether the policy in force still lets it run (its
+ * agent still named, its approvals still a quorum). When it does not, an approved proposal, or
+ * an executing one whose token never left (`tokenOut: false`), ends failed / not_run with the
+ * reason. An execution whose token is already out may be under way: only why is recorded
+ * (the approvals that no longer count, or the token revoked for a removed agent), and the agent
+ * may still report what happened (the caller revokes the token, so it redeems no more).
  */
-export function withdrawUnlessQuorumHolds(p: Proposal, authority: Authority, now: number, tokenOut: boolean): Step<{ withdrawn: boolean }> {
+export function withdrawUnlessStillAuthorised(p: Proposal, authority: Authority, now: number, tokenOut: boolean): Step<{ withdrawn: boolean }> {
   if ((p.status !== 'approved' && p.status !== 'executing') || p.execution === undefined) return nothing({ withdrawn: false });
-  const q = quorumHolds(p, authority);
-  if (q.holds) return nothing({ withdrawn: false });
-  if (p.status === 'executing' && tokenOut) return { outcome: { withdrawn: true }, next: null, events: approvalVoidEvents(p, q.void, q.approvals, now) };
-  return { outcome: { withdrawn: true }, ...failWithdrawn(p, p.execution, q, now) };
+  const check = mayStillRun(p, authority);
+  if (check.ok) return nothing({ withdrawn: false });
+  if (p.status === 'executing' && tokenOut) return { outcome: { withdrawn: true }, next: null, events: withheldEvents(p, p.execution, check, now) };
+  return { outcome: { withdrawn: true }, ...failWithdrawn(p, p.execution, check, now) };
 }
 
 /** What came back from whoever ran the action. */

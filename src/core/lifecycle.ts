@@ -34,6 +34,8 @@ export interface Authority {
   personExists(person: string): boolean;
   isApprover(person: string, group: string): boolean;
   isSponsor(person: string, agent: string): boolean;
+  /** False for an agent the policy no longer names: nobody can tell who sponsors it, so nothing of it counts. */
+  agentExists(agent: string): boolean;
 }
 
 export interface VoteRequest {
@@ -52,16 +54,21 @@ export interface VoteRequest {
 /** Agents whose kill switch is pulled now, with when (ProposalStore.revokedAgents). */
 export type RevokedAgents = ReadonlyMap<string, number>;
 
-export type RefusalReason =
-  | 'unknown_person'
-  | 'not_an_approver'
-  | 'sponsor'
-  | 'agent_revoked'
-  | 'already_voted'
-  | 'reason_required'
-  | 'step_up_required'
-  | 'expired'
-  | 'not_pending';
+/** Every reason a click can be refused for; renderers that read one back from a link check it against this list. */
+export const REFUSAL_REASONS = [
+  'unknown_person',
+  'not_an_approver',
+  'sponsor',
+  'agent_unknown',
+  'agent_revoked',
+  'already_voted',
+  'reason_required',
+  'step_up_required',
+  'expired',
+  'not_pending',
+] as const;
+
+export type RefusalReason = (typeof REFUSAL_REASONS)[number];
 
 /** How recent a sign-in must be for an approval of a `step_up: true` rule to count. */
 export const STEP_UP_WINDOW_MS = 5 * 60_000;
@@ -116,6 +123,9 @@ function unqualified(p: Pick<Proposal, 'agent' | 'decision'>, person: string, au
 export function canDecide(p: Proposal, person: string, authority: Authority, now: number, revoked: RevokedAgents): Eligibility {
   const no = (why: Exclude<RefusalReason, VoteRefusal>): Eligibility => ({ ok: false, why, message: refusalMessage(why, p) });
   const policySays = unqualified(p, person, authority);
+  if (policySays === 'unknown_person' || policySays === 'not_an_approver') return no(policySays);
+  // After the person's own checks (a stranger learns nothing), before the sponsor rule it defeats.
+  if (!authority.agentExists(p.agent)) return no('agent_unknown');
   if (policySays !== null) return no(policySays);
   if (p.status === 'expired' || isOverdue(p, now)) return no('expired');
   if (p.status !== 'pending') return no('not_pending');
@@ -170,6 +180,24 @@ export function quorumHolds(p: Proposal, authority: Authority): QuorumCheck {
   return approvals >= required ? { holds: true } : { holds: false, approvals, required, void: voided };
 }
 
+export type RunCheck =
+  | { ok: true }
+  /** The policy in force no longer names the proposal's agent. */
+  | { ok: false; why: 'agent_removed' }
+  /** Its approvals no longer make the quorum (`approvals`: how many still count; `void`: the others). */
+  | { ok: false; why: 'approval_withdrawn'; approvals: number; required: number; void: VoidApproval[] };
+
+/**
+ * Whether an approved proposal may still run under the policy in force: its agent is still in
+ * the policy (whatever approved it, people or the policy itself) and its approvals still make
+ * the quorum. Checked wherever a token would leave countersign or be honoured.
+ */
+export function mayStillRun(p: Proposal, authority: Authority): RunCheck {
+  if (!authority.agentExists(p.agent)) return { ok: false, why: 'agent_removed' };
+  const q = quorumHolds(p, authority);
+  return q.holds ? { ok: true } : { ok: false, why: 'approval_withdrawn', approvals: q.approvals, required: q.required, void: q.void };
+}
+
 /** One `approval_void` event per approval that no longer counts; `approvals`: how many still do. */
 export function approvalVoidEvents(p: Proposal, voided: readonly VoidApproval[], approvals: number, now: number): KnownAuditEvent[] {
   const required = p.decision.approvals_required;
@@ -195,6 +223,8 @@ export function refusalMessage(why: RefusalReason, p: Proposal): string {
       return `a reason is required to deny a ${p.decision.risk}-risk proposal`;
     case 'agent_revoked':
       return `agent "${p.agent}" is revoked, so none of its proposals will run`;
+    case 'agent_unknown':
+      return `agent "${p.agent}" is no longer in the policy, so none of its proposals will run`;
     case 'step_up_required':
       return `approvals of this proposal count only in the console, from someone who signed in there within the last ${STEP_UP_WINDOW_MS / 60_000} minutes`;
   }

@@ -22,15 +22,26 @@ export type CreateResult =
   /** The agent's kill switch is pulled (revoked at `revoked_at`): nothing was stored. */
   | { created: false; refused: 'agent_revoked'; revoked_at: number };
 
+/**
+ * `evenWhenFull`: the kill switch's own writes (the revocation, its token revocations, the
+ * cancellations of the agent's work and their audit events) go through even when the store is
+ * full and refuses every other write, because the agent to stop may be the one filling it.
+ * Nothing else asks for it: an ordinary write to a full store fails (StoreFullError).
+ */
+export interface WriteOptions {
+  evenWhenFull?: boolean;
+}
+
 export interface ProposalStore {
   /**
    * Stores a new proposal (version 1) with its first audit events, atomically. When the
    * agent already used the proposal's idempotency key, stores nothing and returns the first.
    * Refuses, storing nothing, while the agent is revoked (TokenLedger.markAgentRevoked until
    * markAgentRestored) or when the proposal was made at or before its last revocation: read in
-   * the same step as the write, so no proposal slips in beside a revocation.
+   * the same step as the write, so no proposal slips in beside a revocation. `proposedAt`: when
+   * the agent made it (its signed time, when earlier than `created_at`; default `created_at`).
    */
-  create(proposal: Proposal, events: AuditEventInput[], implicitKey?: ImplicitKey): Promise<CreateResult>;
+  create(proposal: Proposal, events: AuditEventInput[], implicitKey?: ImplicitKey, proposedAt?: number): Promise<CreateResult>;
   /** Which of `agents` are revoked now (not restored since), with when: one read for all. */
   revokedAgents(agents: readonly string[]): Promise<Map<string, number>>;
   get(id: string): Promise<Proposal | null>;
@@ -38,7 +49,7 @@ export interface ProposalStore {
    * Replaces the proposal with `next` (whose version is expectedVersion + 1) and appends
    * `events`, atomically, only if the stored version is still `expectedVersion`.
    */
-  commit(next: Proposal, expectedVersion: number, events: AuditEventInput[]): Promise<'ok' | 'conflict'>;
+  commit(next: Proposal, expectedVersion: number, events: AuditEventInput[], options?: WriteOptions): Promise<'ok' | 'conflict'>;
   /** Pending proposals, soonest expiry first. */
   listPending(limit: number): Promise<Proposal[]>;
   /** Ids of pending proposals whose expiry is at or before `at`. */
@@ -69,7 +80,7 @@ export type StoredAuditEvent = AuditEvent & {
 
 export interface AuditLog {
   /** Appends events that record no state change (auth failures, refusals). */
-  append(events: AuditEventInput[]): Promise<void>;
+  append(events: AuditEventInput[], options?: WriteOptions): Promise<void>;
   /** Newest first. */
   search(query: AuditQuery): Promise<{ events: StoredAuditEvent[]; next: string | null }>;
   /** Every entry, oldest first, for verification and replay. */
@@ -184,9 +195,12 @@ export interface LiveUpdates {
   close(): Promise<void>;
 }
 
-/** Caps how many auth failures one address adds to the audit log per window (all are still refused). */
+/**
+ * Caps how many refusals one source adds to the audit log per window (all are still refused):
+ * auth failures per address, a revoked agent's proposals per agent (`agent:<id>`).
+ */
 export interface AuthFailureLimiter {
-  allow(address: string): Promise<boolean>;
+  allow(source: string): Promise<boolean>;
 }
 
 export interface Logger {

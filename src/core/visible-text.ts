@@ -42,8 +42,12 @@ export function showHidden(text: string, seen?: Set<string>): string {
 }
 
 /** For one line of a terminal or a single-line field: line breaks and tabs shown too, so text cannot fake lines. */
-export function showHiddenOneLine(text: string): string {
-  return showHidden(text).replace(/[\n\t]/g, (char) => `${OPEN}${codeOf(char)}${CLOSE}`);
+export function showHiddenOneLine(text: string, seen?: Set<string>): string {
+  return showHidden(text, seen).replace(/[\n\t]/g, (char) => {
+    const code = codeOf(char);
+    seen?.add(code);
+    return `${OPEN}${code}${CLOSE}`;
+  });
 }
 
 /** A JSON value with every string, keys included, shown with `showHidden`. */

@@ -7,6 +7,7 @@ import { createExecutionQueues, DEFAULT_EXECUTION_QUEUE_TUNING, type ExecutionQu
 import { consoleProposalUrl } from '../../adapters/console/platform.ts';
 import { createHttpCallbackSender } from '../../adapters/executors/webhook.ts';
 import { createRedisAuditLog } from '../../adapters/redis/audit-log.ts';
+import { createRedisFailureLimiter } from '../../adapters/redis/auth-failure-limiter.ts';
 import { createRedisCardRefStore } from '../../adapters/redis/card-ref-store.ts';
 import { createRedisChangeFeed, type RedisChangeFeed } from '../../adapters/redis/change-feed.ts';
 import { connectionOptions, discoverRedis } from '../../adapters/redis/discover.ts';
@@ -121,6 +122,7 @@ export async function buildAppDeps<M extends Metrics>(config: Config, policy: Co
     publicUrl: config.publicUrl,
     proposalUrl: (id) => consoleProposalUrl(deps.publicUrl, id),
     commits,
+    refusalLimiter: createRedisFailureLimiter(conns.redis, config.prefix, clock),
   };
   const ledger = createRedisTokenLedger(conns.redis, storeOptions);
   // Without TOKEN_SIGNING_KEY (development only: config refuses it in production) every

@@ -91,7 +91,9 @@ describe('revoking an agent', () => {
       expect(res.body).toMatchObject({ agent: 'billing-agent', tokens_revoked: 1, still_executing: [] });
       expect([...res.body.cancelled].sort()).toEqual([queued, pending].sort());
       expect(await queue.queue.getJob(queued)).toBeUndefined();
-      expect((await revoke('nobody')).status).toBe(404);
+      // Any well-formed id: the switch reaches agents the policy does not name (any more); a malformed one is 400.
+      expect((await revoke('nobody')).body).toMatchObject({ agent: 'nobody', in_policy: false, cancelled: [] });
+      expect((await revoke('no%20body')).status).toBe(400);
     } finally {
       await queue.queue.resume();
     }
@@ -121,7 +123,10 @@ describe('revoking an agent', () => {
     expect(refused.body.error).toBe('agent_revoked');
     const res = await fetch(`${app.url}/v1/agents/billing-agent/restore`, { method: 'POST', headers: { authorization: `Bearer ${TEST_ADMIN_TOKEN}` } });
     expect(res.status).toBe(200);
-    const { body } = await app.billing.propose(actionBody('deploy', 'after-restore'));
+    // Signed after the revocation: a signature's time has whole seconds, and one in the revocation's own second counts as before it.
+    const revokedAt = Date.parse(((await res.json()) as { revoked_at: string }).revoked_at);
+    const signedAt = Math.max(Date.now(), Math.floor(revokedAt / 1000) * 1000 + 1000);
+    const { body } = await app.billing.request('POST', '/v1/proposals', actionBody('deploy', 'after-restore'), { now: signedAt });
     expect(body.status).toBe('approved');
     await waitForStatus(app.billing, body.id, (s) => s === 'succeeded');
   });

@@ -51,6 +51,11 @@ async function adminPost(a: TestApp, path: string) {
   const res = await fetch(`${a.url}${path}`, { method: 'POST', headers: { authorization: `Bearer ${TEST_ADMIN_TOKEN}` } });
   return { status: res.status, body: (await res.json()) as any };
 }
+/**
+ * A time to sign at that is after `revokedAt`: a signature's timestamp has whole seconds, and one
+ * in the revocation's own second counts as made before it.
+ */
+const afterRevocation = (revokedAt: string) => Math.max(Date.now(), Math.floor(Date.parse(revokedAt) / 1000) * 1000 + 1000);
 const statusOf = async (a: TestApp, id: string) => (await a.admin(`/v1/proposals/${id}`)).body.status as string;
 const auditOf = async (a: TestApp, query: string) => (await a.admin<{ events: any[] }>(`/v1/audit?limit=500&${query}`)).body.events;
 
@@ -95,15 +100,17 @@ describe('a revoked agent at intake', () => {
     const again = await adminPost(app, '/v1/agents/ops-agent/restore');
     expect(again.body).toMatchObject({ agent: 'ops-agent', restored: false });
     expect(await auditOf(app, 'agent=ops-agent&q=agent_restored')).toMatchObject([{ actor: 'admin', proposal_id: null, data: { revoked_at: restored.body.revoked_at } }]);
-    expect((await adminPost(app, '/v1/agents/nobody/restore')).status).toBe(404);
+    // Any well-formed id: an agent the policy does not name (any more) can be stopped and lifted too.
+    expect((await adminPost(app, '/v1/agents/nobody/restore')).body).toMatchObject({ agent: 'nobody', in_policy: false, restored: false });
 
     // It proposes again, and an allowed action gets its token; the key refused while revoked was never used.
-    const after = await app.ops.propose(tag('after-restore'));
+    const signed = { now: afterRevocation(restored.body.revoked_at) };
+    const after = await app.ops.request('POST', '/v1/proposals', tag('after-restore'), signed);
     expect(after.status).toBe(201);
     expect(after.body.status).toBe('approved');
     const read = await app.ops.request('GET', `/v1/proposals/${after.body.id}`);
     expect(typeof read.body.execution_token).toBe('string');
-    expect((await app.ops.propose(update('after-2', { idempotency_key: 'while-revoked-1' }))).status).toBe(201);
+    expect((await app.ops.request('POST', '/v1/proposals', update('after-2', { idempotency_key: 'while-revoked-1' }), signed)).status).toBe(201);
     // What the revocation cancelled stays cancelled, without a token.
     expect(await statusOf(app, pendingBefore.body.id)).toBe('cancelled');
     expect(await statusOf(app, allowedBefore.body.id)).toBe('cancelled');
@@ -152,6 +159,40 @@ describe('a revoked agent at intake', () => {
       expect((await app.billing.request('GET', `/v1/proposals/${id}`)).body.execution_token).toBeUndefined();
     }
     expect((await adminPost(app, '/v1/agents/billing-agent/restore')).body.restored).toBe(true);
+  });
+
+  it('a flood of proposals from a revoked agent is refused in full, but adds only the limiter’s share to the audit log', async () => {
+    const flood = await startTestApp();
+    expect((await adminPost(flood, '/v1/agents/ops-agent/revoke')).status).toBe(200);
+    const results = await Promise.all(Array.from({ length: 100 }, (_, i) => flood.ops.propose(update(`flood-${i}`))));
+    expect(results.map((r) => r.status)).toEqual(results.map(() => 403));
+    for (const r of results) expect(r.body.error).toBe('agent_revoked');
+    // 30 a minute per agent; a burst may straddle two minutes.
+    const refusals = await auditOf(flood, 'agent=ops-agent&q=proposal_refused');
+    expect(refusals.length).toBeGreaterThanOrEqual(1);
+    expect(refusals.length).toBeLessThanOrEqual(60);
+    // Another agent's refusals have their own share.
+    expect((await adminPost(flood, '/v1/agents/billing-agent/revoke')).status).toBe(200);
+    expect((await flood.billing.propose(proposalBody())).status).toBe(403);
+    expect(await auditOf(flood, 'agent=billing-agent&q=proposal_refused')).toHaveLength(1);
+  });
+
+  it('a request signed before the revocation is refused after restore: it was proposed before the switch', async () => {
+    const a = await startTestApp();
+    const signedBefore = Date.now() - 2_000;
+    const revoked = await adminPost(a, '/v1/agents/ops-agent/revoke');
+    expect(revoked.status).toBe(200);
+    const restored = await adminPost(a, '/v1/agents/ops-agent/restore');
+    expect(restored.body.restored).toBe(true);
+
+    const replayed = await a.ops.request('POST', '/v1/proposals', update('signed-before'), { now: signedBefore });
+    expect(replayed.status).toBe(403);
+    expect(replayed.body.error).toBe('agent_revoked');
+    expect(await auditOf(a, 'agent=ops-agent&q=proposal_received')).toHaveLength(0);
+    expect((await auditOf(a, 'agent=ops-agent&q=proposal_refused'))[0]).toMatchObject({ data: { reason: 'agent_revoked', revoked_at: restored.body.revoked_at } });
+    // Signed after the revocation (a signature's time has whole seconds): accepted.
+    const fresh = await a.ops.request('POST', '/v1/proposals', update('signed-after'), { now: afterRevocation(restored.body.revoked_at) });
+    expect(fresh.status).toBe(201);
   });
 });
 
@@ -245,7 +286,8 @@ describe('countersign revoke / restore', () => {
     expect(restored.stderr).toContain('restoring agent ops-agent…');
     expect(restored.stdout).toMatch(/^restored agent ops-agent: it may propose again \(revoked at \S+, restored at \S+\)/);
     expect(restored.stdout).toContain('cancelled proposals stay cancelled');
-    expect((await cli.ops.propose(tag('cli-2'))).status).toBe(201);
+    const revokedAt = /revoked at (\S+),/.exec(restored.stdout)?.[1] ?? '';
+    expect((await cli.ops.request('POST', '/v1/proposals', tag('cli-2'), { now: afterRevocation(revokedAt) })).status).toBe(201);
     expect(await auditOf(cli, 'agent=ops-agent&q=agent_restored')).toMatchObject([{ actor: 'admin:cli' }]);
 
     expect(await runCli(['restore', '--agent', 'ops-agent'], env, io)).toBe(0);

@@ -2,7 +2,7 @@ import { createServer, type Server } from 'node:http';
 import { exportJWK, generateKeyPair, SignJWT, type JWK } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { proposalBody } from '../helpers/agent.ts';
-import { BASE_POLICY, startTestApp, type TestApp } from '../helpers/app.ts';
+import { BASE_POLICY, startTestApp, TEST_ADMIN_TOKEN, type TestApp } from '../helpers/app.ts';
 
 // Workload identity: a local OIDC issuer (discovery document + JWKS over real HTTP) signs
 // JWTs; the policy maps issuer + subject + audience to an agent.
@@ -39,14 +39,14 @@ beforeAll(async () => {
 
 afterAll(() => new Promise<void>((r) => issuer.close(() => r())));
 
-async function jwt(overrides: { sub?: string; aud?: string; iss?: string; exp?: number; key?: SigningKey } = {}): Promise<string> {
+async function jwt(overrides: { sub?: string; aud?: string; iss?: string; exp?: number; iat?: number; key?: SigningKey } = {}): Promise<string> {
   const now = Math.floor(Date.now() / 1000);
   return new SignJWT({})
     .setProtectedHeader({ alg: 'ES256', kid: 'k1' })
     .setIssuer(overrides.iss ?? issuerUrl)
     .setSubject(overrides.sub ?? SUBJECT)
     .setAudience(overrides.aud ?? 'countersign')
-    .setIssuedAt(now)
+    .setIssuedAt(overrides.iat ?? now)
     .setExpirationTime(overrides.exp ?? now + 300)
     .sign(overrides.key ?? signingKey);
 }
@@ -82,5 +82,20 @@ describe('OIDC bearer tokens', () => {
     const audit = await app.admin<{ events: { data: { reason: string } }[] }>('/v1/audit?q=auth_failed&limit=1');
     expect(audit.body.events[0]?.data.reason).toBe(reason);
     expect(JSON.stringify(audit.body)).not.toContain(token.split('.')[2]!);
+  });
+});
+
+describe('the kill switch and OIDC agents', () => {
+  const adminPost = async (path: string) => (await (await fetch(`${app.url}${path}`, { method: 'POST', headers: { authorization: `Bearer ${TEST_ADMIN_TOKEN}` } })).json()) as Record<string, string>;
+
+  it('a token issued before the revocation proposes nothing after the restore (its iat is when the agent proposed)', async () => {
+    const before = await jwt({ iat: Math.floor(Date.now() / 1000) - 2 });
+    await adminPost('/v1/agents/deploy-agent/revoke');
+    const restored = await adminPost('/v1/agents/deploy-agent/restore');
+    const refused = await submit(before);
+    expect(refused.status).toBe(403);
+    expect(refused.body['error']).toBe('agent_revoked');
+    // Issued after the revocation (iat has whole seconds): accepted.
+    expect((await submit(await jwt({ iat: Math.floor(Date.parse(restored['revoked_at']!) / 1000) + 1 }))).status).toBe(201);
   });
 });

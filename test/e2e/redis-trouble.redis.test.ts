@@ -9,8 +9,10 @@ import { createRedisConnection, failFast } from '../../adapters/redis/connection
 import { startPrivateRedis, type PrivateRedis } from '../../adapters/redis/private-server.ts';
 import { UnavailableError } from '../../src/core/errors.ts';
 import { start } from '../../src/main.ts';
+import { createRedisTokenLedger } from '../../adapters/redis/token-ledger.ts';
 import { proposalBody } from '../helpers/agent.ts';
-import { startTestApp, type TestApp } from '../helpers/app.ts';
+import { startTestApp, TEST_ADMIN_TOKEN, type TestApp } from '../helpers/app.ts';
+import { CONSOLE_ENV, CONSOLE_KEYS, CONSOLE_POLICY, signInWithKey } from '../helpers/console.ts';
 
 // Issue 12, item 7: Redis down, full, or evicting. This file stops, fills and reconfigures a
 // redis-server of its own (never the run's shared one, never 6379).
@@ -126,6 +128,56 @@ describe('Redis full (maxmemory reached, noeviction)', () => {
     const again = await app.billing.propose(proposalBody());
     expect(again.status).toBe(201);
     expect(await storedCount()).toBe(before + 1);
+  });
+});
+
+describe('the kill switch while Redis is full', () => {
+  // The agent to stop may be the one filling Redis: revoke writes even then, and only revoke does.
+  it('revoke succeeds (pending and approved work cancelled, tokens revoked), the agent is refused; an ordinary approval is still 503 store_full', async () => {
+    const full = await startTestApp({ policy: CONSOLE_POLICY, env: { ...CONSOLE_ENV, REDIS_URL: server.url } });
+    const alice = await signInWithKey(full.url, 'alice', CONSOLE_KEYS.alice);
+    const tag = { intent: 'Tag ticket 1', action: { tool: 'crm', operation: 'tag', target: 'ticket:1', parameters: {} }, context: { reversible: true, destination: 'internal' } };
+    const allowed = await full.ops.propose(tag);
+    expect(allowed.body.status).toBe('approved');
+    const pending = await full.ops.propose({ intent: 'Update contact 1', action: { tool: 'crm', operation: 'update', target: 'contact:1', parameters: {} } });
+    expect(pending.body.status).toBe('pending');
+    const other = await full.billing.propose(proposalBody());
+    expect(other.body.status).toBe('pending');
+    const jti = (await full.admin(`/v1/proposals/${allowed.body.id}`)).body.execution.token_id as string;
+
+    await admin.call('CONFIG', 'SET', 'maxmemory', '1');
+    let revoked: Response;
+    try {
+      const approve = await fetch(`${full.url}/console/proposals/${other.body.id}/decide`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/x-www-form-urlencoded', accept: 'application/json', cookie: alice.cookie, origin: full.url },
+        body: new URLSearchParams({ csrf: alice.csrf, vote: 'approve' }).toString(),
+      });
+      expect(approve.status).toBe(503);
+      expect(await approve.json()).toMatchObject({ error: 'store_full' });
+
+      revoked = await fetch(`${full.url}/v1/agents/ops-agent/revoke`, { method: 'POST', headers: { authorization: `Bearer ${TEST_ADMIN_TOKEN}` } });
+      expect(revoked.status).toBe(200);
+      // Refused while Redis is still full: the refusal needs no room.
+      const refused = await full.ops.propose(tag);
+      expect(refused.status).toBe(403);
+      expect(refused.body.error).toBe('agent_revoked');
+      expect((await full.billing.propose(proposalBody())).status).toBe(503);
+    } finally {
+      await admin.call('CONFIG', 'SET', 'maxmemory', '0');
+    }
+    expect(await revoked.json()).toMatchObject({ agent: 'ops-agent', tokens_revoked: 1, cancelled: expect.arrayContaining([allowed.body.id, pending.body.id]) });
+    const statusOf = async (id: string) => (await full.admin(`/v1/proposals/${id}`)).body.status as string;
+    expect(await statusOf(allowed.body.id)).toBe('cancelled');
+    expect(await statusOf(pending.body.id)).toBe('cancelled');
+    expect(await statusOf(other.body.id)).toBe('pending');
+    expect(await createRedisTokenLedger(full.running.redis, { prefix: full.prefix }).state(jti)).toBe('revoked');
+    const audit = (await full.admin<{ events: { type: string }[] }>('/v1/audit?agent=ops-agent&limit=100')).body.events.map((e) => e.type);
+    expect(audit).toContain('agent_revoked');
+    expect(audit.filter((t) => t === 'cancelled')).toHaveLength(2);
+    // Still refused once there is room again.
+    expect((await full.ops.propose(tag)).status).toBe(403);
+    await full.running.stop();
   });
 });
 

@@ -1,6 +1,7 @@
 import type { Cluster, Redis } from 'ioredis';
 import { describe, expect, it } from 'vitest';
-import { countInWindow } from '../../adapters/redis/lua-commands.ts';
+import { ReplyError } from 'ioredis';
+import { countInWindow, runLuaWhenFull } from '../../adapters/redis/lua-commands.ts';
 import { redisScripts } from '../../adapters/redis/scripts.ts';
 import { createRedisSessionStore } from '../../adapters/redis/sessions.ts';
 import { createRedisTokenLedger } from '../../adapters/redis/token-ledger.ts';
@@ -61,5 +62,25 @@ describe('Lua commands', () => {
     const counts = await Promise.all(Array.from({ length: 40 }, (_, i) => countInWindow(clients[i % 4]!, key, 60)));
     expect([...counts].sort((a, b) => a - b)).toEqual(Array.from({ length: 40 }, (_, i) => i + 1));
     expect(await node.ttl(key)).toBeGreaterThan(0);
+  });
+
+  it('a Redis that cannot read the kill switch\'s allow-oom line (before 7.0) runs the plain script; other errors surface', async () => {
+    const client = connect();
+    const ledger = createRedisTokenLedger(client, { prefix });
+    const key = `{${prefix}}:revoked-agent:old-redis`;
+    // What Redis 6 answers to a script that starts with a shebang.
+    const compileError = new ReplyError("ERR Error compiling script (new function): user_script:1: unexpected symbol near '#'");
+    const commands = client as unknown as Record<string, (...args: unknown[]) => Promise<unknown>>;
+    const used: string[] = [];
+    for (const name of ['countersignAgentRevokeWhenFull', 'countersignAgentRevoke'] as const) {
+      const real = commands[name]!;
+      commands[name] = (...args) => (used.push(name), name.endsWith('WhenFull') ? Promise.reject(compileError) : real.apply(client, args));
+    }
+    await ledger.markAgentRevoked('old-redis', 1234);
+    expect(used).toEqual(['countersignAgentRevokeWhenFull', 'countersignAgentRevoke']);
+    expect(await node.get(key)).toBe('1234');
+    // Any other error is the caller's to see.
+    commands['countersignTokenRevokeWhenFull'] = () => Promise.reject(new ReplyError('OOM command not allowed when used memory > maxmemory'));
+    await expect(runLuaWhenFull(client, 'countersignTokenRevokeWhenFull', ['a', 'b', 'c', 'd', 'jti', 'revoked'])).rejects.toThrow(/OOM/);
   });
 });

@@ -44,7 +44,7 @@ describe('Lua SHA-256', () => {
     await expect(
       scripts.createProposal(
         { proposal: keys.proposal(id), idempotency: keys.idempotency('a', ''), pending: keys.pending, statusCounts: keys.statusCounts, audit: keys.audit, auditHead: keys.auditHead, revokedAgent: keys.revokedAgent('a'), restoredAgent: keys.restoredAgent('a') },
-        { id, doc: '{}', version: 1, status: 'pending', agent: 'a', pendingScore: '+inf', idempotencyTtlSeconds: 0, createdAt: Date.now(), events: [event] },
+        { id, doc: '{}', version: 1, status: 'pending', agent: 'a', pendingScore: '+inf', idempotencyTtlSeconds: 0, proposedAt: Date.now(), events: [event] },
       ),
     ).rejects.toThrow(/digest must be 64 hex digits/);
     expect(await redis.exists(keys.proposal(id))).toBe(0);

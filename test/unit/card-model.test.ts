@@ -46,6 +46,30 @@ describe('the card model', () => {
     expect(buildApprovalCard(noValue, LINK).confirmApproval?.summary).toBe('payments · payout on iban:DE89⟪U+202E⟫0001, value none');
   });
 
+  it('shows line breaks and tabs in single-line fields as ⟪U+000A⟫ / ⟪U+0009⟫, keeping them where text runs over lines (intent, parameters)', () => {
+    const base = proposal();
+    const card = buildApprovalCard(
+      proposal({
+        intent: 'Pay supplier\ninvoice SUP-2291',
+        action: { tool: 'pay\nments', operation: 'pay\tout', target: 'iban:DE89 0001\nApproved by: cfo', parameters: { note: 'line one\nline two' } },
+        context: { ...base.context, environment: 'production\nReversible: yes', value: { amount: 24_800, currency: 'EUR\n' } },
+      }),
+      LINK,
+    );
+    expect(card.action.target).toBe('iban:DE89 0001⟪U+000A⟫Approved by: cfo');
+    expect(card.action.tool).toBe('pay⟪U+000A⟫ments');
+    expect(card.action.operation).toBe('pay⟪U+0009⟫out');
+    expect(card.context.environment).toBe('production⟪U+000A⟫Reversible: yes');
+    expect(card.context.value.currency).toBe('EUR⟪U+000A⟫');
+    expect(card.confirmApproval?.target).toBe('iban:DE89 0001⟪U+000A⟫Approved by: cfo');
+    expect(card.intent).toBe('Pay supplier\ninvoice SUP-2291');
+    expect(card.action.parameters).toEqual({ note: 'line one\nline two' });
+    expect(card.hiddenNote).toContain('U+000A');
+    expect(card.hiddenNote).toContain('U+0009');
+    // Line breaks where they belong are not hidden characters: no note for them alone.
+    expect(buildApprovalCard(proposal({ intent: 'two\nlines', action: { ...base.action, target: 'iban:DE89 0001' } }), LINK).hiddenNote).toBeNull();
+  });
+
   it('says when approvals are made in the console (step_up), and not otherwise', () => {
     expect(buildApprovalCard(proposal({}, { step_up: true }), LINK).stepUp).toEqual({
       note: 'Approvals of this proposal count only in the console, from someone who signed in there within the last 5 minutes.',

@@ -11,7 +11,7 @@ import {
   recordTokenIssued,
   redactSecrets,
   responseExcerpt,
-  withdrawUnlessQuorumHolds,
+  withdrawUnlessStillAuthorised,
 } from '../../src/core/execution.ts';
 import type { Authority } from '../../src/core/lifecycle.ts';
 import type { Proposal } from '../../src/core/proposal.ts';
@@ -39,7 +39,7 @@ function approved(overrides: Partial<Proposal> = {}): Proposal {
 }
 
 /** The policy in force lets everyone who approved count. */
-const everyone: Authority = { personExists: () => true, isApprover: () => true, isSponsor: () => false };
+const everyone: Authority = { personExists: () => true, isApprover: () => true, isSponsor: () => false, agentExists: () => true };
 
 const issued = (p: Proposal, expiresAt = NOW + 60_000) => recordTokenIssued(p, { mode: 'executor', jti: 't_1', expires_at: expiresAt, audience: 'deploy' }, NOW).next!;
 
@@ -89,8 +89,8 @@ describe('execution transitions', () => {
     const claim = claimExecution(p, 'system', NOW + 1, everyone);
     expect(claim.next!.status).toBe('executing');
     expect(claim.events.map((e) => e.type)).toEqual(['execution_started']);
-    expect(claimExecution(claim.next!, 'system', NOW + 2, everyone).outcome).toEqual({ claimed: false, why: 'already executing' });
-    expect(claimExecution(issued(approved(), NOW + 10), 'system', NOW + 10, everyone).outcome).toEqual({ claimed: false, why: 'token_expired' });
+    expect(claimExecution(claim.next!, 'system', NOW + 2, everyone).outcome).toEqual({ claimed: false, why: 'already executing', withdrawn: false });
+    expect(claimExecution(issued(approved(), NOW + 10), 'system', NOW + 10, everyone).outcome).toEqual({ claimed: false, why: 'token_expired', withdrawn: false });
   });
 
   it('maps results: 2xx succeeded, other status failed, timeout and lost connections unknown', () => {
@@ -133,11 +133,11 @@ describe('approvals withdrawn by the policy in force', () => {
   // Approved by alice (one approval needed); the policy in force no longer has her.
   const byAlice = (overrides: Partial<Proposal> = {}) =>
     issued(approved({ decision: { effect: 'approve', risk: 'high', rule: 'r', reasons: [], route: 'finance', approvers: 'finance', approvals_required: 1, ttl_ms: 60_000 }, ...overrides }));
-  const withoutAlice: Authority = { personExists: (p) => p !== 'alice', isApprover: (p) => p !== 'alice', isSponsor: () => false };
+  const withoutAlice: Authority = { personExists: (p) => p !== 'alice', isApprover: (p) => p !== 'alice', isSponsor: () => false, agentExists: () => true };
 
   it('the claim ends it failed / not_run / approval_withdrawn instead of starting it, keeping the decision', () => {
     const step = claimExecution(byAlice(), 'agent:ops-agent', NOW + 1, withoutAlice);
-    expect(step.outcome).toEqual({ claimed: false, why: 'approval_withdrawn' });
+    expect(step.outcome).toEqual({ claimed: false, why: 'approval_withdrawn', withdrawn: true });
     expect(step.next).toMatchObject({ status: 'failed', resolution: { status: 'approved', by: 'alice' }, execution: { outcome: 'not_run', reason: 'approval_withdrawn', started_at: null } });
     expect(step.events.map((e) => e.type)).toEqual(['approval_void', 'execution_finished']);
     expect(step.events[0]).toMatchObject({ actor: 'policy', data: { person: 'alice', why: 'unknown_person', approvals: 0, required: 1 } });
@@ -146,23 +146,45 @@ describe('approvals withdrawn by the policy in force', () => {
   });
 
   it('the claim goes on when the approvals still hold, and for what the policy allowed by itself', () => {
-    expect(claimExecution(byAlice(), 'system', NOW + 1, everyone).outcome).toEqual({ claimed: true, why: null });
+    expect(claimExecution(byAlice(), 'system', NOW + 1, everyone).outcome).toEqual({ claimed: true, why: null, withdrawn: false });
     // approved() is a policy allow (effect allow): nobody's approval to withdraw.
-    expect(claimExecution(issued(approved()), 'system', NOW + 1, withoutAlice).outcome).toEqual({ claimed: true, why: null });
+    expect(claimExecution(issued(approved()), 'system', NOW + 1, withoutAlice).outcome).toEqual({ claimed: true, why: null, withdrawn: false });
   });
 
   it('an execution whose token is out only records the void approvals; one whose token never left ends not_run', () => {
     const running = claimExecution(byAlice(), 'agent:ops-agent', NOW + 1, everyone).next!;
-    const out = withdrawUnlessQuorumHolds(running, withoutAlice, NOW + 2, true);
+    const out = withdrawUnlessStillAuthorised(running, withoutAlice, NOW + 2, true);
     expect(out.outcome).toEqual({ withdrawn: true });
     expect(out.next).toBeNull();
     expect(out.events.map((e) => e.type)).toEqual(['approval_void']);
-    const kept = withdrawUnlessQuorumHolds(running, withoutAlice, NOW + 2, false);
+    const kept = withdrawUnlessStillAuthorised(running, withoutAlice, NOW + 2, false);
     expect(kept.next).toMatchObject({ status: 'failed', execution: { outcome: 'not_run', reason: 'approval_withdrawn' } });
-    expect(withdrawUnlessQuorumHolds(byAlice(), withoutAlice, NOW + 2, true).next).toMatchObject({ status: 'failed' });
-    expect(withdrawUnlessQuorumHolds(running, everyone, NOW + 2, true)).toEqual({ outcome: { withdrawn: false }, next: null, events: [] });
+    expect(withdrawUnlessStillAuthorised(byAlice(), withoutAlice, NOW + 2, true).next).toMatchObject({ status: 'failed' });
+    expect(withdrawUnlessStillAuthorised(running, everyone, NOW + 2, true)).toEqual({ outcome: { withdrawn: false }, next: null, events: [] });
     const finished = finishExecution(running, { kind: 'timeout', duration_ms: 1 }, 'system', NOW + 3).next!;
-    expect(withdrawUnlessQuorumHolds(finished, withoutAlice, NOW + 4, false)).toEqual({ outcome: { withdrawn: false }, next: null, events: [] });
+    expect(withdrawUnlessStillAuthorised(finished, withoutAlice, NOW + 4, false)).toEqual({ outcome: { withdrawn: false }, next: null, events: [] });
+  });
+});
+
+describe('an agent the policy in force no longer names', () => {
+  const withoutAgent: Authority = { ...everyone, agentExists: (a) => a !== 'ops-agent' };
+
+  it('the claim ends it failed / not_run / agent_removed, approved by people or allowed by the policy', () => {
+    for (const p of [issued(approved()), issued(approved({ decision: { effect: 'approve', risk: 'high', rule: 'r', reasons: [], route: 'finance', approvers: 'finance', approvals_required: 1, ttl_ms: 60_000 } }))]) {
+      const step = claimExecution(p, 'system', NOW + 1, withoutAgent);
+      expect(step.outcome).toEqual({ claimed: false, why: 'agent_removed', withdrawn: true });
+      expect(step.next).toMatchObject({ status: 'failed', resolution: { status: 'approved' }, execution: { outcome: 'not_run', reason: 'agent_removed', started_at: null } });
+      expect(step.events).toMatchObject([{ type: 'execution_finished', actor: 'policy', data: { status: 'failed', outcome: 'not_run', reason: 'agent_removed' } }]);
+      expect(executionReply(step.next!, step.events[0]!)!.text).toBe('Not run: its agent is no longer in the policy');
+    }
+  });
+
+  it('an execution whose token is out records the token revoked; one whose token never left ends not_run', () => {
+    const running = claimExecution(issued(approved()), 'agent:ops-agent', NOW + 1, everyone).next!;
+    const out = withdrawUnlessStillAuthorised(running, withoutAgent, NOW + 2, true);
+    expect(out).toMatchObject({ outcome: { withdrawn: true }, next: null, events: [{ type: 'token_revoked', actor: 'policy', data: { jti: 't_1', reason: 'agent_removed' } }] });
+    expect(executionReply(running, out.events[0]!)!.text).toContain('Execution token revoked: agent ops-agent is no longer in the policy');
+    expect(withdrawUnlessStillAuthorised(running, withoutAgent, NOW + 2, false).next).toMatchObject({ status: 'failed', execution: { reason: 'agent_removed' } });
   });
 });
 

@@ -29,6 +29,7 @@ const authority: Authority = {
   personExists: (p) => ['alice', 'bob', 'dana', 'erin'].includes(p),
   isApprover: (p, g) => g === 'finance' && ['alice', 'bob', 'dana'].includes(p),
   isSponsor: (p, a) => a === 'billing-agent' && p === 'dana',
+  agentExists: (a) => ['billing-agent', 'ops-agent'].includes(a),
 };
 
 const vote = (person: string, v: 'approve' | 'deny' = 'approve', reason: string | null = null) => ({ person, platform: 'slack' as const, vote: v, reason, authenticatedAt: null });
@@ -106,6 +107,7 @@ describe('approvals under the policy in force', () => {
     personExists: (p) => ['bob', 'carol', 'dana', 'erin', 'frank'].includes(p),
     isApprover: (p, g) => g === 'finance' && ['carol', 'dana', 'erin', 'frank'].includes(p),
     isSponsor: (p, a) => a === 'billing-agent' && ['carol', 'dana'].includes(p),
+    agentExists: () => true,
   };
   const approvedBy = (...people: string[]) =>
     pending({
@@ -131,7 +133,7 @@ describe('approvals under the policy in force', () => {
 
   it('quorumHolds leaves a proposal the policy itself allowed alone: nobody approved it', () => {
     const allowed = pending({ status: 'approved', resolution: { status: 'approved', by: null, reason: null, at: T0 } }, { effect: 'allow', approvers: null, route: null, approvals_required: 0 });
-    expect(quorumHolds(allowed, { personExists: () => false, isApprover: () => false, isSponsor: () => true })).toEqual({ holds: true });
+    expect(quorumHolds(allowed, { personExists: () => false, isApprover: () => false, isSponsor: () => true, agentExists: () => true })).toEqual({ holds: true });
   });
 
   it('a vote drops earlier approvals that no longer qualify, in the same step, and audits each', () => {
@@ -223,6 +225,19 @@ describe('step-up and the kill switch at the click', () => {
     expect(canDecide(pending(), 'dana', authority, T0 + 20, revoked)).toMatchObject({ why: 'sponsor' });
     expect(canDecide(pending({ agent: 'ops-agent' }), 'alice', { ...authority, isApprover: () => true }, T0 + 20, revoked)).toEqual({ ok: true });
     expect(timelineEntry(pending(), step.events[0]!).text).toBe('alice tried to approve via slack and was refused: was too late: the agent is revoked');
+  });
+
+  it("refuses any vote on the proposal of an agent the policy no longer names, its former sponsor's included", () => {
+    // The agent's sponsors went with it: the sponsor rule cannot be checked, so nothing counts.
+    const removed: Authority = { ...authority, agentExists: (a) => a !== 'billing-agent' };
+    const step = applyVote(pending(), vote('dana'), removed, T0 + 1, NONE);
+    expect(step.outcome).toMatchObject({ kind: 'refused', why: 'agent_unknown', message: 'agent "billing-agent" is no longer in the policy, so none of its proposals will run' });
+    expect(step.next).toBeNull();
+    expect(step.events).toEqual([expect.objectContaining({ type: 'approval_refused', data: expect.objectContaining({ person: 'dana', why: 'agent_unknown' }) })]);
+    expect(applyVote(pending(), vote('bob', 'deny', 'no'), removed, T0 + 1, NONE).outcome).toMatchObject({ why: 'agent_unknown' });
+    expect(canDecide(pending(), 'mallory', removed, T0 + 1, NONE)).toMatchObject({ why: 'unknown_person' });
+    expect(canDecide(pending({ agent: 'ops-agent' }), 'alice', removed, T0 + 1, NONE)).toEqual({ ok: true });
+    expect(timelineEntry(pending(), step.events[0]!).text).toBe('dana tried to approve via slack and was refused: cannot decide for an agent the policy no longer names');
   });
 });
 

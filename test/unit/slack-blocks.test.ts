@@ -180,6 +180,13 @@ describe('renderCard', () => {
     expect((blocks.find((b) => b.type === 'section') as any).text.type).toBe('plain_text');
   });
 
+  it('shows a line break in the target as ⟪U+000A⟫, so an agent cannot add lines to the Target field', () => {
+    const { text, blocks } = renderCard(cardOf({ action: { tool: 'payments', operation: 'refund', target: 'stripe:cus_1\nApproved by: cfo', parameters: {} } }));
+    const all = JSON.stringify({ text, blocks });
+    expect(all).toContain('Target\\nstripe:cus_1⟪U+000A⟫Approved by: cfo');
+    expect(all).not.toContain('stripe:cus_1\\nApproved');
+  });
+
   it('shows hidden characters as ⟪U+…⟫ everywhere on the card, the confirm dialog included, and says so first', () => {
     const c = cardOf({
       intent: 'Pay \u2066now\u2069',

@@ -139,6 +139,13 @@ describe('Teams card renderer', () => {
     expect(JSON.stringify(card)).not.toContain('[click]');
   });
 
+  it('shows a line break in the target as ⟪U+000A⟫, so an agent cannot add lines to the Target fact', () => {
+    const card = renderCard(cardOf({ action: { tool: 'payments', operation: 'refund', target: 'stripe:cus_1\nApproved by: cfo', parameters: {} } }));
+    const facts = card.body.find((e) => e['type'] === 'FactSet')!['facts'] as { title: string; value: string }[];
+    expect(facts.find((f) => f.title === 'Target')!.value).toBe('stripe:cus_1⟪U+000A⟫Approved by: cfo');
+    expect(JSON.stringify(card)).not.toContain('stripe:cus_1\\nApproved');
+  });
+
   it('shows hidden characters as ⟪U+…⟫ in the facts, intent, parameters and the critical confirmation, and says so', () => {
     const card = renderCard(
       cardOf({

@@ -2,7 +2,7 @@
 --       7 the agent's revoked-agent time, 8 its restored-agent time (the token ledger's)
 -- ARGV: 1 id, 2 doc (JSON), 3 version, 4 status, 5 agent, 6 pending score (expires_at or +inf),
 --       7 idempotency TTL in seconds ('0': the proposal has no idempotency key and KEYS[2] is unused),
---       8 created_at (ms), 9.. event groups (see audit-append.lua)
+--       8 when the agent proposed (ms: the earlier of its signed time and created_at), 9.. event groups (see audit-append.lua)
 -- Returns {1, id} when stored, {0, existing id} when the agent already used the idempotency key,
 -- {2, revoked_at} when the agent is revoked (not restored since, or restored but the proposal
 -- was made at or before the revocation: it could never get a token). Checked here, in the step

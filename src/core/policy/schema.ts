@@ -14,10 +14,9 @@ export const DEFAULT_TTL_MS = 15 * 60_000;
 export const DEFAULT_EXECUTOR_TIMEOUT_MS = 10_000;
 
 // Ids travel in HTTP headers, Redis keys and chat buttons: keep them boring.
-const id = (what: string) =>
-  z
-    .string()
-    .regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$/, `${what} must be 1-100 letters, digits, ".", "_" or "-", starting with a letter or digit`);
+export const ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$/;
+export const ID_RULE = '1-100 letters, digits, ".", "_" or "-", starting with a letter or digit';
+const id = (what: string) => z.string().regex(ID_PATTERN, `${what} must be ${ID_RULE}`);
 
 export const text = (max: number) => z.string().trim().min(1, 'must not be empty').max(max, `must be at most ${max} characters`);
 

@@ -19,6 +19,7 @@ import { parseProposalInput, type Proposal, type Status, type Vote } from '../..
 import { afterCommitSubscribers } from '../../../src/wiring/after-commit.ts';
 import { POLICY_EXTENSIONS } from '../../../src/wiring/platforms.ts';
 import { createMemoryAuditLog, type MemoryAuditLog } from './audit-log.ts';
+import { createMemoryFailureLimiter } from './auth-failure-limiter.ts';
 import { createMemoryCallbackSender, type MemoryCallbackSender } from './callback-sender.ts';
 import { createMemoryCardRefStore, type MemoryCardRefStore } from './card-ref-store.ts';
 import { createMemoryChangeFeed, type MemoryChangeFeed } from './change-feed.ts';
@@ -222,6 +223,7 @@ export async function createMemoryApp(options: MemoryAppOptions = {}) {
     publicUrl: PUBLIC_URL,
     proposalUrl: (id) => `${PUBLIC_URL}/console/proposals/${id}`,
     commits,
+    refusalLimiter: createMemoryFailureLimiter(clock),
   };
   sharedSigner ??= generateSigningKey().then((key) => createJwtSigner(key, () => PUBLIC_URL));
   const signer = await sharedSigner;
@@ -259,7 +261,7 @@ export async function createMemoryApp(options: MemoryAppOptions = {}) {
 
     /** Submits as `agent` (billing-agent); the request is completed with the schema's defaults. */
     async submit(request: ProposalRequest = {}, agent = 'billing-agent', requestKey: string | null = null): Promise<Proposal> {
-      return (await submitProposal(deps, app.agent(agent), app.input(request), requestKey)).proposal;
+      return (await submitProposal(deps, app.agent(agent), app.input(request), { requestKey })).proposal;
     },
 
     input(request: ProposalRequest = {}) {

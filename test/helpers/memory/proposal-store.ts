@@ -76,7 +76,7 @@ export function createMemoryProposalStore(opts: { audit: MemoryAuditLog; clock: 
   }
 
   return {
-    async create(proposal: Proposal, events: AuditEventInput[], implicitKey?: ImplicitKey): Promise<CreateResult> {
+    async create(proposal: Proposal, events: AuditEventInput[], implicitKey?: ImplicitKey, proposedAt = proposal.created_at): Promise<CreateResult> {
       takeFailure();
       if (proposal.version !== 1) throw new Error(`a new proposal has version 1, not ${proposal.version}`);
       const dedupe =
@@ -88,7 +88,7 @@ export function createMemoryProposalStore(opts: { audit: MemoryAuditLog; clock: 
       const doc = JSON.stringify(proposal);
       // Everything that can refuse runs before anything is written.
       const now = clock.now();
-      const revokedAt = refusedSince(proposal.agent, proposal.created_at);
+      const revokedAt = refusedSince(proposal.agent, proposedAt);
       if (revokedAt !== null) return { created: false, refused: 'agent_revoked', revoked_at: revokedAt };
       if (dedupe !== null && dedupe.ttl > 0) {
         const seen = idempotency.get(dedupe.key);

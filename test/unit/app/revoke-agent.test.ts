@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { redeemToken, takeExecutionToken } from '../../../src/app/agent-execution.ts';
 import { restoreAgent, revokeAgent } from '../../../src/app/revoke-agent.ts';
-import { NotFoundError } from '../../../src/core/errors.ts';
+import { ValidationError } from '../../../src/core/errors.ts';
 import { createMemoryApp, type MemoryApp } from '../../helpers/memory/app.ts';
 
 // The kill switch: everything of one agent that has not started is stopped (queued executions
@@ -31,7 +31,7 @@ describe('revokeAgent', () => {
     app.clock.advance(1_000);
     const r = await revokeAgent(app.x, 'ops-agent', 'admin');
 
-    expect(r).toEqual({ agent: 'ops-agent', tokens_revoked: 2, cancelled: [queued.id, pending.id], still_executing: [running.id] });
+    expect(r).toEqual({ agent: 'ops-agent', in_policy: true, tokens_revoked: 2, cancelled: [queued.id, pending.id], still_executing: [running.id] });
     expect(app.queue.waiting()).not.toContain(queued.id);
     expect(await app.get(queued.id)).toMatchObject({ status: 'cancelled', execution: { outcome: 'not_run', reason: 'cancelled' }, resolution: { status: 'approved', by: 'carol' } });
     expect(await app.get(pending.id)).toMatchObject({ status: 'cancelled', resolution: { by: 'admin', reason: 'agent ops-agent was revoked' } });
@@ -103,17 +103,25 @@ describe('revokeAgent', () => {
     expect(app.queue.executions).toEqual([p.id]);
   });
 
-  it('refuses an agent the policy does not know, and records nothing', async () => {
+  it('reaches an agent the policy does not name (any more), and says so; refuses an id no policy could name, recording nothing', async () => {
     const app = await createMemoryApp();
-    await expect(revokeAgent(app.x, 'ghost-agent', 'admin')).rejects.toBeInstanceOf(NotFoundError);
-    expect(await app.ledger.agentRevokedAt('ghost-agent')).toBeNull();
-    expect(app.events()).toEqual([]);
+    expect(await revokeAgent(app.x, 'ghost-agent', 'admin')).toEqual({ agent: 'ghost-agent', in_policy: false, tokens_revoked: 0, cancelled: [], still_executing: [] });
+    expect(await app.ledger.agentRevokedAt('ghost-agent')).not.toBeNull();
+    expect(app.events({ type: 'agent_revoked' })).toMatchObject([{ agent: 'ghost-agent', data: { in_policy: false } }]);
+    expect(await restoreAgent(app.x, 'ghost-agent', 'admin')).toMatchObject({ agent: 'ghost-agent', in_policy: false, restored: true });
+
+    const before = app.events().length;
+    for (const bad of ['', 'bad agent', '-leading-dash', 'x'.repeat(101), 'agent:colon']) {
+      await expect(revokeAgent(app.x, bad, 'admin')).rejects.toMatchObject({ constructor: ValidationError, issues: [{ path: 'agent', code: 'invalid_format' }] });
+      await expect(restoreAgent(app.x, bad, 'admin')).rejects.toBeInstanceOf(ValidationError);
+    }
+    expect(app.events()).toHaveLength(before);
   });
 
   it('pulled twice, the second finds nothing left', async () => {
     const app = await createMemoryApp();
     await approvedDeploy(app);
     await revokeAgent(app.x, 'ops-agent', 'admin');
-    expect(await revokeAgent(app.x, 'ops-agent', 'admin')).toEqual({ agent: 'ops-agent', tokens_revoked: 0, cancelled: [], still_executing: [] });
+    expect(await revokeAgent(app.x, 'ops-agent', 'admin')).toEqual({ agent: 'ops-agent', in_policy: true, tokens_revoked: 0, cancelled: [], still_executing: [] });
   });
 });

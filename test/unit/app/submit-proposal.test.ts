@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
+import { restoreAgent, revokeAgent } from '../../../src/app/revoke-agent.ts';
 import { IMPLICIT_KEY_TTL_SECONDS, submitProposal } from '../../../src/app/submit-proposal.ts';
-import { ConflictError } from '../../../src/core/errors.ts';
+import { AgentRevokedError, ConflictError } from '../../../src/core/errors.ts';
 import { PROPOSAL_ID_PATTERN } from '../../../src/core/ids.ts';
 import { createMemoryApp, TEST_POLICY } from '../../helpers/memory/app.ts';
 import { T0 } from '../../helpers/memory/clock.ts';
@@ -167,5 +168,39 @@ describe('when the store refuses', () => {
     expect(app.jobs.expiries).toEqual([]);
     expect(app.metrics.submitted).toEqual([]);
     expect(app.events()).toEqual([]);
+  });
+});
+
+describe('a revoked agent at intake', () => {
+  it('is judged by when it signed: a request signed before the revocation is refused after the restore; created_at stays the arrival', async () => {
+    const app = await createMemoryApp();
+    const signedAt = app.clock.now();
+    app.clock.advance(1_000);
+    await revokeAgent(app.x, 'ops-agent', 'admin');
+    app.clock.advance(1_000);
+    await restoreAgent(app.x, 'ops-agent', 'admin');
+    app.clock.advance(1_000);
+    const input = app.input({ action: { tool: 'crm', operation: 'update', target: 'contact:1' } });
+    await expect(submitProposal(app.deps, app.agent('ops-agent'), input, { signedAt })).rejects.toBeInstanceOf(AgentRevokedError);
+    expect(app.events({ type: 'proposal_received' })).toEqual([]);
+    // A signed time ahead of the clock counts as now.
+    const { proposal } = await submitProposal(app.deps, app.agent('ops-agent'), input, { signedAt: app.clock.now() + 60_000 });
+    expect(proposal.created_at).toBe(app.clock.now());
+  });
+
+  it("audits a revoked agent's refusals up to its share a minute, then only logs them; every one is refused", async () => {
+    const app = await createMemoryApp();
+    await revokeAgent(app.x, 'ops-agent', 'admin');
+    await revokeAgent(app.x, 'billing-agent', 'admin');
+    const refused = (agent: string) => expect(app.submit({ intent: 'again' }, agent)).rejects.toBeInstanceOf(AgentRevokedError);
+    for (let i = 0; i < 45; i++) await refused('ops-agent');
+    expect(app.events({ type: 'proposal_refused' })).toHaveLength(30);
+    expect(app.logger.at('debug').filter((l) => l.msg === 'proposal of a revoked agent refused')).toHaveLength(15);
+    // Another agent has its own share; the next minute, a new one.
+    await refused('billing-agent');
+    expect(app.events({ type: 'proposal_refused' })).toHaveLength(31);
+    app.clock.advance(60_000);
+    await refused('ops-agent');
+    expect(app.events({ type: 'proposal_refused' })).toHaveLength(32);
   });
 });
