@@ -39,6 +39,9 @@ export const envSchema = z.object({
   COUNTERSIGN_ADMIN_TOKEN: z.preprocess(blankToUndefined, z.string().min(24, 'must be at least 24 characters').optional()),
   TOKEN_SIGNING_KEY: optionalString,
   EXECUTION_TOKEN_TTL: duration('5m'),
+  AUDIT_SIGNING_KEY: optionalString,
+  AUDIT_WITNESS_URL: url,
+  AUDIT_WITNESS_FILE: optionalString,
   LOG_LEVEL: z.preprocess(blankToUndefined, z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info')),
   NODE_ENV: optionalString,
 });
@@ -72,6 +75,8 @@ export interface Config {
   policyFile: string | null;
   adminToken: string | null;
   tokens: { signingKey: string | null; ttlMs: number };
+  /** The key that signs audit checkpoints (null: a development key), and where checkpoints are copied outside Redis. */
+  audit: { signingKey: string | null; witnessUrl: string | null; witnessFile: string | null };
   /** Each platform's settings, from its own variables, by platform id. */
   platforms: ReadonlyMap<string, unknown>;
   logLevel: Env['LOG_LEVEL'];
@@ -115,6 +120,7 @@ export function loadConfig(raw: Readonly<Record<string, string | undefined>>, pl
     // Every development convenience becomes a start-up error (DESIGN.md, Environment).
     const unsafe: string[] = [];
     if (env.TOKEN_SIGNING_KEY === undefined) unsafe.push('TOKEN_SIGNING_KEY: required (a generated key is for development only)');
+    if (env.AUDIT_SIGNING_KEY === undefined) unsafe.push('AUDIT_SIGNING_KEY: required (it signs the audit checkpoints; a generated key is for development only)');
     if (env.REDIS_URL === undefined && env.REDIS_CLUSTER_NODES === undefined && env.REDIS_SENTINELS === undefined) {
       unsafe.push('REDIS_URL: required (or REDIS_CLUSTER_NODES / REDIS_SENTINELS); a private redis-server is for development only');
     }
@@ -140,6 +146,7 @@ export function loadConfig(raw: Readonly<Record<string, string | undefined>>, pl
     policyFile: env.POLICY_FILE ?? null,
     adminToken: env.COUNTERSIGN_ADMIN_TOKEN ?? null,
     tokens: { signingKey: env.TOKEN_SIGNING_KEY ?? null, ttlMs: env.EXECUTION_TOKEN_TTL },
+    audit: { signingKey: env.AUDIT_SIGNING_KEY ?? null, witnessUrl: env.AUDIT_WITNESS_URL ?? null, witnessFile: env.AUDIT_WITNESS_FILE ?? null },
     platforms: platformSettings,
     logLevel: env.LOG_LEVEL,
     production,

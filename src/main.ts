@@ -11,6 +11,7 @@ import { startWorkers } from '../adapters/bullmq/queues.ts';
 import { startExecutionWorkers, type ExecutionQueueTuning } from '../adapters/bullmq/execution-queues.ts';
 import { consoleSignInLink } from '../adapters/console/platform.ts';
 import { createAgentAuthenticator } from '../adapters/http/agent-auth.ts';
+import { mountAuditApi } from '../adapters/http/audit-api.ts';
 import { createRequestAuthenticator } from '../adapters/http/authenticate.ts';
 import { mountExecutionApi } from '../adapters/http/execution-api.ts';
 import { createMetrics } from '../adapters/http/metrics.ts';
@@ -31,6 +32,7 @@ import type { PlatformId } from './core/platform.ts';
 import type { ChatChannel } from './core/ports.ts';
 import { createLogger } from './logger.ts';
 import { buildAppDeps, openRedis } from './wiring/app-deps.ts';
+import { loadAuditSigner, startAuditSealing, type AuditTuning } from './wiring/audit-sealer.ts';
 import { checkPlatforms, createPlatforms, PLATFORMS } from './wiring/platforms.ts';
 import { readPolicy } from './wiring/policy-source.ts';
 import { executionHandlers, notifyHandlers } from './wiring/workers.ts';
@@ -61,6 +63,8 @@ export interface StartOptions {
   execution?: Partial<ExecutionTuning & ExecutionQueueTuning>;
   /** Subscribers to every commit, after the standard ones (the benchmark times approvals with one). */
   observers?: readonly CommitSubscriber[];
+  /** Audit sealer timings (checkpoint every N entries / T ms, heartbeat, lease) and witness retries, shortened by tests. */
+  audit?: AuditTuning;
 }
 
 export async function start(env: Readonly<Record<string, string | undefined>>, options: StartOptions = {}): Promise<Running> {
@@ -73,6 +77,8 @@ export async function start(env: Readonly<Record<string, string | undefined>>, o
   // A route to a platform this process cannot serve stops the start before anything runs.
   checkPlatforms(config, policy);
 
+  // A wrong AUDIT_SIGNING_KEY stops the start before anything connects.
+  const auditSigner = await loadAuditSigner(config, logger);
   const conns = await openRedis(config, logger, { workers: true, say, ...(options.localRedisUrl === undefined ? {} : { localRedisUrl: options.localRedisUrl }) });
   const { redis } = conns;
   const app = await buildAppDeps(config, policy, conns, {
@@ -113,7 +119,7 @@ export async function start(env: Readonly<Record<string, string | undefined>>, o
     deps,
     authenticate,
     registry: app.metrics.registry,
-    extend: [mountExecutionApi(x, authenticate)],
+    extend: [mountExecutionApi(x, authenticate), mountAuditApi(auditSigner)],
     takeToken: (p, viewer) => readWithExecutionToken(x, p, viewer),
     returnToken: (p, token) => returnExecutionToken(x, p.id, token),
     mounts,
@@ -143,6 +149,8 @@ export async function start(env: Readonly<Record<string, string | undefined>>, o
     say('then, in a second terminal: npm run demo');
   }
   if (config.tokens.signingKey === null) logger.warn({}, 'TOKEN_SIGNING_KEY is not set: using a development key; production must set it');
+  // Every replica runs the sealer; the one holding the lease seals.
+  const sealing = startAuditSealing(config, redis, auditSigner, { clock, logger, metrics: app.metrics.audit }, options.audit);
 
   let stopping: Promise<void> | null = null;
   return {
@@ -158,6 +166,8 @@ export async function start(env: Readonly<Record<string, string | undefined>>, o
         });
         await workers.close();
         await executionWorkers.close();
+        // After the workers, so that what they recorded last is signed before the lease is handed over.
+        await sealing.stop();
         await app.close();
         await live.close();
         await conns.close();

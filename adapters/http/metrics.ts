@@ -1,5 +1,5 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
-import type { Metrics, ProposalStore } from '../../src/core/ports.ts';
+import type { AuditSealMetrics, Metrics, ProposalStore } from '../../src/core/ports.ts';
 import { STATUSES } from '../../src/core/proposal.ts';
 
 // Prometheus metrics. Gauges that mirror Redis (proposals by status, queue depth) are read
@@ -10,8 +10,63 @@ export interface MetricsSources {
   queueCounts: () => Promise<Record<string, Record<string, number>>>;
 }
 
+/** The audit sealer's metrics, and the witnesses' failures. */
+export interface AuditMetrics extends AuditSealMetrics {
+  witnessFailure(witness: string): void;
+  /** Where the unsealed-entries gauge reads, at each scrape (entries after the newest checkpoint). */
+  readUnsealedFrom(read: () => Promise<number>): void;
+}
+
 export interface PrometheusMetrics extends Metrics {
   registry: Registry;
+  audit: AuditMetrics;
+}
+
+function auditMetrics(registry: Registry): AuditMetrics {
+  let readUnsealed: (() => Promise<number>) | null = null;
+  // Read from Redis at scrape time, like the proposal counts: every replica reports the shared
+  // truth, and a log nobody seals (no leader) still shows its growing tail.
+  new Gauge({
+    name: 'countersign_audit_unsealed_entries',
+    help: 'Audit entries that no signed checkpoint covers yet',
+    registers: [registry],
+    async collect() {
+      if (readUnsealed === null) return;
+      try {
+        this.set(await readUnsealed());
+      } catch {
+        // Redis away: the scrape still answers, with the last value.
+      }
+    },
+  });
+  const lag = new Histogram({
+    name: 'countersign_audit_seal_lag_seconds',
+    help: "Seconds from an audit entry's time to the signed checkpoint that covers it",
+    buckets: [0.05, 0.1, 0.25, 0.5, 0.75, 1, 1.5, 2, 5, 10, 30, 60],
+    registers: [registry],
+  });
+  const leader = new Gauge({ name: 'countersign_audit_sealer_leader', help: 'This replica holds the audit sealer lease (1) or not (0)', registers: [registry] });
+  const errors = new Counter({
+    name: 'countersign_audit_seal_errors_total',
+    help: 'Times sealing stopped at an entry that does not fit the chain, or at a sealed state that contradicts a checkpoint',
+    labelNames: ['reason'],
+    registers: [registry],
+  });
+  const witness = new Counter({
+    name: 'countersign_audit_witness_failures_total',
+    help: 'Failed deliveries of audit checkpoints to a witness (retried), by witness',
+    labelNames: ['witness'],
+    registers: [registry],
+  });
+  return {
+    sealerLeader: (l) => leader.set(l ? 1 : 0),
+    sealLag: (seconds) => lag.observe(seconds),
+    sealError: (reason) => errors.inc({ reason }),
+    witnessFailure: (name) => witness.inc({ witness: name }),
+    readUnsealedFrom(read) {
+      readUnsealed = read;
+    },
+  };
 }
 
 export function createMetrics(sources: MetricsSources): PrometheusMetrics {
@@ -54,6 +109,7 @@ export function createMetrics(sources: MetricsSources): PrometheusMetrics {
   });
   return {
     registry,
+    audit: auditMetrics(registry),
     proposalSubmitted: (effect) => submitted.inc({ effect }),
     decisionRecorded: (status, seconds) => decision.observe({ status }, seconds),
   };

@@ -61,6 +61,12 @@ export interface RedisKeys {
   readonly statusCounts: string;
   readonly audit: string;
   readonly auditHead: string;
+  /** The audit sealer's lease (string, PX): the leader's owner id. */
+  readonly auditSealer: string;
+  /** Hash: how far the sealer has chained the log (`seq`, `hash`, `id`, `at`, `legacy_hash`). */
+  readonly auditSealed: string;
+  /** Stream of signed checkpoints; entry ids are `<seq>-<n>` (n from 1), so they read in seq order from any seq. */
+  readonly auditCheckpoints: string;
   proposal(id: string): string;
   /** The raw idempotency key is hashed: it is agent-supplied, up to 200 characters. */
   idempotency(agent: string, key: string): string;
@@ -145,6 +151,9 @@ export function redisKeys(prefix: string = DEFAULT_PREFIX): RedisKeys {
     statusCounts: `${tag}:status_counts`,
     audit,
     auditHead: `${tag}:audit:head`,
+    auditSealer: `${tag}:audit:sealer`,
+    auditSealed: `${tag}:audit:sealed`,
+    auditCheckpoints: `${tag}:audit:checkpoints`,
     proposal: (id) => `${tag}:proposal:${id}`,
     idempotency: (agent, key) => `${tag}:idem:${agent}:${sha256(key)}`,
     cards,

@@ -43,6 +43,7 @@ const COMMANDS = {
   countersignAgentRevokeWhenFull: { numberOfKeys: 2, lua: whenFull(AGENT_REVOKE) },
   countersignAgentRestore: { numberOfKeys: 2, lua: lua('agent-restore.lua') },
   countersignCountInWindow: { numberOfKeys: 1, lua: lua('count-in-window.lua') },
+  countersignAuditSeal: { numberOfKeys: 3, lua: lua('audit-seal.lua') },
 } as const;
 
 export type LuaCommand = keyof typeof COMMANDS;

@@ -35,17 +35,22 @@ export const EXECUTION_TOKEN_TYP = 'countersign-exec+jwt';
 /** What releases before explicit typing wrote in the header. */
 const LEGACY_TYP = 'JWT';
 
-interface LoadedKey {
+export interface LoadedKey {
   kid: string;
   publicJwk: JWK;
   privateKey: CryptoKey | null;
 }
 
-function fail(reason: string): never {
-  throw new ConfigError(`TOKEN_SIGNING_KEY: ${reason}`);
+/** The variable a key came from, named in every error about it (AUDIT_SIGNING_KEY takes the same formats). */
+export type KeyVariable = 'TOKEN_SIGNING_KEY' | 'AUDIT_SIGNING_KEY';
+
+function failFor(variable: KeyVariable) {
+  return (reason: string): never => {
+    throw new ConfigError(`${variable}: ${reason}`);
+  };
 }
 
-async function fromJwk(jwk: JWK, index: number): Promise<LoadedKey> {
+async function fromJwk(jwk: JWK, index: number, fail: (reason: string) => never): Promise<LoadedKey> {
   if (jwk.kty !== 'OKP' || jwk.crv !== 'Ed25519' || typeof jwk.x !== 'string') fail(`key ${index + 1} is not an Ed25519 JWK (kty OKP, crv Ed25519)`);
   const publicJwk: JWK = { kty: 'OKP', crv: 'Ed25519', x: jwk.x };
   const kid = typeof jwk.kid === 'string' && jwk.kid !== '' ? jwk.kid : await calculateJwkThumbprint(publicJwk);
@@ -60,12 +65,12 @@ async function fromJwk(jwk: JWK, index: number): Promise<LoadedKey> {
   return { kid, publicJwk: { ...publicJwk, kid, alg: ALG, use: 'sig' }, privateKey };
 }
 
-async function fromPem(block: string, index: number): Promise<LoadedKey> {
+async function fromPem(block: string, index: number, fail: (reason: string) => never): Promise<LoadedKey> {
   try {
     const isPrivate = block.includes('PRIVATE KEY');
     const key = isPrivate ? await importPKCS8(block, ALG, { extractable: true }) : await importSPKI(block, ALG, { extractable: true });
     const { d: _private, ...publicPart } = await exportJWK(key);
-    const loaded = await fromJwk(publicPart, index);
+    const loaded = await fromJwk(publicPart, index, fail);
     return { ...loaded, privateKey: isPrivate ? key : null };
   } catch (e) {
     if (e instanceof ConfigError) throw e;
@@ -73,7 +78,8 @@ async function fromPem(block: string, index: number): Promise<LoadedKey> {
   }
 }
 
-export async function parseSigningKeys(text: string): Promise<LoadedKey[]> {
+export async function parseSigningKeys(text: string, variable: KeyVariable = 'TOKEN_SIGNING_KEY'): Promise<LoadedKey[]> {
+  const fail: (reason: string) => never = failFor(variable);
   const trimmed = text.trim();
   let keys: LoadedKey[];
   if (trimmed.startsWith('{')) {
@@ -84,12 +90,12 @@ export async function parseSigningKeys(text: string): Promise<LoadedKey[]> {
       return fail('is neither valid JSON (a JWK or JWK set) nor PEM');
     }
     const list = Array.isArray((parsed as { keys?: unknown }).keys) ? ((parsed as { keys: unknown[] }).keys as JWK[]) : [parsed as JWK];
-    keys = await Promise.all(list.map((jwk, i) => fromJwk(jwk, i)));
+    keys = await Promise.all(list.map((jwk, i) => fromJwk(jwk, i, fail)));
   } else if (trimmed.startsWith('-----BEGIN')) {
     // Env files often carry PEM on one line with literal "\n".
     const pem = trimmed.replace(/\\n/g, '\n');
     const blocks = pem.match(/-----BEGIN [A-Z ]+-----[\s\S]+?-----END [A-Z ]+-----/g) ?? [];
-    keys = await Promise.all(blocks.map((b, i) => fromPem(b, i)));
+    keys = await Promise.all(blocks.map((b, i) => fromPem(b, i, fail)));
   } else {
     return fail('must be an Ed25519 JWK, a JWK set ({"keys":[…]}) or PEM');
   }

@@ -217,3 +217,4 @@ export interface Metrics {
 }
 
 export type { AgentRevocation, CallbackSender, ExecutionQueue, Executor, ExecutorConnection, Executors, PublicJwks, TokenLedger, TokenRecord, TokenSigner, TokenState } from './execution-ports.ts';
+export type { AuditSealMetrics, AuditSeals, CheckpointWitness, SealableEntry, SealedState, SealErrorReason, SealWriteResult } from './audit-seal-ports.ts';

@@ -45,9 +45,15 @@ describe('start-up refuses a broken policy', () => {
   });
 
   it('refuses the built-in example policy in production', async () => {
-    const res = await countersign(['start'], { NODE_ENV: 'production', TOKEN_SIGNING_KEY: 'k', REDIS_URL: 'redis://127.0.0.1:1', PUBLIC_URL: 'https://cs.example', COUNTERSIGN_DATA_DIR: dir });
+    const res = await countersign(['start'], { NODE_ENV: 'production', TOKEN_SIGNING_KEY: 'k', AUDIT_SIGNING_KEY: 'k', REDIS_URL: 'redis://127.0.0.1:1', PUBLIC_URL: 'https://cs.example', COUNTERSIGN_DATA_DIR: dir });
     expect(res.code).toBe(1);
     expect(res.stderr).toContain('NODE_ENV=production needs a policy file');
+  });
+
+  it('refuses to start in production without AUDIT_SIGNING_KEY', async () => {
+    const res = await countersign(['start'], { NODE_ENV: 'production', TOKEN_SIGNING_KEY: 'k', REDIS_URL: 'redis://127.0.0.1:1', PUBLIC_URL: 'https://cs.example', COUNTERSIGN_DATA_DIR: dir });
+    expect(res.code).toBe(1);
+    expect(res.stderr).toMatch(/AUDIT_SIGNING_KEY: required/);
   });
 
   it('names a wrong environment variable', async () => {

@@ -251,6 +251,7 @@ describe('Teams text, search and fixed channels', () => {
       PUBLIC_URL: 'https://countersign.example.com',
       REDIS_URL: 'redis://127.0.0.1:1', // never reached: the refusal comes first
       TOKEN_SIGNING_KEY: 'unused-here',
+      AUDIT_SIGNING_KEY: 'unused-here',
       POLICY_FILE: join(dir, 'policy.yaml'),
       COUNTERSIGN_DATA_DIR: dir,
       AGENT_BILLING_SECRET: 'x'.repeat(32),

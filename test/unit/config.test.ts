@@ -47,6 +47,8 @@ describe('config', () => {
     [{ NODE_ENV: 'production' }, 'TOKEN_SIGNING_KEY'],
     [{ NODE_ENV: 'production', TOKEN_SIGNING_KEY: 'k', PUBLIC_URL: 'https://cs.example' }, 'REDIS_URL'],
     [{ NODE_ENV: 'production', TOKEN_SIGNING_KEY: 'k', REDIS_URL: 'redis://r:6379', PUBLIC_URL: 'http://cs.example' }, 'PUBLIC_URL'],
+    [{ NODE_ENV: 'production', TOKEN_SIGNING_KEY: 'k', REDIS_URL: 'redis://r:6379', PUBLIC_URL: 'https://cs.example' }, 'AUDIT_SIGNING_KEY'],
+    [{ AUDIT_WITNESS_URL: 'ftp://witness.example/cp' }, 'AUDIT_WITNESS_URL'],
     [{ LOG_LEVEL: 'loud' }, 'LOG_LEVEL'],
   ])('refuses %o naming %s', (env, name) => {
     expect(() => loadConfig(env)).toThrow(ConfigError);
@@ -63,9 +65,15 @@ describe('config', () => {
   });
 
   it('accepts a complete production environment', () => {
-    const c = loadConfig({ NODE_ENV: 'production', TOKEN_SIGNING_KEY: 'k', REDIS_URL: 'rediss://r:6380', PUBLIC_URL: 'https://cs.example/' });
+    const c = loadConfig({ NODE_ENV: 'production', TOKEN_SIGNING_KEY: 'k', AUDIT_SIGNING_KEY: 'a', REDIS_URL: 'rediss://r:6380', PUBLIC_URL: 'https://cs.example/' });
     expect(c.production).toBe(true);
     expect(c.publicUrl).toBe('https://cs.example');
+  });
+
+  it('reads the audit signing key and the witnesses (none by default)', () => {
+    expect(loadConfig({}).audit).toEqual({ signingKey: null, witnessUrl: null, witnessFile: null });
+    const c = loadConfig({ AUDIT_SIGNING_KEY: '{"kty":"OKP"}', AUDIT_WITNESS_URL: 'https://witness.example/cp', AUDIT_WITNESS_FILE: '/var/log/countersign/checkpoints.jsonl' });
+    expect(c.audit).toEqual({ signingKey: '{"kty":"OKP"}', witnessUrl: 'https://witness.example/cp', witnessFile: '/var/log/countersign/checkpoints.jsonl' });
   });
 
   it('treats empty values as unset, as an edited .env.example leaves them', () => {

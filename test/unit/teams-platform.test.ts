@@ -72,7 +72,7 @@ describe('Teams settings: Bot Framework endpoints', () => {
   });
 
   it('refuses keys or logins over plain http in production', () => {
-    const production = { NODE_ENV: 'production', TOKEN_SIGNING_KEY: 'k', REDIS_URL: 'redis://r:6379', PUBLIC_URL: 'https://cs.example', ...APP };
+    const production = { NODE_ENV: 'production', TOKEN_SIGNING_KEY: 'k', AUDIT_SIGNING_KEY: 'k', REDIS_URL: 'redis://r:6379', PUBLIC_URL: 'https://cs.example', ...APP };
     expect(() => teams({ ...production, MICROSOFT_BOT_OPENID_METADATA_URL: 'http://keys.example/openid' })).toThrow(/MICROSOFT_BOT_OPENID_METADATA_URL must be an https/);
     expect(() => teams({ ...production, MICROSOFT_BOT_LOGIN_URL: 'http://login.example' })).toThrow(/MICROSOFT_BOT_LOGIN_URL must be an https/);
     expect(teams(production).endpoints.openIdMetadataUrl).toBe(AuthenticationConstants.ToBotFromChannelOpenIdMetadataUrl);
