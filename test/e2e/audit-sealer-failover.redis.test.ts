@@ -108,13 +108,11 @@ describe('the sealing leader killed mid-traffic', () => {
     leader.child.kill('SIGKILL');
     await exited(leader.child);
     const killedAt = Date.now();
+    // The survivor takes the lease once the dead leader's runs out (lease + a follower's poll).
+    const takeover = until(() => redis.get(lease), (v) => v !== null && pidOf(v) === survivor.child.pid).then(() => Date.now() - killedAt);
     const sentAtKill = sent;
     await until(async () => sent, (n) => n >= sentAtKill + 20);
-
-    // The survivor takes the lease once the dead leader's runs out.
-    const next = await until(() => redis.get(lease), (v) => v !== null && pidOf(v) === survivor.child.pid);
-    expect(next).not.toBe(owner);
-    expect(Date.now() - killedAt).toBeLessThan(LEASE_MS + 3000);
+    expect(await takeover).toBeLessThan(LEASE_MS + 1000 + 1500);
     stop = true;
     await Promise.all(runners);
 
