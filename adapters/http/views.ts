@@ -38,6 +38,7 @@ export function proposalView(p: Proposal) {
   };
 }
 
+/** An entry as stored: one of chain step 3 has null prev_hash and hash (export and verify compute them). */
 export function auditView(e: StoredAuditEvent) {
   return e;
 }

@@ -1,5 +1,8 @@
+import type { AuditIndexKeys } from './keys.ts';
+
 // The audit log's search index, kept by the append Lua script next to the stream (same
-// `{prefix}` hash tag). Each index is a capped Redis list of audit entry ids, newest first
+// `{prefix}` hash tag; the names are built here and in keys.ts and passed to the script in
+// KEYS, as Redis Cluster wants). Each index is a capped Redis list of audit entry ids, newest first
 // (lists, not streams: a new stream key preallocates a 4 KB node, and most words are rare):
 //
 //   {prefix}:audit:ix:agent:<agent>       events whose `agent` is exactly <agent>
@@ -9,7 +12,8 @@
 //   {prefix}:audit:ix:w*                  events with more words than were indexed (always candidates)
 //
 // The index only proposes candidates: every candidate is read and checked with the same
-// filters as a scan, so a result is exactly what the scan would have returned for it. Each
+// filters and the same whole-word match (core/audit-words.ts) as a scan, so a result is
+// exactly what the scan would have returned for it. Each
 // index keeps its newest AUDIT_INDEX_CAP ids (LTRIM); below what an index covers
 // (trimmed, or entries written before indexing began, `ix_from` in the head record) search
 // goes on with the scan.
@@ -48,11 +52,19 @@ export function searchTokens(lowerText: string): string[] {
   return [...out];
 }
 
-/** What the append script gets per event: the words, space-separated; `*` first when some were left out. */
-export function indexArg(lowerText: string): string {
+/**
+ * The index lists one event goes to (in KEYS of the script that appends it): its agent, actor
+ * and proposal, the overflow list when it has more words than are indexed, and its words.
+ */
+export function indexKeys(index: AuditIndexKeys, e: { agent: string | null; actor: string; proposal_id: string | null }, lowerText: string): string[] {
+  const keys: string[] = [];
+  if (e.agent !== null) keys.push(index.agent(e.agent));
+  keys.push(index.actor(e.actor));
+  if (e.proposal_id !== null) keys.push(index.proposal(e.proposal_id));
   const tokens = searchTokens(lowerText);
-  if (tokens.length <= MAX_TOKENS_PER_EVENT) return tokens.join(' ');
-  return ['*', ...tokens.slice(0, MAX_TOKENS_PER_EVENT)].join(' ');
+  if (tokens.length > MAX_TOKENS_PER_EVENT) keys.push(index.overflow);
+  for (const t of tokens.slice(0, MAX_TOKENS_PER_EVENT)) keys.push(index.word(t));
+  return keys;
 }
 
 // The names live in keys.ts with every other key; re-exported for the index's readers.

@@ -2,19 +2,20 @@ import type { Cluster, Redis } from 'ioredis';
 import { seal } from '../../src/core/audit.ts';
 import type { AuditEventInput, AuditEventType } from '../../src/core/audit.ts';
 import type { AuditLog, AuditQuery, StoredAuditEvent, WriteOptions } from '../../src/core/ports.ts';
+import { auditSearchText, hasEveryWord, queryWords } from '../../src/core/audit-words.ts';
 import { ValidationError } from '../../src/core/errors.ts';
 import type { Status } from '../../src/core/proposal.ts';
 import { AUDIT_INDEX_CAP, searchTokens } from './audit-index.ts';
 import { redisKeys } from './keys.ts';
 import type { RedisStoreOptions } from './proposal-store.ts';
-import { redisScripts, searchText } from './scripts.ts';
+import { redisScripts } from './scripts.ts';
 
 // Search reads candidates from the index the append script keeps (audit-index.ts: per agent,
 // actor, proposal and word) when the query has a filter or word it can use, and checks each
 // one against every filter; otherwise, and below what the index covers, it scans the stream
 // newest first and filters in Node. Either way one call looks at no more than
-// MAX_SCANNED_PER_SEARCH entries and then hands back a cursor. Words match at word
-// boundaries: `refund` finds "Refund invoice" and "approval_refund", not "refunds".
+// MAX_SCANNED_PER_SEARCH entries and then hands back a cursor. Words match whole on every
+// path (core/audit-words.ts): `refund` finds "Refund invoice" and "approval_refund", not "refunds".
 export const MAX_SCANNED_PER_SEARCH = 200_000;
 const SEARCH_CHUNK = 500;
 const DEFAULT_SCAN_BATCH = 1000;
@@ -37,6 +38,8 @@ export function parseStreamEntry(entry: StreamEntry): StoredAuditEvent {
     const v = text(name);
     return v === '' ? null : v;
   };
+  const step = text('chain');
+  const chain = step === '3' ? 3 : step === '2' ? 2 : 1;
   let data: Record<string, unknown>;
   try {
     data = JSON.parse(text('data')) as Record<string, unknown>;
@@ -55,9 +58,10 @@ export function parseStreamEntry(entry: StreamEntry): StoredAuditEvent {
     actor: text('actor'),
     data,
     digest: text('digest'),
-    prev_hash: text('prev_hash'),
-    hash: text('hash'),
-    chain: text('chain') === '2' ? 2 : 1,
+    // Step 3 stores no hashes: the chain is computed by whoever reads the log in order.
+    prev_hash: chain === 3 ? null : text('prev_hash'),
+    hash: chain === 3 ? null : text('hash'),
+    chain,
   };
 }
 
@@ -65,7 +69,7 @@ function searchableText(fields: string[]): string {
   const f = new Map<string, string>();
   for (let i = 0; i + 1 < fields.length; i += 2) f.set(fields[i]!, fields[i + 1]!);
   const v = (k: string) => f.get(k) ?? '';
-  return searchText(v('type'), v('actor'), v('proposal_id'), v('agent'), v('data'));
+  return auditSearchText(v('type'), v('actor'), v('proposal_id'), v('agent'), v('data'));
 }
 
 /** Orders stream ids (`ms-seq`). */
@@ -85,7 +89,7 @@ export function createRedisAuditLog(redis: Redis | Cluster, opts: RedisStoreOpti
 
   async function append(events: AuditEventInput[], options: WriteOptions = {}): Promise<void> {
     if (events.length === 0) return;
-    await scripts.appendEvents({ audit: keys.audit, auditHead: keys.auditHead }, events.map(seal), options.evenWhenFull === true);
+    await scripts.appendEvents({ audit: keys.audit, auditHead: keys.auditHead, auditIndex: index }, events.map(seal), options.evenWhenFull === true);
   }
 
   type Verdict = 'next' | 'done' | 'stop';
@@ -93,7 +97,7 @@ export function createRedisAuditLog(redis: Redis | Cluster, opts: RedisStoreOpti
   async function search(query: AuditQuery): Promise<{ events: StoredAuditEvent[]; next: string | null }> {
     const limit = Math.max(0, Math.floor(query.limit));
     if (limit === 0) return { events: [], next: null };
-    const words = query.words.map((w) => w.trim().toLowerCase()).filter((w) => w !== '');
+    const words = queryWords(query.words);
     const statusCache = new Map<string, Status | null>();
     const statusOf = async (proposalId: string): Promise<Status | null> => {
       if (!statusCache.has(proposalId)) {
@@ -115,10 +119,7 @@ export function createRedisAuditLog(redis: Redis | Cluster, opts: RedisStoreOpti
       if (query.agent !== undefined && e.agent !== query.agent) return 'next';
       if (query.actor !== undefined && e.actor !== query.actor) return 'next';
       if (query.proposalId !== undefined && e.proposal_id !== query.proposalId) return 'next';
-      if (words.length > 0) {
-        const text = searchableText(entry[1]);
-        if (!words.every((w) => text.includes(w))) return 'next';
-      }
+      if (words.length > 0 && !hasEveryWord(searchableText(entry[1]), words)) return 'next';
       if (query.status !== undefined && (e.proposal_id === null || (await statusOf(e.proposal_id)) !== query.status)) return 'next';
       events.push(e);
       return events.length === limit ? 'done' : 'next';
@@ -227,9 +228,9 @@ export function createRedisAuditLog(redis: Redis | Cluster, opts: RedisStoreOpti
     }
   }
 
-  async function head(): Promise<{ seq: number; hash: string } | null> {
+  async function head(): Promise<{ seq: number; hash: string | null } | null> {
     const [seq, hash] = await redis.hmget(keys.auditHead, 'seq', 'hash');
-    return seq == null || hash == null ? null : { seq: Number(seq), hash };
+    return seq == null ? null : { seq: Number(seq), hash: hash ?? null };
   }
 
   return { append, search, scan, head };

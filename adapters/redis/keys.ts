@@ -2,9 +2,8 @@ import { createHash } from 'node:crypto';
 
 // Every key carries the same hash tag `{<prefix>}`, so on Redis Cluster all of them live
 // in one slot and a Lua script may touch several at once (proposal + pending + audit).
-// The naming lives here only; the Lua scripts receive full key names in KEYS (except the
-// audit index, which audit-append.lua derives from the stream key the same way as
-// `auditIndex` below).
+// The naming lives here only; the Lua scripts receive every key they touch, full names, in
+// KEYS (Redis Cluster routes and checks by them), the audit index lists included.
 //
 // Names are part of the data format: installations upgrade in place and replicas of two
 // versions share one Redis, so a name, once released, never changes.
@@ -126,7 +125,7 @@ function assertIdSegment(what: string, value: string): void {
 
 const sha256 = (text: string): string => createHash('sha256').update(text).digest('hex');
 
-/** Must match the names audit-append.lua derives from the stream key. */
+/** The audit search index lists beside the stream `auditKey` (audit-index.ts). */
 export function auditIndexKeys(auditKey: string): AuditIndexKeys {
   const base = `${auditKey}:ix:`;
   return {

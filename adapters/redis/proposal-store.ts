@@ -72,6 +72,7 @@ export function createRedisProposalStore(redis: Redis | Cluster, opts: RedisStor
           statusCounts: keys.statusCounts,
           audit: keys.audit,
           auditHead: keys.auditHead,
+          auditIndex: keys.auditIndex,
           revokedAgent: keys.revokedAgent(proposal.agent),
           restoredAgent: keys.restoredAgent(proposal.agent),
         },
@@ -108,6 +109,7 @@ export function createRedisProposalStore(redis: Redis | Cluster, opts: RedisStor
           statusCounts: keys.statusCounts,
           audit: keys.audit,
           auditHead: keys.auditHead,
+          auditIndex: keys.auditIndex,
         },
         {
           id: next.id,

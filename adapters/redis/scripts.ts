@@ -1,38 +1,55 @@
-import type { Cluster, Redis } from 'ioredis';
+import { ReplyError, type Cluster, type Redis } from 'ioredis';
 import { canonicalJson } from '../../src/core/audit.ts';
 import type { SealedAuditEventInput } from '../../src/core/audit.ts';
-import { indexArg } from './audit-index.ts';
-import { defineLuaCommands, runLua, runLuaWhenFull } from './lua-commands.ts';
+import { auditSearchText } from '../../src/core/audit-words.ts';
+import { UnavailableError } from '../../src/core/errors.ts';
+import { indexKeys, type AuditIndexKeys } from './audit-index.ts';
+import { defineLuaCommands, runLua, runLuaWhenFull, type LuaCommand } from './lua-commands.ts';
 
 // The proposal and audit scripts, typed: their KEYS and ARGV in the order the Lua expects.
-// The Lua itself is loaded and defined by lua-commands.ts.
+// The Lua itself is loaded and defined by lua-commands.ts. The scripts that append audit
+// events take a variable number of KEYS: their own, then each event's search index lists, so
+// that every key a script touches is declared (Redis Cluster).
 
 type Client = Redis | Cluster;
 
 /** The number of ARGV entries per event; must match EVENT_ARITY in audit-append.lua. */
 export const EVENT_ARITY = 8;
 
-/** Flattens events into ARGV groups; Lua copies every string verbatim. */
-export function eventArgs(events: readonly SealedAuditEventInput[]): string[] {
+/** Events as the scripts take them: ARGV groups, and the index lists they go to (KEYS). */
+export function eventArgs(events: readonly SealedAuditEventInput[], index: AuditIndexKeys): { args: string[]; keys: string[] } {
   const args: string[] = [];
+  const keys: string[] = [];
   for (const e of events) {
     // '' stands for null in the stream; a real empty id would read back as null and break the digest.
     if (e.proposal_id === '' || e.agent === '') throw new Error('audit event proposal_id/agent must be null, not empty');
-    const data = canonicalData(e);
-    const text = searchText(e.type, e.actor, e.proposal_id ?? '', e.agent ?? '', data);
-    args.push(e.type, e.at, e.proposal_id ?? '', e.agent ?? '', e.actor, data, e.digest, indexArg(text));
+    // Sent as canonical JSON, so that what is stored is exactly what the digest covered.
+    const data = canonicalJson(e.data);
+    const lists = indexKeys(index, e, auditSearchText(e.type, e.actor, e.proposal_id ?? '', e.agent ?? '', data));
+    args.push(e.type, e.at, e.proposal_id ?? '', e.agent ?? '', e.actor, data, e.digest, String(lists.length));
+    keys.push(...lists);
   }
-  return args;
+  return { args, keys };
 }
 
-/** What a word search looks in, lower-cased: the same text for the index and for the check. */
-export function searchText(type: string, actor: string, proposalId: string, agent: string, data: string): string {
-  return [type, actor, proposalId, agent, data].join('\n').toLowerCase();
+// A script that finds a key of the wrong type (or a count it cannot add to) refuses before its
+// first write (audit-append.lua): the store cannot take the change now, nothing was written.
+const REFUSED = /^STORE_REFUSED (.*)$/s;
+
+function storeRefused(e: unknown): unknown {
+  if (!(e instanceof ReplyError)) return e;
+  const m = REFUSED.exec((e as Error).message);
+  return m === null ? e : new UnavailableError(`the store cannot record this now: ${m[1]}`);
 }
 
-// Data is sent as canonical JSON so that what is stored is exactly what the digest covered.
-function canonicalData(e: SealedAuditEventInput): string {
-  return canonicalJson(e.data);
+/** Runs a script with a variable number of KEYS (its own first, then the index lists). */
+async function runWithKeys(redis: Client, name: LuaCommand, keys: readonly string[], argv: readonly string[], evenWhenFull = false): Promise<unknown> {
+  const args = [keys.length, ...keys, ...argv];
+  try {
+    return evenWhenFull ? await runLuaWhenFull(redis, name as Extract<LuaCommand, `${string}WhenFull`>, args) : await runLua(redis, name, args);
+  } catch (e) {
+    throw storeRefused(e);
+  }
 }
 
 export interface CreateProposalKeys {
@@ -42,6 +59,7 @@ export interface CreateProposalKeys {
   statusCounts: string;
   audit: string;
   auditHead: string;
+  auditIndex: AuditIndexKeys;
   /** The agent's kill switch (the token ledger's keys), checked in the same step. */
   revokedAgent: string;
   restoredAgent: string;
@@ -69,6 +87,7 @@ export interface CommitProposalKeys {
   statusCounts: string;
   audit: string;
   auditHead: string;
+  auditIndex: AuditIndexKeys;
 }
 
 export interface CommitProposalArgs {
@@ -87,22 +106,20 @@ export interface CountersignScripts {
   createProposal(keys: CreateProposalKeys, args: CreateProposalArgs): Promise<CreateProposalReply>;
   /** `evenWhenFull`: the kill switch's commits, run even at maxmemory (see WriteOptions). */
   commitProposal(keys: CommitProposalKeys, args: CommitProposalArgs, evenWhenFull?: boolean): Promise<boolean>;
-  appendEvents(keys: { audit: string; auditHead: string }, events: readonly SealedAuditEventInput[], evenWhenFull?: boolean): Promise<number>;
-  /** Test hook: the Lua SHA-256 of `text` (UTF-8 bytes), hex. */
-  sha256(text: string): Promise<string>;
-  /** Test hook: the Lua audit chain step, to compare with core/audit.ts chainHash. */
-  chainHash(prevHash: string, seq: number, digest: string): Promise<string>;
+  appendEvents(keys: { audit: string; auditHead: string; auditIndex: AuditIndexKeys }, events: readonly SealedAuditEventInput[], evenWhenFull?: boolean): Promise<number>;
 }
 
 export function redisScripts(redis: Client): CountersignScripts {
   defineLuaCommands(redis);
   return {
     async createProposal(k, a) {
-      const reply = await runLua(redis, 'countersignCreateProposal', [
-        k.proposal, k.idempotency, k.pending, k.statusCounts, k.audit, k.auditHead, k.revokedAgent, k.restoredAgent,
-        a.id, a.doc, String(a.version), a.status, a.agent, a.pendingScore, String(a.idempotencyTtlSeconds), String(a.proposedAt),
-        ...eventArgs(a.events),
-      ]);
+      const events = eventArgs(a.events, k.auditIndex);
+      const reply = await runWithKeys(
+        redis,
+        'countersignCreateProposal',
+        [k.proposal, k.idempotency, k.pending, k.statusCounts, k.audit, k.auditHead, k.revokedAgent, k.restoredAgent, ...events.keys],
+        [a.id, a.doc, String(a.version), a.status, a.agent, a.pendingScore, String(a.idempotencyTtlSeconds), String(a.proposedAt), ...events.args],
+      );
       if (!Array.isArray(reply) || reply.length !== 2) throw new Error('countersign create-proposal: unexpected reply');
       const kind = Number(reply[0]);
       if (kind === 1) return { kind: 'created' };
@@ -110,24 +127,21 @@ export function redisScripts(redis: Client): CountersignScripts {
       return { kind: 'exists', id: String(reply[1]) };
     },
     async commitProposal(k, a, evenWhenFull = false) {
-      const args = [
-        k.proposal, k.pending, k.statusCounts, k.audit, k.auditHead,
-        a.id, String(a.expectedVersion), a.doc, String(a.version), a.status, a.pendingScore, a.allowedFrom,
-        ...eventArgs(a.events),
-      ];
-      const reply = evenWhenFull ? await runLuaWhenFull(redis, 'countersignCommitProposalWhenFull', args) : await runLua(redis, 'countersignCommitProposal', args);
+      const events = eventArgs(a.events, k.auditIndex);
+      const reply = await runWithKeys(
+        redis,
+        evenWhenFull ? 'countersignCommitProposalWhenFull' : 'countersignCommitProposal',
+        [k.proposal, k.pending, k.statusCounts, k.audit, k.auditHead, ...events.keys],
+        [a.id, String(a.expectedVersion), a.doc, String(a.version), a.status, a.pendingScore, a.allowedFrom, ...events.args],
+        evenWhenFull,
+      );
       return Number(reply) === 1;
     },
-    async appendEvents(k, events, evenWhenFull = false) {
-      if (events.length === 0) return 0;
-      const args = [k.audit, k.auditHead, ...eventArgs(events)];
-      return Number(evenWhenFull ? await runLuaWhenFull(redis, 'countersignAppendEventsWhenFull', args) : await runLua(redis, 'countersignAppendEvents', args));
-    },
-    async sha256(text) {
-      return String(await runLua(redis, 'countersignSha256', [text]));
-    },
-    async chainHash(prevHash, seq, digest) {
-      return String(await runLua(redis, 'countersignChainHash', [prevHash, digest, String(seq)]));
+    async appendEvents(k, list, evenWhenFull = false) {
+      if (list.length === 0) return 0;
+      const events = eventArgs(list, k.auditIndex);
+      const name = evenWhenFull ? 'countersignAppendEventsWhenFull' : 'countersignAppendEvents';
+      return Number(await runWithKeys(redis, name, [k.audit, k.auditHead, ...events.keys], events.args, evenWhenFull));
     },
   };
 }

@@ -93,7 +93,15 @@ export async function issueExecution(x: ExecutionDeps, approved: Proposal, recov
     return cancelled.committed === null ? [] : [cancelled.committed];
   }
 
-  const recorded = await commitStep(app, approved.id, (p, t) => recordTokenIssued(p, { mode, jti, expires_at: expiresAt, audience: approved.action.tool }, t));
+  const recorded = await commitStep(app, approved.id, (p, t) => recordTokenIssued(p, { mode, jti, expires_at: expiresAt, audience: approved.action.tool }, t)).catch(
+    async (e: unknown) => {
+      // Not recorded (the store refused the write, say, because the audit could not take it):
+      // the stored token must not stay usable. Unless the write landed after all (a timeout).
+      const now = await app.store.get(approved.id).catch(() => null);
+      if (now?.execution?.token_id !== jti) await x.ledger.revoke(jti).catch(() => undefined);
+      throw e;
+    },
+  );
   if (!recorded.outcome.recorded) {
     await x.ledger.revoke(jti);
     return [];

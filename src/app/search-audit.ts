@@ -27,14 +27,18 @@ export async function verifyAudit(audit: AuditLog, onProgress?: (count: number) 
   // Deleting the newest entries leaves a chain that holds; the head record says how far it went.
   const head = await audit.head();
   const lastSeq = last?.seq ?? 0;
-  if (head !== null && (head.seq !== lastSeq || head.hash !== verifier.head)) {
-    return {
-      ok: false,
-      count: verifier.count,
-      seq: lastSeq + 1,
-      id: last?.id ?? '(none)',
-      reason: `the log ends at seq ${lastSeq} but the head records seq ${head.seq}: entries after stream id ${last?.id ?? '(start)'} are missing`,
-    };
+  const broken = (reason: string): ChainVerdict => ({ ok: false, count: verifier.count, seq: lastSeq + 1, id: last?.id ?? '(none)', reason });
+  if (head === null) {
+    return lastSeq === 0 ? { ok: true, count: 0, head: verifier.head } : broken(`the log ends at seq ${lastSeq} but the head record is missing`);
+  }
+  if (head.seq > lastSeq) {
+    return broken(`the log ends at seq ${lastSeq} but the head records seq ${head.seq}: entries after stream id ${last?.id ?? '(start)'} are missing`);
+  }
+  if (head.seq < lastSeq) return broken(`the log ends at seq ${lastSeq} but the head records seq ${head.seq}: the head record was moved back`);
+  // Only writers of steps 1 and 2 set the head's hash: it is checked while one of them wrote last.
+  const legacy = verifier.legacyHead;
+  if (legacy !== null && head.hash !== legacy) {
+    return { ok: false, count: verifier.count - 1, seq: lastSeq, id: last?.id ?? '(none)', reason: "the head record's hash does not match this entry's (the last): one of them was rewritten" };
   }
   return { ok: true, count: verifier.count, head: verifier.head };
 }

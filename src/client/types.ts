@@ -96,10 +96,15 @@ export interface AuditEntry {
   actor: string;
   data: Record<string, unknown>;
   digest: string;
-  prev_hash: string;
-  hash: string;
-  /** How `hash` was computed: 2 is the current chain step, 1 that of logs begun before it. */
-  chain: 1 | 2;
+  /**
+   * The hash chain around this entry. Null for entries of chain step 3 (what countersign writes
+   * now): the chain is computed outside the store, by the sealer, `countersign audit export`
+   * and `countersign audit verify`; search answers with the entries as stored.
+   */
+  prev_hash: string | null;
+  hash: string | null;
+  /** How the chain is computed here: 3, in Node after the write; 2 and 1, by the writer (logs begun before step 3). */
+  chain: 1 | 2 | 3;
 }
 
 export interface AuditPage {

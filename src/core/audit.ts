@@ -11,11 +11,11 @@ const canonicalize = canonicalizeModule as unknown as (input: unknown) => string
 //   digest = hex SHA-256(canonical_json({type, at, proposal_id, agent, actor, data}))
 //   hash   = hex SHA-256(bytes(prev_hash) || bytes(digest) || seq in decimal ASCII)
 //
-// The chain step hashes 64 bytes and a short number (two SHA-256 blocks, the fewest that
-// hold two hashes), so Redis can compute it inside the same
-// Lua script that records the state change (atomic, no global lock) without paying for
-// the size of a 64 KiB proposal; the writer computes `digest`, and `verifyChain`
-// recomputes both, so a wrong digest is caught like any other edit.
+// The writer computes `digest`; the script that records the change appends it with a seq and
+// nothing else (chain step 3): hashing in Redis cost more than all the rest of a commit and
+// blocked Redis for everyone. The chain is computed in Node, from the stream, by whoever reads
+// it in order (the sealer, export, verify). Entries of older logs carry the hashes their
+// scripts computed (steps 1 and 2) and are checked against them.
 
 export { AUDIT_EVENT_TYPES, asKnown, auditEvent, type AuditEventData, type AuditEventInput, type AuditEventOf, type AuditEventType, type AuditSubject, type KnownAuditEvent } from './audit-events.ts';
 import type { AuditEventInput } from './audit-events.ts';
@@ -26,10 +26,17 @@ export type SealedAuditEventInput = AuditEventInput & { digest: string };
 
 export type AuditEvent = SealedAuditEventInput & {
   seq: number;
-  prev_hash: string;
-  hash: string;
-  /** The chain step that made `hash`: 2 is chainHash; 1 is legacyChainHash (entries of older logs). */
-  chain: 1 | 2;
+  /**
+   * Stored by the writer for chain steps 1 and 2. Null for step 3 as stored: the chain there is
+   * computed by whoever reads the log in order (export and verify fill them in).
+   */
+  prev_hash: string | null;
+  hash: string | null;
+  /**
+   * The chain step: 3, chainHash computed in Node (what this release writes); 2, chainHash
+   * computed by the writer's script; 1, legacyChainHash (logs begun before step 2).
+   */
+  chain: 1 | 2 | 3;
 };
 
 export function sha256Hex(text: string): string {
@@ -71,10 +78,19 @@ export type ChainVerdict =
 /**
  * Walks entries in order and names the first one that does not fit the chain.
  * `id` is the store's own id for the entry (the Redis stream id), so an operator can find it.
+ *
+ * Step 3 entries are chained from the previous entry's hash. A step 1 or 2 entry must carry the
+ * hashes it was written with: its prev_hash is the previous entry's hash, or, when step 3
+ * entries came in between, the last hash a step 1/2 writer stored (the head record's `hash`,
+ * which step 3 writers leave alone): that is what a replica of an older release, still running
+ * during an upgrade, chains from. The chain goes on from the hash it stored. Either way seq
+ * must follow on, so no entry can go missing in between.
  */
 export class ChainVerifier {
   private prev = GENESIS_HASH;
+  private legacy = GENESIS_HASH;
   private expectedSeq: number | null = null;
+  private lastStep: 1 | 2 | 3 | null = null;
   count = 0;
 
   /** Returns null while the chain holds, else the reason the entry breaks it. */
@@ -82,19 +98,38 @@ export class ChainVerifier {
     if (this.expectedSeq !== null && event.seq !== this.expectedSeq) {
       return `seq ${event.seq} where ${this.expectedSeq} was expected (an entry is missing or out of order)`;
     }
-    if (event.prev_hash !== this.prev) return 'prev_hash does not match the previous entry';
     if (eventDigest(event) !== event.digest) return 'content does not match its digest (the entry was edited)';
-    // Each entry names its step; choosing one cannot help forge an entry (the chain has no
-    // key, and making one step's output match the other's needs a SHA-256 second preimage).
-    const step = event.chain === 2 ? chainHash : legacyChainHash;
-    if (step(event.prev_hash, event.seq, event.digest) !== event.hash) return 'hash does not match';
-    this.prev = event.hash;
+    if (event.chain === 3) {
+      // A reader that computed them (an export) hands them in: they must be the chain's.
+      if (event.prev_hash !== null && event.prev_hash !== this.prev) return 'prev_hash does not match the previous entry';
+      const hash = chainHash(this.prev, event.seq, event.digest);
+      if (event.hash !== null && event.hash !== hash) return 'hash does not match';
+      this.prev = hash;
+    } else {
+      if (event.prev_hash === null || (event.prev_hash !== this.prev && event.prev_hash !== this.legacy)) return 'prev_hash does not match the previous entry';
+      // Each entry names its step; choosing one cannot help forge an entry (the chain has no
+      // key, and making one step's output match the other's needs a SHA-256 second preimage).
+      const step = event.chain === 2 ? chainHash : legacyChainHash;
+      if (event.hash === null || step(event.prev_hash, event.seq, event.digest) !== event.hash) return 'hash does not match';
+      this.prev = event.hash;
+      this.legacy = event.hash;
+    }
     this.expectedSeq = event.seq + 1;
+    this.lastStep = event.chain;
     this.count += 1;
     return null;
   }
 
+  /** The chain's hash after the last entry checked. */
   get head(): string {
     return this.prev;
+  }
+
+  /**
+   * What the head record's `hash` must hold while the last entry is of step 1 or 2 (its writer
+   * set it); null when the last entry is of step 3, whose writers leave that field alone.
+   */
+  get legacyHead(): string | null {
+    return this.lastStep === 1 || this.lastStep === 2 ? this.legacy : null;
   }
 }

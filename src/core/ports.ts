@@ -59,7 +59,7 @@ export interface ProposalStore {
 }
 
 export interface AuditQuery {
-  /** Every word must occur in the event (type, actor, proposal id, agent, data), case-insensitive. */
+  /** Every word must occur whole in the event (type, actor, proposal id, agent, data), case-insensitive (core/audit-words.ts). */
   words: string[];
   agent?: string;
   actor?: string;
@@ -85,8 +85,11 @@ export interface AuditLog {
   search(query: AuditQuery): Promise<{ events: StoredAuditEvent[]; next: string | null }>;
   /** Every entry, oldest first, for verification and replay. */
   scan(batchSize?: number): AsyncIterable<StoredAuditEvent>;
-  /** The last entry the writers recorded, kept apart from the stream so a cut tail shows. */
-  head(): Promise<{ seq: number; hash: string } | null>;
+  /**
+   * The last entry the writers recorded, kept apart from the stream so a cut tail shows; null
+   * before the first. `hash` is the last one a writer of chain step 1 or 2 stored (null if none).
+   */
+  head(): Promise<{ seq: number; hash: string | null } | null>;
 }
 
 /** A chat platform that can show cards; one implementation per platform. */

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { GENESIS_HASH } from '../../src/core/audit.ts';
+import { GENESIS_HASH, chainHash, eventDigest } from '../../src/core/audit.ts';
 import type { AuditEventInput } from '../../src/core/audit.ts';
 import { ValidationError } from '../../src/core/errors.ts';
 import type { AuditLog, AuditQuery, ProposalStore, StoredAuditEvent } from '../../src/core/ports.ts';
@@ -8,8 +8,8 @@ import { T0, ev, proposalAt as proposal, scanAll, searchAll as all, verify } fro
 
 // What every AuditLog must do, run against the Redis adapter
 // (test/integration/audit-log.contract.redis.test.ts) and the memory fake
-// (test/unit/audit-log.memory.test.ts): one hash chain that verifyAudit accepts and whose
-// edits it names, and search (words, filters, status, order, paging). `make` gives a fresh,
+// (test/unit/audit-log.memory.test.ts): entries in seq order that verifyAudit chains and whose
+// edits it names, and search (whole words on every path, filters, status, order, paging). `make` gives a fresh,
 // empty log, the proposal store that writes to it (search by status reads the store), and a
 // way to tamper with what is stored. Cases about Redis itself (concurrent connections, the
 // stream's fields, older chain formats, the search index) stay in the *.redis.test.ts files.
@@ -26,16 +26,19 @@ export type AuditLogSubject = { audit: AuditLog; store: ProposalStore; tamper: A
 export function auditLogContract(name: string, make: () => Promise<AuditLogSubject>): void {
   describe(`AuditLog contract: ${name}`, () => {
     describe('chain', () => {
-      it('starts at seq 1 on the genesis hash, with no head before the first entry, and gives back what was written', async () => {
+      it('starts at seq 1, with no head before the first entry, and gives back what was written, its chain left to the reader', async () => {
         const { audit: log } = await make();
         expect(await log.head()).toBeNull();
         const data = { z: 1, a: 'x/y "q" ü 😀', nested: { b: [1.5, null, true], a: {} } };
-        await log.append([ev({ type: 'channel_bound', actor: 'person:alice', data }), ev({ type: 'auth_failed', proposal_id: 'p_x', agent: 'a1' })]);
+        const written = [ev({ type: 'channel_bound', actor: 'person:alice', data }), ev({ type: 'auth_failed', proposal_id: 'p_x', agent: 'a1' })];
+        await log.append(written);
         const [first, second] = await scanAll(log);
-        expect(first).toMatchObject({ seq: 1, prev_hash: GENESIS_HASH, chain: 2, type: 'channel_bound', proposal_id: null, agent: null, actor: 'person:alice', data });
-        expect(second).toMatchObject({ seq: 2, prev_hash: first!.hash, proposal_id: 'p_x', agent: 'a1' });
-        expect(await log.head()).toEqual({ seq: 2, hash: second!.hash });
-        expect(await verifyAudit(log)).toEqual({ ok: true, count: 2, head: second!.hash });
+        // Chain step 3: the writer stores the digest; the hashes are computed by whoever reads in order.
+        expect(first).toMatchObject({ seq: 1, digest: eventDigest(written[0]!), prev_hash: null, hash: null, chain: 3, type: 'channel_bound', proposal_id: null, agent: null, actor: 'person:alice', data });
+        expect(second).toMatchObject({ seq: 2, digest: eventDigest(written[1]!), prev_hash: null, hash: null, chain: 3, proposal_id: 'p_x', agent: 'a1' });
+        expect(await log.head()).toEqual({ seq: 2, hash: null });
+        const head = chainHash(chainHash(GENESIS_HASH, 1, first!.digest), 2, second!.digest);
+        expect(await verifyAudit(log)).toEqual({ ok: true, count: 2, head });
       });
 
       it('keeps one chain when proposal writes and plain appends interleave', async () => {
@@ -209,6 +212,30 @@ export function auditLogContract(name: string, make: () => Promise<AuditLogSubje
         expect(await all(log, { words: ['refused'] })).toHaveLength(1);
         expect(await all(log, { words: ['refunds'] })).toHaveLength(1);
         expect(await all(log, { words: ['refund'] })).toHaveLength(0);
+      });
+
+      // Whichever list or scan a search reads its candidates from, each word of the query is
+      // matched whole: the other words of the query, words with a filter, words not indexed.
+      it('matches every word at word boundaries, with filters and with several words', async () => {
+        const { audit: log } = await make();
+        await log.append([
+          ev({ type: 'card_posted', agent: 'a1', actor: 'person:zoe', data: { intent: 'Refunds for the xylophone', note: 'agents' } }),
+          ev({ type: 'card_posted', agent: 'a2', actor: 'person:yann', data: { intent: 'Refund the x', note: 'agent' } }),
+          ...[1, 2, 3].map((n) => ev({ type: 'card_posted', agent: 'a3', actor: 'system', data: { intent: `Refund ${n}` } })),
+        ]);
+        const found = async (q: Partial<AuditQuery>) => (await all(log, q)).map((e) => e.seq).sort((a, b) => a - b);
+        expect(await found({ words: ['refund'], actor: 'person:zoe' })).toEqual([]);
+        expect(await found({ words: ['refund'], agent: 'a1' })).toEqual([]);
+        expect(await found({ words: ['refund'], actor: 'person:yann' })).toEqual([2]);
+        expect(await found({ words: ['xylophone', 'refund'] })).toEqual([]);
+        expect(await found({ words: ['xylophone', 'refunds'] })).toEqual([1]);
+        expect(await found({ words: ['the', 'refund'] })).toEqual([2]);
+        expect(await found({ words: ['x'] })).toEqual([2]);
+        expect(await found({ words: ['x', 'refund'], agent: 'a2' })).toEqual([2]);
+        // Words too common to index are matched whole too.
+        expect(await found({ words: ['agent'] })).toEqual([2]);
+        expect(await found({ words: ['agents'] })).toEqual([1]);
+        expect(await found({ words: ['agent'], agent: 'a1' })).toEqual([]);
       });
     });
   });

@@ -1,6 +1,6 @@
 import type { Redis } from 'ioredis';
 import { describe, expect, it } from 'vitest';
-import { AUDIT_INDEX_CAP, MAX_TOKENS_PER_EVENT, auditIndexKeys, indexArg, searchTokens } from '../../adapters/redis/audit-index.ts';
+import { AUDIT_INDEX_CAP, MAX_TOKENS_PER_EVENT, auditIndexKeys, indexKeys, searchTokens } from '../../adapters/redis/audit-index.ts';
 import { compareIds, createRedisAuditLog } from '../../adapters/redis/audit-log.ts';
 import { redisKeys } from '../../adapters/redis/keys.ts';
 import { T0, ev, searchAll as all } from '../contracts/fixtures.ts';
@@ -15,7 +15,7 @@ import { testRedis } from '../helpers/redis.ts';
 const { redis: client, newPrefix } = testRedis();
 const redis = client as Redis;
 
-describe('searchTokens / indexArg', () => {
+describe('searchTokens / indexKeys', () => {
   it('splits lower-cased text into words of a-z 0-9, at least two long, each once', () => {
     expect(searchTokens('approval_refused\nperson:mallory\np_b {"invoice":4711,"x":"4711"}')).toEqual(['approval', 'refused', 'mallory', 'invoice', '4711']);
   });
@@ -24,13 +24,14 @@ describe('searchTokens / indexArg', () => {
     expect(searchTokens('{"action":{"tool":"payments"},"context":{"reversible":false}} agent:billing')).toEqual(['payments', 'billing']);
   });
 
-  it('cuts long words and marks events with more words than are indexed', () => {
+  it('cuts long words and sends events with more words than are indexed to the overflow list too', () => {
     expect(searchTokens('a'.repeat(100))).toEqual(['a'.repeat(64)]);
+    const ix = auditIndexKeys('{p}:audit');
     const many = Array.from({ length: MAX_TOKENS_PER_EVENT + 10 }, (_, i) => `w${i}`).join(' ');
-    const arg = indexArg(many).split(' ');
-    expect(arg[0]).toBe('*');
-    expect(arg).toHaveLength(MAX_TOKENS_PER_EVENT + 1);
-    expect(indexArg('just two')).toBe('just two');
+    const lists = indexKeys(ix, { agent: 'a1', actor: 'system', proposal_id: null }, many);
+    expect(lists.slice(0, 3)).toEqual([ix.agent('a1'), ix.actor('system'), ix.overflow]);
+    expect(lists).toHaveLength(3 + MAX_TOKENS_PER_EVENT);
+    expect(indexKeys(ix, { agent: null, actor: 'system', proposal_id: 'p_1' }, 'just two')).toEqual([ix.actor('system'), ix.proposal('p_1'), ix.word('just'), ix.word('two')]);
   });
 });
 
@@ -74,6 +75,9 @@ describe('audit index', () => {
     expect((await all(log, { words: ['zebra'] })).map((e) => e.proposal_id)).toEqual(['p_new', 'p_old']);
     expect((await all(log, { agent: 'old-agent' })).map((e) => e.proposal_id)).toEqual(['p_new', 'p_old']);
     expect((await all(log, { proposalId: 'p_old' })).map((e) => e.proposal_id)).toEqual(['p_old']);
+    // Below the index, words are matched whole as well.
+    expect(await all(log, { words: ['zeb'] })).toEqual([]);
+    expect(await all(log, { words: ['zebra', 'car'] })).toEqual([]);
   });
 
   it('finds a word of an event with more words than are indexed', async () => {

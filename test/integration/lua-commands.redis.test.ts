@@ -2,7 +2,9 @@ import type { Cluster, Redis } from 'ioredis';
 import { describe, expect, it } from 'vitest';
 import { ReplyError } from 'ioredis';
 import { countInWindow, runLuaWhenFull } from '../../adapters/redis/lua-commands.ts';
+import { redisKeys } from '../../adapters/redis/keys.ts';
 import { redisScripts } from '../../adapters/redis/scripts.ts';
+import { seal } from '../../src/core/audit.ts';
 import { createRedisSessionStore } from '../../adapters/redis/sessions.ts';
 import { createRedisTokenLedger } from '../../adapters/redis/token-ledger.ts';
 import { testRedis } from '../helpers/redis.ts';
@@ -32,8 +34,9 @@ describe('Lua commands', () => {
     expect(defined.length).toBeGreaterThan(0);
     expect(new Set(defined).size).toBe(defined.length);
     expect(defined).toEqual(expect.arrayContaining(['countersignCreateProposal', 'countersignTokenSave', 'countersignCountInWindow']));
-    // The proposal scripts' library and the token scripts run side by side on the one client.
-    expect(await scripts.sha256('abc')).toBe('ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad');
+    // The audit scripts and the token scripts run side by side on the one client.
+    const k = redisKeys(prefix);
+    expect(await scripts.appendEvents({ audit: k.audit, auditHead: k.auditHead, auditIndex: k.auditIndex }, [seal({ type: 'auth_failed', at: new Date().toISOString(), proposal_id: null, agent: null, actor: 'system', data: {} })])).toBe(1);
     expect(await ledger.redeem('t_never_issued')).toBe(false);
     expect(await sessions.recordFailure('alice')).toBe(true);
   });

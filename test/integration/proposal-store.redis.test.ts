@@ -1,6 +1,5 @@
-import { createHash, randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { chainHash, GENESIS_HASH } from '../../src/core/audit.ts';
+import { eventDigest } from '../../src/core/audit.ts';
 import { iso } from '../../src/core/clock.ts';
 import { newId } from '../../src/core/ids.ts';
 import { redisKeys } from '../../adapters/redis/keys.ts';
@@ -9,32 +8,14 @@ import { redisScripts } from '../../adapters/redis/scripts.ts';
 import { bump, event, proposal } from '../contracts/fixtures.ts';
 import { testRedis } from '../helpers/redis.ts';
 
-// What is about Redis itself: the Lua SHA-256 and chain step, the scripts refusing bad input
-// before writing, what the hashes hold, key TTLs, races across connections. What any
+// What is about Redis itself: the scripts refusing bad input before writing, what the stream
+// and hashes hold, key TTLs, races across connections (keys of the wrong type:
+// audit-write-preconditions.redis.test.ts). What any
 // ProposalStore must do is test/contracts/proposal-store.contract.ts (run by proposal-store.contract.redis.test.ts).
-const { redis, prefix, connect } = testRedis();
+const { redis, prefix, newPrefix, connect } = testRedis();
 
-describe('Lua SHA-256', () => {
+describe('the create script', () => {
   const scripts = redisScripts(redis);
-  const inputs: [string, string][] = [
-    ...[0, 55, 56, 63, 64, 119, 120, 1000].map((n): [string, string] => [`${n} bytes`, 'abcdefghij'.repeat(100).slice(0, n)]),
-    ['non-ASCII (UTF-8 bytes)', 'ünïcödé € 𝄞 日本語 — '.repeat(5)],
-    ['bytes 0x00 and 0xff', 'a\u0000b\u00ffc'],
-  ];
-  it.each(inputs)('matches node:crypto for %s', async (_label, text) => {
-    expect(await scripts.sha256(text)).toBe(createHash('sha256').update(text).digest('hex'));
-  });
-
-  // The chain step reads its two hashes straight from hex into words and pads by hand: compare
-  // it with core/audit.ts on random hashes (all-zero genesis, high bits set) and every seq length.
-  it('computes the same audit chain step as core/audit.ts', async () => {
-    const hashes = [GENESIS_HASH, 'f'.repeat(64), ...Array.from({ length: 6 }, () => randomBytes(32).toString('hex'))];
-    const seqs = [1, 9, 10, 12345, 2 ** 31 + 7, Number.MAX_SAFE_INTEGER];
-    for (const [i, prev] of hashes.entries()) {
-      const digest = hashes[(i + 3) % hashes.length]!;
-      for (const seq of seqs) expect(await scripts.chainHash(prev, seq, digest)).toBe(chainHash(prev, seq, digest));
-    }
-  });
 
   it('refuses a malformed event before the script writes anything', async () => {
     const keys = redisKeys(prefix);
@@ -43,7 +24,7 @@ describe('Lua SHA-256', () => {
     const headBefore = await redis.hget(keys.auditHead, 'seq');
     await expect(
       scripts.createProposal(
-        { proposal: keys.proposal(id), idempotency: keys.idempotency('a', ''), pending: keys.pending, statusCounts: keys.statusCounts, audit: keys.audit, auditHead: keys.auditHead, revokedAgent: keys.revokedAgent('a'), restoredAgent: keys.restoredAgent('a') },
+        { proposal: keys.proposal(id), idempotency: keys.idempotency('a', ''), pending: keys.pending, statusCounts: keys.statusCounts, audit: keys.audit, auditHead: keys.auditHead, auditIndex: keys.auditIndex, revokedAgent: keys.revokedAgent('a'), restoredAgent: keys.restoredAgent('a') },
         { id, doc: '{}', version: 1, status: 'pending', agent: 'a', pendingScore: '+inf', idempotencyTtlSeconds: 0, proposedAt: Date.now(), events: [event] },
       ),
     ).rejects.toThrow(/digest must be 64 hex digits/);
@@ -52,11 +33,23 @@ describe('Lua SHA-256', () => {
     expect(await redis.hget(keys.auditHead, 'seq')).toBe(headBefore);
   });
 
-  it('refuses a chain step on a malformed hash instead of chaining garbage', async () => {
-    await expect(scripts.chainHash('abc', 1, GENESIS_HASH)).rejects.toThrow(/chain_hash needs two 64-digit hex hashes/);
-    // Right length, but what Lua's tonumber(s, 16) would read and node:crypto would not.
-    await expect(scripts.chainHash(`0x${'f'.repeat(62)}`, 1, GENESIS_HASH)).rejects.toThrow(/chain_hash needs/);
-    await expect(scripts.chainHash(GENESIS_HASH, 1, ` ${'1'.repeat(63)}`)).rejects.toThrow(/chain_hash needs/);
+  it('appends each event with its digest and seq, and no hash (chain step 3: computed in Node)', async () => {
+    const own = newPrefix();
+    const keys = redisKeys(own);
+    const store = createRedisProposalStore(redis, { prefix: own });
+    const p = proposal();
+    const received = event(p, 'proposal_received', { intent: 'Refund / "twice" — €' });
+    await store.create(p, [received, event(p, 'policy_decided')]);
+    const entries = (await redis.xrange(keys.audit, '-', '+')) as [string, string[]][];
+    expect(entries.map(([, f]) => f.filter((_, i) => i % 2 === 0))).toEqual([
+      ['seq', 'at', 'type', 'proposal_id', 'agent', 'actor', 'data', 'digest', 'chain'],
+      ['seq', 'at', 'type', 'proposal_id', 'agent', 'actor', 'data', 'digest', 'chain'],
+    ]);
+    const first = entries[0]![1];
+    const field = (name: string) => first[first.indexOf(name) + 1];
+    expect([field('seq'), field('chain'), field('digest')]).toEqual(['1', '3', eventDigest(received)]);
+    // The head counts seq; its hash, which the older in-script chain kept, is not written.
+    expect(await redis.hgetall(keys.auditHead)).toEqual({ seq: '2', ix_from: entries[0]![0] });
   });
 });
 

@@ -1,5 +1,6 @@
 -- KEYS: 1 proposal hash, 2 idempotency key, 3 pending zset, 4 status counts, 5 audit stream, 6 audit head,
---       7 the agent's revoked-agent time, 8 its restored-agent time (the token ledger's)
+--       7 the agent's revoked-agent time, 8 its restored-agent time (the token ledger's),
+--       9.. the events' search index lists
 -- ARGV: 1 id, 2 doc (JSON), 3 version, 4 status, 5 agent, 6 pending score (expires_at or +inf),
 --       7 idempotency TTL in seconds ('0': the proposal has no idempotency key and KEYS[2] is unused),
 --       8 when the agent proposed (ms: the earlier of its signed time and created_at), 9.. event groups (see audit-append.lua)
@@ -9,7 +10,16 @@
 -- that writes, so a proposal is stored either before the switch is pulled (and the revocation's
 -- sweep finds it) or not at all.
 local HEAD = 8
-local bad = audit_events_error(HEAD + 1)
+local idem_ttl = tonumber(ARGV[7])
+local status = ARGV[4]
+local bad = audit_events_error(HEAD + 1, 9)
+  or (idem_ttl > 0 and type_error(KEYS[2], 'string', 'the idempotency record'))
+  or type_error(KEYS[3], 'zset', 'the pending set')
+  or type_error(KEYS[4], 'hash', 'the status counts')
+  or audit_keys_error(KEYS[5], KEYS[6])
+  or type_error(KEYS[7], 'string', "the agent's revocation time")
+  or type_error(KEYS[8], 'string', "the agent's restore time")
+  or count_error(redis.call('HGET', KEYS[4], status), 'the status count it adds to')
 if bad then return redis.error_reply(bad) end
 local revoked_at = redis.call('GET', KEYS[7])
 if revoked_at then
@@ -19,7 +29,6 @@ if revoked_at then
   end
 end
 local id = ARGV[1]
-local idem_ttl = tonumber(ARGV[7])
 if idem_ttl > 0 then
   local existing = redis.call('GET', KEYS[2])
   if existing then return {0, existing} end
@@ -28,7 +37,7 @@ end
 if redis.call('EXISTS', KEYS[1]) == 1 then
   return redis.error_reply('ERR countersign: proposal ' .. id .. ' already exists')
 end
-local status = ARGV[4]
+-- Checked: from here on nothing fails.
 redis.call('HSET', KEYS[1], 'doc', ARGV[2], 'version', ARGV[3], 'status', status, 'agent', ARGV[5])
 if idem_ttl > 0 then
   redis.call('SET', KEYS[2], id, 'EX', idem_ttl)
@@ -37,5 +46,5 @@ if status == 'pending' then
   redis.call('ZADD', KEYS[3], ARGV[6], id)
 end
 redis.call('HINCRBY', KEYS[4], status, 1)
-append_audit_events(KEYS[5], KEYS[6], HEAD + 1)
+append_audit_events(KEYS[5], KEYS[6], HEAD + 1, 9)
 return {1, id}

@@ -1,20 +1,21 @@
-import { GENESIS_HASH, canonicalJson, chainHash, seal } from '../../../src/core/audit.ts';
+import { canonicalJson, seal } from '../../../src/core/audit.ts';
 import type { AuditEventInput, SealedAuditEventInput } from '../../../src/core/audit.ts';
+import { auditSearchText, hasEveryWord, hasWord, queryWords } from '../../../src/core/audit-words.ts';
 import { ValidationError } from '../../../src/core/errors.ts';
 import type { AuditLog, AuditQuery, Clock, StoredAuditEvent } from '../../../src/core/ports.ts';
 import type { Status } from '../../../src/core/proposal.ts';
 import { createManualClock } from './clock.ts';
 
 // The audit log in memory, held to the Redis adapter's behaviour by test/contracts/audit-log.contract.ts:
-// one hash chain (core/audit.ts `seal` + `chainHash`, `chain: 2`), seq from 1, a head record
-// kept apart from the entries (so a cut tail shows), ids shaped like Redis stream ids
+// entries as the scripts write them (core/audit.ts `seal`, chain step 3: no hashes stored, the
+// chain is computed by whoever reads in order), seq from 1, a head record kept apart from the
+// entries (so a cut tail shows; its legacy `hash` stays null), ids shaped like Redis stream ids
 // (`<ms>-<n>`, from the injected clock), data stored as canonical JSON and parsed on every
-// read (callers get copies), and search with the port's semantics: every word at word
-// boundaries, case-insensitive, in type / actor / proposal id / agent / data; filters;
-// newest first; `limit`; `cursor` / `next` paging.
+// read (callers get copies), and search with the port's semantics (core/audit-words.ts): every
+// word whole, case-insensitive, in type / actor / proposal id / agent / data; filters; newest
+// first; `limit`; `cursor` / `next` paging.
 
 const STREAM_ID = /^\d{1,20}-\d{1,20}$/;
-const ALNUM = /[a-z0-9]/;
 
 interface Entry {
   id: string;
@@ -22,9 +23,7 @@ interface Entry {
   sealed: SealedAuditEventInput;
   /** Canonical JSON of `data`, as the Redis stream stores it. */
   data: string;
-  prev_hash: string;
-  hash: string;
-  /** Lower-cased text a word search looks in (adapters/redis/scripts.ts `searchText`). */
+  /** Lower-cased text a word search looks in (core/audit-words.ts `auditSearchText`). */
   text: string;
 }
 
@@ -55,17 +54,8 @@ export function compareIds(a: string, b: string): number {
   return am !== bm ? am - bm : an - bn;
 }
 
-/** True when `word` occurs in `text` with no letter or digit glued to either end. */
-export function hasWord(text: string, word: string): boolean {
-  const gluedStart = ALNUM.test(word[0] ?? '');
-  const gluedEnd = ALNUM.test(word.at(-1) ?? '');
-  for (let i = text.indexOf(word); i >= 0; i = text.indexOf(word, i + 1)) {
-    const before = text[i - 1];
-    const after = text[i + word.length];
-    if ((!gluedStart || before === undefined || !ALNUM.test(before)) && (!gluedEnd || after === undefined || !ALNUM.test(after))) return true;
-  }
-  return false;
-}
+/** The whole-word match every store uses (re-exported for the tests that check it). */
+export { hasWord };
 
 /** Seals and checks every event (as the Redis adapter does before its script runs). */
 function prepare(events: readonly AuditEventInput[]): SealedAuditEventInput[] {
@@ -78,7 +68,7 @@ function prepare(events: readonly AuditEventInput[]): SealedAuditEventInput[] {
 export function createMemoryAuditLog(opts: { clock?: Clock } = {}): MemoryAuditLog {
   const clock = opts.clock ?? createManualClock();
   const stored: Entry[] = [];
-  let head: { seq: number; hash: string } | null = null;
+  let head: { seq: number; hash: string | null } | null = null;
   let lastId = { ms: 0, n: -1 };
   let statusOf: (proposalId: string) => Status | null = () => null;
 
@@ -89,24 +79,22 @@ export function createMemoryAuditLog(opts: { clock?: Clock } = {}): MemoryAuditL
   }
 
   function textOf(sealed: SealedAuditEventInput, data: string): string {
-    return [sealed.type, sealed.actor, sealed.proposal_id ?? '', sealed.agent ?? '', data].join('\n').toLowerCase();
+    return auditSearchText(sealed.type, sealed.actor, sealed.proposal_id ?? '', sealed.agent ?? '', data);
   }
 
   function write(events: SealedAuditEventInput[]): void {
     for (const sealed of events) {
       const seq = (head?.seq ?? 0) + 1;
-      const prev = head?.hash ?? GENESIS_HASH;
-      const hash = chainHash(prev, seq, sealed.digest);
       const data = canonicalJson(sealed.data);
-      stored.push({ id: nextId(), seq, sealed: { ...sealed, data: {} }, data, prev_hash: prev, hash, text: textOf(sealed, data) });
-      head = { seq, hash };
+      stored.push({ id: nextId(), seq, sealed: { ...sealed, data: {} }, data, text: textOf(sealed, data) });
+      head = { seq, hash: head?.hash ?? null };
     }
   }
 
   function read(e: Entry): StoredAuditEvent {
     const { type, at, proposal_id, agent, actor, digest } = e.sealed;
     const data = JSON.parse(e.data) as Record<string, unknown>;
-    return { id: e.id, seq: e.seq, type, at, proposal_id, agent, actor, data, digest, prev_hash: e.prev_hash, hash: e.hash, chain: 2 };
+    return { id: e.id, seq: e.seq, type, at, proposal_id, agent, actor, data, digest, prev_hash: null, hash: null, chain: 3 };
   }
 
   function matches(e: Entry, q: AuditQuery, words: string[]): boolean {
@@ -116,7 +104,7 @@ export function createMemoryAuditLog(opts: { clock?: Clock } = {}): MemoryAuditL
     if (q.agent !== undefined && e.sealed.agent !== q.agent) return false;
     if (q.actor !== undefined && e.sealed.actor !== q.actor) return false;
     if (q.proposalId !== undefined && e.sealed.proposal_id !== q.proposalId) return false;
-    if (!words.every((w) => hasWord(e.text, w))) return false;
+    if (!hasEveryWord(e.text, words)) return false;
     if (q.status !== undefined && (e.sealed.proposal_id === null || statusOf(e.sealed.proposal_id) !== q.status)) return false;
     return true;
   }
@@ -136,7 +124,7 @@ export function createMemoryAuditLog(opts: { clock?: Clock } = {}): MemoryAuditL
       if (query.cursor !== undefined && !STREAM_ID.test(query.cursor)) {
         throw new ValidationError('invalid audit cursor', [{ path: 'cursor', code: 'invalid_format', message: 'not a cursor from a previous page' }]);
       }
-      const words = query.words.map((w) => w.trim().toLowerCase()).filter((w) => w !== '');
+      const words = queryWords(query.words);
       const events: StoredAuditEvent[] = [];
       for (let i = stored.length - 1; i >= 0; i--) {
         const e = stored[i]!;

@@ -1,0 +1,141 @@
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { Redis } from 'ioredis';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createRedisAuditLog } from '../../adapters/redis/audit-log.ts';
+import { MAX_TOKENS_PER_EVENT } from '../../adapters/redis/audit-index.ts';
+import { createRedisConnection } from '../../adapters/redis/connection.ts';
+import { startPrivateRedis, type PrivateRedis } from '../../adapters/redis/private-server.ts';
+import { createRedisProposalStore } from '../../adapters/redis/proposal-store.ts';
+import { createRedisTokenLedger } from '../../adapters/redis/token-ledger.ts';
+import { bump, event, proposal } from '../contracts/fixtures.ts';
+
+// Issue 13, item 3: on Redis Cluster a script may only touch the keys it declares in KEYS.
+// Every key here shares one hash tag, so a cluster would not even notice an undeclared key
+// of the same slot: the check has to look at what the scripts do. MONITOR shows each command a
+// script runs ("[0 lua] ...") next to the EVALSHA that ran it with its KEYS; every command our
+// scripts run takes one key, first. A private redis-server, so no other test's traffic mixes in.
+
+let server: PrivateRedis;
+let redis: Redis;
+let monitor: Redis;
+const lines: { source: string; args: string[] }[] = [];
+let marks = 0;
+
+beforeAll(async () => {
+  server = await startPrivateRedis({ dir: mkdtempSync(join(tmpdir(), 'countersign-lua-keys-')), persist: false, searchPath: process.env['PATH'] ?? '' });
+  redis = createRedisConnection({ url: server.url, role: 'command' }) as Redis;
+  monitor = await (createRedisConnection({ url: server.url, role: 'command' }) as Redis).monitor();
+  monitor.on('monitor', (_time: string, args: string[], source: string) => lines.push({ source, args }));
+});
+
+afterAll(async () => {
+  monitor.disconnect();
+  redis.disconnect();
+  await server.stop();
+});
+
+/** Resolves once MONITOR has shown `ECHO text` (it shows commands in the order Redis ran them). */
+function seen(text: string): Promise<number> {
+  return new Promise((resolve) => {
+    const look = () => {
+      const at = lines.findIndex((l) => l.args[0]?.toLowerCase() === 'echo' && l.args[1] === text);
+      if (at >= 0) {
+        monitor.off('monitor', look);
+        resolve(at);
+      }
+    };
+    monitor.on('monitor', look);
+    look();
+  });
+}
+
+interface ScriptRun {
+  keys: string[];
+  /** Each command the script ran: its name and first argument (its key). */
+  commands: { name: string; key: string }[];
+}
+
+/** The scripts `work` ran, each with its KEYS and the commands it ran. */
+async function scriptsRunBy(work: () => Promise<unknown>): Promise<ScriptRun[]> {
+  const mark = `mark-${++marks}`;
+  await redis.echo(`${mark}-begin`);
+  await work();
+  await redis.echo(`${mark}-end`);
+  const from = await seen(`${mark}-begin`);
+  const to = await seen(`${mark}-end`);
+  // Only scripts and what they ran; whether MONITOR shows a script's EVALSHA before or after
+  // the commands it ran, the first line tells (this file runs one script at a time).
+  const items = lines.slice(from + 1, to).filter((l) => l.source === 'lua' || /^eval(sha)?$/i.test(l.args[0] ?? ''));
+  const evalFirst = items[0] !== undefined && items[0].source !== 'lua';
+  const runs: ScriptRun[] = [];
+  let ran: ScriptRun['commands'] = [];
+  for (const line of items) {
+    if (line.source === 'lua') {
+      const command = { name: line.args[0]!.toLowerCase(), key: line.args[1]! };
+      if (evalFirst) runs.at(-1)!.commands.push(command);
+      else ran.push(command);
+      continue;
+    }
+    const count = Number(line.args[2]);
+    runs.push({ keys: line.args.slice(3, 3 + count), commands: evalFirst ? [] : ran });
+    ran = [];
+  }
+  return runs;
+}
+
+function undeclared(runs: ScriptRun[]): string[] {
+  return runs.flatMap((r) => r.commands.filter((c) => !r.keys.includes(c.key)).map((c) => `${c.name} ${c.key}`));
+}
+
+describe('every key a script touches is one of its KEYS', () => {
+  const prefix = 'lua-keys';
+  const store = () => createRedisProposalStore(redis, { prefix });
+  const audit = () => createRedisAuditLog(redis, { prefix });
+  const ledger = () => createRedisTokenLedger(redis, { prefix });
+
+  it('create and commit, with their audit events and search index', async () => {
+    const p = proposal({ idempotency_key: 'k-1' });
+    const runs = await scriptsRunBy(async () => {
+      await store().create(p, [event(p, 'proposal_received', { intent: 'Refund invoice 4711 twice' }), event(p, 'policy_decided', { rule: 'payments' })]);
+      await store().commit(bump(p, { status: 'approved', expires_at: null }), 1, [event(p, 'approval_recorded', { person: 'alice' }), event(p, 'decided', { status: 'approved' })]);
+    });
+    expect(runs).toHaveLength(2);
+    // The index was written (so the check saw those writes too).
+    expect(runs.flatMap((r) => r.commands).filter((c) => c.name === 'lpush').length).toBeGreaterThan(10);
+    expect(undeclared(runs)).toEqual([]);
+  });
+
+  it('a create checked against a revoked and restored agent, and one with no idempotency key', async () => {
+    const p = proposal();
+    await ledger().markAgentRevoked(p.agent, p.created_at - 10_000);
+    await ledger().markAgentRestored(p.agent, p.created_at - 5_000);
+    const runs = await scriptsRunBy(() => store().create(p, [event(p, 'proposal_received')]));
+    expect(runs.flatMap((r) => r.commands).some((c) => c.name === 'get')).toBe(true);
+    expect(undeclared(runs)).toEqual([]);
+  });
+
+  it('plain appends, one with more words than are indexed', async () => {
+    const many = Array.from({ length: MAX_TOKENS_PER_EVENT + 20 }, (_, i) => `word${i}`).join(' ');
+    const p = proposal();
+    const runs = await scriptsRunBy(() => audit().append([event(p, 'auth_failed', { words: many }), { ...event(p, 'card_posted'), proposal_id: null, agent: null }]));
+    expect(undeclared(runs)).toEqual([]);
+  });
+
+  it('the token ledger and kill switch scripts', async () => {
+    const p = proposal();
+    const runs = await scriptsRunBy(async () => {
+      const l = ledger();
+      await l.save({ jti: 't_1', proposal_id: p.id, agent: p.agent, expires_at: Date.now() + 60_000, token: 'a.b.c', pickup: true, replace: false });
+      await l.takePickup(p.id, 't_1');
+      await l.restorePickup(p.id, 't_1', 'a.b.c');
+      await l.redeem('t_1');
+      await l.revoke('t_1');
+      await l.markAgentRevoked(p.agent, Date.now());
+      await l.markAgentRestored(p.agent, Date.now() + 1);
+    });
+    expect(runs.length).toBeGreaterThanOrEqual(5);
+    expect(undeclared(runs)).toEqual([]);
+  });
+});
