@@ -115,12 +115,18 @@ export function createAuditSealer(deps: AuditSealerDeps, tuning: Partial<AuditSe
   let renewedAt = 0;
   let position: Position | null = null;
   let broken: Break | null = null;
+  // Entries read at once: halved after a failed step (a batch of large entries can outlast the
+  // store's command timeout, and would fail the same way every time), doubled back after a
+  // hundred steps without a failure (sooner would fail every other step at the same entries).
+  let batch = t.batch;
+  let stepsOk = 0;
 
-  function lead(now: boolean): void {
+  function lead(now: boolean, handedOver = false): void {
     if (leader === now) return;
     leader = now;
     metrics.sealerLeader(now);
     if (now) logger.info({ owner }, 'audit sealer: this replica seals the audit log');
+    else if (handedOver) logger.info({ owner }, 'audit sealer: lease given up at stop');
     else logger.warn({ owner }, 'audit sealer: the lease went to another replica');
   }
 
@@ -206,7 +212,7 @@ export function createAuditSealer(deps: AuditSealerDeps, tuning: Partial<AuditSe
     position ??= await load();
     if (position === null) return 'broken';
     const pos = position;
-    const room = Math.max(1, Math.min(t.batch, t.everyEntries - pos.uncovered.ats.length));
+    const room = Math.max(1, Math.min(batch, t.everyEntries - pos.uncovered.ats.length));
     const entries = await seals.entriesAfter(pos.sealed.id, room);
     const seenAt = clock.now();
     let { seq, hash, id, legacyHash } = pos.sealed;
@@ -267,8 +273,11 @@ export function createAuditSealer(deps: AuditSealerDeps, tuning: Partial<AuditSe
       let next: SealStep;
       try {
         next = await scope(() => seal(false));
+        stepsOk += 1;
+        if (stepsOk >= 100) [batch, stepsOk] = [Math.min(t.batch, batch * 2), 0];
       } catch (e) {
-        logger.warn({ error: (e as Error).message }, 'audit sealer: step failed; trying again');
+        [batch, stepsOk] = [Math.max(10, Math.floor(batch / 2)), 0];
+        logger.warn({ error: (e as Error).message, batch }, 'audit sealer: step failed; trying again');
         next = 'idle';
       }
       if (stopped) break;
@@ -295,7 +304,7 @@ export function createAuditSealer(deps: AuditSealerDeps, tuning: Partial<AuditSe
       } catch (e) {
         logger.warn({ error: (e as Error).message }, 'audit sealer: could not hand over at stop; the lease runs out by itself');
       }
-      lead(false);
+      lead(false, true);
     },
   };
 }

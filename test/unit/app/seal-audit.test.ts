@@ -275,6 +275,30 @@ describe('the audit sealer', () => {
     expect(a.logger.lines.filter((l) => l.msg === 'audit checkpoint')).toHaveLength(1);
   });
 
+  it('running: a batch too large to read is halved until it reads, and the log still gets sealed', async () => {
+    const { seals, sealer, logger } = setup({
+      tuning: { everyEntries: 1000, everyMs: 0, pollMs: 1, batch: 1000 },
+      view: (s) => ({
+        ...s,
+        async entriesAfter(id, count) {
+          // As a store whose command times out on a batch this big.
+          if (count > 100) throw new Error('Command timed out');
+          return s.entriesAfter(id, count);
+        },
+      }),
+    });
+    seals.append(auditEvents(300), 3);
+    sealer.start();
+    try {
+      for (let i = 0; i < 500 && (await seals.latestCheckpoint())?.seq !== 300; i++) await new Promise((r) => setTimeout(r, 5));
+    } finally {
+      await sealer.stop();
+    }
+    expect((await seals.latestCheckpoint())?.seq).toBe(300);
+    const failed = logger.at('warn').filter((l) => l.msg === 'audit sealer: step failed; trying again');
+    expect(failed.map((l) => (l.obj as { batch: number }).batch)).toEqual([500, 250, 125, 62]);
+  });
+
   it('stop() signs what was sealed but not yet covered and gives the lease up', async () => {
     const { seals, sealer } = setup({ tuning: { everyEntries: 100 } });
     seals.append(auditEvents(3), 3);
