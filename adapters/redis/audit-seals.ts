@@ -102,5 +102,9 @@ export function createRedisAuditSeals(redis: Redis | Cluster, opts: RedisStoreOp
     async headSeq() {
       return Number((await redis.hget(keys.auditHead, 'seq')) ?? 0);
     },
+    async cut() {
+      const fields = (await redis.hgetall(keys.auditCut)) as Record<string, string>;
+      return Object.keys(fields).length === 0 ? null : checkpointOf(Object.entries(fields).flat());
+    },
   };
 }

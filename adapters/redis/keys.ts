@@ -66,6 +66,8 @@ export interface RedisKeys {
   readonly auditSealed: string;
   /** Stream of signed checkpoints; entry ids are `<seq>-<n>` (n from 1), so they read in seq order from any seq. */
   readonly auditCheckpoints: string;
+  /** Hash: the signed `cut` checkpoint of the last retention run (its fields as in a checkpoint). */
+  readonly auditCut: string;
   proposal(id: string): string;
   /** The raw idempotency key is hashed: it is agent-supplied, up to 200 characters. */
   idempotency(agent: string, key: string): string;
@@ -153,6 +155,7 @@ export function redisKeys(prefix: string = DEFAULT_PREFIX): RedisKeys {
     auditSealer: `${tag}:audit:sealer`,
     auditSealed: `${tag}:audit:sealed`,
     auditCheckpoints: `${tag}:audit:checkpoints`,
+    auditCut: `${tag}:audit:cut`,
     proposal: (id) => `${tag}:proposal:${id}`,
     idempotency: (agent, key) => `${tag}:idem:${agent}:${sha256(key)}`,
     cards,

@@ -69,6 +69,11 @@ export interface AuditSeals {
   latestCheckpoint(): Promise<Checkpoint | null>;
   /** The seq of the last entry appended (0 when none). */
   headSeq(): Promise<number>;
+  /**
+   * The signed `cut` checkpoint of the last retention run (null: nothing was ever trimmed).
+   * Entries up to its seq may be gone; the chain goes on from its hash at seq + 1.
+   */
+  cut(): Promise<Checkpoint | null>;
 }
 
 /** Why sealing stopped or failed: an entry that does not fit (`chain`, `digest`, `seq`), or the sealed state (`state`). */

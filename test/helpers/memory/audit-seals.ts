@@ -40,6 +40,7 @@ export function createMemoryAuditSeals(opts: { clock?: Clock } = {}): MemoryAudi
   let lease: { owner: string; until: number } | null = null;
   let sealed: SealedState | null = null;
   const checkpoints: Checkpoint[] = [];
+  let cut: Checkpoint | null = null;
 
   const holder = (): string | null => {
     if (lease !== null && clock.now() >= lease.until) lease = null;
@@ -133,6 +134,9 @@ export function createMemoryAuditSeals(opts: { clock?: Clock } = {}): MemoryAudi
     },
     async headSeq() {
       return head.seq;
+    },
+    async cut() {
+      return cut === null ? null : { ...(cut as Checkpoint) };
     },
   };
 }
