@@ -1,7 +1,10 @@
 import type { Cluster, Redis } from 'ioredis';
 import { GENESIS_HASH } from '../../src/core/audit.ts';
 import type { Checkpoint, CheckpointKind } from '../../src/core/audit-checkpoint.ts';
+import type { CutWriteResult } from '../../src/core/audit-seal-ports.ts';
 import type { AuditSeals, SealableEntry, SealedState, SealWriteResult } from '../../src/core/ports.ts';
+import { auditSearchText } from '../../src/core/audit-words.ts';
+import { indexKeys, type AuditIndexKeys } from './audit-index.ts';
 import { parseStreamEntry } from './audit-log.ts';
 import { redisKeys } from './keys.ts';
 import { runLua } from './lua-commands.ts';
@@ -10,7 +13,8 @@ import type { RedisStoreOptions } from './proposal-store.ts';
 // Where the audit sealer (src/app/seal-audit.ts) reads entries and keeps its lease, progress
 // and checkpoints. Every write goes through audit-seal.lua, fenced by the lease. Entries are
 // read with the fields their writer stored: `chain` as written (absent: step 1), and
-// prev_hash/hash only where the writer computed them (steps 1 and 2).
+// prev_hash/hash only where the writer computed them (steps 1 and 2). Retention's writes go
+// through audit-retention.lua, fenced by the same lease.
 
 type StreamEntry = [id: string, fields: string[]];
 
@@ -57,10 +61,26 @@ function checkpointOf(list: string[]): Checkpoint {
   };
 }
 
+/**
+ * The search index lists an entry was written to, from its fields as stored: the writer's own
+ * function over the same text (scripts.ts eventArgs), since `data` is stored as the writer sent it.
+ */
+function indexListsOf(index: AuditIndexKeys, list: string[]): string[] {
+  const f = fieldsOf(list);
+  const v = (name: string) => f.get(name) ?? '';
+  const nullable = (name: string) => (v(name) === '' ? null : v(name));
+  return indexKeys(index, { agent: nullable('agent'), actor: v('actor'), proposal_id: nullable('proposal_id') }, auditSearchText(v('type'), v('actor'), v('proposal_id'), v('agent'), v('data')));
+}
+
 export function createRedisAuditSeals(redis: Redis | Cluster, opts: RedisStoreOptions): AuditSeals {
   const keys = redisKeys(opts.prefix);
   const scriptKeys = [keys.auditSealer, keys.auditSealed, keys.auditCheckpoints];
   const run = (args: (string | number)[]) => runLua(redis, 'countersignAuditSeal', [...scriptKeys, ...args]);
+  const retentionKeys = [keys.auditSealer, keys.auditCut, keys.audit, keys.auditCheckpoints];
+  const retention = async (lists: string[], args: string[]) => {
+    const k = [...retentionKeys, ...lists];
+    return Number(await runLua(redis, 'countersignAuditRetention', [k.length, ...k, ...args]));
+  };
 
   return {
     async acquireLease(owner, ttlMs) {
@@ -105,6 +125,34 @@ export function createRedisAuditSeals(redis: Redis | Cluster, opts: RedisStoreOp
     async cut() {
       const fields = (await redis.hgetall(keys.auditCut)) as Record<string, string>;
       return Object.keys(fields).length === 0 ? null : checkpointOf(Object.entries(fields).flat());
+    },
+    async holdsLease(owner) {
+      return (await redis.get(keys.auditSealer)) === owner;
+    },
+    async writeCut(owner, c): Promise<CutWriteResult> {
+      const reply = await retention([], ['cut', owner, String(c.v), c.log, c.kind, String(c.seq), c.hash, c.at, c.kid, c.sig]);
+      return reply === 1 ? 'ok' : reply === 0 ? 'fenced' : 'behind';
+    },
+    async trimToCut(owner, limit) {
+      const cutSeq = await redis.hget(keys.auditCut, 'seq');
+      if (cutSeq === null) return 0;
+      const through = Number(cutSeq);
+      const oldest = (await redis.xrange(keys.audit, '-', '+', 'COUNT', Math.max(1, Math.floor(limit)))) as StreamEntry[];
+      const batch: StreamEntry[] = [];
+      for (const entry of oldest) {
+        // A seq that is not a number compares false: trimming stops there, as sealing did.
+        if (!(Number(fieldsOf(entry[1]).get('seq')) <= through)) break;
+        batch.push(entry);
+      }
+      if (batch.length === 0) return 0;
+      const lists = new Set<string>();
+      for (const [, list] of batch) for (const key of indexListsOf(keys.auditIndex, list)) lists.add(key);
+      const reply = await retention([...lists], ['trim', owner, ...batch.map(([id]) => id)]);
+      return reply === -1 ? 'fenced' : reply;
+    },
+    async trimCheckpointsToCut(owner) {
+      const reply = await retention([], ['checkpoints', owner]);
+      return reply === -1 ? 'fenced' : reply === -2 ? 'pending' : reply;
     },
   };
 }

@@ -42,6 +42,7 @@ const COMMANDS = {
   countersignAgentRestore: { numberOfKeys: 2, lua: lua('agent-restore.lua') },
   countersignCountInWindow: { numberOfKeys: 1, lua: lua('count-in-window.lua') },
   countersignAuditSeal: { numberOfKeys: 3, lua: lua('audit-seal.lua') },
+  countersignAuditRetention: { numberOfKeys: null, lua: lua('audit-retention.lua') },
 } as const;
 
 export type LuaCommand = keyof typeof COMMANDS;

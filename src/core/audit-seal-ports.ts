@@ -3,7 +3,8 @@ import type { Checkpoint } from './audit-checkpoint.ts';
 
 // The ports of the audit sealer (src/app/seal-audit.ts): where it reads entries and keeps its
 // progress and checkpoints (AuditSeals), what it reports (AuditSealMetrics), and where
-// checkpoints go outside the store (CheckpointWitness). See audit-checkpoint.ts for why.
+// checkpoints go outside the store (CheckpointWitness); retention (src/app/audit-retention.ts)
+// trims through the same port. See audit-checkpoint.ts for why.
 
 /** An audit entry as the sealer reads it: its content, digest, and what its writer chained. */
 export interface SealableEntry {
@@ -47,6 +48,12 @@ export interface SealedState {
  */
 export type SealWriteResult = 'ok' | 'fenced' | 'conflict';
 
+/**
+ * `fenced`: the writer does not hold the sealer's lease; `behind`: a cut at this seq or beyond
+ * is already there (another run got further). Nothing is written in either case.
+ */
+export type CutWriteResult = 'ok' | 'fenced' | 'behind';
+
 export interface AuditSeals {
   /** Takes the sealer's lease for `ttlMs` unless someone else holds it; true when `owner` holds it now. */
   acquireLease(owner: string, ttlMs: number): Promise<boolean>;
@@ -74,6 +81,33 @@ export interface AuditSeals {
    * Entries up to its seq may be gone; the chain goes on from its hash at seq + 1.
    */
   cut(): Promise<Checkpoint | null>;
+
+  // Retention (src/app/audit-retention.ts). Each write runs only while `owner` holds the
+  // sealer's lease (it never takes or extends it: retention runs beside the leader's sealer),
+  // and each is repeatable: a run cut short anywhere leaves a state the next run finishes.
+
+  /** True while `owner` holds the sealer's lease (a replica that does not, skips its retention run). */
+  holdsLease(owner: string): Promise<boolean>;
+  /**
+   * Makes `cut` (kind 'cut', signed) the cut that cut() returns. Refused with an error unless a
+   * stored checkpoint names the same seq and hash (so a cut is never beyond what is sealed and
+   * signed) and its kind is 'cut'; `behind` when the current cut is at its seq or later.
+   */
+  writeCut(owner: string, cut: Checkpoint): Promise<CutWriteResult>;
+  /**
+   * Removes the oldest entries up to the cut: of the `limit` oldest entries, those whose seq is
+   * the cut's or lower, with their ids in the search index (a store that keeps one: every
+   * list the writer put them in loses them, and a list left empty is gone). Returns how many
+   * were removed: 0 when no entry up to the cut is left (or there is no cut), whoever holds the
+   * lease; `fenced` (nothing removed) only when there was something to remove.
+   */
+  trimToCut(owner: string, limit: number): Promise<number | 'fenced'>;
+  /**
+   * Once no entry up to the cut is left, removes the checkpoints whose seq is below the cut's
+   * (those at its seq and after stay); returns how many. `pending` while entries up to the cut
+   * remain (nothing removed); 0 when there is no cut.
+   */
+  trimCheckpointsToCut(owner: string): Promise<number | 'fenced' | 'pending'>;
 }
 
 /** Why sealing stopped or failed: an entry that does not fit (`chain`, `digest`, `seq`), or the sealed state (`state`). */
@@ -85,6 +119,11 @@ export interface AuditSealMetrics {
   /** Seconds from an entry's time to the checkpoint that covers it. */
   sealLag(seconds: number): void;
   sealError(reason: SealErrorReason): void;
+}
+
+export interface AuditRetentionMetrics {
+  /** Entries removed by retention. */
+  auditTrimmed(entries: number): void;
 }
 
 /** A copy of every checkpoint outside the store; delivery (and its retries) must never hold the sealer up. */

@@ -34,6 +34,35 @@ export function checkpointAt(state: SealedState, kind: CheckpointKind = 'seal'):
   return { v: 1, log: 'contract', kind, seq: state.seq, hash: state.hash, at: state.at, kid: 'k1', sig: `sig-${state.seq}-${kind}` };
 }
 
+/** A 64-hex hash that names its seq, so a test can tell them apart. */
+const hashOf = (seq: number) => seq.toString(16).padStart(64, '0');
+
+/** The cut retention signs at checkpoint `c` (the signature is not the store's business). */
+export function cutAt(c: Checkpoint, at = '2031-01-01T00:00:00.000Z'): Checkpoint {
+  return { ...c, kind: 'cut', at, sig: `sig-cut-${c.seq}` };
+}
+
+/**
+ * `count` entries, sealed by owner 'a' (who keeps the lease) with a checkpoint at each of
+ * `marks` ([seq, kind], in order); returns the checkpoints.
+ */
+async function sealedLog(subject: AuditSealsSubject, count: number, marks: [number, CheckpointKind][]): Promise<Checkpoint[]> {
+  const { seals, append } = subject;
+  await append(auditEvents(count), 3);
+  const entries = await seals.entriesAfter('0-0', count);
+  expect(await seals.acquireLease('a', LEASE)).toBe(true);
+  const written: Checkpoint[] = [];
+  let sealedSeq = 0;
+  for (const [seq, kind] of marks) {
+    const state: SealedState = { seq, hash: hashOf(seq), id: entries[seq - 1]!.id, at: `2030-01-02T00:00:${String(written.length).padStart(2, '0')}.000Z`, legacyHash: GENESIS_HASH };
+    const c = checkpointAt(state, kind);
+    expect(await seals.seal('a', LEASE, sealedSeq, state, c)).toBe('ok');
+    written.push(c);
+    sealedSeq = seq;
+  }
+  return written;
+}
+
 export function auditSealsContract(name: string, make: () => Promise<AuditSealsSubject>): void {
   describe(`AuditSeals contract: ${name}`, () => {
     it('the lease: one owner at a time; only its owner renews or releases it', async () => {
@@ -162,6 +191,89 @@ export function auditSealsContract(name: string, make: () => Promise<AuditSealsS
       expect(await seals.checkpoints(2, 2)).toEqual(written.slice(1, 3));
       expect(await seals.checkpoints(6, 100)).toEqual([]);
       expect(await seals.latestCheckpoint()).toEqual(written.at(-1));
+    });
+
+    it('retention: a cut names a stored checkpoint, is written only by the lease holder, and never moves back', async () => {
+      const subject = await make();
+      const { seals } = subject;
+      const [, nine, ten, twelve] = await sealedLog(subject, 12, [[2, 'seal'], [9, 'seal'], [10, 'seal'], [12, 'seal']]);
+      expect(await seals.holdsLease('a')).toBe(true);
+      expect(await seals.holdsLease('b')).toBe(false);
+
+      expect(await seals.writeCut('b', cutAt(ten!))).toBe('fenced');
+      expect(await seals.cut()).toBeNull();
+      // Never beyond what is sealed and signed, and only a cut.
+      await expect(seals.writeCut('a', { ...cutAt(ten!), hash: hashOf(11) })).rejects.toThrow(/checkpoint/);
+      await expect(seals.writeCut('a', { ...cutAt(ten!), seq: 11 })).rejects.toThrow(/checkpoint/);
+      await expect(seals.writeCut('a', { ...cutAt(ten!), kind: 'seal' })).rejects.toThrow(/cut/);
+      expect(await seals.cut()).toBeNull();
+
+      expect(await seals.writeCut('a', cutAt(ten!))).toBe('ok');
+      expect(await seals.cut()).toEqual(cutAt(ten!));
+      // At or below the current cut: nothing changes (a run that lost a race, or a retry).
+      expect(await seals.writeCut('a', cutAt(nine!))).toBe('behind');
+      expect(await seals.writeCut('a', cutAt(ten!, '2031-02-01T00:00:00.000Z'))).toBe('behind');
+      expect(await seals.cut()).toEqual(cutAt(ten!));
+
+      // Taken over: the old holder writes nothing.
+      await seals.releaseLease('a');
+      expect(await seals.acquireLease('b', LEASE)).toBe(true);
+      expect(await seals.holdsLease('a')).toBe(false);
+      expect(await seals.writeCut('a', cutAt(twelve!))).toBe('fenced');
+      expect(await seals.cut()).toEqual(cutAt(ten!));
+      expect(await seals.writeCut('b', cutAt(twelve!))).toBe('ok');
+      expect(await seals.cut()).toEqual(cutAt(twelve!));
+    });
+
+    it('retention: entries up to the cut go oldest first, in batches, only by the lease holder; a second run removes nothing', async () => {
+      const subject = await make();
+      const { seals } = subject;
+      const [ten] = await sealedLog(subject, 12, [[10, 'seal'], [12, 'heartbeat']]);
+      const seqs = async () => (await seals.entriesAfter('0-0', 100)).map((e) => e.seq);
+      // No cut: nothing to remove.
+      expect(await seals.trimToCut('a', 4)).toBe(0);
+      expect(await seqs()).toHaveLength(12);
+
+      expect(await seals.writeCut('a', cutAt(ten!))).toBe('ok');
+      expect(await seals.trimToCut('b', 4)).toBe('fenced');
+      expect(await seqs()).toHaveLength(12);
+      expect(await seals.trimToCut('a', 4)).toBe(4);
+      expect(await seqs()).toEqual([5, 6, 7, 8, 9, 10, 11, 12]);
+      expect(await seals.trimToCut('a', 4)).toBe(4);
+      // Only up to the cut, whatever the batch.
+      expect(await seals.trimToCut('a', 4)).toBe(2);
+      expect(await seqs()).toEqual([11, 12]);
+      expect(await seals.trimToCut('a', 4)).toBe(0);
+      expect(await seals.trimToCut('b', 4)).toBe(0);
+      expect(await seqs()).toEqual([11, 12]);
+      // The sealer reads on from where it was.
+      const sealed = await seals.sealed();
+      expect(await seals.entriesAfter(sealed!.id, 10)).toEqual([]);
+      expect((await seals.entriesAfter('0-0', 1))[0]!.seq).toBe(11);
+    });
+
+    it('retention: checkpoints below the cut go once no entry up to it is left; those at its seq stay (9-1 is below 10-1)', async () => {
+      const subject = await make();
+      const { seals } = subject;
+      // Not the lease holder: fenced, even with nothing to do; the holder without a cut: nothing.
+      expect(await seals.trimCheckpointsToCut('b')).toBe('fenced');
+      const written = await sealedLog(subject, 12, [[2, 'seal'], [9, 'seal'], [10, 'seal'], [10, 'heartbeat'], [12, 'seal']]);
+      expect(await seals.trimCheckpointsToCut('a')).toBe(0);
+      expect(await seals.writeCut('a', cutAt(written[2]!))).toBe('ok');
+
+      expect(await seals.trimCheckpointsToCut('a')).toBe('pending');
+      expect(await seals.trimToCut('a', 5)).toBe(5);
+      expect(await seals.trimCheckpointsToCut('a')).toBe('pending');
+      expect(await seals.checkpoints(0, 100)).toEqual(written);
+      expect(await seals.trimToCut('a', 100)).toBe(5);
+
+      expect(await seals.trimCheckpointsToCut('b')).toBe('fenced');
+      expect(await seals.checkpoints(0, 100)).toEqual(written);
+      expect(await seals.trimCheckpointsToCut('a')).toBe(2);
+      expect(await seals.checkpoints(0, 100)).toEqual(written.slice(2));
+      expect(await seals.latestCheckpoint()).toEqual(written[4]);
+      expect(await seals.trimCheckpointsToCut('a')).toBe(0);
+      expect(await seals.checkpoints(0, 100)).toEqual(written.slice(2));
     });
   });
 }

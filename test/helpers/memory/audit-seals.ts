@@ -8,7 +8,8 @@ import { createManualClock } from './clock.ts';
 // test/contracts/audit-seals.contract.ts: its own audit entries, appended as each writer
 // generation stores them (steps 1 and 2 with prev_hash/hash from the head, step 3 without),
 // ids shaped like stream ids; a lease that runs out on the injected clock; seal writes fenced by
-// the lease and the sealed seq, checked before anything changes; checkpoints kept in order.
+// the lease and the sealed seq, checked before anything changes; checkpoints kept in order;
+// retention's cut and trims, fenced by the same lease (it keeps no search index).
 
 interface Entry {
   id: string;
@@ -137,6 +138,37 @@ export function createMemoryAuditSeals(opts: { clock?: Clock } = {}): MemoryAudi
     },
     async cut() {
       return cut === null ? null : { ...(cut as Checkpoint) };
+    },
+    async holdsLease(owner) {
+      return holder() === owner;
+    },
+    async writeCut(owner, c) {
+      if (c.kind !== 'cut' || !/^[0-9a-f]{64}$/i.test(c.hash)) throw new Error('a cut needs the fields of a checkpoint, of kind cut, with a 64-hex hash');
+      if (holder() !== owner) return 'fenced';
+      if (cut !== null && (cut as Checkpoint).seq >= c.seq) return 'behind';
+      const stored = checkpoints.find((x) => x.seq === c.seq);
+      if (stored === undefined || stored.hash !== c.hash) throw new Error('a cut must name the seq and hash of a stored checkpoint');
+      cut = { ...c };
+      return 'ok';
+    },
+    async trimToCut(owner, limit) {
+      const through = (cut as Checkpoint | null)?.seq;
+      if (through === undefined) return 0;
+      let n = 0;
+      while (n < Math.max(1, Math.floor(limit)) && n < entries.length && entries[n]!.seq <= through) n += 1;
+      if (n === 0) return 0;
+      if (holder() !== owner) return 'fenced';
+      entries.splice(0, n);
+      return n;
+    },
+    async trimCheckpointsToCut(owner) {
+      if (holder() !== owner) return 'fenced';
+      const through = (cut as Checkpoint | null)?.seq;
+      if (through === undefined) return 0;
+      if (entries[0] !== undefined && entries[0].seq <= through) return 'pending';
+      const below = checkpoints.filter((c) => c.seq < through).length;
+      checkpoints.splice(0, below);
+      return below;
     },
   };
 }
