@@ -20,6 +20,25 @@ const duration = (fallback: string) =>
     }),
   );
 const url = optionalHttpUrl;
+/** A duration that may be left unset (undefined); 0 is refused, since unset already means "never". */
+const optionalDuration = (zero: string) =>
+  z.preprocess(
+    blankToUndefined,
+    z
+      .string()
+      .optional()
+      .transform((text, ctx) => {
+        if (text === undefined) return undefined;
+        try {
+          const ms = parseDuration(text);
+          if (ms > 0) return ms;
+          ctx.addIssue({ code: 'custom', message: zero });
+        } catch (e) {
+          ctx.addIssue({ code: 'custom', message: (e as Error).message });
+        }
+        return z.NEVER;
+      }),
+  );
 
 export const envSchema = z.object({
   PORT: z.preprocess(blankToUndefined, z.coerce.number().int().min(0).max(65535).default(3000)),
@@ -42,6 +61,7 @@ export const envSchema = z.object({
   AUDIT_SIGNING_KEY: optionalString,
   AUDIT_WITNESS_URL: url,
   AUDIT_WITNESS_FILE: optionalString,
+  AUDIT_RETENTION: optionalDuration('must be longer than 0 (leave it unset to keep the audit log forever)'),
   LOG_LEVEL: z.preprocess(blankToUndefined, z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info')),
   NODE_ENV: optionalString,
 });
@@ -75,8 +95,11 @@ export interface Config {
   policyFile: string | null;
   adminToken: string | null;
   tokens: { signingKey: string | null; ttlMs: number };
-  /** The key that signs audit checkpoints (null: a development key), and where checkpoints are copied outside Redis. */
-  audit: { signingKey: string | null; witnessUrl: string | null; witnessFile: string | null };
+  /**
+   * The key that signs audit checkpoints (null: a development key), where checkpoints are copied
+   * outside Redis, and how long entries are kept (null: forever).
+   */
+  audit: { signingKey: string | null; witnessUrl: string | null; witnessFile: string | null; retentionMs: number | null };
   /** Each platform's settings, from its own variables, by platform id. */
   platforms: ReadonlyMap<string, unknown>;
   logLevel: Env['LOG_LEVEL'];
@@ -146,7 +169,7 @@ export function loadConfig(raw: Readonly<Record<string, string | undefined>>, pl
     policyFile: env.POLICY_FILE ?? null,
     adminToken: env.COUNTERSIGN_ADMIN_TOKEN ?? null,
     tokens: { signingKey: env.TOKEN_SIGNING_KEY ?? null, ttlMs: env.EXECUTION_TOKEN_TTL },
-    audit: { signingKey: env.AUDIT_SIGNING_KEY ?? null, witnessUrl: env.AUDIT_WITNESS_URL ?? null, witnessFile: env.AUDIT_WITNESS_FILE ?? null },
+    audit: { signingKey: env.AUDIT_SIGNING_KEY ?? null, witnessUrl: env.AUDIT_WITNESS_URL ?? null, witnessFile: env.AUDIT_WITNESS_FILE ?? null, retentionMs: env.AUDIT_RETENTION ?? null },
     platforms: platformSettings,
     logLevel: env.LOG_LEVEL,
     production,

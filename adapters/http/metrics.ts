@@ -1,4 +1,5 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import type { AuditRetentionMetrics } from '../../src/core/audit-seal-ports.ts';
 import type { AuditSealMetrics, Metrics, ProposalStore } from '../../src/core/ports.ts';
 import { STATUSES } from '../../src/core/proposal.ts';
 
@@ -10,8 +11,8 @@ export interface MetricsSources {
   queueCounts: () => Promise<Record<string, Record<string, number>>>;
 }
 
-/** The audit sealer's metrics, and the witnesses' failures. */
-export interface AuditMetrics extends AuditSealMetrics {
+/** The audit sealer's and retention's metrics, and the witnesses' failures. */
+export interface AuditMetrics extends AuditSealMetrics, AuditRetentionMetrics {
   witnessFailure(witness: string): void;
   /** Where the unsealed-entries gauge reads, at each scrape (entries after the newest checkpoint). */
   readUnsealedFrom(read: () => Promise<number>): void;
@@ -58,7 +59,13 @@ function auditMetrics(registry: Registry): AuditMetrics {
     labelNames: ['witness'],
     registers: [registry],
   });
+  const trimmed = new Counter({
+    name: 'countersign_audit_trimmed_entries_total',
+    help: 'Audit entries removed by retention (AUDIT_RETENTION), by this replica',
+    registers: [registry],
+  });
   return {
+    auditTrimmed: (n) => trimmed.inc(n),
     sealerLeader: (l) => leader.set(l ? 1 : 0),
     sealLag: (seconds) => lag.observe(seconds),
     sealError: (reason) => errors.inc({ reason }),

@@ -1,5 +1,6 @@
 // The audit sealer's parts on Redis (src/app/seal-audit.ts): the signing key (AUDIT_SIGNING_KEY,
-// or the development key in the data directory), the seal store, the witnesses, the metrics.
+// or the development key in the data directory), the seal store, the witnesses, the metrics,
+// and retention (AUDIT_RETENTION) beside the sealer.
 // The server starts it (src/main.ts); commands that check checkpoints load the same signer.
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
@@ -9,14 +10,18 @@ import { createRedisAuditSeals } from '../../adapters/redis/audit-seals.ts';
 import { failFast } from '../../adapters/redis/connection.ts';
 import { createAuditSigner, developmentAuditKey, readDevelopmentAuditKey } from '../../adapters/tokens/audit-signer.ts';
 import { createCheckpointWitness } from '../../adapters/witness/checkpoint-witness.ts';
+import { createAuditRetention } from '../app/audit-retention.ts';
 import { createAuditSealer, type AuditSealerTuning } from '../app/seal-audit.ts';
 import type { Config } from '../config.ts';
 import type { AuditSigner } from '../core/audit-checkpoint.ts';
 import type { Clock } from '../core/clock.ts';
 import type { Logger } from '../core/ports.ts';
 
-/** Sealer timings and the witnesses' first retry, shortened by tests. */
-export type AuditTuning = Partial<AuditSealerTuning> & { witnessRetryMs?: number };
+/**
+ * Sealer timings, the witnesses' first retry, and how often retention runs (default 10 min:
+ * retention is counted in days, and a run between two costs only a few reads), shortened by tests.
+ */
+export type AuditTuning = Partial<AuditSealerTuning> & { witnessRetryMs?: number; retentionEveryMs?: number };
 
 /** AUDIT_SIGNING_KEY's signer; without it (development only: config refuses it in production) the data directory's key. */
 export async function loadAuditSigner(config: Config, logger: Logger): Promise<AuditSigner> {
@@ -49,31 +54,37 @@ export function startAuditSealing(
   parts: { clock: Clock; logger: Logger; metrics: AuditMetrics },
   tuning: AuditTuning = {},
 ): AuditSealing {
-  const { witnessRetryMs, ...sealerTuning } = tuning;
+  const { witnessRetryMs, retentionEveryMs, ...sealerTuning } = tuning;
   const seals = createRedisAuditSeals(redis, { prefix: config.prefix });
   parts.metrics.readUnsealedFrom(async () => Math.max(0, (await seals.headSeq()) - ((await seals.latestCheckpoint())?.seq ?? 0)));
   const witness = createCheckpointWitness(
     { url: config.audit.witnessUrl, file: config.audit.witnessFile },
     { logger: parts.logger, onFailure: (name) => parts.metrics.witnessFailure(name), ...(witnessRetryMs === undefined ? {} : { retryMs: witnessRetryMs }) },
   );
-  const sealer = createAuditSealer(
-    {
-      seals,
-      signer,
-      clock: parts.clock,
-      logger: parts.logger,
-      metrics: parts.metrics,
-      witness,
-      log: config.prefix,
-      // Host and pid, so an operator (or a test) can tell which process leads.
-      owner: `${hostname()}/${process.pid}/${randomBytes(4).toString('hex')}`,
-      scope: (fn) => failFast(fn),
-    },
-    sealerTuning,
-  );
+  const common = {
+    seals,
+    signer,
+    clock: parts.clock,
+    logger: parts.logger,
+    metrics: parts.metrics,
+    witness,
+    log: config.prefix,
+    // Host and pid, so an operator (or a test) can tell which process leads. Retention writes
+    // under the same id: only while this replica's sealer holds the lease.
+    owner: `${hostname()}/${process.pid}/${randomBytes(4).toString('hex')}`,
+    scope: <T>(fn: () => Promise<T>) => failFast(fn),
+  };
+  const sealer = createAuditSealer(common, sealerTuning);
+  const retention =
+    config.audit.retentionMs === null
+      ? null
+      : createAuditRetention({ ...common, retentionMs: config.audit.retentionMs }, retentionEveryMs === undefined ? {} : { everyMs: retentionEveryMs });
   sealer.start();
+  retention?.start();
   return {
     async stop() {
+      // Retention first: it writes only while the sealer holds the lease, which the sealer gives up at stop.
+      await retention?.stop();
       await sealer.stop();
       await witness.close();
     },

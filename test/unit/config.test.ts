@@ -50,6 +50,8 @@ describe('config', () => {
     [{ NODE_ENV: 'production', TOKEN_SIGNING_KEY: 'k', REDIS_URL: 'redis://r:6379', PUBLIC_URL: 'https://cs.example' }, 'AUDIT_SIGNING_KEY'],
     [{ AUDIT_WITNESS_URL: 'ftp://witness.example/cp' }, 'AUDIT_WITNESS_URL'],
     [{ LOG_LEVEL: 'loud' }, 'LOG_LEVEL'],
+    [{ AUDIT_RETENTION: 'a year' }, 'AUDIT_RETENTION'],
+    [{ AUDIT_RETENTION: '0d' }, 'AUDIT_RETENTION'],
   ])('refuses %o naming %s', (env, name) => {
     expect(() => loadConfig(env)).toThrow(ConfigError);
     expect(() => loadConfig(env)).toThrow(name);
@@ -71,9 +73,11 @@ describe('config', () => {
   });
 
   it('reads the audit signing key and the witnesses (none by default)', () => {
-    expect(loadConfig({}).audit).toEqual({ signingKey: null, witnessUrl: null, witnessFile: null });
+    expect(loadConfig({}).audit).toEqual({ signingKey: null, witnessUrl: null, witnessFile: null, retentionMs: null });
+    expect(loadConfig({ AUDIT_RETENTION: '400d' }).audit.retentionMs).toBe(400 * 86_400_000);
+    expect(loadConfig({ AUDIT_RETENTION: '' }).audit.retentionMs).toBeNull();
     const c = loadConfig({ AUDIT_SIGNING_KEY: '{"kty":"OKP"}', AUDIT_WITNESS_URL: 'https://witness.example/cp', AUDIT_WITNESS_FILE: '/var/log/countersign/checkpoints.jsonl' });
-    expect(c.audit).toEqual({ signingKey: '{"kty":"OKP"}', witnessUrl: 'https://witness.example/cp', witnessFile: '/var/log/countersign/checkpoints.jsonl' });
+    expect(c.audit).toEqual({ signingKey: '{"kty":"OKP"}', witnessUrl: 'https://witness.example/cp', witnessFile: '/var/log/countersign/checkpoints.jsonl', retentionMs: null });
   });
 
   it('treats empty values as unset, as an edited .env.example leaves them', () => {
