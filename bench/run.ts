@@ -8,10 +8,15 @@ import { createRedisAuditLog } from '../adapters/redis/audit-log.ts';
 import { createRedisConnection } from '../adapters/redis/connection.ts';
 import { startPrivateRedis } from '../adapters/redis/private-server.ts';
 import type { AuditEventInput } from '../src/core/audit.ts';
+import { auditAppendCost, auditCostRows } from './audit-cost.ts';
+import { NEEDLE_EVERY, needleWord, RARE_AGENTS, rareActor, rareAgent, rareCount, syntheticEvent } from './audit-events.ts';
 import { blockActionsPayload, payloadBody, slackSignature } from '../test/helpers/fake-slack.ts';
 import { buildCountersign, spawnChild, startFlags, Timeline, type Child } from './children.ts';
 import { drainQueues, fmt, HttpClient, pool, redisCpuMs, summarize, wallNow, type Summary } from './lib.ts';
-import { benchPolicy, countersignEnv, nextSeq, paymentBody, propose as submit, tagBody } from './workload.ts';
+import { proposalCost, proposalCostRows } from './proposal-cost.ts';
+import { writeResults, type Row } from './results-file.ts';
+import { sealingLag, sealingLagRow, waitSealed } from './sealing-lag.ts';
+import { benchPolicy, countersignEnv, deleteBody, nextSeq, paymentBody, propose as submit, tagBody } from './workload.ts';
 
 // `npm run bench`: countersign end to end on this machine, against a private redis-server,
 // the fake Slack Web API and a local executor, with raw BullMQ and a bare Node HTTP server
@@ -35,6 +40,13 @@ const AUTO = scaled(5_000, 100);
 const AUDIT_EVENTS = scaled(1_000_000, 10_000);
 const AUDIT_QUERIES = 25;
 const BULL_JOBS = scaled(20_000, 200);
+// Events per variant in the audit cost phase: in batches of 500 (phase 5's) and of 2 (a proposal's).
+const COST_EVENTS = scaled(50_000, 2_000);
+const COST_EVENTS_X2 = scaled(20_000, 1_000);
+const COST_PROPOSALS = scaled(3_000, 100);
+// The redis-server CPU per pending proposal (c=64, card posted) of the last run before issue 13
+// (chain step 2), from bench/results.md of 2026-11-24: an earlier run, not this one.
+const EARLIER_REDIS_US_PER_PENDING = 644;
 
 const SECRET = randomBytes(24).toString('hex');
 const SLACK_SECRET = randomBytes(16).toString('hex');
@@ -72,13 +84,6 @@ async function load(concurrency: number, count: number, task: () => Promise<void
 
 // ---------- results ----------
 
-interface Row {
-  metric: string;
-  value: string;
-  baseline: string;
-  ratio: string;
-  target: string;
-}
 const rows: Row[] = [];
 const row = (metric: string, value: string, baseline = '', ratio = '', target = '') => {
   rows.push({ metric, value, baseline, ratio, target });
@@ -102,6 +107,14 @@ async function main(): Promise<void> {
     const info = await redis.info('server');
     const redisVersion = /redis_version:(\S+)/.exec(info)?.[1] ?? 'unknown';
     log(`scale ${SCALE}; redis ${redisVersion} at ${redisServer.url}; ${cpus().length} cores; node ${process.version}`);
+
+    // ---- 7. Redis per audit event, before and after, while nothing else uses this Redis ----
+    log(`audit cost: ${COST_EVENTS} events in batches of 500 and ${COST_EVENTS_X2} in batches of 2, chain step 2 and step 3`);
+    const cost = await auditAppendCost(redis, [
+      { batch: 500, events: COST_EVENTS },
+      { batch: 2, events: COST_EVENTS_X2 },
+    ]);
+    auditCostRows(cost, row);
 
     // The world around countersign, then countersign, then the bare baseline server.
     const fixtures = await spawnChild('./fixtures-child.ts', {});
@@ -244,12 +257,41 @@ async function main(): Promise<void> {
     row(`1. intake overall (${intakeDone} proposals)`, `${fmt((intakeDone / intakeMs) * 1000, 0)} req/s`);
     if (cpu !== null) {
       row(`1. intake c=64 sustained: until the last card is posted`, `${fmt(cpu.sustained, 0)} proposals/s`, `${fmt(addRun.rps, 0)} jobs/s BullMQ add`, ratio(cpu.sustained, addRun.rps));
-      row(`1. intake CPU per pending proposal (c=64, its card posted)`, `countersign ${fmt((cpu.server / cpu.count) * 1000, 0)} µs, redis-server ${fmt((cpu.redis / cpu.count) * 1000, 0)} µs`);
+      const redisUs = (cpu.redis / cpu.count) * 1000;
+      row(
+        `1. intake CPU per pending proposal (c=64, its card posted)`,
+        `countersign ${fmt((cpu.server / cpu.count) * 1000, 0)} µs, redis-server ${fmt(redisUs, 0)} µs`,
+        `before (chain step 2), an earlier run (bench/results.md of 2026-11-24): redis-server ${EARLIER_REDIS_US_PER_PENDING} µs`,
+        `${ratio(EARLIER_REDIS_US_PER_PENDING, redisUs)} less Redis CPU`,
+      );
     }
     if (rssAt !== null) {
       row(`6. server RSS, ${rssAt.pending} pending (child process, process.memoryUsage().rss)`, `${fmt(rssAt.rss / 1048576)} MB (heap used ${fmt(rssAt.heap / 1048576)} MB, of which live after a full GC ${fmt(rssAt.heapGc / 1048576)} MB)`, `bare HTTP ${fmt(bareRss / 1048576)} MB; idle server ${fmt(idleRss / 1048576)} MB`, `${ratio(rssAt.rss, bareRss)} bare, ${ratio(rssAt.rss, idleRss)} idle`, verdict(rssAt.rss < 200 * 1048576, '< 200 MB'));
     }
     await drainNotify();
+
+    // ---- 9. sealing lag under the intake above ----
+    sealingLagRow(await sealingLag(redis, PREFIX, 10_000), row);
+
+    // ---- 8. Redis per denied and per pending proposal ----
+    const perEventDelta = (() => {
+      const at2 = (v: string) => cost.costs.find((c) => c.batch === 2 && c.variant === v)?.scriptUs ?? NaN;
+      return at2('before') - at2('after');
+    })();
+    for (const [kind, body] of [['denied', deleteBody], ['pending', paymentBody]] as const) {
+      log(`proposal cost: ${COST_PROPOSALS} ${kind} proposals at c=16, twice (plain, then SLOWLOG)`);
+      const c = await proposalCost(redis, {
+        kind,
+        count: COST_PROPOSALS,
+        concurrency: 16,
+        auditKey: `{${PREFIX}}:audit`,
+        submit: () => propose(api, body()).then(() => undefined),
+        drain: drainNotify,
+        splitCount: Math.min(COST_PROPOSALS, 500),
+        deadlineMs: wallNow() + PHASE_CAP_MS,
+      });
+      proposalCostRows(c, row, perEventDelta);
+    }
 
     // ---- 2./3. click -> ack, -> enqueued, approval -> executed ----
     log(`click: ${CLICKS} Slack approvals, one at a time`);
@@ -319,6 +361,9 @@ async function main(): Promise<void> {
       await auditLog.append(events);
     });
     const loadMs = wallNow() - t0;
+    // The sealer (in the countersign child) chains what was just loaded; search is timed once it
+    // has caught up, not while it competes for the same process.
+    const sealed = await waitSealed(redis, PREFIX, PHASE_CAP_MS * 2);
     const total = await redis.xlen(`{${PREFIX}}:audit`);
     const memAfter = await usedMemory();
     // The stream's own share (MEMORY USAGE samples a few nodes), the rest is mostly the index.
@@ -328,6 +373,10 @@ async function main(): Promise<void> {
     row(
       `5. audit load (${AUDIT_EVENTS} events, appendEvents x500)`,
       `${fmt((AUDIT_EVENTS / loadMs) * 1000, 0)} events/s; stream holds ${total}; Redis used_memory +${fmt((memAfter - memBefore) / 1048576, 0)} MB = ${fmt(perEvent, 0)} B/event (stream ~${fmt(streamPerEvent, 0)}, index ~${fmt(perEvent - streamPerEvent, 0)})`,
+    );
+    row(
+      `5. sealer catching up with the load (countersign child, default tuning)`,
+      sealed.seq >= sealed.head ? `sealed up to seq ${sealed.head} ${fmt(sealed.ms / 1000, 1)} s after the load ended` : `MISSED: sealed ${sealed.seq} of ${sealed.head} after ${fmt(sealed.ms / 1000, 0)} s (search timed anyway)`,
     );
     const auditGet = async (query: string) => {
       const t = wallNow();
@@ -354,14 +403,14 @@ async function main(): Promise<void> {
     const xrev = (wallNow() - base) / 200;
     const needles = Math.max(1, Math.floor(AUDIT_EVENTS / NEEDLE_EVERY));
     const word = await series('word', (i) => `q=${needleWord(i % needles)}&limit=50`, () => 1);
-    const filtered = await series('filtered', (i) => `agent=${rareAgent(i % RARE_AGENTS)}&actor=${encodeURIComponent(rareActor(i % RARE_AGENTS))}&limit=50`, (i) => rareCount(i % RARE_AGENTS));
+    const filtered = await series('filtered', (i) => `agent=${rareAgent(i % RARE_AGENTS)}&actor=${encodeURIComponent(rareActor(i % RARE_AGENTS))}&limit=50`, (i) => rareCount(i % RARE_AGENTS, AUDIT_EVENTS));
     const common = await series('common', (i) => `q=refund&agent=agent-${i % 50}&limit=50`, () => 50);
-    row(`5. audit word search, 1 match in ${total} (${word.s.count} queries)`, lat2(word.s), `XREVRANGE 50 ${fmt(xrev, 2)} ms`, `${ratio(word.s.p99, xrev)} p99`, verdict(word.s.p99 < 200 && word.wrong === 0, 'p99 < 200 ms, complete'));
-    row(`5. audit filtered search (agent+actor, rare) (${filtered.s.count} queries)`, lat2(filtered.s), `XREVRANGE 50 ${fmt(xrev, 2)} ms`, `${ratio(filtered.s.p99, xrev)} p99`, verdict(filtered.s.p99 < 200 && filtered.wrong === 0, 'p99 < 200 ms, complete'));
+    row(`5. audit word search, 1 match in ${total} (${word.s.count} queries)`, lat2(word.s), `XREVRANGE 50 ${fmt(xrev, 2)} ms`, `${ratio(word.s.p99, xrev)} p99`, verdict(word.s.p99 <= 20 && word.wrong === 0, 'p99 <= 20 ms, complete'));
+    row(`5. audit filtered search (agent+actor, rare) (${filtered.s.count} queries)`, lat2(filtered.s), `XREVRANGE 50 ${fmt(xrev, 2)} ms`, `${ratio(filtered.s.p99, xrev)} p99`, verdict(filtered.s.p99 <= 20 && filtered.wrong === 0, 'p99 <= 20 ms, complete'));
     row(`5. audit common word + agent, first 50 (${common.s.count} queries)`, lat2(common.s), `XREVRANGE 50 ${fmt(xrev, 2)} ms`, `${ratio(common.s.p99, xrev)} p99`);
 
     const elapsed = (wallNow() - RUN_STARTED) / 1000;
-    writeResults({ redisVersion, elapsed });
+    writeResults({ redisVersion, elapsed, scale: SCALE, rows });
     log(`done in ${fmt(elapsed, 0)} s`);
   } finally {
     for (const c of closers.reverse()) await c().catch(() => undefined);
@@ -373,81 +422,6 @@ async function main(): Promise<void> {
     await redisServer.stop();
     rmSync(dir, { recursive: true, force: true });
   }
-}
-
-// ---------- synthetic audit events ----------
-
-const NEEDLE_EVERY = 50_000;
-const RARE_AGENTS = 10;
-const RARE_EVERY = 100_000;
-const TYPES = ['proposal_received', 'policy_decided', 'approval_recorded', 'decided', 'execution_started', 'execution_finished'] as const;
-const needleWord = (k: number) => `needle${k}x`;
-const rareAgent = (k: number) => `rare-agent-${k}`;
-const rareActor = (k: number) => `person:rare${k}`;
-// Events i with i % RARE_EVERY in [k*3, k*3+3) belong to rare agent k (3 per 100k events).
-const rareCount = (k: number) => {
-  let n = 0;
-  for (let i = 0; i < AUDIT_EVENTS; i += RARE_EVERY) for (let j = 0; j < 3; j++) if (i + k * 3 + j < AUDIT_EVENTS) n += 1;
-  return Math.min(50, n);
-};
-const AT = new Date('2026-01-01T00:00:00Z').getTime();
-
-function syntheticEvent(i: number): AuditEventInput {
-  const words = [`w${(i * 7919) % 5000}`, `w${(i * 104729) % 5000}`];
-  const needle = i % NEEDLE_EVERY === 17 ? ` ${needleWord(Math.floor(i / NEEDLE_EVERY))}` : '';
-  const r = i % RARE_EVERY;
-  const rare = r < RARE_AGENTS * 3 ? Math.floor(r / 3) : -1;
-  return {
-    type: TYPES[i % TYPES.length]!,
-    at: new Date(AT + i * 10).toISOString(),
-    proposal_id: `p_load${Math.floor(i / TYPES.length)}`,
-    agent: rare >= 0 ? rareAgent(rare) : `agent-${i % 50}`,
-    actor: rare >= 0 ? rareActor(rare) : i % 3 === 0 ? `person:p${i % 200}` : `agent:agent-${i % 50}`,
-    data: { intent: `Refund invoice ${i} ${words.join(' ')}${needle}`, amount: i % 1000 },
-  };
-}
-
-// ---------- results ----------
-
-function writeResults(meta: { redisVersion: string; elapsed: number }): void {
-  const esc = (s: string) => s.replace(/\|/g, '\\|');
-  const lines = [
-    '# countersign benchmark results',
-    '',
-    `Written by \`npm run bench\` (bench/run.ts) on ${new Date().toISOString()}: ${cpus().length} cores (${cpus()[0]?.model ?? 'unknown CPU'}), Node ${process.version}, Redis ${meta.redisVersion}, BENCH_SCALE=${SCALE}, run time ${fmt(meta.elapsed, 0)} s.`,
-    '',
-    'countersign runs as a child process (one Node process, its default queue workers) against a private',
-    'redis-server; the fake Slack Web API and the executor run in a second child, the load generator and the',
-    'BullMQ baselines in the parent, all on loopback. Latencies are measured by the client, except where a',
-    'figure starts or ends inside countersign (approval counted, execute job enqueued, outcome recorded):',
-    'those are timestamps the processes report over IPC, on the same machine clock.',
-    '',
-    '| metric | value | baseline | ratio | target |',
-    '|---|---|---|---|---|',
-    ...rows.map((r) => `| ${esc(r.metric)} | ${esc(r.value)} | ${esc(r.baseline)} | ${esc(r.ratio)} | ${esc(r.target)} |`),
-    '',
-    '## Reading the figures',
-    '',
-    '- Everything shares the machine: redis-server, countersign, the fixtures and the load generator. On 2 cores',
-    '  the figures move by 10-30% between runs, more when anything else runs.',
-    '- countersign runs from the compiled build (dist/) with the Node flags of `npm start`',
-    `  (${startFlags().join(' ') || 'none'}), as a deployment would.`,
-    '- Intake does far more than a queue add, so half the raw Queue.add rate is out of reach by construction:',
-    '  each pending proposal is an HTTP request with HMAC, schema and policy checks, one create script in Redis',
-    '  (the proposal, two audit events each with a SHA-256 chain step in Lua of ~90 µs and their index entries),',
-    '  two BullMQ adds (card, expiry) and a publish, then the card job (a BullMQ job, a Slack Web API call and',
-    '  a card_posted event): see the CPU per pending proposal above. On 2 cores the countersign process is',
-    '  the bound; redis-server is what several countersign processes would share. `npm run bench:profile`',
-    '  shows where the CPU goes. CPU figures move with the machine too (frequency, neighbours), less than rates.',
-    '- Server RSS: pending proposals live in Redis, not in the process; the live heap after a full GC shows',
-    '  what the process holds. The rest is V8 heap headroom, which the heap limit governs (README, Running it for real).',
-    '- Audit search uses the index the append script keeps (adapters/redis/audit-index.ts); "complete" means',
-    '  every query found all the events loaded for it in one call.',
-    '',
-  ];
-  const text = lines.join('\n');
-  writeFileSync(new URL('./results.md', import.meta.url), text);
-  process.stdout.write(`${text}\n`);
 }
 
 await main();

@@ -23,6 +23,16 @@ export function tagBody(): string {
   });
 }
 
+/** A proposal the bench policy denies: no card, no queue job, only the create script in Redis. */
+export function deleteBody(): string {
+  const seq = nextSeq();
+  return JSON.stringify({
+    intent: `Delete customer record ${seq}`,
+    action: { tool: 'crm', operation: 'delete', target: `customer:${seq}`, parameters: { hard: true } },
+    context: { data_sensitivity: 'confidential', destination: 'internal', reversible: false },
+  });
+}
+
 export function benchPolicy(executorUrl: string): string {
   return `
 version: 1
@@ -41,6 +51,10 @@ executors:
   payments: { url: "${executorUrl}", timeout: 10s }
   crm: { url: "${executorUrl}", timeout: 10s }
 rules:
+  - name: no-deletes
+    when: action.operation == "delete"
+    effect: deny
+    reason: Agents do not delete customer records
   - name: reversible-internal-tagging
     when: action.operation == "tag" && context.reversible && context.destination == "internal"
     effect: allow
