@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import type { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createRedisAuditLog } from '../../adapters/redis/audit-log.ts';
+import { createRedisAuditSeals } from '../../adapters/redis/audit-seals.ts';
 import { MAX_TOKENS_PER_EVENT } from '../../adapters/redis/audit-index.ts';
 import { createRedisConnection } from '../../adapters/redis/connection.ts';
 import { startPrivateRedis, type PrivateRedis } from '../../adapters/redis/private-server.ts';
@@ -120,6 +121,25 @@ describe('every key a script touches is one of its KEYS', () => {
     const many = Array.from({ length: MAX_TOKENS_PER_EVENT + 20 }, (_, i) => `word${i}`).join(' ');
     const p = proposal();
     const runs = await scriptsRunBy(() => audit().append([event(p, 'auth_failed', { words: many }), { ...event(p, 'card_posted'), proposal_id: null, agent: null }]));
+    expect(undeclared(runs)).toEqual([]);
+  });
+
+  it('audit retention: the cut, the trim with the index lists, the checkpoint trim', async () => {
+    const seals = createRedisAuditSeals(redis, { prefix: 'lua-keys-retention' });
+    const p = proposal();
+    await createRedisAuditLog(redis, { prefix: 'lua-keys-retention' }).append([event(p, 'proposal_received', { intent: 'Refund invoice 4711' }), event(p, 'decided', { status: 'denied' })]);
+    const [first] = await seals.entriesAfter('0-0', 1);
+    expect(await seals.acquireLease('a', 60_000)).toBe(true);
+    const state = { seq: 1, hash: '1'.repeat(64), id: first!.id, at: '2030-01-01T00:00:00.000Z', legacyHash: '0'.repeat(64) };
+    const checkpoint = { v: 1 as const, log: 'lua-keys', kind: 'seal' as const, seq: 1, hash: state.hash, at: state.at, kid: 'k', sig: 's' };
+    expect(await seals.seal('a', 60_000, 0, state, checkpoint)).toBe('ok');
+    const runs = await scriptsRunBy(async () => {
+      expect(await seals.writeCut('a', { ...checkpoint, kind: 'cut' })).toBe('ok');
+      expect(await seals.trimToCut('a', 10)).toBe(1);
+      expect(await seals.trimCheckpointsToCut('a')).toBe(0);
+    });
+    expect(runs).toHaveLength(3);
+    expect(runs.flatMap((r) => r.commands).filter((c) => c.name === 'rpop').length).toBeGreaterThan(3);
     expect(undeclared(runs)).toEqual([]);
   });
 
