@@ -9,7 +9,7 @@ import { canonicalJson, seal, type AuditEventInput, type SealedAuditEventInput }
 import { auditSearchText } from '../src/core/audit-words.ts';
 import { syntheticEvent } from './audit-events.ts';
 import { fmt, pool } from './lib.ts';
-import { addDelta, emptySnapshot, redisSnapshot, scriptStat, snapshotDelta, type RedisSnapshot } from './redis-stats.ts';
+import { addDelta, emptySnapshot, redisSnapshot, scriptStat, snapshotDelta, unlinkPrefix, type RedisSnapshot } from './redis-stats.ts';
 
 // What one audit event costs Redis, before and after issue 13, in the same run on the same
 // Redis: the same synthetic events (audit-events.ts, phase 5's) appended on fresh keys
@@ -46,7 +46,7 @@ function step2IndexArg(lowerText: string): string {
 }
 
 /** ARGV for the chain step 2 script, as scripts.ts built it then. */
-function step2Args(events: readonly SealedAuditEventInput[]): string[] {
+export function step2Args(events: readonly SealedAuditEventInput[]): string[] {
   const args: string[] = [];
   for (const e of events) {
     const data = canonicalJson(e.data);
@@ -146,15 +146,6 @@ export async function auditAppendCost(redis: Redis, shapes: { batch: number; eve
     for (const v of VARIANTS) await unlinkPrefix(redis, prefix(v));
   }
   return { costs, indexListsPerEvent: lists / listed };
-}
-
-async function unlinkPrefix(redis: Redis, prefix: string): Promise<void> {
-  let cursor = '0';
-  do {
-    const [next, keys] = await redis.scan(cursor, 'MATCH', `{${prefix}}*`, 'COUNT', 1000);
-    cursor = next;
-    if (keys.length > 0) await redis.unlink(...keys);
-  } while (cursor !== '0');
 }
 
 type RowFn = (metric: string, value: string, baseline?: string, ratio?: string, target?: string) => void;

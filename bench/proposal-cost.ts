@@ -1,4 +1,5 @@
 import type { Redis } from 'ioredis';
+import type { ReplayCost } from './create-replay.ts';
 import { fmt, pool } from './lib.ts';
 import { redisSnapshot, scriptStat, slowlogStart, slowlogStop, snapshotDelta, type SlowlogLine } from './redis-stats.ts';
 
@@ -26,6 +27,8 @@ export interface ProposalCost {
   splitCount: number;
   /** Top-level command time per proposal in the SLOWLOG window (calls of SLOWLOG_US or more), µs. */
   commandUs: number;
+  /** The proposals of the plain window. */
+  ids: string[];
 }
 
 export interface ProposalCostRun {
@@ -33,7 +36,8 @@ export interface ProposalCostRun {
   count: number;
   concurrency: number;
   auditKey: string;
-  submit: () => Promise<void>;
+  /** Submits one proposal; its id. */
+  submit: () => Promise<string>;
   drain: () => Promise<void>;
   /** Proposals in the SLOWLOG window (it records every command, scripts' own included). */
   splitCount: number;
@@ -41,8 +45,9 @@ export interface ProposalCostRun {
 }
 
 export async function proposalCost(redis: Redis, run: ProposalCostRun): Promise<ProposalCost> {
+  const ids: string[] = [];
   const window = async (count: number) => {
-    const r = await pool(count, run.concurrency, run.submit, run.deadlineMs);
+    const r = await pool(count, run.concurrency, async () => void ids.push(await run.submit()), run.deadlineMs);
     if (r.errors > 0) throw new Error(`${run.kind} proposals: ${r.errors} errors, first: ${String((r.firstError as Error)?.message ?? r.firstError)}`);
     await run.drain();
     return r.done;
@@ -50,6 +55,7 @@ export async function proposalCost(redis: Redis, run: ProposalCostRun): Promise<
   const x0 = await redis.xlen(run.auditKey);
   const s0 = await redisSnapshot(redis);
   const done = await window(run.count);
+  const plainIds = ids.splice(0);
   const d = snapshotDelta(s0, await redisSnapshot(redis));
   const events = (await redis.xlen(run.auditKey)) - x0;
   // Room for every call (a pending proposal makes ~200 with what its scripts call, few of them slow).
@@ -66,27 +72,39 @@ export async function proposalCost(redis: Redis, run: ProposalCostRun): Promise<
     split: log.lines.map((l) => ({ what: l.what, calls: l.calls / splitDone, usec: l.usec / splitDone })),
     splitCount: splitDone,
     commandUs: log.totalUsec / splitDone,
+    ids: plainIds,
   };
 }
 
 type RowFn = (metric: string, value: string, baseline?: string, ratio?: string, target?: string) => void;
 
 /**
- * The rows for one kind. `beforeDeltaUs`: how much more script time an event cost before issue 13
- * (chain step 2 minus step 3, 2 events per call, measured in this run by audit-cost.ts), for an
- * estimate of the same proposal before.
+ * The rows for one kind: the create script before and after (replayed, create-replay.ts), the
+ * whole proposal after and, derived, before: this run's CPU plus the replay's difference plus,
+ * for events appended by other scripts (card_posted), `appendDeltaCpuUs` each (audit-cost.ts,
+ * one event per call), and the split by script.
  */
-export function proposalCostRows(c: ProposalCost, row: RowFn, beforeDeltaUs: number): void {
+export function proposalCostRows(c: ProposalCost, replay: ReplayCost, appendDeltaCpuUs: number, row: RowFn): void {
+  const { before, after } = replay;
+  row(
+    `8. create script per ${c.kind} proposal, replayed on fresh keys (${replay.proposals} proposals, ${fmt(replay.eventsPerProposal, 2)} audit events each)`,
+    `after: redis-server CPU ${fmt(after.cpuUs, 0)} µs, script ${fmt(after.scriptUs, 0)} µs`,
+    `before (chain step 2): redis-server CPU ${fmt(before.cpuUs, 0)} µs, script ${fmt(before.scriptUs, 0)} µs`,
+    `${fmt(before.cpuUs / after.cpuUs, 2)}x less CPU, ${fmt(before.scriptUs / after.scriptUs, 2)}x less script time`,
+  );
+  const later = Math.max(0, c.eventsPerProposal - replay.eventsPerProposal);
+  const derived = c.cpuUs + (before.cpuUs - after.cpuUs) + later * appendDeltaCpuUs;
+  row(
+    `8. Redis per ${c.kind} proposal, all of it (${c.count} at c=16, ${fmt(c.eventsPerProposal, 2)} audit events each)`,
+    `redis-server CPU ${fmt(c.cpuUs, 0)} µs; script time (all scripts, commandstats) ${fmt(c.scriptUs, 0)} µs`,
+    `before, derived: CPU ${fmt(derived, 0)} µs (+ the replay's difference${later > 0 ? ` + ${fmt(later, 2)} later event x ${fmt(appendDeltaCpuUs, 0)} µs from 7` : ''})`,
+    `${ratio(derived, c.cpuUs)} less CPU`,
+  );
   const scripts = c.split
     .slice(0, 5)
     .map((l) => `${l.what} ${fmt(l.calls, 2)}x ${fmt(l.usec, 0)} µs`)
     .join('; ');
-  const estimate = c.scriptUs + c.eventsPerProposal * beforeDeltaUs;
-  row(
-    `8. Redis per ${c.kind} proposal (${c.count}, ${fmt(c.eventsPerProposal, 2)} audit events each)`,
-    `redis-server CPU ${fmt(c.cpuUs, 0)} µs; script time (all scripts, commandstats) ${fmt(c.scriptUs, 0)} µs`,
-    `before, estimated: script time ${fmt(estimate, 0)} µs (this run's scripts + ${fmt(c.eventsPerProposal, 2)} events x ${fmt(beforeDeltaUs, 0)} µs more per event in step 2)`,
-    `${fmt(estimate / c.scriptUs, 2)}x less script time (estimate)`,
-  );
   row(`8. Redis per ${c.kind} proposal: top-level calls of ${SLOWLOG_US} µs or more (SLOWLOG, ${c.splitCount} more proposals)`, `${fmt(c.commandUs, 0)} µs in all: ${scripts}`);
 }
+
+const ratio = (a: number, b: number) => (Number.isFinite(a) && Number.isFinite(b) && b !== 0 ? `${fmt(a / b, 2)}x` : 'n/a');

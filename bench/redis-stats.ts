@@ -136,3 +136,13 @@ export async function slowlogStop(redis: Redis): Promise<{ lines: SlowlogLine[];
   }
   return { lines: [...by.values()].sort((a, b) => b.usec - a.usec), totalUsec, entries: log.length, full: log.length >= room };
 }
+
+/** Deletes every key of `prefix` (its `{prefix}` hash tag): the bench's scratch keys. */
+export async function unlinkPrefix(redis: Redis, prefix: string): Promise<void> {
+  let cursor = '0';
+  do {
+    const [next, keys] = await redis.scan(cursor, 'MATCH', `{${prefix}}*`, 'COUNT', 1000);
+    cursor = next;
+    if (keys.length > 0) await redis.unlink(...keys);
+  } while (cursor !== '0');
+}

@@ -13,6 +13,7 @@ import { NEEDLE_EVERY, needleWord, RARE_AGENTS, rareActor, rareAgent, rareCount,
 import { blockActionsPayload, payloadBody, slackSignature } from '../test/helpers/fake-slack.ts';
 import { buildCountersign, spawnChild, startFlags, Timeline, type Child } from './children.ts';
 import { drainQueues, fmt, HttpClient, pool, redisCpuMs, summarize, wallNow, type Summary } from './lib.ts';
+import { replayCreates } from './create-replay.ts';
 import { proposalCost, proposalCostRows } from './proposal-cost.ts';
 import { writeResults, type Row } from './results-file.ts';
 import { sealingLag, sealingLagRow, waitSealed } from './sealing-lag.ts';
@@ -40,9 +41,13 @@ const AUTO = scaled(5_000, 100);
 const AUDIT_EVENTS = scaled(1_000_000, 10_000);
 const AUDIT_QUERIES = 25;
 const BULL_JOBS = scaled(20_000, 200);
-// Events per variant in the audit cost phase: in batches of 500 (phase 5's) and of 2 (a proposal's).
+// Events per variant in the audit cost phase: in batches of 500 (phase 5's), of 2 (a proposal's
+// create script) and of 1 (card_posted and the other events appended on their own).
 const COST_EVENTS = scaled(50_000, 2_000);
 const COST_EVENTS_X2 = scaled(20_000, 1_000);
+const COST_EVENTS_X1 = scaled(10_000, 500);
+// Proposals whose create script is replayed before and after (create-replay.ts).
+const COST_REPLAYS = scaled(2_000, 100);
 const COST_PROPOSALS = scaled(3_000, 100);
 // The redis-server CPU per pending proposal (c=64, card posted) of the last run before issue 13
 // (chain step 2), from bench/results.md of 2026-11-24: an earlier run, not this one.
@@ -109,10 +114,11 @@ async function main(): Promise<void> {
     log(`scale ${SCALE}; redis ${redisVersion} at ${redisServer.url}; ${cpus().length} cores; node ${process.version}`);
 
     // ---- 7. Redis per audit event, before and after, while nothing else uses this Redis ----
-    log(`audit cost: ${COST_EVENTS} events in batches of 500 and ${COST_EVENTS_X2} in batches of 2, chain step 2 and step 3`);
+    log(`audit cost: ${COST_EVENTS} events in batches of 500, ${COST_EVENTS_X2} of 2, ${COST_EVENTS_X1} of 1; chain step 2 and step 3`);
     const cost = await auditAppendCost(redis, [
       { batch: 500, events: COST_EVENTS },
       { batch: 2, events: COST_EVENTS_X2 },
+      { batch: 1, events: COST_EVENTS_X1 },
     ]);
     auditCostRows(cost, row);
 
@@ -274,10 +280,9 @@ async function main(): Promise<void> {
     sealingLagRow(await sealingLag(redis, PREFIX, 10_000), row);
 
     // ---- 8. Redis per denied and per pending proposal ----
-    const perEventDelta = (() => {
-      const at2 = (v: string) => cost.costs.find((c) => c.batch === 2 && c.variant === v)?.scriptUs ?? NaN;
-      return at2('before') - at2('after');
-    })();
+    // What one event appended on its own (card_posted) cost more before, CPU (7, one per call).
+    const at1 = (v: string) => cost.costs.find((c) => c.batch === 1 && c.variant === v)?.cpuUs ?? NaN;
+    const appendDelta = at1('before') - at1('after');
     for (const [kind, body] of [['denied', deleteBody], ['pending', paymentBody]] as const) {
       log(`proposal cost: ${COST_PROPOSALS} ${kind} proposals at c=16, twice (plain, then SLOWLOG)`);
       const c = await proposalCost(redis, {
@@ -285,12 +290,13 @@ async function main(): Promise<void> {
         count: COST_PROPOSALS,
         concurrency: 16,
         auditKey: `{${PREFIX}}:audit`,
-        submit: () => propose(api, body()).then(() => undefined),
+        submit: () => propose(api, body()).then((r) => r.id),
         drain: drainNotify,
         splitCount: Math.min(COST_PROPOSALS, 500),
         deadlineMs: wallNow() + PHASE_CAP_MS,
       });
-      proposalCostRows(c, row, perEventDelta);
+      const replay = await replayCreates(redis, PREFIX, c.ids.slice(0, COST_REPLAYS), kind);
+      proposalCostRows(c, replay, appendDelta, row);
     }
 
     // ---- 2./3. click -> ack, -> enqueued, approval -> executed ----
