@@ -39,7 +39,8 @@ const INTAKE_PLAN: [concurrency: number, count: number][] = [
 const CLICKS = scaled(300, 20);
 const AUTO = scaled(5_000, 100);
 const AUDIT_EVENTS = scaled(1_000_000, 10_000);
-const AUDIT_QUERIES = 25;
+// Queries per search series: enough that p99 is not simply the slowest of a handful.
+const AUDIT_QUERIES = 200;
 const BULL_JOBS = scaled(20_000, 200);
 // Events per variant in the audit cost phase: in batches of 500 (phase 5's), of 2 (a proposal's
 // create script) and of 1 (card_posted and the other events appended on their own).
