@@ -1,7 +1,7 @@
 import type { Cluster, Redis } from 'ioredis';
 import { seal } from '../../src/core/audit.ts';
 import type { AuditEventInput, AuditEventType } from '../../src/core/audit.ts';
-import type { AuditLog, AuditQuery, StoredAuditEvent, WriteOptions } from '../../src/core/ports.ts';
+import type { AuditLog, AuditQuery, AuditScanFrom, StoredAuditEvent, WriteOptions } from '../../src/core/ports.ts';
 import { auditSearchText, hasEveryWord, queryWords } from '../../src/core/audit-words.ts';
 import { ValidationError } from '../../src/core/errors.ts';
 import type { Status } from '../../src/core/proposal.ts';
@@ -216,12 +216,47 @@ export function createRedisAuditLog(redis: Redis | Cluster, opts: RedisStoreOpti
     return { lists: options.reduce((a, b) => (cost(b) < cost(a) ? b : a)), ixFrom, firstId };
   }
 
-  async function* scan(batchSize: number = DEFAULT_SCAN_BATCH): AsyncIterable<StoredAuditEvent> {
+  /** The first entry at or after stream id `start`, or null. */
+  async function firstFrom(start: string): Promise<StreamEntry | null> {
+    return ((await redis.xrange(keys.audit, start, '+', 'COUNT', 1)) as StreamEntry[])[0] ?? null;
+  }
+
+  /**
+   * Where to start reading for entries with seq >= `seq`: a binary search on the stream ids'
+   * milliseconds (seq grows with the id), so an export from the middle of a large log reads a
+   * few dozen entries to find its place, not everything before it. The id returned may precede a
+   * few entries with a smaller seq (those of the same millisecond); the reader skips them.
+   */
+  async function startOfSeq(seq: number): Promise<string> {
+    const first = await firstFrom('-');
+    const [last] = (await redis.xrevrange(keys.audit, '+', '-', 'COUNT', 1)) as StreamEntry[];
+    if (first === null || last === undefined) return '-';
+    const seqOf = (e: StreamEntry) => Number(parseStreamEntry(e).seq);
+    if (seqOf(first) >= seq) return '-';
+    let lo = Number(first[0].split('-')[0]);
+    let hi = Number(last[0].split('-')[0]);
+    // Invariant: the first entry at or after `lo-0` has a seq below `seq`.
+    while (lo < hi) {
+      const mid = Math.floor((lo + hi + 1) / 2);
+      const probe = await firstFrom(`${mid}-0`);
+      if (probe !== null && seqOf(probe) < seq) lo = mid;
+      else hi = mid - 1;
+    }
+    return `${lo}-0`;
+  }
+
+  async function* scan(batchSize: number = DEFAULT_SCAN_BATCH, from: AuditScanFrom = {}): AsyncIterable<StoredAuditEvent> {
     const count = Math.max(1, Math.floor(batchSize));
     let start = '-';
+    if (from.seq !== undefined && from.seq > 1) start = await startOfSeq(from.seq);
+    else if (from.time !== undefined) start = `${Math.max(0, Math.floor(from.time) - CLOCK_SKEW_MS)}-0`;
+    const minSeq = from.seq ?? 0;
     for (;;) {
       const chunk = (await redis.xrange(keys.audit, start, '+', 'COUNT', count)) as StreamEntry[];
-      for (const entry of chunk) yield parseStreamEntry(entry);
+      for (const entry of chunk) {
+        const e = parseStreamEntry(entry);
+        if (e.seq >= minSeq) yield e;
+      }
       const last = chunk.at(-1);
       if (last === undefined || chunk.length < count) return;
       start = `(${last[0]}`;

@@ -87,11 +87,21 @@ export type ChainVerdict =
  * must follow on, so no entry can go missing in between.
  */
 export class ChainVerifier {
-  private prev = GENESIS_HASH;
-  private legacy = GENESIS_HASH;
-  private expectedSeq: number | null = null;
+  private prev: string;
+  private legacy: string;
+  private expectedSeq: number | null;
   private lastStep: 1 | 2 | 3 | null = null;
   count = 0;
+
+  /**
+   * `from`: where a log that does not start at seq 1 starts (a retention cut, an export's first
+   * checkpoint): the seq before its first entry and the chain's hash there, both signed.
+   */
+  constructor(from?: { seq: number; hash: string }) {
+    this.prev = from?.hash ?? GENESIS_HASH;
+    this.legacy = this.prev;
+    this.expectedSeq = from === undefined ? null : from.seq + 1;
+  }
 
   /** Returns null while the chain holds, else the reason the entry breaks it. */
   check(event: AuditEvent): string | null {

@@ -78,13 +78,22 @@ export type StoredAuditEvent = AuditEvent & {
   id: string;
 };
 
+export interface AuditScanFrom {
+  seq?: number;
+  time?: number;
+}
+
 export interface AuditLog {
   /** Appends events that record no state change (auth failures, refusals). */
   append(events: AuditEventInput[], options?: WriteOptions): Promise<void>;
   /** Newest first. */
   search(query: AuditQuery): Promise<{ events: StoredAuditEvent[]; next: string | null }>;
-  /** Every entry, oldest first, for verification and replay. */
-  scan(batchSize?: number): AsyncIterable<StoredAuditEvent>;
+  /**
+   * Every entry, oldest first, for verification, export and replay. `from.seq`: only entries
+   * whose seq is at least this (found without reading the ones before); `from.time` (ms): from
+   * entries the store received a minute before this on (its own clock; a little early is fine).
+   */
+  scan(batchSize?: number, from?: AuditScanFrom): AsyncIterable<StoredAuditEvent>;
   /**
    * The last entry the writers recorded, kept apart from the stream so a cut tail shows; null
    * before the first. `hash` is the last one a writer of chain step 1 or 2 stored (null if none).

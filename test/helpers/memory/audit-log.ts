@@ -136,8 +136,13 @@ export function createMemoryAuditLog(opts: { clock?: Clock } = {}): MemoryAuditL
       return { events, next: null };
     },
 
-    async *scan() {
-      for (let i = 0; i < stored.length; i++) yield read(stored[i]!);
+    async *scan(_batch, from = {}) {
+      // Stream ids here are `1-<n>`: "received" times are the entries' own `at`, less the minute a real store allows.
+      const since = from.time === undefined ? -Infinity : from.time - 60_000;
+      for (let i = 0; i < stored.length; i++) {
+        const e = stored[i]!;
+        if (e.seq >= (from.seq ?? 0) && Date.parse(e.sealed.at) >= since) yield read(e);
+      }
     },
 
     async head() {
