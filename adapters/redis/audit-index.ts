@@ -1,3 +1,4 @@
+import { auditSearchText } from '../../src/core/audit-words.ts';
 import type { AuditIndexKeys } from './keys.ts';
 
 // The audit log's search index, kept by the append Lua script next to the stream (same
@@ -53,8 +54,8 @@ export function searchTokens(lowerText: string): string[] {
 }
 
 /**
- * The index lists one event goes to (in KEYS of the script that appends it): its agent, actor
- * and proposal, the overflow list when it has more words than are indexed, and its words.
+ * The index lists one event goes to: its agent, actor and proposal, the overflow list when it
+ * has more words than are indexed, and its words.
  */
 export function indexKeys(index: AuditIndexKeys, e: { agent: string | null; actor: string; proposal_id: string | null }, lowerText: string): string[] {
   const keys: string[] = [];
@@ -69,3 +70,16 @@ export function indexKeys(index: AuditIndexKeys, e: { agent: string | null; acto
 
 // The names live in keys.ts with every other key; re-exported for the index's readers.
 export { auditIndexKeys, type AuditIndexKeys } from './keys.ts';
+
+/**
+ * The index lists of a stored entry (XRANGE fields), from its fields as stored: `data` is kept
+ * as the writer sent it, so this is the writer's own text. The indexer pushes the entry's id to
+ * these lists, and retention pops it from the same ones.
+ */
+export function entryIndexLists(index: AuditIndexKeys, fields: readonly string[]): string[] {
+  const f = new Map<string, string>();
+  for (let i = 0; i + 1 < fields.length; i += 2) f.set(fields[i]!, fields[i + 1]!);
+  const v = (name: string) => f.get(name) ?? '';
+  const nullable = (name: string) => (v(name) === '' ? null : v(name));
+  return indexKeys(index, { agent: nullable('agent'), actor: v('actor'), proposal_id: nullable('proposal_id') }, auditSearchText(v('type'), v('actor'), v('proposal_id'), v('agent'), v('data')));
+}

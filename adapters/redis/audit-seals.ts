@@ -3,8 +3,7 @@ import { GENESIS_HASH } from '../../src/core/audit.ts';
 import type { Checkpoint, CheckpointKind } from '../../src/core/audit-checkpoint.ts';
 import type { CutWriteResult } from '../../src/core/audit-seal-ports.ts';
 import type { AuditSeals, SealableEntry, SealedState, SealWriteResult } from '../../src/core/ports.ts';
-import { auditSearchText } from '../../src/core/audit-words.ts';
-import { indexKeys, type AuditIndexKeys } from './audit-index.ts';
+import { entryIndexLists } from './audit-index.ts';
 import { parseStreamEntry } from './audit-log.ts';
 import { redisKeys } from './keys.ts';
 import { runLua } from './lua-commands.ts';
@@ -61,22 +60,11 @@ function checkpointOf(list: string[]): Checkpoint {
   };
 }
 
-/**
- * The search index lists an entry was written to, from its fields as stored: the writer's own
- * function over the same text (scripts.ts eventArgs), since `data` is stored as the writer sent it.
- */
-function indexListsOf(index: AuditIndexKeys, list: string[]): string[] {
-  const f = fieldsOf(list);
-  const v = (name: string) => f.get(name) ?? '';
-  const nullable = (name: string) => (v(name) === '' ? null : v(name));
-  return indexKeys(index, { agent: nullable('agent'), actor: v('actor'), proposal_id: nullable('proposal_id') }, auditSearchText(v('type'), v('actor'), v('proposal_id'), v('agent'), v('data')));
-}
-
 export function createRedisAuditSeals(redis: Redis | Cluster, opts: RedisStoreOptions): AuditSeals {
   const keys = redisKeys(opts.prefix);
   const scriptKeys = [keys.auditSealer, keys.auditSealed, keys.auditCheckpoints];
   const run = (args: (string | number)[]) => runLua(redis, 'countersignAuditSeal', [...scriptKeys, ...args]);
-  const retentionKeys = [keys.auditSealer, keys.auditCut, keys.audit, keys.auditCheckpoints];
+  const retentionKeys = [keys.auditSealer, keys.auditCut, keys.audit, keys.auditCheckpoints, keys.auditHead];
   const retention = async (lists: string[], args: string[]) => {
     const k = [...retentionKeys, ...lists];
     return Number(await runLua(redis, 'countersignAuditRetention', [k.length, ...k, ...args]));
@@ -146,7 +134,7 @@ export function createRedisAuditSeals(redis: Redis | Cluster, opts: RedisStoreOp
       }
       if (batch.length === 0) return 0;
       const lists = new Set<string>();
-      for (const [, list] of batch) for (const key of indexListsOf(keys.auditIndex, list)) lists.add(key);
+      for (const [, list] of batch) for (const key of entryIndexLists(keys.auditIndex, list)) lists.add(key);
       const reply = await retention([...lists], ['trim', owner, ...batch.map(([id]) => id)]);
       return reply === -1 ? 'fenced' : reply;
     },

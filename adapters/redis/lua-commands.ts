@@ -43,6 +43,7 @@ const COMMANDS = {
   countersignCountInWindow: { numberOfKeys: 1, lua: lua('count-in-window.lua') },
   countersignAuditSeal: { numberOfKeys: 3, lua: lua('audit-seal.lua') },
   countersignAuditRetention: { numberOfKeys: null, lua: lua('audit-retention.lua') },
+  countersignAuditIndex: { numberOfKeys: null, lua: lua('audit-index.lua') },
 } as const;
 
 export type LuaCommand = keyof typeof COMMANDS;

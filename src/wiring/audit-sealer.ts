@@ -1,16 +1,19 @@
 // The audit sealer's parts on Redis (src/app/seal-audit.ts): the signing key (AUDIT_SIGNING_KEY,
 // or the development key in the data directory), the seal store, the witnesses, the metrics,
-// and retention (AUDIT_RETENTION) beside the sealer.
+// and beside the sealer, under its lease: the search indexer (src/app/index-audit.ts) and
+// retention (AUDIT_RETENTION).
 // The server starts it (src/main.ts); commands that check checkpoints load the same signer.
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import type { Cluster, Redis } from 'ioredis';
 import type { AuditMetrics } from '../../adapters/http/metrics.ts';
+import { createRedisAuditIndex } from '../../adapters/redis/audit-index-store.ts';
 import { createRedisAuditSeals } from '../../adapters/redis/audit-seals.ts';
 import { failFast } from '../../adapters/redis/connection.ts';
 import { createAuditSigner, developmentAuditKey, readDevelopmentAuditKey } from '../../adapters/tokens/audit-signer.ts';
 import { createCheckpointWitness } from '../../adapters/witness/checkpoint-witness.ts';
 import { createAuditRetention } from '../app/audit-retention.ts';
+import { createAuditIndexer } from '../app/index-audit.ts';
 import { createAuditSealer, type AuditSealerTuning } from '../app/seal-audit.ts';
 import type { Config } from '../config.ts';
 import type { AuditSigner } from '../core/audit-checkpoint.ts';
@@ -75,16 +78,20 @@ export function startAuditSealing(
     scope: <T>(fn: () => Promise<T>) => failFast(fn),
   };
   const sealer = createAuditSealer(common, sealerTuning);
+  // Indexes whatever the chain says: search must keep working on a log whose sealing stopped.
+  const indexer = createAuditIndexer({ index: createRedisAuditIndex(redis, { prefix: config.prefix }), logger: parts.logger, owner: common.owner, scope: common.scope });
   const retention =
     config.audit.retentionMs === null
       ? null
       : createAuditRetention({ ...common, retentionMs: config.audit.retentionMs }, retentionEveryMs === undefined ? {} : { everyMs: retentionEveryMs });
   sealer.start();
+  indexer.start();
   retention?.start();
   return {
     async stop() {
-      // Retention first: it writes only while the sealer holds the lease, which the sealer gives up at stop.
+      // Retention and the indexer first: they write only while the sealer holds the lease, which the sealer gives up at stop.
       await retention?.stop();
+      await indexer.stop();
       await sealer.stop();
       await witness.close();
     },

@@ -5,8 +5,9 @@
 -- repeatable, so a run cut short anywhere is finished by the next one, on any replica.
 --
 -- KEYS[1] sealer lease (string), KEYS[2] cut (hash: the cut checkpoint's fields),
--- KEYS[3] audit stream, KEYS[4] checkpoints (stream, ids <seq>-<n>), KEYS[5..] search index
--- lists (trim only: every list the batch's entries were written to, audit-index.ts)
+-- KEYS[3] audit stream, KEYS[4] checkpoints (stream, ids <seq>-<n>), KEYS[5] audit head (hash:
+-- its `ix_to` is the search indexer's position, audit-index.lua), KEYS[6..] search index lists
+-- (trim only: every list the batch's entries belong in, audit-index.ts)
 -- ARGV[1] operation, ARGV[2] owner
 --   cut          ARGV[3..10] v, log, kind, seq, hash, at, kid, sig
 --                  -> 1 written, 0 not the owner, -1 a cut at this seq or later is there
@@ -93,19 +94,29 @@ if op == 'trim' then
       return redis.error_reply('ERR countersign: trim reaches past the cut (entry ' .. newest[1] .. ')')
     end
   end
-  -- A list of another type holds none of our ids: left alone (the index never stops an audit write either).
+  -- A list of another type holds none of our ids: left alone (the index never stops anything),
+  -- and so is a head record of another type (the indexer, which needs one, writes nothing then).
   local lists = {}
-  for k = 5, #KEYS do
+  for k = 6, #KEYS do
     if redis.call('TYPE', KEYS[k])['ok'] == 'list' then lists[#lists + 1] = KEYS[k] end
   end
   -- Lists hold ids newest first, so the batch's ids (and any older ones left behind) are at the
   -- tail. A list popped empty is deleted by Redis.
+  local head_is_hash = redis.call('TYPE', KEYS[5])['ok'] == 'hash'
   for _, key in ipairs(lists) do
     local tail = redis.call('LINDEX', key, -1)
     while tail and id_le(tail, bound) do
       redis.call('RPOP', key)
       tail = redis.call('LINDEX', key, -1)
     end
+  end
+  -- The indexer may lag behind the cut: its position moves past what is removed here, so a
+  -- batch it read before this step is refused (its position moved) and the next one starts
+  -- after the removed entries, none of which is ever indexed. No entry up to `bound` is left
+  -- (the batch is the oldest entries), so the index misses nothing by skipping to it.
+  if head_is_hash then
+    local position = redis.call('HGET', KEYS[5], 'ix_to')
+    if not position or not id_le(bound, position) then redis.call('HSET', KEYS[5], 'ix_to', bound) end
   end
   return redis.call('XDEL', KEYS[3], unpack(ARGV, 3))
 end
