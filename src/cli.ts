@@ -5,7 +5,7 @@ import { CountersignError, ValidationError } from './core/errors.ts';
 import { start } from './main.ts';
 import { consoleSignInLink, restoreAgent, revokeAgent } from './wiring/cli-commands.ts';
 import { runDemo, runPropose } from './cli/agent-commands.ts';
-import { AUDIT_SEARCH_FLAGS, runAuditSearch, runAuditVerify } from './cli/audit-commands.ts';
+import { AUDIT_EXPORT_FLAGS, AUDIT_SEARCH_FLAGS, AUDIT_VERIFY_FLAGS, runAuditExport, runAuditSearch, runAuditVerify } from './cli/audit-commands.ts';
 import { Flags, usage, type Env, type Io } from './cli/io.ts';
 import { runPolicyCheck, runPolicyReplay, runPolicyTest } from './cli/policy-commands.ts';
 
@@ -18,7 +18,11 @@ const USAGE = `usage: countersign <command>
   policy test FILE PROPOSAL.json print the decision FILE makes for a proposal and the rule that matched
   policy replay FILE             re-run past proposals (--since 7d, --until) against FILE: which decisions change
   audit search [WORDS…]          search the audit log: --agent --actor --status --proposal --since --until --limit --json
-  audit verify                   recompute the audit hash chain and name the first broken entry
+  audit verify                   check the audit log: every entry's digest, the chain, the signed checkpoints;
+                                 names the first broken entry. --keys FILE|URL (the published audit-keys.json),
+                                 --against FILE|URL (the witness copy), --offline FILE (an export, no Redis), --json
+  audit export                   the log as JSON lines (--format cef) with its chain and checkpoints, for a SIEM:
+                                 --since TIME or --after-seq N, --follow to keep going
   revoke --agent ID              kill switch: refuse the agent's proposals, revoke its tokens, cancel its pending and queued actions
   restore --agent ID             lift the kill switch: the agent may propose again (what revoke cancelled stays cancelled)
   console link [PERSON]          a one-time console sign-in link (default: demo) for a running countersign
@@ -114,7 +118,17 @@ async function dispatch(args: string[], env: Env, io: Io): Promise<number> {
       break;
     }
     case 'audit':
-      if (sub === 'verify') return runAuditVerify(env, io);
+      if (sub === 'verify') return runAuditVerify(flags(AUDIT_VERIFY_FLAGS), env, io);
+      if (sub === 'export') {
+        const stop = new AbortController();
+        const abort = () => stop.abort();
+        process.once('SIGINT', abort).once('SIGTERM', abort);
+        try {
+          return await runAuditExport(flags(AUDIT_EXPORT_FLAGS), env, io, stop.signal);
+        } finally {
+          process.off('SIGINT', abort).off('SIGTERM', abort);
+        }
+      }
       if (sub === 'search') return runAuditSearch(flags(AUDIT_SEARCH_FLAGS), env, io);
       break;
     case 'revoke':

@@ -17,24 +17,15 @@ export async function createAuditSigner(keyText: string): Promise<AuditSigner> {
   const keys = await parseSigningKeys(keyText, 'AUDIT_SIGNING_KEY');
   const signing = keys[0]!;
   const privateKey = KeyObject.from(signing.privateKey!);
-  const publicKeys = new Map(keys.map((k) => [k.kid, createPublicKey({ key: { kty: 'OKP', crv: 'Ed25519', x: k.publicJwk.x! }, format: 'jwk' })]));
   const jwks = keys.map((k) => ({ ...k.publicJwk }));
+  const verifier = createAuditKeyVerifier({ keys: jwks });
   return {
     kid: signing.kid,
     async sign(body) {
       const full = { ...body, kid: signing.kid };
       return { ...full, sig: edSign(null, checkpointBytes(full), privateKey).toString('base64url') };
     },
-    async verify(c: Checkpoint) {
-      const key = publicKeys.get(c.kid);
-      if (key === undefined || typeof c.sig !== 'string' || !/^[A-Za-z0-9_-]{86}$/.test(c.sig)) return false;
-      const { sig, ...body } = c;
-      try {
-        return edVerify(null, checkpointBytes(body), key, Buffer.from(sig, 'base64url'));
-      } catch {
-        return false;
-      }
-    },
+    verify: (c: Checkpoint) => verifier.verify(c),
     publicJwks: () => ({ keys: jwks.map((k) => ({ ...k })) }),
   };
 }
@@ -73,4 +64,33 @@ export async function developmentAuditKey(dataDir: string): Promise<{ text: stri
   } finally {
     unlinkSync(aside);
   }
+}
+
+/**
+ * Checks checkpoints against a published JWK set (`/.well-known/audit-keys.json`, or a file
+ * holding it): what `audit verify --keys` uses on a machine without AUDIT_SIGNING_KEY.
+ */
+export function createAuditKeyVerifier(jwks: unknown): Pick<AuditSigner, 'verify'> {
+  const list = (jwks as { keys?: unknown }).keys;
+  if (!Array.isArray(list) || list.length === 0) throw new Error('the audit keys are not a JWK set: expected {"keys":[…]}');
+  const keys = new Map<string, KeyObject>();
+  for (const [i, k] of list.entries()) {
+    const jwk = k as { kty?: unknown; crv?: unknown; x?: unknown; kid?: unknown };
+    if (jwk.kty !== 'OKP' || jwk.crv !== 'Ed25519' || typeof jwk.x !== 'string' || typeof jwk.kid !== 'string') {
+      throw new Error(`audit key ${i}: expected an Ed25519 public JWK with a kid`);
+    }
+    keys.set(jwk.kid, createPublicKey({ key: { kty: 'OKP', crv: 'Ed25519', x: jwk.x }, format: 'jwk' }));
+  }
+  return {
+    async verify(c: Checkpoint) {
+      const key = keys.get(c.kid);
+      if (key === undefined || typeof c.sig !== 'string' || !/^[A-Za-z0-9_-]{86}$/.test(c.sig)) return false;
+      const { sig, ...body } = c;
+      try {
+        return edVerify(null, checkpointBytes(body), key, Buffer.from(sig, 'base64url'));
+      } catch {
+        return false;
+      }
+    },
+  };
 }

@@ -33,7 +33,7 @@ export interface AuditSealerTuning {
 
 export const DEFAULT_AUDIT_SEALER_TUNING: AuditSealerTuning = {
   everyEntries: 1000,
-  everyMs: 1000,
+  everyMs: 800,
   heartbeatMs: 60_000,
   leaseMs: 5000,
   pollMs: 100,

@@ -3,10 +3,14 @@ import { parseDuration } from '../core/duration.ts';
 import { showHiddenOneLine } from '../core/visible-text.ts';
 import type { AuditQuery, StoredAuditEvent } from '../core/ports.ts';
 import { STATUSES, type Status } from '../core/proposal.ts';
-import { auditVerify, openAuditLog } from '../wiring/cli-commands.ts';
+import { openAuditLog } from '../wiring/cli-commands.ts';
+import { auditExport, auditVerify } from '../wiring/audit-commands.ts';
+import { EXPORT_FORMATS, formatExportRecord, type ExportFormat } from '../core/audit-export.ts';
+import type { AuditVerifyReport } from '../core/audit-verifier.ts';
 import { usage, type Env, type Flags, type Io } from './io.ts';
 
-// `audit search` (the API's filters as flags) and `audit verify` (the hash chain).
+// `audit search` (the API's filters as flags), `audit verify` (the chain, the signed checkpoints,
+// an outside copy) and `audit export` (records for a SIEM).
 
 export const AUDIT_SEARCH_FLAGS = ['agent', 'actor', 'status', 'proposal', 'since', 'until', 'limit', 'json'] as const;
 
@@ -63,12 +67,57 @@ export async function runAuditSearch(flags: Flags, env: Env, io: Io): Promise<nu
   }
 }
 
-export async function runAuditVerify(env: Env, io: Io): Promise<number> {
-  const verdict = await auditVerify(env, io.err);
-  if (verdict.ok) {
-    io.out(`audit chain ok: ${verdict.count} entries, head ${verdict.head}`);
-    return 0;
+export const AUDIT_VERIFY_FLAGS = ['keys', 'against', 'offline', 'json'] as const;
+export const AUDIT_EXPORT_FLAGS = ['since', 'after-seq', 'follow', 'format'] as const;
+
+const plural = (n: number, one: string, many: string) => `${n} ${n === 1 ? one : many}`;
+
+export async function runAuditVerify(flags: Flags, env: Env, io: Io): Promise<number> {
+  const against = flags.string('against');
+  const keys = flags.string('keys');
+  const offline = flags.string('offline');
+  const r: AuditVerifyReport = await auditVerify(env, {
+    ...(against === undefined ? {} : { against }),
+    ...(keys === undefined ? {} : { keys }),
+    ...(offline === undefined ? {} : { offline }),
+    onProgress: (n) => io.err(`verified ${n} entries…`),
+  });
+  if (flags.has('json')) {
+    io.out(JSON.stringify(r, null, 2));
+    return r.ok ? 0 : 1;
   }
-  io.out(`audit chain BROKEN at seq ${verdict.seq} (stream id ${verdict.id}): ${verdict.reason}; ${verdict.count} entries before it verified`);
-  return 1;
+  const what = offline === undefined ? 'audit log' : `export ${offline}`;
+  const span = r.last === null ? `no entries${r.from > 1 ? ` (all up to seq ${r.from - 1} trimmed by retention)` : ''}` : `${plural(r.entries, 'entry', 'entries')} (seq ${r.from} to ${r.last.seq})`;
+  const signed = `${plural(r.checkpoints, 'signed checkpoint', 'signed checkpoints')}${against === undefined ? '' : `, ${r.outside} from the outside copy`}`;
+  if (r.ok) {
+    io.out(`${what} ok: ${span}, ${signed}, head ${r.head}`);
+    if (r.lastGood !== null) io.out(`the last good checkpoint covers seq ${r.lastGood.seq} (${r.lastGood.kind}, signed at ${r.lastGood.at})`);
+    if (r.firstUnproven !== null) io.out(`not yet covered by a checkpoint: ${plural(r.unsealed.count, 'entry', 'entries')} from seq ${r.firstUnproven.seq} (stream id ${r.firstUnproven.id})`);
+  } else {
+    const p = r.problem!;
+    io.out(showHiddenOneLine(`${what} BROKEN at seq ${p.seq} (stream id ${p.id}): ${p.reason}`));
+    io.out(`${span} checked, ${signed} held`);
+    io.out(
+      r.lastGood === null
+        ? 'no checkpoint holds: nothing in the log is proven'
+        : `the last good checkpoint covers seq ${r.lastGood.seq} (${r.lastGood.kind}, signed at ${r.lastGood.at}); distrust everything from seq ${r.lastGood.seq + 1}${r.firstUnproven === null ? '' : ` (stream id ${r.firstUnproven.id})`}`,
+    );
+  }
+  for (const w of r.warnings) io.err(showHiddenOneLine(`warning: ${w}`));
+  return r.ok ? 0 : 1;
+}
+
+export async function runAuditExport(flags: Flags, env: Env, io: Io, stop: AbortSignal): Promise<number> {
+  const format = (flags.string('format') ?? 'jsonl') as ExportFormat;
+  if (!EXPORT_FORMATS.includes(format)) throw usage(`--format must be one of ${EXPORT_FORMATS.join(', ')}`);
+  const afterSeq = flags.string('after-seq');
+  if (afterSeq !== undefined && !/^\d{1,15}$/.test(afterSeq)) throw usage('--after-seq must be a whole number (the seq of the last entry you already have)');
+  const since = time('since', flags.string('since'), Date.now());
+  if (afterSeq !== undefined && since !== undefined) throw usage('give --since or --after-seq, not both');
+  const from = afterSeq !== undefined ? { seq: Number(afterSeq) + 1 } : since !== undefined ? { time: since } : undefined;
+  const n = await auditExport(env, { ...(from === undefined ? {} : { from }), ...(flags.has('follow') ? { follow: { signal: stop, pollMs: 500 } } : {}) }, (r) =>
+    io.out(formatExportRecord(r, format)),
+  );
+  io.err(`${plural(n, 'entry', 'entries')} exported`);
+  return 0;
 }

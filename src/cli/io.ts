@@ -10,7 +10,7 @@ export interface Io {
   err(line: string): void;
 }
 
-const BOOLEAN_FLAGS = new Set(['json', 'help']);
+const BOOLEAN_FLAGS = new Set(['json', 'help', 'follow']);
 
 export class Flags {
   private readonly values = new Map<string, string>();

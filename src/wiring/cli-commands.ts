@@ -5,7 +5,6 @@ import { createRedisAuditLog } from '../../adapters/redis/audit-log.ts';
 import { createRedisSessionStore } from '../../adapters/redis/sessions.ts';
 import { restoreAgent as restoreAgentUseCase, revokeAgent as revokeAgentUseCase, type RestorationResult, type RevocationResult } from '../app/revoke-agent.ts';
 import type { ExecutionDeps } from '../app/execution-deps.ts';
-import { verifyAudit } from '../app/search-audit.ts';
 import { loadConfig, type Config } from '../config.ts';
 import { systemClock } from '../core/clock.ts';
 import { PolicyError, UnavailableError } from '../core/errors.ts';
@@ -40,16 +39,6 @@ export async function consoleSignInLink(env: Env, person: string): Promise<strin
     return await signInLink(createRedisSessionStore(conns.redis, c.prefix), c.publicUrl, person);
   } finally {
     await conns.close();
-  }
-}
-
-/** `countersign audit verify`: recomputes the chain against the configured Redis. */
-export async function auditVerify(env: Env, say: (line: string) => void) {
-  const { audit, close } = await openAuditLog(env);
-  try {
-    return await verifyAudit(audit, (n) => say(`verified ${n} entries…`));
-  } finally {
-    await close();
   }
 }
 

@@ -87,9 +87,10 @@ describe('countersign audit verify', () => {
 
   it('passes on a real log, then names the entry that was edited', async () => {
     const env = { REDIS_URL: inject('redisUrl') ?? '', COUNTERSIGN_PREFIX: app.prefix };
-    const ok = await countersign(['audit', 'verify'], env);
+    const keys = ['--keys', `${app.url}/.well-known/audit-keys.json`];
+    const ok = await countersign(['audit', 'verify', ...keys], env);
     expect(ok.code).toBe(0);
-    expect(ok.stdout).toMatch(/audit chain ok: \d+ entries, head [0-9a-f]{64}/);
+    expect(ok.stdout).toMatch(/audit log ok: \d+ entries \(seq 1 to \d+\), \d+ signed checkpoints?, head [0-9a-f]{64}/);
 
     // Forge: append an entry whose digest does not match its content.
     const redis = app.running.redis as import('ioredis').Redis;
@@ -101,7 +102,7 @@ describe('countersign audit verify', () => {
     copy[copy.indexOf('data') + 1] = '{"forged":true}';
     const forgedId = await redis.xadd(key, '*', ...copy);
     expect(lastId).not.toBe(forgedId);
-    const broken = await countersign(['audit', 'verify'], env);
+    const broken = await countersign(['audit', 'verify', ...keys], env);
     expect(broken.code).toBe(1);
     expect(broken.stdout).toContain(`stream id ${forgedId}`);
     expect(broken.stdout).toContain('edited');
