@@ -103,6 +103,12 @@ export function createRedisAuditSeals(redis: Redis | Cluster, opts: RedisStoreOp
       const entries = (await redis.xrange(keys.auditCheckpoints, String(Math.max(0, Math.floor(fromSeq))), '+', 'COUNT', Math.floor(limit))) as StreamEntry[];
       return entries.map(([, list]) => checkpointOf(list));
     },
+    async checkpointPage(from, limit) {
+      const count = Math.max(1, Math.floor(limit));
+      const start = 'after' in from ? `(${from.after}` : String(Math.max(0, Math.floor(from.seq)));
+      const entries = (await redis.xrange(keys.auditCheckpoints, start, '+', 'COUNT', count)) as StreamEntry[];
+      return { checkpoints: entries.map(([, list]) => checkpointOf(list)), ids: entries.map(([id]) => id), next: entries.length < count ? null : entries.at(-1)![0] };
+    },
     async latestCheckpoint() {
       const [entry] = (await redis.xrevrange(keys.auditCheckpoints, '+', '-', 'COUNT', 1)) as StreamEntry[];
       return entry === undefined ? null : checkpointOf(entry[1]);

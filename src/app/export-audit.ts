@@ -68,52 +68,67 @@ export async function* exportAudit(audit: AuditLog, seals: AuditSeals, log: stri
   yield { record: 'start', log, seq: first - 1, hash: prev };
   if (cut !== null && cut.seq === first - 1) yield { record: 'checkpoint', ...cut };
 
-  // Checkpoints already given, at the seq of the last one (several can share a seq).
-  let given = { seq: first - 1, sigs: new Set<string>() };
+  // Where reading checkpoints goes on: by position, since an idle log holds many heartbeats at one seq.
+  let cursor: { seq: number } | { after: string } = { seq: first - 1 };
+  /** The checkpoints not given yet, up to those at seq `upTo`. */
   const newCheckpoints = async (upTo: number): Promise<Checkpoint[]> => {
     const out: Checkpoint[] = [];
     for (;;) {
-      const page = await seals.checkpoints(given.seq, 1000);
-      const fresh = page.filter((c) => c.seq <= upTo && (c.seq > given.seq || !given.sigs.has(c.sig)));
-      for (const c of fresh) {
-        if (c.seq !== given.seq) given = { seq: c.seq, sigs: new Set() };
-        given.sigs.add(c.sig);
-        out.push(c);
+      const page = await seals.checkpointPage(cursor, 1000);
+      for (const [i, c] of page.checkpoints.entries()) {
+        if (c.seq > upTo) return out;
+        // A checkpoint below the first entry given (the cut trimmed the rest) proves nothing here.
+        if (c.seq >= first - 1) out.push(c);
+        cursor = { after: page.ids[i]! };
       }
-      if (page.length < 1000 || fresh.length === 0) return out;
+      if (page.next === null) return out;
     }
   };
 
   /** Entries after lastSeq up to `upTo`, each followed by the checkpoints at its seq. */
   async function* entriesThrough(upTo: number): AsyncGenerator<ExportRecord> {
-    if (upTo <= lastSeq) return;
     const pending = await newCheckpoints(upTo);
+    while (pending.length > 0 && pending[0]!.seq <= lastSeq) yield { record: 'checkpoint', ...pending.shift()! };
+    if (upTo <= lastSeq) return;
     for await (const e of audit.scan(1000, { seq: lastSeq + 1 })) {
       if (e.seq > upTo) break;
+      // A gap: a retention run cut under this export (or entries are missing). What follows would not
+      // chain: stop, and let whoever runs the export resume from the last seq it has.
+      if (e.seq !== lastSeq + 1) throw new ExportGap(lastSeq, e.seq);
       const hash = hashAfter(prev, e);
       yield entryRecord(e, prev, hash);
       prev = hash;
       lastSeq = e.seq;
       while (pending.length > 0 && pending[0]!.seq <= e.seq) yield { record: 'checkpoint', ...pending.shift()! };
     }
+    if (lastSeq < upTo) throw new ExportGap(lastSeq, null);
     for (const c of pending) yield { record: 'checkpoint', ...c };
   }
 
-  if (o.follow === undefined) {
-    yield* entriesThrough(Number.MAX_SAFE_INTEGER);
-    return;
-  }
-  const { signal, pollMs } = o.follow;
-  while (!signal.aborted) {
+  // Up to the newest checkpoint only: an export ends at a checkpoint, so that everything in it is
+  // proven and anything after the last checkpoint in a copy is suspect. The unsealed tail (normally
+  // under a second) comes with the next run or, with --follow, a moment later.
+  const signal = o.follow?.signal;
+  for (;;) {
     const latest = await seals.latestCheckpoint();
-    if (latest !== null && latest.seq >= lastSeq) {
-      yield* entriesThrough(latest.seq);
-      // Heartbeats and checkpoints at the seq reached (no new entry to carry them).
-      for (const c of await newCheckpoints(lastSeq)) yield { record: 'checkpoint', ...c };
-    }
+    if (latest !== null && latest.seq >= lastSeq) yield* entriesThrough(latest.seq);
+    if (signal === undefined || signal.aborted) return;
     await new Promise<void>((resolve) => {
-      const timer = setTimeout(resolve, pollMs);
+      const timer = setTimeout(resolve, o.follow!.pollMs);
       signal.addEventListener('abort', () => (clearTimeout(timer), resolve()), { once: true });
     });
+    if (signal.aborted) return;
+  }
+}
+
+/** The export cannot go on in order: entries after `lastSeq` are gone (a retention cut, or deleted). */
+export class ExportGap extends Error {
+  constructor(readonly lastSeq: number, readonly found: number | null) {
+    super(
+      found === null
+        ? `the log ends before the newest checkpoint after seq ${lastSeq}: entries are missing (run countersign audit verify)`
+        : `the log jumps from seq ${lastSeq} to seq ${found} (a retention cut during the export, or deleted entries): resume with --after-seq ${lastSeq}, and run countersign audit verify`,
+    );
+    this.name = 'ExportGap';
   }
 }

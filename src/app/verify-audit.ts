@@ -38,20 +38,14 @@ function verifierFor(o: VerifyAuditOptions, log: string | null, anchor: Construc
   });
 }
 
-/** Every checkpoint from `fromSeq` on, in seq order, a page at a time. */
-async function* checkpointsFrom(seals: AuditSeals, fromSeq: number, page = 1000): AsyncIterable<Checkpoint> {
-  let from = fromSeq;
-  let seenAtFrom = 0;
+/** Every checkpoint from `fromSeq` on, in order, a page at a time. */
+export async function* checkpointsFrom(seals: AuditSeals, fromSeq: number, page = 1000): AsyncIterable<Checkpoint> {
+  let from: { seq: number } | { after: string } = { seq: fromSeq };
   for (;;) {
-    const list = await seals.checkpoints(from, page);
-    // Checkpoints at the seq a page starts from were given by the page before (seenAtFrom of them).
-    const fresh = list.filter((c) => c.seq > from).length + Math.max(0, list.filter((c) => c.seq === from).length - seenAtFrom);
-    yield* list.slice(list.length - fresh);
-    if (list.length < page) return;
-    const lastSeq = list.at(-1)!.seq;
-    seenAtFrom = list.filter((c) => c.seq === lastSeq).length + (lastSeq === from ? seenAtFrom : 0);
-    if (lastSeq === from && fresh === 0) return;
-    from = lastSeq;
+    const { checkpoints, next } = await seals.checkpointPage(from, page);
+    yield* checkpoints;
+    if (next === null) return;
+    from = { after: next };
   }
 }
 
@@ -131,5 +125,16 @@ export async function verifyExportedAudit(lines: AsyncIterable<string>, o: Verif
     if (o.onProgress !== undefined && lineNo % 10_000 === 0) o.onProgress(lineNo);
   }
   if (v === null) throw new Error(before.length > 0 ? 'the export has checkpoints but no start record' : 'the export is empty (no start record)');
-  return v.finish();
+  const report = v.finish();
+  // An export ends at a checkpoint (src/app/export-audit.ts): entries after the last one were added
+  // to the copy, or the checkpoints after them were taken out.
+  if (report.ok && report.firstUnproven !== null) {
+    const n = report.unsealed.count;
+    return {
+      ...report,
+      ok: false,
+      problem: { ...report.firstUnproven, reason: `${n} entr${n === 1 ? 'y follows' : 'ies follow'} the last checkpoint: an export ends at a checkpoint, so ${n === 1 ? 'it was' : 'they were'} added to the copy, or the checkpoints after ${n === 1 ? 'it' : 'them'} taken out` },
+    };
+  }
+  return report;
 }

@@ -86,18 +86,20 @@ export async function runAuditVerify(flags: Flags, env: Env, io: Io): Promise<nu
     io.out(JSON.stringify(r, null, 2));
     return r.ok ? 0 : 1;
   }
+  // Ids, kids and times come from the store or the file checked: shown, never run.
+  const say = (line: string) => io.out(showHiddenOneLine(line));
   const what = offline === undefined ? 'audit log' : `export ${offline}`;
   const span = r.last === null ? `no entries${r.from > 1 ? ` (all up to seq ${r.from - 1} trimmed by retention)` : ''}` : `${plural(r.entries, 'entry', 'entries')} (seq ${r.from} to ${r.last.seq})`;
   const signed = `${plural(r.checkpoints, 'signed checkpoint', 'signed checkpoints')}${against === undefined ? '' : `, ${r.outside} from the outside copy`}`;
   if (r.ok) {
-    io.out(`${what} ok: ${span}, ${signed}, head ${r.head}`);
-    if (r.lastGood !== null) io.out(`the last good checkpoint covers seq ${r.lastGood.seq} (${r.lastGood.kind}, signed at ${r.lastGood.at})`);
-    if (r.firstUnproven !== null) io.out(`not yet covered by a checkpoint: ${plural(r.unsealed.count, 'entry', 'entries')} from seq ${r.firstUnproven.seq} (stream id ${r.firstUnproven.id})`);
+    say(`${what} ok: ${span}, ${signed}, head ${r.head}`);
+    if (r.lastGood !== null) say(`the last good checkpoint covers seq ${r.lastGood.seq} (${r.lastGood.kind}, signed at ${r.lastGood.at})`);
+    if (r.firstUnproven !== null) say(`not yet covered by a checkpoint: ${plural(r.unsealed.count, 'entry', 'entries')} from seq ${r.firstUnproven.seq} (stream id ${r.firstUnproven.id})`);
   } else {
     const p = r.problem!;
-    io.out(showHiddenOneLine(`${what} BROKEN at seq ${p.seq} (stream id ${p.id}): ${p.reason}`));
-    io.out(`${span} checked, ${signed} held`);
-    io.out(
+    say((`${what} BROKEN at seq ${p.seq} (stream id ${p.id}): ${p.reason}`));
+    say(`${span} checked, ${signed} held`);
+    say(
       r.lastGood === null
         ? 'no checkpoint holds: nothing in the log is proven'
         : `the last good checkpoint covers seq ${r.lastGood.seq} (${r.lastGood.kind}, signed at ${r.lastGood.at}); distrust everything from seq ${r.lastGood.seq + 1}${r.firstUnproven === null ? '' : ` (stream id ${r.firstUnproven.id})`}`,

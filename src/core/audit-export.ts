@@ -2,6 +2,7 @@ import { z } from 'zod';
 import type { AuditEvent } from './audit.ts';
 import type { Checkpoint } from './audit-checkpoint.ts';
 import { ValidationError } from './errors.ts';
+import { showHiddenOneLine } from './visible-text.ts';
 
 // What `countersign audit export` writes, one record per line, and `audit verify --offline` reads
 // back. A SIEM keeps the entries with their place in the chain (seq, prev_hash, hash) and the
@@ -38,7 +39,7 @@ const entrySchema = z
   .object({
     record: z.literal('entry'),
     seq: seq.min(1),
-    id: z.string(),
+    id: z.string().regex(/^\d{1,20}-\d{1,20}$/, 'a stream id'),
     at: z.string(),
     type: z.string(),
     proposal_id: z.string().nullable(),
@@ -68,8 +69,10 @@ export function parseExportLine(line: string, lineNo: number): ExportRecord {
   const parsed = recordSchema.safeParse(value);
   if (!parsed.success) {
     const issue = parsed.error.issues[0]!;
-    const field = issue.path.join('.') || 'record';
-    throw new ValidationError(`line ${lineNo}: ${field}: ${issue.message}`, [{ path: `line ${lineNo}.${field}`, code: issue.code, message: issue.message }]);
+    // The file's own words (a key, a value) reach the terminal: shown, never run.
+    const field = showHiddenOneLine(issue.path.join('.') || 'record').slice(0, 100);
+    const message = showHiddenOneLine(issue.message).slice(0, 200);
+    throw new ValidationError(`line ${lineNo}: ${field}: ${message}`, [{ path: `line ${lineNo}.${field}`, code: issue.code, message }]);
   }
   return parsed.data as ExportRecord;
 }
@@ -88,8 +91,12 @@ const SEVERITY: Record<string, number> = {
   card_failed: 4,
 };
 
-const header = (text: string) => text.replace(/\\/g, '\\\\').replace(/\|/g, '\\|').replace(/[\r\n]+/g, ' ');
-const value = (text: string) => text.replace(/\\/g, '\\\\').replace(/=/g, '\\=').replace(/\r\n|\r|\n/g, '\\n');
+// Control characters, line and paragraph separators and bidi controls: written as \uXXXX, so a
+// value can neither split a record nor reorder what an analyst reads.
+const HIDDEN = /[\u0000-\u0009\u000b-\u001f\u007f-\u009f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g;
+const unhide = (text: string) => text.replace(HIDDEN, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+const header = (text: string) => unhide(text.replace(/\\/g, '\\\\').replace(/\|/g, '\\|').replace(/[\r\n]+/g, ' '));
+const value = (text: string) => unhide(text.replace(/\\/g, '\\\\').replace(/=/g, '\\=').replace(/\r\n|\r|\n/g, '\\n'));
 
 function cef(signature: string, name: string, severity: number, ext: [string, string | number | null][]): string {
   const fields = ext.filter(([, v]) => v !== null && v !== '').map(([k, v]) => `${k}=${value(String(v))}`);

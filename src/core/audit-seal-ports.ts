@@ -73,6 +73,12 @@ export interface AuditSeals {
   seal(owner: string, leaseMs: number, expectedSeq: number, next: SealedState, checkpoint: Checkpoint | null): Promise<SealWriteResult>;
   /** Checkpoints whose seq is `fromSeq` or later, oldest first, at most `limit`. */
   checkpoints(fromSeq: number, limit: number): Promise<Checkpoint[]>;
+  /**
+   * A page of checkpoints in order, from the first at or after `from.seq`, or after the one
+   * `from.after` (a previous page's `next`, or one of its `ids`) names; `next` is null at the end. Pages by position,
+   * not by seq: an idle log can hold thousands of heartbeats at one seq.
+   */
+  checkpointPage(from: { seq: number } | { after: string }, limit: number): Promise<{ checkpoints: Checkpoint[]; ids: string[]; next: string | null }>;
   latestCheckpoint(): Promise<Checkpoint | null>;
   /** The seq of the last entry appended (0 when none). */
   headSeq(): Promise<number>;

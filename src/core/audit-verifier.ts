@@ -115,7 +115,23 @@ export class AuditVerifier {
 
   /** The next entry in seq order. Entries at or below the anchor (a trim not finished) are skipped. */
   async entry(e: AuditEvent & { id: string }): Promise<void> {
-    if (this.problem !== null || e.seq < this.from) return;
+    if (this.problem !== null) return;
+    if (!Number.isSafeInteger(e.seq) || e.seq < 1) return this.fail(this.last?.seq ?? this.from, e.id, `an entry with seq "${String(e.seq).slice(0, 20)}" (not a whole number from 1): it was planted`);
+    if (this.last === null) {
+      // Leftovers of a trim not finished lie below the cut, oldest first, before the log proper.
+      if (e.seq < this.from) return;
+      if (e.seq > this.from) {
+        return this.fail(
+          this.from,
+          e.id,
+          this.o.anchor === null
+            ? `the log starts at seq ${e.seq}, not 1, and no retention cut record says why: entries were deleted (or the cut record {prefix}:audit:cut was)`
+            : `the log starts at seq ${e.seq} but the retention cut ends at seq ${this.from - 1}: entries in between are missing`,
+        );
+      }
+    } else if (e.seq < this.from) {
+      return this.fail(e.seq, e.id, `an entry with seq ${e.seq}, below where the log starts (${this.from}), after entry ${this.last.seq}: it was planted`);
+    }
     const reason = this.chain.check(e);
     if (reason !== null) return this.fail(e.seq, e.id, reason);
     this.last = { seq: e.seq, id: e.id, at: e.at };

@@ -25,8 +25,18 @@ const MAX_FETCH_BYTES = 256 * 1024 * 1024;
 /** A file's text, or a URL's body (GET, no redirects). */
 async function readSource(source: string, what: string): Promise<string> {
   if (/^https?:\/\//i.test(source)) {
-    const res = await fetch(source, { redirect: 'error', signal: AbortSignal.timeout(30_000) });
-    if (!res.ok) throw new Error(`${what}: ${new URL(source).origin}${new URL(source).pathname} answered HTTP ${res.status}`);
+    // Named by origin and path only: a URL may carry a credential (user:password@, a token in the query).
+    let where = 'the URL';
+    let res: Response;
+    try {
+      const url = new URL(source);
+      where = `${url.protocol}//${url.host}${url.pathname}`;
+      res = await fetch(url, { redirect: 'error', signal: AbortSignal.timeout(30_000) });
+    } catch (e) {
+      const err = e as Error & { cause?: { code?: string } };
+      throw new Error(`${what}: cannot fetch ${where} (${err.cause?.code ?? (err.name === 'TimeoutError' ? 'timeout' : err.name)})`);
+    }
+    if (!res.ok) throw new Error(`${what}: ${where} answered HTTP ${res.status}`);
     const text = await res.text();
     if (text.length > MAX_FETCH_BYTES) throw new Error(`${what}: more than ${MAX_FETCH_BYTES} bytes`);
     return text;

@@ -6,6 +6,7 @@ import { promisify } from 'node:util';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { createRedisAuditSeals } from '../../adapters/redis/audit-seals.ts';
+import { createAuditSigner } from '../../adapters/tokens/audit-signer.ts';
 import { generateSigningKey } from '../../adapters/tokens/jwt-signer.ts';
 import { eventDigest } from '../../src/core/audit.ts';
 import { proposalBody } from '../helpers/agent.ts';
@@ -60,10 +61,12 @@ describe('audit verify and export against a sealed log', () => {
   let redis: Redis;
   let env: Record<string, string>;
   let keysFile: string;
+  let signingKey: string;
   const witness = join(dir, 'witness.jsonl');
 
   beforeAll(async () => {
     const key = await generateSigningKey();
+    signingKey = key;
     app = await startTestApp({ env: { AUDIT_SIGNING_KEY: key, AUDIT_WITNESS_FILE: witness }, start: { audit: SHORT } });
     redis = new Redis(inject('redisUrl') ?? '');
     env = { REDIS_URL: inject('redisUrl') ?? '', COUNTERSIGN_PREFIX: app.prefix, COUNTERSIGN_DATA_DIR: dir, LOG_LEVEL: 'silent' };
@@ -123,8 +126,55 @@ describe('audit verify and export against a sealed log', () => {
     const cef = await countersign(['audit', 'export', '--format', 'cef'], env);
     const cefLines = cef.stdout.trim().split('\n');
     expect(cefLines).toHaveLength(lines.length);
-    expect(cefLines[1]).toMatch(/^CEF:0\|countersign\|countersign\|1\|proposal_received\|proposal received\|3\|rt=\d+ suser=agent:billing-agent /);
+    expect(cefLines.find((l) => l.includes('|proposal_received|'))).toMatch(/^CEF:0\|countersign\|countersign\|1\|proposal_received\|proposal received\|3\|rt=\d+ suser=agent:billing-agent /);
     expect(cefLines.some((l) => /\|audit_checkpoint_seal\|/.test(l) && /cs4Label=sig cs4=[A-Za-z0-9_-]{86}/.test(l))).toBe(true);
+  });
+
+  it('an idle log heartbeats (over a thousand at one seq) are all read, by verify and by export', async () => {
+    const seals = createRedisAuditSeals(redis, { prefix: app.prefix });
+    const latest = (await seals.latestCheckpoint())!;
+    const signer = await createAuditSigner(signingKey);
+    const cps = `{${app.prefix}}:audit:checkpoints`;
+    const before = await redis.xlen(cps);
+    const [[lastId]] = (await redis.xrevrange(cps, '+', '-', 'COUNT', 1)) as [[string, string[]]];
+    let n = Number(lastId.split('-')[1]);
+    const pipeline = redis.pipeline();
+    const added: string[] = [];
+    for (let i = 0; i < 1200; i++) {
+      const c = await signer.sign({ v: 1, log: app.prefix, kind: 'heartbeat', seq: latest.seq, hash: latest.hash, at: new Date(Date.parse(latest.at) + (i + 1) * 100).toISOString() });
+      added.push(`${latest.seq}-${++n}`);
+      pipeline.xadd(cps, added.at(-1)!, ...Object.entries(c).flatMap(([k, v]) => [k, String(v)]));
+    }
+    await pipeline.exec();
+    try {
+      const res = await countersign(['audit', 'verify', '--keys', keysFile, '--json'], env);
+      expect(res.code).toBe(0);
+      expect(JSON.parse(res.stdout)).toMatchObject({ ok: true, checkpoints: before + 1200 });
+      const exported = (await countersign(['audit', 'export'], env)).stdout.trim().split('\n');
+      expect(exported.filter((l) => l.includes('"record":"checkpoint"'))).toHaveLength(before + 1200);
+    } finally {
+      await redis.xdel(cps, ...added);
+    }
+  });
+
+  it('an entry planted with a seq below the log start is caught, not skipped', async () => {
+    const all = (await redis.xrange(audit(), '-', '+')) as StreamEntry[];
+    const [id4, l4] = all[3]!;
+    const planted = fieldsOf(l4);
+    planted.set('seq', '0');
+    await redis.del(audit());
+    for (const [id, l] of all) {
+      await redis.xadd(audit(), id, ...l);
+      if (id === id4) await redis.xadd(audit(), `${id.split('-')[0]}-${Number(id.split('-')[1]) + 1}`, ...[...planted].flat());
+    }
+    try {
+      const res = await countersign(['audit', 'verify', '--keys', keysFile], env);
+      expect(res.code).toBe(1);
+      expect(res.stdout).toMatch(/an entry with seq "0" .* it was planted/);
+    } finally {
+      await redis.del(audit());
+      for (const [id, l] of all) await redis.xadd(audit(), id, ...l);
+    }
   });
 
   it('an edited export fails offline: the edited entry by its digest, a removed line by its seq, a forged start by the next checkpoint', async () => {

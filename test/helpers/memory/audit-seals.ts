@@ -129,6 +129,13 @@ export function createMemoryAuditSeals(opts: { clock?: Clock } = {}): MemoryAudi
     async checkpoints(fromSeq, limit) {
       return checkpoints.filter((c) => c.seq >= fromSeq).slice(0, Math.max(0, Math.floor(limit))).map((c) => ({ ...c }));
     },
+    async checkpointPage(from, limit) {
+      // The position in the list stands for the stream id.
+      const count = Math.max(1, Math.floor(limit));
+      const first = 'after' in from ? Number(from.after) + 1 : checkpoints.findIndex((c) => c.seq >= from.seq);
+      const page = first < 0 ? [] : checkpoints.slice(first, first + count);
+      return { checkpoints: page.map((c) => ({ ...c })), ids: page.map((_, i) => String(first + i)), next: page.length < count ? null : String(first + page.length - 1) };
+    },
     async latestCheckpoint() {
       const c = checkpoints.at(-1);
       return c === undefined ? null : { ...c };
