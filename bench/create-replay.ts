@@ -1,6 +1,8 @@
 import { readFileSync } from 'node:fs';
 import type { Redis } from 'ioredis';
+import { createRedisAuditIndex } from '../adapters/redis/audit-index-store.ts';
 import { parseStreamEntry } from '../adapters/redis/audit-log.ts';
+import { createRedisAuditSeals } from '../adapters/redis/audit-seals.ts';
 import { redisKeys } from '../adapters/redis/keys.ts';
 import { redisScripts, type CreateProposalArgs } from '../adapters/redis/scripts.ts';
 import type { SealedAuditEventInput } from '../src/core/audit.ts';
@@ -9,8 +11,8 @@ import { pool } from './lib.ts';
 import { addDelta, emptySnapshot, redisSnapshot, scriptStat, snapshotDelta, unlinkPrefix } from './redis-stats.ts';
 
 // The create script of proposals countersign made in this run, replayed on fresh keys twice:
-// with today's create-proposal.lua and with the one of before issue 13 (chain step 2: SHA-256
-// in Lua; a bench-only copy in bench/fixtures/chain-step2/), taking turns in rounds. The same
+// with today's create-proposal.lua (and the indexer after it) and with the one of before issue 13
+// (chain step 2: SHA-256 in Lua; a bench-only copy in bench/fixtures/chain-step2/), taking turns in rounds. The same
 // proposal documents and audit events (read back from Redis) go to both, so the difference is
 // the scripts' alone: a same-run before/after of what creating a proposal costs Redis.
 
@@ -21,6 +23,9 @@ const STEP2_COMMAND = 'benchCreateProposalStep2';
 /** The events the create script writes with the proposal (the card's come later, by another script). */
 const CREATE_EVENTS = new Set(['proposal_received', 'policy_decided', 'decided']);
 const ROUNDS = 4;
+/** Entries per indexer step in the `after` window: about what a 500 ms poll gathers at the bench's intake. */
+export const INDEX_BATCH = 300;
+const INDEXER = 'bench-indexer';
 
 export interface ReplayCost {
   proposals: number;
@@ -30,7 +35,7 @@ export interface ReplayCost {
   after: { cpuUs: number; scriptUs: number };
 }
 
-/** What the create script got for proposal `id` of `prefix`, rebuilt from what it stored. */
+/** What the create script got for proposal `id` of `prefix`, rebuilt from what it stored (the index must have caught up). */
 async function createArgs(redis: Redis, prefix: string, id: string): Promise<CreateProposalArgs | null> {
   const k = redisKeys(prefix);
   const [doc, version, status, agent] = await redis.hmget(k.proposal(id), 'doc', 'version', 'status', 'agent');
@@ -84,19 +89,31 @@ export async function replayCreates(redis: Redis, prefix: string, ids: readonly 
       const k = redisKeys(target.after);
       const keys = {
         proposal: k.proposal(a.id), idempotency: k.idempotency(a.agent, ''), pending: k.pending, statusCounts: k.statusCounts,
-        audit: k.audit, auditHead: k.auditHead, auditIndex: k.auditIndex, revokedAgent: k.revokedAgent(a.agent), restoredAgent: k.restoredAgent(a.agent),
+        audit: k.audit, auditHead: k.auditHead, revokedAgent: k.revokedAgent(a.agent), restoredAgent: k.restoredAgent(a.agent),
       };
       return today.createProposal(keys, a);
     },
   };
+  // Today's create leaves the search index to the indexer: the `after` window runs it too, over
+  // what the creates appended (the index at commit was part of the create script before).
+  const afterSeals = createRedisAuditSeals(redis, { prefix: target.after });
+  const afterIndex = createRedisAuditIndex(redis, { prefix: target.after });
   const sums = { before: emptySnapshot(), after: emptySnapshot() };
   const per = Math.ceil(list.length / ROUNDS);
   for (let r = 0; r < ROUNDS; r++) {
     const chunk = list.slice(r * per, (r + 1) * per);
     for (const v of ['after', 'before'] as const) {
+      if (v === 'after') await afterSeals.acquireLease(INDEXER, 600_000);
       const s0 = await redisSnapshot(redis);
       const res = await pool(chunk.length, 4, (i) => run[v](chunk[i]!).then(() => undefined));
       if (res.errors > 0) throw new Error(`create replay (${label}, ${v}): ${String((res.firstError as Error)?.message ?? res.firstError)}`);
+      if (v === 'after') {
+        for (;;) {
+          const step = await afterIndex.indexNext(INDEXER, INDEX_BATCH);
+          if (typeof step !== 'object') throw new Error(`create replay (${label}): the indexer step was ${step}`);
+          if (step.indexed === 0) break;
+        }
+      }
       addDelta(sums[v], snapshotDelta(s0, await redisSnapshot(redis)));
     }
   }

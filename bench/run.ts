@@ -13,10 +13,10 @@ import { NEEDLE_EVERY, needleWord, RARE_AGENTS, rareActor, rareAgent, rareCount,
 import { blockActionsPayload, payloadBody, slackSignature } from '../test/helpers/fake-slack.ts';
 import { buildCountersign, spawnChild, startFlags, Timeline, type Child } from './children.ts';
 import { drainQueues, fmt, HttpClient, pool, redisCpuMs, summarize, wallNow, type Summary } from './lib.ts';
-import { replayCreates } from './create-replay.ts';
+import { INDEX_BATCH, replayCreates } from './create-replay.ts';
 import { proposalCost, proposalCostRows } from './proposal-cost.ts';
 import { writeResults, type Row } from './results-file.ts';
-import { sealingLag, sealingLagRow, waitSealed } from './sealing-lag.ts';
+import { sealingLag, sealingLagRow, waitIndexed, waitSealed } from './sealing-lag.ts';
 import { benchPolicy, countersignEnv, deleteBody, nextSeq, paymentBody, propose as submit, tagBody } from './workload.ts';
 
 // `npm run bench`: countersign end to end on this machine, against a private redis-server,
@@ -116,10 +116,12 @@ async function main(): Promise<void> {
 
     // ---- 7. Redis per audit event, before and after, while nothing else uses this Redis ----
     log(`audit cost: ${COST_EVENTS} events in batches of 500, ${COST_EVENTS_X2} of 2, ${COST_EVENTS_X1} of 1; chain step 2 and step 3`);
+    // Indexed as the indexer takes them: under phase 5's load a full batch (1000) at a time; at a
+    // proposal's pace, what its 500 ms poll gathers (INDEX_BATCH).
     const cost = await auditAppendCost(redis, [
-      { batch: 500, events: COST_EVENTS },
-      { batch: 2, events: COST_EVENTS_X2 },
-      { batch: 1, events: COST_EVENTS_X1 },
+      { batch: 500, indexBatch: 1000, events: COST_EVENTS },
+      { batch: 2, indexBatch: INDEX_BATCH, events: COST_EVENTS_X2 },
+      { batch: 1, indexBatch: INDEX_BATCH, events: COST_EVENTS_X1 },
     ]);
     auditCostRows(cost, row);
 
@@ -296,6 +298,8 @@ async function main(): Promise<void> {
         splitCount: Math.min(COST_PROPOSALS, 500),
         deadlineMs: wallNow() + PHASE_CAP_MS,
       });
+      // The replay reads each proposal's events through the search index.
+      await waitIndexed(redis, PREFIX, PHASE_CAP_MS);
       const replay = await replayCreates(redis, PREFIX, c.ids.slice(0, COST_REPLAYS), kind);
       proposalCostRows(c, replay, appendDelta, row);
     }
@@ -371,6 +375,8 @@ async function main(): Promise<void> {
     // The sealer (in the countersign child) chains what was just loaded; search is timed once it
     // has caught up, not while it competes for the same process.
     const sealed = await waitSealed(redis, PREFIX, PHASE_CAP_MS * 2);
+    // And once the indexer (same child) has too: search scans what it has not reached yet.
+    const indexed = await waitIndexed(redis, PREFIX, PHASE_CAP_MS * 2);
     const total = await redis.xlen(`{${PREFIX}}:audit`);
     const memAfter = await usedMemory();
     // The stream's own share (MEMORY USAGE samples a few nodes), the rest is mostly the index.
@@ -384,6 +390,10 @@ async function main(): Promise<void> {
     row(
       `5. sealer catching up with the load (countersign child, default tuning)`,
       sealed.seq >= sealed.head ? `sealed up to seq ${sealed.head} ${fmt(sealed.ms / 1000, 1)} s after the load ended` : `MISSED: sealed ${sealed.seq} of ${sealed.head} after ${fmt(sealed.ms / 1000, 0)} s (search timed anyway)`,
+    );
+    row(
+      `5. search indexer catching up with the load (countersign child, default tuning)`,
+      indexed.caught ? `indexed up to the newest entry ${fmt((sealed.ms + indexed.ms) / 1000, 1)} s after the load ended` : `MISSED: not caught up ${fmt((sealed.ms + indexed.ms) / 1000, 0)} s after the load ended (search timed anyway, scanning what is not indexed)`,
     );
     const auditGet = async (query: string) => {
       const t = wallNow();

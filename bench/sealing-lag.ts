@@ -1,4 +1,5 @@
 import type { Redis } from 'ioredis';
+import { compareIds } from '../adapters/redis/audit-log.ts';
 import { redisKeys } from '../adapters/redis/keys.ts';
 import { fmt, summarize, wallNow, type Summary } from './lib.ts';
 
@@ -92,6 +93,23 @@ export async function waitSealed(redis: Redis, prefix: string, capMs: number): P
     await new Promise((r) => setTimeout(r, 100));
   }
   return { head, seq, ms: wallNow() - t0 };
+}
+
+/**
+ * Waits (up to capMs) until the search indexer (in the countersign child) has indexed the newest
+ * entry there is now; `ms` is how long that took.
+ */
+export async function waitIndexed(redis: Redis, prefix: string, capMs: number): Promise<{ caught: boolean; ms: number }> {
+  const keys = redisKeys(prefix);
+  const t0 = wallNow();
+  const [newest] = (await redis.xrevrange(keys.audit, '+', '-', 'COUNT', 1)) as [string, string[]][];
+  if (newest === undefined) return { caught: true, ms: 0 };
+  for (;;) {
+    const position = await redis.hget(keys.auditHead, 'ix_to');
+    if (position !== null && compareIds(position, newest[0]) >= 0) return { caught: true, ms: wallNow() - t0 };
+    if (wallNow() - t0 >= capMs) return { caught: false, ms: wallNow() - t0 };
+    await new Promise((r) => setTimeout(r, 50));
+  }
 }
 
 type RowFn = (metric: string, value: string, baseline?: string, ratio?: string, target?: string) => void;

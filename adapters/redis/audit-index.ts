@@ -1,9 +1,8 @@
 import { auditSearchText } from '../../src/core/audit-words.ts';
 import type { AuditIndexKeys } from './keys.ts';
 
-// The audit log's search index, kept by the append Lua script next to the stream (same
-// `{prefix}` hash tag; the names are built here and in keys.ts and passed to the script in
-// KEYS, as Redis Cluster wants). Each index is a capped Redis list of audit entry ids, newest first
+// The audit log's search index, beside the stream (same `{prefix}` hash tag; the names are
+// built here and in keys.ts). Each index is a capped Redis list of audit entry ids, newest first
 // (lists, not streams: a new stream key preallocates a 4 KB node, and most words are rare):
 //
 //   {prefix}:audit:ix:agent:<agent>       events whose `agent` is exactly <agent>
@@ -12,12 +11,14 @@ import type { AuditIndexKeys } from './keys.ts';
 //   {prefix}:audit:ix:w:<token>           events whose searchable text contains the word <token>
 //   {prefix}:audit:ix:w*                  events with more words than were indexed (always candidates)
 //
-// The index only proposes candidates: every candidate is read and checked with the same
-// filters and the same whole-word match (core/audit-words.ts) as a scan, so a result is
-// exactly what the scan would have returned for it. Each
-// index keeps its newest AUDIT_INDEX_CAP ids (LTRIM); below what an index covers
-// (trimmed, or entries written before indexing began, `ix_from` in the head record) search
-// goes on with the scan.
+// The commit scripts do not write it: the indexer does, after the commit, in batches
+// (audit-index-store.ts, lua/audit-index.lua, src/app/index-audit.ts). The head record says what
+// it covers: `ix_from`, the first id indexed, to `ix_to`, the indexer's position. The index only
+// proposes candidates: every candidate is read and checked with the same filters and the same
+// whole-word match (core/audit-words.ts) as a scan, so a result is exactly what the scan would
+// have returned for it. Each index keeps its newest AUDIT_INDEX_CAP ids (LTRIM). Where the index
+// does not reach (entries after `ix_to`, not indexed yet; and below what it covers: trimmed, or
+// written before `ix_from`) search scans.
 
 /** Ids kept per index list (trimmed back to this once it is 100 longer); a list this long may have been trimmed. */
 export const AUDIT_INDEX_CAP = 2000;

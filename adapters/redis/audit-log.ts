@@ -10,10 +10,11 @@ import { redisKeys } from './keys.ts';
 import type { RedisStoreOptions } from './proposal-store.ts';
 import { redisScripts } from './scripts.ts';
 
-// Search reads candidates from the index the append script keeps (audit-index.ts: per agent,
-// actor, proposal and word) when the query has a filter or word it can use, and checks each
-// one against every filter; otherwise, and below what the index covers, it scans the stream
-// newest first and filters in Node. Either way one call looks at no more than
+// Search reads candidates from the index the indexer keeps (audit-index.ts: per agent, actor,
+// proposal and word; written after the commit, audit-index-store.ts) when the query has a
+// filter or word it can use, and checks each one against every filter; otherwise, and where
+// the index does not reach (entries the indexer has not got to yet, and below what it covers),
+// it scans the stream newest first and filters in Node. Either way one call looks at no more than
 // MAX_SCANNED_PER_SEARCH entries and then hands back a cursor. Words match whole on every
 // path (core/audit-words.ts): `refund` finds "Refund invoice" and "approval_refund", not "refunds".
 export const MAX_SCANNED_PER_SEARCH = 200_000;
@@ -89,12 +90,13 @@ export function createRedisAuditLog(redis: Redis | Cluster, opts: RedisStoreOpti
 
   async function append(events: AuditEventInput[], options: WriteOptions = {}): Promise<void> {
     if (events.length === 0) return;
-    await scripts.appendEvents({ audit: keys.audit, auditHead: keys.auditHead, auditIndex: index }, events.map(seal), options.evenWhenFull === true);
+    await scripts.appendEvents({ audit: keys.audit, auditHead: keys.auditHead }, events.map(seal), options.evenWhenFull === true);
   }
 
   type Verdict = 'next' | 'done' | 'stop';
+  type Page = { events: StoredAuditEvent[]; next: string | null };
 
-  async function search(query: AuditQuery): Promise<{ events: StoredAuditEvent[]; next: string | null }> {
+  async function search(query: AuditQuery): Promise<Page> {
     const limit = Math.max(0, Math.floor(query.limit));
     if (limit === 0) return { events: [], next: null };
     const words = queryWords(query.words);
@@ -125,76 +127,96 @@ export function createRedisAuditLog(redis: Redis | Cluster, opts: RedisStoreOpti
       return events.length === limit ? 'done' : 'next';
     };
 
-    let end = query.cursor === undefined ? '+' : `(${query.cursor}`;
+    // Every path reads newest first and looks only at entries older than the cursor.
+    const endId = query.cursor ?? null;
     let scanned = 0;
-    const plan = await indexPlan(query, words);
-    if (plan !== null) {
-      // Candidates from the index, newest first, down to where the index covers everything.
-      const pipeline = (redis as Redis).pipeline();
-      for (const key of plan.lists) pipeline.lrange(key, 0, -1);
-      const replies = (await pipeline.exec()) ?? [];
-      let coveredFrom = plan.ixFrom;
-      const union = new Set<string>();
-      for (const [err, reply] of replies) {
-        if (err !== null) throw err;
-        const ids = reply as string[];
-        for (const id of ids) union.add(id);
-        // A list at its cap may have been trimmed: it is complete only from its oldest id on.
-        const oldest = ids.at(-1);
-        if (ids.length >= AUDIT_INDEX_CAP && oldest !== undefined && compareIds(oldest, coveredFrom) > 0) coveredFrom = oldest;
-      }
-      const endId = end === '+' ? null : end.slice(1);
-      const candidates = [...union]
-        .filter((id) => STREAM_ID.test(id) && compareIds(id, coveredFrom) >= 0 && (endId === null || compareIds(id, endId) < 0))
-        .sort((x, y) => compareIds(y, x));
-      // Read about a page's worth at a time: candidates usually match.
-      const step = Math.min(SEARCH_CHUNK, Math.max(16, limit));
-      for (let i = 0; i < candidates.length; i += step) {
-        const ids = candidates.slice(i, i + step);
-        const fetch = (redis as Redis).pipeline();
-        for (const id of ids) fetch.xrange(keys.audit, id, id);
-        for (const [err, reply] of (await fetch.exec()) ?? []) {
-          if (err !== null) throw err;
-          const entry = (reply as StreamEntry[])[0];
-          if (entry === undefined) continue; // deleted from the stream
+    let lastScanned: string | null = null;
+
+    /**
+     * Scans newest first from `end` down to `floor` (XREVRANGE bounds): the page once it is
+     * complete (full, nothing older can match, out of scan budget), null when the range ran out first.
+     */
+    const scanDown = async (end: string, floor: string): Promise<Page | null> => {
+      while (scanned < MAX_SCANNED_PER_SEARCH) {
+        const count = Math.min(SEARCH_CHUNK, MAX_SCANNED_PER_SEARCH - scanned);
+        const chunk = (await redis.xrevrange(keys.audit, end, floor, 'COUNT', count)) as StreamEntry[];
+        for (const entry of chunk) {
           scanned += 1;
+          lastScanned = entry[0];
           const verdict = await consider(entry);
           if (verdict === 'done') return { events, next: entry[0] };
           if (verdict === 'stop') return { events, next: null };
         }
-        if (scanned >= MAX_SCANNED_PER_SEARCH) return { events, next: ids[ids.length - 1]! };
+        if (chunk.length < count) return null;
+        end = `(${lastScanned}`;
       }
-      // Below what the index covers, the scan takes over (when there is anything below: an
-      // XREVRANGE whose end is older than the whole stream costs as much as a full scan).
-      if (plan.firstId === null || compareIds(plan.firstId, coveredFrom) >= 0) return { events, next: null };
-      if (endId === null || compareIds(coveredFrom, endId) < 0) end = `(${coveredFrom}`;
+      // Out of scan budget: continue from the last entry looked at, not the last one returned,
+      // so the next page does not scan the same entries again.
+      return { events, next: lastScanned };
+    };
+
+    const plan = await indexPlan(query, words);
+    if (plan === null) return (await scanDown(endId === null ? '+' : `(${endId}`, '-')) ?? { events, next: null };
+
+    // 1. Entries after ix_to, which the indexer has not reached yet (normally under a second's
+    //    worth): scanned, so that an event is found as soon as it is written.
+    if (endId === null || compareIds(endId, plan.ixTo) > 0) {
+      const page = await scanDown(endId === null ? '+' : `(${endId}`, `(${plan.ixTo}`);
+      if (page !== null) return page;
     }
 
-    let lastScanned: string | null = null;
-    while (scanned < MAX_SCANNED_PER_SEARCH) {
-      const count = Math.min(SEARCH_CHUNK, MAX_SCANNED_PER_SEARCH - scanned);
-      const chunk = (await redis.xrevrange(keys.audit, end, '-', 'COUNT', count)) as StreamEntry[];
-      for (const entry of chunk) {
+    // 2. Candidates from the index, newest first, from ix_to down to where it covers everything.
+    const pipeline = (redis as Redis).pipeline();
+    for (const key of plan.lists) pipeline.lrange(key, 0, -1);
+    const replies = (await pipeline.exec()) ?? [];
+    let coveredFrom = plan.ixFrom;
+    const union = new Set<string>();
+    for (const [err, reply] of replies) {
+      if (err !== null) throw err;
+      const ids = reply as string[];
+      for (const id of ids) union.add(id);
+      // A list at its cap may have been trimmed: it is complete only from its oldest id on.
+      const oldest = ids.at(-1);
+      if (ids.length >= AUDIT_INDEX_CAP && oldest !== undefined && compareIds(oldest, coveredFrom) > 0) coveredFrom = oldest;
+    }
+    // Ids after ix_to (pushed since it was read) were looked at in step 1, or are newer than this search.
+    const candidates = [...union]
+      .filter((id) => STREAM_ID.test(id) && compareIds(id, coveredFrom) >= 0 && compareIds(id, plan.ixTo) <= 0 && (endId === null || compareIds(id, endId) < 0))
+      .sort((x, y) => compareIds(y, x));
+    // Read about a page's worth at a time: candidates usually match.
+    const step = Math.min(SEARCH_CHUNK, Math.max(16, limit));
+    for (let i = 0; i < candidates.length; i += step) {
+      const ids = candidates.slice(i, i + step);
+      const fetch = (redis as Redis).pipeline();
+      for (const id of ids) fetch.xrange(keys.audit, id, id);
+      for (const [err, reply] of (await fetch.exec()) ?? []) {
+        if (err !== null) throw err;
+        const entry = (reply as StreamEntry[])[0];
+        if (entry === undefined) continue; // deleted from the stream
         scanned += 1;
-        lastScanned = entry[0];
         const verdict = await consider(entry);
         if (verdict === 'done') return { events, next: entry[0] };
         if (verdict === 'stop') return { events, next: null };
       }
-      if (chunk.length < count) return { events, next: null };
-      end = `(${lastScanned}`;
+      if (scanned >= MAX_SCANNED_PER_SEARCH) return { events, next: ids[ids.length - 1]! };
     }
-    // Out of scan budget: continue from the last entry looked at, not the last one returned,
-    // so the next page does not scan the same entries again.
-    return { events, next: lastScanned };
+
+    // 3. Below what the index covers (older than coveredFrom, and never after ix_to, which step 1
+    //    scanned), the scan takes over: only when there is anything below, as an XREVRANGE whose
+    //    end is older than the whole stream costs as much as a full scan.
+    const [topId, withTop] = compareIds(coveredFrom, plan.ixTo) <= 0 ? [coveredFrom, false] : [plan.ixTo, true];
+    if (plan.firstId === null || compareIds(plan.firstId, topId) > (withTop ? 0 : -1)) return { events, next: null };
+    const top = endId !== null && compareIds(endId, topId) <= 0 ? `(${endId}` : withTop ? topId : `(${topId}`;
+    return (await scanDown(top, '-')) ?? { events, next: null };
   }
 
   /**
    * The smallest index every match must be in (one list, or a word's list and the overflow
-   * list), and the first id ever indexed; null when no index applies (no filter or word it can
-   * use, or nothing indexed yet).
+   * list), what the index covers (from ix_from, the first id indexed, to ix_to, the indexer's
+   * position) and the first id in the stream; null when no index applies (no filter or word it
+   * can use, or nothing indexed yet).
    */
-  async function indexPlan(query: AuditQuery, words: string[]): Promise<{ lists: string[]; ixFrom: string; firstId: string | null } | null> {
+  async function indexPlan(query: AuditQuery, words: string[]): Promise<{ lists: string[]; ixFrom: string; ixTo: string; firstId: string | null } | null> {
     const options: string[][] = [];
     if (query.agent !== undefined) options.push([index.agent(query.agent)]);
     if (query.actor !== undefined) options.push([index.actor(query.actor)]);
@@ -203,17 +225,20 @@ export function createRedisAuditLog(redis: Redis | Cluster, opts: RedisStoreOpti
     if (options.length === 0) return null;
     const distinct = [...new Set(options.flat())];
     const pipeline = (redis as Redis).pipeline();
-    pipeline.hget(keys.auditHead, 'ix_from');
+    pipeline.hmget(keys.auditHead, 'ix_from', 'ix_to');
     pipeline.xrange(keys.audit, '-', '+', 'COUNT', 1);
     for (const key of distinct) pipeline.llen(key);
     const replies = (await pipeline.exec()) ?? [];
-    for (const [err] of replies) if (err !== null) throw err;
-    const ixFrom = replies[0]![1] as string | null;
-    if (ixFrom === null || !STREAM_ID.test(ixFrom)) return null;
+    for (const [err] of replies.slice(0, 2)) if (err !== null) throw err;
+    const [ixFrom = null, ixTo = null] = replies[0]![1] as (string | null)[];
+    // Not indexed yet, or only ids that retention has trimmed since (ix_to below ix_from): the scan does it all.
+    if (ixFrom === null || ixTo === null || !STREAM_ID.test(ixFrom) || !STREAM_ID.test(ixTo) || compareIds(ixTo, ixFrom) < 0) return null;
     const firstId = (replies[1]![1] as StreamEntry[])[0]?.[0] ?? null;
-    const length = new Map(distinct.map((key, i) => [key, Number(replies[i + 2]![1])]));
+    // A key of another type is no list (the indexer leaves it out): an option that needs it is no use.
+    const length = new Map(distinct.map((key, i) => [key, replies[i + 2]![0] === null ? Number(replies[i + 2]![1]) : Infinity]));
     const cost = (lists: string[]) => lists.reduce((n, key) => n + (length.get(key) ?? 0), 0);
-    return { lists: options.reduce((a, b) => (cost(b) < cost(a) ? b : a)), ixFrom, firstId };
+    const best = options.reduce((a, b) => (cost(b) < cost(a) ? b : a));
+    return cost(best) === Infinity ? null : { lists: best, ixFrom, ixTo, firstId };
   }
 
   /** The first entry at or after stream id `start`, or null. */

@@ -24,14 +24,14 @@ const AGENT_REVOKE = lua('agent-revoke.lua');
 // may be the one filling Redis. They may take Redis a little over maxmemory, by design.
 const whenFull = (source: string) => `#!lua flags=allow-oom\n${source}`;
 
-// `numberOfKeys: null`: the caller passes the count first (the audit scripts take their own
-// keys and then each event's search index lists).
+// `numberOfKeys: null`: the caller passes the count first (the retention and index scripts
+// take their own keys and then the search index lists of a batch).
 const COMMANDS = {
-  countersignCreateProposal: { numberOfKeys: null, lua: `${AUDIT_LIB}\n${lua('create-proposal.lua')}` },
-  countersignCommitProposal: { numberOfKeys: null, lua: COMMIT_PROPOSAL },
-  countersignCommitProposalWhenFull: { numberOfKeys: null, lua: whenFull(COMMIT_PROPOSAL) },
-  countersignAppendEvents: { numberOfKeys: null, lua: APPEND_EVENTS },
-  countersignAppendEventsWhenFull: { numberOfKeys: null, lua: whenFull(APPEND_EVENTS) },
+  countersignCreateProposal: { numberOfKeys: 8, lua: `${AUDIT_LIB}\n${lua('create-proposal.lua')}` },
+  countersignCommitProposal: { numberOfKeys: 5, lua: COMMIT_PROPOSAL },
+  countersignCommitProposalWhenFull: { numberOfKeys: 5, lua: whenFull(COMMIT_PROPOSAL) },
+  countersignAppendEvents: { numberOfKeys: 2, lua: APPEND_EVENTS },
+  countersignAppendEventsWhenFull: { numberOfKeys: 2, lua: whenFull(APPEND_EVENTS) },
   countersignTokenSave: { numberOfKeys: 4, lua: lua('token-save.lua') },
   countersignTokenRedeem: { numberOfKeys: 1, lua: lua('token-redeem.lua') },
   countersignTokenRevoke: { numberOfKeys: 4, lua: TOKEN_REVOKE },

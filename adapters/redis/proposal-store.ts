@@ -72,7 +72,6 @@ export function createRedisProposalStore(redis: Redis | Cluster, opts: RedisStor
           statusCounts: keys.statusCounts,
           audit: keys.audit,
           auditHead: keys.auditHead,
-          auditIndex: keys.auditIndex,
           revokedAgent: keys.revokedAgent(proposal.agent),
           restoredAgent: keys.restoredAgent(proposal.agent),
         },
@@ -109,7 +108,6 @@ export function createRedisProposalStore(redis: Redis | Cluster, opts: RedisStor
           statusCounts: keys.statusCounts,
           audit: keys.audit,
           auditHead: keys.auditHead,
-          auditIndex: keys.auditIndex,
         },
         {
           id: next.id,

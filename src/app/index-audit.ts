@@ -9,13 +9,17 @@ import type { Logger } from '../core/ports.ts';
 // out-of-place entry is indexed like any other, so search keeps working on a log whose sealing
 // stopped (the sealer keeps its lease then, and so this replica keeps indexing).
 //
-// Search reads what is not indexed yet (normally under a poll interval's worth) by scanning,
+// Search scans what is not indexed yet (normally under a poll interval's worth, or a batch),
 // so the index may lag without a search missing anything; it only makes searches cost more.
 
 export interface AuditIndexerTuning {
   /** Entries indexed in one store step. */
   batch: number;
-  /** How often the leader looks for new entries once it has caught up. */
+  /**
+   * How often the leader looks for new entries once it has caught up: what search scans is at
+   * most this much of the log (or a batch, when entries come faster). Longer fills batches
+   * better (entries of one batch share lists: fewer pushes per entry), shorter scans less.
+   */
   pollMs: number;
   /** How often a replica that does not hold the lease looks again. */
   followerPollMs: number;
@@ -25,7 +29,7 @@ export interface AuditIndexerTuning {
 
 export const DEFAULT_AUDIT_INDEXER_TUNING: AuditIndexerTuning = {
   batch: 1000,
-  pollMs: 100,
+  pollMs: 500,
   followerPollMs: 1000,
   retryMs: 1000,
 };

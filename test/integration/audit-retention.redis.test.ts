@@ -1,6 +1,7 @@
 import type { Redis } from 'ioredis';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { indexKeys } from '../../adapters/redis/audit-index.ts';
+import { createRedisAuditIndex } from '../../adapters/redis/audit-index-store.ts';
 import { compareIds, createRedisAuditLog } from '../../adapters/redis/audit-log.ts';
 import { createRedisAuditSeals } from '../../adapters/redis/audit-seals.ts';
 import { redisKeys } from '../../adapters/redis/keys.ts';
@@ -19,7 +20,7 @@ import { createMemoryLogger } from '../helpers/memory/logger.ts';
 import { testRedis } from '../helpers/redis.ts';
 
 // Retention on real Redis (audit-retention.lua): entries written by the real writer (with their
-// search index lists) are removed up to the cut, and so are their ids in every index list; a
+// search index lists, written by the indexer) are removed up to the cut, and so are their ids in every index list; a
 // list left empty is gone; what comes after the cut stays, searchable; checkpoints below the
 // cut go; a second run changes nothing. Stream ids are compared as numbers throughout.
 
@@ -110,6 +111,8 @@ describe('audit retention on Redis', () => {
     clock.advance(100_000);
     visible = 15;
     while ((await sealer.step()) === 'more');
+    // The search index, written by the indexer under the sealer's lease.
+    expect(await createRedisAuditIndex(redis, { prefix }).indexNext('owner-a', 100)).toEqual({ indexed: 15 });
     expect((await seals.checkpoints(0, 10)).map((c) => [c.seq, c.at])).toEqual([
       [5, new Date(T0).toISOString()],
       [10, new Date(T0).toISOString()],
@@ -176,7 +179,7 @@ describe('audit retention on Redis', () => {
     for (const [i, e] of written.entries()) {
       const data = canonicalJson(e.data);
       await redis.xadd(k.audit, ids[i]!, 'seq', String(i + 1), 'at', e.at, 'type', e.type, 'proposal_id', e.proposal_id!, 'agent', e.agent!, 'actor', e.actor, 'data', data, 'digest', eventDigest(e), 'chain', '3');
-      // The lists the writer would push to (audit-append.lua), newest first.
+      // The lists the indexer would push to (audit-index.lua), newest first.
       for (const key of indexKeys(k.auditIndex, e, auditSearchText(e.type, e.actor, e.proposal_id!, e.agent!, data))) await redis.lpush(key, ids[i]!);
     }
     expect(await seals.acquireLease('a', 60_000)).toBe(true);

@@ -36,7 +36,7 @@ describe('Lua commands', () => {
     expect(defined).toEqual(expect.arrayContaining(['countersignCreateProposal', 'countersignTokenSave', 'countersignCountInWindow']));
     // The audit scripts and the token scripts run side by side on the one client.
     const k = redisKeys(prefix);
-    expect(await scripts.appendEvents({ audit: k.audit, auditHead: k.auditHead, auditIndex: k.auditIndex }, [seal({ type: 'auth_failed', at: new Date().toISOString(), proposal_id: null, agent: null, actor: 'system', data: {} })])).toBe(1);
+    expect(await scripts.appendEvents({ audit: k.audit, auditHead: k.auditHead }, [seal({ type: 'auth_failed', at: new Date().toISOString(), proposal_id: null, agent: null, actor: 'system', data: {} })])).toBe(1);
     expect(await ledger.redeem('t_never_issued')).toBe(false);
     expect(await sessions.recordFailure('alice')).toBe(true);
   });

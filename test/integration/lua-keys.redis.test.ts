@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createRedisAuditIndex } from '../../adapters/redis/audit-index-store.ts';
 import { createRedisAuditLog } from '../../adapters/redis/audit-log.ts';
 import { createRedisAuditSeals } from '../../adapters/redis/audit-seals.ts';
 import { MAX_TOKENS_PER_EVENT } from '../../adapters/redis/audit-index.ts';
@@ -96,15 +97,16 @@ describe('every key a script touches is one of its KEYS', () => {
   const audit = () => createRedisAuditLog(redis, { prefix });
   const ledger = () => createRedisTokenLedger(redis, { prefix });
 
-  it('create and commit, with their audit events and search index', async () => {
+  it('create and commit, with their audit events', async () => {
     const p = proposal({ idempotency_key: 'k-1' });
     const runs = await scriptsRunBy(async () => {
       await store().create(p, [event(p, 'proposal_received', { intent: 'Refund invoice 4711 twice' }), event(p, 'policy_decided', { rule: 'payments' })]);
       await store().commit(bump(p, { status: 'approved', expires_at: null }), 1, [event(p, 'approval_recorded', { person: 'alice' }), event(p, 'decided', { status: 'approved' })]);
     });
     expect(runs).toHaveLength(2);
-    // The index was written (so the check saw those writes too).
-    expect(runs.flatMap((r) => r.commands).filter((c) => c.name === 'lpush').length).toBeGreaterThan(10);
+    expect(runs.flatMap((r) => r.commands).filter((c) => c.name === 'xadd')).toHaveLength(4);
+    // The search index is the indexer's (below), not the commit's.
+    expect(runs.flatMap((r) => r.commands).filter((c) => c.name === 'lpush')).toEqual([]);
     expect(undeclared(runs)).toEqual([]);
   });
 
@@ -124,12 +126,25 @@ describe('every key a script touches is one of its KEYS', () => {
     expect(undeclared(runs)).toEqual([]);
   });
 
-  it('audit retention: the cut, the trim with the index lists, the checkpoint trim', async () => {
+  it('the search indexer: a batch with every list of its entries, one with more words than are indexed', async () => {
+    const many = Array.from({ length: MAX_TOKENS_PER_EVENT + 20 }, (_, i) => `word${i}`).join(' ');
+    const p = proposal();
+    const prefix = 'lua-keys-index';
+    await createRedisAuditLog(redis, { prefix }).append([event(p, 'proposal_received', { intent: 'Refund invoice 4711', words: many }), event(p, 'decided', { status: 'denied' })]);
+    expect(await createRedisAuditSeals(redis, { prefix }).acquireLease('a', 60_000)).toBe(true);
+    const runs = await scriptsRunBy(async () => expect(await createRedisAuditIndex(redis, { prefix }).indexNext('a', 10)).toEqual({ indexed: 2 }));
+    expect(runs).toHaveLength(1);
+    expect(runs.flatMap((r) => r.commands).filter((c) => c.name === 'lpush').length).toBeGreaterThan(MAX_TOKENS_PER_EVENT);
+    expect(undeclared(runs)).toEqual([]);
+  });
+
+  it('audit retention: the cut, the trim with the index lists and the index position, the checkpoint trim', async () => {
     const seals = createRedisAuditSeals(redis, { prefix: 'lua-keys-retention' });
     const p = proposal();
     await createRedisAuditLog(redis, { prefix: 'lua-keys-retention' }).append([event(p, 'proposal_received', { intent: 'Refund invoice 4711' }), event(p, 'decided', { status: 'denied' })]);
     const [first] = await seals.entriesAfter('0-0', 1);
     expect(await seals.acquireLease('a', 60_000)).toBe(true);
+    expect(await createRedisAuditIndex(redis, { prefix: 'lua-keys-retention' }).indexNext('a', 1)).toEqual({ indexed: 1 });
     const state = { seq: 1, hash: '1'.repeat(64), id: first!.id, at: '2030-01-01T00:00:00.000Z', legacyHash: '0'.repeat(64) };
     const checkpoint = { v: 1 as const, log: 'lua-keys', kind: 'seal' as const, seq: 1, hash: state.hash, at: state.at, kid: 'k', sig: 's' };
     expect(await seals.seal('a', 60_000, 0, state, checkpoint)).toBe('ok');
@@ -140,6 +155,7 @@ describe('every key a script touches is one of its KEYS', () => {
     });
     expect(runs).toHaveLength(3);
     expect(runs.flatMap((r) => r.commands).filter((c) => c.name === 'rpop').length).toBeGreaterThan(3);
+    expect(runs.flatMap((r) => r.commands).some((c) => c.name === 'hget' && c.key.endsWith(':audit:head'))).toBe(true);
     expect(undeclared(runs)).toEqual([]);
   });
 

@@ -13,13 +13,10 @@
 -- starting STORE_REFUSED, which the store turns into a 503 (scripts.ts).
 
 -- Events arrive as ARGV groups of EVENT_ARITY from a script's first event argument:
--- type, at, proposal_id ('' for null), agent ('' for null), actor, data, digest, and how many
--- of the KEYS after the script's own are this event's search index lists (audit-index.ts).
-local EVENT_ARITY = 8
-
--- Search index lists (adapters/redis/audit-index.ts), newest id first. Written with pcall: the
--- index only speeds search up and must never stop an audit write.
-local AUDIT_INDEX_CAP = 2000
+-- type, at, proposal_id ('' for null), agent ('' for null), actor, data, digest.
+-- Nothing else is written for them here: the search index over them is written after the
+-- commit, in batches, by the indexer (audit-index.lua, src/app/index-audit.ts).
+local EVENT_ARITY = 7
 
 local function store_refused(what)
   return 'STORE_REFUSED ' .. what .. '; nothing was written'
@@ -39,24 +36,16 @@ local function count_error(value, what)
   return store_refused(what .. ' is not a whole number')
 end
 
--- Checks the event groups from ARGV[first] and that their index keys are exactly KEYS[first_key..].
-local function audit_events_error(first, first_key)
+-- Checks the event groups from ARGV[first].
+local function audit_events_error(first)
   if ((#ARGV - first + 1) % EVENT_ARITY) ~= 0 then
-    return 'ERR countersign: event arguments must come in groups of 8'
+    return 'ERR countersign: event arguments must come in groups of 7'
   end
-  local keys = 0
   for i = first, #ARGV, EVENT_ARITY do
     local digest = ARGV[i + 6]
     if #digest ~= 64 or not string.find(digest, '^%x+$') then
       return 'ERR countersign: an audit event digest must be 64 hex digits'
     end
-    if not string.find(ARGV[i + 7], '^%d+$') then
-      return 'ERR countersign: an audit event index key count must be a whole number'
-    end
-    keys = keys + tonumber(ARGV[i + 7])
-  end
-  if first_key + keys - 1 ~= #KEYS then
-    return 'ERR countersign: the index key counts do not add up to the KEYS given'
   end
   return nil
 end
@@ -68,26 +57,14 @@ local function audit_keys_error(stream_key, head_key)
     or count_error(redis.call('HGET', head_key, 'seq'), "the audit head record's seq")
 end
 
-local function index_add(key, id)
-  local n = redis.pcall('LPUSH', key, id)
-  -- Trimmed in steps of 100, not at every push; a list of AUDIT_INDEX_CAP or more may be trimmed.
-  if type(n) == 'number' and n > AUDIT_INDEX_CAP + 100 then redis.pcall('LTRIM', key, 0, AUDIT_INDEX_CAP - 1) end
-end
-
--- Appends the events from ARGV[first]; their index keys start at KEYS[first_key]. Returns how many.
-local function append_audit_events(stream_key, head_key, first, first_key)
+-- Appends the events from ARGV[first]. Returns how many.
+local function append_audit_events(stream_key, head_key, first)
   local count = 0
-  local k = first_key
   for i = first, #ARGV, EVENT_ARITY do
     local seq = string.format('%d', redis.call('HINCRBY', head_key, 'seq', 1))
-    local id = redis.call('XADD', stream_key, '*',
+    redis.call('XADD', stream_key, '*',
       'seq', seq, 'at', ARGV[i + 1], 'type', ARGV[i], 'proposal_id', ARGV[i + 2], 'agent', ARGV[i + 3],
       'actor', ARGV[i + 4], 'data', ARGV[i + 5], 'digest', ARGV[i + 6], 'chain', '3')
-    -- Where the index begins: search scans below it.
-    if count == 0 then redis.call('HSETNX', head_key, 'ix_from', id) end
-    local n = tonumber(ARGV[i + 7])
-    for j = k, k + n - 1 do index_add(KEYS[j], id) end
-    k = k + n
     count = count + 1
   end
   return count

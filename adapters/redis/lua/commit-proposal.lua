@@ -1,5 +1,4 @@
--- KEYS: 1 proposal hash, 2 pending zset, 3 status counts, 4 audit stream, 5 audit head,
---       6.. the events' search index lists
+-- KEYS: 1 proposal hash, 2 pending zset, 3 status counts, 4 audit stream, 5 audit head
 -- ARGV: 1 id, 2 expected version, 3 new doc (JSON), 4 new version, 5 new status,
 --       6 pending score (expires_at or +inf), 7 statuses the new status may follow
 --       (space-separated, from lifecycle.ts TRANSITIONS), 8.. event groups (see audit-append.lua)
@@ -7,7 +6,7 @@
 -- error for a transition the state machine forbids (a bug, never a race: the version
 -- matched, so the status is the one the caller read).
 local HEAD = 7
-local bad = audit_events_error(HEAD + 1, 6)
+local bad = audit_events_error(HEAD + 1)
   or type_error(KEYS[1], 'hash', 'the proposal')
   or type_error(KEYS[2], 'zset', 'the pending set')
   or type_error(KEYS[3], 'hash', 'the status counts')
@@ -39,5 +38,5 @@ if moved then
   redis.call('HINCRBY', KEYS[3], old_status, -1)
   redis.call('HINCRBY', KEYS[3], new_status, 1)
 end
-append_audit_events(KEYS[4], KEYS[5], HEAD + 1, 6)
+append_audit_events(KEYS[4], KEYS[5], HEAD + 1)
 return 1

@@ -1,6 +1,5 @@
 -- KEYS: 1 proposal hash, 2 idempotency key, 3 pending zset, 4 status counts, 5 audit stream, 6 audit head,
---       7 the agent's revoked-agent time, 8 its restored-agent time (the token ledger's),
---       9.. the events' search index lists
+--       7 the agent's revoked-agent time, 8 its restored-agent time (the token ledger's)
 -- ARGV: 1 id, 2 doc (JSON), 3 version, 4 status, 5 agent, 6 pending score (expires_at or +inf),
 --       7 idempotency TTL in seconds ('0': the proposal has no idempotency key and KEYS[2] is unused),
 --       8 when the agent proposed (ms: the earlier of its signed time and created_at), 9.. event groups (see audit-append.lua)
@@ -12,7 +11,7 @@
 local HEAD = 8
 local idem_ttl = tonumber(ARGV[7])
 local status = ARGV[4]
-local bad = audit_events_error(HEAD + 1, 9)
+local bad = audit_events_error(HEAD + 1)
   or (idem_ttl > 0 and type_error(KEYS[2], 'string', 'the idempotency record'))
   or type_error(KEYS[3], 'zset', 'the pending set')
   or type_error(KEYS[4], 'hash', 'the status counts')
@@ -46,5 +45,5 @@ if status == 'pending' then
   redis.call('ZADD', KEYS[3], ARGV[6], id)
 end
 redis.call('HINCRBY', KEYS[4], status, 1)
-append_audit_events(KEYS[5], KEYS[6], HEAD + 1, 9)
+append_audit_events(KEYS[5], KEYS[6], HEAD + 1)
 return {1, id}
