@@ -211,7 +211,7 @@ export function createRedisAuditLog(redis: Redis | Cluster, opts: RedisStoreOpti
   }
 
   /**
-   * The smallest index every match must be in (one list, or a word's list and the overflow
+   * The most selective index every match must be in (one list, or a word's list and the overflow
    * list), what the index covers (from ix_from, the first id indexed, to ix_to, the indexer's
    * position) and the first id in the stream; null when no index applies (no filter or word it
    * can use, or nothing indexed yet).
@@ -227,16 +227,29 @@ export function createRedisAuditLog(redis: Redis | Cluster, opts: RedisStoreOpti
     const pipeline = (redis as Redis).pipeline();
     pipeline.hmget(keys.auditHead, 'ix_from', 'ix_to');
     pipeline.xrange(keys.audit, '-', '+', 'COUNT', 1);
-    for (const key of distinct) pipeline.llen(key);
+    for (const key of distinct) pipeline.llen(key).lindex(key, -1);
     const replies = (await pipeline.exec()) ?? [];
     for (const [err] of replies.slice(0, 2)) if (err !== null) throw err;
     const [ixFrom = null, ixTo = null] = replies[0]![1] as (string | null)[];
     // Not indexed yet, or only ids that retention has trimmed since (ix_to below ix_from): the scan does it all.
     if (ixFrom === null || ixTo === null || !STREAM_ID.test(ixFrom) || !STREAM_ID.test(ixTo) || compareIds(ixTo, ixFrom) < 0) return null;
     const firstId = (replies[1]![1] as StreamEntry[])[0]?.[0] ?? null;
+    // The list with the fewest ids per stretch of the log gives the fewest candidates per match,
+    // whatever its length: a list at its cap reaches back only to its oldest id (a busy word's
+    // covers its last few thousand events, a quiet agent's months). Stretches in ms of the ids.
     // A key of another type is no list (the indexer leaves it out): an option that needs it is no use.
-    const length = new Map(distinct.map((key, i) => [key, replies[i + 2]![0] === null ? Number(replies[i + 2]![1]) : Infinity]));
-    const cost = (lists: string[]) => lists.reduce((n, key) => n + (length.get(key) ?? 0), 0);
+    const ms = (id: string) => Number(id.split('-')[0]);
+    const density = new Map(
+      distinct.map((key, i) => {
+        const [lenErr, len] = replies[2 + 2 * i]!;
+        const oldest = replies[3 + 2 * i]![1] as string | null;
+        if (lenErr !== null) return [key, Infinity];
+        const n = Number(len);
+        const from = n >= AUDIT_INDEX_CAP && oldest !== null && STREAM_ID.test(oldest) && compareIds(oldest, ixFrom) > 0 ? oldest : ixFrom;
+        return [key, n / Math.max(1, ms(ixTo) - ms(from) + 1)];
+      }),
+    );
+    const cost = (lists: string[]) => lists.reduce((n, key) => n + (density.get(key) ?? 0), 0);
     const best = options.reduce((a, b) => (cost(b) < cost(a) ? b : a));
     return cost(best) === Infinity ? null : { lists: best, ixFrom, ixTo, firstId };
   }
