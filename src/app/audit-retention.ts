@@ -2,6 +2,7 @@ import { CHECKPOINT_VERSION, type AuditSigner, type Checkpoint } from '../core/a
 import type { AuditRetentionMetrics, AuditSeals, CheckpointWitness } from '../core/audit-seal-ports.ts';
 import { iso } from '../core/clock.ts';
 import type { Clock, Logger } from '../core/ports.ts';
+import { createStepLoop } from './step-loop.ts';
 
 // Audit retention (AUDIT_RETENTION): entries older than the retention are removed, but only up
 // to a signed checkpoint, so what remains still verifies. One run:
@@ -167,47 +168,15 @@ export function createAuditRetention(deps: AuditRetentionDeps, tuning: Partial<A
     return step;
   }
 
-  let running: Promise<void> | null = null;
-  let stopped = false;
-  let wake: (() => void) | null = null;
-
-  const sleep = (ms: number) =>
-    new Promise<void>((resolve) => {
-      const timer = setTimeout(() => {
-        wake = null;
-        resolve();
-      }, ms);
-      wake = () => {
-        clearTimeout(timer);
-        wake = null;
-        resolve();
-      };
-    });
-
-  async function loop(): Promise<void> {
-    while (!stopped) {
-      let next: RetentionStep;
-      try {
-        next = await scope(run);
-      } catch (e) {
-        logger.warn({ error: (e as Error).message }, 'audit retention: run failed; trying again at the next one');
-        next = 'idle';
-      }
-      if (stopped) break;
-      if (next === 'more') await new Promise<void>((r) => setImmediate(r));
-      else await sleep(next === 'fenced' ? Math.min(t.everyMs, t.followerPollMs) : t.everyMs);
-    }
-  }
+  const background = createStepLoop(
+    () => scope(run),
+    (next) => (next === 'more' ? 'now' : next === 'fenced' ? Math.min(t.everyMs, t.followerPollMs) : t.everyMs),
+    (e) => logger.warn({ error: e.message }, 'audit retention: run failed; trying again at the next one'),
+  );
 
   return {
     step: () => run(),
-    start() {
-      running ??= loop();
-    },
-    async stop() {
-      stopped = true;
-      wake?.();
-      await running;
-    },
+    start: () => background.start(),
+    stop: () => background.stop(),
   };
 }

@@ -1,5 +1,6 @@
 import type { AuditIndexStore } from '../core/audit-index-ports.ts';
 import type { Logger } from '../core/ports.ts';
+import { createStepLoop } from './step-loop.ts';
 
 // The audit search indexer: the commit scripts append events and nothing else; the search
 // index over them is written here, after the commit, in batches (AuditIndexStore). Every
@@ -70,50 +71,25 @@ export function createAuditIndexer(deps: AuditIndexerDeps, tuning: Partial<Audit
     return result.indexed >= batch ? 'more' : 'idle';
   }
 
-  let running: Promise<void> | null = null;
-  let stopped = false;
-  let wake: (() => void) | null = null;
-
-  const sleep = (ms: number) =>
-    new Promise<void>((resolve) => {
-      const timer = setTimeout(() => {
-        wake = null;
-        resolve();
-      }, ms);
-      wake = () => {
-        clearTimeout(timer);
-        wake = null;
-        resolve();
-      };
-    });
-
-  async function loop(): Promise<void> {
-    while (!stopped) {
-      let next: IndexStep | 'failed';
+  const background = createStepLoop(
+    async () => {
       try {
-        next = await scope(step);
+        const next = await scope(step);
         stepsOk += 1;
         if (stepsOk >= 100) [batch, stepsOk] = [Math.min(t.batch, batch * 2), 0];
+        return next;
       } catch (e) {
         [batch, stepsOk] = [Math.max(10, Math.floor(batch / 2)), 0];
-        logger.warn({ error: (e as Error).message, batch }, 'audit indexer: step failed; search scans what is not indexed meanwhile');
-        next = 'failed';
+        throw e;
       }
-      if (stopped) break;
-      if (next === 'more') await new Promise<void>((r) => setImmediate(r));
-      else await sleep(next === 'idle' ? t.pollMs : next === 'fenced' ? t.followerPollMs : t.retryMs);
-    }
-  }
+    },
+    (next) => (next === 'more' ? 'now' : next === 'idle' ? t.pollMs : next === 'fenced' ? t.followerPollMs : t.retryMs),
+    (e) => logger.warn({ error: e.message, batch }, 'audit indexer: step failed; search scans what is not indexed meanwhile'),
+  );
 
   return {
     step: () => step(),
-    start() {
-      running ??= loop();
-    },
-    async stop() {
-      stopped = true;
-      wake?.();
-      await running;
-    },
+    start: () => background.start(),
+    stop: () => background.stop(),
   };
 }

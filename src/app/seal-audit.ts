@@ -2,6 +2,7 @@ import { GENESIS_HASH, chainHash, eventDigest, legacyChainHash } from '../core/a
 import { CHECKPOINT_VERSION, type AuditSigner, type Checkpoint, type CheckpointKind } from '../core/audit-checkpoint.ts';
 import { iso } from '../core/clock.ts';
 import type { AuditSealMetrics, AuditSeals, CheckpointWitness, Clock, Logger, SealableEntry, SealedState, SealErrorReason } from '../core/ports.ts';
+import { createStepLoop } from './step-loop.ts';
 
 // The audit sealer: every replica runs one; the holder of the lease (AuditSeals) chains new
 // entries in Node and signs checkpoints. It reads entries after the sealed one in batches,
@@ -251,50 +252,27 @@ export function createAuditSealer(deps: AuditSealerDeps, tuning: Partial<AuditSe
     return entries.length === room ? 'more' : 'idle';
   }
 
-  let running: Promise<void> | null = null;
-  let stopped = false;
-  let wake: (() => void) | null = null;
-
-  const sleep = (ms: number) =>
-    new Promise<void>((resolve) => {
-      const timer = setTimeout(() => {
-        wake = null;
-        resolve();
-      }, ms);
-      wake = () => {
-        clearTimeout(timer);
-        wake = null;
-        resolve();
-      };
-    });
-
-  async function loop(): Promise<void> {
-    while (!stopped) {
-      let next: SealStep;
+  const background = createStepLoop(
+    async () => {
       try {
-        next = await scope(() => seal(false));
+        const next = await scope(() => seal(false));
         stepsOk += 1;
         if (stepsOk >= 100) [batch, stepsOk] = [Math.min(t.batch, batch * 2), 0];
+        return next;
       } catch (e) {
         [batch, stepsOk] = [Math.max(10, Math.floor(batch / 2)), 0];
-        logger.warn({ error: (e as Error).message, batch }, 'audit sealer: step failed; trying again');
-        next = 'idle';
+        throw e;
       }
-      if (stopped) break;
-      if (next === 'more') await new Promise<void>((r) => setImmediate(r));
-      else await sleep(next === 'follower' ? t.followerPollMs : t.pollMs);
-    }
-  }
+    },
+    (next) => (next === 'more' ? 'now' : next === 'follower' ? t.followerPollMs : t.pollMs),
+    (e) => logger.warn({ error: e.message, batch }, 'audit sealer: step failed; trying again'),
+  );
 
   return {
     step: () => seal(false),
-    start() {
-      running ??= loop();
-    },
+    start: () => background.start(),
     async stop() {
-      stopped = true;
-      wake?.();
-      await running;
+      await background.stop();
       if (!leader) return;
       try {
         await scope(async () => {
