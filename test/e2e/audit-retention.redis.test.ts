@@ -1,5 +1,4 @@
 import { createPublicKey, verify } from 'node:crypto';
-import { Writable } from 'node:stream';
 import type { Redis } from 'ioredis';
 import { describe, expect, it } from 'vitest';
 import { createRedisAuditSeals } from '../../adapters/redis/audit-seals.ts';
@@ -8,30 +7,12 @@ import { chainHash } from '../../src/core/audit.ts';
 import { checkpointBytes, type Checkpoint } from '../../src/core/audit-checkpoint.ts';
 import { proposalBody } from '../helpers/agent.ts';
 import { startTestApp } from '../helpers/app.ts';
+import { logSink, until } from '../helpers/observe.ts';
 
 // The running app with AUDIT_RETENTION=2s: while proposals keep coming, a signed cut appears,
 // the entries up to it are trimmed, and what is left chains from the cut to every checkpoint.
 
 const SHORT = { everyMs: 100, heartbeatMs: 400, pollMs: 20, leaseMs: 2000, witnessRetryMs: 30, retentionEveryMs: 100 };
-
-async function until<T>(read: () => Promise<T> | T, ok: (v: T) => boolean): Promise<T> {
-  for (;;) {
-    const v = await read();
-    if (ok(v)) return v;
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
-
-function logSink(): { stream: Writable; lines: () => Record<string, unknown>[] } {
-  let text = '';
-  const stream = new Writable({
-    write(chunk, _enc, done) {
-      text += String(chunk);
-      done();
-    },
-  });
-  return { stream, lines: () => text.split('\n').filter((l) => l !== '').map((l) => JSON.parse(l) as Record<string, unknown>) };
-}
 
 describe('audit retention in the running app', () => {
   it('AUDIT_RETENTION=2s: a signed cut appears and entries are trimmed while proposals keep coming; the rest chains from the cut', async () => {

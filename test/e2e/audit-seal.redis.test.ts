@@ -2,13 +2,13 @@ import { createPublicKey, verify } from 'node:crypto';
 import { existsSync, mkdtempSync, readFileSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Writable } from 'node:stream';
 import { afterAll, describe, expect, it } from 'vitest';
 import { createRedisAuditSeals } from '../../adapters/redis/audit-seals.ts';
 import { checkpointBytes, type Checkpoint } from '../../src/core/audit-checkpoint.ts';
 import { proposalBody } from '../helpers/agent.ts';
 import { restartTestApp, startTestApp, type TestApp } from '../helpers/app.ts';
 import { startFakeHttpServer, type FakeHttpServer } from '../helpers/executor-server.ts';
+import { logSink, until } from '../helpers/observe.ts';
 
 // The real app seals its audit log: checkpoints signed with AUDIT_SIGNING_KEY (here the
 // development key it generates), published keys, the witness file and URL, the metrics.
@@ -19,26 +19,6 @@ const servers: FakeHttpServer[] = [];
 afterAll(async () => {
   for (const s of servers) await s.close();
 });
-
-/** Polls a condition (Redis, a file) until it holds: bounded by the test timeout. */
-async function until<T>(read: () => Promise<T> | T, ok: (v: T) => boolean): Promise<T> {
-  for (;;) {
-    const v = await read();
-    if (ok(v)) return v;
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
-
-function logSink(): { stream: Writable; lines: () => Record<string, unknown>[] } {
-  let text = '';
-  const stream = new Writable({
-    write(chunk, _enc, done) {
-      text += String(chunk);
-      done();
-    },
-  });
-  return { stream, lines: () => text.split('\n').filter((l) => l !== '').map((l) => JSON.parse(l) as Record<string, unknown>) };
-}
 
 async function deny(app: TestApp, n: number): Promise<void> {
   for (let i = 0; i < n; i++) {

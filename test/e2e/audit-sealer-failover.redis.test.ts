@@ -14,6 +14,7 @@ import { GENESIS_HASH, chainHash } from '../../src/core/audit.ts';
 import { checkpointBytes } from '../../src/core/audit-checkpoint.ts';
 import { testAgent } from '../helpers/agent.ts';
 import { BASE_POLICY } from '../helpers/app.ts';
+import { until } from '../helpers/observe.ts';
 
 // Two countersign processes on one Redis; the one holding the sealer's lease is killed
 // (SIGKILL: no goodbye, its lease is left to run out) while agents keep proposing. The other
@@ -43,14 +44,6 @@ function startApp(env: Record<string, string>): Promise<{ child: ChildProcess; u
 }
 
 const exited = (child: ChildProcess) => new Promise<void>((r) => (child.exitCode !== null || child.signalCode !== null ? r() : child.once('exit', () => r())));
-
-async function until<T>(read: () => Promise<T>, ok: (v: T) => boolean): Promise<T> {
-  for (;;) {
-    const v = await read();
-    if (ok(v)) return v;
-    await new Promise((r) => setTimeout(r, 25));
-  }
-}
 
 describe('the sealing leader killed mid-traffic', () => {
   const redisUrl = inject('redisUrl');

@@ -11,6 +11,7 @@ import { generateSigningKey } from '../../adapters/tokens/jwt-signer.ts';
 import { eventDigest } from '../../src/core/audit.ts';
 import { proposalBody } from '../helpers/agent.ts';
 import { startTestApp, type TestApp } from '../helpers/app.ts';
+import { until } from '../helpers/observe.ts';
 
 // `countersign audit verify` and `audit export` as an operator runs them (child processes, exit
 // codes) against a running app that seals its log with a known AUDIT_SIGNING_KEY, and the attacks
@@ -32,14 +33,6 @@ async function countersign(args: string[], env: Record<string, string>) {
   } catch (e) {
     const err = e as { code: number; stdout: string; stderr: string };
     return { code: err.code, stdout: err.stdout, stderr: err.stderr };
-  }
-}
-
-async function until<T>(read: () => Promise<T>, ok: (v: T) => boolean): Promise<T> {
-  for (;;) {
-    const v = await read();
-    if (ok(v)) return v;
-    await new Promise((r) => setTimeout(r, 20));
   }
 }
 
