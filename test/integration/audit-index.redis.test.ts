@@ -120,6 +120,25 @@ describe('audit indexer on Redis', () => {
     await expect(script(entries[3]![0], entries.slice(3, 5))).rejects.toThrow(/start after its position/);
   });
 
+  it('skips an index list of the wrong type and writes the others; a head of the wrong type is refused before anything is written', async () => {
+    const s = await setup();
+    await s.log.append([ev({ type: 'card_posted', agent: 'a1', actor: 'system', data: { note: 'refund' } })]);
+    // Someone made one list a string: the index must never stop on it (search scans around a missing id).
+    await redis.set(s.ix.word('refund'), 'not a list');
+    expect(await s.indexAll()).toBe(1);
+    const [id] = await s.ids();
+    expect(await redis.get(s.ix.word('refund'))).toBe('not a list');
+    expect(await redis.lrange(s.ix.agent('a1'), 0, -1)).toEqual([id]);
+    expect((await s.log.search({ words: ['refund'], limit: 10 })).events.map((e) => e.id)).toEqual([id]);
+
+    const t = await setup();
+    await t.log.append([ev({ type: 'card_posted', agent: 'a2' })]);
+    await redis.del(t.keys.auditHead);
+    await redis.set(t.keys.auditHead, 'not a hash');
+    await expect(t.index.indexNext(OWNER, 100)).rejects.toThrow(/WRONGTYPE|hash/);
+    expect(await lists(t.prefix)).toEqual(new Map());
+  });
+
   it("writes nothing while the sealer's lease is another's", async () => {
     const s = await setup();
     await s.log.append([ev({ type: 'card_posted', agent: 'a1' })]);
