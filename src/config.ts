@@ -59,6 +59,7 @@ export const envSchema = z.object({
   TOKEN_SIGNING_KEY: optionalString,
   EXECUTION_TOKEN_TTL: duration('5m'),
   AUDIT_SIGNING_KEY: optionalString,
+  MCP_HOLD: duration('50s'),
   AUDIT_WITNESS_URL: url,
   AUDIT_WITNESS_FILE: optionalString,
   AUDIT_RETENTION: optionalDuration('must be longer than 0 (leave it unset to keep the audit log forever)'),
@@ -100,6 +101,8 @@ export interface Config {
    * outside Redis, and how long entries are kept (null: forever).
    */
   audit: { signingKey: string | null; witnessUrl: string | null; witnessFile: string | null; retentionMs: number | null };
+  /** The MCP gateway: how long a call that needs people is held before "call again". */
+  mcp: { holdMs: number };
   /** Each platform's settings, from its own variables, by platform id. */
   platforms: ReadonlyMap<string, unknown>;
   logLevel: Env['LOG_LEVEL'];
@@ -170,6 +173,7 @@ export function loadConfig(raw: Readonly<Record<string, string | undefined>>, pl
     adminToken: env.COUNTERSIGN_ADMIN_TOKEN ?? null,
     tokens: { signingKey: env.TOKEN_SIGNING_KEY ?? null, ttlMs: env.EXECUTION_TOKEN_TTL },
     audit: { signingKey: env.AUDIT_SIGNING_KEY ?? null, witnessUrl: env.AUDIT_WITNESS_URL ?? null, witnessFile: env.AUDIT_WITNESS_FILE ?? null, retentionMs: env.AUDIT_RETENTION ?? null },
+    mcp: { holdMs: env.MCP_HOLD },
     platforms: platformSettings,
     logLevel: env.LOG_LEVEL,
     production,

@@ -22,6 +22,7 @@ import { createRedisFailureLimiter } from '../adapters/redis/auth-failure-limite
 import { failFast } from '../adapters/redis/connection.ts';
 import { createRedisLiveUpdates } from '../adapters/redis/live-updates.ts';
 import { createRedisSessionStore } from '../adapters/redis/sessions.ts';
+import { mountMcpGateway } from '../adapters/http/mcp-gateway.ts';
 import { readWithExecutionToken, returnExecutionToken } from './app/agent-execution.ts';
 import type { CommitSubscriber } from './app/after-commit.ts';
 import type { AppDeps } from './app/deps.ts';
@@ -31,13 +32,15 @@ import { systemClock, type Clock } from './core/clock.ts';
 import type { PlatformId } from './core/platform.ts';
 import type { ChatChannel } from './core/ports.ts';
 import { createLogger } from './logger.ts';
-import { buildAppDeps, openRedis } from './wiring/app-deps.ts';
+import { buildAppDeps, MCP_PICKUP_WINDOW_MS, openRedis } from './wiring/app-deps.ts';
 import { loadAuditSigner, startAuditSealing, type AuditTuning } from './wiring/audit-sealer.ts';
 import { checkPlatforms, createPlatforms, PLATFORMS } from './wiring/platforms.ts';
 import { readPolicy } from './wiring/policy-source.ts';
 import { executionHandlers, notifyHandlers } from './wiring/workers.ts';
 
 export { DEMO_SECRET_ENV, readPolicy } from './wiring/policy-source.ts';
+
+const COUNTERSIGN_VERSION = '0.1.0';
 
 export interface Running {
   server: Server;
@@ -115,11 +118,20 @@ export async function start(env: Readonly<Record<string, string | undefined>>, o
 
   const auth = createAgentAuthenticator({ policy, adminToken: config.adminToken, now: () => clock.now() });
   const authenticate = createRequestAuthenticator(deps, auth, failureLimiter);
+  const gateway = {
+    app: deps,
+    upstreams: app.upstreams,
+    results: x.results!,
+    ledger: x.ledger,
+    holdMs: config.mcp.holdMs,
+    leaseMarginMs: x.tuning.leaseMarginMs,
+    pickupWindowMs: MCP_PICKUP_WINDOW_MS,
+  };
   const server = createHttpServer({
     deps,
     authenticate,
     registry: app.metrics.registry,
-    extend: [mountExecutionApi(x, authenticate), mountAuditApi(auditSigner)],
+    extend: [mountExecutionApi(x, authenticate), mountAuditApi(auditSigner), (router) => mountMcpGateway(router, { gateway, authenticate, version: COUNTERSIGN_VERSION })],
     takeToken: (p, viewer) => readWithExecutionToken(x, p, viewer),
     returnToken: (p, token) => returnExecutionToken(x, p.id, token),
     mounts,

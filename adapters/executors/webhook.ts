@@ -28,7 +28,8 @@ function openConnection(req: ClientRequest, timeoutMs: number): ExecutorConnecti
   // Always listening: an 'error' with no listener would crash the process.
   req.on('error', (e) => (earlyError ??= e));
   return {
-    send(token, body) {
+    send(token, request) {
+      const body = JSON.stringify(request);
       return new Promise((resolve) => {
         const started = performance.now();
         const elapsed = () => Math.round(performance.now() - started);

@@ -13,7 +13,7 @@ export type Caller =
    * the same key. `signedAt`: when the credential says the request was made (the signed
    * timestamp; a JWT's iat), in ms, null when it says nothing; it may be before the request arrived.
    */
-  | { kind: 'agent'; agent: AgentSpec; via: 'hmac' | 'oidc'; requestKey: string | null; signedAt: number | null }
+  | { kind: 'agent'; agent: AgentSpec; via: 'hmac' | 'oidc' | 'mcp_key'; requestKey: string | null; signedAt: number | null }
   | { kind: 'admin' };
 
 export interface RequestCredentials {
@@ -41,8 +41,11 @@ export interface AgentAuthOptions {
 }
 
 export interface AgentAuthenticator {
-  /** Throws AuthError (401) with a reason for the audit log. */
-  authenticate(req: RequestCredentials, allowAdmin: boolean): Promise<Caller>;
+  /**
+   * Throws AuthError (401) with a reason for the audit log. `allowMcpKey`: a bearer that is not
+   * a JWT may be an agent's MCP gateway key (only the gateway's `/mcp` takes them).
+   */
+  authenticate(req: RequestCredentials, allowAdmin: boolean, allowMcpKey?: boolean): Promise<Caller>;
 }
 
 export function createAgentAuthenticator(options: AgentAuthOptions): AgentAuthenticator {
@@ -98,8 +101,15 @@ export function createAgentAuthenticator(options: AgentAuthOptions): AgentAuthen
     return { kind: 'agent', agent, via: 'oidc', requestKey: null, signedAt: typeof iat === 'number' ? iat * 1000 : null };
   }
 
+  // Keys are compared by their SHA-256: a map lookup on a digest leaks nothing about the key.
+  function fromMcpKey(key: string): Caller {
+    const agent = options.policy.agentByMcpKeyHash(createHash('sha256').update(key).digest('hex'));
+    if (agent === undefined) throw new AuthError('unknown_mcp_key');
+    return { kind: 'agent', agent, via: 'mcp_key', requestKey: null, signedAt: null };
+  }
+
   return {
-    async authenticate(req, allowAdmin) {
+    async authenticate(req, allowAdmin, allowMcpKey = false) {
       const authorization = header(req.headers, 'authorization');
       const bearer = authorization?.match(/^Bearer\s+(\S+)$/i)?.[1];
       if (bearer !== undefined) {
@@ -107,6 +117,7 @@ export function createAgentAuthenticator(options: AgentAuthOptions): AgentAuthen
           if (!allowAdmin) throw new AuthError('admin_token_not_accepted_here');
           return { kind: 'admin' };
         }
+        if (allowMcpKey && bearer.split('.').length !== 3) return fromMcpKey(bearer);
         return fromJwt(bearer);
       }
       const agentId = header(req.headers, AGENT_HEADER);

@@ -14,24 +14,24 @@ export function clientAddress(req: IncomingMessage): string {
   return req.socket.remoteAddress ?? 'unknown';
 }
 
-export type RequestAuthenticator = (ctx: RequestContext, allowAdmin: boolean) => Promise<Caller>;
+export type RequestAuthenticator = (ctx: RequestContext, allowAdmin: boolean, allowMcpKey?: boolean) => Promise<Caller>;
 
 export function createRequestAuthenticator(
   deps: Pick<AppDeps, 'audit' | 'clock' | 'logger'>,
   auth: AgentAuthenticator,
   limiter: AuthFailureLimiter,
 ): RequestAuthenticator {
-  return async (ctx, allowAdmin) => {
+  return async (ctx, allowAdmin, allowMcpKey = false) => {
     const body = await ctx.body();
     try {
-      return await auth.authenticate({ method: ctx.req.method ?? 'GET', route: ctx.req.url ?? '/', headers: ctx.req.headers, body }, allowAdmin);
+      return await auth.authenticate({ method: ctx.req.method ?? 'GET', route: ctx.req.url ?? '/', headers: ctx.req.headers, body }, allowAdmin, allowMcpKey);
     } catch (e) {
       if (!(e instanceof AuthError)) throw e;
       const claimed = ctx.req.headers[AGENT_HEADER];
       await recordAuthFailure(deps, limiter, {
         address: clientAddress(ctx.req),
         reason: e.reason,
-        via: 'agent-api',
+        via: allowMcpKey ? 'mcp' : 'agent-api',
         details: {
           claimed_agent: typeof claimed === 'string' ? claimed.slice(0, 100) : null,
           method: ctx.req.method ?? '',

@@ -72,6 +72,8 @@ export interface RedisKeys {
   /** The raw idempotency key is hashed: it is agent-supplied, up to 200 characters. */
   idempotency(agent: string, key: string): string;
   cards(proposalId: string): string;
+  /** String (EX): an MCP upstream's result for the agent to pick up (tool-results.ts). */
+  toolResult(proposalId: string): string;
   /** Held while one replica posts a proposal's card on `platform`, so a retry does not post twice. */
   postingClaim(proposalId: string, platform: string): string;
   readonly auditIndex: AuditIndexKeys;
@@ -159,6 +161,7 @@ export function redisKeys(prefix: string = DEFAULT_PREFIX): RedisKeys {
     proposal: (id) => `${tag}:proposal:${id}`,
     idempotency: (agent, key) => `${tag}:idem:${agent}:${sha256(key)}`,
     cards,
+    toolResult: (proposalId) => `${tag}:tool-result:${proposalId}`,
     postingClaim(proposalId, platform) {
       // `cards:<id>` and `cards:<id>:posting:<platform>` share a namespace: an id with a `:`
       // could name another proposal's claim.

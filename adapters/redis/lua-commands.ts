@@ -40,6 +40,7 @@ const COMMANDS = {
   countersignAgentRevoke: { numberOfKeys: 2, lua: AGENT_REVOKE },
   countersignAgentRevokeWhenFull: { numberOfKeys: 2, lua: whenFull(AGENT_REVOKE) },
   countersignAgentRestore: { numberOfKeys: 2, lua: lua('agent-restore.lua') },
+  countersignIdempotencyForget: { numberOfKeys: 1, lua: lua('idempotency-forget.lua') },
   countersignCountInWindow: { numberOfKeys: 1, lua: lua('count-in-window.lua') },
   countersignAuditSeal: { numberOfKeys: 3, lua: lua('audit-seal.lua') },
   countersignAuditRetention: { numberOfKeys: null, lua: lua('audit-retention.lua') },

@@ -7,6 +7,7 @@ import { STATUSES } from '../../src/core/proposal.ts';
 import type { Proposal, Status } from '../../src/core/proposal.ts';
 import { IDEMPOTENCY_TTL_SECONDS, redisKeys } from './keys.ts';
 import { redisScripts } from './scripts.ts';
+import { runLua } from './lua-commands.ts';
 
 // The proposal lives in one hash: `doc` is the whole Proposal as JSON (the source of truth),
 // `version`/`status`/`agent` are copies the Lua scripts and the audit search read without
@@ -133,6 +134,10 @@ export function createRedisProposalStore(redis: Redis | Cluster, opts: RedisStor
     async pendingDueBy(at: number, limit: number): Promise<string[]> {
       if (limit <= 0) return [];
       return redis.zrangebyscore(keys.pending, '-inf', String(at), 'LIMIT', 0, limit);
+    },
+
+    async forgetImplicitKey(agent: string, key: string, proposalId: string): Promise<void> {
+      await runLua(redis, 'countersignIdempotencyForget', [keys.idempotency(`${agent}#request`, key), proposalId]);
     },
 
     async revokedAgents(agents: readonly string[]): Promise<Map<string, number>> {

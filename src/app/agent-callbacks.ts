@@ -1,6 +1,6 @@
 import { auditEvent } from '../core/audit.ts';
 import { iso } from '../core/clock.ts';
-import { describeExecution, redactSecrets } from '../core/execution.ts';
+import { describeExecution, redactSecrets, runByCountersign } from '../core/execution.ts';
 import type { Proposal, Status } from '../core/proposal.ts';
 import { requestTarget, signedHeaders } from '../core/signing.ts';
 import type { ExecutionDeps } from './execution-deps.ts';
@@ -39,7 +39,7 @@ async function enqueueStatusCallback(x: ExecutionDeps, p: Proposal): Promise<voi
   if (!CALLBACK_STATUSES.has(p.status) || p.status === 'approved') return; // approved: issueExecution sends it, with the token
   if (!x.app.policy.agentById(p.agent)?.callback_url) return;
   const e = p.execution;
-  const reportedByAgent = e !== undefined && e.mode !== 'executor' && (e.outcome === 'succeeded' || e.reason === 'reported_failed');
+  const reportedByAgent = e !== undefined && !runByCountersign(e.mode) && (e.outcome === 'succeeded' || e.reason === 'reported_failed');
   if (reportedByAgent) return;
   await x.queue.enqueueCallback(p.id, p.status);
 }

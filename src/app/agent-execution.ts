@@ -1,7 +1,7 @@
 import { auditEvent, type KnownAuditEvent } from '../core/audit.ts';
 import { iso } from '../core/clock.ts';
 import { ConflictError, ForbiddenError, NotFoundError } from '../core/errors.ts';
-import { actionDigest, claimExecution, finishExecution, isTokenExpired, withdrawUnlessStillAuthorised, type ExecutionTokenClaims } from '../core/execution.ts';
+import { actionDigest, claimExecution, finishExecution, isTokenExpired, runByCountersign, withdrawUnlessStillAuthorised, type ExecutionTokenClaims } from '../core/execution.ts';
 import { mayStillRun } from '../core/lifecycle.ts';
 import type { Proposal } from '../core/proposal.ts';
 import type { ExecutionDeps } from './execution-deps.ts';
@@ -142,7 +142,7 @@ export async function redeemToken(x: ExecutionDeps, token: string, actor: string
     auditEvent('token_redeemed', { at: iso(app.clock.now()), proposal_id: claims.proposal_id, agent: claims.sub, actor: actor }, { jti: claims.jti, audience: claims.aud }),
   ]);
   // Normally already started at hand-over; a redemption is proof that it has.
-  if (p !== null && p.status === 'approved' && p.execution !== undefined && p.execution.mode !== 'executor') {
+  if (p !== null && p.status === 'approved' && p.execution !== undefined && !runByCountersign(p.execution.mode)) {
     await startAgentExecution(x, p.id, `agent:${p.agent}`);
   }
   return { active: true, ...claims };
@@ -187,7 +187,10 @@ export async function reportOutcome(x: ExecutionDeps, agent: string, id: string,
   // revoked did happen, and its real outcome is recorded (marked token_revoked), not lost.
   const revoked = (await x.ledger.state(claims.jti)) === 'revoked';
   if (revoked && p.status !== 'executing') throw new ForbiddenError('the execution token was revoked');
-  if (p.execution.mode === 'executor') throw new ConflictError(`the ${p.action.tool} executor runs this action; agents do not report its outcome`);
+  if (runByCountersign(p.execution.mode)) {
+    const who = p.execution.mode === 'gateway' ? "countersign's MCP gateway" : `the ${p.action.tool} executor`;
+    throw new ConflictError(`${who} runs this action; agents do not report its outcome`);
+  }
 
   const actor = `agent:${agent}`;
   if (p.status === 'approved') {

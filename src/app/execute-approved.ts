@@ -9,9 +9,10 @@ import {
   finishExecution,
   isTokenExpired,
   recordTokenIssued,
+  runByCountersign,
   type ExecutionMode,
 } from '../core/execution.ts';
-import { ExecutorUnreachableError } from '../core/execution-ports.ts';
+import { ExecutorUnreachableError, type ExecutionRequest } from '../core/execution-ports.ts';
 import { newId } from '../core/ids.ts';
 import type { Proposal } from '../core/proposal.ts';
 import { tokenStillIssued, withdrawUnlessAuthorised } from './agent-execution.ts';
@@ -124,9 +125,9 @@ async function failNotRun(x: ExecutionDeps, id: string, reason: string): Promise
   if (r.outcome.failed && r.proposal.execution !== undefined) await x.ledger.revoke(r.proposal.execution.token_id);
 }
 
-function executorBody(p: Proposal): string {
+function executionRequest(p: Proposal): ExecutionRequest {
   const approvals = p.approvals.filter((a) => a.vote === 'approve').map((a) => ({ person: a.person, platform: a.platform, at: iso(a.at) }));
-  return JSON.stringify({ proposal_id: p.id, agent: p.agent, action: p.action, approvals });
+  return { proposal_id: p.id, agent: p.agent, action: p.action, approvals };
 }
 
 /** The execute job. Throws RetryBeforeSendError only while nothing has been sent. */
@@ -184,7 +185,11 @@ async function execute(x: ExecutionDeps, id: string, sent: { value: boolean }): 
     // revokes) must stop it here. Then the claimed execution ends not run.
     if (!(await tokenStillIssued(x, id, p.execution.token_id, 'system'))) return;
     sent.value = true;
-    const result = await connection.send(token, executorBody(claim.proposal));
+    const result = await connection.send(token, executionRequest(claim.proposal));
+    // Kept before the outcome is committed: whoever sees "succeeded" can pick the result up.
+    if (result.kind === 'tool_result' && x.results !== undefined) {
+      await x.results.keep(id, result.kept).catch((e: unknown) => app.logger.error({ err: e, proposal_id: id }, 'could not keep a tool result for the agent'));
+    }
     const finished = await mutate(app, id, (cur, now) => finishExecution(cur, result, 'system', now));
     if (!finished.outcome.finished) {
       // Declared abandoned while it ran (a stalled event loop): keep the late truth in the audit.
@@ -204,7 +209,7 @@ async function execute(x: ExecutionDeps, id: string, sent: { value: boolean }): 
 async function settleIfAbandoned(x: ExecutionDeps, p: Proposal): Promise<void> {
   const deadline = await x.ledger.executingDeadline(p.id);
   if (deadline !== null && deadline > x.app.clock.now()) return; // someone is on it
-  const why = p.execution?.mode === 'executor' ? 'interrupted' : 'no_outcome_reported';
+  const why = p.execution !== undefined && runByCountersign(p.execution.mode) ? 'interrupted' : 'no_outcome_reported';
   await mutate(x.app, p.id, (cur, now) => finishExecution(cur, { kind: 'interrupted', why }, 'system', now));
   await x.ledger.untrackExecuting(p.id);
   if (p.execution !== undefined) await x.ledger.close(p.execution.token_id);

@@ -1,4 +1,5 @@
 import type { CallbackSender, ExecutionQueue, Executors, TokenLedger, TokenSigner } from '../core/ports.ts';
+import type { ToolResultStore } from '../core/mcp-ports.ts';
 import type { AppDeps } from './deps.ts';
 
 export interface ExecutionTuning {
@@ -32,4 +33,6 @@ export interface ExecutionDeps {
   callbacks: CallbackSender;
   tokenTtlMs: number;
   tuning: ExecutionTuning;
+  /** Where an MCP upstream's result waits for the agent (absent: nothing is kept). */
+  results?: ToolResultStore;
 }

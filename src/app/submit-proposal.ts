@@ -1,10 +1,11 @@
-import { auditEvent, canonicalJson, sha256Hex } from '../core/audit.ts';
+import { auditEvent, canonicalJson, sha256Hex, type KnownAuditEvent } from '../core/audit.ts';
 import { iso } from '../core/clock.ts';
 import { eventAbout } from '../core/lifecycle.ts';
 import { AgentRevokedError, ConflictError } from '../core/errors.ts';
 import { newId } from '../core/ids.ts';
 import { evaluate } from '../core/policy/evaluate.ts';
 import type { AgentSpec } from '../core/policy/model.ts';
+import type { ImplicitKey } from '../core/ports.ts';
 import type { Proposal, ProposalInput, Status } from '../core/proposal.ts';
 import type { AppDeps } from './deps.ts';
 
@@ -45,7 +46,25 @@ export interface SubmitRequest {
 export async function submitProposal(deps: AppDeps, agent: AgentSpec, input: ProposalInput, request: SubmitRequest = {}): Promise<SubmitResult> {
   const now = deps.clock.now();
   const { requestKey = null, signedAt = null } = request;
-  const proposedAt = signedAt === null ? now : Math.min(signedAt, now);
+  const draft = draftProposal(deps, agent, input, now);
+  const implicit = requestKey === null ? undefined : { key: requestKey, ttlSeconds: IMPLICIT_KEY_TTL_SECONDS };
+  const result = await storeProposal(deps, draft, implicit, signedAt);
+  if (!result.created) {
+    if (requestDigest(result.existing) !== requestDigest(draft.proposal)) {
+      throw new ConflictError(`idempotency_key "${input.idempotency_key ?? ''}" was already used for a different proposal (${result.existing.id})`);
+    }
+    return { proposal: result.existing, created: false };
+  }
+  return { proposal: draft.proposal, created: true };
+}
+
+/** A new proposal and its first audit events, as the policy decides it; nothing stored yet. */
+export interface ProposalDraft {
+  proposal: Proposal;
+  events: KnownAuditEvent[];
+}
+
+export function draftProposal(deps: Pick<AppDeps, 'policy'>, agent: AgentSpec, input: ProposalInput, now: number): ProposalDraft {
   const decision = evaluate(deps.policy, { agent: { id: agent.id, sponsors: [...agent.sponsors] }, intent: input.intent, action: input.action, context: input.context });
   const status = STATUS_FOR_EFFECT[decision.effect];
   const proposal: Proposal = {
@@ -63,7 +82,6 @@ export async function submitProposal(deps: AppDeps, agent: AgentSpec, input: Pro
     resolution: status === 'pending' ? null : { status, by: 'policy', reason: decision.reasons.join('; ') || null, at: now },
     version: 1,
   };
-
   const events = [
     eventAbout(proposal, now, 'proposal_received', `agent:${agent.id}`, {
       idempotency_key: proposal.idempotency_key,
@@ -74,22 +92,29 @@ export async function submitProposal(deps: AppDeps, agent: AgentSpec, input: Pro
     eventAbout(proposal, now, 'policy_decided', 'policy', { ...decision }),
     ...(status === 'pending' ? [] : [eventAbout(proposal, now, 'decided', 'policy', { status, rule: decision.rule })]),
   ];
+  return { proposal, events };
+}
 
-  const implicit = requestKey === null ? undefined : { key: requestKey, ttlSeconds: IMPLICIT_KEY_TTL_SECONDS };
+/**
+ * Stores a draft (refused for a revoked agent: AgentRevokedError, audited) and hands it to the
+ * after-commit flow; an implicit key that names an earlier proposal returns that one instead.
+ */
+export async function storeProposal(
+  deps: AppDeps,
+  { proposal, events }: ProposalDraft,
+  implicit: ImplicitKey | undefined,
+  signedAt: number | null,
+): Promise<{ created: true } | { created: false; existing: Proposal }> {
+  const proposedAt = signedAt === null ? proposal.created_at : Math.min(signedAt, proposal.created_at);
   const result = await deps.store.create(proposal, events, implicit, proposedAt);
   if (!result.created && 'refused' in result) {
-    await recordRefusal(deps, proposal, result.revoked_at, now);
-    throw new AgentRevokedError(agent.id, result.revoked_at);
+    await recordRefusal(deps, proposal, result.revoked_at, proposal.created_at);
+    throw new AgentRevokedError(proposal.agent, result.revoked_at);
   }
-  if (!result.created) {
-    if (requestDigest(result.existing) !== requestDigest(proposal)) {
-      throw new ConflictError(`idempotency_key "${input.idempotency_key ?? ''}" was already used for a different proposal (${result.existing.id})`);
-    }
-    return { proposal: result.existing, created: false };
-  }
-  deps.metrics.proposalSubmitted(decision.effect);
+  if (!result.created) return result;
+  deps.metrics.proposalSubmitted(proposal.decision.effect);
   await deps.commits.dispatch({ before: null, after: proposal, events });
-  return { proposal, created: true };
+  return { created: true };
 }
 
 /**

@@ -108,7 +108,7 @@ export function threadReply(p: Proposal, event: AuditEventInput): ThreadReply | 
     case 'cancelled':
       return reply('cancelled', `Cancelled by ${e.actor}${e.data.reason ? `: ${e.data.reason}` : ''}`);
     case 'execution_started':
-      return reply('execution_started', e.data.mode === 'executor' ? `Execution started: sent to the ${p.action.tool} executor` : `Execution started by agent ${p.agent}`);
+      return reply('execution_started', e.data.mode === 'executor' ? `Execution started: sent to the ${p.action.tool} executor` : e.data.mode === 'gateway' ? `Execution started: called on ${p.action.tool} by the MCP gateway` : `Execution started by agent ${p.agent}`);
     case 'execution_finished': {
       const text = executionFinished(e);
       return text === null ? null : reply('execution_finished', text);

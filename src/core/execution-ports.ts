@@ -2,7 +2,7 @@
 // the execute / callback queues, the executor and the callback transport.
 import type { ExecutionResult, ExecutionTokenClaims } from './execution.ts';
 import type { ExecutorSpec } from './policy/model.ts';
-import type { Status } from './proposal.ts';
+import type { Action, Status } from './proposal.ts';
 import type { WriteOptions } from './ports.ts';
 
 export interface PublicJwks {
@@ -107,9 +107,22 @@ export interface ExecutionQueue {
   removeExecution(proposalId: string): Promise<boolean>;
 }
 
+/** What an executor is asked to run: the approved action, exactly, and who approved it. */
+export interface ExecutionRequest {
+  proposal_id: string;
+  agent: string;
+  action: Action;
+  approvals: { person: string; platform: string; at: string }[];
+}
+
+/** What an executor's send comes to; `kept`: an MCP upstream's whole result, for the agent to pick up. */
+export type SentResult =
+  | (ExecutionResult & { kind: 'response' | 'timeout' | 'lost' | 'tool_error' | 'not_sent' })
+  | (ExecutionResult & { kind: 'tool_result'; kept: Record<string, unknown> });
+
 /** The request leaves countersign only through `send`; anything before it may be retried. */
 export interface ExecutorConnection {
-  send(token: string, body: string): Promise<ExecutionResult & { kind: 'response' | 'timeout' | 'lost' }>;
+  send(token: string, request: ExecutionRequest): Promise<SentResult>;
   close(): void;
 }
 

@@ -9,8 +9,17 @@ import type { Action, Proposal, Status } from './proposal.ts';
 // "approved -> executing" is the one claim that lets an action run: whoever commits it
 // runs the action, everyone else sees that it is taken.
 
-/** Who runs the action: the policy's executor for the tool, or the agent itself. */
-export type ExecutionMode = 'executor' | 'callback' | 'poll';
+/**
+ * Who runs the action: the policy's executor for the tool, the agent itself (told by callback,
+ * or by its next read), or the MCP gateway at once, in the agent's own call (`gateway`: a call
+ * the policy allows; no token is minted, `token_id` names the grant in the audit).
+ */
+export type ExecutionMode = 'executor' | 'callback' | 'poll' | 'gateway';
+
+/** Modes where countersign itself sends the request, so the agent never reports the outcome. */
+export function runByCountersign(mode: ExecutionMode): boolean {
+  return mode === 'executor' || mode === 'gateway';
+}
 
 /**
  * `unknown`: the request left countersign but no answer came back (timeout, lost connection,
@@ -130,6 +139,32 @@ export function recordTokenIssued(p: Proposal, token: IssuedToken, now: number):
   };
 }
 
+/**
+ * A call the policy allows, run by the MCP gateway in the agent's own request: approved ->
+ * executing in one step, before the proposal is first stored, so nothing else (no token, no
+ * execute job) ever runs it. `grant` names it in the audit; `deadline` bounds the call.
+ */
+export function startInGateway(p: Proposal, grant: string, deadline: number, now: number): Step<{ started: boolean }> {
+  if (p.status !== 'approved' || p.execution !== undefined || p.decision.effect !== 'allow') return nothing({ started: false });
+  const execution: Execution = {
+    mode: 'gateway',
+    token_id: grant,
+    token_expires_at: deadline,
+    started_at: now,
+    finished_at: null,
+    status_code: null,
+    outcome: null,
+    reason: null,
+    duration_ms: null,
+    response_excerpt: null,
+  };
+  return {
+    outcome: { started: true },
+    next: { ...p, status: 'executing', execution },
+    events: [event(p, now, 'execution_started', 'system', { mode: 'gateway', jti: grant })],
+  };
+}
+
 export function isTokenExpired(p: Proposal, now: number): boolean {
   return p.execution !== undefined && now >= p.execution.token_expires_at;
 }
@@ -227,6 +262,10 @@ export type ExecutionResult =
   | { kind: 'lost'; error: string; duration_ms: number }
   /** An agent that executed itself reports (`token_revoked`: the agent was revoked while it ran). */
   | { kind: 'reported'; succeeded: boolean; status_code: number | null; detail: string | null; token_revoked?: boolean }
+  /** An MCP upstream's CallToolResult (`is_error`: the tool said it failed); `text` is what it said, for the excerpt. */
+  | { kind: 'tool_result'; is_error: boolean; text: string; duration_ms: number }
+  /** An MCP upstream answered with a JSON-RPC error (invalid arguments, unknown tool). */
+  | { kind: 'tool_error'; code: number; message: string; duration_ms: number }
   /** Claimed, then stopped before anything left (the token was revoked in between): it did not run. */
   | { kind: 'not_sent'; why: string }
   /** Found executing with nobody running it (the worker died): never re-run. */
@@ -245,6 +284,17 @@ function interpret(r: ExecutionResult, startedAt: number, now: number) {
         excerpt: responseExcerpt(r.body),
       };
     }
+    case 'tool_result':
+      return {
+        status: r.is_error ? ('failed' as const) : ('succeeded' as const),
+        outcome: r.is_error ? ('failed' as const) : ('succeeded' as const),
+        reason: r.is_error ? 'tool_error' : null,
+        status_code: null,
+        duration_ms: r.duration_ms,
+        excerpt: responseExcerpt(r.text),
+      };
+    case 'tool_error':
+      return { status: 'failed' as const, outcome: 'failed' as const, reason: `mcp_error_${r.code}`, status_code: null, duration_ms: r.duration_ms, excerpt: responseExcerpt(r.message) };
     case 'timeout':
       return { status: 'failed' as const, outcome: 'unknown' as const, reason: 'timeout', status_code: null, duration_ms: r.duration_ms, excerpt: null };
     case 'lost':

@@ -42,6 +42,11 @@ export interface ProposalStore {
    * the agent made it (its signed time, when earlier than `created_at`; default `created_at`).
    */
   create(proposal: Proposal, events: AuditEventInput[], implicitKey?: ImplicitKey, proposedAt?: number): Promise<CreateResult>;
+  /**
+   * Forgets an implicit key (ImplicitKey) while it still names `proposalId`: the next request
+   * with that key makes a new proposal. A key that names another proposal stays.
+   */
+  forgetImplicitKey(agent: string, key: string, proposalId: string): Promise<void>;
   /** Which of `agents` are revoked now (not restored since), with when: one read for all. */
   revokedAgents(agents: readonly string[]): Promise<Map<string, number>>;
   get(id: string): Promise<Proposal | null>;

@@ -17,6 +17,10 @@ import { redisKeys } from '../../adapters/redis/keys.ts';
 import type { PrivateRedis } from '../../adapters/redis/private-server.ts';
 import { createRedisProposalStore } from '../../adapters/redis/proposal-store.ts';
 import { createRedisTokenLedger } from '../../adapters/redis/token-ledger.ts';
+import { createRedisToolResults } from '../../adapters/redis/tool-results.ts';
+import { createMcpExecutor } from '../../adapters/mcp/mcp-executor.ts';
+import { createToolUpstreams } from '../../adapters/mcp/upstreams.ts';
+import type { ToolUpstreams } from '../core/mcp-ports.ts';
 import { createJwtSigner, generateSigningKey } from '../../adapters/tokens/jwt-signer.ts';
 import { createCommitFlow, type CommitSubscriber } from '../app/after-commit.ts';
 import type { AppDeps } from '../app/deps.ts';
@@ -85,8 +89,13 @@ export interface AppParts<M extends Metrics> {
   executionQueues: ExecutionQueues;
   executionQueueTuning: ExecutionQueueTuning;
   changes: RedisChangeFeed;
+  /** The MCP gateway's upstream servers (connected on first use). */
+  upstreams: ToolUpstreams;
   close(): Promise<void>;
 }
+
+/** How long an MCP call's result (and the key that attaches a repeated call) is kept after the proposal's own ttl. */
+export const MCP_PICKUP_WINDOW_MS = 60 * 60_000;
 
 /** For commands that serve no /metrics. */
 export const noMetrics = (): Metrics => ({ proposalSubmitted: () => undefined, decisionRecorded: () => undefined });
@@ -132,12 +141,16 @@ export async function buildAppDeps<M extends Metrics>(config: Config, policy: Co
   const signer = await createJwtSigner(config.tokens.signingKey ?? (await ledger.sharedDevKey(generateSigningKey)), () => deps.publicUrl, {
     legacyTokensIssuedBefore: clock.now() + config.tokens.ttlMs,
   });
+  // Credentials for upstreams are read from the environment at call time (a SecretSource, so a
+  // file or Vault can replace it); the policy holds only their names.
+  const upstreams = createToolUpstreams({ servers: policy.mcpServers, secrets: { get: (name) => config.secrets[name] }, logger });
   const x: ExecutionDeps = {
     app: deps,
     signer,
     ledger,
     queue: executionQueues,
-    executors: new Map(EXECUTORS.map((e) => [e.kind, e])),
+    executors: new Map([...EXECUTORS, createMcpExecutor(upstreams)].map((e) => [e.kind, e])),
+    results: createRedisToolResults(conns.redis, { ...storeOptions, ttlSeconds: Math.ceil(MCP_PICKUP_WINDOW_MS / 1000) }),
     callbacks: createHttpCallbackSender(),
     tokenTtlMs: config.tokens.ttlMs,
     tuning: { ...DEFAULT_EXECUTION_TUNING, ...options.execution },
@@ -153,7 +166,9 @@ export async function buildAppDeps<M extends Metrics>(config: Config, policy: Co
     executionQueues,
     executionQueueTuning,
     changes,
+    upstreams,
     async close() {
+      await upstreams.close();
       await queues.close();
       await executionQueues.close();
       await changes.close();

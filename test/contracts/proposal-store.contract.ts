@@ -65,6 +65,23 @@ export function proposalStoreContract(name: string, make: () => Promise<Proposal
       expect(await store.create(ownAgain, [], { key: 'another-digest', ttlSeconds: 600 })).toEqual({ created: false, existing: ownKey });
     });
 
+    it('forgets an implicit key only while it names the given proposal; the next create is new', async () => {
+      const { store } = await make();
+      const implicit = { key: 'mcp:call-digest', ttlSeconds: 600 };
+      const first = proposal();
+      expect(await store.create(first, [], implicit)).toEqual({ created: true });
+      // Another proposal's id, or another agent: nothing is forgotten.
+      await store.forgetImplicitKey(first.agent, implicit.key, 'p_someoneelse0000000000000000');
+      await store.forgetImplicitKey('support-agent', implicit.key, first.id);
+      expect(await store.create(proposal(), [], implicit)).toEqual({ created: false, existing: first });
+      await store.forgetImplicitKey(first.agent, implicit.key, first.id);
+      const second = proposal();
+      expect(await store.create(second, [], implicit)).toEqual({ created: true });
+      // The first one's id no longer names the key: forgetting it again keeps the second.
+      await store.forgetImplicitKey(first.agent, implicit.key, first.id);
+      expect(await store.create(proposal(), [], implicit)).toEqual({ created: false, existing: second });
+    });
+
     it("refuses a revoked agent's proposal, storing nothing, until it is restored; other agents go on", async () => {
       const { store, audit, ledger } = await make();
       const before = proposal({ idempotency_key: 'made-before' });

@@ -71,6 +71,8 @@ describe('memory ExecutionQueue', () => {
   });
 });
 
+const run = (proposal_id: string) => ({ proposal_id, agent: 'billing-agent', action: { tool: 'payments', operation: 'refund', target: 'ch_1', parameters: {} }, approvals: [] });
+const body = (proposal_id: string) => JSON.stringify(run(proposal_id));
 const spec = (timeout_ms: number) => ({ tool: 'payments', kind: 'webhook', timeout_ms, settings: { url: 'https://exec.example/run' } });
 
 describe('scripted Executor', () => {
@@ -78,18 +80,18 @@ describe('scripted Executor', () => {
     const executor = createScriptedExecutor();
     executor.answer({ kind: 'timeout', duration_ms: 10_000 }, (req) => ({ kind: 'response', status_code: 201, body: req.body.toUpperCase(), duration_ms: 3 }));
     const c1 = await executor.connect(spec(10_000));
-    expect(await c1.send('tok.one', '{"a":1}')).toEqual({ kind: 'timeout', duration_ms: 10_000 });
-    expect(await c1.send('tok.two', '{"b":2}')).toEqual({ kind: 'response', status_code: 201, body: '{"B":2}', duration_ms: 3 });
-    expect(await c1.send('tok.three', '{}')).toMatchObject({ kind: 'response', status_code: 200 });
+    expect(await c1.send('tok.one', run('p_a'))).toEqual({ kind: 'timeout', duration_ms: 10_000 });
+    expect(await c1.send('tok.two', run('p_b'))).toEqual({ kind: 'response', status_code: 201, body: body('p_b').toUpperCase(), duration_ms: 3 });
+    expect(await c1.send('tok.three', run('p_c'))).toMatchObject({ kind: 'response', status_code: 200 });
     expect(executor.open()).toBe(1);
     c1.close();
     c1.close();
     expect(executor.open()).toBe(0);
-    await expect(c1.send('tok.four', '{}')).rejects.toThrow(/closed/);
+    await expect(c1.send('tok.four', run('p_d'))).rejects.toThrow(/closed/);
     expect(executor.sent.map((s) => [s.url, s.token, s.body])).toEqual([
-      ['https://exec.example/run', 'tok.one', '{"a":1}'],
-      ['https://exec.example/run', 'tok.two', '{"b":2}'],
-      ['https://exec.example/run', 'tok.three', '{}'],
+      ['https://exec.example/run', 'tok.one', body('p_a')],
+      ['https://exec.example/run', 'tok.two', body('p_b')],
+      ['https://exec.example/run', 'tok.three', body('p_c')],
     ]);
   });
 

@@ -4,7 +4,9 @@ import { PolicyError } from '../errors.ts';
 import type { PlatformId } from '../platform.ts';
 import { compileWhen, type CompiledPolicy } from './evaluate.ts';
 import type { EnvLookup, PlatformAccount, PlatformPolicy, PlatformRoute, PolicyExtensions } from './extensions.ts';
-import type { AgentSpec, ChannelSpec, ExecutorSpec, PersonSpec } from './model.ts';
+import { createHash } from 'node:crypto';
+import type { AgentSpec, ChannelSpec, ExecutorSpec, McpServerSpec, PersonSpec } from './model.ts';
+import { readMcpServers, MCP_EXECUTOR_KIND } from './mcp-servers.ts';
 import { policySchema, type OutcomeDocument, type PolicyDocument } from './schema.ts';
 
 // Reading a policy file: YAML, then the schema (with the keys the wired platforms and
@@ -21,7 +23,8 @@ export function loadPolicy(yamlText: string, file: string, env: EnvLookup, ext: 
   const channels = readChannels(doc, file, ext.platforms);
   crossCheck(doc, file);
   const compiled = doc.rules.map((rule) => ({ spec: Object.freeze({ ...rule }), program: compileWhen(rule.name, rule.when, file) }));
-  return buildPolicy(doc, file, ext.platforms, people, channels, compiled, readSecrets(doc, file, env));
+  const mcpServers = readMcpServers(doc, file, env);
+  return buildPolicy(doc, file, ext.platforms, people, channels, compiled, readSecrets(doc, file, env), mcpServers, readMcpKeys(doc, file, env));
 }
 
 function parseYaml(text: string, file: string): unknown {
@@ -181,6 +184,27 @@ function readSecrets(doc: PolicyDocument, file: string, env: EnvLookup): Map<str
   return secrets;
 }
 
+/** Each agent's MCP key hash: given in the policy, or hashed from the key in the environment. */
+function readMcpKeys(doc: PolicyDocument, file: string, env: EnvLookup): Map<string, string> {
+  const hashes = new Map<string, string>();
+  const owner = new Map<string, string>();
+  for (const agent of doc.agents) {
+    let hash = agent.mcp_key_sha256;
+    if (agent.mcp_key_env !== null) {
+      const value = env[agent.mcp_key_env];
+      if (value === undefined || value.trim() === '') throw new PolicyError(file, undefined, `agent "${agent.id}": environment variable ${agent.mcp_key_env} is not set or empty`);
+      if (value.trim().length < 24) throw new PolicyError(file, undefined, `agent "${agent.id}": the MCP key in ${agent.mcp_key_env} is shorter than 24 characters; use a random one (openssl rand -hex 32)`);
+      hash = createHash('sha256').update(value.trim()).digest('hex');
+    }
+    if (hash === null) continue;
+    const other = owner.get(hash);
+    if (other !== undefined) throw new PolicyError(file, undefined, `agents "${other}" and "${agent.id}" have the same MCP key`);
+    owner.set(hash, agent.id);
+    hashes.set(agent.id, hash);
+  }
+  return hashes;
+}
+
 /** One index per platform of its user ids; two people with one id would make clicks ambiguous. */
 function userIndex(file: string, platforms: readonly PlatformPolicy[], people: ReadonlyMap<string, PersonSpec>) {
   const index = new Map<PlatformId, Map<string, PersonSpec>>();
@@ -211,9 +235,12 @@ function buildPolicy(
   channels: ReadonlyMap<string, ChannelSpec>,
   compiled: CompiledPolicy['compiled'],
   secrets: Map<string, string>,
+  mcpServers: ReadonlyMap<string, McpServerSpec>,
+  mcpKeys: ReadonlyMap<string, string>,
 ): CompiledPolicy {
   const agents = new Map<string, AgentSpec>();
   const byOidc = new Map<string, AgentSpec>();
+  const byMcpKey = new Map<string, AgentSpec>();
   for (const a of doc.agents) {
     const agent = {
       id: a.id,
@@ -221,14 +248,21 @@ function buildPolicy(
       secret_env: a.secret_env,
       callback_url: a.callback_url,
       oidc: a.oidc === null ? null : Object.freeze({ ...a.oidc }),
+      mcp_key_sha256: mcpKeys.get(a.id) ?? null,
     } as AgentSpec;
     Object.defineProperty(agent, 'secret', { value: secrets.get(a.id) ?? null, enumerable: false });
     agents.set(a.id, Object.freeze(agent));
     if (a.oidc !== null) byOidc.set(oidcKey(a.oidc.issuer, a.oidc.subject, a.oidc.audience), agent);
+    if (agent.mcp_key_sha256 !== null) byMcpKey.set(agent.mcp_key_sha256, agent);
   }
   const personByPlatformId = userIndex(file, platforms, people);
   const groups = new Map(Object.entries(doc.groups).map(([name, members]) => [name, Object.freeze([...members])] as const));
   const executors = new Map<string, ExecutorSpec>(Object.entries(doc.executors).map(([tool, e]) => [tool, Object.freeze({ tool, ...e, settings: Object.freeze({ ...e.settings }) })]));
+  // An MCP server is the executor of the tool of its name: approved calls run through it.
+  for (const server of mcpServers.values()) {
+    if (executors.has(server.name)) throw new PolicyError(file, undefined, `mcp.servers.${server.name}: executors already has an entry for the tool "${server.name}"; an MCP server is its tool's executor`);
+    executors.set(server.name, Object.freeze({ tool: server.name, kind: MCP_EXECUTOR_KIND, timeout_ms: server.timeout_ms, settings: Object.freeze({ server: server.name }) }));
+  }
   const order = platforms.map((p) => p.id);
 
   return Object.freeze({
@@ -239,6 +273,7 @@ function buildPolicy(
     groups,
     channels,
     executors,
+    mcpServers,
     rules: Object.freeze(compiled.map((c) => c.spec)),
     default: Object.freeze({ ...doc.default }),
     compiled: Object.freeze([...compiled]),
@@ -252,6 +287,7 @@ function buildPolicy(
       }
       return undefined;
     },
+    agentByMcpKeyHash: (hash: string) => byMcpKey.get(hash),
     platformsOf: (route: string | null) => {
       const targets = route === null ? undefined : channels.get(route)?.targets;
       return targets === undefined ? [] : order.filter((id) => targets.has(id));

@@ -19,6 +19,8 @@ export interface AgentSpec {
   readonly secret: string | null;
   readonly callback_url: string | null;
   readonly oidc: OidcSpec | null;
+  /** SHA-256 (hex) of the agent's MCP gateway key (`mcp_key_sha256`, or hashed from `mcp_key_env`); null without one. */
+  readonly mcp_key_sha256: string | null;
 }
 
 export interface PersonSpec {
@@ -41,6 +43,47 @@ export interface ExecutorSpec {
   readonly timeout_ms: number;
   /** The kind's own keys (a webhook's `url`), validated by the kind's schema. */
   readonly settings: Readonly<Record<string, unknown>>;
+}
+
+/** A credential the gateway injects on calls to an upstream: read from the secret source at call time. */
+export interface SecretRef {
+  /** The secret's name in the secret source (an environment variable today). */
+  readonly env: string;
+  /** Put before the value (`"Bearer "`). */
+  readonly prefix: string;
+}
+
+/** A header or environment value for an upstream: literal text, or a secret. */
+export type UpstreamValue = string | SecretRef;
+
+/** Context a tool call gets when the agent's call cannot say (per server, overridden per tool). */
+export interface ToolCallDefaults {
+  /** The argument whose value is the action's target; the server's name when absent. */
+  readonly target_argument: string | null;
+  readonly data_sensitivity: 'public' | 'internal' | 'confidential' | 'restricted' | null;
+  readonly destination: 'internal' | 'external' | null;
+  readonly environment: string | null;
+  readonly reversible: boolean | null;
+  /** `context.value.amount` from this argument (a number, or a numeric string). */
+  readonly value_argument: string | null;
+  /** `context.value.currency`: this text, or the value of `currency_argument`. */
+  readonly currency: string | null;
+  readonly currency_argument: string | null;
+}
+
+export type UpstreamTransport =
+  | { readonly kind: 'http'; readonly url: string; readonly headers: ReadonlyMap<string, UpstreamValue> }
+  | { readonly kind: 'stdio'; readonly command: string; readonly args: readonly string[]; readonly env: ReadonlyMap<string, UpstreamValue>; readonly cwd: string | null };
+
+/** One entry of the policy's `mcp.servers`: an upstream MCP server the gateway fronts. */
+export interface McpServerSpec {
+  readonly name: string;
+  readonly transport: UpstreamTransport;
+  /** How long one call may take once sent. */
+  readonly timeout_ms: number;
+  /** Server-wide defaults merged with each tool's own (`tools.<name>`). */
+  readonly defaults: ToolCallDefaults;
+  readonly tools: ReadonlyMap<string, ToolCallDefaults>;
 }
 
 export interface OutcomeSpec {
@@ -70,6 +113,8 @@ export interface Policy {
   readonly groups: ReadonlyMap<string, readonly string[]>;
   readonly channels: ReadonlyMap<string, ChannelSpec>;
   readonly executors: ReadonlyMap<string, ExecutorSpec>;
+  /** The gateway's upstream servers (`mcp.servers`); each is also the `mcp` executor of the tool of its name. */
+  readonly mcpServers: ReadonlyMap<string, McpServerSpec>;
   readonly rules: readonly RuleSpec[];
   readonly default: OutcomeSpec;
   agentById(id: string): AgentSpec | undefined;
@@ -78,6 +123,8 @@ export interface Policy {
   isMember(group: string, personId: string): boolean;
   /** A JWT `aud` may be a list: the agent matches when its audience is one of them. */
   agentByOidc(issuer: string, subject: string, audience: string | readonly string[]): AgentSpec | undefined;
+  /** The agent whose MCP gateway key hashes to `sha256Hex`. */
+  agentByMcpKeyHash(sha256Hex: string): AgentSpec | undefined;
   /** The platforms a route posts to, in the order the policy was read with. */
   platformsOf(route: string | null): PlatformId[];
   /** The route's address on a platform, or null when it does not post there. */

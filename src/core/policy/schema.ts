@@ -34,12 +34,20 @@ export const duration = z.string().transform((value, ctx) => {
 /** A key that names an environment variable (`secret_env`, a platform's `*_env`). */
 export const envVariableName = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'must be an environment variable name');
 
+const sha256HexSchema = z
+  .string()
+  .regex(/^[0-9a-fA-F]{64}$/, 'must be the 64 hex digits of a SHA-256 (`printf %s "$KEY" | sha256sum`)')
+  .transform((v) => v.toLowerCase());
+
 const agentSchema = z
   .strictObject({
     id: id('agent id'),
     sponsors: z.array(id('person id')).default([]),
     secret_env: envVariableName.optional(),
     callback_url: httpUrl.optional(),
+    // The MCP gateway's bearer key: its hash in the policy, or the key itself in the environment.
+    mcp_key_sha256: sha256HexSchema.optional(),
+    mcp_key_env: envVariableName.optional(),
     oidc: z
       .strictObject({
         issuer: httpUrl,
@@ -49,8 +57,11 @@ const agentSchema = z
       .optional(),
   })
   .superRefine((agent, ctx) => {
-    if (agent.secret_env === undefined && agent.oidc === undefined) {
-      ctx.addIssue({ code: 'custom', message: 'an agent needs secret_env (request signing) or oidc (bearer tokens), or both' });
+    if (agent.secret_env === undefined && agent.oidc === undefined && agent.mcp_key_sha256 === undefined && agent.mcp_key_env === undefined) {
+      ctx.addIssue({ code: 'custom', message: 'an agent needs secret_env (request signing), oidc (bearer tokens) or an MCP key (mcp_key_sha256 or mcp_key_env)' });
+    }
+    if (agent.mcp_key_sha256 !== undefined && agent.mcp_key_env !== undefined) {
+      ctx.addIssue({ code: 'custom', path: ['mcp_key_env'], message: 'give mcp_key_sha256 or mcp_key_env, not both' });
     }
   })
   .transform((agent) => ({
@@ -59,6 +70,8 @@ const agentSchema = z
     secret_env: agent.secret_env ?? null,
     callback_url: agent.callback_url ?? null,
     oidc: agent.oidc ?? null,
+    mcp_key_sha256: agent.mcp_key_sha256 ?? null,
+    mcp_key_env: agent.mcp_key_env ?? null,
   }));
 
 // People, channels and executors are open: each platform and executor kind adds its own keys
@@ -103,6 +116,57 @@ function ownedKeys(entries: [string, z.ZodRawShape][], where: string): z.ZodRawS
   }
   return out;
 }
+
+// The MCP gateway's upstreams (`mcp.servers`). A credential is `{ env: NAME, prefix? }`: read
+// from the secret source at call time and never written anywhere else.
+const secretRef = z.strictObject({ env: envVariableName, prefix: z.string().max(100).default('') });
+const upstreamValue = z.union([z.string().max(8000), secretRef], { error: 'must be text or { env: NAME, prefix?: "…" }' });
+// Tool names the major model APIs accept are [A-Za-z0-9_-]; "__" joins server and tool.
+export const MCP_SERVER_NAME = /^[A-Za-z0-9](?:[A-Za-z0-9-]|_(?!_)){0,29}$/;
+const argumentName = z.string().min(1).max(200);
+
+const toolCallDefaults = {
+  target: argumentName.optional(),
+  context: z
+    .strictObject({
+      data_sensitivity: z.enum(['public', 'internal', 'confidential', 'restricted']).optional(),
+      destination: z.enum(['internal', 'external']).optional(),
+      environment: text(64).optional(),
+      reversible: z.boolean().optional(),
+      value: z
+        .strictObject({ amount_argument: argumentName, currency: z.string().trim().max(8).optional(), currency_argument: argumentName.optional() })
+        .refine((v) => v.currency === undefined || v.currency_argument === undefined, 'give currency or currency_argument, not both')
+        .optional(),
+    })
+    .optional(),
+};
+
+export type ToolCallDefaultsDocument = z.output<z.ZodObject<typeof toolCallDefaults>>;
+
+const mcpServerSchema = z
+  .strictObject({
+    url: httpUrl.optional(),
+    headers: z.record(z.string().regex(/^[A-Za-z0-9-]{1,100}$/, 'must be a header name'), upstreamValue).optional(),
+    command: z.array(z.string().min(1).max(4000)).min(1, 'must name the program to run').optional(),
+    env: z.record(envVariableName, upstreamValue).optional(),
+    cwd: z.string().min(1).optional(),
+    timeout: duration.optional(),
+    ...toolCallDefaults,
+    tools: z.record(z.string().min(1).max(128), z.strictObject(toolCallDefaults)).optional(),
+  })
+  .superRefine((s, ctx) => {
+    if ((s.url === undefined) === (s.command === undefined)) ctx.addIssue({ code: 'custom', message: 'an MCP server needs url (Streamable HTTP) or command (stdio), not both' });
+    if (s.url !== undefined && (s.env !== undefined || s.cwd !== undefined)) ctx.addIssue({ code: 'custom', message: 'env and cwd are for command (stdio) servers; an url server takes headers' });
+    if (s.command !== undefined && s.headers !== undefined) ctx.addIssue({ code: 'custom', message: 'headers are for url servers; a command (stdio) server takes env' });
+  });
+
+export type McpServerDocument = z.output<typeof mcpServerSchema>;
+
+const mcpSchema = z.strictObject({
+  servers: z
+    .record(z.string().regex(MCP_SERVER_NAME, 'an MCP server name must be 1-30 letters, digits, "-" or single "_" (its tools are named <server>__<tool>)'), mcpServerSchema)
+    .default({}),
+});
 
 // Shared by rules and the default. Approval settings on an allow/deny outcome would be
 // ignored, which usually means the author misunderstood the rule: refuse them.
@@ -181,6 +245,7 @@ export function policySchema(ext: PolicyExtensions) {
     groups: section(z.record(id('group name'), z.array(id('person id'))).default({})),
     channels: section(z.record(id('route'), channelSchema(ext)).default({})),
     executors: section(z.record(text(100), executorSchema(ext)).default({})),
+    mcp: section(mcpSchema.default({ servers: {} })),
     rules: section(z.array(ruleSchema).default([])),
     default: defaultSchema,
   });

@@ -66,7 +66,8 @@ export function createScriptedExecutor(): ScriptedExecutor {
       open += 1;
       let closed = false;
       const connection: ExecutorConnection = {
-        async send(token, body) {
+        async send(token, execution) {
+          const body = JSON.stringify(execution);
           if (closed) throw new Error('send on a closed executor connection');
           const request = { url, timeoutMs, token, body };
           sent.push(request);

@@ -145,6 +145,11 @@ export function createMemoryProposalStore(opts: { audit: MemoryAuditLog; clock: 
         .map((p) => p.id);
     },
 
+    async forgetImplicitKey(agent: string, key: string, proposalId: string): Promise<void> {
+      const k = `${agent}#request\n${key}`;
+      if (idempotency.get(k)?.id === proposalId) idempotency.delete(k);
+    },
+
     async revokedAgents(agents: readonly string[]): Promise<Map<string, number>> {
       const out = new Map<string, number>();
       for (const agent of agents) {

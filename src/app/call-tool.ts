@@ -1,0 +1,198 @@
+import { NotFoundError } from '../core/errors.ts';
+import { finishExecution, startInGateway, type ExecutionResult } from '../core/execution.ts';
+import { newId } from '../core/ids.ts';
+import { isFinal } from '../core/lifecycle.ts';
+import { answerFor, awaitingApproval, resultText, type ToolAnswer } from '../core/mcp-answers.ts';
+import { UpstreamUnavailableError, type ToolCallResult, type ToolProgress, type ToolResultStore, type ToolUpstreams } from '../core/mcp-ports.ts';
+import { splitAgentToolName, splitReason, toolCallDigest, toolCallProposal } from '../core/mcp-tool-call.ts';
+import type { AgentSpec } from '../core/policy/model.ts';
+import type { TokenLedger } from '../core/ports.ts';
+import type { Proposal } from '../core/proposal.ts';
+import type { AppDeps } from './deps.ts';
+import { mutate } from './mutate.ts';
+import { getProposal, waitForProposal } from './proposals.ts';
+import { draftProposal, storeProposal } from './submit-proposal.ts';
+
+// The MCP gateway's `tools/call`: every call is a proposal, decided by the same policy.
+// - allow: countersign calls the upstream at once, in the agent's request (no token, no queue:
+//   the proposal is stored already `executing`, so no execute job can run it a second time);
+// - deny: nothing is sent; the agent gets the policy's reason;
+// - approve: a card, as for any proposal. The call is held (or a task returned) until people
+//   decide; the execute worker then runs exactly the approved arguments (adapters/mcp/mcp-executor.ts)
+//   and keeps the result, which the agent picks up with the same call again or `tasks/result`.
+// A repeated identical call (same agent, tool, arguments) attaches to the open proposal through
+// the store's implicit key, which is forgotten once its answer has been given.
+
+export interface GatewayDeps {
+  app: AppDeps;
+  upstreams: ToolUpstreams;
+  results: ToolResultStore;
+  ledger: Pick<TokenLedger, 'trackExecuting' | 'untrackExecuting'>;
+  /** How long a call without the Tasks extension is held for a decision (MCP_HOLD). */
+  holdMs: number;
+  /** Slack after an allowed call's timeout before a crashed process's call counts as abandoned. */
+  leaseMarginMs: number;
+  /** How long the attach key (and so a held call's answer) is kept after the proposal's own ttl. */
+  pickupWindowMs: number;
+}
+
+export class UnknownToolError extends NotFoundError {
+  constructor(name: string) {
+    super(`unknown tool ${JSON.stringify(name.slice(0, 200))}`);
+  }
+}
+
+export interface CallOptions {
+  /** The Tasks extension: answer at once with the proposal (as a task) instead of holding. */
+  task: boolean;
+  /** Called while the call is held or running (a progress token was sent). */
+  onProgress?: (p: ToolProgress) => void;
+  /** The client went away: stop holding (an upstream call already sent is not abandoned). */
+  signal?: AbortSignal;
+}
+
+export type CallAnswer = { kind: 'answer'; answer: ToolAnswer | Record<string, unknown> } | { kind: 'task'; proposal: Proposal };
+
+/** What the agent's key or token said about it, beside who it is. */
+export interface CallIdentity {
+  agent: AgentSpec;
+  signedAt: number | null;
+}
+
+const ATTACH_PREFIX = 'mcp:';
+
+export async function callTool(g: GatewayDeps, who: CallIdentity, name: string, args: Record<string, unknown>, options: CallOptions): Promise<CallAnswer> {
+  const { app } = g;
+  const parts = splitAgentToolName(name);
+  const server = parts === null ? undefined : app.policy.mcpServers.get(parts.server);
+  if (parts === null || server === undefined) throw new UnknownToolError(name);
+  const listed = await g.upstreams.listTools(server.name).catch(() => null);
+  const upstreamTool = listed?.find((t) => t.name === parts.tool);
+  // An upstream that cannot list now is not a reason to refuse: the call is decided and, when
+  // it runs, fails as unreachable. One that lists and lacks the tool is.
+  if (listed !== null && upstreamTool === undefined) throw new UnknownToolError(name);
+  const hasReason = upstreamTool !== undefined && typeof upstreamTool.inputSchema['properties'] === 'object' && upstreamTool.inputSchema['properties'] !== null && 'reason' in upstreamTool.inputSchema['properties'];
+  const { forward, reason } = splitReason(args, hasReason);
+  const input = toolCallProposal(server, parts.tool, forward, reason);
+
+  const now = app.clock.now();
+  const draft = draftProposal(app, who.agent, input, now);
+  const effect = draft.proposal.decision.effect;
+  if (effect === 'allow') return runAllowed(g, draft, who, server.timeout_ms, options);
+
+  const attachKey = effect === 'approve' ? `${ATTACH_PREFIX}${toolCallDigest(who.agent.id, server.name, parts.tool, forward)}` : null;
+  const implicit = attachKey === null ? undefined : { key: attachKey, ttlSeconds: Math.ceil((draft.proposal.decision.ttl_ms + g.pickupWindowMs) / 1000) };
+  const stored = await storeProposal(app, draft, implicit, who.signedAt);
+  const proposal = stored.created ? draft.proposal : stored.existing;
+  if (options.task) return { kind: 'task', proposal };
+  if (effect === 'deny') return { kind: 'answer', answer: answerFor(proposal, null) };
+  return { kind: 'answer', answer: await hold(g, proposal, attachKey, options) };
+}
+
+/** Holds the call up to holdMs for a final state; the answer, or "awaiting approval". */
+async function hold(g: GatewayDeps, first: Proposal, attachKey: string | null, options: CallOptions): Promise<ToolAnswer | Record<string, unknown>> {
+  const { app } = g;
+  const viewer = { kind: 'agent' as const, id: first.agent };
+  const deadline = app.clock.now() + g.holdMs;
+  let p = first;
+  let beat = 0;
+  while (!isFinal(p.status) && !options.signal?.aborted) {
+    const left = deadline - app.clock.now();
+    if (left <= 0) break;
+    options.onProgress?.({ progress: ++beat, message: awaitingApproval(p).content[0]?.text ?? p.status });
+    // Wake at least every 10 s: a progress notification keeps proxies and clients from giving up.
+    p = await waitForProposal(app, viewer, p.id, Math.min(left, 10_000), options.signal);
+  }
+  if (!isFinal(p.status)) return awaitingApproval(p);
+  return deliver(g, p, attachKey);
+}
+
+/** The final answer, given once per attach key: the next identical call is a new proposal. */
+export async function deliver(g: GatewayDeps, p: Proposal, attachKey: string | null): Promise<ToolAnswer | Record<string, unknown>> {
+  const kept = p.execution === undefined ? null : await g.results.get(p.id);
+  if (attachKey !== null) await g.app.store.forgetImplicitKey(p.agent, attachKey, p.id);
+  return answerFor(p, kept);
+}
+
+/** The attach key of a proposal made through the gateway (for tasks/result and agents' re-reads). */
+export function attachKeyOf(p: Proposal): string | null {
+  if (p.decision.effect !== 'approve') return null;
+  return `${ATTACH_PREFIX}${toolCallDigest(p.agent, p.action.tool, p.action.operation, p.action.parameters)}`;
+}
+
+/** A task's answer: waits until the proposal is final (the client asked with tasks/result). */
+export async function taskResult(g: GatewayDeps, agent: string, id: string, signal: AbortSignal | undefined): Promise<ToolAnswer | Record<string, unknown>> {
+  const viewer = { kind: 'agent' as const, id: agent };
+  let p = await getProposal(g.app, viewer, id);
+  while (!isFinal(p.status)) {
+    if (signal?.aborted) return awaitingApproval(p);
+    p = await waitForProposal(g.app, viewer, id, 30_000, signal);
+  }
+  return deliver(g, p, attachKeyOf(p));
+}
+
+function asExecutionResult(r: ToolCallResult): ExecutionResult {
+  switch (r.kind) {
+    case 'result':
+      return { kind: 'tool_result', is_error: r.is_error, text: resultText(r.result), duration_ms: r.duration_ms };
+    case 'error':
+      return { kind: 'tool_error', code: r.code, message: r.message, duration_ms: r.duration_ms };
+    default:
+      return r;
+  }
+}
+
+/**
+ * An allowed call: stored `executing` with its start (and tracked, so a crash mid-call is
+ * settled failed / unknown by the execution sweep), sent, finished; one round trip to Redis
+ * on each side of the upstream call.
+ */
+async function runAllowed(g: GatewayDeps, draft: ReturnType<typeof draftProposal>, who: CallIdentity, timeoutMs: number, options: CallOptions): Promise<CallAnswer> {
+  const { app } = g;
+  const now = draft.proposal.created_at;
+  const started = startInGateway(draft.proposal, newId('t', now), now + timeoutMs, now);
+  if (started.next === null) throw new Error('an allowed proposal could not start');
+  const executing: Proposal = { ...started.next, version: 1 };
+  const deadline = now + timeoutMs + g.leaseMarginMs;
+  // Sent together (one round trip): the tracking is harmless for a create that is refused.
+  const [, stored] = await Promise.all([
+    g.ledger.trackExecuting(executing.id, deadline),
+    storeProposal(app, { proposal: executing, events: [...draft.events, ...started.events] }, undefined, who.signedAt).catch(async (e: unknown) => {
+      await g.ledger.untrackExecuting(executing.id).catch(() => undefined);
+      throw e;
+    }),
+  ]);
+  if (!stored.created) throw new Error('an allowed call has no key to be deduped by');
+
+  let sent: ToolCallResult;
+  try {
+    const caller = await g.upstreams.connect(executing.action.tool);
+    sent = await caller.call(executing.action.operation, executing.action.parameters, { timeoutMs, ...(options.onProgress === undefined ? {} : { onProgress: options.onProgress }) });
+  } catch (e) {
+    if (!(e instanceof UpstreamUnavailableError)) throw e;
+    await finish(g, executing, { kind: 'not_sent', why: 'upstream_unreachable' });
+    const p = await app.store.get(executing.id);
+    return { kind: 'answer', answer: answerFor(p ?? executing, null) };
+  }
+  const finished = await finish(g, executing, asExecutionResult(sent));
+  if (sent.kind === 'result' && options.task) await g.results.keep(executing.id, sent.result);
+  if (options.task) return { kind: 'task', proposal: finished };
+  if (sent.kind === 'result') return { kind: 'answer', answer: sent.result };
+  return { kind: 'answer', answer: answerFor(finished, null) };
+}
+
+/** The finish commit, against the version this request stored; a conflict (the sweep, a revocation) goes the long way. */
+async function finish(g: GatewayDeps, p: Proposal, result: ExecutionResult): Promise<Proposal> {
+  const { app } = g;
+  const step = finishExecution(p, result, 'system', app.clock.now());
+  let after = p;
+  if (step.next !== null && (await app.store.commit(step.next, p.version, step.events)) === 'ok') {
+    after = step.next;
+    await app.commits.dispatch({ before: p, after, events: step.events });
+  } else {
+    after = (await mutate(app, p.id, (cur, now) => finishExecution(cur, result, 'system', now))).proposal;
+  }
+  await g.ledger.untrackExecuting(p.id);
+  return after;
+}
+
