@@ -23,7 +23,7 @@ beforeAll(async () => {
   slack = await startFakeSlack();
   callLog = tempCallLog();
   app = await startTestApp({
-    policy: gatewayPolicy({ httpUpstreamUrl: upstream.url, callLog }),
+    policy: gatewayPolicy({ httpUpstreamUrl: upstream.url, callLog, slack: true }),
     env: gatewayEnv({ SLACK_BOT_TOKEN: 'xoxb-test-token', SLACK_SIGNING_SECRET: SLACK_SECRET, SLACK_API_URL: slack.apiUrl, MCP_HOLD: '20s' }),
   });
   agent = await gatewayClient(app.url, MCP_KEYS.agent);

@@ -20,6 +20,8 @@ const sha = (text: string) => createHash('sha256').update(text).digest('hex');
 export interface GatewayPolicyOptions {
   httpUpstreamUrl: string;
   callLog: string;
+  /** Cards go to Slack too (the test then sets SLACK_* and a fake Slack). */
+  slack?: boolean;
 }
 
 /** Rules by operation: echo/fail/slow/crash run at once, big refunds are refused, the rest waits for finance. */
@@ -43,7 +45,7 @@ people:
 groups:
   finance: [alice, bob, dana]
 channels:
-  finance: { slack: C0FINANCE, console: true }
+  finance: { ${o.slack === true ? 'slack: C0FINANCE, ' : ''}console: true }
 mcp:
   servers:
     payments:
