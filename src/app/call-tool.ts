@@ -2,7 +2,7 @@ import { NotFoundError } from '../core/errors.ts';
 import { finishExecution, startInGateway, type ExecutionResult } from '../core/execution.ts';
 import { newId } from '../core/ids.ts';
 import { isFinal } from '../core/lifecycle.ts';
-import { answerFor, awaitingApproval, resultText, type ToolAnswer } from '../core/mcp-answers.ts';
+import { answerFor, awaitingApproval, keepable, resultText, type ToolAnswer } from '../core/mcp-answers.ts';
 import { UpstreamUnavailableError, type ToolCallResult, type ToolProgress, type ToolResultStore, type ToolUpstreams } from '../core/mcp-ports.ts';
 import { splitAgentToolName, splitReason, toolCallDigest, toolCallProposal } from '../core/mcp-tool-call.ts';
 import type { AgentSpec } from '../core/policy/model.ts';
@@ -175,7 +175,7 @@ async function runAllowed(g: GatewayDeps, draft: ReturnType<typeof draftProposal
     return { kind: 'answer', answer: answerFor(p ?? executing, null) };
   }
   const finished = await finish(g, executing, asExecutionResult(sent));
-  if (sent.kind === 'result' && options.task) await g.results.keep(executing.id, sent.result);
+  if (sent.kind === 'result' && options.task) await g.results.keep(executing.id, keepable(sent.result));
   if (options.task) return { kind: 'task', proposal: finished };
   if (sent.kind === 'result') return { kind: 'answer', answer: sent.result };
   return { kind: 'answer', answer: answerFor(finished, null) };

@@ -13,6 +13,7 @@ import {
   type ExecutionMode,
 } from '../core/execution.ts';
 import { ExecutorUnreachableError, type ExecutionRequest } from '../core/execution-ports.ts';
+import { keepable } from '../core/mcp-answers.ts';
 import { newId } from '../core/ids.ts';
 import type { Proposal } from '../core/proposal.ts';
 import { tokenStillIssued, withdrawUnlessAuthorised } from './agent-execution.ts';
@@ -188,7 +189,7 @@ async function execute(x: ExecutionDeps, id: string, sent: { value: boolean }): 
     const result = await connection.send(token, executionRequest(claim.proposal));
     // Kept before the outcome is committed: whoever sees "succeeded" can pick the result up.
     if (result.kind === 'tool_result' && x.results !== undefined) {
-      await x.results.keep(id, result.kept).catch((e: unknown) => app.logger.error({ err: e, proposal_id: id }, 'could not keep a tool result for the agent'));
+      await x.results.keep(id, keepable(result.kept)).catch((e: unknown) => app.logger.error({ err: e, proposal_id: id }, 'could not keep a tool result for the agent'));
     }
     const finished = await mutate(app, id, (cur, now) => finishExecution(cur, result, 'system', now));
     if (!finished.outcome.finished) {

@@ -104,3 +104,14 @@ export function resultText(result: Record<string, unknown>): string {
   const texts = content.flatMap((c) => (typeof c === 'object' && c !== null && (c as { type?: unknown }).type === 'text' && typeof (c as { text?: unknown }).text === 'string' ? [(c as { text: string }).text] : []));
   return texts.join('\n').slice(0, 2000);
 }
+
+/** The largest upstream result kept for pick-up (JSON characters): Redis holds it for an hour. */
+export const MAX_KEPT_RESULT_CHARS = 1_000_000;
+
+/** What is kept of a result: itself, or, when larger than countersign keeps, an error saying so. */
+export function keepable(result: Record<string, unknown>): Record<string, unknown> {
+  const size = JSON.stringify(result).length;
+  if (size <= MAX_KEPT_RESULT_CHARS) return result;
+  const text = `the tool ran, but its result (${size} characters) is larger than countersign keeps for pick-up (${MAX_KEPT_RESULT_CHARS})`;
+  return { content: [{ type: 'text', text }], isError: result['isError'] === true };
+}
