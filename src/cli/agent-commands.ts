@@ -4,10 +4,13 @@ import { CountersignClient, type ProposalRequest, type SubmitResponse } from '..
 import { loadConfig } from '../config.ts';
 import { ValidationError } from '../core/errors.ts';
 import { DEMO_SECRET_ENV } from '../main.ts';
+import { DEMO_MCP_KEY_ENV, DEMO_MCP_KEY_FILE } from '../wiring/policy-source.ts';
 import type { Env, Flags, Io } from './io.ts';
+import { runMcpDemo } from './mcp-demo.ts';
 
 // Commands that act as an agent: `propose` (sign and send a JSON file) and `demo` (a
-// handful of realistic proposals from the demo agent, so the console fills with cards).
+// handful of realistic proposals from the demo agent, so the console fills with cards, then
+// the same agent's tool calls through the MCP gateway: src/cli/mcp-demo.ts).
 
 export const DEMO_AGENT = 'demo-agent';
 
@@ -122,15 +125,31 @@ function describe(r: SubmitResponse): string {
   return `${r.status} by the policy (rule ${d.rule}${d.reasons[0] ? `: ${d.reasons[0]}` : ''})`;
 }
 
+/** The demo agent's MCP key as `npm start` has it (its variable, else the data dir), and how to write it in a shell; null for other agents. */
+function demoMcpKey(agent: string, env: Env): { key: string; inShell: string } | null {
+  if (agent !== DEMO_AGENT) return null;
+  const given = env[DEMO_MCP_KEY_ENV] ?? '';
+  if (given !== '') return { key: given, inShell: `$${DEMO_MCP_KEY_ENV}` };
+  const path = resolve(loadConfig(env).dataDir, DEMO_MCP_KEY_FILE);
+  return existsSync(path) ? { key: readFileSync(path, 'utf8').trim(), inShell: `$(cat ${path})` } : null;
+}
+
 export async function runDemo(flags: Flags, env: Env, io: Io): Promise<number> {
   const client = agentClient(flags, env);
-  io.err(`sending ${DEMO_PROPOSALS.length} proposals to ${serverUrl(flags, env)} as ${client.agent}…`);
+  const url = serverUrl(flags, env);
+  io.err(`sending ${DEMO_PROPOSALS.length} proposals to ${url} as ${client.agent}…`);
   let pending = 0;
   for (const [i, { label, body }] of DEMO_PROPOSALS.entries()) {
     const r = await client.propose(body);
     if (r.status === 'pending') pending++;
     io.out(`${String(i + 1).padStart(2)}. ${label}: ${r.id} ${describe(r)}`);
   }
-  io.out(`${pending} card(s) are waiting in the console: ${serverUrl(flags, env)}/console`);
+  const mcp = demoMcpKey(client.agent, env);
+  if (mcp === null) io.out(`MCP calls skipped: they are made as ${DEMO_AGENT}, with its MCP key (${DEMO_MCP_KEY_ENV} or ${DEMO_MCP_KEY_FILE} in the data dir)`);
+  else {
+    io.err(`calling tools through ${url}/mcp as ${client.agent}…`);
+    pending += (await runMcpDemo({ url: url.replace(/\/$/, ''), key: mcp.key, keyInShell: mcp.inShell, firstNumber: DEMO_PROPOSALS.length + 1 }, io)).pending;
+  }
+  io.out(`${pending} card(s) are waiting in the console: ${url}/console`);
   return 0;
 }
