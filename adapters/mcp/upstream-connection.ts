@@ -215,7 +215,9 @@ export class UpstreamConnection implements ToolCaller {
 
   private transportError(error: Error): void {
     const call = inFlight.getStore();
-    if (call?.connection === this) {
+    // The transport reports a refused send here too, before the send rejects: that one is the
+    // rejection's to classify (it never left), not a broken stream.
+    if (call?.connection === this && !neverLeft(error)) {
       call.lost(this.redactor.text(describe(error)));
       return;
     }

@@ -38,6 +38,7 @@ export function createToolUpstreams(options: ToolUpstreamsOptions): ToolUpstream
   const states = new Map<string, ServerState>();
   // Every open connection, retired ones too (they close when their last call settles).
   const open = new Set<UpstreamConnection>();
+  const callers = new WeakMap<UpstreamConnection, ToolCaller>();
   let closed = false;
 
   const stateOf = (server: string): { spec: McpServerSpec; state: ServerState } => {
@@ -92,7 +93,26 @@ export function createToolUpstreams(options: ToolUpstreamsOptions): ToolUpstream
 
   return {
     async connect(server: string): Promise<ToolCaller> {
-      return connection(server);
+      const first = await connection(server);
+      // One caller per connection: callers of one connection are the same object.
+      let caller = callers.get(first);
+      if (caller !== undefined) return caller;
+      caller = {
+        // A call that certainly never left (the session the connection held is gone: an
+        // upstream restarted between calls) is sent once on a fresh connection: that is not a
+        // second sending, and it spares an approved call a "not run" for a stale session.
+        async call(tool, args, callOptions) {
+          try {
+            return await first.call(tool, args, callOptions);
+          } catch (e) {
+            if (!(e instanceof UpstreamUnavailableError) || callOptions.signal?.aborted) throw e;
+            logger.info({ upstream: server }, 'upstream connection was gone before the call left: calling on a new one');
+            return (await connection(server)).call(tool, args, callOptions);
+          }
+        },
+      };
+      callers.set(first, caller);
+      return caller;
     },
 
     async listTools(server: string): Promise<UpstreamTool[]> {

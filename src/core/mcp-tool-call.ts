@@ -74,7 +74,8 @@ function argumentText(args: Record<string, unknown>, name: string | null): strin
 function amountOf(args: Record<string, unknown>, d: ToolCallDefaults): number | null {
   if (d.value_argument === null) return null;
   const v = args[d.value_argument];
-  const n = typeof v === 'number' ? v : typeof v === 'string' && v.trim() !== '' ? Number(v) : Number.NaN;
+  // Decimal text only: Number() would read "0x10" as 16 and "1e3" as 1000, which the upstream may not.
+  const n = typeof v === 'number' ? v : typeof v === 'string' && /^\s*\d+(\.\d+)?\s*$/.test(v) ? Number(v) : Number.NaN;
   if (!Number.isFinite(n) || n < 0) {
     // A rule on context.value must never read 0 for a value the agent sent but that is not a number.
     if (v === undefined) return 0;

@@ -97,6 +97,15 @@ describe('an allowed call', () => {
     expect(last.args).toEqual({ show_credential: true, path: '/tmp/x' });
   });
 
+  it('is sent on a new session when the upstream forgot the old one (a restart), once', async () => {
+    await agent.callTool({ name: 'payments__echo', arguments: { warm: 'up' } });
+    upstream.forgetSessions();
+    const result = await agent.callTool({ name: 'payments__echo', arguments: { after: 'restart' } });
+    expect(result.isError).toBeFalsy();
+    expect(upstream.calls.filter((c) => c.args['after'] === 'restart')).toHaveLength(1);
+    expect(upstream.sessions()).toBe(1);
+  });
+
   it("returns the tool's own error as a failed result, and records the proposal failed", async () => {
     const result = await agent.callTool({ name: 'payments__fail', arguments: {} });
     expect(result.isError).toBe(true);

@@ -31,6 +31,8 @@ export interface HttpUpstream {
    * progress first (so the client has the response stream open) and holds until this.
    */
   crashHeld(): void;
+  /** Forgets every session, as a restarted server does: their next requests get 404. */
+  forgetSessions(): void;
   close(): Promise<void>;
 }
 
@@ -209,6 +211,7 @@ export async function startHttpUpstream(options: HttpUpstreamOptions = {}): Prom
       return new Promise((resolve) => waiting.push(resolve));
     },
     sessions: () => transports.size,
+    forgetSessions: () => transports.clear(),
     crashHeld: () => {
       for (const release of held.splice(0)) release();
     },

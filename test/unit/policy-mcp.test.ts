@@ -127,7 +127,7 @@ describe('mcp.servers', () => {
 
   // BUG (reported): zod reports a bad record key as "Invalid key in record", and the policy
   // error shows that instead of the schema's own words about server names.
-  it.fails('says what a server name may be', () => {
+  it('says what a server name may be', () => {
     expect(loadError(policyWith('    pay__ments:\n      url: "https://s.example/mcp"\n')).message).toMatch(/an MCP server name must be 1-30 letters/);
   });
 
@@ -135,12 +135,13 @@ describe('mcp.servers', () => {
     expect(loadPolicy(policyWith(`    ${'a'.repeat(30)}:\n      url: "https://s.example/mcp"\n`)).mcpServers.has('a'.repeat(30))).toBe(true);
   });
 
-  // BUG (reported): a name ending in "_" is accepted, but `<server>__<tool>` then splits at the
-  // server's own "_": calls to a_'s tool b are routed to server "a", tool "_b". Either the name
-  // or the split has to change; this test passes once it does (remove `.fails` then).
-  it.fails('routes every tool of every server it accepts back to that server', () => {
-    const p = loadPolicy(policyWith('    a_:\n      url: "https://s.example/mcp"\n'));
-    for (const name of p.mcpServers.keys()) expect(splitAgentToolName(agentToolName(name, 'b'))).toEqual({ server: name, tool: 'b' });
+  // A name ending in "_" would make `<server>__<tool>` split at the server's own "_" (a_'s tool b
+  // read back as server "a", tool "_b"): such names are refused, and every accepted one round-trips.
+  it('refuses a server name ending in "_", and routes every tool of every server it accepts back to that server', () => {
+    expect(loadError(policyWith('    a_:\n      url: "https://s.example/mcp"\n')).message).toMatch(/not at the end/);
+    const p = loadPolicy(policyWith('    a_b:\n      url: "https://s.example/mcp"\n    a:\n      url: "https://t.example/mcp"\n'));
+    expect([...p.mcpServers.keys()].sort()).toEqual(['a', 'a_b']);
+    for (const name of p.mcpServers.keys()) expect(splitAgentToolName(agentToolName(name, '_b'))).toEqual({ server: name, tool: '_b' });
   });
 
   it('refuses a credential whose variable is unset or empty, naming the variable and no value', () => {

@@ -354,7 +354,7 @@ describe('shipped policies', () => {
   });
 
   it('the built-in example loads, routes to the console and decides', () => {
-    const p = loadPolicy(EXAMPLE_POLICY_YAML, '(built-in example)', { COUNTERSIGN_DEMO_AGENT_SECRET: 'demo' });
+    const p = loadPolicy(EXAMPLE_POLICY_YAML, '(built-in example)', { COUNTERSIGN_DEMO_AGENT_SECRET: 'demo', COUNTERSIGN_DEMO_MCP_KEY: 'k'.repeat(32), COUNTERSIGN_DEMO_PAYMENTS_TOKEN: 't' });
     expect([...p.channels.keys()]).toEqual(['ops']);
     expect(p.platformsOf('ops')).toEqual(['console']);
     expect(p.targetOf('ops', 'console')).toEqual({ target: 'ops', details: {}, bindable: false });

@@ -50,7 +50,8 @@ function zodToPolicyError(error: z.ZodError, raw: unknown, file: string): Policy
   const rules = new Set<string | undefined>();
   for (const issue of error.issues) {
     const paths = issue.code === 'unrecognized_keys' ? issue.keys.map((k) => [...issue.path, k]) : [issue.path];
-    const message = issue.code === 'unrecognized_keys' ? 'unknown key' : issue.message;
+    // A record key that fails its pattern: zod says "Invalid key in record"; the pattern's own words say what a key may be.
+    const message = issue.code === 'unrecognized_keys' ? 'unknown key' : issue.code === 'invalid_key' ? (issue.issues[0]?.message ?? issue.message) : issue.message;
     for (const path of paths) lines.push(`${path.length === 0 ? '(top level)' : z.core.toDotPath(path)}: ${message}`);
     rules.add(ruleNameAt(issue.path, raw));
   }

@@ -122,7 +122,8 @@ function ownedKeys(entries: [string, z.ZodRawShape][], where: string): z.ZodRawS
 const secretRef = z.strictObject({ env: envVariableName, prefix: z.string().max(100).default('') });
 const upstreamValue = z.union([z.string().max(8000), secretRef], { error: 'must be text or { env: NAME, prefix?: "…" }' });
 // Tool names the major model APIs accept are [A-Za-z0-9_-]; "__" joins server and tool.
-export const MCP_SERVER_NAME = /^[A-Za-z0-9](?:[A-Za-z0-9-]|_(?!_)){0,29}$/;
+// No "__" and no trailing "_": `a_` + `__` + `b` would read back as server `a`, tool `_b`.
+export const MCP_SERVER_NAME = /^[A-Za-z0-9](?:[A-Za-z0-9-]|_(?![_]|$)){0,29}$/;
 const argumentName = z.string().min(1).max(200);
 
 const toolCallDefaults = {
@@ -164,7 +165,7 @@ export type McpServerDocument = z.output<typeof mcpServerSchema>;
 
 const mcpSchema = z.strictObject({
   servers: z
-    .record(z.string().regex(MCP_SERVER_NAME, 'an MCP server name must be 1-30 letters, digits, "-" or single "_" (its tools are named <server>__<tool>)'), mcpServerSchema)
+    .record(z.string().regex(MCP_SERVER_NAME, 'an MCP server name must be 1-30 letters, digits, "-" or single "_" not at the end (its tools are named <server>__<tool>)'), mcpServerSchema)
     .default({}),
 });
 
