@@ -16,6 +16,7 @@ import { AgentRevokedError, CountersignError, ForbiddenError, NotFoundError, Val
 import { taskOf } from '../../src/core/mcp-answers.ts';
 import { agentFacingTool } from '../../src/core/mcp-tool-call.ts';
 import type { AgentSpec } from '../../src/core/policy/model.ts';
+import type { Logger } from '../../src/core/ports.ts';
 import type { Proposal } from '../../src/core/proposal.ts';
 import type { RequestAuthenticator } from './authenticate.ts';
 import { readJsonBody } from './json-body.ts';
@@ -36,21 +37,24 @@ export interface GatewayServerOptions {
   version: string;
 }
 
-function toMcpError(e: unknown): unknown {
+function toMcpError(e: unknown, logger: Logger): unknown {
   if (e instanceof McpError) return e;
   if (e instanceof AgentRevokedError) return new McpError(AGENT_REVOKED_CODE, e.message);
   if (e instanceof ValidationError) return new McpError(ErrorCode.InvalidParams, e.message, { issues: e.issues });
   if (e instanceof NotFoundError) return new McpError(ErrorCode.InvalidParams, e.message);
   if (e instanceof CountersignError) return new McpError(ErrorCode.InternalError, e.message);
-  return e;
+  // Anything else (a Redis reply, a bug) would reach the agent as its own message, store
+  // insides and all: it is logged here, and the agent told only that it failed.
+  logger.error({ err: e }, 'an MCP request failed');
+  return new McpError(ErrorCode.InternalError, 'countersign could not complete this request');
 }
 
-function guarded<A extends unknown[], R>(fn: (...args: A) => Promise<R>): (...args: A) => Promise<R> {
+function guarded<A extends unknown[], R>(logger: Logger, fn: (...args: A) => Promise<R>): (...args: A) => Promise<R> {
   return async (...args) => {
     try {
       return await fn(...args);
     } catch (e) {
-      throw toMcpError(e);
+      throw toMcpError(e, logger);
     }
   };
 }
@@ -79,7 +83,7 @@ function gatewayServer(g: GatewayDeps, agent: AgentSpec, signedAt: number | null
 
   server.setRequestHandler(
     ListToolsRequestSchema,
-    guarded(async () => {
+    guarded(app.logger, async () => {
       const lists = await Promise.all(
         [...app.policy.mcpServers.keys()].map(async (name) => {
           try {
@@ -100,7 +104,7 @@ function gatewayServer(g: GatewayDeps, agent: AgentSpec, signedAt: number | null
 
   server.setRequestHandler(
     CallToolRequestSchema,
-    guarded(async (request, extra) => {
+    guarded(app.logger, async (request, extra) => {
       const progressToken = request.params._meta?.progressToken;
       const onProgress =
         progressToken === undefined
@@ -120,12 +124,12 @@ function gatewayServer(g: GatewayDeps, agent: AgentSpec, signedAt: number | null
 
   server.setRequestHandler(
     GetTaskRequestSchema,
-    guarded(async (request) => task(await ownProposal(request.params.taskId))),
+    guarded(app.logger, async (request) => task(await ownProposal(request.params.taskId))),
   );
 
   server.setRequestHandler(
     GetTaskPayloadRequestSchema,
-    guarded(async (request, extra) => {
+    guarded(app.logger, async (request, extra) => {
       const p = await ownProposal(request.params.taskId);
       const answer = await taskResult(g, agent.id, p.id, extra.signal);
       const meta = (answer as { _meta?: Record<string, unknown> })._meta ?? {};
@@ -135,7 +139,7 @@ function gatewayServer(g: GatewayDeps, agent: AgentSpec, signedAt: number | null
 
   server.setRequestHandler(
     CancelTaskRequestSchema,
-    guarded(async (request) => {
+    guarded(app.logger, async (request) => {
       const p = await ownProposal(request.params.taskId);
       const result = await cancelProposal(app, viewer, p.id, 'cancelled by the agent (MCP tasks/cancel)');
       if (result.outcome.kind === 'refused') throw new McpError(ErrorCode.InvalidParams, `Cannot cancel task: ${result.outcome.message}`);

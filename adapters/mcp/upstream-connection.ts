@@ -91,7 +91,9 @@ export class UpstreamConnection implements ToolCaller {
       throw new UpstreamUnavailableError(spec.name, `upstream ${spec.name}: could not connect: ${redactor.text(describe(error))}`);
     }
     if (connection.closed) throw new UpstreamUnavailableError(spec.name, `upstream ${spec.name}: closed while connecting`);
-    logger.info({ upstream: spec.name, transport: built.kind, server: client.getServerVersion()?.name ?? null }, 'upstream connected');
+    // The name is the upstream's to choose: one that echoes its credential must not put it in the log.
+    const serverName = client.getServerVersion()?.name;
+    logger.info({ upstream: spec.name, transport: built.kind, server: serverName === undefined ? null : redactor.text(serverName).slice(0, 200) }, 'upstream connected');
     return connection;
   }
 

@@ -2,7 +2,7 @@ import { NotFoundError } from '../core/errors.ts';
 import { finishExecution, startInGateway, type ExecutionResult } from '../core/execution.ts';
 import { newId } from '../core/ids.ts';
 import { isFinal } from '../core/lifecycle.ts';
-import { answerFor, awaitingApproval, keepable, resultText, type ToolAnswer } from '../core/mcp-answers.ts';
+import { answerFor, awaitingApproval, keepable, outcomeNotRecorded, resultText, type ToolAnswer } from '../core/mcp-answers.ts';
 import { UpstreamUnavailableError, type ToolCallResult, type ToolProgress, type ToolResultStore, type ToolUpstreams } from '../core/mcp-ports.ts';
 import { splitAgentToolName, splitReason, toolCallDigest, toolCallProposal } from '../core/mcp-tool-call.ts';
 import type { AgentSpec } from '../core/policy/model.ts';
@@ -103,7 +103,9 @@ async function hold(g: GatewayDeps, first: Proposal, attachKey: string | null, o
     // Wake at least every 10 s: a progress notification keeps proxies and clients from giving up.
     p = await waitForProposal(app, viewer, p.id, Math.min(left, 10_000), options.signal);
   }
-  if (!isFinal(p.status)) return awaitingApproval(p);
+  // A client that went away gets nothing: delivering would forget the attach key, and the
+  // outcome would be lost to the call it was made for (the next identical one, a new proposal).
+  if (!isFinal(p.status) || options.signal?.aborted) return awaitingApproval(p);
   return deliver(g, p, attachKey);
 }
 
@@ -128,6 +130,8 @@ export async function taskResult(g: GatewayDeps, agent: string, id: string, sign
     if (signal?.aborted) return awaitingApproval(p);
     p = await waitForProposal(g.app, viewer, id, 30_000, signal);
   }
+  // As in hold: nobody is there to take the outcome, so the attach key is not spent on it.
+  if (signal?.aborted) return awaitingApproval(p);
   return deliver(g, p, attachKeyOf(p));
 }
 
@@ -155,14 +159,21 @@ async function runAllowed(g: GatewayDeps, draft: ReturnType<typeof draftProposal
   const executing: Proposal = { ...started.next, version: 1 };
   const deadline = now + timeoutMs + g.leaseMarginMs;
   // Sent together (one round trip): the tracking is harmless for a create that is refused.
-  const [, stored] = await Promise.all([
+  const [tracked, stored] = await Promise.allSettled([
     g.ledger.trackExecuting(executing.id, deadline),
-    storeProposal(app, { proposal: executing, events: [...draft.events, ...started.events] }, undefined, who.signedAt).catch(async (e: unknown) => {
-      await g.ledger.untrackExecuting(executing.id).catch(() => undefined);
-      throw e;
-    }),
+    storeProposal(app, { proposal: executing, events: [...draft.events, ...started.events] }, undefined, who.signedAt),
   ]);
-  if (!stored.created) throw new Error('an allowed call has no key to be deduped by');
+  if (stored.status === 'rejected') {
+    await g.ledger.untrackExecuting(executing.id).catch(() => undefined);
+    throw stored.reason;
+  }
+  if (!stored.value.created) throw new Error('an allowed call has no key to be deduped by');
+  if (tracked.status === 'rejected') {
+    // Stored `executing` with no deadline: no sweep would ever settle it. Nothing was sent, so it
+    // ends not run now (best effort: a store that refuses this too leaves it to an operator).
+    await finish(g, executing, { kind: 'not_sent', why: 'not_tracked' }).catch((e: unknown) => app.logger.error({ err: e, proposal_id: executing.id }, 'an untracked MCP call could not be ended'));
+    throw tracked.reason;
+  }
 
   let sent: ToolCallResult;
   try {
@@ -174,8 +185,20 @@ async function runAllowed(g: GatewayDeps, draft: ReturnType<typeof draftProposal
     const p = await app.store.get(executing.id);
     return { kind: 'answer', answer: answerFor(p ?? executing, null) };
   }
-  const finished = await finish(g, executing, asExecutionResult(sent));
-  if (sent.kind === 'result' && options.task) await g.results.keep(executing.id, keepable(sent.result));
+  let finished: Proposal;
+  try {
+    finished = await finish(g, executing, asExecutionResult(sent));
+  } catch (e) {
+    // The call left: the store's error ("nothing was written, try again") would have the agent
+    // send it a second time. It stays `executing` (tracked), so the sweep settles it unknown.
+    app.logger.error({ err: e, proposal_id: executing.id }, 'an MCP call was sent but its outcome could not be recorded');
+    if (options.task) return { kind: 'task', proposal: executing };
+    return { kind: 'answer', answer: outcomeNotRecorded(executing) };
+  }
+  if (sent.kind === 'result' && options.task) {
+    // Recorded already: a result that cannot be kept is "no longer kept" at pick-up, not an error now.
+    await g.results.keep(executing.id, keepable(sent.result)).catch((e: unknown) => app.logger.error({ err: e, proposal_id: executing.id }, 'could not keep a tool result for the agent'));
+  }
   if (options.task) return { kind: 'task', proposal: finished };
   if (sent.kind === 'result') return { kind: 'answer', answer: sent.result };
   return { kind: 'answer', answer: answerFor(finished, null) };
@@ -192,7 +215,8 @@ async function finish(g: GatewayDeps, p: Proposal, result: ExecutionResult): Pro
   } else {
     after = (await mutate(app, p.id, (cur, now) => finishExecution(cur, result, 'system', now))).proposal;
   }
-  await g.ledger.untrackExecuting(p.id);
+  // The outcome is recorded: a tracking entry left behind is dropped by the sweep (the proposal is final).
+  await g.ledger.untrackExecuting(p.id).catch(() => undefined);
   return after;
 }
 

@@ -54,6 +54,11 @@ export function awaitingApproval(p: Proposal): ToolAnswer {
   return text(`${state} (proposal ${p.id}${expires}): call again with the same arguments to continue`, true, p);
 }
 
+/** The call left, but its outcome could not be recorded: the agent must not take it as "not run" and send it again. */
+export function outcomeNotRecorded(p: Proposal): ToolAnswer {
+  return text(`outcome unknown: the call was sent to the tool, but countersign could not record its outcome; it is not retried, and is recorded as unknown. Check before calling again (proposal ${p.id})`, true, p);
+}
+
 /**
  * The answer for a proposal the agent's call is attached to. `kept`: the upstream's own result
  * (returned as it came, its isError included); null when nothing was kept (denied, expired, or
