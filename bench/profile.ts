@@ -1,4 +1,4 @@
-import { copyFileSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
@@ -8,6 +8,7 @@ import { createRedisConnection } from '../adapters/redis/connection.ts';
 import { redisKeys } from '../adapters/redis/keys.ts';
 import { startPrivateRedis } from '../adapters/redis/private-server.ts';
 import { buildCountersign, spawnChild, startFlags, type Child } from './children.ts';
+import { hottest } from './cpu-profile.ts';
 import { drainQueues, fmt, HttpClient, pool, redisCpuMs, wallNow } from './lib.ts';
 import { benchPolicy, countersignEnv, paymentBody, propose as submit, tagBody } from './workload.ts';
 
@@ -17,6 +18,12 @@ import { benchPolicy, countersignEnv, paymentBody, propose as submit, tagBody } 
 // command and per script (from SLOWLOG at threshold 0), and countersign's hottest functions.
 // PROFILE_OUT=file.cpuprofile keeps the profile. A tool for finding what to fix, not a
 // benchmark: profiling slows the server down.
+// PROFILE_KIND=mcp profiles the MCP gateway's allowed tools/call instead (bench/mcp-profile.ts).
+
+if (process.env['PROFILE_KIND'] === 'mcp') {
+  await import('./mcp-profile.ts');
+  process.exit(process.exitCode ?? 0);
+}
 
 const COUNT = Number(process.env['PROFILE_COUNT'] ?? '6000');
 const CONCURRENCY = Number(process.env['PROFILE_CONCURRENCY'] ?? '64');
@@ -114,90 +121,4 @@ try {
   await redis.quit().catch(() => undefined);
   await redisServer.stop();
   rmSync(dir, { recursive: true, force: true });
-}
-
-interface ProfileNode {
-  id: number;
-  callFrame: { functionName: string; url: string; lineNumber: number };
-  hitCount?: number;
-  children?: number[];
-}
-
-/** Self time by function and by package from the server's .cpuprofile. */
-function hottest(folder: string): string[] {
-  const file = readdirSync(folder).find((f) => f.endsWith('.cpuprofile'));
-  if (file === undefined) return ['(no cpu profile written)'];
-  const prof = JSON.parse(readFileSync(join(folder, file), 'utf8')) as { nodes: ProfileNode[]; samples: number[]; timeDeltas: number[] };
-  const byId = new Map(prof.nodes.map((n) => [n.id, n]));
-  const self = new Map<number, number>();
-  prof.samples.forEach((id, i) => self.set(id, (self.get(id) ?? 0) + (prof.timeDeltas[i] ?? 0)));
-  const total = [...self.values()].reduce((a, b) => a + b, 0);
-  const byFn = new Map<string, number>();
-  const byPkg = new Map<string, number>();
-  for (const [id, us] of self) {
-    const n = byId.get(id);
-    if (n === undefined) continue;
-    const url = n.callFrame.url.replace(/^file:\/\//, '');
-    const where = url.includes('node_modules/') ? url.slice(url.lastIndexOf('node_modules/') + 13) : url.replace(process.cwd() + '/', '');
-    const fn = `${n.callFrame.functionName || '(anonymous)'} ${where}:${n.callFrame.lineNumber + 1}`;
-    byFn.set(fn, (byFn.get(fn) ?? 0) + us);
-    const pkg = url === '' ? n.callFrame.functionName : url.includes('node_modules/') ? where.split('/').slice(0, where.startsWith('@') ? 2 : 1).join('/') : url.startsWith('node:') ? 'node internals' : where.split('/').slice(0, 2).join('/');
-    byPkg.set(pkg, (byPkg.get(pkg) ?? 0) + us);
-  }
-  // Inclusive time of the project's own functions (outermost frame of each name per stack).
-  const parent = new Map<number, number>();
-  for (const n of prof.nodes) for (const c of n.children ?? []) parent.set(c, n.id);
-  const name = (n: ProfileNode) => {
-    const url = n.callFrame.url.replace(/^file:\/\//, '').replace(process.cwd() + '/', '');
-    return `${n.callFrame.functionName || '(anonymous)'} ${url}:${n.callFrame.lineNumber + 1}`;
-  };
-  const own = (n: ProfileNode) => /\/(src|adapters)\//.test(n.callFrame.url) && !n.callFrame.url.includes('node_modules');
-  const inclusive = new Map<string, number>();
-  for (const [id, us] of self) {
-    const seen = new Set<string>();
-    for (let at: number | undefined = id; at !== undefined; at = parent.get(at)) {
-      const n = byId.get(at);
-      if (n === undefined || !own(n)) continue;
-      const k = name(n);
-      if (seen.has(k)) continue;
-      seen.add(k);
-      inclusive.set(k, (inclusive.get(k) ?? 0) + us);
-    }
-  }
-  // Who started the work: each sample goes to the outermost frame that is not Node's own
-  // (async continuations start over at the event loop, so this is the code that resumed).
-  const pkgOf = (n: ProfileNode): string | null => {
-    const url = n.callFrame.url.replace(/^file:\/\//, '');
-    if (url === '' || url.startsWith('node:')) return null;
-    if (url.includes('node_modules/')) {
-      const w = url.slice(url.lastIndexOf('node_modules/') + 13);
-      return w.split('/').slice(0, w.startsWith('@') ? 2 : 1).join('/');
-    }
-    return url.replace(process.cwd() + '/', '').split('/').slice(0, 2).join('/');
-  };
-  const started = new Map<string, number>();
-  for (const [id, us] of self) {
-    let outer: string | null = null;
-    for (let at: number | undefined = id; at !== undefined; at = parent.get(at)) {
-      const n = byId.get(at);
-      if (n === undefined) continue;
-      outer = pkgOf(n) ?? outer;
-    }
-    const k = outer ?? (byId.get(id)?.callFrame.functionName || 'node internals');
-    started.set(k, (started.get(k) ?? 0) + us);
-  }
-  const pct = (us: number) => `${fmt((us / total) * 100, 1).padStart(5)}%`;
-  return [
-    'time by the outermost non-Node frame (who resumed the work)',
-    ...[...started].sort((a, b) => b[1] - a[1]).slice(0, 15).map(([k, us]) => `  ${pct(us)} ${k}`),
-    '',
-    'inclusive time of countersign functions',
-    ...[...inclusive].sort((a, b) => b[1] - a[1]).slice(0, 40).map(([k, us]) => `  ${pct(us)} ${k}`),
-    '',
-    `countersign CPU profile (${fmt(total / 1000, 0)} ms sampled, whole process life): self time by package`,
-    ...[...byPkg].sort((a, b) => b[1] - a[1]).slice(0, 15).map(([k, us]) => `  ${pct(us)} ${k}`),
-    '',
-    'self time by function',
-    ...[...byFn].sort((a, b) => b[1] - a[1]).slice(0, 60).map(([k, us]) => `  ${pct(us)} ${k}`),
-  ];
 }

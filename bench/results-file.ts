@@ -1,5 +1,5 @@
 import { writeFileSync } from 'node:fs';
-import { cpus } from 'node:os';
+import { cpus, loadavg } from 'node:os';
 import { startFlags } from './children.ts';
 import { fmt } from './lib.ts';
 
@@ -13,13 +13,63 @@ export interface Row {
   target: string;
 }
 
+// How to read phase 10 (bench/mcp-gateway.ts), and where its time went in the profile it was last
+// read with: a run of `PROFILE_KIND=mcp npm run bench:profile`, not of this benchmark.
+const MCP_NOTES = [
+  '- 10. MCP gateway, issue 14: the SDK Client (StreamableHTTPClientTransport, one per caller, calls one after',
+  '  another) calling `echo` on a real SDK McpServer over Streamable HTTP (bench/mcp-upstream-child.js, a process',
+  '  of its own), directly and through countersign\'s POST /mcp with an agent key (`bench__echo`; the policy',
+  '  allows echo, so each call runs at once in the agent\'s request). Both sides in the same run, in 6 rounds',
+  '  of a direct chunk and a through chunk (which goes first alternates), after a warm-up; added = through',
+  '  minus direct at the same percentile. This phase has a countersign child of its own (prefix benchmcp,',
+  '  no timing observer), run first and stopped before the rest. CPU per call is each process\'s CPU over its',
+  '  side\'s chunks divided by the calls; redis-server and the countersign child also do background work',
+  '  (sealer, indexer, queue checks), which falls on the through side; "commands" is INFO stats',
+  '  total_commands_processed, which counts the commands the scripts call too.',
+  '- 10. What an allowed call does in countersign (dist/, the code `npm start` runs): hashes the key, builds an',
+  '  SDK Server, its Ajv validator and a Streamable HTTP transport for the request (the SDK\'s Node transport',
+  '  converts the request and the response with @hono/node-server), decides by policy, then waits on Redis',
+  '  five times in a row, not twice: the create script together with the tracking ZADD, the PUBLISH of the',
+  '  new status (wake-waiters, awaited by dispatch), [the upstream call], the commit script, its PUBLISH, the',
+  '  ZREM that untracks it. The answer goes back as an SSE stream (headers, one event, end).',
+  '- 10. Why c=16 misses by so much: countersign is one Node thread, and a call costs it milliseconds of CPU',
+  '  (the CPU rows), so 16 calls in flight queue behind one another: the added p50 is about 16 x that CPU',
+  '  (16 x the countersign figure of the c=16 CPU row comes close to the added p50). The target (+1 ms) needs about',
+  '  60 µs of countersign CPU per call, or calls spread over processes; removing every cost named below',
+  '  would about halve the CPU, not take it there. At c=1 the added latency is the CPU of one call plus its',
+  '  five sequential Redis round trips.',
+  '- 10. Where countersign\'s time goes (PROFILE_KIND=mcp npm run bench:profile on 2026-12-01: 3000 calls a',
+  '  side at c=16, countersign under --cpu-prof, busy samples of the measured window split by the innermost',
+  '  package frame; load average about 10 on the 2 cores from other work, so samples count time spent',
+  '  runnable but descheduled too: read the shares, not the µs). Top costs and what would remove each:',
+  '  (1) the Redis client, 24%: nearly all of it the kernel side of one socket write per command (writeUtf8String',
+  '  under ioredis\'s sendCommand), about 6 top-level commands a call. Folding the tracking into the create script',
+  '  and the untracking into the commit script, and publishing the status from inside both scripts (or not',
+  '  awaiting the publish), leaves 2 writes and 2 sequential round trips.',
+  '  (2) fetch (undici) for the call to the upstream, 15%, and the SDK Client around it, 3%: the price of',
+  '  Streamable HTTP to the upstream, which the agent also pays when it calls directly (see the load generator\'s',
+  '  CPU per call); an upstream answering JSON instead of SSE costs less to read. Not countersign\'s to remove.',
+  '  (3) the per-request SDK Server, about 25% in all: Ajv 7% (new Server() builds a new Ajv with its',
+  '  meta-schemas when no jsonSchemaValidator is given: pass one shared AjvJsonSchemaValidator), @hono/node-server',
+  '  9% (Node request -> web Request -> SSE Response -> Node response: `enableJsonResponse: true` on the',
+  '  per-request transport when the call carries no progress token writes one JSON body instead; or the',
+  '  web-standard transport with a thin Node bridge, or one long-lived Server with the agent taken from',
+  '  extra.authInfo), the SDK\'s Server/Protocol/transport 6% and most of zod 3% (the SDK parsing each',
+  '  message).',
+  '  (4) garbage collection 10%, much of it the per-request Server and Ajv. Left: countersign\'s own code',
+  '  (HTTP layer, call-tool, stores, commit flow) 11%, Node internals 8%, audit sealer, indexer and digests 3%,',
+  '  the policy decision 1%. redis-server spends about 1 ms CPU per call (two scripts, 12 TYPE checks, index',
+  '  LPUSHes), off the request\'s CPU but on its path.',
+];
+
 /** Writes bench/results.md (the table and how to read it) and prints it. */
-export function writeResults(meta: { redisVersion: string; elapsed: number; scale: number; rows: readonly Row[] }): void {
+export function writeResults(meta: { redisVersion: string; elapsed: number; scale: number; rows: readonly Row[]; loadAtStart: readonly number[] }): void {
+  const load = (l: readonly number[]) => l.map((x) => fmt(x, 1)).join(' / ');
   const esc = (s: string) => s.replace(/\|/g, '\\|');
   const lines = [
     '# countersign benchmark results',
     '',
-    `Written by \`npm run bench\` (bench/run.ts) on ${new Date().toISOString()}: ${cpus().length} cores (${cpus()[0]?.model ?? 'unknown CPU'}), Node ${process.version}, Redis ${meta.redisVersion}, BENCH_SCALE=${meta.scale}, run time ${fmt(meta.elapsed, 0)} s.`,
+    `Written by \`npm run bench\` (bench/run.ts) on ${new Date().toISOString()}: ${cpus().length} cores (${cpus()[0]?.model ?? 'unknown CPU'}), Node ${process.version}, Redis ${meta.redisVersion}, BENCH_SCALE=${meta.scale}, run time ${fmt(meta.elapsed, 0)} s; load average (1 / 5 / 15 min) ${load(meta.loadAtStart)} at the start, ${load(loadavg())} at the end.`,
     '',
     'countersign runs as a child process (one Node process, its default queue workers) against a private',
     'redis-server; the fake Slack Web API and the executor run in a second child, the load generator and the',
@@ -81,6 +131,7 @@ export function writeResults(meta: { redisVersion: string; elapsed: number; scal
     '  process, which also answers the searches). The',
     '  target (p99 <= 20 ms at 1M events) is issue 13\'s "as fast as today"; the common-word row reads the first',
     '  50 of many matches and has none.',
+    ...MCP_NOTES,
     '',
   ];
   const text = lines.join('\n');

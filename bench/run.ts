@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { cpus, tmpdir } from 'node:os';
+import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Queue, Worker } from 'bullmq';
 import type { Redis } from 'ioredis';
@@ -14,6 +14,7 @@ import { blockActionsPayload, payloadBody, slackSignature } from '../test/helper
 import { buildCountersign, spawnChild, startFlags, Timeline, type Child } from './children.ts';
 import { drainQueues, fmt, HttpClient, pool, redisCpuMs, summarize, wallNow, type Summary } from './lib.ts';
 import { INDEX_BATCH, replayCreates } from './create-replay.ts';
+import { mcpGatewayPhase, mcpGatewayRows } from './mcp-gateway.ts';
 import { proposalCost, proposalCostRows } from './proposal-cost.ts';
 import { writeResults, type Row } from './results-file.ts';
 import { sealingLag, sealingLagRow, waitIndexed, waitSealed } from './sealing-lag.ts';
@@ -23,10 +24,13 @@ import { benchPolicy, countersignEnv, deleteBody, nextSeq, paymentBody, propose 
 // the fake Slack Web API and a local executor, with raw BullMQ and a bare Node HTTP server
 // measured in the same run as baselines. Prints a table and writes bench/results.md.
 // BENCH_SCALE (default 1) scales every count, e.g. BENCH_SCALE=0.1 for a quick run.
+// BENCH_ONLY=mcp runs only the MCP gateway phase (10.) and prints its rows; bench/results.md,
+// which holds a whole run, is left as it is.
 
 const SCALE = Math.max(0.001, Number(process.env['BENCH_SCALE'] ?? '1') || 1);
 const scaled = (n: number, min = 1) => Math.max(min, Math.round(n * SCALE));
 const RUN_STARTED = wallNow();
+const LOAD_AT_START = loadavg();
 // Every phase is bounded in count and in time; the whole run stays under 10 minutes.
 const PHASE_CAP_MS = Number(process.env['BENCH_PHASE_CAP_MS'] ?? '90000');
 
@@ -50,6 +54,13 @@ const COST_EVENTS_X1 = scaled(10_000, 500);
 // Proposals whose create script is replayed before and after (create-replay.ts).
 const COST_REPLAYS = scaled(2_000, 100);
 const COST_PROPOSALS = scaled(3_000, 100);
+// MCP tools/call per side (direct, through countersign) and concurrency.
+const MCP_PLAN: [concurrency: number, count: number][] = [
+  [1, scaled(2_000, 120)],
+  [16, scaled(8_000, 480)],
+];
+const ONLY = process.env['BENCH_ONLY'];
+if (ONLY !== undefined && ONLY !== 'mcp') throw new Error(`BENCH_ONLY=${ONLY}: only "mcp" is known`);
 // The redis-server CPU per pending proposal (c=64, card posted) of the last run before issue 13
 // (chain step 2), from bench/results.md of 2026-11-24: an earlier run, not this one.
 const EARLIER_REDIS_US_PER_PENDING = 644;
@@ -113,6 +124,16 @@ async function main(): Promise<void> {
     const info = await redis.info('server');
     const redisVersion = /redis_version:(\S+)/.exec(info)?.[1] ?? 'unknown';
     log(`scale ${SCALE}; redis ${redisVersion} at ${redisServer.url}; ${cpus().length} cores; node ${process.version}`);
+
+    // ---- 10. MCP gateway: its own countersign and upstream children, stopped before the rest ----
+    log(`MCP gateway: tools/call direct vs through countersign, ${MCP_PLAN.map(([c, n]) => `${n} each at c=${c}`).join(', ')}`);
+    const mcp = await mcpGatewayPhase({ redisUrl: redisServer.url, dir, redis, plan: MCP_PLAN, capMs: PHASE_CAP_MS, log });
+    const mcpRows = () => mcpGatewayRows(mcp, row);
+    if (ONLY === 'mcp') {
+      mcpRows();
+      log('BENCH_ONLY=mcp: bench/results.md left as it is');
+      return;
+    }
 
     // ---- 7. Redis per audit event, before and after, while nothing else uses this Redis ----
     log(`audit cost: ${COST_EVENTS} events in batches of 500, ${COST_EVENTS_X2} of 2, ${COST_EVENTS_X1} of 1; chain step 2 and step 3`);
@@ -426,8 +447,10 @@ async function main(): Promise<void> {
     row(`5. audit filtered search (agent+actor, rare) (${filtered.s.count} queries)`, lat2(filtered.s), `XREVRANGE 50 ${fmt(xrev, 2)} ms`, `${ratio(filtered.s.p99, xrev)} p99`, verdict(filtered.s.p99 <= 20 && filtered.wrong === 0, 'p99 <= 20 ms, complete'));
     row(`5. audit common word + agent, first 50 (${common.s.count} queries)`, lat2(common.s), `XREVRANGE 50 ${fmt(xrev, 2)} ms`, `${ratio(common.s.p99, xrev)} p99`);
 
+    mcpRows();
+
     const elapsed = (wallNow() - RUN_STARTED) / 1000;
-    writeResults({ redisVersion, elapsed, scale: SCALE, rows });
+    writeResults({ redisVersion, elapsed, scale: SCALE, rows, loadAtStart: LOAD_AT_START });
     log(`done in ${fmt(elapsed, 0)} s`);
   } finally {
     for (const c of closers.reverse()) await c().catch(() => undefined);
