@@ -3,6 +3,7 @@ import { iso } from '../core/clock.ts';
 import { eventAbout } from '../core/lifecycle.ts';
 import { AgentRevokedError, ConflictError } from '../core/errors.ts';
 import { newId } from '../core/ids.ts';
+import { toolCallProposal } from '../core/mcp-tool-call.ts';
 import { evaluate } from '../core/policy/evaluate.ts';
 import type { AgentSpec } from '../core/policy/model.ts';
 import type { ImplicitKey } from '../core/ports.ts';
@@ -46,7 +47,7 @@ export interface SubmitRequest {
 export async function submitProposal(deps: AppDeps, agent: AgentSpec, input: ProposalInput, request: SubmitRequest = {}): Promise<SubmitResult> {
   const now = deps.clock.now();
   const { requestKey = null, signedAt = null } = request;
-  const draft = draftProposal(deps, agent, input, now);
+  const draft = draftProposal(deps, agent, asMcpCall(deps, input), now);
   const implicit = requestKey === null ? undefined : { key: requestKey, ttlSeconds: IMPLICIT_KEY_TTL_SECONDS };
   const result = await storeProposal(deps, draft, implicit, signedAt);
   if (!result.created) {
@@ -56,6 +57,19 @@ export async function submitProposal(deps: AppDeps, agent: AgentSpec, input: Pro
     return { proposal: result.existing, created: false };
   }
   return { proposal: draft.proposal, created: true };
+}
+
+/**
+ * A proposal for an MCP server's tool sent through the agent API is read the way the gateway
+ * reads the call: target and context come from its arguments and the policy's `mcp.servers`
+ * entry, not from what the agent declared, so the API is no way around the gateway's reading
+ * (an `amount` of 5000 in the arguments with a declared value of 5 is a proposal for 5000).
+ */
+function asMcpCall(deps: Pick<AppDeps, 'policy'>, input: ProposalInput): ProposalInput {
+  const server = deps.policy.mcpServers.get(input.action.tool);
+  if (server === undefined) return input;
+  const read = toolCallProposal(server, input.action.operation, input.action.parameters, input.intent);
+  return input.idempotency_key === undefined ? read : { ...read, idempotency_key: input.idempotency_key };
 }
 
 /** A new proposal and its first audit events, as the policy decides it; nothing stored yet. */

@@ -456,18 +456,18 @@ describe('held calls', () => {
 });
 
 describe('the agent API cannot reach an MCP server around the gateway', () => {
-  // FOUND, NOT FIXED HERE: the agent API takes a proposal whose action.tool is an MCP server,
-  // with whatever target and context the agent writes; the policy reads those (not the
-  // arguments), and an allowed one is run by the mcp executor. The fix is at submission
-  // (src/app/submit-proposal.ts: refuse action.tool naming an MCP server, or derive its target
-  // and context as the gateway does), outside this file's remit. Turn it.fails into it then.
-  it.fails("a signed proposal for an MCP tool whose context contradicts its arguments never reaches the upstream", async () => {
+  // Found by attack: the agent API took a proposal whose action.tool is an MCP server with
+  // whatever target and context the agent wrote, and an allowed one ran through the mcp
+  // executor. Submission now reads such a proposal as the gateway reads the call
+  // (src/app/submit-proposal.ts asMcpCall): here the arguments' 5000, which the policy denies.
+  it("a signed proposal for an MCP tool whose context contradicts its arguments never reaches the upstream", async () => {
     const dual = testAgent(app.url, 'dual-agent', DUAL_SECRET);
     // The gateway reads the value from `amount` (5000: denied); this proposal says 5 (allowed).
     const res = await dual.propose({ intent: 'small refund', action: { tool: 'evil', operation: 'refund', target: 'ch_forged', parameters: { charge_id: 'ch_forged', amount: 5000 } }, context: { value: { amount: 5, currency: 'EUR' } } });
     expect(res.status).toBeLessThan(300);
     const id = res.body.id as string;
     await waitFor(async () => !['pending', 'approved', 'executing'].includes(await statusOf(id)), { what: 'the forged proposal to end' });
+    expect((await app.admin(`/v1/proposals/${id}`)).body).toMatchObject({ status: 'rejected', context: { value: { amount: 5000 } } });
     expect(evil.calls.filter((c) => c.args['charge_id'] === 'ch_forged')).toEqual([]);
   });
 });
