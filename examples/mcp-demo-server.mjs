@@ -1,8 +1,8 @@
 #!/usr/bin/env node
 // A small MCP server that stands in for a payments provider's tool server, for the built-in
 // example policy and `npm run demo`. countersign starts it as a child process (stdio) and sits
-// between it and the agent: the agent sees `payments__list_invoices`, `payments__refund` and
-// `payments__delete_customer`, and countersign's policy decides which calls reach this process.
+// between it and the agent: the agent sees `billing__list_invoices`, `billing__refund` and
+// `billing__delete_customer`, and countersign's policy decides which calls reach this process.
 //
 // The credential: a real server would read an API key from its environment and send it to the
 // provider with every request. This one reads DEMO_PAYMENTS_TOKEN, which countersign injects

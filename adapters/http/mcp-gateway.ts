@@ -1,5 +1,6 @@
 import { Server } from '@modelcontextprotocol/sdk/server/index.js';
 import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
+import { AjvJsonSchemaValidator } from '@modelcontextprotocol/sdk/validation/ajv-provider.js';
 import {
   CallToolRequestSchema,
   CancelTaskRequestSchema,
@@ -30,6 +31,7 @@ import { sendJson, type Router } from './router.ts';
 /** An agent that is revoked: a JSON-RPC server error (the HTTP request itself was authentic). */
 export const AGENT_REVOKED_CODE = -32003;
 const TASK_POLL_MS = 1000;
+const SHARED_VALIDATOR = new AjvJsonSchemaValidator();
 
 export interface GatewayServerOptions {
   gateway: GatewayDeps;
@@ -64,6 +66,8 @@ function gatewayServer(g: GatewayDeps, agent: AgentSpec, signedAt: number | null
     { name: 'countersign', version },
     {
       capabilities: { tools: {}, tasks: { cancel: {}, requests: { tools: { call: {} } } } },
+      // One for every request's Server: building an Ajv each time was a tenth of a call's CPU.
+      jsonSchemaValidator: SHARED_VALIDATOR,
       instructions: 'Every tool call goes through countersign: it may run at once, be refused, or wait for people to approve. Say why in `reason`.',
     },
   );
@@ -149,13 +153,24 @@ function gatewayServer(g: GatewayDeps, agent: AgentSpec, signedAt: number | null
   return server;
 }
 
+/** Whether any request of the (possibly batched) body carries a progress token. */
+function asksForProgress(body: unknown): boolean {
+  const messages = Array.isArray(body) ? body : [body];
+  return messages.some((m) => {
+    const meta = (m as { params?: { _meta?: { progressToken?: unknown } } } | null)?.params?._meta;
+    return meta?.progressToken !== undefined;
+  });
+}
+
 export function mountMcpGateway(router: Router, { gateway, authenticate, version }: GatewayServerOptions): void {
   router.on('POST', '/mcp', async (ctx) => {
     const caller = await authenticate(ctx, false, true);
     if (caller.kind !== 'agent') throw new ForbiddenError('only agents call tools');
     const body = await readJsonBody(ctx);
     const server = gatewayServer(gateway, caller.agent, caller.signedAt, version);
-    const transport = new StreamableHTTPServerTransport({});
+    // One JSON answer unless the client asked for progress: an event stream costs more to write
+    // and read, and only progress notifications ever travel on it before the answer.
+    const transport = new StreamableHTTPServerTransport({ enableJsonResponse: !asksForProgress(body) });
     ctx.res.on('close', () => {
       void transport.close();
       void server.close();

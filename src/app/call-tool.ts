@@ -161,7 +161,8 @@ async function runAllowed(g: GatewayDeps, draft: ReturnType<typeof draftProposal
   // Sent together (one round trip): the tracking is harmless for a create that is refused.
   const [tracked, stored] = await Promise.allSettled([
     g.ledger.trackExecuting(executing.id, deadline),
-    storeProposal(app, { proposal: executing, events: [...draft.events, ...started.events] }, undefined, who.signedAt),
+    // Its follow-ups (the change published, metrics) need not hold the agent's call up.
+    storeProposal(app, { proposal: executing, events: [...draft.events, ...started.events] }, undefined, who.signedAt, 'background'),
   ]);
   if (stored.status === 'rejected') {
     await g.ledger.untrackExecuting(executing.id).catch(() => undefined);
@@ -211,12 +212,15 @@ async function finish(g: GatewayDeps, p: Proposal, result: ExecutionResult): Pro
   let after = p;
   if (step.next !== null && (await app.store.commit(step.next, p.version, step.events)) === 'ok') {
     after = step.next;
-    await app.commits.dispatch({ before: p, after, events: step.events });
+    // The outcome is committed: what follows (the change published, a thread reply) and the
+    // tracking's removal need not hold the agent's answer up; the flow logs its own failures.
+    void app.commits.dispatch({ before: p, after, events: step.events });
   } else {
     after = (await mutate(app, p.id, (cur, now) => finishExecution(cur, result, 'system', now))).proposal;
   }
-  // The outcome is recorded: a tracking entry left behind is dropped by the sweep (the proposal is final).
-  await g.ledger.untrackExecuting(p.id).catch(() => undefined);
+  // Only after the outcome is recorded (a call whose record failed stays tracked, for the sweep);
+  // an entry left behind is dropped by the sweep, the proposal being final.
+  void g.ledger.untrackExecuting(p.id).catch(() => undefined);
   return after;
 }
 

@@ -118,6 +118,8 @@ export async function storeProposal(
   { proposal, events }: ProposalDraft,
   implicit: ImplicitKey | undefined,
   signedAt: number | null,
+  /** `background`: the follow-ups run after this returns (the gateway's allowed calls: nobody waits on them). */
+  followUps: 'await' | 'background' = 'await',
 ): Promise<{ created: true } | { created: false; existing: Proposal }> {
   const proposedAt = signedAt === null ? proposal.created_at : Math.min(signedAt, proposal.created_at);
   const result = await deps.store.create(proposal, events, implicit, proposedAt);
@@ -127,7 +129,8 @@ export async function storeProposal(
   }
   if (!result.created) return result;
   deps.metrics.proposalSubmitted(proposal.decision.effect);
-  await deps.commits.dispatch({ before: null, after: proposal, events });
+  const dispatched = deps.commits.dispatch({ before: null, after: proposal, events });
+  if (followUps === 'await') await dispatched;
   return { created: true };
 }
 

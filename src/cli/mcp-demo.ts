@@ -8,7 +8,7 @@ import type { Io } from './io.ts';
 // POST /mcp. One call of each kind: a read the policy allows (answered at once), a refund that
 // needs a person (sent as a task, so the demo does not wait), a delete the policy refuses.
 
-export const MCP_DEMO_SERVER = 'payments';
+export const MCP_DEMO_SERVER = 'billing';
 
 export const MCP_DEMO_CALLS = {
   read: { name: `${MCP_DEMO_SERVER}__list_invoices`, arguments: { customer: 'cus_Q8f2LmA91', reason: 'Dana Whitfield says she was charged twice in March; checking her invoices.' } },

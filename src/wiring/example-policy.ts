@@ -33,8 +33,9 @@ channels:
   ops: { console: true }
 mcp:
   servers:
-    # Tools the agent sees as payments__list_invoices, payments__refund, payments__delete_customer.
-    payments:
+    # Tools the agent sees as billing__list_invoices, billing__refund, billing__delete_customer.
+    # Not named "payments": the signed demo proposals use that tool, with context they declare.
+    billing:
       command: [${yamlText(process.execPath)}, ${yamlText(DEMO_MCP_SERVER)}]
       # Injected into the server's environment only; redacted from whatever comes back.
       env: { DEMO_PAYMENTS_TOKEN: { env: COUNTERSIGN_DEMO_PAYMENTS_TOKEN } }
@@ -46,11 +47,11 @@ mcp:
         delete_customer: { target: customer, context: { destination: external, reversible: false } }
 rules:
   - name: payment-reads
-    when: action.tool == "payments" && action.operation == "list_invoices"
+    when: action.tool == "billing" && action.operation == "list_invoices"
     effect: allow
     risk: low
   - name: never-delete-customers
-    when: action.tool == "payments" && action.operation == "delete_customer"
+    when: action.tool == "billing" && action.operation == "delete_customer"
     effect: deny
     reason: Deleting customers is never delegated to agents
   - name: never-drop-production-databases
@@ -65,14 +66,14 @@ rules:
     approvers: approvers
     ttl: 30m
   - name: large-payments
-    when: action.tool == "payments" && context.value.amount > 10000.0
+    when: action.tool in ["payments", "billing"] && context.value.amount > 10000.0
     effect: approve
     risk: critical
     route: ops
     approvers: approvers
     ttl: 30m
   - name: payments
-    when: action.tool == "payments"
+    when: action.tool in ["payments", "billing"]
     effect: approve
     risk: high
     route: ops

@@ -72,21 +72,21 @@ describe('zero-config start', () => {
       };
       const first = await demo();
       // The read ran at once, through countersign, in the demo server (which answers nothing without its injected token).
-      expect(first).toContain(' 7. MCP payments__list_invoices (a read, allowed by policy): answered at once through countersign:');
+      expect(first).toContain(' 7. MCP billing__list_invoices (a read, allowed by policy): answered at once through countersign:');
       expect(first).toContain('      INV-4711  Dana Whitfield (cus_Q8f2LmA91)  420.00 EUR  paid  charged twice on 3 March');
       expect(first).not.toContain('DEMO_PAYMENTS_TOKEN');
 
-      const refundId = / 8\. MCP payments__refund \(needs a person\): (p_\w+) awaiting approval until \S+: approve or deny it in the console/.exec(first)?.[1] ?? '';
+      const refundId = / 8\. MCP billing__refund \(needs a person\): (p_\w+) awaiting approval until \S+: approve or deny it in the console/.exec(first)?.[1] ?? '';
       expect(await running.deps.store.get(refundId)).toMatchObject({
         status: 'pending',
         agent: 'demo-agent',
         intent: expect.stringContaining('INV-4712 duplicates INV-4711'),
-        action: { tool: 'payments', operation: 'refund', target: 'INV-4712', parameters: { invoice: 'INV-4712', amount: 420, currency: 'EUR' } },
+        action: { tool: 'billing', operation: 'refund', target: 'INV-4712', parameters: { invoice: 'INV-4712', amount: 420, currency: 'EUR' } },
         context: { destination: 'external', reversible: false, value: { amount: 420, currency: 'EUR' } },
         decision: { effect: 'approve', rule: 'payments', risk: 'high' },
       });
 
-      const deleteId = / 9\. MCP payments__delete_customer \(refused by policy\): denied by policy \(rule never-delete-customers\): Deleting customers is never delegated to agents \(proposal (p_\w+)\)/.exec(first)?.[1] ?? '';
+      const deleteId = / 9\. MCP billing__delete_customer \(refused by policy\): denied by policy \(rule never-delete-customers\): Deleting customers is never delegated to agents \(proposal (p_\w+)\)/.exec(first)?.[1] ?? '';
       expect(await running.deps.store.get(deleteId)).toMatchObject({ status: 'rejected', action: { operation: 'delete_customer', target: 'cus_Q8f2LmA91' } });
 
       expect(first).toContain(`claude mcp add --transport http countersign ${running.url}/mcp --header "Authorization: Bearer $(cat ${join(zero.dir, 'demo-mcp-key')})"`);
@@ -107,7 +107,7 @@ describe('zero-config start', () => {
       await until(() => running.deps.store.get(refundId), (p) => p?.status === 'succeeded');
 
       const second = await demo();
-      expect(second).toContain(` 8. MCP payments__refund (needs a person): ${refundId} completed: refunded 420.00 EUR on INV-4712 to Dana Whitfield`);
+      expect(second).toContain(` 8. MCP billing__refund (needs a person): ${refundId} completed: refunded 420.00 EUR on INV-4712 to Dana Whitfield`);
       expect(second).toContain('      INV-4712  Dana Whitfield (cus_Q8f2LmA91)  420.00 EUR  paid, 420.00 EUR refunded  the duplicate charge');
     } finally {
       await running.stop();
