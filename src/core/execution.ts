@@ -109,14 +109,13 @@ export interface IssuedToken {
   audience: string;
 }
 
-/** Records the minted token (never the token itself) on an approved proposal, once. */
-export function recordTokenIssued(p: Proposal, token: IssuedToken, now: number): Step<{ recorded: boolean }> {
-  if (p.status !== 'approved' || p.execution !== undefined) return nothing({ recorded: false });
-  const execution: Execution = {
-    mode: token.mode,
-    token_id: token.jti,
-    token_expires_at: token.expires_at,
-    started_at: null,
+/** An execution with nothing finished yet. */
+function newExecution(mode: ExecutionMode, tokenId: string, tokenExpiresAt: number, startedAt: number | null): Execution {
+  return {
+    mode,
+    token_id: tokenId,
+    token_expires_at: tokenExpiresAt,
+    started_at: startedAt,
     finished_at: null,
     status_code: null,
     outcome: null,
@@ -124,6 +123,12 @@ export function recordTokenIssued(p: Proposal, token: IssuedToken, now: number):
     duration_ms: null,
     response_excerpt: null,
   };
+}
+
+/** Records the minted token (never the token itself) on an approved proposal, once. */
+export function recordTokenIssued(p: Proposal, token: IssuedToken, now: number): Step<{ recorded: boolean }> {
+  if (p.status !== 'approved' || p.execution !== undefined) return nothing({ recorded: false });
+  const execution = newExecution(token.mode, token.jti, token.expires_at, null);
   return {
     outcome: { recorded: true },
     next: { ...p, execution, version: p.version + 1 },
@@ -146,18 +151,7 @@ export function recordTokenIssued(p: Proposal, token: IssuedToken, now: number):
  */
 export function startInGateway(p: Proposal, grant: string, deadline: number, now: number): Step<{ started: boolean }> {
   if (p.status !== 'approved' || p.execution !== undefined || p.decision.effect !== 'allow') return nothing({ started: false });
-  const execution: Execution = {
-    mode: 'gateway',
-    token_id: grant,
-    token_expires_at: deadline,
-    started_at: now,
-    finished_at: null,
-    status_code: null,
-    outcome: null,
-    reason: null,
-    duration_ms: null,
-    response_excerpt: null,
-  };
+  const execution = newExecution('gateway', grant, deadline, now);
   return {
     outcome: { started: true },
     next: { ...p, status: 'executing', execution },
