@@ -18,8 +18,13 @@ const RULE_SHAPES: readonly RegExp[] = [
   // Categories: +@read, -@dangerous
   /^[+-]@[A-Za-z][A-Za-z0-9_-]*$/,
   // Keywords that only widen or narrow rights.
-  /^(?:allkeys|allchannels|allcommands|nocommands|resetkeys|resetchannels)$/i,
+  /^(?:allkeys|allchannels|nocommands|resetkeys|resetchannels)$/i,
 ];
+
+// Grants that would let the agent outlive its revocation (make a user of its own with ACL,
+// rewrite the config, replicate elsewhere): refused whatever the policy says. `allcommands`
+// and `+@all` include them, so they are refused too; grant the categories needed instead.
+const ESCAPES = /^\+(?:@(?:all|admin|dangerous)|acl(?:\|.*)?|config(?:\|.*)?|module(?:\|.*)?|debug|replicaof|slaveof|failover|sync|psync|shutdown)$/i;
 
 const MAX_RULES = 200;
 const MAX_ACL_LENGTH = 4000;
@@ -30,11 +35,14 @@ export function aclRulesProblem(acl: string): string | null {
   if (rules.length === 0) return 'acl names no rules';
   if (rules.length > MAX_RULES) return `acl has more than ${MAX_RULES} rules`;
   for (const rule of rules) {
+    if (ESCAPES.test(rule) || /^allcommands$/i.test(rule)) {
+      return `acl rule "${rule.slice(0, 60)}" is not allowed: it would let the agent make itself a login that outlives the task (grant the commands or categories it needs instead)`;
+    }
     if (!RULE_SHAPES.some((shape) => shape.test(rule))) {
       // The rule comes from the policy, not from a secret, so naming it leaks nothing; it is
       // cut short in case someone pasted something long by mistake.
       const shown = rule.length > 60 ? `${rule.slice(0, 60)}…` : rule;
-      return `acl rule "${shown}" is not allowed: use ~pattern, %R~/%W~pattern, &channel, +command, -command, +@category, -@category, allkeys, allchannels, allcommands, nocommands, resetkeys or resetchannels (passwords, on/off, reset and selectors are countersign's)`;
+      return `acl rule "${shown}" is not allowed: use ~pattern, %R~/%W~pattern, &channel, +command, -command, +@category, -@category, allkeys, allchannels, nocommands, resetkeys or resetchannels (passwords, on/off, reset and selectors are countersign's)`;
     }
   }
   return null;

@@ -151,7 +151,14 @@ describe('redis-acl issuer', () => {
   });
 
   it.each([
-    ['+@all >pw', '>pw'],
+    ['~orders:* >pw', '>pw'],
+    // Grants that would let the agent make itself a login that outlives the task.
+    ['~orders:* +@all', '+@all'],
+    ['~orders:* allcommands', 'allcommands'],
+    ['~orders:* +acl', '+acl'],
+    ['~orders:* +acl|setuser', '+acl|setuser'],
+    ['~orders:* +@admin', '+@admin'],
+    ['~orders:* +config|set', '+config|set'],
     ['~orders:* nopass', 'nopass'],
     ['on ~orders:* +get', 'on'],
     ['~orders:* +get off', 'off'],
