@@ -54,6 +54,10 @@ export interface PlatformModule<Settings, Handler> {
 }
 
 /** The policy keys of every platform, for loading a policy. */
-export function policyExtensions(platforms: readonly Pick<PlatformModule<unknown, unknown>, 'policy'>[], executors: PolicyExtensions['executors']): PolicyExtensions {
-  return { platforms: platforms.map((p) => p.policy), executors };
+export function policyExtensions(
+  platforms: readonly Pick<PlatformModule<unknown, unknown>, 'policy'>[],
+  executors: PolicyExtensions['executors'],
+  credentials: NonNullable<PolicyExtensions['credentials']> = [],
+): PolicyExtensions {
+  return { platforms: platforms.map((p) => p.policy), executors, credentials };
 }

@@ -103,6 +103,8 @@ export interface Decision {
    * within STEP_UP_WINDOW_MS (lifecycle.ts). Absent otherwise, and in proposals stored before it existed.
    */
   step_up?: true;
+  /** The rule's `credentials`: a login from this issuer for the task, valid ttl_ms from its issue. Absent otherwise. */
+  credentials?: { issuer: string; ttl_ms: number };
 }
 
 export type Vote = 'approve' | 'deny';

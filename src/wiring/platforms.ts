@@ -2,6 +2,7 @@
 // platform is one folder under adapters/ (its PlatformModule: src/app/platforms.ts) and one
 // line in PLATFORMS (README, "Adding a platform").
 import type { z } from 'zod';
+import { redisAclCredentialKeys } from '../../adapters/credentials/redis-acl-rules.ts';
 import { consolePlatform } from '../../adapters/console/platform.ts';
 import { createWebhookExecutor, webhookPolicy } from '../../adapters/executors/webhook.ts';
 import type { RawHandler } from '../../adapters/http/server.ts';
@@ -48,7 +49,10 @@ export const PLATFORMS: readonly WiredPlatform[] = [
 /** Executors by kind; a policy's `executors` entry picks one with `kind` (webhook when absent). */
 export const EXECUTORS: readonly Executor[] = [createWebhookExecutor()];
 
-export const POLICY_EXTENSIONS = policyExtensions(PLATFORMS, [webhookPolicy]);
+/** Credential issuer kinds; a policy's `credentials` entry picks one with `kind`. */
+export const CREDENTIAL_KINDS = [{ kind: 'redis-acl', keys: redisAclCredentialKeys }] as const;
+
+export const POLICY_EXTENSIONS = policyExtensions(PLATFORMS, [webhookPolicy], CREDENTIAL_KINDS);
 
 /** The platforms this process serves, built: every one a route posts to (refused at start when it cannot be) and every one configured. */
 export async function createPlatforms(config: Config, policy: Policy, services: PlatformServices): Promise<Map<PlatformId, ChatPlatform<RawHandler>>> {

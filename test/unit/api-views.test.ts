@@ -18,6 +18,7 @@ const DECISION: Required<Decision> = {
   approvals_required: 2,
   ttl_ms: 90_000,
   step_up: true,
+  credentials: { issuer: 'orders-db', ttl_ms: 600_000 },
 };
 
 function proposal(decision: Decision): Proposal {

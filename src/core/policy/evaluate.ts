@@ -95,6 +95,7 @@ function decide(outcome: OutcomeSpec, rule: string, reason: string): Decision {
     ttl_ms: approve ? outcome.ttl_ms : 0,
     // Only when set: decisions (and their policy_decided entries) without it read as before.
     ...(approve && outcome.step_up ? { step_up: true as const } : {}),
+    ...(outcome.credentials === null ? {} : { credentials: { issuer: outcome.credentials.issuer, ttl_ms: outcome.credentials.ttl_ms } }),
   };
 }
 

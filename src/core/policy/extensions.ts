@@ -50,9 +50,17 @@ export interface ExecutorKindPolicy {
   readonly keys: z.ZodRawShape;
 }
 
+/** A credential issuer kind (`postgres`, `redis-acl`): the keys of its `credentials` entries beside `kind`. */
+export interface CredentialKindPolicy {
+  readonly kind: string;
+  readonly keys: z.ZodRawShape;
+}
+
 export interface PolicyExtensions {
   readonly platforms: readonly PlatformPolicy[];
   readonly executors: readonly ExecutorKindPolicy[];
+  /** Absent: the policy may have no `credentials` section. */
+  readonly credentials?: readonly CredentialKindPolicy[];
 }
 
 /** The executor kind of an `executors` entry that names none. */

@@ -5,6 +5,7 @@ import type { PlatformId } from '../platform.ts';
 import { compileWhen, type CompiledPolicy } from './evaluate.ts';
 import type { EnvLookup, PlatformAccount, PlatformPolicy, PlatformRoute, PolicyExtensions } from './extensions.ts';
 import { createHash } from 'node:crypto';
+import type { CredentialSpec } from '../credential-ports.ts';
 import type { AgentSpec, ChannelSpec, ExecutorSpec, McpServerSpec, PersonSpec } from './model.ts';
 import { readMcpServers, MCP_EXECUTOR_KIND } from './mcp-servers.ts';
 import { policySchema, type OutcomeDocument, type PolicyDocument } from './schema.ts';
@@ -24,7 +25,7 @@ export function loadPolicy(yamlText: string, file: string, env: EnvLookup, ext: 
   crossCheck(doc, file);
   const compiled = doc.rules.map((rule) => ({ spec: Object.freeze({ ...rule }), program: compileWhen(rule.name, rule.when, file) }));
   const mcpServers = readMcpServers(doc, file, env);
-  return buildPolicy(doc, file, ext.platforms, people, channels, compiled, readSecrets(doc, file, env), mcpServers, readMcpKeys(doc, file, env));
+  return buildPolicy(doc, file, ext.platforms, people, channels, compiled, readSecrets(doc, file, env), mcpServers, readMcpKeys(doc, file, env), readCredentials(doc, file, env));
 }
 
 function parseYaml(text: string, file: string): unknown {
@@ -144,6 +145,10 @@ function crossCheck(doc: PolicyDocument, file: string): void {
   }
 
   const checkOutcome = (o: OutcomeDocument, rule: string) => {
+    if (o.credentials !== null) {
+      if (!(o.credentials.issuer in doc.credentials)) fail(rule, `credentials issuer "${o.credentials.issuer}" is not listed under credentials`);
+      if (o.credentials.ttl_ms < 1000 || o.credentials.ttl_ms > 24 * 3600_000) fail(rule, 'credentials ttl must be from 1s to 24h');
+    }
     if (o.effect !== 'approve') return;
     if (o.route === null || !(o.route in doc.channels)) fail(rule, `route "${o.route}" is not listed under channels`);
     const members = o.approvers === null ? undefined : doc.groups[o.approvers];
@@ -183,6 +188,24 @@ function readSecrets(doc: PolicyDocument, file: string, env: EnvLookup): Map<str
     secrets.set(agent.id, value);
   }
   return secrets;
+}
+
+/**
+ * The `credentials:` entries. A setting that is a secret reference (`admin_url: { env: NAME }`)
+ * stays one (the issuer reads it when it connects); only its presence is checked here.
+ */
+function readCredentials(doc: PolicyDocument, file: string, env: EnvLookup): Map<string, CredentialSpec> {
+  const out = new Map<string, CredentialSpec>();
+  for (const [name, c] of Object.entries(doc.credentials)) {
+    for (const [key, value] of Object.entries(c.settings)) {
+      const ref = typeof value === 'object' && value !== null && 'env' in value ? (value as { env: unknown }).env : undefined;
+      if (typeof ref !== 'string') continue;
+      const secret = env[ref];
+      if (secret === undefined || secret.trim() === '') throw new PolicyError(file, undefined, `credentials.${name}.${key}: environment variable ${ref} is not set or empty`);
+    }
+    out.set(name, Object.freeze({ name, kind: c.kind, settings: Object.freeze({ ...c.settings }) }));
+  }
+  return out;
 }
 
 /** Each agent's MCP key hash: given in the policy, or hashed from the key in the environment. */
@@ -238,6 +261,7 @@ function buildPolicy(
   secrets: Map<string, string>,
   mcpServers: ReadonlyMap<string, McpServerSpec>,
   mcpKeys: ReadonlyMap<string, string>,
+  credentials: ReadonlyMap<string, CredentialSpec>,
 ): CompiledPolicy {
   const agents = new Map<string, AgentSpec>();
   const byOidc = new Map<string, AgentSpec>();
@@ -275,6 +299,7 @@ function buildPolicy(
     channels,
     executors,
     mcpServers,
+    credentials,
     rules: Object.freeze(compiled.map((c) => c.spec)),
     default: Object.freeze({ ...doc.default }),
     compiled: Object.freeze([...compiled]),

@@ -1,5 +1,6 @@
 import type { Effect, Risk } from '../proposal.ts';
 import type { PlatformId } from '../platform.ts';
+import type { CredentialSpec } from '../credential-ports.ts';
 import type { PlatformAccount, PlatformRoute } from './extensions.ts';
 
 // The policy as the rest of countersign reads it: plain, frozen data and a few look-ups.
@@ -97,6 +98,8 @@ export interface OutcomeSpec {
   readonly ttl_ms: number;
   /** Approvals count only from a fresh sign-in (only with effect approve). */
   readonly step_up: boolean;
+  /** A login for the task from this `credentials:` entry, valid this long (allow and approve only). */
+  readonly credentials: { readonly issuer: string; readonly ttl_ms: number } | null;
 }
 
 export interface RuleSpec extends OutcomeSpec {
@@ -115,6 +118,8 @@ export interface Policy {
   readonly executors: ReadonlyMap<string, ExecutorSpec>;
   /** The gateway's upstream servers (`mcp.servers`); each is also the `mcp` executor of the tool of its name. */
   readonly mcpServers: ReadonlyMap<string, McpServerSpec>;
+  /** The `credentials:` entries: logins made per task by their kind's issuer. */
+  readonly credentials: ReadonlyMap<string, CredentialSpec>;
   readonly rules: readonly RuleSpec[];
   readonly default: OutcomeSpec;
   agentById(id: string): AgentSpec | undefined;

@@ -12,6 +12,7 @@ export const DEFAULT_RISK = 'medium';
 export const DEFAULT_APPROVALS = 1;
 export const DEFAULT_TTL_MS = 15 * 60_000;
 export const DEFAULT_EXECUTOR_TIMEOUT_MS = 10_000;
+export const DEFAULT_CREDENTIAL_TTL_MS = 10 * 60_000;
 
 // Ids travel in HTTP headers, Redis keys and chat buttons: keep them boring.
 export const ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$/;
@@ -102,6 +103,18 @@ function executorSchema(ext: PolicyExtensions) {
   );
 }
 
+// One strict shape per credential kind, chosen by `kind` (required: a login is never made by default).
+function credentialSchema(ext: PolicyExtensions) {
+  const kinds = ext.credentials ?? [];
+  const shapes = kinds.map((k) =>
+    z.strictObject({ kind: z.literal(k.kind), ...k.keys }).transform(({ kind, ...settings }) => ({ kind: kind as string, settings: settings as Record<string, unknown> })),
+  );
+  const [first, ...rest] = shapes;
+  if (first === undefined) return z.never({ error: 'no credential kinds are available' });
+  const known = kinds.map((k) => k.kind).join(', ');
+  return z.union([first, ...rest], { error: (issue) => (issue.code === 'invalid_union' ? `kind must be one of: ${known} (and the keys that kind takes)` : undefined) });
+}
+
 /** Every extension's keys in one shape; two extensions claiming one key is a wiring bug. */
 function ownedKeys(entries: [string, z.ZodRawShape][], where: string): z.ZodRawShape {
   const out: Record<string, z.core.$ZodType> = {};
@@ -182,6 +195,8 @@ const outcomeFields = {
   // Approvals count only from a fresh sign-in (lifecycle.ts STEP_UP_WINDOW_MS): for actions where
   // a chat account taken over, or a laptop left open, must not be enough to approve.
   step_up: z.boolean().optional(),
+  // A login made for the task (a `credentials:` entry) once it may run, removed when it ends.
+  credentials: z.strictObject({ issuer: id('credential issuer'), ttl: duration.optional() }).optional(),
 };
 
 interface RawOutcome {
@@ -193,9 +208,13 @@ interface RawOutcome {
   approvals?: number | undefined;
   ttl?: number | undefined;
   step_up?: boolean | undefined;
+  credentials?: { issuer: string; ttl?: number | undefined } | undefined;
 }
 
 function checkOutcome(o: RawOutcome, ctx: z.RefinementCtx): void {
+  if (o.effect === 'deny' && o.credentials !== undefined) {
+    ctx.addIssue({ code: 'custom', path: ['credentials'], message: 'only applies to effect allow or approve, not deny' });
+  }
   if (o.effect === 'approve') {
     for (const key of ['route', 'approvers'] as const) {
       if (o[key] === undefined) ctx.addIssue({ code: 'custom', path: [key], message: 'is required when effect is approve' });
@@ -219,6 +238,7 @@ function normaliseOutcome(o: RawOutcome) {
     approvals: o.approvals ?? DEFAULT_APPROVALS,
     ttl_ms: o.ttl ?? DEFAULT_TTL_MS,
     step_up: o.step_up ?? false,
+    credentials: o.credentials === undefined ? null : { issuer: o.credentials.issuer, ttl_ms: o.credentials.ttl ?? DEFAULT_CREDENTIAL_TTL_MS },
   };
 }
 
@@ -247,6 +267,7 @@ export function policySchema(ext: PolicyExtensions) {
     channels: section(z.record(id('route'), channelSchema(ext)).default({})),
     executors: section(z.record(text(100), executorSchema(ext)).default({})),
     mcp: section(mcpSchema.default({ servers: {} })),
+    credentials: section(z.record(id('credential name'), credentialSchema(ext)).default({})),
     rules: section(z.array(ruleSchema).default([])),
     default: defaultSchema,
   });
