@@ -9,7 +9,8 @@ export default defineConfig({
     // The JSON report gives .ci/run a plain closing line to print.
     reporters: ['default', 'json'],
     outputFile: { json: 'test-results/vitest.json' },
-    // One private redis-server for the whole run; test files share it under distinct prefixes.
-    globalSetup: ['test/helpers/global-redis.ts'],
+    // One private redis-server and one PostgreSQL cluster for the whole run; test files share
+    // them under distinct prefixes and databases.
+    globalSetup: ['test/helpers/global-redis.ts', 'test/helpers/global-postgres.ts'],
   },
 });
