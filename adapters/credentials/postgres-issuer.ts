@@ -112,6 +112,8 @@ export function createPostgresIssuer(deps: PostgresIssuerDeps): CredentialIssuer
   return {
     kind: POSTGRES_KIND,
 
+    handleFor: (request) => postgresRoleFor(request.proposal_id),
+
     async issue(spec: CredentialSpec, request: CredentialRequest): Promise<IssuedCredential> {
       const settings = settingsOf(spec);
       // Checked here too: the settings may not have come through the policy schema.

@@ -109,6 +109,7 @@ describe('postgres issuer', () => {
     const issued = await issuer.issue(spec(['SELECT, UPDATE ON orders']), req);
 
     expect(issued.handle).toBe(postgresRoleFor(req.proposal_id));
+    expect(issuer.handleFor(req)).toBe(issued.handle);
     expect(issued.handle).toMatch(/^cs_p_[0-9a-z]{26}$/);
     expect(issued.expires_at).toBe(req.expires_at);
     expect(issued.secret['username']).toBe(issued.handle);
