@@ -24,6 +24,7 @@ import { createRedisLiveUpdates } from '../adapters/redis/live-updates.ts';
 import { createRedisSessionStore } from '../adapters/redis/sessions.ts';
 import { mountMcpGateway } from '../adapters/http/mcp-gateway.ts';
 import { readWithExecutionToken, returnExecutionToken } from './app/agent-execution.ts';
+import { returnCredential } from './app/task-credentials.ts';
 import type { CommitSubscriber } from './app/after-commit.ts';
 import type { AppDeps } from './app/deps.ts';
 import type { ExecutionTuning } from './app/execution-deps.ts';
@@ -133,7 +134,10 @@ export async function start(env: Readonly<Record<string, string | undefined>>, o
     registry: app.metrics.registry,
     extend: [mountExecutionApi(x, authenticate), mountAuditApi(auditSigner), (router) => mountMcpGateway(router, { gateway, authenticate, version: COUNTERSIGN_VERSION })],
     takeToken: (p, viewer) => readWithExecutionToken(x, p, viewer),
-    returnToken: (p, token) => returnExecutionToken(x, p.id, token),
+    returnToken: async (p, token, credential) => {
+      await returnExecutionToken(x, p.id, token);
+      if (credential !== undefined) await returnCredential(x, p, credential);
+    },
     mounts,
     requestScope: failFast,
     // Redis answers, and still keeps every key: a maxmemory-policy changed to evict after start is not ready either.

@@ -108,6 +108,8 @@ export function createRedisAclIssuer(deps: RedisAclIssuerDeps): CredentialIssuer
   return {
     kind: REDIS_ACL_KIND,
 
+    handleFor: (request: CredentialRequest) => redisAclUserFor(request.proposal_id),
+
     async issue(spec: CredentialSpec, request: CredentialRequest): Promise<IssuedCredential> {
       const settings = settingsOf(spec);
       // Checked here too: the settings may not have come through the policy schema.

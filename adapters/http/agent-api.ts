@@ -17,9 +17,9 @@ export interface AgentApiOptions {
   deps: AppDeps;
   authenticate: RequestAuthenticator;
   /** Poll mode: the execution token for the agent's first read of its approved proposal (and the proposal as that read left it). */
-  takeToken?: ((p: Proposal, viewer: Viewer) => Promise<{ token: string | null; proposal: Proposal }>) | undefined;
-  /** A token taken for a client that left before anything was written: offer it to the next read. */
-  returnToken?: ((p: Proposal, token: string) => Promise<void>) | undefined;
+  takeToken?: ((p: Proposal, viewer: Viewer) => Promise<{ token: string | null; proposal: Proposal; credential?: Record<string, string> }>) | undefined;
+  /** A token (and the task's login) taken for a client that left before anything was written: offer them to the next read. */
+  returnToken?: ((p: Proposal, token: string, credential: Record<string, string> | undefined) => Promise<void>) | undefined;
 }
 
 function viewerOf(caller: Caller): Viewer {
@@ -29,8 +29,11 @@ function viewerOf(caller: Caller): Viewer {
 export function mountAgentApi(router: Router, { deps, authenticate, takeToken, returnToken }: AgentApiOptions): void {
   /** The proposal's view, with the execution token when this read is the one that takes it. */
   async function viewFor(p: Proposal, viewer: Viewer) {
-    const { token, proposal } = takeToken === undefined ? { token: null, proposal: p } : await takeToken(p, viewer);
-    return token === null ? proposalView(proposal) : { ...proposalView(proposal), execution_token: token };
+    const taken = takeToken === undefined ? { token: null, proposal: p } : await takeToken(p, viewer);
+    const { token, proposal } = taken;
+    if (token === null) return proposalView(proposal);
+    const credential = 'credential' in taken ? taken.credential : undefined;
+    return credential === undefined ? { ...proposalView(proposal), execution_token: token } : { ...proposalView(proposal), execution_token: token, credential };
   }
 
   /**
@@ -47,7 +50,7 @@ export function mountAgentApi(router: Router, { deps, authenticate, takeToken, r
       return;
     }
     if ('execution_token' in view && returnToken !== undefined) {
-      await returnToken(p, view.execution_token).catch((e: unknown) => deps.logger.error({ err: e, proposal_id: p.id }, 'could not put back an execution token nobody received'));
+      await returnToken(p, view.execution_token, 'credential' in view ? view.credential : undefined).catch((e: unknown) => deps.logger.error({ err: e, proposal_id: p.id }, 'could not put back an execution token nobody received'));
     }
   }
 

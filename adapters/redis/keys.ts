@@ -72,6 +72,10 @@ export interface RedisKeys {
   /** The raw idempotency key is hashed: it is agent-supplied, up to 200 characters. */
   idempotency(agent: string, key: string): string;
   cards(proposalId: string): string;
+  /** Hash: a task's credential (credential-ledger.ts); the live set by expiry; an agent's live ones. */
+  credential(proposalId: string): string;
+  readonly credentialsLive: string;
+  agentCredentials(agent: string): string;
   /** String (EX): an MCP upstream's result for the agent to pick up (tool-results.ts). */
   toolResult(proposalId: string): string;
   /** Held while one replica posts a proposal's card on `platform`, so a retry does not post twice. */
@@ -162,6 +166,9 @@ export function redisKeys(prefix: string = DEFAULT_PREFIX): RedisKeys {
     idempotency: (agent, key) => `${tag}:idem:${agent}:${sha256(key)}`,
     cards,
     toolResult: (proposalId) => `${tag}:tool-result:${proposalId}`,
+    credential: (proposalId) => `${tag}:credential:${proposalId}`,
+    credentialsLive: `${tag}:credentials:live`,
+    agentCredentials: (agent) => `${tag}:credentials:agent:${agent}`,
     postingClaim(proposalId, platform) {
       // `cards:<id>` and `cards:<id>:posting:<platform>` share a namespace: an id with a `:`
       // could name another proposal's claim.

@@ -5,6 +5,7 @@ import type { Proposal, Status } from '../core/proposal.ts';
 import { requestTarget, signedHeaders } from '../core/signing.ts';
 import type { ExecutionDeps } from './execution-deps.ts';
 import { startAgentExecution, tokenStillIssued, withdrawUnlessAuthorised } from './agent-execution.ts';
+import { credentialForHandOver } from './task-credentials.ts';
 import type { CommitSubscriber } from './after-commit.ts';
 import { replyToEvents } from './notify-platforms.ts';
 
@@ -97,9 +98,14 @@ export async function deliverCallback(x: ExecutionDeps, id: string, status: Stat
     execution: describeExecution(p.execution),
   };
   if (token !== null) payload['execution_token'] = token;
+  // The task's login goes with the token; read, not taken, so a retried callback carries it
+  // again; dropped once one is delivered.
+  const credential = token === null ? null : await credentialForHandOver(x, p, false);
+  if (credential !== null) payload['credential'] = credential;
   const body = JSON.stringify(payload);
   const httpStatus = await x.callbacks.post(agent.callback_url, signedHeaders(agent.id, agent.secret, { method: 'POST', path: requestTarget(agent.callback_url), body }, app.clock.now()), body, x.tuning.callbackTimeoutMs);
   if (httpStatus < 200 || httpStatus >= 300) throw new CallbackRefusedError(httpStatus);
+  if (credential !== null) await x.credentials?.ledger.dropPickup(p.id);
   await app.audit.append([
     auditEvent('callback_delivered', { at: iso(app.clock.now()), proposal_id: p.id, agent: p.agent, actor: 'system' }, { status, http_status: httpStatus, with_token: token !== null }),
   ]);

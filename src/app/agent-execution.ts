@@ -7,6 +7,7 @@ import type { Proposal } from '../core/proposal.ts';
 import type { ExecutionDeps } from './execution-deps.ts';
 import { mutate } from './mutate.ts';
 import { replyToEvents } from './notify-platforms.ts';
+import { credentialForHandOver, type HandedCredential } from './task-credentials.ts';
 import type { Viewer } from './proposals.ts';
 import { authorityFrom } from './record-decision.ts';
 
@@ -41,6 +42,8 @@ export async function readWithExecutionToken(x: ExecutionDeps, p: Proposal, view
   if (viewer.kind !== 'agent' || viewer.id !== p.agent) return none;
   if (p.execution?.mode !== 'poll' || (p.status !== 'approved' && p.status !== 'executing')) return none;
   const jti = p.execution.token_id;
+  // A task with a login: the token waits until the login is there to go with it.
+  if (p.decision.credentials !== undefined && x.credentials !== undefined && (await x.credentials.ledger.pickup(p.id, false)) === null) return none;
   const token = await x.ledger.takePickup(p.id, jti);
   if (token === null) return none;
   const actor = `agent:${p.agent}`;
@@ -53,13 +56,17 @@ export async function readWithExecutionToken(x: ExecutionDeps, p: Proposal, view
     const withdrawn = await withdrawUnlessAuthorised(x, p, false);
     if (withdrawn !== null) return { token: null, proposal: withdrawn };
   }
-  return { token: (await tokenStillIssued(x, p.id, jti, actor)) ? token : null, proposal: p };
+  if (!(await tokenStillIssued(x, p.id, jti, actor))) return { token: null, proposal: p };
+  const credential = await credentialForHandOver(x, p, true);
+  return credential === null ? { token, proposal: p } : { token, proposal: p, credential };
 }
 
 /** A poll read's token, and the proposal to show: as read, unless this read ended it (approval withdrawn). */
 export interface TakenToken {
   token: string | null;
   proposal: Proposal;
+  /** The task's login, handed over with the token (once). */
+  credential?: HandedCredential;
 }
 
 /**

@@ -17,6 +17,7 @@ import { keepable } from '../core/mcp-answers.ts';
 import { newId } from '../core/ids.ts';
 import type { Proposal } from '../core/proposal.ts';
 import { tokenStillIssued, withdrawUnlessAuthorised } from './agent-execution.ts';
+import { issueTaskCredential } from './task-credentials.ts';
 import type { ExecutionDeps } from './execution-deps.ts';
 import { FollowUpFailed, type CommitSubscriber, type Committed } from './after-commit.ts';
 import { commitStep, mutate } from './mutate.ts';
@@ -109,6 +110,13 @@ export async function issueExecution(x: ExecutionDeps, approved: Proposal, recov
     return [];
   }
   const committed = recorded.committed === null ? [] : [recorded.committed];
+  // The rule's login for the task, before anything can take the token (a poll read waits for
+  // it: readWithExecutionToken); one that cannot be made ends the task not run.
+  if (!(await issueTaskCredential(x, approved))) {
+    await x.ledger.revoke(jti);
+    const failed = await commitStep(app, approved.id, (p, t) => failBeforeStart(p, 'credential_unavailable', t));
+    return failed.committed === null ? committed : [...committed, failed.committed];
+  }
   try {
     // Slack on the expiry job so it never fires a moment before the token is really expired.
     await x.queue.scheduleTokenExpiry(approved.id, expiresAt + 250);

@@ -1,6 +1,7 @@
 import type { CallbackSender, ExecutionQueue, Executors, TokenLedger, TokenSigner } from '../core/ports.ts';
 import type { ToolResultStore } from '../core/mcp-ports.ts';
 import type { AppDeps } from './deps.ts';
+import type { CredentialDeps } from './task-credentials.ts';
 
 export interface ExecutionTuning {
   /** Slack after the executor's timeout before a claimed execution counts as abandoned. */
@@ -35,4 +36,6 @@ export interface ExecutionDeps {
   tuning: ExecutionTuning;
   /** Where an MCP upstream's result waits for the agent (absent: nothing is kept). */
   results?: ToolResultStore;
+  /** Just-in-time credentials (absent: a rule's `credentials` cannot be honoured). */
+  credentials?: CredentialDeps;
 }

@@ -7,6 +7,7 @@ import { ID_PATTERN, ID_RULE } from '../core/policy/schema.ts';
 import type { WriteOptions } from '../core/ports.ts';
 import type { Proposal } from '../core/proposal.ts';
 import type { ExecutionDeps } from './execution-deps.ts';
+import { revokeAgentCredentials } from './task-credentials.ts';
 import { mutate } from './mutate.ts';
 
 // The kill switch. Stops everything of one agent that has not started: queued executions
@@ -76,6 +77,8 @@ export async function revokeAgent(x: ExecutionDeps, agentId: string, actor: stri
     if (await x.ledger.revoke(jti, KILL_SWITCH)) tokensRevoked++;
   }
   cancelled.push(...(await cancelPending(x, agentId, actor, reason, () => true, KILL_SWITCH)));
+  // Logins made for its tasks, those still running included: the switch ends every way in.
+  await revokeAgentCredentials(x, agentId);
 
   await app.audit.append(
     [

@@ -57,6 +57,10 @@ export type AuditEventData = {
   /** A proposal refused before anything was stored (the agent is revoked): who tried what. */
   proposal_refused: { reason: 'agent_revoked'; revoked_at: string; idempotency_key: string | null; action: { tool: string; operation: string; target: string } };
   /** `details`: what the platform needs to reach the channel (Teams: tenant, service URL). */
+  /** A login made for the task (never its secret): `handle` names it on the downstream. */
+  credential_issued: { issuer: string; handle: string; expires_at: string };
+  /** `reason`: task_finished, expired, cancelled, not_run, agent_revoked, failed_to_issue. */
+  credential_revoked: { issuer: string; handle: string; reason: string };
   channel_bound: { platform: PlatformId; route: string; key: string; conversation: string; [detail: string]: unknown };
   channel_bind_refused: { platform: PlatformId; route: string; conversation: string | null; why: 'not_an_admin' | 'unknown_person' };
 };
@@ -86,6 +90,8 @@ export const AUDIT_EVENT_TYPES = [
   'agent_revoked',
   'agent_restored',
   'proposal_refused',
+  'credential_issued',
+  'credential_revoked',
   'channel_bound',
   'channel_bind_refused',
 ] as const satisfies readonly AuditEventType[];

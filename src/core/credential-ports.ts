@@ -41,6 +41,8 @@ export interface IssuedCredential {
 /** Makes and removes credentials of one kind. */
 export interface CredentialIssuer {
   readonly kind: string;
+  /** The handle `issue` will use for this request, known before it runs (the ledger records it first). */
+  handleFor(request: CredentialRequest): string;
   /** Creates the login with exactly the spec's rights, valid until `expires_at`. Throws CredentialIssueError. */
   issue(spec: CredentialSpec, request: CredentialRequest): Promise<IssuedCredential>;
   /**
@@ -61,4 +63,44 @@ export class CredentialIssueError extends Error {
     super(message);
     this.name = 'CredentialIssueError';
   }
+}
+
+/** What the ledger keeps of a credential: never its secret in plain text. */
+export interface CredentialRecord {
+  proposal_id: string;
+  agent: string;
+  issuer: string;
+  handle: string;
+  expires_at: number;
+}
+
+/**
+ * Every credential countersign made, until it is revoked, so a sweep removes what a crash left
+ * behind (after a restart too). The secret waits for the hand-over sealed (encrypted), once.
+ */
+export interface CredentialLedger {
+  /**
+   * Recorded BEFORE the issuer is called, with the handle it will use: a crash mid-issue leaves
+   * a record the sweep revokes. False when the proposal already has one (a second issuer loses).
+   */
+  reserve(record: CredentialRecord): Promise<boolean>;
+  /** The sealed secret, for the hand-over (kept until taken, revoked or expired). */
+  savePickup(proposalId: string, sealed: string): Promise<void>;
+  /** The sealed secret: taken (the poll read: once) or only read (a callback, dropped once delivered). */
+  pickup(proposalId: string, take: boolean): Promise<string | null>;
+  dropPickup(proposalId: string): Promise<void>;
+  get(proposalId: string): Promise<(CredentialRecord & { state: 'live' | 'revoked' }) | null>;
+  /** live -> revoked (and its pickup dropped): true for the first caller only. */
+  markRevoked(proposalId: string): Promise<boolean>;
+  /** Live credentials whose time is up at `now`. */
+  due(now: number, limit: number): Promise<string[]>;
+  /** The agent's live credentials (the kill switch). */
+  liveOf(agent: string): Promise<string[]>;
+}
+
+/** Seals a credential's secret for the ledger (authenticated encryption); the key never leaves the adapter. */
+export interface SecretSealer {
+  seal(plain: string, context: string): string;
+  /** Null when it was not sealed by this key for this context. */
+  open(sealed: string, context: string): string | null;
 }

@@ -87,6 +87,15 @@ function executionFinished(e: AuditEventOf<'execution_finished'>): string | null
   return `Failed in ${seconds(d.duration_ms)}${http}${excerpt}`;
 }
 
+const CREDENTIAL_REVOKED: Record<string, string> = {
+  task_finished: 'task finished',
+  expired: 'its time ran out',
+  cancelled: 'cancelled',
+  not_run: 'the task did not run',
+  agent_revoked: 'the agent was revoked',
+  failed_to_issue: 'it could not be issued completely',
+};
+
 /** The reply an event posts in the card's thread, or null for events a thread does not show. */
 export function threadReply(p: Proposal, event: AuditEventInput): ThreadReply | null {
   const e = asKnown(event);
@@ -113,6 +122,10 @@ export function threadReply(p: Proposal, event: AuditEventInput): ThreadReply | 
       const text = executionFinished(e);
       return text === null ? null : reply('execution_finished', text);
     }
+    case 'credential_issued':
+      return reply('notice', `Login for ${e.data.issuer} issued (${e.data.handle}), expires ${e.data.expires_at}`);
+    case 'credential_revoked':
+      return reply('notice', `Login for ${e.data.issuer} revoked (${e.data.handle}): ${CREDENTIAL_REVOKED[e.data.reason] ?? e.data.reason}`);
     case 'token_revoked':
       return reply('notice', `Execution token revoked: agent ${p.agent} is no longer in the policy (the agent may still report what happened)`);
     case 'callback_failed': {

@@ -9,6 +9,7 @@ import type { AppDeps } from '../app/deps.ts';
 import { issueOnApproval } from '../app/execute-approved.ts';
 import type { ExecutionDeps } from '../app/execution-deps.ts';
 import { notifyPlatforms } from '../app/notify-platforms.ts';
+import { revokeWhenTaskEnds } from '../app/task-credentials.ts';
 
 export function afterCommitSubscribers(deps: AppDeps, x: ExecutionDeps): CommitSubscriber[] {
   return [
@@ -18,5 +19,6 @@ export function afterCommitSubscribers(deps: AppDeps, x: ExecutionDeps): CommitS
     notifyPlatforms(deps), //          4. cards posted or updated, thread replies, on every platform of the route
     issueOnApproval(x), //             5. approved: the token is minted, then the executor job, the callback or the poll hand-over
     callAgentBack(x), //               6. any later status: a signed callback to the agent
+    revokeWhenTaskEnds(x), //          7. a task that ended: its login (rule `credentials`) removed
   ];
 }

@@ -18,6 +18,10 @@ import type { PrivateRedis } from '../../adapters/redis/private-server.ts';
 import { createRedisProposalStore } from '../../adapters/redis/proposal-store.ts';
 import { createRedisTokenLedger } from '../../adapters/redis/token-ledger.ts';
 import { createRedisToolResults } from '../../adapters/redis/tool-results.ts';
+import { createRedisCredentialLedger } from '../../adapters/redis/credential-ledger.ts';
+import { createPostgresIssuer } from '../../adapters/credentials/postgres-issuer.ts';
+import { createRedisAclIssuer } from '../../adapters/credentials/redis-acl-issuer.ts';
+import { createSecretSealer } from '../../adapters/tokens/secret-sealer.ts';
 import { createMcpExecutor } from '../../adapters/mcp/mcp-executor.ts';
 import { createToolUpstreams } from '../../adapters/mcp/upstreams.ts';
 import type { ToolUpstreams } from '../core/mcp-ports.ts';
@@ -138,12 +142,16 @@ export async function buildAppDeps<M extends Metrics>(config: Config, policy: Co
   // replica shares one generated key kept in Redis. Tokens from the release before typed
   // tokens (typ "JWT") verify if issued before start + one token lifetime: the rollout's old
   // replicas may still mint them meanwhile; none outlives start + two lifetimes.
-  const signer = await createJwtSigner(config.tokens.signingKey ?? (await ledger.sharedDevKey(generateSigningKey)), () => deps.publicUrl, {
+  const signingKey = config.tokens.signingKey ?? (await ledger.sharedDevKey(generateSigningKey));
+  const signer = await createJwtSigner(signingKey, () => deps.publicUrl, {
     legacyTokensIssuedBefore: clock.now() + config.tokens.ttlMs,
   });
   // Credentials for upstreams are read from the environment at call time (a SecretSource, so a
   // file or Vault can replace it); the policy holds only their names.
-  const upstreams = createToolUpstreams({ servers: policy.mcpServers, secrets: { get: (name) => config.secrets[name] }, logger });
+  const secrets = { get: (name: string) => config.secrets[name] };
+  const upstreams = createToolUpstreams({ servers: policy.mcpServers, secrets, logger });
+  // Connected on first use (a login issued), so a policy without credentials opens nothing.
+  const issuers = [createPostgresIssuer({ secrets, logger }), createRedisAclIssuer({ secrets, logger })];
   const x: ExecutionDeps = {
     app: deps,
     signer,
@@ -151,6 +159,12 @@ export async function buildAppDeps<M extends Metrics>(config: Config, policy: Co
     queue: executionQueues,
     executors: new Map([...EXECUTORS, createMcpExecutor(upstreams)].map((e) => [e.kind, e])),
     results: createRedisToolResults(conns.redis, { ...storeOptions, ttlSeconds: Math.ceil(MCP_PICKUP_WINDOW_MS / 1000) }),
+    credentials: {
+      issuers: new Map(issuers.map((i) => [i.kind, i])),
+      ledger: createRedisCredentialLedger(conns.redis, storeOptions),
+      // Sealed with a key derived from the token signing key: what waits in Redis does not open without it.
+      sealer: createSecretSealer(signingKey),
+    },
     callbacks: createHttpCallbackSender(),
     tokenTtlMs: config.tokens.ttlMs,
     tuning: { ...DEFAULT_EXECUTION_TUNING, ...options.execution },
@@ -169,6 +183,7 @@ export async function buildAppDeps<M extends Metrics>(config: Config, policy: Co
     upstreams,
     async close() {
       await upstreams.close();
+      await Promise.all(issuers.map((i) => i.close()));
       await queues.close();
       await executionQueues.close();
       await changes.close();

@@ -2,6 +2,7 @@
 // platform is one folder under adapters/ (its PlatformModule: src/app/platforms.ts) and one
 // line in PLATFORMS (README, "Adding a platform").
 import type { z } from 'zod';
+import { postgresCredentialKeys } from '../../adapters/credentials/postgres-grants.ts';
 import { redisAclCredentialKeys } from '../../adapters/credentials/redis-acl-rules.ts';
 import { consolePlatform } from '../../adapters/console/platform.ts';
 import { createWebhookExecutor, webhookPolicy } from '../../adapters/executors/webhook.ts';
@@ -50,7 +51,10 @@ export const PLATFORMS: readonly WiredPlatform[] = [
 export const EXECUTORS: readonly Executor[] = [createWebhookExecutor()];
 
 /** Credential issuer kinds; a policy's `credentials` entry picks one with `kind`. */
-export const CREDENTIAL_KINDS = [{ kind: 'redis-acl', keys: redisAclCredentialKeys }] as const;
+export const CREDENTIAL_KINDS = [
+  { kind: 'postgres', keys: postgresCredentialKeys },
+  { kind: 'redis-acl', keys: redisAclCredentialKeys },
+] as const;
 
 export const POLICY_EXTENSIONS = policyExtensions(PLATFORMS, [webhookPolicy], CREDENTIAL_KINDS);
 

@@ -5,6 +5,7 @@ import type { Queues, WorkerHandlers } from '../../adapters/bullmq/queues.ts';
 import { callbackGaveUp, CallbackImpossibleError, deliverCallback } from '../app/agent-callbacks.ts';
 import { deliverNotification, recordCardFailure, type NotifyDeps } from '../app/deliver-notification.ts';
 import type { AppDeps } from '../app/deps.ts';
+import { sweepCredentials } from '../app/task-credentials.ts';
 import { checkTokenExpiry, executionGaveUp, reissueMissingTokens, RetryBeforeSendError, runExecution, sweepExecutions } from '../app/execute-approved.ts';
 import type { ExecutionDeps } from '../app/execution-deps.ts';
 import { expireOverdue, expireProposal } from '../app/proposals.ts';
@@ -28,7 +29,10 @@ export function executionHandlers(x: ExecutionDeps): ExecutionHandlers {
     isRetryable: (e) => e instanceof RetryBeforeSendError,
     executeGaveUp: (id, error) => executionGaveUp(x, id, error),
     tokenExpiry: (id) => checkTokenExpiry(x, id),
-    sweep: async () => void (await sweepExecutions(x)),
+    sweep: async () => {
+      await sweepExecutions(x);
+      await sweepCredentials(x);
+    },
     reconcile: async () => void (await reissueMissingTokens(x)),
     callback: (id, status) => deliverCallback(x, id, status),
     isCallbackRetryable: (e) => !(e instanceof CallbackImpossibleError),

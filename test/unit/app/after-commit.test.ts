@@ -162,7 +162,7 @@ describe('the wired flow (src/wiring/after-commit.ts)', () => {
   it('lists the follow-ups in this order', async () => {
     const app = await createMemoryApp();
     expect(afterCommitSubscribers(app.deps, app.x).map((s) => s.name)).toEqual([
-      'wake-waiters', 'count-decisions', 'schedule-expiry', 'notify-platforms', 'issue-execution', 'call-agent-back',
+      'wake-waiters', 'count-decisions', 'schedule-expiry', 'notify-platforms', 'issue-execution', 'call-agent-back', 'revoke-task-credential',
     ]);
   });
 

@@ -1,0 +1,9 @@
+-- KEYS: 1 the credential hash, 2 live set, 3 the agent's live set. ARGV: 1 proposal id, 2 seconds to keep the record.
+-- live -> revoked, once: 1 for the first caller. The pickup goes with it.
+if redis.call('HGET', KEYS[1], 'state') ~= 'live' then return 0 end
+redis.call('HSET', KEYS[1], 'state', 'revoked')
+redis.call('HDEL', KEYS[1], 'pickup')
+redis.call('EXPIRE', KEYS[1], tonumber(ARGV[2]))
+redis.call('ZREM', KEYS[2], ARGV[1])
+redis.call('SREM', KEYS[3], ARGV[1])
+return 1
