@@ -28,6 +28,13 @@ export interface CountersignClientOptions {
   callbackUrl?: string;
   /** Per request, ms (default 30 s; `wait` adds its long-poll time). */
   timeoutMs?: number;
+  /**
+   * How long one of wait()'s long polls lasts at most, seconds (default 25, at most 120). The
+   * server's long poll returns when the status differs from what it read when the poll began,
+   * so a decision that lands between two polls (after one answered "pending", before the next
+   * began) is seen when that next poll ends: at most this long later.
+   */
+  longPollSeconds?: number;
   fetch?: typeof fetch;
   now?: () => number;
 }
@@ -56,6 +63,34 @@ export class CallbackVerificationError extends Error {
 const FINAL: ReadonlySet<ProposalStatus> = new Set(['denied', 'expired', 'cancelled', 'rejected', 'succeeded', 'failed']);
 /** The longest single long-poll the server accepts, seconds. */
 const MAX_POLL_SECONDS = 120;
+const DEFAULT_POLL_SECONDS = 25;
+/** Between reads for a token (and login) on its way: 25 ms, doubling, at most 1 s. */
+const HAND_OVER_FIRST_PAUSE_MS = 25;
+const HAND_OVER_MAX_PAUSE_MS = 1000;
+
+/**
+ * Approved, and the token will come to this agent's read but has not yet: not recorded yet
+ * (`execution` null: the mode is not known yet) or recorded for poll mode (its login, if any,
+ * still being made). An approved executor or callback execution never hands a token to a read.
+ */
+function handOverComing(p: ProposalView): boolean {
+  if (p.status !== 'approved' || p.execution_token !== undefined) return false;
+  const mode = p.execution?.['mode'];
+  return p.execution === null || p.execution === undefined || mode === 'poll';
+}
+
+function pause(ms: number, signal: AbortSignal | undefined): Promise<void> {
+  return new Promise((resolve) => {
+    if (signal?.aborted === true) return resolve();
+    const done = () => {
+      clearTimeout(timer);
+      signal?.removeEventListener('abort', done);
+      resolve();
+    };
+    const timer = setTimeout(done, ms);
+    signal?.addEventListener('abort', done, { once: true });
+  });
+}
 
 type HeaderBag = Headers | Record<string, string | string[] | undefined>;
 
@@ -70,6 +105,7 @@ export class CountersignClient {
   private readonly fetchImpl: typeof fetch;
   private readonly now: () => number;
   private readonly timeoutMs: number;
+  private readonly pollSeconds: number;
 
   constructor(private readonly options: CountersignClientOptions) {
     if (options.secret === '') throw new Error('CountersignClient: the agent secret is empty');
@@ -77,6 +113,7 @@ export class CountersignClient {
     this.fetchImpl = options.fetch ?? fetch;
     this.now = options.now ?? Date.now;
     this.timeoutMs = options.timeoutMs ?? 30_000;
+    this.pollSeconds = Math.max(1, Math.min(MAX_POLL_SECONDS, Math.floor(options.longPollSeconds ?? DEFAULT_POLL_SECONDS)));
   }
 
   get agent(): string {
@@ -88,7 +125,10 @@ export class CountersignClient {
     return this.request<SubmitResponse>('POST', '/v1/proposals', request);
   }
 
-  /** The proposal as it is now (for an approved proposal in poll mode, the first read carries `execution_token`). */
+  /**
+   * The proposal as it is now. For an approved proposal in poll mode, the first read once the
+   * token is ready carries `execution_token` (and `credential`, when the rule issues one).
+   */
   get(id: string): Promise<ProposalView> {
     return this.request<ProposalView>('GET', `/v1/proposals/${encodeURIComponent(id)}`);
   }
@@ -96,17 +136,39 @@ export class CountersignClient {
   /**
    * Waits until the proposal is decided (`until: 'decided'`, the default: no longer pending)
    * or finished (`'final'`), or `timeout` seconds pass; then returns it as it is. Never
-   * throws for a timeout: check `status`. A read that carries `execution_token` (poll mode:
-   * handed out once) is returned at once, whatever `until` says: act, then report.
+   * throws for a timeout: check `status`.
+   *
+   * Poll mode (no `callback_url`, no executor for the tool): an approved proposal's token is
+   * minted a moment after the approval, and its login (`credential`, when the rule has
+   * `credentials`) is made on the downstream before the token goes out; wait() keeps reading
+   * until that read, and returns it at once, whatever `until` says: the token and the
+   * credential are handed out once, so act on them, then report with `reportOutcome`. It stops
+   * early when the proposal moves on without them (another reader took them, the login could
+   * not be made, the kill switch).
    */
   async wait(id: string, options: { timeout?: number; until?: 'decided' | 'final'; signal?: AbortSignal } = {}): Promise<ProposalView> {
     const deadline = this.now() + (options.timeout ?? 60) * 1000;
     const done = (p: ProposalView) => (options.until === 'final' ? FINAL.has(p.status) : p.status !== 'pending');
-    for (;;) {
-      const left = Math.max(0, Math.ceil((deadline - this.now()) / 1000));
-      const seconds = Math.min(left, MAX_POLL_SECONDS);
-      const p = await this.request<ProposalView>('GET', `/v1/proposals/${encodeURIComponent(id)}/wait?timeout=${seconds}`, undefined, seconds * 1000, options.signal);
-      if (p.execution_token !== undefined || done(p) || FINAL.has(p.status) || left === 0 || options.signal?.aborted) return p;
+    const path = `/v1/proposals/${encodeURIComponent(id)}`;
+    const aborted = () => options.signal?.aborted === true;
+    // A plain read first: a long poll started on an approved proposal whose token is on its way
+    // would sleep until the status changes, which a token waiting for its reader never does.
+    let p = await this.request<ProposalView>('GET', path, undefined, 0, options.signal);
+    for (let handOverReads = 0; ; ) {
+      if (p.execution_token !== undefined || FINAL.has(p.status) || aborted()) return p;
+      const leftMs = Math.max(0, deadline - this.now());
+      if (handOverComing(p)) {
+        if (leftMs === 0) return p;
+        await pause(Math.min(HAND_OVER_MAX_PAUSE_MS, HAND_OVER_FIRST_PAUSE_MS * 2 ** handOverReads, leftMs), options.signal);
+        handOverReads++;
+        if (aborted()) return p;
+        p = await this.request<ProposalView>('GET', path, undefined, 0, options.signal);
+        continue;
+      }
+      handOverReads = 0;
+      if (done(p) || leftMs === 0) return p;
+      const seconds = Math.min(Math.ceil(leftMs / 1000), this.pollSeconds);
+      p = await this.request<ProposalView>('GET', `${path}/wait?timeout=${seconds}`, undefined, seconds * 1000, options.signal);
     }
   }
 

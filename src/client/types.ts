@@ -65,6 +65,32 @@ export interface ProposalView {
   execution?: Record<string, unknown> | null;
   /** Poll mode only: present on the first read of an approved proposal. */
   execution_token?: string;
+  /**
+   * Poll mode only, with `execution_token` (the same read, once): the task's own login on a
+   * downstream, when the rule that decided has `credentials: {issuer, ttl}`.
+   */
+  credential?: TaskCredential;
+}
+
+/**
+ * A login made for this one task (just-in-time credentials): exactly the rights the policy's
+ * `credentials:` entry grants, revoked when the task ends (outcome reported, failed, cancelled),
+ * at `expires_at`, or by the kill switch. Handed over once: keep it in memory, never log it.
+ */
+export interface TaskCredential {
+  /** The policy's `credentials:` entry that made it (e.g. `orders-db`, `cache`). */
+  issuer: string;
+  /** `cs_<proposal id>`: a role (postgres) or an ACL user (redis-acl) of its own. */
+  username: string;
+  password: string;
+  /** A connection URL with the username and password in it (`postgres://…`, `redis://…`): pass it to the driver. */
+  url: string;
+  /**
+   * ISO-8601: when it stops being valid. PostgreSQL refuses new logins from then on (VALID
+   * UNTIL); countersign's sweep removes the login and its sessions at the latest one sweep
+   * interval (15 s by default) later.
+   */
+  expires_at: string;
 }
 
 export interface OutcomeResult {
@@ -126,4 +152,6 @@ export interface CallbackPayload {
   execution: Record<string, unknown> | null;
   /** Only in the `approved` callback to an agent that executes the action itself. */
   execution_token?: string;
+  /** With `execution_token`, when the rule has `credentials`: the task's login (see TaskCredential). */
+  credential?: TaskCredential;
 }
