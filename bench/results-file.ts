@@ -62,6 +62,26 @@ const MCP_NOTES = [
   '  LPUSHes), off the request\'s CPU but on its path.',
 ];
 
+// How to read phase 11 (bench/credentials.ts).
+const CREDENTIAL_NOTES = [
+  '- 11. Just-in-time credentials, issue 15: time from the approval to the agent holding its task\'s login. The',
+  '  agent is the real CountersignClient in wait() (poll mode), in its long poll before a person clicks Approve',
+  '  in Slack (signed block_actions, the card posted beforehand); "in hand" is wait() returning the read with the',
+  '  execution token and the credential, after which the agent runs one SET with the login (untimed). Between',
+  '  the approval and that read, countersign commits the approval, mints and records the token, reserves the',
+  '  login in its ledger, makes the ACL user on a downstream redis-server of its own (ACL SETUSER as a',
+  '  least-privilege admin user) and seals the secret for the pick-up (AES-GCM); from then on a read takes',
+  '  token and login, once (credential_issued and the thread reply follow). The client polls for the token after',
+  '  it sees "approved" (10 ms, then doubling), so the figures include up to one such pause. The baseline is',
+  '  the same flow for a rule without credentials, alternating with it in the same run (same client, same',
+  '  pauses): the difference is what the login costs. "approval committed" starts at the observer in the',
+  '  countersign child (same machine clock). The outcome report revokes the login inside its request (ACL',
+  '  SETUSER off, CLIENT KILL USER, ACL DELUSER, the ledger, credential_revoked): its row is that round trip.',
+  '  One task at a time; countersign in a child of its own (prefix benchcred), stopped before the rest. A long',
+  '  poll that ran its full length would mean an approval that landed between two of the client\'s polls',
+  '  (the server\'s long poll compares with the status at its start); the click waits until the poll is sent.',
+];
+
 /** Writes bench/results.md (the table and how to read it) and prints it. */
 export function writeResults(meta: { redisVersion: string; elapsed: number; scale: number; rows: readonly Row[]; loadAtStart: readonly number[] }): void {
   const load = (l: readonly number[]) => l.map((x) => fmt(x, 1)).join(' / ');
@@ -132,6 +152,7 @@ export function writeResults(meta: { redisVersion: string; elapsed: number; scal
     '  target (p99 <= 20 ms at 1M events) is issue 13\'s "as fast as today"; the common-word row reads the first',
     '  50 of many matches and has none.',
     ...MCP_NOTES,
+    ...CREDENTIAL_NOTES,
     '',
   ];
   const text = lines.join('\n');

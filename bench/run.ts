@@ -14,6 +14,7 @@ import { blockActionsPayload, payloadBody, slackSignature } from '../test/helper
 import { buildCountersign, spawnChild, startFlags, Timeline, type Child } from './children.ts';
 import { drainQueues, fmt, HttpClient, pool, redisCpuMs, summarize, wallNow, type Summary } from './lib.ts';
 import { INDEX_BATCH, replayCreates } from './create-replay.ts';
+import { credentialsPhase, credentialsRows } from './credentials.ts';
 import { mcpGatewayPhase, mcpGatewayRows } from './mcp-gateway.ts';
 import { proposalCost, proposalCostRows } from './proposal-cost.ts';
 import { writeResults, type Row } from './results-file.ts';
@@ -24,8 +25,9 @@ import { benchPolicy, countersignEnv, deleteBody, nextSeq, paymentBody, propose 
 // the fake Slack Web API and a local executor, with raw BullMQ and a bare Node HTTP server
 // measured in the same run as baselines. Prints a table and writes bench/results.md.
 // BENCH_SCALE (default 1) scales every count, e.g. BENCH_SCALE=0.1 for a quick run.
-// BENCH_ONLY=mcp runs only the MCP gateway phase (10.) and prints its rows; bench/results.md,
-// which holds a whole run, is left as it is.
+// BENCH_ONLY=mcp runs only the MCP gateway phase (10.), BENCH_ONLY=credentials only the
+// just-in-time credentials phase (11.), and prints its rows; bench/results.md, which holds a
+// whole run, is left as it is.
 
 const SCALE = Math.max(0.001, Number(process.env['BENCH_SCALE'] ?? '1') || 1);
 const scaled = (n: number, min = 1) => Math.max(min, Math.round(n * SCALE));
@@ -59,8 +61,10 @@ const MCP_PLAN: [concurrency: number, count: number][] = [
   [1, scaled(2_000, 120)],
   [16, scaled(8_000, 480)],
 ];
+// Tasks per series (with a login, token only) in the credentials phase, one at a time.
+const CRED_TASKS = scaled(150, 20);
 const ONLY = process.env['BENCH_ONLY'];
-if (ONLY !== undefined && ONLY !== 'mcp') throw new Error(`BENCH_ONLY=${ONLY}: only "mcp" is known`);
+if (ONLY !== undefined && ONLY !== 'mcp' && ONLY !== 'credentials') throw new Error(`BENCH_ONLY=${ONLY}: only "mcp" and "credentials" are known`);
 // The redis-server CPU per pending proposal (c=64, card posted) of the last run before issue 13
 // (chain step 2), from bench/results.md of 2026-11-24: an earlier run, not this one.
 const EARLIER_REDIS_US_PER_PENDING = 644;
@@ -124,6 +128,16 @@ async function main(): Promise<void> {
     const info = await redis.info('server');
     const redisVersion = /redis_version:(\S+)/.exec(info)?.[1] ?? 'unknown';
     log(`scale ${SCALE}; redis ${redisVersion} at ${redisServer.url}; ${cpus().length} cores; node ${process.version}`);
+
+    // ---- 11. just-in-time credentials: its own countersign, fixtures and downstream, stopped before the rest ----
+    if (ONLY !== 'mcp') log(`credentials: ${CRED_TASKS} Slack approvals of tasks with a redis-acl login and ${CRED_TASKS} without, one at a time, to the agent's wait()`);
+    const credentials = ONLY === 'mcp' ? null : await credentialsPhase({ redisUrl: redisServer.url, dir, count: CRED_TASKS, capMs: PHASE_CAP_MS, log });
+    const credentialRows = () => credentials !== null && credentialsRows(credentials, row);
+    if (ONLY === 'credentials') {
+      credentialRows();
+      log('BENCH_ONLY=credentials: bench/results.md left as it is');
+      return;
+    }
 
     // ---- 10. MCP gateway: its own countersign and upstream children, stopped before the rest ----
     log(`MCP gateway: tools/call direct vs through countersign, ${MCP_PLAN.map(([c, n]) => `${n} each at c=${c}`).join(', ')}`);
@@ -448,6 +462,7 @@ async function main(): Promise<void> {
     row(`5. audit common word + agent, first 50 (${common.s.count} queries)`, lat2(common.s), `XREVRANGE 50 ${fmt(xrev, 2)} ms`, `${ratio(common.s.p99, xrev)} p99`);
 
     mcpRows();
+    credentialRows();
 
     const elapsed = (wallNow() - RUN_STARTED) / 1000;
     writeResults({ redisVersion, elapsed, scale: SCALE, rows, loadAtStart: LOAD_AT_START });

@@ -64,8 +64,8 @@ const FINAL: ReadonlySet<ProposalStatus> = new Set(['denied', 'expired', 'cancel
 /** The longest single long-poll the server accepts, seconds. */
 const MAX_POLL_SECONDS = 120;
 const DEFAULT_POLL_SECONDS = 25;
-/** Between reads for a token (and login) on its way: 25 ms, doubling, at most 1 s. */
-const HAND_OVER_FIRST_PAUSE_MS = 25;
+/** Between reads for a token (and login) on its way: 10 ms, doubling, at most 1 s. */
+const HAND_OVER_FIRST_PAUSE_MS = 10;
 const HAND_OVER_MAX_PAUSE_MS = 1000;
 
 /**
