@@ -2,7 +2,7 @@
 // and the use cases. Results go to stdout, progress to stderr.
 import { CountersignApiError } from './client/index.ts';
 import { CountersignError, ValidationError } from './core/errors.ts';
-import { start } from './main.ts';
+import { start, type Running, type StartOptions, type Unfinished } from './main.ts';
 import { consoleSignInLink, restoreAgent, revokeAgent } from './wiring/cli-commands.ts';
 import { runDemo, runPropose } from './cli/agent-commands.ts';
 import { AUDIT_EXPORT_FLAGS, AUDIT_SEARCH_FLAGS, AUDIT_VERIFY_FLAGS, runAuditExport, runAuditSearch, runAuditVerify } from './cli/audit-commands.ts';
@@ -39,20 +39,71 @@ const terminal: Io = {
 
 const AGENT_FLAGS = ['url', 'agent', 'secret-file'];
 
-async function runStart(env: Env, io: Io): Promise<number> {
-  const running = await start(env);
-  await new Promise<void>((resolve) => {
-    const stop = (signal: string) => {
-      io.err(`${signal}: stopping…`);
-      running.stop().then(resolve, (e: unknown) => {
-        io.err(`error while stopping: ${(e as Error).message}`);
-        resolve();
-      });
+/** How `countersign start` ends (README, "Stopping"): 128 + the signal's number after a second signal. */
+export const EXIT_CODES = { clean: 0, forced: 1, secondSignal: { SIGINT: 130, SIGTERM: 143 } } as const;
+
+/** The one line for what a stop left behind, and how recovery picks it up. */
+export function abandonedLine(why: string, left: Unfinished): string {
+  const byQueue = new Map<string, number>();
+  for (const j of left.jobs) byQueue.set(j.queue, (byQueue.get(j.queue) ?? 0) + 1);
+  const jobs = [...byQueue].map(([queue, n]) => `${n} ${queue}`).join(', ');
+  if (left.requests === 0 && left.jobs.length === 0) return `${why}; exiting with nothing in flight (no request unanswered, no job running).`;
+  return (
+    `${why}; exiting with ${left.requests} HTTP request(s) unanswered (their connections closed) and ${left.jobs.length} job(s) running${jobs === '' ? '' : ` (${jobs})`}. ` +
+    'Recovery: the jobs stay in Redis and are run again by a countersign process once their lock runs out; ' +
+    'an execution already claimed is not sent again: the execution sweep settles it failed, outcome unknown, after its deadline (executor timeout + lease margin).'
+  );
+}
+
+/**
+ * Runs the server until SIGTERM or SIGINT, then stops it (Running.stop) and exits the process:
+ * 0 when nothing was left, 1 when SHUTDOWN_TIMEOUT cut something (one line says what), and at
+ * once on a second signal. Exits itself: a library's reconnecting socket must not keep it alive.
+ */
+export async function serveUntilSignalled(env: Env, io: Io, options: StartOptions = {}, started?: (running: Running) => void): Promise<never> {
+  const running = await start(env, options);
+  started?.(running);
+  const exit = (code: number): never => process.exit(code);
+  const code = await new Promise<number>((resolve) => {
+    const again = (signal: 'SIGINT' | 'SIGTERM') => {
+      io.err(abandonedLine(`second signal (${signal}): not waiting`, running.unfinished()));
+      exit(EXIT_CODES.secondSignal[signal]);
     };
-    process.once('SIGINT', () => stop('SIGINT'));
-    process.once('SIGTERM', () => stop('SIGTERM'));
+    const stop = (signal: 'SIGINT' | 'SIGTERM') => {
+      io.err(`${signal}: stopping (at most ${running.shutdownTimeoutMs / 1000}s; send it again to exit at once)…`);
+      // stop() keeps within the timeout; this is for a step that does not.
+      const backstop = setTimeout(() => {
+        io.err(abandonedLine(`SHUTDOWN_TIMEOUT (${running.shutdownTimeoutMs / 1000}s) reached`, running.unfinished()));
+        resolve(EXIT_CODES.forced);
+      }, running.shutdownTimeoutMs);
+      running.stop().then(
+        (left) => {
+          clearTimeout(backstop);
+          if (left.requests === 0 && left.jobs.length === 0) {
+            io.err('stopped');
+            resolve(EXIT_CODES.clean);
+          } else {
+            io.err(abandonedLine(`SHUTDOWN_TIMEOUT (${running.shutdownTimeoutMs / 1000}s) reached`, left));
+            resolve(EXIT_CODES.forced);
+          }
+        },
+        (e: unknown) => {
+          clearTimeout(backstop);
+          io.err(abandonedLine(`error while stopping (${(e as Error).message})`, running.unfinished()));
+          resolve(EXIT_CODES.forced);
+        },
+      );
+    };
+    // One listener for both, kept to the end: removing it would let a signal in between kill the process.
+    let stopping = false;
+    const onSignal = (signal: 'SIGINT' | 'SIGTERM') => {
+      if (stopping) return again(signal);
+      stopping = true;
+      stop(signal);
+    };
+    process.on('SIGINT', onSignal).on('SIGTERM', onSignal);
   });
-  return 0;
+  return exit(code);
 }
 
 async function runRevoke(flags: Flags, env: Env, io: Io): Promise<number> {
@@ -92,7 +143,7 @@ async function dispatch(args: string[], env: Env, io: Io): Promise<number> {
   switch (command) {
     case undefined:
     case 'start':
-      return runStart(env, io);
+      return serveUntilSignalled(env, io);
     case 'demo':
       return runDemo(flags(AGENT_FLAGS, args.slice(1)), env, io);
     case 'propose': {

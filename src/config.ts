@@ -60,6 +60,7 @@ export const envSchema = z.object({
   EXECUTION_TOKEN_TTL: duration('5m'),
   AUDIT_SIGNING_KEY: optionalString,
   MCP_HOLD: duration('50s'),
+  SHUTDOWN_TIMEOUT: duration('10s').refine((ms) => ms >= 1000, 'must be at least 1s'),
   AUDIT_WITNESS_URL: url,
   AUDIT_WITNESS_FILE: optionalString,
   AUDIT_RETENTION: optionalDuration('must be longer than 0 (leave it unset to keep the audit log forever)'),
@@ -103,6 +104,8 @@ export interface Config {
   audit: { signingKey: string | null; witnessUrl: string | null; witnessFile: string | null; retentionMs: number | null };
   /** The MCP gateway: how long a call that needs people is held before "call again". */
   mcp: { holdMs: number };
+  /** SIGTERM / SIGINT to exit, whatever Redis does; past it the exit is forced (src/cli.ts). */
+  shutdownTimeoutMs: number;
   /** Each platform's settings, from its own variables, by platform id. */
   platforms: ReadonlyMap<string, unknown>;
   logLevel: Env['LOG_LEVEL'];
@@ -174,6 +177,7 @@ export function loadConfig(raw: Readonly<Record<string, string | undefined>>, pl
     tokens: { signingKey: env.TOKEN_SIGNING_KEY ?? null, ttlMs: env.EXECUTION_TOKEN_TTL },
     audit: { signingKey: env.AUDIT_SIGNING_KEY ?? null, witnessUrl: env.AUDIT_WITNESS_URL ?? null, witnessFile: env.AUDIT_WITNESS_FILE ?? null, retentionMs: env.AUDIT_RETENTION ?? null },
     mcp: { holdMs: env.MCP_HOLD },
+    shutdownTimeoutMs: env.SHUTDOWN_TIMEOUT,
     platforms: platformSettings,
     logLevel: env.LOG_LEVEL,
     production,

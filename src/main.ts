@@ -7,7 +7,7 @@
 import type { Server } from 'node:http';
 import { resolve } from 'node:path';
 import type { Cluster, Redis } from 'ioredis';
-import { startWorkers } from '../adapters/bullmq/queues.ts';
+import { startWorkers, type ActiveJob } from '../adapters/bullmq/queues.ts';
 import { startExecutionWorkers, type ExecutionQueueTuning } from '../adapters/bullmq/execution-queues.ts';
 import { consoleSignInLink } from '../adapters/console/platform.ts';
 import { createAgentAuthenticator } from '../adapters/http/agent-auth.ts';
@@ -15,7 +15,7 @@ import { mountAuditApi } from '../adapters/http/audit-api.ts';
 import { createRequestAuthenticator } from '../adapters/http/authenticate.ts';
 import { mountExecutionApi } from '../adapters/http/execution-api.ts';
 import { createMetrics } from '../adapters/http/metrics.ts';
-import { createHttpServer, type RawHandler } from '../adapters/http/server.ts';
+import { createHttpServer, type CountersignServer, type RawHandler } from '../adapters/http/server.ts';
 import { createRedisChannelBindingStore } from '../adapters/redis/channel-bindings.ts';
 import { checkEvictionPolicy } from '../adapters/redis/eviction-policy.ts';
 import { createRedisFailureLimiter } from '../adapters/redis/auth-failure-limiter.ts';
@@ -43,12 +43,27 @@ export { DEMO_SECRET_ENV, readPolicy } from './wiring/policy-source.ts';
 
 const COUNTERSIGN_VERSION = '0.1.0';
 
+/** What a shutdown left unfinished: requests whose connections were cut, jobs still running. */
+export interface Unfinished {
+  requests: number;
+  jobs: ActiveJob[];
+}
+
 export interface Running {
   server: Server;
   url: string;
   deps: AppDeps;
   redis: Redis | Cluster;
-  stop(): Promise<void>;
+  /** SHUTDOWN_TIMEOUT: stop() resolves within it; the CLI exits at it whatever happens. */
+  shutdownTimeoutMs: number;
+  /**
+   * Readiness red, no new requests, requests and jobs in flight may finish, then the rest
+   * closes; every step bounded so that it resolves within shutdownTimeoutMs whatever Redis does.
+   * Resolves with what it gave up waiting for (nothing: a clean stop).
+   */
+  stop(): Promise<Unfinished>;
+  /** In flight now (the CLI's line when it exits without waiting for stop()). */
+  unfinished(): Unfinished;
 }
 
 export interface StartOptions {
@@ -69,6 +84,21 @@ export interface StartOptions {
   observers?: readonly CommitSubscriber[];
   /** Audit sealer timings (checkpoint every N entries / T ms, heartbeat, lease) and witness retries, shortened by tests. */
   audit?: AuditTuning;
+  /** How often a Redis outage that lasts is reported (default a minute), shortened by tests. */
+  outageReportEveryMs?: number;
+}
+
+// Of SHUTDOWN_TIMEOUT, what is kept for closing the queues, the sealer and the connections
+// after requests and jobs had their time (a few Redis round trips; nothing when Redis is away).
+const closeReserveMs = (timeoutMs: number) => Math.min(2000, Math.floor(timeoutMs / 4));
+// And what is left for the exit itself.
+const EXIT_MARGIN_MS = 100;
+
+/** `promise`, or nothing once `until` (ms since the epoch) has passed: a close that hangs on Redis is left behind. */
+async function within(promise: Promise<unknown>, until: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  await Promise.race([promise.catch(() => undefined), new Promise((r) => (timer = setTimeout(r, Math.max(0, until - Date.now()))))]);
+  clearTimeout(timer);
 }
 
 export async function start(env: Readonly<Record<string, string | undefined>>, options: StartOptions = {}): Promise<Running> {
@@ -83,11 +113,19 @@ export async function start(env: Readonly<Record<string, string | undefined>>, o
 
   // A wrong AUDIT_SIGNING_KEY stops the start before anything connects.
   const auditSigner = await loadAuditSigner(config, logger);
-  const conns = await openRedis(config, logger, { workers: true, say, ...(options.localRedisUrl === undefined ? {} : { localRedisUrl: options.localRedisUrl }) });
+  const conns = await openRedis(config, logger, {
+    workers: true,
+    say,
+    ...(options.localRedisUrl === undefined ? {} : { localRedisUrl: options.localRedisUrl }),
+    ...(options.outageReportEveryMs === undefined ? {} : { outageReportEveryMs: options.outageReportEveryMs }),
+  });
   const { redis } = conns;
+  // What retries on its own (queues, workers, the sealer, requests answered 503) logs each
+  // failure at debug while Redis is away: the outage log says it once.
+  const quiet = conns.outage.quiet(logger);
   const app = await buildAppDeps(config, policy, conns, {
     clock,
-    logger,
+    logger: quiet,
     metrics: createMetrics,
     ...(options.tuning === undefined ? {} : { tuning: options.tuning }),
     ...(options.execution === undefined ? {} : { execution: options.execution }),
@@ -114,8 +152,8 @@ export async function start(env: Readonly<Record<string, string | undefined>>, o
   const mounts: Record<string, RawHandler> = Object.assign({}, ...[...platforms.values()].map((p) => p.mounts));
 
   const notify = { ...deps, cards: app.cards, channels };
-  const workers = await startWorkers(app.queueConfig, notifyHandlers(deps, notify, app.queues), logger, app.queues);
-  const executionWorkers = await startExecutionWorkers(app.queueConfig, app.executionQueueTuning, executionHandlers(x), logger, app.executionQueues);
+  const workers = await startWorkers(app.queueConfig, notifyHandlers(deps, notify, app.queues), quiet, app.queues);
+  const executionWorkers = await startExecutionWorkers(app.queueConfig, app.executionQueueTuning, executionHandlers(x), quiet, app.executionQueues);
 
   const auth = createAgentAuthenticator({ policy, adminToken: config.adminToken, now: () => clock.now() });
   const authenticate = createRequestAuthenticator(deps, auth, failureLimiter);
@@ -128,7 +166,7 @@ export async function start(env: Readonly<Record<string, string | undefined>>, o
     leaseMarginMs: x.tuning.leaseMarginMs,
     pickupWindowMs: MCP_PICKUP_WINDOW_MS,
   };
-  const server = createHttpServer({
+  const server: CountersignServer = createHttpServer({
     deps,
     authenticate,
     registry: app.metrics.registry,
@@ -166,27 +204,40 @@ export async function start(env: Readonly<Record<string, string | undefined>>, o
   }
   if (config.tokens.signingKey === null) logger.warn({}, 'TOKEN_SIGNING_KEY is not set: using a development key; production must set it');
   // Every replica runs the sealer; the one holding the lease seals.
-  const sealing = startAuditSealing(config, redis, auditSigner, { clock, logger, metrics: app.metrics.audit }, options.audit);
+  const sealing = startAuditSealing(config, redis, auditSigner, { clock, logger: quiet, metrics: app.metrics.audit }, options.audit);
 
-  let stopping: Promise<void> | null = null;
+  const timeoutMs = config.shutdownTimeoutMs;
+  let stopping: Promise<Unfinished> | null = null;
   return {
     server,
     url,
     deps,
     redis,
+    shutdownTimeoutMs: timeoutMs,
+    unfinished: () => ({ requests: server.inFlight(), jobs: [...workers.active(), ...executionWorkers.active()] }),
     stop() {
       stopping ??= (async () => {
-        await new Promise<void>((r) => {
-          server.close(() => r());
-          server.closeAllConnections();
-        });
-        await workers.close();
-        await executionWorkers.close();
-        // After the workers, so that what they recorded last is signed before the lease is handed over.
-        await sealing.stop();
-        await app.close();
-        await live.close();
-        await conns.close();
+        // Wall-clock time, not `clock`: a test's fake clock does not move the deadline.
+        const end = Date.now() + timeoutMs - EXIT_MARGIN_MS;
+        const inFlightUntil = end - closeReserveMs(timeoutMs);
+        // Requests and jobs at the same time: readiness is red and no job is taken from the first moment.
+        // A job still running at the bound keeps its lock until it runs out; an execution it
+        // claimed stays tracked, and the sweep settles it (failed / unknown) after its deadline.
+        // With Redis away and no job running, closing the workers only waits for Redis: not worth waiting for.
+        const jobsUntil = (w: typeof workers) => (conns.outage.down() && w.active().length === 0 ? Date.now() : inFlightUntil);
+        const [requests, jobs, executionJobs] = await Promise.all([
+          server.drain(inFlightUntil),
+          workers.close(jobsUntil(workers)),
+          executionWorkers.close(jobsUntil(executionWorkers)),
+        ]);
+        // With Redis away, nothing below can be acknowledged: do not wait for it.
+        const until = conns.outage.down() ? Date.now() : end;
+        // After requests and workers, so that what they recorded last is signed before the lease is handed over.
+        await within(sealing.stop(), until);
+        await within(app.close(), until);
+        await within(live.close(), until);
+        await conns.close(until);
+        return { requests, jobs: [...jobs, ...executionJobs] };
       })();
       return stopping;
     },

@@ -1,7 +1,7 @@
 import { Queue, UnrecoverableError, Worker, type Job } from 'bullmq';
 import type { ExecutionQueue, Logger } from '../../src/core/ports.ts';
 import type { Status } from '../../src/core/proposal.ts';
-import { listenForErrors, type QueueConfig } from './queues.ts';
+import { boundedClose, listenForErrors, type QueueConfig, type Workers } from './queues.ts';
 
 // The execute and callback queues. Job data is ids only: the token stays in the Redis
 // ledger. Job ids come from what the job is for (no ":"; proposal ids never are all digits),
@@ -114,9 +114,8 @@ export interface ExecutionHandlers {
   callbackGaveUp(proposalId: string, status: Status, attempts: number, error: unknown): Promise<void>;
 }
 
-export interface ExecutionWorkers {
-  close(): Promise<void>;
-}
+/** Closed with a bound like the notify workers; an execute job left running keeps its claim, settled by the sweep. */
+export type ExecutionWorkers = Workers;
 
 export async function startExecutionWorkers(
   config: QueueConfig,
@@ -175,7 +174,9 @@ export async function startExecutionWorkers(
         .catch((e: unknown) => logger.error({ error: (e as Error).message }, 'recording a callback failure failed'));
     }
   });
+  // Per reconnect attempt while Redis is away: the wiring's logger puts these at debug then (outage-log.ts).
   for (const w of [execute, callback]) w.on('error', (err) => logger.error({ error: err.message }, 'execution worker error'));
+  const workers = boundedClose([execute, callback]);
 
   await queues.executeQueue.upsertJobScheduler(
     'execution-sweep',
@@ -191,9 +192,5 @@ export async function startExecutionWorkers(
   // What a dead process left behind is settled now rather than at the first tick.
   await handlers.sweep().catch((e: unknown) => logger.error({ error: (e as Error).message }, 'execution sweep failed'));
   await handlers.reconcile().catch((e: unknown) => logger.error({ error: (e as Error).message }, 'token reconciliation failed'));
-  return {
-    async close() {
-      await Promise.all([execute.close(), callback.close()]);
-    },
-  };
+  return workers;
 }

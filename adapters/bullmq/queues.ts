@@ -161,8 +161,45 @@ export interface WorkerHandlers {
   sweep(): Promise<void>;
 }
 
+/** A job a worker was still running when its close gave up waiting. */
+export interface ActiveJob {
+  queue: string;
+  name: string;
+  id: string;
+}
+
 export interface Workers {
-  close(): Promise<void>;
+  /**
+   * Takes no more jobs and waits for the running ones, but not past `until` (ms since the
+   * epoch): resolves with those still running then (they stay in Redis: their lock runs out
+   * and another worker gets them; see execute-approved.ts for what an execution does then).
+   */
+  close(until?: number): Promise<ActiveJob[]>;
+  /** The jobs running now. */
+  active(): ActiveJob[];
+}
+
+/** Workers' close and active for these workers: bounded, and saying what it left running. */
+export function boundedClose(workers: readonly Worker[]): Workers {
+  const active = new Map<string, ActiveJob>();
+  for (const w of workers) {
+    const key = (job: Job) => `${w.name}/${job.id ?? ''}`;
+    w.on('active', (job: Job) => active.set(key(job), { queue: w.name, name: job.name, id: job.id ?? '' }));
+    w.on('completed', (job: Job) => active.delete(key(job)));
+    w.on('failed', (job: Job | undefined) => {
+      if (job !== undefined) active.delete(key(job));
+    });
+  }
+  const close = async (until = Infinity): Promise<ActiveJob[]> => {
+    const closed = Promise.all(workers.map((w) => w.close())).then(() => 'closed' as const);
+    let timer: NodeJS.Timeout | undefined;
+    const late = until === Infinity ? [] : [new Promise<'late'>((r) => (timer = setTimeout(() => r('late'), Math.max(0, until - Date.now()))))];
+    // A close that fails (its connection gone) has still stopped taking jobs.
+    const how = await Promise.race([closed.catch(() => 'closed' as const), ...late]);
+    clearTimeout(timer);
+    return how === 'closed' ? [] : [...active.values()];
+  };
+  return { close, active: () => [...active.values()] };
 }
 
 export async function startWorkers(config: QueueConfig, handlers: WorkerHandlers, logger: Logger, queues: Queues): Promise<Workers> {
@@ -201,12 +238,10 @@ export async function startWorkers(config: QueueConfig, handlers: WorkerHandlers
     { connection: config.workerConnection, prefix, concurrency: 8 },
   );
   expire.on('failed', (job, err) => logger.warn({ job: job?.id, error: err.message }, 'expire job failed'));
+  // Per reconnect attempt while Redis is away: the wiring's logger puts these at debug then (outage-log.ts).
   for (const w of [notify, expire]) w.on('error', (err) => logger.error({ error: err.message }, 'queue worker error'));
+  const workers = boundedClose([notify, expire]);
   await queues.expireQueue.upsertJobScheduler('expire-sweep', { every: config.sweepEveryMs ?? 30_000 }, { name: 'sweep', data: { proposal_id: '' } });
   await Promise.all([notify.waitUntilReady(), expire.waitUntilReady()]);
-  return {
-    async close() {
-      await Promise.all([notify.close(), expire.close()]);
-    },
-  };
+  return workers;
 }

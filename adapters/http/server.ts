@@ -28,11 +28,31 @@ export interface HttpServerOptions {
   requestScope?: <T>(fn: () => T) => T;
 }
 
-export function createHttpServer(options: HttpServerOptions): Server {
+export interface CountersignServer extends Server {
+  /** Requests being answered now. */
+  inFlight(): number;
+  /**
+   * Shutdown, first step: readiness is red from now on, the listener closes, idle kept-alive
+   * connections close and a request arriving on a busy one answers 503 with `connection: close`.
+   * Resolves once the requests in flight have answered, or at `until` (ms since the epoch) with
+   * how many had not (their connections are closed then).
+   */
+  drain(until: number): Promise<number>;
+}
+
+/** What a request that arrives during the drain gets: a load balancer retries it on another replica. */
+function refuse(res: ServerResponse, path: string): void {
+  const body = { error: 'unavailable', message: 'countersign is shutting down; try again' };
+  sendJson(res, 503, path === '/readyz' || path === '/healthz' ? { ok: false, ...body } : body, { connection: 'close', 'retry-after': '1' });
+}
+
+export function createHttpServer(options: HttpServerOptions): CountersignServer {
   const { deps } = options;
   const router = new Router();
+  let stopping = false;
   router.on('GET', '/healthz', (ctx) => sendJson(ctx.res, 200, { ok: true }));
   router.on('GET', '/readyz', async (ctx) => {
+    if (stopping) return refuse(ctx.res, '/readyz');
     try {
       await options.ready();
       sendJson(ctx.res, 200, { ok: true });
@@ -52,7 +72,20 @@ export function createHttpServer(options: HttpServerOptions): Server {
   const mounts = Object.entries(options.mounts ?? {});
 
   const scope = options.requestScope ?? ((fn) => fn());
-  const server = createServer((req, res) => void scope(() => handle(req, res)));
+  const inFlight = new Set<ServerResponse>();
+  let drained: (() => void) | null = null;
+  const server = createServer((req, res) => {
+    if (stopping) return refuse(res, new URL(req.url ?? '/', 'http://localhost').pathname);
+    inFlight.add(res);
+    res.once('close', () => {
+      inFlight.delete(res);
+      if (!stopping) return;
+      if (inFlight.size === 0) drained?.();
+      // Its connection is idle once the answer is out: nothing more will come on it.
+      setImmediate(() => server.closeIdleConnections());
+    });
+    void scope(() => handle(req, res));
+  });
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const url = new URL(req.url ?? '/', 'http://localhost');
     try {
@@ -79,5 +112,28 @@ export function createHttpServer(options: HttpServerOptions): Server {
   }
   server.keepAliveTimeout = 65_000;
   server.headersTimeout = 66_000;
-  return server;
+  return Object.assign(server, {
+    inFlight: () => inFlight.size,
+    async drain(until: number): Promise<number> {
+      if (!stopping) {
+        stopping = true;
+        // Closes the listener and the idle kept-alive connections (Node closes those in close()).
+        server.close();
+      }
+      if (inFlight.size > 0) {
+        let timer: NodeJS.Timeout | undefined;
+        await new Promise<void>((r) => {
+          drained = r;
+          if (until !== Infinity) timer = setTimeout(r, Math.max(0, until - Date.now()));
+        });
+        clearTimeout(timer);
+      }
+      const cut = inFlight.size;
+      // What is still open either waits for an answer that will not come now (cut), or has a
+      // request behind the last answer (pipelined), which gets its 503 and closes by itself.
+      if (cut > 0) server.closeAllConnections();
+      else server.closeIdleConnections();
+      return cut;
+    },
+  });
 }

@@ -142,3 +142,25 @@ export function createRedisConnection(opts: RedisConnectionOptions): Redis | Clu
 
   return new (command ? CommandRedis : Redis)(opts.url === undefined || opts.url === '' ? DEFAULT_REDIS_URL : opts.url, base);
 }
+
+/**
+ * QUIT, so that replies still on their way arrive; but never waiting past `until` (ms since
+ * the epoch): a connection that is not ready (Redis gone: QUIT would only join its offline
+ * queue) or does not answer in time is dropped, and what it still had queued fails.
+ */
+export async function closeConnection(connection: Redis | Cluster, until: number): Promise<void> {
+  if (connection.status === 'end') return;
+  if (connection.status !== 'ready' || Date.now() >= until) {
+    connection.disconnect();
+    return;
+  }
+  const quit = connection.quit().then(
+    () => 'quit' as const,
+    () => 'failed' as const,
+  );
+  let timer: NodeJS.Timeout | undefined;
+  const late = until === Infinity ? [] : [new Promise<'late'>((r) => (timer = setTimeout(() => r('late'), Math.max(0, until - Date.now()))))];
+  const how = await Promise.race([quit, ...late]);
+  clearTimeout(timer);
+  if (how !== 'quit') connection.disconnect();
+}

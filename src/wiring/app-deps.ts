@@ -11,9 +11,10 @@ import { createRedisFailureLimiter } from '../../adapters/redis/auth-failure-lim
 import { createRedisCardRefStore } from '../../adapters/redis/card-ref-store.ts';
 import { createRedisChangeFeed, type RedisChangeFeed } from '../../adapters/redis/change-feed.ts';
 import { connectionOptions, discoverRedis } from '../../adapters/redis/discover.ts';
-import { createRedisConnection } from '../../adapters/redis/connection.ts';
+import { closeConnection, createRedisConnection } from '../../adapters/redis/connection.ts';
 import { checkEvictionPolicy } from '../../adapters/redis/eviction-policy.ts';
 import { redisKeys } from '../../adapters/redis/keys.ts';
+import { createRedisOutageLog, redisTargetLabel, type RedisOutageLog } from '../../adapters/redis/outage-log.ts';
 import type { PrivateRedis } from '../../adapters/redis/private-server.ts';
 import { createRedisProposalStore } from '../../adapters/redis/proposal-store.ts';
 import { createRedisTokenLedger } from '../../adapters/redis/token-ledger.ts';
@@ -45,11 +46,18 @@ export interface RedisConnections {
   /** Workers (blocking commands); the queue connection when this process runs none. */
   workerConnection: Redis | Cluster;
   privateRedis: PrivateRedis | null;
-  close(): Promise<void>;
+  /** The one reporter of outages (all connections); its quiet() loggers put per-attempt errors at debug. */
+  outage: RedisOutageLog;
+  /** QUIT each connection, or drop it when Redis does not answer by `until` (ms since the epoch; default: no bound). */
+  close(until?: number): Promise<void>;
 }
 
 /** REDIS_URL (or cluster / sentinel), else a local Redis, else a private redis-server; one connection per role. */
-export async function openRedis(config: Config, logger: Logger, options: { workers: boolean; say?: (line: string) => void; localRedisUrl?: string }): Promise<RedisConnections> {
+export async function openRedis(
+  config: Config,
+  logger: Logger,
+  options: { workers: boolean; say?: (line: string) => void; localRedisUrl?: string; outageReportEveryMs?: number },
+): Promise<RedisConnections> {
   const { url, privateRedis } = await discoverRedis(config.redis, config.dataDir, options.say ?? (() => undefined), options.localRedisUrl, config.searchPath);
   const conn = connectionOptions(config.redis, url);
   const redis = createRedisConnection({ ...conn, role: 'command' });
@@ -57,9 +65,16 @@ export async function openRedis(config: Config, logger: Logger, options: { worke
   const queueConnection = createRedisConnection({ ...conn, role: 'queue' });
   const workerConnection = options.workers ? createRedisConnection({ ...conn, role: 'worker' }) : queueConnection;
   const all = [...new Set([redis, subscriber, queueConnection, workerConnection])];
-  for (const c of all) c.on('error', (e: Error) => logger.warn({ error: e.message }, 'redis connection error'));
-  const close = async () => {
-    for (const c of all) await c.quit().catch(() => undefined);
+  // Each failed reconnect attempt, per connection: the outage log says what an operator needs.
+  for (const c of all) c.on('error', (e: Error) => logger.debug({ error: e.message }, 'redis connection error'));
+  const outage = createRedisOutageLog(all, {
+    target: redisTargetLabel(config.redis, url),
+    logger,
+    ...(options.outageReportEveryMs === undefined ? {} : { reportEveryMs: options.outageReportEveryMs }),
+  });
+  const close = async (until = Infinity) => {
+    outage.stop();
+    await Promise.all(all.map((c) => closeConnection(c, until)));
     await privateRedis?.stop();
   };
   try {
@@ -68,7 +83,7 @@ export async function openRedis(config: Config, logger: Logger, options: { worke
     await close();
     throw e;
   }
-  return { redis, subscriber, queueConnection, workerConnection, privateRedis, close };
+  return { redis, subscriber, queueConnection, workerConnection, privateRedis, outage, close };
 }
 
 export interface AppOptions<M extends Metrics> {
