@@ -212,7 +212,8 @@ export async function credentialsPhase(o: { redisUrl: string; dir: string; count
 export function credentialsRows(r: CredentialsResult, row: (metric: string, value: string, baseline?: string, ratio?: string, target?: string) => void): void {
   const lat = (s: Summary) => `p50 ${fmt(s.p50, 2)} / p99 ${fmt(s.p99, 2)} / max ${fmt(s.max, 2)} ms`;
   const p = (s: Summary) => `p50 ${fmt(s.p50, 2)} / p99 ${fmt(s.p99, 2)} ms`;
-  const added = (a: Summary, b: Summary) => `added p50 +${fmt(a.p50 - b.p50, 2)} / p99 +${fmt(a.p99 - b.p99, 2)} ms`;
+  const signed = (d: number) => `${d >= 0 ? '+' : ''}${fmt(d, 2)}`;
+  const added = (a: Summary, b: Summary) => `added p50 ${signed(a.p50 - b.p50)} / p99 ${signed(a.p99 - b.p99)} ms`;
   const { withLogin: w, tokenOnly: t } = r;
   const missing = w.missing + t.missing > 0 ? `; ${w.missing} + ${t.missing} tasks without what they should carry` : '';
   row(`11. click -> agent holds token + login (redis-acl), wait() in poll mode (${w.clickToHand.count} tasks)`, `${lat(w.clickToHand)}${missing}`, `token only: ${p(t.clickToHand)}`, added(w.clickToHand, t.clickToHand));
