@@ -64,6 +64,15 @@ export async function issueTaskCredential(x: ExecutionDeps, p: Proposal): Promis
   }
   const handed: HandedCredential = { ...issued.secret, issuer: spec.name, expires_at: iso(issued.expires_at) };
   await x.credentials.ledger.savePickup(p.id, x.credentials.sealer.seal(JSON.stringify(handed), p.id));
+  // A revocation (kill switch, cancel, sweep) that ran while the login was being made found
+  // nothing to drop on the downstream and recorded it revoked: the login just made would
+  // outlive its task with no live record for the sweep to find. Dropped here instead.
+  if ((await x.credentials.ledger.get(p.id))?.state !== 'live') {
+    await issuer.revoke(spec, issued.handle).catch((e: unknown) =>
+      app.logger.error({ proposal_id: p.id, issuer: spec.name, handle: issued.handle, error: (e as Error).message }, 'a login made while its credential was being revoked could not be dropped'),
+    );
+    return false;
+  }
   const events = [auditEvent('credential_issued', { at: iso(app.clock.now()), proposal_id: p.id, agent: p.agent, actor: 'system' }, { issuer: spec.name, handle: issued.handle, expires_at: iso(issued.expires_at) })];
   await app.audit.append(events);
   await replyToEvents(app, p, events, 'credential-issued');
@@ -100,8 +109,18 @@ export async function revokeTaskCredential(x: ExecutionDeps, p: Pick<Proposal, '
     app.logger.error({ proposal_id: p.id, issuer: record.issuer }, 'a live credential has no issuer in the policy in force: it cannot be revoked by countersign');
     return false;
   }
+  // With its pick-up there, the issue had finished: the revoke below drops the real login.
+  const issueDone = (await x.credentials.ledger.pickup(p.id, false)) !== null;
   await found.issuer.revoke(found.spec, record.handle);
   if (!(await x.credentials.ledger.markRevoked(p.id))) return false;
+  if (!issueDone) {
+    // An issue in flight may have made the login after the revoke above looked (and found
+    // none), and checked the record while it was still live: dropped again, now that the
+    // record says revoked (see issueTaskCredential). Idempotent when it is already gone.
+    await found.issuer.revoke(found.spec, record.handle).catch((e: unknown) =>
+      app.logger.error({ proposal_id: p.id, issuer: record.issuer, handle: record.handle, error: (e as Error).message }, 'a revoked credential could not be dropped a second time'),
+    );
+  }
   const events = [auditEvent('credential_revoked', { at: iso(app.clock.now()), proposal_id: p.id, agent: record.agent, actor: 'system' }, { issuer: record.issuer, handle: record.handle, reason })];
   await app.audit.append(events);
   const full = await app.store.get(p.id);
