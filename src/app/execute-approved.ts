@@ -111,8 +111,11 @@ export async function issueExecution(x: ExecutionDeps, approved: Proposal, recov
   }
   const committed = recorded.committed === null ? [] : [recorded.committed];
   // The rule's login for the task, before anything can take the token (a poll read waits for
-  // it: readWithExecutionToken); one that cannot be made ends the task not run.
-  if (!(await issueTaskCredential(x, approved))) {
+  // it: readWithExecutionToken); one that cannot be made ends the task not run. Only for an
+  // agent that runs the action itself: an executor's action would make a login nobody receives.
+  if (mode === 'executor' && approved.decision.credentials !== undefined) {
+    app.logger.warn({ proposal_id: approved.id, issuer: approved.decision.credentials.issuer }, "the rule's credentials are not issued: countersign's executor runs this action, not the agent");
+  } else if (!(await issueTaskCredential(x, approved))) {
     await x.ledger.revoke(jti);
     const failed = await commitStep(app, approved.id, (p, t) => failBeforeStart(p, 'credential_unavailable', t));
     return failed.committed === null ? committed : [...committed, failed.committed];
