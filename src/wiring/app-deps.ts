@@ -74,7 +74,9 @@ export async function openRedis(
   });
   const close = async (until = Infinity) => {
     outage.stop();
-    await Promise.all(all.map((c) => closeConnection(c, until)));
+    // One after the other, as before: the command connection's QUIT first lets the replies of
+    // what others started on it arrive before their own connections go.
+    for (const c of all) await closeConnection(c, until);
     await privateRedis?.stop();
   };
   try {
