@@ -7,6 +7,7 @@ import type { Logger } from '../../src/core/ports.ts';
 import { grantClause, grantProblem, POSTGRES_HANDLE_PATTERN, postgresRoleFor, postgresSettingsSchema } from './postgres-grants.ts';
 import type { PostgresSettings } from './postgres-grants.ts';
 import { scramSha256Verifier } from './postgres-scram.ts';
+import { adminUrl, failureFor, settingsOf as readSettings } from './issuer-settings.ts';
 
 export { postgresCredentialKeys, postgresRoleFor } from './postgres-grants.ts';
 
@@ -39,31 +40,11 @@ export function createPostgresIssuer(deps: PostgresIssuerDeps): CredentialIssuer
   const { secrets, logger } = deps;
   const pools = new Map<string, pg.Pool>();
 
-  const fail = (spec: CredentialSpec, message: string): CredentialIssueError =>
-    new CredentialIssueError(spec.name, `credentials "${spec.name}" (postgres): ${message}`);
-
-  function settingsOf(spec: CredentialSpec): PostgresSettings {
-    const parsed = postgresSettingsSchema.safeParse(spec.settings);
-    if (!parsed.success) {
-      const issue = parsed.error.issues[0];
-      const where = issue !== undefined && issue.path.length > 0 ? `${issue.path.join('.')}: ` : '';
-      throw fail(spec, `${where}${issue?.message ?? 'invalid settings'}`);
-    }
-    return parsed.data;
-  }
+  const fail = failureFor('postgres');
+  const settingsOf = (spec: CredentialSpec): PostgresSettings => readSettings(postgresSettingsSchema, spec, fail);
 
   function adminTarget(spec: CredentialSpec, settings: PostgresSettings): AdminTarget {
-    const name = settings.admin_url.env;
-    const value = secrets.get(name);
-    if (value === undefined || value === '') throw fail(spec, `admin_url: the environment variable ${name} is not set`);
-    let parsed: URL;
-    try {
-      parsed = new URL(value);
-    } catch {
-      // The value may be a secret that is not a URL at all: name the variable, never the value.
-      throw fail(spec, `admin_url: ${name} is not a URL (postgres://user:password@host:port/database)`);
-    }
-    if (parsed.protocol !== 'postgres:' && parsed.protocol !== 'postgresql:') throw fail(spec, `admin_url: ${name} must be a postgres:// or postgresql:// URL`);
+    const parsed = adminUrl(spec, settings.admin_url.env, secrets, fail, ['postgres:', 'postgresql:'], 'postgres://user:password@host:port/database');
     if (settings.database !== undefined) parsed.pathname = `/${settings.database}`;
     return { url: parsed.href, parsed, username: decodeURIComponent(parsed.username) };
   }

@@ -6,6 +6,7 @@ import type { SecretSource } from '../../src/core/mcp-ports.ts';
 import type { Logger } from '../../src/core/ports.ts';
 import { aclRulesProblem, REDIS_ACL_HANDLE_PATTERN, redisAclSettingsSchema, redisAclUserFor, splitAclRules } from './redis-acl-rules.ts';
 import type { RedisAclSettings } from './redis-acl-rules.ts';
+import { adminUrl, failureFor, settingsOf as readSettings } from './issuer-settings.ts';
 
 export { redisAclCredentialKeys } from './redis-acl-rules.ts';
 
@@ -36,32 +37,12 @@ export function createRedisAclIssuer(deps: RedisAclIssuerDeps): CredentialIssuer
   // holds the admin password): the map lives in memory only and is never logged.
   const admins = new Map<string, Redis>();
 
-  const fail = (spec: CredentialSpec, message: string): CredentialIssueError =>
-    new CredentialIssueError(spec.name, `credentials "${spec.name}" (redis-acl): ${message}`);
-
-  function settingsOf(spec: CredentialSpec): RedisAclSettings {
-    const parsed = redisAclSettingsSchema.safeParse(spec.settings);
-    if (!parsed.success) {
-      const issue = parsed.error.issues[0];
-      const where = issue !== undefined && issue.path.length > 0 ? `${issue.path.join('.')}: ` : '';
-      throw fail(spec, `${where}${issue?.message ?? 'invalid settings'}`);
-    }
-    return parsed.data;
-  }
+  const fail = failureFor('redis-acl');
+  const settingsOf = (spec: CredentialSpec): RedisAclSettings => readSettings(redisAclSettingsSchema, spec, fail);
 
   function adminTarget(spec: CredentialSpec, settings: RedisAclSettings): AdminTarget {
-    const name = settings.admin_url.env;
-    const url = secrets.get(name);
-    if (url === undefined || url === '') throw fail(spec, `admin_url: the environment variable ${name} is not set`);
-    let parsed: URL;
-    try {
-      parsed = new URL(url);
-    } catch {
-      // The value may be a secret that is not a URL at all: name the variable, never the value.
-      throw fail(spec, `admin_url: ${name} is not a URL (redis://user:password@host:port/db)`);
-    }
-    if (parsed.protocol !== 'redis:' && parsed.protocol !== 'rediss:') throw fail(spec, `admin_url: ${name} must be a redis:// or rediss:// URL`);
-    return { url, parsed, username: decodeURIComponent(parsed.username) };
+    const parsed = adminUrl(spec, settings.admin_url.env, secrets, fail, ['redis:', 'rediss:'], 'redis://user:password@host:port/db');
+    return { url: parsed.href, parsed, username: decodeURIComponent(parsed.username) };
   }
 
   function adminFor(spec: CredentialSpec, target: AdminTarget): Redis {
