@@ -1,9 +1,7 @@
-import { spawn, type ChildProcess } from 'node:child_process';
 import { createPublicKey, randomBytes, verify } from 'node:crypto';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createInterface } from 'node:readline';
 import type { Redis } from 'ioredis';
 import { afterAll, describe, expect, inject, it } from 'vitest';
 import { createRedisAuditSeals } from '../../adapters/redis/audit-seals.ts';
@@ -15,36 +13,13 @@ import { checkpointBytes } from '../../src/core/audit-checkpoint.ts';
 import { testAgent } from '../helpers/agent.ts';
 import { BASE_POLICY } from '../helpers/app.ts';
 import { until } from '../helpers/observe.ts';
+import { exited, startApp } from '../helpers/app-child.ts';
 
 // Two countersign processes on one Redis; the one holding the sealer's lease is killed
 // (SIGKILL: no goodbye, its lease is left to run out) while agents keep proposing. The other
 // takes over within a few seconds and every entry ends up covered by a signed checkpoint.
 
 const LEASE_MS = 1500;
-const children = new Set<ChildProcess>();
-afterAll(() => {
-  for (const c of children) c.kill('SIGKILL');
-});
-
-function startApp(env: Record<string, string>): Promise<{ child: ChildProcess; url: string }> {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'test/fixtures/app-process.ts'], {
-    cwd: process.cwd(),
-    env: { PATH: process.env['PATH'] ?? '', ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  children.add(child);
-  child.on('exit', () => children.delete(child));
-  let stderr = '';
-  child.stderr!.on('data', (c: Buffer) => (stderr += c.toString()));
-  return new Promise((resolve, reject) => {
-    const lines = createInterface({ input: child.stdout! });
-    lines.once('line', (line) => resolve({ child, url: (JSON.parse(line) as { url: string }).url }));
-    child.once('exit', (code) => reject(new Error(`app process exited (${code}) before it listened: ${stderr.slice(0, 2000)}`)));
-  });
-}
-
-const exited = (child: ChildProcess) => new Promise<void>((r) => (child.exitCode !== null || child.signalCode !== null ? r() : child.once('exit', () => r())));
-
 describe('the sealing leader killed mid-traffic', () => {
   const redisUrl = inject('redisUrl');
   const prefix = `t-${randomBytes(6).toString('hex')}`;

@@ -1,15 +1,14 @@
-import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createInterface } from 'node:readline';
 import type { Redis } from 'ioredis';
 import { afterAll, describe, expect, inject, it } from 'vitest';
 import { createRedisConnection } from '../../adapters/redis/connection.ts';
 import { testAgent } from '../helpers/agent.ts';
 import { credentialsPolicy, ordersDatabase, sqlOutcome, taskBody } from '../helpers/credential-downstreams.ts';
 import { until } from '../helpers/observe.ts';
+import { exited, startApp } from '../helpers/app-child.ts';
 
 // countersign SIGKILLed while a task's login is live: nothing of the dead process can revoke
 // it, so after a restart on the same prefix the credential ledger's sweep must drop it (its
@@ -17,30 +16,6 @@ import { until } from '../helpers/observe.ts';
 
 const ADMIN_TOKEN = 'crash-admin-token-0123456789abcdef';
 const orders = ordersDatabase();
-const children = new Set<ChildProcess>();
-afterAll(() => {
-  for (const c of children) c.kill('SIGKILL');
-});
-
-function startApp(env: Record<string, string>): Promise<{ child: ChildProcess; url: string }> {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'test/fixtures/app-process.ts'], {
-    cwd: process.cwd(),
-    env: { PATH: process.env['PATH'] ?? '', ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  children.add(child);
-  child.on('exit', () => children.delete(child));
-  let stderr = '';
-  child.stderr!.on('data', (c: Buffer) => (stderr += c.toString()));
-  return new Promise((resolve, reject) => {
-    const lines = createInterface({ input: child.stdout! });
-    lines.once('line', (line) => resolve({ child, url: (JSON.parse(line) as { url: string }).url }));
-    child.once('exit', (code) => reject(new Error(`app process exited (${code}) before it listened: ${stderr.slice(0, 2000)}`)));
-  });
-}
-
-const exited = (child: ChildProcess) => new Promise<void>((r) => (child.exitCode !== null || child.signalCode !== null ? r() : child.once('exit', () => r())));
-
 describe('countersign killed while a credential is live', () => {
   const redisUrl = inject('redisUrl');
   const prefix = `t-${randomBytes(6).toString('hex')}`;

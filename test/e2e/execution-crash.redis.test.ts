@@ -1,45 +1,21 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createInterface } from 'node:readline';
 import type { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { createRedisConnection } from '../../adapters/redis/connection.ts';
 import { testAgent } from '../helpers/agent.ts';
 import { actionBody, executeQueue, executionPolicy, waitForStatus, type ExecuteQueueHandle } from '../helpers/execution.ts';
 import { startFakeHttpServer, type FakeHttpServer } from '../helpers/executor-server.ts';
+import { exited, startApp } from '../helpers/app-child.ts';
 
 // A worker process killed (SIGKILL) in the middle of an execution. The executor has the
 // request; whether it acted is unknown. After a restart nothing runs twice and the proposal
 // ends in a definite state: failed, outcome unknown, reason "interrupted" (settled by the
 // execution sweep once the claim's deadline, executor timeout + lease margin, has passed;
 // BullMQ's re-delivery of the stalled job finds the claim and does not run it again).
-
-const children = new Set<ChildProcess>();
-afterAll(() => {
-  for (const c of children) c.kill('SIGKILL');
-});
-
-function startApp(env: Record<string, string>): Promise<{ child: ChildProcess; url: string }> {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'test/fixtures/app-process.ts'], {
-    cwd: process.cwd(),
-    env: { PATH: process.env['PATH'] ?? '', ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  children.add(child);
-  child.on('exit', () => children.delete(child));
-  let stderr = '';
-  child.stderr!.on('data', (c: Buffer) => (stderr += c.toString()));
-  return new Promise((resolve, reject) => {
-    const lines = createInterface({ input: child.stdout! });
-    lines.once('line', (line) => resolve({ child, url: (JSON.parse(line) as { url: string }).url }));
-    child.once('exit', (code) => reject(new Error(`app process exited (${code}) before it listened: ${stderr.slice(0, 2000)}`)));
-  });
-}
-
-const exited = (child: ChildProcess) => new Promise<void>((r) => (child.exitCode !== null || child.signalCode !== null ? r() : child.once('exit', () => r())));
 
 describe('a worker killed mid-execution', () => {
   const redisUrl = inject('redisUrl');
