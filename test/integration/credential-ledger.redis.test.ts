@@ -68,6 +68,26 @@ describe('credential ledger', () => {
   });
 });
 
+describe('credential ledger, a wrong-typed key at revoke', () => {
+  it('refuses the revocation before any write: the record stays live, its pick-up and lists as they were', async () => {
+    const r = record('typed-agent');
+    await ledger.reserve(r);
+    await ledger.savePickup(r.proposal_id, 'sealed');
+    const agentSet = redisKeys(prefix).agentCredentials(r.agent);
+    await redis.del(agentSet);
+    await redis.set(agentSet, 'not a set');
+    try {
+      await expect(ledger.markRevoked(r.proposal_id)).rejects.toThrow(/STORE_REFUSED/);
+      expect((await ledger.get(r.proposal_id))?.state).toBe('live');
+      expect(await ledger.pickup(r.proposal_id, false)).toBe('sealed');
+      expect(await ledger.due(r.expires_at, 1000)).toContain(r.proposal_id);
+    } finally {
+      await redis.del(agentSet);
+    }
+    expect(await ledger.markRevoked(r.proposal_id)).toBe(true);
+  });
+});
+
 describe('secret sealer', () => {
   it('opens only what it sealed, for the same proposal, with the same key', () => {
     const sealer = createSecretSealer('key-material-one');
