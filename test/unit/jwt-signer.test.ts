@@ -1,4 +1,4 @@
-import { SignJWT, decodeProtectedHeader, importJWK, type JWK } from 'jose';
+import { SignJWT, createLocalJWKSet, decodeProtectedHeader, importJWK, jwtVerify, type JWK } from 'jose';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { createJwtSigner, generateSigningKey } from '../../adapters/tokens/jwt-signer.ts';
 
@@ -30,6 +30,22 @@ describe('execution token typing and claims', () => {
     expect(decodeProtectedHeader(token).typ).toBe('countersign-exec+jwt');
     expect(await signer.verify(token, Date.now())).toMatchObject({ ...claims(), iss: ISSUER });
     expect(await signer.verify(token, Date.now(), { audience: 'deploy' })).not.toBeNull();
+  });
+
+  it('writes what a downstream verifies against the JWKS, byte for byte the token jose would sign', async () => {
+    const signer = await createJwtSigner(keyText, () => ISSUER);
+    const c = claims();
+    const token = await signer.sign(c);
+    const { payload, protectedHeader } = await jwtVerify(token, createLocalJWKSet(signer.jwks() as { keys: JWK[] }), { issuer: ISSUER, audience: 'deploy', algorithms: ['EdDSA'] });
+    expect(protectedHeader).toEqual({ alg: 'EdDSA', kid: jwk.kid, typ: 'countersign-exec+jwt' });
+    expect(payload).toEqual({ ...c, iss: ISSUER });
+    // Ed25519 signatures are deterministic: the same header and claims give the same token.
+    const { sub, aud, jti, iat, exp, ...rest } = c;
+    const byJose = await new SignJWT(rest)
+      .setProtectedHeader({ alg: 'EdDSA', kid: jwk.kid!, typ: 'countersign-exec+jwt' })
+      .setIssuer(ISSUER).setSubject(sub).setAudience(aud).setJti(jti).setIssuedAt(iat).setExpirationTime(exp)
+      .sign(await importJWK(jwk, 'EdDSA'));
+    expect(token).toBe(byJose);
   });
 
   it('refuses another typ, another issuer, an unexpected audience', async () => {
