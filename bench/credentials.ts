@@ -1,14 +1,13 @@
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
-import { createRedisConnection } from '../adapters/redis/connection.ts';
 import { startPrivateRedis } from '../adapters/redis/private-server.ts';
 import { CountersignClient } from '../src/client/index.ts';
 import { blockActionsPayload, payloadBody, slackSignature } from '../test/helpers/fake-slack.ts';
 import { spawnChild, startFlags, Timeline, type Child } from './children.ts';
-import { drainQueues, fmt, HttpClient, summarize, wallNow, type Summary } from './lib.ts';
+import { waitFollowUps } from './follow-ups.ts';
+import { fmt, HttpClient, summarize, wallNow, type Summary } from './lib.ts';
 
 // 11. Just-in-time credentials (issue 15): from the approval click to the agent holding its
 // task's login. The agent is the real CountersignClient, waiting in wait() (poll mode) before a
@@ -143,10 +142,6 @@ export async function credentialsPhase(o: { redisUrl: string; dir: string; count
     const client = new CountersignClient({ url, agent: AGENT, secret: agentSecret, fetch: agentFetch, longPollSeconds });
     const slack = new HttpClient(new URL(url).origin, 4);
     closers.push(async () => slack.close());
-    const conn = createRedisConnection({ url: o.redisUrl, role: 'worker' });
-    closers.push(() => conn.quit());
-    const notifyQueue = new Queue('notify', { connection: conn, prefix: `{${CRED_PREFIX}}:bull` });
-    closers.push(() => notifyQueue.close());
 
     const click = async (id: string) => {
       const body = payloadBody(blockActionsPayload({ user: 'U0ALICE', proposalId: id, action: 'countersign_approve' }));
@@ -165,7 +160,7 @@ export async function credentialsPhase(o: { redisUrl: string; dir: string; count
       if (p.status !== 'pending') throw new Error(`credentials bench: proposal is ${p.status}, expected pending`);
       plan.push({ id: p.id, kind });
     }
-    await drainQueues([notifyQueue]);
+    await waitFollowUps(fixtures, { cards: plan.length }, null, o.capMs);
 
     const deadline = wallNow() + o.capMs;
     for (const { id, kind } of plan) {

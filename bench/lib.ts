@@ -1,6 +1,5 @@
 import { Agent, request } from 'node:http';
 import { performance } from 'node:perf_hooks';
-import type { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 
 // Small helpers shared by the benchmark processes: a wall clock comparable across processes
@@ -96,29 +95,4 @@ export async function redisCpuMs(redis: Redis): Promise<number> {
   const info = await redis.info('cpu');
   const get = (k: string) => Number(new RegExp(`${k}:([\\d.]+)`).exec(info)?.[1] ?? NaN);
   return (get('used_cpu_user') + get('used_cpu_sys')) * 1000;
-}
-
-/**
- * Waits until the queues have nothing waiting, active or due within 5 s (a retry in its
- * backoff; not the next run of a job scheduler, nor a check set for a token's expiry):
- * polling, as a benchmark may. Throws after `timeoutMs`: a figure that needs the work done
- * must not be printed without it.
- */
-export async function drainQueues(queues: Pick<Queue, 'getJobCounts' | 'getDelayed' | 'name'>[], timeoutMs = 60_000): Promise<void> {
-  const deadline = wallNow() + timeoutMs;
-  for (;;) {
-    let left = 0;
-    const where: string[] = [];
-    for (const q of queues) {
-      const c = await q.getJobCounts('waiting', 'active');
-      const soon = Date.now() + 5_000;
-      const retries = (await q.getDelayed()).filter((job) => job.repeatJobKey === undefined && job.timestamp + job.delay <= soon);
-      const n = (c['waiting'] ?? 0) + (c['active'] ?? 0) + retries.length;
-      if (n > 0) where.push(`${q.name}: ${c['waiting'] ?? 0} waiting, ${c['active'] ?? 0} active, ${retries.length} delayed`);
-      left += n;
-    }
-    if (left === 0) return;
-    if (wallNow() > deadline) throw new Error(`jobs still queued after ${timeoutMs} ms (${where.join('; ')})`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
 }

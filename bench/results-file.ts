@@ -62,6 +62,40 @@ const MCP_NOTES = [
   '  LPUSHes), off the request\'s CPU but on its path.',
 ];
 
+// How to read the hot path phase (bench/hotpath.ts): rows 1., 6. and 9.
+const HOTPATH_NOTES = [
+  '- 1. Hot path, issue 16: signed POST /v1/proposals of three kinds the bench policy decides differently',
+  '  (bench/workload.ts): allowed (crm tag, reversible, internal: runs at once, the executor receives it),',
+  '  denied (crm delete: nothing follows) and pending (payments refund: a card in Slack, waiting for a person).',
+  '  The baseline is a bare node:http server in a child of its own (bench/bare-child.js) that does what any',
+  '  agent request needs before a decision: reads the body, checks the HMAC signature with countersign\'s own',
+  '  compiled code and steps (agent looked up by its header, verifySignature, the request\'s name hashed from',
+  '  the signature), JSON.parse, answers 201 with a small JSON. Same client (a keep-alive node:http Agent in',
+  '  the bench process), same signed bodies. For each kind at c=1 and c=16: a warm-up on both, then 6 rounds',
+  '  of a bare chunk and a countersign chunk, which goes first alternating; the ratios are countersign over',
+  '  bare at the same percentile, from the same rounds. countersign runs in a child of its own (prefix',
+  '  benchhot, its own fixtures, no timing observer, so only the request is in what the client times).',
+  '- 1. Follow-ups: after each countersign chunk the bench waits until the chunk\'s cards have reached the fake',
+  '  Slack (chat.postMessage answered ok outside a thread, counted by the fixtures child) or its allowed',
+  '  proposals have reached the executor, then until the audit stream\'s length holds still (XLEN, 20 ms apart:',
+  '  card_posted, the outcome). Only counts are read, never queue contents, so the bench costs Redis nothing',
+  '  per proposal and does not depend on how countersign moves the work (BullMQ, an outbox). The next bare',
+  '  chunk therefore never shares the machine with countersign\'s leftovers.',
+  '- 1. Pending intake is the 201s per second over the countersign chunks; sustained divides the same',
+  '  proposals by the time from each chunk\'s start until its last card was counted at the fake Slack (10 ms',
+  '  polls). The c=64 series fills countersign up to 10k pending (2 rounds, so its bare figure is thinner).',
+  '- 1. CPU per proposal: the countersign child\'s process.cpuUsage() and redis-server\'s INFO cpu',
+  '  (used_cpu_user + used_cpu_sys), read before each countersign chunk and after its follow-ups, summed over',
+  '  the chunks and divided by the proposals: the card (pending) or the execution and outcome (allowed) are',
+  '  included, and so is the background work that ran meanwhile (sealer, indexer, queue checks; at c=1, which',
+  '  lasts longer per proposal, it weighs more). The baseline is the bare server\'s own CPU per request over',
+  '  its c=16 chunks.',
+  '- 6. RSS: both processes\' process.memoryUsage().rss read at the same moment, once countersign holds the',
+  '  pending proposals (ZCARD of its pending set) and the bare server has answered as many requests; idle is',
+  '  countersign before its first request. The live heap after a full GC (--expose-gc) shows what the process',
+  '  holds; the rest is V8 heap headroom, which the heap limit governs (README, Running it for real).',
+];
+
 // How to read phase 11 (bench/credentials.ts).
 const CREDENTIAL_NOTES = [
   '- 11. Just-in-time credentials, issue 15: time from the approval to the agent holding its task\'s login. The',
@@ -82,6 +116,17 @@ const CREDENTIAL_NOTES = [
   '  (the server\'s long poll compares with the status at its start); the click waits until the poll is sent.',
 ];
 
+/** The rows that carry a target, as a short table (metric, figure, target): the summary of a run. */
+export function targetLines(rows: readonly Row[]): string[] {
+  const esc = (s: string) => s.replace(/\|/g, '\\|');
+  const withTarget = rows.filter((r) => r.target !== '');
+  return [
+    '| metric | figure | target |',
+    '|---|---|---|',
+    ...withTarget.map((r) => `| ${esc(r.metric)} | ${esc(r.ratio !== '' ? `${r.ratio} (${r.value})` : r.value)} | ${esc(r.target)} |`),
+  ];
+}
+
 /** Writes bench/results.md (the table and how to read it) and prints it. */
 export function writeResults(meta: { redisVersion: string; elapsed: number; scale: number; rows: readonly Row[]; loadAtStart: readonly number[] }): void {
   const load = (l: readonly number[]) => l.map((x) => fmt(x, 1)).join(' / ');
@@ -97,6 +142,15 @@ export function writeResults(meta: { redisVersion: string; elapsed: number; scal
     'figure starts or ends inside countersign (approval counted, execute job enqueued, outcome recorded):',
     'those are timestamps the processes report over IPC, on the same machine clock.',
     '',
+    '## Targets',
+    '',
+    'Every figure that has a target, from the table below (issue 16\'s hot path ratios are to the bare HMAC',
+    'server measured in the same run).',
+    '',
+    ...targetLines(meta.rows),
+    '',
+    '## All figures',
+    '',
     '| metric | value | baseline | ratio | target |',
     '|---|---|---|---|---|',
     ...meta.rows.map((r) => `| ${esc(r.metric)} | ${esc(r.value)} | ${esc(r.baseline)} | ${esc(r.ratio)} | ${esc(r.target)} |`),
@@ -107,14 +161,14 @@ export function writeResults(meta: { redisVersion: string; elapsed: number; scal
     '  the figures move by 10-30% between runs, more when anything else runs.',
     '- countersign runs from the compiled build (dist/) with the Node flags of `npm start`',
     `  (${startFlags().join(' ') || 'none'}), as a deployment would.`,
+    ...HOTPATH_NOTES,
     '- Intake does far more than a queue add, so half the raw Queue.add rate is out of reach by construction:',
     '  each pending proposal is an HTTP request with HMAC, schema and policy checks, one create script in Redis',
-    '  (the proposal and two audit events, whose search index the indexer writes after it; since issue 13 the script stores each',
-    '  event with the digest Node computed and a seq, and the chain is computed in Node by the sealer), two',
-    '  BullMQ adds (card, expiry) and a publish, then the card job (a BullMQ job, a Slack Web API call and a',
-    '  card_posted event): see the CPU per pending proposal above. On 2 cores the countersign process is',
-    '  the bound; redis-server is what several countersign processes would share. `npm run bench:profile`',
-    '  shows where the CPU goes. CPU figures move with the machine too (frequency, neighbours), less than rates.',
+    '  (the proposal and its audit events, whose search index the indexer writes after it), its expiry and',
+    '  card scheduled, then the card posted through the Slack Web API and a card_posted event: see the CPU per',
+    '  pending proposal above. On 2 cores the countersign process is the bound; redis-server is what several',
+    '  countersign processes would share. `npm run bench:profile` shows where the CPU goes. CPU figures move',
+    '  with the machine too (frequency, neighbours), less than rates.',
     '- 7. Redis per audit event, all of it: measured first, while nothing else uses the Redis, from INFO cpu',
     '  (redis-server CPU, user + sys) and INFO commandstats (EVALSHA time, and the commands the script called,',
     '  which Redis 7 also counts under their own names). The same synthetic events (phase 5\'s) are appended on',
@@ -138,13 +192,10 @@ export function writeResults(meta: { redisVersion: string; elapsed: number; scal
     '  documents and events read back from Redis), taking turns. "before, derived" for the whole proposal adds',
     '  the replay\'s difference and, per event appended later by another script (card_posted), the difference',
     '  measured in 7 at one event per call: derived from this run\'s measurements, not a run of the old code.',
-    '  The CPU per pending proposal in 1 is set beside the same figure of an earlier run, on the machine as it',
-    '  was then (compare the baselines of both runs before reading anything into it).',
-    '- 9. Sealing lag: after intake, each entry\'s lag is the `at` of the first signed checkpoint whose seq covers',
-    '  it minus the entry\'s `at`; the sealer runs in the countersign child with its default tuning (a checkpoint',
-    '  every 1000 entries or 1 s after the first entry no checkpoint covers).',
-    '- Server RSS: pending proposals live in Redis, not in the process; the live heap after a full GC shows',
-    '  what the process holds. The rest is V8 heap headroom, which the heap limit governs (README, Running it for real).',
+    '- 9. Sealing lag: over every entry the hot path phase appended, read at its end, each entry\'s lag is the',
+    '  `at` of the first signed checkpoint whose seq covers it minus the entry\'s `at`; the sealer runs in that',
+    '  phase\'s countersign child with its default tuning (a checkpoint every 1000 entries or 1 s after the first',
+    '  entry no checkpoint covers).',
     '- Audit search uses the index the indexer writes after the commit (adapters/redis/audit-index.ts) and scans',
     '  what it has not indexed yet; "complete" means every query found all the events loaded for it in one call.',
     '  It is timed after the sealer and the indexer have caught up with the load (both run in the countersign',
