@@ -1,32 +1,78 @@
-import type { Cluster, Redis } from 'ioredis';
+import { randomUUID } from 'node:crypto';
+import { ReplyError, type Cluster, type Redis } from 'ioredis';
+import { seal } from '../../src/core/audit.ts';
 import type { CardRef } from '../../src/core/card.ts';
-import type { CardRefStore } from '../../src/core/ports.ts';
+import { UnavailableError } from '../../src/core/errors.ts';
+import type { Proposal } from '../../src/core/proposal.ts';
+import type { CardRefStore, PostClaim } from '../../src/core/ports.ts';
 import { redisKeys } from './keys.ts';
+import { runLua } from './lua-commands.ts';
 import type { RedisStoreOptions } from './proposal-store.ts';
+import { eventArgs } from './scripts.ts';
 
 // One hash per proposal, one field per `platform:conversation`: a route may post to several
 // channels of one platform, and re-posting to the same channel replaces the old reference
 // (so a retried notify job does not leave two cards to update).
+//
+// A post is two scripts, one round trip each (a card used to cost six): card-post-claim.lua
+// checks for a card, checks the proposal is pending, claims the post and hands back the
+// proposal's document; card-post-done.lua saves the reference, appends card_posted and ends the
+// claim together, and answers the proposal's version now. The claim holds a random token, so a
+// poster whose claim lapsed never ends the claim of the poster that took it over.
+
+const CLAIM_REFUSALS = new Set(['posted', 'busy', 'settled', 'missing']);
+const REFUSED = /^STORE_REFUSED (.*)$/s;
+
+/** A key of the wrong type (checked before the script's write): nothing was written, and the store cannot do this now. */
+function storeError(e: unknown): unknown {
+  if (!(e instanceof ReplyError)) return e;
+  const m = REFUSED.exec((e as Error).message);
+  return m === null ? e : new UnavailableError(`the store cannot record this now: ${m[1]}`);
+}
+
+async function run(redis: Redis | Cluster, name: Parameters<typeof runLua>[1], args: readonly string[]): Promise<unknown> {
+  try {
+    return await runLua(redis, name, args);
+  } catch (e) {
+    throw storeError(e);
+  }
+}
 
 export function createRedisCardRefStore(redis: Redis | Cluster, opts: RedisStoreOptions): CardRefStore {
   const keys = redisKeys(opts.prefix);
+  const field = (ref: CardRef) => `${ref.platform}:${ref.conversation}`;
+  const stored = (ref: CardRef) => JSON.stringify({ platform: ref.platform, conversation: ref.conversation, message: ref.message } satisfies CardRef);
   return {
     async list(proposalId: string): Promise<CardRef[]> {
       const raw = await redis.hgetall(keys.cards(proposalId));
       // Hash order is arbitrary; sort so that callers (and tests) see a stable order.
       return Object.keys(raw)
         .sort()
-        .map((field) => JSON.parse(raw[field]!) as CardRef);
+        .map((f) => JSON.parse(raw[f]!) as CardRef);
     },
     async save(proposalId: string, ref: CardRef): Promise<void> {
-      const value: CardRef = { platform: ref.platform, conversation: ref.conversation, message: ref.message };
-      await redis.hset(keys.cards(proposalId), `${ref.platform}:${ref.conversation}`, JSON.stringify(value));
+      await redis.hset(keys.cards(proposalId), field(ref), stored(ref));
     },
-    async claimPost(proposalId, platform, ttlSeconds) {
-      return (await redis.set(keys.postingClaim(proposalId, platform), '1', 'EX', ttlSeconds, 'NX')) === 'OK';
+    async claimPost(proposalId, platform, ttlSeconds): Promise<PostClaim> {
+      const token = randomUUID();
+      const reply = await run(redis, 'countersignCardPostClaim', [keys.cards(proposalId), keys.postingClaim(proposalId, platform), keys.proposal(proposalId), platform, token, String(ttlSeconds)]);
+      if (!Array.isArray(reply)) throw new Error('countersign card-post-claim: unexpected reply');
+      const [kind, doc] = reply as unknown[];
+      if (kind === 'claimed' && typeof doc === 'string') return { kind: 'claimed', proposal: JSON.parse(doc) as Proposal, platform, token };
+      if (typeof kind === 'string' && CLAIM_REFUSALS.has(kind)) return { kind } as PostClaim;
+      throw new Error('countersign card-post-claim: unexpected reply');
     },
-    async releasePost(proposalId, platform) {
-      await redis.del(keys.postingClaim(proposalId, platform));
+    async finishPost(claim, ref, events) {
+      const id = claim.proposal.id;
+      const reply = await run(
+        redis,
+        'countersignCardPostDone',
+        [keys.cards(id), keys.postingClaim(id, claim.platform), keys.proposal(id), keys.audit, keys.auditHead, field(ref), stored(ref), claim.token, ...eventArgs(events.map(seal))],
+      );
+      return reply === '' || reply === null ? null : Number(reply);
+    },
+    async releasePost(claim) {
+      await run(redis, 'countersignCardPostRelease', [keys.postingClaim(claim.proposal.id, claim.platform), claim.token]);
     },
   };
 }

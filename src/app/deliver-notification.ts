@@ -1,15 +1,15 @@
 import { auditEvent } from '../core/audit.ts';
 import { iso } from '../core/clock.ts';
-import { buildApprovalCard, type CardModel } from '../core/card.ts';
+import { buildApprovalCard, type CardModel, type CardRef } from '../core/card.ts';
 import { PermanentDeliveryError } from '../core/delivery-errors.ts';
 import type { Proposal } from '../core/proposal.ts';
 import type { CardRefStore, ChatChannel, NotifyJob } from '../core/ports.ts';
 import type { PlatformId } from '../core/platform.ts';
 import type { AppDeps } from './deps.ts';
 
-// Runs one notify job (at least once, with retries, from the notify queue). Every job
-// renders the proposal as it is now, so a job that runs late or twice shows the same
-// truth; posts are skipped when a card for that platform already exists.
+// Runs one notify job (at least once: from the notify queue with retries, or from the card
+// relay for a new card). Every job renders the proposal as it is now, so a job that runs late
+// or twice shows the same truth; posts are skipped when a card for that platform already exists.
 
 export interface NotifyDeps extends Pick<AppDeps, 'store' | 'audit' | 'policy' | 'clock' | 'proposalUrl' | 'logger'> {
   cards: CardRefStore;
@@ -34,35 +34,14 @@ function targetFor(deps: NotifyDeps, route: string | null, platform: PlatformId)
 export async function deliverNotification(deps: NotifyDeps, job: NotifyJob): Promise<void> {
   const channel = deps.channels.get(job.platform);
   if (channel === undefined) throw new Error(`no ${job.platform} adapter is configured`);
+  if (job.kind === 'post') return postCard(deps, channel, job.proposal_id, job.platform);
   const proposal = await deps.store.get(job.proposal_id);
   if (proposal === null) return;
   const refs = (await deps.cards.list(proposal.id)).filter((r) => r.platform === job.platform);
-  const card = cardFor(deps, proposal);
 
   switch (job.kind) {
-    case 'post': {
-      if (refs.length > 0 || proposal.status !== 'pending') return;
-      const target = targetFor(deps, proposal.decision.route, job.platform);
-      if (target === null) throw new Error(`route "${proposal.decision.route ?? ''}" has no ${job.platform} channel`);
-      // Someone else is posting this card right now; if they fail, their job retries.
-      if (!(await deps.cards.claimPost(proposal.id, job.platform, POST_CLAIM_SECONDS))) return;
-      let ref;
-      try {
-        ref = await channel.postCard(target, card);
-        await deps.cards.save(proposal.id, ref);
-      } catch (e) {
-        await deps.cards.releasePost(proposal.id, job.platform).catch(() => undefined);
-        throw e;
-      }
-      await deps.audit.append([
-        auditEvent('card_posted', { at: iso(deps.clock.now()), proposal_id: proposal.id, agent: proposal.agent, actor: 'system' }, { platform: ref.platform, conversation: ref.conversation, message: ref.message }),
-      ]);
-      // The proposal may have moved on while the card was on its way: show where it is now.
-      const latest = await deps.store.get(proposal.id);
-      if (latest !== null && latest.version !== proposal.version) await channel.updateCard(ref, cardFor(deps, latest));
-      return;
-    }
     case 'update': {
+      const card = cardFor(deps, proposal);
       for (const ref of refs) await channel.updateCard(ref, card);
       // Update jobs run concurrently: one that rendered an older version may land last, so
       // whoever sees the proposal moved on renders it again (the final state always wins).
@@ -77,6 +56,48 @@ export async function deliverNotification(deps: NotifyDeps, job: NotifyJob): Pro
       for (const ref of refs) await channel.replyInThread(ref, job.reply);
       return;
   }
+}
+
+/**
+ * A new card, in two steps of the card store around the post (one Redis round trip each): the
+ * claim, which also says whether a card exists and hands back the proposal to render, and the
+ * finish, which saves where the card is, audits card_posted and ends the claim together.
+ *
+ * The process dying between the post and the finish leaves a card nobody knows of: the claim
+ * lapses after POST_CLAIM_SECONDS, the retry (the queue's, the outbox's reclaim, or the repair
+ * sweep) posts the card again, and that one is saved, updated and audited. The first stays in
+ * the channel as it was posted (its buttons still decide, through the proposal id they carry).
+ * Nothing is lost; a rare crash costs a stale duplicate.
+ */
+async function postCard(deps: NotifyDeps, channel: ChatChannel, proposalId: string, platform: PlatformId): Promise<void> {
+  // Not claimed: a card exists, someone else is posting it (if they fail, their job retries),
+  // or the proposal is gone or decided (the update flow shows whatever card exists).
+  const claim = await deps.cards.claimPost(proposalId, platform, POST_CLAIM_SECONDS);
+  if (claim.kind !== 'claimed') return;
+  const { proposal } = claim;
+  let ref: CardRef;
+  try {
+    const target = targetFor(deps, proposal.decision.route, platform);
+    if (target === null) throw new Error(`route "${proposal.decision.route ?? ''}" has no ${platform} channel`);
+    ref = await channel.postCard(target, cardFor(deps, proposal));
+  } catch (e) {
+    await deps.cards.releasePost(claim).catch(() => undefined);
+    throw e;
+  }
+  const posted = auditEvent('card_posted', { at: iso(deps.clock.now()), proposal_id: proposal.id, agent: proposal.agent, actor: 'system' }, { platform: ref.platform, conversation: ref.conversation, message: ref.message });
+  let version: number | null;
+  try {
+    version = await deps.cards.finishPost(claim, ref, [posted]);
+  } catch (e) {
+    // Not saved (or not known to be): the retry posts again unless the finish did land, which
+    // its claim step then sees. Released so that the retry need not wait for the claim to lapse.
+    await deps.cards.releasePost(claim).catch(() => undefined);
+    throw e;
+  }
+  // The proposal may have moved on while the card was on its way: show where it is now.
+  if (version === null || version === proposal.version) return;
+  const latest = await deps.store.get(proposal.id);
+  if (latest !== null) await channel.updateCard(ref, cardFor(deps, latest));
 }
 
 /**

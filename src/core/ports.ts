@@ -120,12 +120,41 @@ export interface CardRefStore {
   list(proposalId: string): Promise<CardRef[]>;
   save(proposalId: string, ref: CardRef): Promise<void>;
   /**
-   * One poster at a time per proposal and platform (a stalled job run again, two replicas):
-   * true for the claimer. The claim lapses after `ttlSeconds`, so a crashed poster does not
-   * block the card for ever (the sweep enqueues it again).
+   * A poster's first step, in one: whether the card of `proposalId` may be posted on `platform`
+   * now, and the proposal to render when it may. One poster at a time per proposal and platform
+   * (a stalled job run again, two relays, two replicas), and none once a card for the platform
+   * exists. The claim lapses after `ttlSeconds`, so a crashed poster does not block the card for
+   * ever (a retry or the sweep posts it again).
    */
-  claimPost(proposalId: string, platform: PlatformId, ttlSeconds: number): Promise<boolean>;
-  releasePost(proposalId: string, platform: PlatformId): Promise<void>;
+  claimPost(proposalId: string, platform: PlatformId, ttlSeconds: number): Promise<PostClaim>;
+  /**
+   * The card is posted: its reference saved, `events` (card_posted) audited and the claim ended,
+   * in one step. Resolves to the proposal's version now (null when it is gone), which tells
+   * whether it moved on while the card was on its way.
+   */
+  finishPost(claim: ClaimedPost, ref: CardRef, events: AuditEventInput[]): Promise<number | null>;
+  /** The post failed: the claim is given up at once, if it is still this poster's. */
+  releasePost(claim: ClaimedPost): Promise<void>;
+}
+
+/** What CardRefStore.claimPost found: the claim, or why the card is not this poster's to post. */
+export type PostClaim =
+  | ClaimedPost
+  /** A card for the platform exists. */
+  | { kind: 'posted' }
+  /** Another poster holds the claim; if it fails, its retry posts. */
+  | { kind: 'busy' }
+  /** The proposal is no longer pending: no new card. */
+  | { kind: 'settled' }
+  | { kind: 'missing' };
+
+export interface ClaimedPost {
+  kind: 'claimed';
+  /** The proposal as it was when claimed. */
+  proposal: Proposal;
+  platform: PlatformId;
+  /** The claim's own id: only its holder ends it. */
+  token: string;
 }
 
 /** One job per platform, so a slow or failing platform never repeats work on another. */

@@ -1,16 +1,37 @@
 import { describe, expect, it } from 'vitest';
 import type { CardRef } from '../../src/core/card.ts';
+import { iso } from '../../src/core/clock.ts';
 import { newId } from '../../src/core/ids.ts';
-import type { CardRefStore } from '../../src/core/ports.ts';
+import type { AuditLog, CardRefStore, ClaimedPost, PostClaim, ProposalStore } from '../../src/core/ports.ts';
+import type { Proposal } from '../../src/core/proposal.ts';
+import { bump, proposal } from './fixtures.ts';
 
 // What every CardRefStore must do, run against the Redis adapter
 // (test/integration/card-ref-store.contract.redis.test.ts) and the memory fake
-// (test/unit/card-ref-store.memory.test.ts). A claim lapsing after its TTL needs time to pass:
-// it is tested on the fake alone, where the clock can be moved.
+// (test/unit/card-ref-store.memory.test.ts), each with the proposal store and audit log it reads
+// and writes beside. A claim lapsing after its TTL needs time to pass: it is tested on the fake
+// alone, where the clock can be moved.
 
-export function cardRefStoreContract(name: string, make: () => Promise<{ cards: CardRefStore }>): void {
+export interface CardRefStoreParts {
+  cards: CardRefStore;
+  store: ProposalStore;
+  audit: AuditLog;
+}
+
+/** The claim, which the test expects to be one. */
+export function claimed(c: PostClaim | undefined): ClaimedPost {
+  if (c?.kind !== 'claimed') throw new Error(`expected a claim, got ${c?.kind ?? 'nothing'}`);
+  return c;
+}
+
+export function cardRefStoreContract(name: string, make: () => Promise<CardRefStoreParts>): void {
   describe(`CardRefStore contract: ${name}`, () => {
     const pid = () => newId('p', Date.now());
+    const pending = async (store: ProposalStore): Promise<Proposal> => {
+      const p = proposal();
+      expect(await store.create(p, [])).toEqual({ created: true });
+      return p;
+    };
 
     it('lists the references of a proposal in platform:conversation order, none for an unknown one', async () => {
       const { cards } = await make();
@@ -47,17 +68,53 @@ export function cardRefStoreContract(name: string, make: () => Promise<{ cards: 
       expect(await cards.list(p)).toEqual([{ platform: 'slack', conversation: 'C1', message: '1.1' }]);
     });
 
-    it("lets one poster at a time claim a proposal's platform, until it releases", async () => {
-      const { cards } = await make();
-      const p = pid();
-      const claims = await Promise.all([cards.claimPost(p, 'slack', 60), cards.claimPost(p, 'slack', 60), cards.claimPost(p, 'slack', 60)]);
-      expect(claims.filter(Boolean)).toHaveLength(1);
-      expect(await cards.claimPost(p, 'teams', 60)).toBe(true);
-      expect(await cards.claimPost(pid(), 'slack', 60)).toBe(true);
-      await cards.releasePost(p, 'slack');
-      expect(await cards.claimPost(p, 'slack', 60)).toBe(true);
-      expect(await cards.claimPost(p, 'slack', 60)).toBe(false);
-      expect(await cards.claimPost(p, 'teams', 60)).toBe(false);
+    it("lets one poster at a time claim a proposal's platform, hands it the proposal, until it releases", async () => {
+      const { cards, store } = await make();
+      const p = await pending(store);
+      const claims = await Promise.all([cards.claimPost(p.id, 'slack', 60), cards.claimPost(p.id, 'slack', 60), cards.claimPost(p.id, 'slack', 60)]);
+      expect(claims.map((c) => c.kind).sort()).toEqual(['busy', 'busy', 'claimed']);
+      const mine = claimed(claims.find((c) => c.kind === 'claimed'));
+      expect(mine).toMatchObject({ platform: 'slack', proposal: p });
+      expect((await cards.claimPost(p.id, 'teams', 60)).kind).toBe('claimed');
+      await cards.releasePost(mine);
+      const again = claimed(await cards.claimPost(p.id, 'slack', 60));
+      expect((await cards.claimPost(p.id, 'slack', 60)).kind).toBe('busy');
+      // A release by a poster whose claim is over ends nobody else's.
+      await cards.releasePost(mine);
+      expect((await cards.claimPost(p.id, 'slack', 60)).kind).toBe('busy');
+      await cards.releasePost(again);
+      expect((await cards.claimPost(p.id, 'slack', 60)).kind).toBe('claimed');
+    });
+
+    it('says why a card is not to be posted: one exists on the platform, the proposal is decided or gone', async () => {
+      const { cards, store } = await make();
+      const p = await pending(store);
+      await cards.save(p.id, { platform: 'slack', conversation: 'C1', message: '1.1' });
+      expect((await cards.claimPost(p.id, 'slack', 60)).kind).toBe('posted');
+      expect((await cards.claimPost(p.id, 'teams', 60)).kind).toBe('claimed');
+      expect((await cards.claimPost(pid(), 'slack', 60)).kind).toBe('missing');
+      const decided = await pending(store);
+      expect(await store.commit(bump(decided, { status: 'denied', expires_at: null }), decided.version, [])).toBe('ok');
+      expect((await cards.claimPost(decided.id, 'slack', 60)).kind).toBe('settled');
+    });
+
+    it('finishes a post in one step: the reference saved, card_posted audited, the claim ended, the version now', async () => {
+      const { cards, store, audit } = await make();
+      const p = await pending(store);
+      const claim = claimed(await cards.claimPost(p.id, 'slack', 60));
+      const ref = { platform: 'slack', conversation: 'C1', message: '1.1' };
+      const posted = { type: 'card_posted' as const, at: iso(Date.now()), proposal_id: p.id, agent: p.agent, actor: 'system', data: { ...ref } };
+      expect(await cards.finishPost(claim, ref, [posted])).toBe(p.version);
+      expect(await cards.list(p.id)).toEqual([ref]);
+      expect((await audit.search({ words: [], proposalId: p.id, limit: 10 })).events.map((e) => [e.type, e.data])).toEqual([['card_posted', ref]]);
+      // Ended, and the card exists: the next poster is told so instead of waiting on a claim.
+      expect((await cards.claimPost(p.id, 'slack', 60)).kind).toBe('posted');
+
+      // A proposal that moved on while its card was on the way answers its new version.
+      const q = await pending(store);
+      const onTheWay = claimed(await cards.claimPost(q.id, 'slack', 60));
+      expect(await store.commit(bump(q, { status: 'denied', expires_at: null }), q.version, [])).toBe('ok');
+      expect(await cards.finishPost(onTheWay, { ...ref, message: '2.2' }, [])).toBe(q.version + 1);
     });
   });
 }

@@ -4,6 +4,9 @@ import { createQueues } from '../../adapters/bullmq/queues.ts';
 import { createRedisCardRefStore } from '../../adapters/redis/card-ref-store.ts';
 import { createRedisConnection } from '../../adapters/redis/connection.ts';
 import { redisKeys } from '../../adapters/redis/keys.ts';
+import { createRedisProposalStore } from '../../adapters/redis/proposal-store.ts';
+import { claimed } from '../contracts/card-ref-store.contract.ts';
+import { proposal } from '../contracts/fixtures.ts';
 import { testRedis } from '../helpers/redis.ts';
 
 // Names that other versions' replicas share with this one, written and read through Redis:
@@ -13,16 +16,21 @@ const { redis, newPrefix } = testRedis();
 const node = redis as Redis;
 
 describe('key names shared with other versions', () => {
-  it("the card posting claim is `{prefix}:cards:<id>:posting:<platform>`: an older replica's claim holds this one off", async () => {
+  it("the card posting claim is `{prefix}:cards:<id>:posting:<platform>`: an older replica's claim holds this one off, and this one an older replica's", async () => {
     const p = newPrefix();
     const cards = createRedisCardRefStore(redis, { prefix: p });
-    await node.set(`{${p}}:cards:p_older:posting:slack`, '1', 'EX', 60, 'NX');
-    expect(await cards.claimPost('p_older', 'slack', 60)).toBe(false);
-    expect(await cards.claimPost('p_older', 'teams', 60)).toBe(true);
-    expect(await node.ttl(`{${p}}:cards:p_older:posting:teams`)).toBeGreaterThan(0);
-    await cards.releasePost('p_older', 'slack');
-    expect(await node.exists(`{${p}}:cards:p_older:posting:slack`)).toBe(0);
-    expect(await cards.claimPost('p_older', 'slack', 60)).toBe(true);
+    const older = proposal();
+    await createRedisProposalStore(redis, { prefix: p }).create(older, []);
+    await node.set(`{${p}}:cards:${older.id}:posting:slack`, '1', 'EX', 60, 'NX');
+    expect((await cards.claimPost(older.id, 'slack', 60)).kind).toBe('busy');
+    const teams = claimed(await cards.claimPost(older.id, 'teams', 60));
+    expect(await node.ttl(`{${p}}:cards:${older.id}:posting:teams`)).toBeGreaterThan(0);
+    // An older replica claims with SET NX, and ends its claim with DEL.
+    expect(await node.set(`{${p}}:cards:${older.id}:posting:teams`, '1', 'EX', 60, 'NX')).toBeNull();
+    await cards.releasePost(teams);
+    expect(await node.exists(`{${p}}:cards:${older.id}:posting:teams`)).toBe(0);
+    await node.del(`{${p}}:cards:${older.id}:posting:slack`);
+    expect((await cards.claimPost(older.id, 'slack', 60)).kind).toBe('claimed');
   });
 
   it('a platform id or proposal id that would reach another key is refused before Redis is asked', async () => {
@@ -30,7 +38,7 @@ describe('key names shared with other versions', () => {
     const cards = createRedisCardRefStore(redis, { prefix: p });
     await expect(cards.claimPost('p_1', 'slack:x', 60)).rejects.toThrow(/invalid platform id/);
     await expect(cards.claimPost('p_1:posting:teams', 'slack', 60)).rejects.toThrow(/invalid proposal id/);
-    await expect(cards.releasePost('p_1', '{x}')).rejects.toThrow(/invalid platform id/);
+    await expect(cards.releasePost({ kind: 'claimed', proposal: proposal({ id: 'p_1' }), platform: '{x}', token: 't' })).rejects.toThrow(/invalid platform id/);
     expect(await node.keys(`{${p}}:*`)).toEqual([]);
   });
 

@@ -90,7 +90,7 @@ describe('deliverNotification', () => {
   it('does not post while another poster holds the claim, and posts after it lapses', async () => {
     const app = await createMemoryApp();
     const p = await app.submit();
-    expect(await app.cards.claimPost(p.id, 'slack', 120)).toBe(true);
+    expect((await app.cards.claimPost(p.id, 'slack', 120)).kind).toBe('claimed');
     const job: NotifyJob = { kind: 'post', proposal_id: p.id, platform: 'slack' };
     await deliverNotification(app.notify, job);
     expect(app.channel('slack').posts).toEqual([]);

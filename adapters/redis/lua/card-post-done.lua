@@ -1,0 +1,22 @@
+-- KEYS: 1 the proposal's card references (hash), 2 the posting claim (string), 3 the proposal
+--       (hash), 4 audit stream, 5 audit head
+-- ARGV: 1 reference field (`platform:conversation`), 2 the reference (JSON), 3 the poster's
+--       claim token, 4.. event groups (card_posted; see audit-append.lua)
+-- A posted card, in one step: its reference saved, its events appended, and the poster's claim
+-- ended (only its own: a claim that lapsed and was taken by another poster stays theirs).
+-- Returns the proposal's version now ('' when it is gone), so the poster can tell whether it
+-- moved on while the card was on its way.
+local HEAD = 3
+local bad = audit_events_error(HEAD + 1)
+  or type_error(KEYS[1], 'hash', "the proposal's card references")
+  or type_error(KEYS[2], 'string', 'the posting claim')
+  or type_error(KEYS[3], 'hash', 'the proposal')
+  or audit_keys_error(KEYS[4], KEYS[5])
+if bad then return redis.error_reply(bad) end
+local version = redis.call('HGET', KEYS[3], 'version') or ''
+local ours = redis.call('GET', KEYS[2]) == ARGV[3]
+-- Checked: from here on nothing fails.
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+if ours then redis.call('DEL', KEYS[2]) end
+append_audit_events(KEYS[4], KEYS[5], HEAD + 1)
+return version
