@@ -6,7 +6,7 @@ import { redisKeys } from '../adapters/redis/keys.ts';
 import { spawnChild, startFlags, type Child } from './children.ts';
 import { waitFollowUps, type FollowUpCounts } from './follow-ups.ts';
 import { HttpClient, pool, redisCpuMs, summarize, wallNow, type Summary } from './lib.ts';
-import { sealingLag, type SealingLag } from './sealing-lag.ts';
+import { sealingLag, waitIndexed, waitSealed, type SealingLag } from './sealing-lag.ts';
 import { benchPolicy, countersignEnv, deleteBody, paymentBody, propose, tagBody } from './workload.ts';
 
 // 1./6./9. The hot path (issue 16): the round trip of an allowed, a denied and a pending
@@ -15,8 +15,9 @@ import { benchPolicy, countersignEnv, deleteBody, paymentBody, propose, tagBody 
 // 201), in the same run: ROUNDS rounds of a bare chunk and a countersign chunk, which goes first
 // alternating, after a warm-up. After each countersign chunk the bench waits for the chunk's
 // follow-ups where they land (cards at the fake Slack, requests at the executor, the audit log
-// quiet: follow-ups.ts), so a bare chunk never shares the machine with countersign's leftovers,
-// and CPU read around chunk + follow-ups is what each proposal costs in all. Then pending
+// quiet: follow-ups.ts) and for the audit sealer and search indexer to catch up, so a bare chunk
+// never shares the machine with countersign's leftovers, and CPU read around chunk + follow-ups
+// is what each proposal costs in all. Then pending
 // proposals at c=64 until `pendingTarget` are pending, the RSS of both servers there, and the
 // audit sealing lag over everything this phase appended.
 // countersign runs in a child of its own (prefix benchhot, no timing observer: nothing but the
@@ -165,7 +166,15 @@ export async function hotpathPhase(o: { redisUrl: string; redis: Redis; dir: str
       });
       const t1 = wallNow();
       // Denied proposals owe nothing but their audit entries; the others a card or an execution.
-      const tLast = side === 'countersign' ? await waitFollowUps(fixtures, { cards: owed.cards, executed: owed.executed }, audit, FOLLOW_UP_TIMEOUT_MS) : t1;
+      // Then the sealer and the search indexer (in the countersign child) catch up with the chunk's
+      // entries: their work is per proposal too, and must not run into the next bare chunk.
+      let tLast = t1;
+      if (side === 'countersign') {
+        tLast = await waitFollowUps(fixtures, { cards: owed.cards, executed: owed.executed }, audit, FOLLOW_UP_TIMEOUT_MS);
+        const sealed = await waitSealed(redis, HOT_PREFIX, FOLLOW_UP_TIMEOUT_MS);
+        const indexed = await waitIndexed(redis, HOT_PREFIX, FOLLOW_UP_TIMEOUT_MS);
+        if (sealed.seq < sealed.head || !indexed.caught) throw new Error(`hot path: the sealer (${sealed.seq} of ${sealed.head}) or the indexer did not catch up within ${FOLLOW_UP_TIMEOUT_MS} ms`);
+      }
       const node1 = await cpuMs(child);
       const redis1 = await redisCpuMs(redis);
       if (acc === null) {

@@ -78,18 +78,20 @@ const HOTPATH_NOTES = [
   '- 1. Follow-ups: after each countersign chunk the bench waits until the chunk\'s cards have reached the fake',
   '  Slack (chat.postMessage answered ok outside a thread, counted by the fixtures child) or its allowed',
   '  proposals have reached the executor, then until the audit stream\'s length holds still (XLEN, 20 ms apart:',
-  '  card_posted, the outcome). Only counts are read, never queue contents, so the bench costs Redis nothing',
-  '  per proposal and does not depend on how countersign moves the work (BullMQ, an outbox). The next bare',
-  '  chunk therefore never shares the machine with countersign\'s leftovers.',
+  '  card_posted, the outcome), then until the audit sealer and search indexer (both in the countersign child)',
+  '  have caught up with the chunk\'s entries (sealed seq and index position, HGET; the sealer checkpoints at',
+  '  most 1 s after an entry). Only counts and positions are read, never queue contents, so the bench costs',
+  '  Redis next to nothing per proposal and does not depend on how countersign moves the work (BullMQ, an',
+  '  outbox). The next bare chunk therefore never shares the machine with countersign\'s leftovers.',
   '- 1. Pending intake is the 201s per second over the countersign chunks; sustained divides the same',
   '  proposals by the time from each chunk\'s start until its last card was counted at the fake Slack (10 ms',
   '  polls). The c=64 series fills countersign up to 10k pending (2 rounds, so its bare figure is thinner).',
   '- 1. CPU per proposal: the countersign child\'s process.cpuUsage() and redis-server\'s INFO cpu',
   '  (used_cpu_user + used_cpu_sys), read before each countersign chunk and after its follow-ups, summed over',
   '  the chunks and divided by the proposals: the card (pending) or the execution and outcome (allowed) are',
-  '  included, and so is the background work that ran meanwhile (sealer, indexer, queue checks; at c=1, which',
-  '  lasts longer per proposal, it weighs more). The baseline is the bare server\'s own CPU per request over',
-  '  its c=16 chunks.',
+  '  included, and so are sealing and indexing its audit entries, and the background work that ran meanwhile',
+  '  (queue checks, the waits for the sealer; at c=1, which lasts longer per proposal, it weighs more). The',
+  '  baseline is the bare server\'s own CPU per request over its c=16 chunks.',
   '- 6. RSS: both processes\' process.memoryUsage().rss read at the same moment, once countersign holds the',
   '  pending proposals (ZCARD of its pending set) and the bare server has answered as many requests; idle is',
   '  countersign before its first request. The live heap after a full GC (--expose-gc) shows what the process',
@@ -116,6 +118,16 @@ const CREDENTIAL_NOTES = [
   '  (the server\'s long poll compares with the status at its start); the click waits until the poll is sent.',
 ];
 
+/** The command line of this run, with the BENCH_* settings it was given. */
+export function benchCommand(): string {
+  const env = Object.entries(process.env)
+    .filter(([k, v]) => k.startsWith('BENCH_') && v !== undefined && v !== '')
+    .sort(([a], [b]) => a.localeCompare(b))
+    .map(([k, v]) => `${k}=${String(v)} `)
+    .join('');
+  return `${env}npm run bench`;
+}
+
 /** The rows that carry a target, as a short table (metric, figure, target): the summary of a run. */
 export function targetLines(rows: readonly Row[]): string[] {
   const esc = (s: string) => s.replace(/\|/g, '\\|');
@@ -134,7 +146,7 @@ export function writeResults(meta: { redisVersion: string; elapsed: number; scal
   const lines = [
     '# countersign benchmark results',
     '',
-    `Written by \`npm run bench\` (bench/run.ts) on ${new Date().toISOString()}: ${cpus().length} cores (${cpus()[0]?.model ?? 'unknown CPU'}), Node ${process.version}, Redis ${meta.redisVersion}, BENCH_SCALE=${meta.scale}, run time ${fmt(meta.elapsed, 0)} s; load average (1 / 5 / 15 min) ${load(meta.loadAtStart)} at the start, ${load(loadavg())} at the end.`,
+    `Every figure below was produced by one run of \`${benchCommand()}\` (bench/run.ts) on ${new Date().toISOString()}: ${cpus().length} cores (${cpus()[0]?.model ?? 'unknown CPU'}), Node ${process.version}, Redis ${meta.redisVersion}, BENCH_SCALE=${meta.scale}, run time ${fmt(meta.elapsed, 0)} s; load average (1 / 5 / 15 min) ${load(meta.loadAtStart)} at the start, ${load(loadavg())} at the end.`,
     '',
     'countersign runs as a child process (one Node process, its default queue workers) against a private',
     'redis-server; the fake Slack Web API and the executor run in a second child, the load generator and the',

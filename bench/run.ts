@@ -20,7 +20,7 @@ import { INDEX_BATCH, replayCreates } from './create-replay.ts';
 import { credentialsPhase, credentialsRows } from './credentials.ts';
 import { mcpGatewayPhase, mcpGatewayRows } from './mcp-gateway.ts';
 import { proposalCost, proposalCostRows } from './proposal-cost.ts';
-import { targetLines, writeResults, type Row } from './results-file.ts';
+import { benchCommand, targetLines, writeResults, type Row } from './results-file.ts';
 import { waitIndexed, waitSealed } from './sealing-lag.ts';
 import { benchPolicy, countersignEnv, deleteBody, nextSeq, paymentBody, propose as submit, tagBody } from './workload.ts';
 
@@ -159,7 +159,7 @@ async function main(): Promise<void> {
     const hot: HotpathResult = await hotpathPhase({ redisUrl: redisServer.url, redis, dir, plan: HOT_PLAN, capMs: PHASE_CAP_MS, log });
     if (ONLY === 'hotpath') {
       hotpathRows(hot, row);
-      process.stdout.write(`${targetLines(rows).join('\n')}\n`);
+      process.stdout.write(`\nTargets (${benchCommand()}):\n${targetLines(rows).join('\n')}\n`);
       log('BENCH_ONLY=hotpath: bench/results.md left as it is');
       return;
     }
