@@ -152,7 +152,7 @@ export async function credentialsPhase(o: { redisUrl: string; dir: string; count
 
     const series = (): Series => ({ clickToHand: [], approvedToHand: [], report: [], missing: 0 });
     const runs = { 'with-login': series(), 'token-only': series() };
-    // Proposed up front, cards posted, so the clicks do not compete with intake or card jobs.
+    // Proposed up front, cards posted, so the clicks do not compete with intake or card posting.
     const plan: { id: string; kind: keyof typeof runs }[] = [];
     for (let i = 0; i < o.count * 2; i++) {
       const kind = i % 2 === 0 ? 'with-login' : 'token-only';

@@ -4,8 +4,8 @@ import { fmt, pool } from './lib.ts';
 import { redisSnapshot, scriptStat, slowlogStart, slowlogStop, snapshotDelta, type SlowlogLine } from './redis-stats.ts';
 
 // What one proposal costs Redis, by kind (denied: the create script and nothing else; pending:
-// the create script, its card job through BullMQ and the card_posted event), in two windows of
-// its own after the intake phase: one plain (redis-server CPU from INFO cpu, script time from
+// the create script, posting its card, however countersign schedules it, and the card_posted
+// event), in two windows of its own after the intake phase: one plain (redis-server CPU from INFO cpu, script time from
 // INFO commandstats, audit entries per proposal from XLEN), then one under SLOWLOG that names
 // the script or command of each top-level call of SLOWLOG_US or more: every script run, not
 // the quickest plain commands (HGET, PUBLISH: a few µs per proposal in all). Recording costs

@@ -193,7 +193,7 @@ export function writeResults(meta: { redisVersion: string; elapsed: number; scal
     '  script and 1 that of card_posted, where the per-call costs (a round trip, parsing the arguments, script',
     '  start, the key-type checks) fall on fewer events. The second row of each says where today\'s append',
     '  spends (from cut-down runs of it) and what the indexer costs.',
-    '- 8. Redis per proposal, by kind (denied: the create script only; pending: with its card job and card_posted',
+    '- 8. Redis per proposal, by kind (denied: the create script only; pending: with posting its card and card_posted',
     '  event), in windows of their own after intake (c=16, until the cards are posted): CPU and script time from',
     '  a plain window; the split by script from a second window under SLOWLOG (top-level calls of 10 µs or more:',
     '  every script run, whose time includes what it called; at threshold 0 Redis 7 would also record each',
