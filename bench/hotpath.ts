@@ -102,6 +102,7 @@ const cpuMs = async (c: Child) => Number((await c.ask('cpu'))['ms']);
 // A countersign chunk's follow-ups must land within this; past it the bench stops (FollowUpsMissingError).
 const FOLLOW_UP_TIMEOUT_MS = 120_000;
 
+/** `capMs` bounds each series (kind and concurrency): no round starts after it; the run says how many ran. */
 export async function hotpathPhase(o: { redisUrl: string; redis: Redis; dir: string; plan: HotpathPlan; capMs: number; log: (line: string) => void }): Promise<HotpathResult> {
   const dir = join(o.dir, 'hotpath');
   mkdirSync(dir, { recursive: true });
