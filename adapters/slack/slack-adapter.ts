@@ -3,19 +3,19 @@ import { App, LogLevel, webApi, type Logger as BoltLogger } from '@slack/bolt';
 import type { ChatPlatform, PlatformServices } from '../../src/app/platforms.ts';
 import { recordAuthFailure } from '../../src/app/record-auth-failure.ts';
 import type { CardRef } from '../../src/core/card.ts';
-import { DeliveryRateLimitedError, PermanentDeliveryError } from '../../src/core/delivery-errors.ts';
 import type { ChatChannel, Logger } from '../../src/core/ports.ts';
 import { renderCard, renderReply } from './blocks.ts';
 import { registerCommands } from './commands.ts';
 import { registerInteractions } from './interactions.ts';
 import { SLACK, type SlackSettings } from './platform.ts';
 import { CountersignReceiver } from './receiver.ts';
+import { createSlackWebApi, type SlackAnswer, type SlackWebApi } from './web-api.ts';
 
-// The Slack adapter: a ChatChannel (cards, updates, thread replies through the Web API) and
-// the handler for POST /slack/events (buttons, the deny modal, the slash command), both
-// on @slack/bolt. Outgoing calls never retry on their own (no retries, 429s rejected):
-// they run inside notify jobs, and the queue owns retries and backoff, so a rate limit
-// or a Slack outage delays the job instead of blocking a worker for half an hour. The
+// The Slack adapter: a ChatChannel (cards, updates, thread replies through the Web API, on
+// web-api.ts) and the handler for POST /slack/events (buttons, the deny modal, the slash
+// command, on @slack/bolt). Outgoing calls never retry on their own (no retries, 429s
+// rejected): they run inside notify jobs, and the queue owns retries and backoff, so a rate
+// limit or a Slack outage delays the job instead of blocking a worker for half an hour. The
 // channel tells the queue what it cannot know: how long a 429 asked to wait, and which
 // Slack errors will come back however often the call is repeated.
 
@@ -55,78 +55,24 @@ export function webClientOptions(settings: Pick<SlackSettings, 'apiUrl'>, option
   };
 }
 
-/**
- * Web API errors (chat.postMessage, chat.update) that only a person can clear: a wrong or
- * archived channel, a bot not invited, a bad or revoked token, a missing scope, a message Slack
- * refuses as built or can no longer edit. Anything not listed (internal_error, an HTTP 5xx,
- * a code Slack adds later) is retried.
- */
-const PERMANENT_ERRORS = new Set([
-  'channel_not_found',
-  'not_in_channel',
-  'is_archived',
-  'invalid_blocks',
-  'invalid_blocks_format',
-  'msg_too_long',
-  'too_many_attachments',
-  'no_text',
-  'invalid_arguments',
-  'invalid_auth',
-  'not_authed',
-  'account_inactive',
-  'token_revoked',
-  'token_expired',
-  'no_permission',
-  'missing_scope',
-  'not_allowed_token_type',
-  'access_denied',
-  'ekm_access_denied',
-  'team_access_not_granted',
-  'restricted_action',
-  'restricted_action_read_only_channel',
-  'restricted_action_thread_only_channel',
-  'restricted_action_non_threadable_channel',
-  'message_not_found',
-  'cant_update_message',
-  'edit_window_closed',
-]);
-
-/** The Web API's error in the words of core's delivery errors (see PERMANENT_ERRORS). */
-export function deliveryError(method: string, error: unknown): unknown {
-  const e = error as { code?: unknown; retryAfter?: unknown; data?: { error?: unknown } };
-  if (e?.code === webApi.ErrorCode.RateLimitedError && typeof e.retryAfter === 'number') {
-    return new DeliveryRateLimitedError(`Slack ${method}: rate limited, retry after ${e.retryAfter} s`, Math.max(0, e.retryAfter) * 1000, { cause: error });
-  }
-  if (e?.code === webApi.ErrorCode.PlatformError && typeof e.data?.error === 'string' && PERMANENT_ERRORS.has(e.data.error)) {
-    return new PermanentDeliveryError(`Slack ${method}: ${e.data.error}`, { cause: error });
-  }
-  return error;
+/** Where a chat.postMessage answer says the card went. */
+function posted(res: SlackAnswer, target: string): CardRef {
+  if (typeof res['ts'] !== 'string') throw new Error('chat.postMessage answered without a message ts');
+  return { platform: SLACK, conversation: typeof res['channel'] === 'string' ? res['channel'] : target, message: res['ts'] };
 }
 
-async function call<T>(method: string, run: () => Promise<T>): Promise<T> {
-  try {
-    return await run();
-  } catch (e) {
-    throw deliveryError(method, e);
-  }
-}
-
-/** Outbound only: cards, updates and thread replies through the Web API. */
-export function createSlackChannel(web: webApi.WebClient): ChatChannel {
+/** Outbound only: cards, updates and thread replies, through the lean Web API caller (web-api.ts). */
+export function createSlackChannel(api: SlackWebApi): ChatChannel {
   return {
     platform: SLACK,
     async postCard(target, card): Promise<CardRef> {
-      const res = await call('chat.postMessage', () => web.chat.postMessage({ channel: target, ...renderCard(card), unfurl_links: false, unfurl_media: false }));
-      if (typeof res.ts !== 'string') throw new Error('chat.postMessage answered without a message ts');
-      return { platform: SLACK, conversation: typeof res.channel === 'string' ? res.channel : target, message: res.ts };
+      return posted(await api.call('chat.postMessage', { channel: target, ...renderCard(card), unfurl_links: false, unfurl_media: false }), target);
     },
     async updateCard(ref, card) {
-      await call('chat.update', () => web.chat.update({ channel: ref.conversation, ts: ref.message, ...renderCard(card) }));
+      await api.call('chat.update', { channel: ref.conversation, ts: ref.message, ...renderCard(card) });
     },
     async replyInThread(ref, reply) {
-      await call('chat.postMessage', () =>
-        web.chat.postMessage({ channel: ref.conversation, thread_ts: ref.message, ...renderReply(reply), unfurl_links: false, unfurl_media: false }),
-      );
+      await api.call('chat.postMessage', { channel: ref.conversation, thread_ts: ref.message, ...renderReply(reply), unfurl_links: false, unfurl_media: false });
     },
   };
 }
@@ -173,5 +119,5 @@ export function createSlackAdapter(settings: SlackSettings, services: PlatformSe
   registerInteractions(app, { web, deps, logger });
   registerCommands(app, { web, deps, cards: services.cards, logger });
 
-  return { channel: createSlackChannel(web), mounts: { '/slack/': (req, res) => receiver.handle(req, res) } };
+  return { channel: createSlackChannel(createSlackWebApi(settings, options.timeoutMs === undefined ? {} : { timeoutMs: options.timeoutMs })), mounts: { '/slack/': (req, res) => receiver.handle(req, res) } };
 }

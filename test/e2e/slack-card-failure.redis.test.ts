@@ -6,7 +6,8 @@ import { createRedisCardRefStore } from '../../adapters/redis/card-ref-store.ts'
 import { createRedisConnection } from '../../adapters/redis/connection.ts';
 import { redisKeys } from '../../adapters/redis/keys.ts';
 import { createRedisProposalStore } from '../../adapters/redis/proposal-store.ts';
-import { createSlackChannel, slackWebClient } from '../../adapters/slack/slack-adapter.ts';
+import { createSlackChannel } from '../../adapters/slack/slack-adapter.ts';
+import { createSlackWebApi } from '../../adapters/slack/web-api.ts';
 import { deliverNotification, recordCardFailure, type NotifyDeps } from '../../src/app/deliver-notification.ts';
 import { iso, systemClock } from '../../src/core/clock.ts';
 import { newId } from '../../src/core/ids.ts';
@@ -80,7 +81,7 @@ beforeAll(async () => {
     sweepEveryMs: 60_000,
   };
   queues = createQueues(config);
-  const slack = { channel: createSlackChannel(slackWebClient({ botToken: 'xoxb-t', signingSecret: 's', apiUrl: fake.apiUrl }, logger)) };
+  const slack = { channel: createSlackChannel(createSlackWebApi({ botToken: 'xoxb-t', apiUrl: fake.apiUrl })) };
   deps = {
     store: createRedisProposalStore(redis, { prefix }),
     audit: createRedisAuditLog(redis, { prefix }),

@@ -1,15 +1,14 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createSlackChannel, slackWebClient } from '../../adapters/slack/slack-adapter.ts';
+import { createSlackChannel } from '../../adapters/slack/slack-adapter.ts';
+import { createSlackWebApi } from '../../adapters/slack/web-api.ts';
 import { buildApprovalCard } from '../../src/core/card.ts';
 import { DeliveryRateLimitedError, PermanentDeliveryError } from '../../src/core/delivery-errors.ts';
-import type { ChatChannel, Logger } from '../../src/core/ports.ts';
+import type { ChatChannel } from '../../src/core/ports.ts';
 import type { Proposal } from '../../src/core/proposal.ts';
 import { startFakeSlack, type FakeSlack } from '../helpers/fake-slack.ts';
 
 // Which Slack answers the notify queue may retry: the Slack channel turns Web API errors into
-// core's delivery errors (over real HTTP to the fake Slack, through the real Web API client).
-
-const quiet: Logger = { debug: () => undefined, info: () => undefined, warn: () => undefined, error: () => undefined };
+// core's delivery errors (over real HTTP to the fake Slack, through the Web API caller cards use).
 
 // Built by core, as the notify job does: the card's shape is core's business, not this test's.
 const proposal: Proposal = {
@@ -34,7 +33,7 @@ let channel: ChatChannel;
 
 beforeAll(async () => {
   fake = await startFakeSlack();
-  channel = createSlackChannel(slackWebClient({ botToken: 'xoxb-secret-token', signingSecret: 's', apiUrl: fake.apiUrl }, quiet));
+  channel = createSlackChannel(createSlackWebApi({ botToken: 'xoxb-secret-token', apiUrl: fake.apiUrl }));
 });
 afterAll(() => fake.close());
 
@@ -84,5 +83,33 @@ describe('Slack delivery errors', () => {
     const e = await failure(() => channel.postCard('C0FINANCE', card));
     expect(e).toBeInstanceOf(DeliveryRateLimitedError);
     expect((e as DeliveryRateLimitedError).retryAfterMs).toBe(7000);
+  });
+
+  it('a 429 without a usable Retry-After, an answer that is not JSON and a call that takes too long are left to the queue', async () => {
+    fake.failNext('chat.postMessage', 1, { status: 429, retryAfter: Number.NaN });
+    const noHint = await failure(() => channel.postCard('C0FINANCE', card));
+    expect(noHint).not.toBeInstanceOf(DeliveryRateLimitedError);
+    expect(noHint).not.toBeInstanceOf(PermanentDeliveryError);
+    fake.failNext('chat.postMessage', 1, { status: 502 });
+    expect(((await failure(() => channel.postCard('C0FINANCE', card))) as Error).message).toBe('Slack chat.postMessage: HTTP 502');
+    const slow = await startFakeSlack();
+    try {
+      slow.delay('chat.update', 5000);
+      const impatient = createSlackChannel(createSlackWebApi({ botToken: 'xoxb-secret-token', apiUrl: slow.apiUrl }, { timeoutMs: 50 }));
+      const e = await failure(() => impatient.updateCard({ platform: 'slack', conversation: 'C0FINANCE', message: '1.1' }, card));
+      expect((e as Error).message).toBe('Slack chat.update: no answer within 50 ms');
+    } finally {
+      await slow.close();
+    }
+  });
+
+  it('sends the card as JSON with the bot token as a bearer token, and returns where Slack put it', async () => {
+    const ref = await channel.postCard('C0FINANCE', card);
+    const call = fake.callsTo('chat.postMessage').at(-1)!;
+    expect(ref).toEqual({ platform: 'slack', conversation: 'C0FINANCE', message: call.ts });
+    expect(call.token).toBe('xoxb-secret-token');
+    expect(call.args).toMatchObject({ channel: 'C0FINANCE', unfurl_links: false, unfurl_media: false });
+    expect(Array.isArray(call.args['blocks'])).toBe(true);
+    expect(JSON.stringify(call.args)).not.toContain('xoxb-secret-token');
   });
 });
