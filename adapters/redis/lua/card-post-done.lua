@@ -7,16 +7,14 @@
 -- Returns the proposal's version now ('' when it is gone), so the poster can tell whether it
 -- moved on while the card was on its way.
 local HEAD = 3
-local bad = audit_events_error(HEAD + 1)
-  or type_error(KEYS[1], 'hash', "the proposal's card references")
-  or type_error(KEYS[2], 'string', 'the posting claim')
-  or type_error(KEYS[3], 'hash', 'the proposal')
-  or audit_keys_error(KEYS[4], KEYS[5])
+local bad = audit_events_error(HEAD + 1) or audit_keys_error(KEYS[4], KEYS[5])
 if bad then return redis.error_reply(bad) end
+-- A claim or proposal key of the wrong type fails these reads, and a references key of the wrong
+-- type the first write (HSET): either way before anything is written, so no TYPE call for them.
 local version = redis.call('HGET', KEYS[3], 'version') or ''
 local ours = redis.call('GET', KEYS[2]) == ARGV[3]
--- Checked: from here on nothing fails.
 redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+-- Written: from here on nothing fails.
 if ours then redis.call('DEL', KEYS[2]) end
 append_audit_events(KEYS[4], KEYS[5], HEAD + 1)
 return version
