@@ -6,7 +6,6 @@ import { ValidationError } from '../core/errors.ts';
 import { DEMO_SECRET_ENV } from '../main.ts';
 import { DEMO_MCP_KEY_ENV, DEMO_MCP_KEY_FILE } from '../wiring/policy-source.ts';
 import type { Env, Flags, Io } from './io.ts';
-import { runMcpDemo } from './mcp-demo.ts';
 
 // Commands that act as an agent: `propose` (sign and send a JSON file) and `demo` (a
 // handful of realistic proposals from the demo agent, so the console fills with cards, then
@@ -148,6 +147,8 @@ export async function runDemo(flags: Flags, env: Env, io: Io): Promise<number> {
   if (mcp === null) io.out(`MCP calls skipped: they are made as ${DEMO_AGENT}, with its MCP key (${DEMO_MCP_KEY_ENV} or ${DEMO_MCP_KEY_FILE} in the data dir)`);
   else {
     io.err(`calling tools through ${url}/mcp as ${client.agent}…`);
+    // The MCP client SDK, loaded for the demo only: `countersign start` goes through this module too.
+    const { runMcpDemo } = await import('./mcp-demo.ts');
     pending += (await runMcpDemo({ url: url.replace(/\/$/, ''), key: mcp.key, keyInShell: mcp.inShell, firstNumber: DEMO_PROPOSALS.length + 1 }, io)).pending;
   }
   io.out(`${pending} card(s) are waiting in the console: ${url}/console`);

@@ -20,11 +20,8 @@ import { createRedisProposalStore } from '../../adapters/redis/proposal-store.ts
 import { createRedisTokenLedger } from '../../adapters/redis/token-ledger.ts';
 import { createRedisToolResults } from '../../adapters/redis/tool-results.ts';
 import { createRedisCredentialLedger } from '../../adapters/redis/credential-ledger.ts';
-import { createPostgresIssuer } from '../../adapters/credentials/postgres-issuer.ts';
-import { createRedisAclIssuer } from '../../adapters/credentials/redis-acl-issuer.ts';
 import { createSecretSealer } from '../../adapters/tokens/secret-sealer.ts';
 import { createMcpExecutor } from '../../adapters/mcp/mcp-executor.ts';
-import { createToolUpstreams } from '../../adapters/mcp/upstreams.ts';
 import type { ToolUpstreams } from '../core/mcp-ports.ts';
 import { createJwtSigner, generateSigningKey } from '../../adapters/tokens/jwt-signer.ts';
 import { createCommitFlow, type CommitSubscriber } from '../app/after-commit.ts';
@@ -35,6 +32,7 @@ import type { Clock } from '../core/clock.ts';
 import type { CompiledPolicy } from '../core/policy/evaluate.ts';
 import type { CardRefStore, Logger, Metrics, ProposalStore } from '../core/ports.ts';
 import { afterCommitSubscribers } from './after-commit.ts';
+import { credentialIssuersFor, toolUpstreamsOnDemand } from './on-demand.ts';
 import { EXECUTORS } from './platforms.ts';
 
 export interface RedisConnections {
@@ -166,9 +164,9 @@ export async function buildAppDeps<M extends Metrics>(config: Config, policy: Co
   // Credentials for upstreams are read from the environment at call time (a SecretSource, so a
   // file or Vault can replace it); the policy holds only their names.
   const secrets = { get: (name: string) => config.secrets[name] };
-  const upstreams = createToolUpstreams({ servers: policy.mcpServers, secrets, logger });
-  // Connected on first use (a login issued), so a policy without credentials opens nothing.
-  const issuers = [createPostgresIssuer({ secrets, logger }), createRedisAclIssuer({ secrets, logger })];
+  const upstreams = toolUpstreamsOnDemand({ servers: policy.mcpServers, secrets, logger });
+  // The kinds the policy's entries use; each connects on first use (a login issued).
+  const issuers = await credentialIssuersFor(policy, { secrets, logger });
   const x: ExecutionDeps = {
     app: deps,
     signer,

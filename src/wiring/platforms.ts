@@ -11,10 +11,23 @@ import { slackPlatform } from '../../adapters/slack/platform.ts';
 import { teamsPlatform } from '../../adapters/teams/platform.ts';
 import { policyExtensions, type ChatPlatform, type PlatformModule, type PlatformServices } from '../app/platforms.ts';
 import type { Config } from '../config.ts';
-import type { PlatformPolicy } from '../core/policy/extensions.ts';
+import type { CredentialIssuer } from '../core/credential-ports.ts';
+import type { SecretSource } from '../core/mcp-ports.ts';
+import type { CredentialKindPolicy, PlatformPolicy } from '../core/policy/extensions.ts';
 import type { Policy } from '../core/policy/model.ts';
 import type { PlatformId } from '../core/platform.ts';
-import type { Executor } from '../core/ports.ts';
+import type { Executor, Logger } from '../core/ports.ts';
+
+/** What an issuer is built with. */
+export interface IssuerDeps {
+  secrets: SecretSource;
+  logger: Logger;
+}
+
+/** A credential issuer kind: its policy keys, and its issuer's module, imported when a policy entry asks for it. */
+export interface CredentialKind extends CredentialKindPolicy {
+  issuer(): Promise<(deps: IssuerDeps) => CredentialIssuer>;
+}
 
 /** A platform module with its settings type hidden: the settings it gets are the ones it made (config.platforms). */
 export interface WiredPlatform {
@@ -50,11 +63,14 @@ export const PLATFORMS: readonly WiredPlatform[] = [
 /** Executors by kind; a policy's `executors` entry picks one with `kind` (webhook when absent). */
 export const EXECUTORS: readonly Executor[] = [createWebhookExecutor()];
 
-/** Credential issuer kinds; a policy's `credentials` entry picks one with `kind`. */
-export const CREDENTIAL_KINDS = [
-  { kind: 'postgres', keys: postgresCredentialKeys },
-  { kind: 'redis-acl', keys: redisAclCredentialKeys },
-] as const;
+/**
+ * Credential issuer kinds; a policy's `credentials` entry picks one with `kind`. The issuer
+ * (and its driver: pg) is loaded only when the policy has an entry of its kind.
+ */
+export const CREDENTIAL_KINDS: readonly CredentialKind[] = [
+  { kind: 'postgres', keys: postgresCredentialKeys, issuer: async () => (await import('../../adapters/credentials/postgres-issuer.ts')).createPostgresIssuer },
+  { kind: 'redis-acl', keys: redisAclCredentialKeys, issuer: async () => (await import('../../adapters/credentials/redis-acl-issuer.ts')).createRedisAclIssuer },
+];
 
 export const POLICY_EXTENSIONS = policyExtensions(PLATFORMS, [webhookPolicy], CREDENTIAL_KINDS);
 
