@@ -6,11 +6,13 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createRedisAuditIndex } from '../../adapters/redis/audit-index-store.ts';
 import { createRedisAuditLog } from '../../adapters/redis/audit-log.ts';
 import { createRedisAuditSeals } from '../../adapters/redis/audit-seals.ts';
+import { createRedisCardRefStore } from '../../adapters/redis/card-ref-store.ts';
 import { MAX_TOKENS_PER_EVENT } from '../../adapters/redis/audit-index.ts';
 import { createRedisConnection } from '../../adapters/redis/connection.ts';
 import { startPrivateRedis, type PrivateRedis } from '../../adapters/redis/private-server.ts';
 import { createRedisProposalStore } from '../../adapters/redis/proposal-store.ts';
 import { createRedisTokenLedger } from '../../adapters/redis/token-ledger.ts';
+import { claimed } from '../contracts/card-ref-store.contract.ts';
 import { bump, event, proposal } from '../contracts/fixtures.ts';
 
 // Issue 13, item 3: on Redis Cluster a script may only touch the keys it declares in KEYS.
@@ -156,6 +158,21 @@ describe('every key a script touches is one of its KEYS', () => {
     expect(runs).toHaveLength(3);
     expect(runs.flatMap((r) => r.commands).filter((c) => c.name === 'rpop').length).toBeGreaterThan(3);
     expect(runs.flatMap((r) => r.commands).some((c) => c.name === 'hget' && c.key.endsWith(':audit:head'))).toBe(true);
+    expect(undeclared(runs)).toEqual([]);
+  });
+
+  it('a card post: the claim, the finish with its card_posted event, a release', async () => {
+    const p = proposal();
+    await store().create(p, []);
+    const cards = createRedisCardRefStore(redis, { prefix });
+    const runs = await scriptsRunBy(async () => {
+      const slack = claimed(await cards.claimPost(p.id, 'slack', 60));
+      const ref = { platform: 'slack', conversation: 'C1', message: '1.1' };
+      expect(await cards.finishPost(slack, ref, [event(p, 'card_posted', ref)])).toBe(p.version);
+      await cards.releasePost(claimed(await cards.claimPost(p.id, 'teams', 60)));
+    });
+    expect(runs).toHaveLength(4);
+    expect(runs.flatMap((r) => r.commands).filter((c) => c.name === 'xadd')).toHaveLength(1);
     expect(undeclared(runs)).toEqual([]);
   });
 
