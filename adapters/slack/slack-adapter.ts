@@ -14,8 +14,9 @@ import { createSlackWebApi, type SlackAnswer, type SlackWebApi } from './web-api
 // The Slack adapter: a ChatChannel (cards, updates, thread replies through the Web API, on
 // web-api.ts) and the handler for POST /slack/events (buttons, the deny modal, the slash
 // command, on @slack/bolt). Outgoing calls never retry on their own (no retries, 429s
-// rejected): they run inside notify jobs, and the queue owns retries and backoff, so a rate
-// limit or a Slack outage delays the job instead of blocking a worker for half an hour. The
+// rejected): they run inside notify jobs (or the card relay, which hands a failed post to
+// one), and the queue owns retries and backoff, so a rate limit or a Slack outage delays the
+// job instead of blocking a worker for half an hour. The
 // channel tells the queue what it cannot know: how long a 429 asked to wait, and which
 // Slack errors will come back however often the call is repeated.
 
