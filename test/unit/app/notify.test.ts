@@ -80,6 +80,17 @@ describe('deliverNotification', () => {
     expect(slack.posts).toHaveLength(1);
   });
 
+  it('two posters of the same card at once (two relays, a job run twice): one card, one card_posted, no claim left', async () => {
+    const app = await createMemoryApp({ platforms: ['slack'] });
+    const p = await app.submit();
+    const job: NotifyJob = { kind: 'post', proposal_id: p.id, platform: 'slack' };
+    await Promise.all([deliverNotification(app.notify, job), deliverNotification(app.notify, job), deliverNotification(app.notify, job)]);
+    await app.runNotifyJobs();
+    expect(app.channel('slack').posts).toHaveLength(1);
+    expect(app.events({ type: 'card_posted' })).toHaveLength(1);
+    expect(app.cards.claims()).toEqual([]);
+  });
+
   it('posts to the channel a route fixes in the policy', async () => {
     const app = await createMemoryApp();
     await app.submit({ action: { tool: 'minutes', operation: 'publish', target: 'q3' } });
