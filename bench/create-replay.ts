@@ -89,7 +89,7 @@ export async function replayCreates(redis: Redis, prefix: string, ids: readonly 
       const k = redisKeys(target.after);
       const keys = {
         proposal: k.proposal(a.id), idempotency: k.idempotency(a.agent, ''), pending: k.pending, statusCounts: k.statusCounts,
-        audit: k.audit, auditHead: k.auditHead, revokedAgent: k.revokedAgent(a.agent), restoredAgent: k.restoredAgent(a.agent),
+        audit: k.audit, auditHead: k.auditHead, revokedAgent: k.revokedAgent(a.agent), restoredAgent: k.restoredAgent(a.agent), cardOutbox: k.cardOutbox,
       };
       return today.createProposal(keys, a);
     },

@@ -4,7 +4,9 @@
 // committed change triggers is listed in src/wiring/after-commit.ts; the CLI's back ends are in
 // src/wiring/cli-commands.ts. src/main.ts and src/wiring/ are the only files of src/ that
 // import adapters/.
+import { randomBytes } from 'node:crypto';
 import type { Server } from 'node:http';
+import { hostname } from 'node:os';
 import { resolve } from 'node:path';
 import type { Cluster, Redis } from 'ioredis';
 import { startWorkers, type ActiveJob } from '../adapters/bullmq/queues.ts';
@@ -22,10 +24,10 @@ import { createRedisFailureLimiter } from '../adapters/redis/auth-failure-limite
 import { failFast } from '../adapters/redis/connection.ts';
 import { createRedisLiveUpdates } from '../adapters/redis/live-updates.ts';
 import { createRedisSessionStore } from '../adapters/redis/sessions.ts';
-import { mountMcpGateway } from '../adapters/http/mcp-gateway.ts';
 import { readWithExecutionToken, returnExecutionToken } from './app/agent-execution.ts';
 import { returnCredential } from './app/task-credentials.ts';
 import type { CommitSubscriber } from './app/after-commit.ts';
+import { startCardRelay } from './app/card-relay.ts';
 import type { AppDeps } from './app/deps.ts';
 import type { ExecutionTuning } from './app/execution-deps.ts';
 import { loadConfig } from './config.ts';
@@ -34,6 +36,7 @@ import type { PlatformId } from './core/platform.ts';
 import type { ChatChannel } from './core/ports.ts';
 import { createLogger } from './logger.ts';
 import { buildAppDeps, MCP_PICKUP_WINDOW_MS, openRedis } from './wiring/app-deps.ts';
+import { mountMcpGatewayOnDemand } from './wiring/on-demand.ts';
 import { loadAuditSigner, startAuditSealing, type AuditTuning } from './wiring/audit-sealer.ts';
 import { checkPlatforms, createPlatforms, PLATFORMS } from './wiring/platforms.ts';
 import { readPolicy } from './wiring/policy-source.ts';
@@ -153,6 +156,7 @@ export async function start(env: Readonly<Record<string, string | undefined>>, o
 
   const notify = { ...deps, cards: app.cards, channels };
   const workers = await startWorkers(app.queueConfig, notifyHandlers(deps, notify, app.queues), quiet, app.queues);
+  const relay = startCardRelay({ ...notify, jobs: app.queues }, app.cardOutbox, { consumer: `${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}` });
   const executionWorkers = await startExecutionWorkers(app.queueConfig, app.executionQueueTuning, executionHandlers(x), quiet, app.executionQueues);
 
   const auth = createAgentAuthenticator({ policy, adminToken: config.adminToken, now: () => clock.now() });
@@ -170,7 +174,7 @@ export async function start(env: Readonly<Record<string, string | undefined>>, o
     deps,
     authenticate,
     registry: app.metrics.registry,
-    extend: [mountExecutionApi(x, authenticate), mountAuditApi(auditSigner), (router) => mountMcpGateway(router, { gateway, authenticate, version: COUNTERSIGN_VERSION })],
+    extend: [mountExecutionApi(x, authenticate), mountAuditApi(auditSigner), (router) => mountMcpGatewayOnDemand(router, { gateway, authenticate, version: COUNTERSIGN_VERSION })],
     takeToken: (p, viewer) => readWithExecutionToken(x, p, viewer),
     returnToken: async (p, token, credential) => {
       await returnExecutionToken(x, p.id, token);
@@ -229,9 +233,13 @@ export async function start(env: Readonly<Record<string, string | undefined>>, o
           server.drain(inFlightUntil),
           workers.close(jobsUntil(workers)),
           executionWorkers.close(jobsUntil(executionWorkers)),
+          // Cards in hand are posted; an entry not finished is reclaimed by another replica (or this one after a restart).
+          relay.stop(inFlightUntil),
         ]);
         // With Redis away, nothing below can be acknowledged: do not wait for it.
         const until = conns.outage.down() ? Date.now() : end;
+        // Follow-ups the requests left running (a new proposal's, answered before them).
+        await deps.commits.idle(until);
         // After requests and workers, so that what they recorded last is signed before the lease is handed over.
         await within(sealing.stop(), until);
         await within(app.close(), until);

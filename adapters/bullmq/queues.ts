@@ -32,8 +32,13 @@ export interface QueueConfig {
   notifyRetryLaterMs?: number;
   /** The same after a permanent refusal (wrong channel, bot not invited): only a person fixes that, so less often. */
   notifyPermanentRetryLaterMs?: number;
-  /** How often the expiry sweep runs (the safety net behind the per-proposal delayed jobs), ms. */
+  /**
+   * How often the expire sweep runs, ms: it expires every pending proposal past its deadline
+   * (the pending set's score), so a proposal expires within this long after its deadline.
+   */
   sweepEveryMs?: number;
+  /** How often the card repair runs (a pending proposal with a platform's card missing), ms. */
+  repairEveryMs?: number;
 }
 
 /** Every queue gets an error listener, so connection trouble is logged rather than printed. */
@@ -99,27 +104,25 @@ export interface Queues extends JobScheduler {
   close(): Promise<void>;
 }
 
-export function createQueues(config: QueueConfig, now: () => number = Date.now): Queues {
+export function createQueues(config: QueueConfig): Queues {
   const prefix = config.bullPrefix;
   const notifyQueue = new Queue<NotifyJob>(QUEUE_NAMES.notify, { connection: config.queueConnection, prefix });
   const expireQueue = new Queue<{ proposal_id: string }>(QUEUE_NAMES.expire, { connection: config.queueConnection, prefix });
   listenForErrors(config, notifyQueue, expireQueue);
   const attempts = config.notifyAttempts ?? 8;
-  const backoff = { type: 'exponential', delay: config.notifyBackoffMs ?? 1000 };
   const notifyBackoffOpts = { type: NOTIFY_BACKOFF, delay: config.notifyBackoffMs ?? 1000 };
   const notifyOpts = (data: NotifyJob) => ({ jobId: notifyJobId(data), attempts, backoff: notifyBackoffOpts, removeOnComplete: { count: 1000 }, removeOnFail: { count: 5000 } });
 
   return {
     notifyQueue,
     expireQueue,
-    async scheduleExpiry(proposalId, at) {
-      await expireQueue.add(
-        'expire',
-        { proposal_id: proposalId },
-        { jobId: `expire-${proposalId}`, delay: Math.max(0, at - now()), attempts: 5, backoff, removeOnComplete: true, removeOnFail: 1000 },
-      );
-    },
     async notify(jobs) {
+      // addBulk runs a MULTI even for one job: 1.8x the time of add.
+      const [only] = jobs;
+      if (jobs.length === 1 && only !== undefined) {
+        await notifyQueue.add(only.kind, only, notifyOpts(only));
+        return;
+      }
       await notifyQueue.addBulk(
         jobs.map((data) => ({
           name: data.kind,
@@ -157,8 +160,12 @@ export interface WorkerHandlers {
    * notifyPermanentRetryLaterMs for a permanent refusal).
    */
   notifyGaveUp(job: NotifyJob, error: unknown): Promise<boolean | void>;
+  /** A delayed per-proposal expire job, as releases before the expire sweep enqueued them. */
   expire(proposalId: string): Promise<void>;
+  /** Expires what is overdue. */
   sweep(): Promise<void>;
+  /** Re-posts cards that are missing (repair-cards.ts). */
+  repair(): Promise<void>;
 }
 
 /** A job a worker was still running when its close gave up waiting. */
@@ -234,14 +241,16 @@ export async function startWorkers(config: QueueConfig, handlers: WorkerHandlers
   });
   const expire = new Worker<{ proposal_id: string }>(
     QUEUE_NAMES.expire,
-    async (job) => (job.name === 'sweep' ? handlers.sweep() : handlers.expire(job.data.proposal_id)),
+    async (job) => (job.name === 'sweep' ? handlers.sweep() : job.name === 'repair' ? handlers.repair() : handlers.expire(job.data.proposal_id)),
     { connection: config.workerConnection, prefix, concurrency: 8 },
   );
   expire.on('failed', (job, err) => logger.warn({ job: job?.id, error: err.message }, 'expire job failed'));
   // Per reconnect attempt while Redis is away: the wiring's logger puts these at debug then (outage-log.ts).
   for (const w of [notify, expire]) w.on('error', (err) => logger.error({ error: err.message }, 'queue worker error'));
   const workers = boundedClose([notify, expire]);
-  await queues.expireQueue.upsertJobScheduler('expire-sweep', { every: config.sweepEveryMs ?? 30_000 }, { name: 'sweep', data: { proposal_id: '' } });
+  // One sweep for every replica (a scheduler is one job at a time, wherever it runs).
+  await queues.expireQueue.upsertJobScheduler('expire-sweep', { every: config.sweepEveryMs ?? 1000 }, { name: 'sweep', data: { proposal_id: '' } });
+  await queues.expireQueue.upsertJobScheduler('card-repair', { every: config.repairEveryMs ?? 30_000 }, { name: 'repair', data: { proposal_id: '' } });
   await Promise.all([notify.waitUntilReady(), expire.waitUntilReady()]);
   return workers;
 }

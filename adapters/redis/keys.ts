@@ -33,7 +33,7 @@ const PLATFORM_ID_PATTERN = /^[a-z][a-z0-9-]{0,31}$/;
 const RESERVED_FIRST_SEGMENTS: ReadonlySet<string> = new Set([
   'pending', 'status_counts', 'audit', 'proposal', 'idem', 'cards', 'token', 'ptoken', 'pickup',
   'agent-tokens', 'executing', 'revoked-agent', 'signing-key', 'changes', 'authfail', 'bull',
-  'restored-agent',
+  'restored-agent', 'card-outbox',
 ]);
 
 /** Policy ids (people, agents): what the policy schema allows, so no `:` and no glob characters. */
@@ -57,6 +57,8 @@ export interface RedisKeys {
   /** SCAN MATCH pattern for every key of this installation. */
   readonly pattern: string;
   readonly pending: string;
+  /** Stream: a new pending proposal's id, written by the create script, for the card relay (card-outbox.ts). */
+  readonly cardOutbox: string;
   readonly statusCounts: string;
   readonly audit: string;
   readonly auditHead: string;
@@ -155,6 +157,7 @@ export function redisKeys(prefix: string = DEFAULT_PREFIX): RedisKeys {
     tag,
     pattern: `${tag}:*`,
     pending: `${tag}:pending`,
+    cardOutbox: `${tag}:card-outbox`,
     statusCounts: `${tag}:status_counts`,
     audit,
     auditHead: `${tag}:audit:head`,

@@ -27,7 +27,7 @@ const whenFull = (source: string) => `#!lua flags=allow-oom\n${source}`;
 // `numberOfKeys: null`: the caller passes the count first (the retention and index scripts
 // take their own keys and then the search index lists of a batch).
 const COMMANDS = {
-  countersignCreateProposal: { numberOfKeys: 8, lua: `${AUDIT_LIB}\n${lua('create-proposal.lua')}` },
+  countersignCreateProposal: { numberOfKeys: 9, lua: `${AUDIT_LIB}\n${lua('create-proposal.lua')}` },
   countersignCommitProposal: { numberOfKeys: 5, lua: COMMIT_PROPOSAL },
   countersignCommitProposalWhenFull: { numberOfKeys: 5, lua: whenFull(COMMIT_PROPOSAL) },
   countersignAppendEvents: { numberOfKeys: 2, lua: APPEND_EVENTS },

@@ -75,6 +75,7 @@ export function createRedisProposalStore(redis: Redis | Cluster, opts: RedisStor
           auditHead: keys.auditHead,
           revokedAgent: keys.revokedAgent(proposal.agent),
           restoredAgent: keys.restoredAgent(proposal.agent),
+          cardOutbox: keys.cardOutbox,
         },
         {
           id: proposal.id,

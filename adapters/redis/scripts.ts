@@ -56,6 +56,8 @@ export interface CreateProposalKeys {
   /** The agent's kill switch (the token ledger's keys), checked in the same step. */
   revokedAgent: string;
   restoredAgent: string;
+  /** Where a new pending proposal's id goes for its card (card-outbox.ts). */
+  cardOutbox: string;
 }
 
 export interface CreateProposalArgs {
@@ -108,7 +110,7 @@ export function redisScripts(redis: Client): CountersignScripts {
       const reply = await runWithKeys(
         redis,
         'countersignCreateProposal',
-        [k.proposal, k.idempotency, k.pending, k.statusCounts, k.audit, k.auditHead, k.revokedAgent, k.restoredAgent],
+        [k.proposal, k.idempotency, k.pending, k.statusCounts, k.audit, k.auditHead, k.revokedAgent, k.restoredAgent, k.cardOutbox],
         [a.id, a.doc, String(a.version), a.status, a.agent, a.pendingScore, String(a.idempotencyTtlSeconds), String(a.proposedAt), ...eventArgs(a.events)],
       );
       if (!Array.isArray(reply) || reply.length !== 2) throw new Error('countersign create-proposal: unexpected reply');

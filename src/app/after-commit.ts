@@ -1,6 +1,6 @@
 import type { KnownAuditEvent } from '../core/audit.ts';
 import type { Proposal } from '../core/proposal.ts';
-import type { ChangeFeed, JobScheduler, Logger, Metrics } from '../core/ports.ts';
+import type { ChangeFeed, Logger, Metrics } from '../core/ports.ts';
 
 // What happens after a change is committed: a list of subscribers registered once, at wiring
 // (src/wiring/after-commit.ts). Every use case commits through mutate() (or submitProposal),
@@ -34,7 +34,24 @@ export interface CommitSubscriber {
 export interface CommitFlow {
   /** Runs every subscriber for `first`, then for each commit they made, in order. */
   dispatch(first: Committed): Promise<void>;
+  /**
+   * The same, for a caller that answers before the follow-ups have run (a new proposal's 201:
+   * nothing in it depends on them, and each has its own safety net should the process die).
+   * Resolves at once, unless BACKGROUND_LIMIT dispatches are still running: then when this one
+   * ends, so that a flood slows its senders down instead of piling up follow-ups in memory.
+   */
+  dispatchInBackground(first: Committed): Promise<void>;
+  /** Resolves when no background dispatch is running, or at `until` (ms since the epoch), whichever comes first. */
+  idle(until?: number): Promise<void>;
+  /**
+   * Waits for this process's background follow-ups of `proposalId` (an allowed proposal's
+   * token being issued while its agent already reads it); resolves true when there were any.
+   */
+  settled(proposalId: string): Promise<boolean>;
 }
+
+/** Background dispatches at once before a new one is awaited by its caller. */
+export const BACKGROUND_LIMIT = 256;
 
 export interface CommitFlowWiring extends CommitFlow {
   /** Called once, at wiring: the subscribers, in the order they are listed. */
@@ -53,10 +70,39 @@ export class FollowUpFailed extends Error {
 
 export function createCommitFlow(logger: Logger): CommitFlowWiring {
   let subscribers: readonly CommitSubscriber[] | null = null;
-  return {
+  const running = new Set<Promise<void>>();
+  const byProposal = new Map<string, Promise<void>>();
+  const flow: CommitFlowWiring = {
     subscribe(list) {
       if (subscribers !== null) throw new Error('the after-commit subscribers are registered once, at wiring');
       subscribers = [...list];
+    },
+    dispatchInBackground(first) {
+      // dispatch() logs its subscribers' failures; what is left is a flow without subscribers.
+      const done: Promise<void> = flow.dispatch(first).catch((err: unknown) => logger.error({ err, proposal_id: first.after.id }, 'follow-ups after a committed change failed'));
+      running.add(done);
+      byProposal.set(first.after.id, done);
+      void done.finally(() => {
+        running.delete(done);
+        if (byProposal.get(first.after.id) === done) byProposal.delete(first.after.id);
+      });
+      return running.size > BACKGROUND_LIMIT ? done : Promise.resolve();
+    },
+    async settled(proposalId) {
+      const done = byProposal.get(proposalId);
+      if (done === undefined) return false;
+      await done;
+      return true;
+    },
+    async idle(until = Infinity) {
+      let timer: NodeJS.Timeout | undefined;
+      const late = until === Infinity ? [] : [new Promise<void>((r) => (timer = setTimeout(r, Math.max(0, until - Date.now()))))];
+      // Dispatches started while waiting (a follow-up's own commits run inside theirs) are waited for too.
+      while (running.size > 0) {
+        const settled = await Promise.race([Promise.all([...running]).then(() => true), ...late.map((p) => p.then(() => false))]);
+        if (!settled) break;
+      }
+      clearTimeout(timer);
     },
     async dispatch(first) {
       const list = subscribers;
@@ -78,6 +124,7 @@ export function createCommitFlow(logger: Logger): CommitFlowWiring {
       }
     },
   };
+  return flow;
 }
 
 const statusChanged = (c: Committed) => c.before === null || c.before.status !== c.after.status;
@@ -100,16 +147,6 @@ export function countDecisions(metrics: Metrics): CommitSubscriber {
       if (before?.status === 'pending' && after.status !== 'pending' && after.resolution !== null) {
         metrics.decisionRecorded(after.status, (after.resolution.at - after.created_at) / 1000);
       }
-    },
-  };
-}
-
-/** A new pending proposal gets a delayed job at its deadline. */
-export function scheduleExpiry(jobs: Pick<JobScheduler, 'scheduleExpiry'>): CommitSubscriber {
-  return {
-    name: 'schedule-expiry',
-    async onCommitted({ before, after }) {
-      if (before === null && after.status === 'pending' && after.expires_at !== null) await jobs.scheduleExpiry(after.id, after.expires_at);
     },
   };
 }

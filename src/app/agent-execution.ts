@@ -37,9 +37,12 @@ export async function takeExecutionToken(x: ExecutionDeps, p: Proposal, viewer: 
 }
 
 /** takeExecutionToken for the agent's read: also the proposal that read shows (see TakenToken). */
-export async function readWithExecutionToken(x: ExecutionDeps, p: Proposal, viewer: Viewer): Promise<TakenToken> {
+export async function readWithExecutionToken(x: ExecutionDeps, read: Proposal, viewer: Viewer): Promise<TakenToken> {
+  if (viewer.kind !== 'agent' || viewer.id !== read.agent) return { token: null, proposal: read };
+  // Allowed by policy and answered before its token was issued: a read that comes at once
+  // (served by this process) waits for the issue instead of answering "approved, no token".
+  const p = read.status === 'approved' && (await x.app.commits.settled(read.id)) ? ((await x.app.store.get(read.id)) ?? read) : read;
   const none = { token: null, proposal: p };
-  if (viewer.kind !== 'agent' || viewer.id !== p.agent) return none;
   if (p.execution?.mode !== 'poll' || (p.status !== 'approved' && p.status !== 'executing')) return none;
   const jti = p.execution.token_id;
   // A task with a login: the token waits until the login is there to go with it.

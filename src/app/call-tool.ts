@@ -214,7 +214,7 @@ async function finish(g: GatewayDeps, p: Proposal, result: ExecutionResult): Pro
     after = step.next;
     // The outcome is committed: what follows (the change published, a thread reply) and the
     // tracking's removal need not hold the agent's answer up; the flow logs its own failures.
-    void app.commits.dispatch({ before: p, after, events: step.events });
+    void app.commits.dispatchInBackground({ before: p, after, events: step.events });
   } else {
     after = (await mutate(app, p.id, (cur, now) => finishExecution(cur, result, 'system', now))).proposal;
   }

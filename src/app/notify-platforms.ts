@@ -7,8 +7,9 @@ import type { CommitSubscriber } from './after-commit.ts';
 import type { AppDeps } from './deps.ts';
 
 // Cards and thread replies on every platform of the proposal's route, as notify jobs (one per
-// platform, so a slow or failing platform never repeats work on another): a new pending
-// proposal posts its card; every later commit updates it and replies in its thread.
+// platform, so a slow or failing platform never repeats work on another): every commit after
+// the first updates the cards and replies in their threads. A new pending proposal's cards are
+// posted by the card relay from the outbox its create step wrote (card-relay.ts).
 
 export function platformsFor(deps: Pick<AppDeps, 'policy'>, p: Proposal): PlatformId[] {
   return p.decision.effect === 'approve' ? deps.policy.platformsOf(p.decision.route) : [];
@@ -29,16 +30,12 @@ export function notifyPlatforms(deps: Pick<AppDeps, 'policy' | 'jobs'>): CommitS
   return {
     name: 'notify-platforms',
     async onCommitted({ before, after, events }) {
-      const platforms = platformsFor(deps, after);
-      const jobs: NotifyJob[] =
-        before === null
-          ? after.status === 'pending'
-            ? platforms.map((platform) => ({ kind: 'post', proposal_id: after.id, platform }))
-            : []
-          : [
-              ...platforms.map((platform): NotifyJob => ({ kind: 'update', proposal_id: after.id, platform, version: after.version })),
-              ...replyJobs(deps, after, events, String(after.version)),
-            ];
+      // A new proposal's cards come from the card outbox (card-relay.ts), written with it.
+      if (before === null) return;
+      const jobs: NotifyJob[] = [
+        ...platformsFor(deps, after).map((platform): NotifyJob => ({ kind: 'update', proposal_id: after.id, platform, version: after.version })),
+        ...replyJobs(deps, after, events, String(after.version)),
+      ];
       if (jobs.length > 0) await deps.jobs.notify(jobs);
     },
   };

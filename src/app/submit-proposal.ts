@@ -49,7 +49,9 @@ export async function submitProposal(deps: AppDeps, agent: AgentSpec, input: Pro
   const { requestKey = null, signedAt = null } = request;
   const draft = draftProposal(deps, agent, asMcpCall(deps, input), now);
   const implicit = requestKey === null ? undefined : { key: requestKey, ttlSeconds: IMPLICIT_KEY_TTL_SECONDS };
-  const result = await storeProposal(deps, draft, implicit, signedAt);
+  // The 201 says what the policy decided and nothing a follow-up does (the token is handed on a
+  // later read, the card is posted from the outbox): the agent does not wait for them.
+  const result = await storeProposal(deps, draft, implicit, signedAt, 'background');
   if (!result.created) {
     if (requestDigest(result.existing) !== requestDigest(draft.proposal)) {
       throw new ConflictError(`idempotency_key "${input.idempotency_key ?? ''}" was already used for a different proposal (${result.existing.id})`);
@@ -118,7 +120,7 @@ export async function storeProposal(
   { proposal, events }: ProposalDraft,
   implicit: ImplicitKey | undefined,
   signedAt: number | null,
-  /** `background`: the follow-ups run after this returns (the gateway's allowed calls: nobody waits on them). */
+  /** `background`: the follow-ups run after this returns (CommitFlow.dispatchInBackground). */
   followUps: 'await' | 'background' = 'await',
 ): Promise<{ created: true } | { created: false; existing: Proposal }> {
   const proposedAt = signedAt === null ? proposal.created_at : Math.min(signedAt, proposal.created_at);
@@ -129,8 +131,8 @@ export async function storeProposal(
   }
   if (!result.created) return result;
   deps.metrics.proposalSubmitted(proposal.decision.effect);
-  const dispatched = deps.commits.dispatch({ before: null, after: proposal, events });
-  if (followUps === 'await') await dispatched;
+  const committed = { before: null, after: proposal, events };
+  await (followUps === 'await' ? deps.commits.dispatch(committed) : deps.commits.dispatchInBackground(committed));
   return { created: true };
 }
 

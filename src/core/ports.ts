@@ -165,8 +165,29 @@ export type NotifyJob =
 
 /** Background work, run at least once by a queue with retries; each job is idempotent. */
 export interface JobScheduler {
-  scheduleExpiry(proposalId: string, at: number): Promise<void>;
   notify(jobs: NotifyJob[]): Promise<void>;
+}
+
+/** A new pending proposal waiting for its cards, as the card outbox holds it. */
+export interface OutboxEntry {
+  /** The outbox's own id for the entry (what `done` takes). */
+  id: string;
+  proposal_id: string;
+}
+
+/**
+ * New cards to post. ProposalStore.create puts each new pending proposal here in the same step
+ * as the proposal itself (nothing to lose between the commit and a queue), and the card relay
+ * (src/app/card-relay.ts) takes them. An entry taken stays claimed by its consumer until
+ * `done`; one whose consumer died is handed to another by `reclaim`.
+ */
+export interface CardOutbox {
+  /** Up to `max` entries nobody has taken, waiting up to `blockMs` for the first; [] when none came. */
+  take(consumer: string, max: number, blockMs: number): Promise<OutboxEntry[]>;
+  /** Entries another consumer took more than `minIdleMs` ago and never finished: now `consumer`'s. */
+  reclaim(consumer: string, minIdleMs: number, max: number): Promise<OutboxEntry[]>;
+  /** The entries' cards are posted, or handed to the notify queue: forgotten. */
+  done(entries: readonly OutboxEntry[]): Promise<void>;
 }
 
 /** Tells every replica that a proposal changed, so long-polls wake up wherever they wait. */

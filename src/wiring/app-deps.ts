@@ -2,6 +2,7 @@
 // after-commit flow) on Redis and BullMQ, for the server (src/main.ts) and for the CLI
 // commands that change state (src/wiring/cli-commands.ts).
 import type { Cluster, Redis } from 'ioredis';
+import { createRedisCardOutbox, type RedisCardOutbox } from '../../adapters/redis/card-outbox.ts';
 import { createQueues, type QueueConfig, type Queues } from '../../adapters/bullmq/queues.ts';
 import { createExecutionQueues, DEFAULT_EXECUTION_QUEUE_TUNING, type ExecutionQueues, type ExecutionQueueTuning } from '../../adapters/bullmq/execution-queues.ts';
 import { consoleProposalUrl } from '../../adapters/console/platform.ts';
@@ -110,6 +111,8 @@ export interface AppParts<M extends Metrics> {
   changes: RedisChangeFeed;
   /** The MCP gateway's upstream servers (connected on first use). */
   upstreams: ToolUpstreams;
+  /** New pending proposals' cards, for the card relay (src/app/card-relay.ts). */
+  cardOutbox: RedisCardOutbox;
   close(): Promise<void>;
 }
 
@@ -132,7 +135,7 @@ export async function buildAppDeps<M extends Metrics>(config: Config, policy: Co
     workerConnection: conns.workerConnection,
     ...options.tuning,
   };
-  const queues = createQueues(queueConfig, () => clock.now());
+  const queues = createQueues(queueConfig);
   const executionQueueTuning = { ...DEFAULT_EXECUTION_QUEUE_TUNING, ...options.execution };
   const executionQueues = createExecutionQueues(queueConfig, executionQueueTuning, () => clock.now());
   const queueCounts = async () => ({ ...(await queues.counts()), ...(await executionQueues.counts()) });
@@ -185,6 +188,7 @@ export async function buildAppDeps<M extends Metrics>(config: Config, policy: Co
     tuning: { ...DEFAULT_EXECUTION_TUNING, ...options.execution },
   };
   commits.subscribe([...afterCommitSubscribers(deps, x), ...(options.observers ?? [])]);
+  const cardOutbox = createRedisCardOutbox(conns.redis, storeOptions);
   return {
     deps,
     metrics,
@@ -196,7 +200,9 @@ export async function buildAppDeps<M extends Metrics>(config: Config, policy: Co
     executionQueueTuning,
     changes,
     upstreams,
+    cardOutbox,
     async close() {
+      await cardOutbox.close();
       await upstreams.close();
       await Promise.all(issuers.map((i) => i.close()));
       await queues.close();

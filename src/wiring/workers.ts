@@ -16,10 +16,8 @@ export function notifyHandlers(deps: AppDeps, notify: NotifyDeps, queues: Queues
     notify: (job) => deliverNotification(notify, job),
     notifyGaveUp: (job, error) => recordCardFailure(notify, job, error),
     expire: async (id) => void (await expireProposal(deps, id)),
-    sweep: async () => {
-      await expireOverdue(deps);
-      await repairMissingCards({ ...notify, jobs: queues });
-    },
+    sweep: async () => void (await expireOverdue(deps)),
+    repair: async () => void (await repairMissingCards({ ...notify, jobs: queues })),
   };
 }
 

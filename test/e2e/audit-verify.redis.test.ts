@@ -158,13 +158,17 @@ describe('audit verify and export against a sealed log', () => {
 
   it('an entry planted with a seq below the log start is caught, not skipped', async () => {
     const all = (await redis.xrange(audit(), '-', '+')) as StreamEntry[];
-    const [id4, l4] = all[3]!;
-    const planted = fieldsOf(l4);
+    // After the 4th entry or the first one after it with a free stream id behind it (entries
+    // written in the same millisecond take consecutive ids).
+    const after = (id: string) => `${id.split('-')[0]}-${Number(id.split('-')[1]) + 1}`;
+    const at = all.findIndex(([id], i) => i >= 3 && all[i + 1]?.[0] !== after(id));
+    const [idAt, lAt] = all[at]!;
+    const planted = fieldsOf(lAt);
     planted.set('seq', '0');
     await redis.del(audit());
     for (const [id, l] of all) {
       await redis.xadd(audit(), id, ...l);
-      if (id === id4) await redis.xadd(audit(), `${id.split('-')[0]}-${Number(id.split('-')[1]) + 1}`, ...[...planted].flat());
+      if (id === idAt) await redis.xadd(audit(), after(id), ...[...planted].flat());
     }
     try {
       const res = await countersign(['audit', 'verify', '--keys', keysFile], env);

@@ -38,10 +38,11 @@ describe('a token that expires in the queue', () => {
       const { body } = await app.ops.propose(actionBody('deploy', 'late-1'));
       id = body.id;
       expect(body.status).toBe('approved');
+      // The 201 comes before the token is issued; a read waits for it (same process).
+      const before = await app.ops.request('GET', `/v1/proposals/${body.id}`);
       const job = await queue.queue.getJob(body.id);
       expect(job).toBeDefined();
       expect(job!.data).toEqual({ proposal_id: body.id }); // ids only: no token in job data
-      const before = await app.ops.request('GET', `/v1/proposals/${body.id}`);
       expect(Date.parse(before.body.execution.token_expires_at) - Date.now()).toBeLessThanOrEqual(1000);
       clock.offset += 2000;
     } finally {

@@ -6,6 +6,7 @@ import { recordDecision } from '../../src/app/record-decision.ts';
 import { proposalBody } from '../helpers/agent.ts';
 import { startTestApp, type TestApp } from '../helpers/app.ts';
 import { sign } from '../../src/core/signing.ts';
+import { redisKeys } from '../../adapters/redis/keys.ts';
 
 // The notify queue against a scripted chat channel: it fails when told to, records every
 // call, and lets a test wait for a call instead of sleeping.
@@ -131,7 +132,8 @@ describe('notify queue', () => {
       return found.includes('card_failed') ? found : null;
     });
     expect(types).toContain('card_failed');
-    expect(of(body.id).filter((c) => c.op === 'post')).toHaveLength(3);
+    // One attempt at once by the card relay, then the notify queue's 3 (notifyAttempts).
+    expect(of(body.id).filter((c) => c.op === 'post')).toHaveLength(4);
     expect((await app.admin<{ status: string }>(`/v1/proposals/${body.id}`)).body.status).toBe('pending');
   });
 });
@@ -157,7 +159,7 @@ describe('logs', () => {
 });
 
 describe('repair sweep', () => {
-  it('posts the card of a pending proposal whose post job was never enqueued (a crash after the commit)', async () => {
+  it('posts the card of a pending proposal that never reached the card outbox (stored by a release before it, its post job lost)', async () => {
     const { createRedisCardRefStore } = await import('../../adapters/redis/card-ref-store.ts');
     const { repairMissingCards } = await import('../../src/app/repair-cards.ts');
     const { deps } = app.running;
@@ -165,7 +167,10 @@ describe('repair sweep', () => {
     const template = (await app.billing.propose(proposalBody({ intent: 'template' }))).body.id as string;
     const base = (await deps.store.get(template))!;
     const orphan = { ...base, id: `p_${'0'.repeat(10)}${'z'.repeat(16)}`, intent: 'orphaned by a crash', created_at: Date.now() - 120_000 };
-    expect(await deps.store.create(orphan, [])).toEqual({ created: true });
+    // Written as the old create script did: the proposal and its place in the pending set, no outbox entry.
+    const keys = redisKeys(app.prefix);
+    await app.running.redis.hset(keys.proposal(orphan.id), 'doc', JSON.stringify(orphan), 'version', '1', 'status', 'pending', 'agent', orphan.agent);
+    await app.running.redis.zadd(keys.pending, String(orphan.expires_at), orphan.id);
     const repaired = await repairMissingCards({
       ...deps,
       cards: createRedisCardRefStore(app.running.redis, { prefix: app.prefix }),

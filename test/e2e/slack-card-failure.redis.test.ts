@@ -99,6 +99,7 @@ beforeAll(async () => {
       notifyGaveUp: (job, error) => recordCardFailure(deps, job, error),
       expire: async () => undefined,
       sweep: async () => undefined,
+      repair: async () => undefined,
     },
     logger,
     queues,

@@ -49,8 +49,8 @@ describe('key names shared with other versions', () => {
       const p = newPrefix();
       expect(redisKeys(p).bull).toBe(`{${p}}:bull`);
       const given = createQueues({ bullPrefix: redisKeys(p).bull, queueConnection, workerConnection: queueConnection });
-      await given.scheduleExpiry('p_given', Date.now() + 60_000);
-      expect(await node.exists(`{${p}}:bull:expire:expire-p_given`)).toBe(1);
+      await given.notify([{ kind: 'post', proposal_id: 'p_given', platform: 'slack' }]);
+      expect(await node.exists(`{${p}}:bull:notify:post-p_given-slack`)).toBe(1);
       await given.close();
     } finally {
       await queueConnection.quit();

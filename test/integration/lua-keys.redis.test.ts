@@ -106,7 +106,8 @@ describe('every key a script touches is one of its KEYS', () => {
       await store().commit(bump(p, { status: 'approved', expires_at: null }), 1, [event(p, 'approval_recorded', { person: 'alice' }), event(p, 'decided', { status: 'approved' })]);
     });
     expect(runs).toHaveLength(2);
-    expect(runs.flatMap((r) => r.commands).filter((c) => c.name === 'xadd')).toHaveLength(4);
+    // Four audit events, and the new pending proposal's entry in the card outbox.
+    expect(runs.flatMap((r) => r.commands).filter((c) => c.name === 'xadd')).toHaveLength(5);
     // The search index is the indexer's (below), not the commit's.
     expect(runs.flatMap((r) => r.commands).filter((c) => c.name === 'lpush')).toEqual([]);
     expect(undeclared(runs)).toEqual([]);

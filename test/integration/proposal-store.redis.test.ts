@@ -24,13 +24,37 @@ describe('the create script', () => {
     const headBefore = await redis.hget(keys.auditHead, 'seq');
     await expect(
       scripts.createProposal(
-        { proposal: keys.proposal(id), idempotency: keys.idempotency('a', ''), pending: keys.pending, statusCounts: keys.statusCounts, audit: keys.audit, auditHead: keys.auditHead, revokedAgent: keys.revokedAgent('a'), restoredAgent: keys.restoredAgent('a') },
+        { proposal: keys.proposal(id), idempotency: keys.idempotency('a', ''), pending: keys.pending, statusCounts: keys.statusCounts, audit: keys.audit, auditHead: keys.auditHead, revokedAgent: keys.revokedAgent('a'), restoredAgent: keys.restoredAgent('a'), cardOutbox: keys.cardOutbox },
         { id, doc: '{}', version: 1, status: 'pending', agent: 'a', pendingScore: '+inf', idempotencyTtlSeconds: 0, proposedAt: Date.now(), events: [event] },
       ),
     ).rejects.toThrow(/digest must be 64 hex digits/);
     expect(await redis.exists(keys.proposal(id))).toBe(0);
     expect(await redis.zscore(keys.pending, id)).toBeNull();
     expect(await redis.hget(keys.auditHead, 'seq')).toBe(headBefore);
+  });
+
+  it('puts a new pending proposal in the card outbox in the same step, and nothing else there; a wrong-typed outbox refuses before any write', async () => {
+    const own = newPrefix();
+    const keys = redisKeys(own);
+    const store = createRedisProposalStore(redis, { prefix: own });
+    const pending = proposal();
+    await store.create(pending, [event(pending, 'proposal_received')]);
+    const denied = { ...proposal(), status: 'rejected' as const, expires_at: null };
+    await store.create(denied, [event(denied, 'proposal_received')]);
+    const entries = (await redis.xrange(keys.cardOutbox, '-', '+')) as [string, string[]][];
+    expect(entries.map(([, f]) => f)).toEqual([['p', pending.id]]);
+
+    await redis.del(keys.cardOutbox);
+    await redis.set(keys.cardOutbox, 'not a stream');
+    const next = proposal();
+    const seqBefore = await redis.hget(keys.auditHead, 'seq');
+    await expect(store.create(next, [event(next, 'proposal_received')])).rejects.toThrow(/card outbox holds a string, not a stream/);
+    expect(await redis.exists(keys.proposal(next.id))).toBe(0);
+    expect(await redis.zscore(keys.pending, next.id)).toBeNull();
+    expect(await redis.hget(keys.auditHead, 'seq')).toBe(seqBefore);
+    // A proposal that needs no card does not touch the outbox: the same broken key does not refuse it.
+    const allowed = { ...proposal(), status: 'approved' as const, expires_at: null };
+    await expect(store.create(allowed, [event(allowed, 'proposal_received')])).resolves.toEqual({ created: true });
   });
 
   it('appends each event with its digest and seq, and no hash (chain step 3: computed in Node)', async () => {

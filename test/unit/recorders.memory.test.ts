@@ -23,20 +23,17 @@ describe('manual clock', () => {
 });
 
 describe('memory JobScheduler', () => {
-  it('records expiries and notify jobs in order, and fails the next call on demand without recording it', async () => {
+  it('records notify jobs in order, and fails the next call on demand without recording it', async () => {
     const jobs = createMemoryJobScheduler();
-    await jobs.scheduleExpiry('p_1', T0);
     await jobs.notify([{ kind: 'post', proposal_id: 'p_1', platform: 'slack' }, { kind: 'update', proposal_id: 'p_1', platform: 'teams', version: 2 }]);
     jobs.failNext(new Error('redis down'), 'notify');
-    await jobs.scheduleExpiry('p_2', T0 + 1);
     await expect(jobs.notify([{ kind: 'post', proposal_id: 'p_2', platform: 'slack' }])).rejects.toThrow('redis down');
     await jobs.notify([{ kind: 'post', proposal_id: 'p_3', platform: 'slack' }]);
-    expect(jobs.expiries).toEqual([{ proposalId: 'p_1', at: T0 }, { proposalId: 'p_2', at: T0 + 1 }]);
     expect(jobs.notified.map((j) => `${j.kind} ${j.proposal_id} ${j.platform}`)).toEqual(['post p_1 slack', 'update p_1 teams', 'post p_3 slack']);
     jobs.failNext();
-    await expect(jobs.scheduleExpiry('p_4', T0)).rejects.toThrow(/unavailable/);
+    await expect(jobs.notify([{ kind: 'post', proposal_id: 'p_4', platform: 'slack' }])).rejects.toThrow(/unavailable/);
     jobs.clear();
-    expect([jobs.expiries, jobs.notified]).toEqual([[], []]);
+    expect(jobs.notified).toEqual([]);
   });
 });
 

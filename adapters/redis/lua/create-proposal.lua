@@ -1,5 +1,7 @@
 -- KEYS: 1 proposal hash, 2 idempotency key, 3 pending zset, 4 status counts, 5 audit stream, 6 audit head,
---       7 the agent's revoked-agent time, 8 its restored-agent time (the token ledger's)
+--       7 the agent's revoked-agent time, 8 its restored-agent time (the token ledger's),
+--       9 the card outbox stream: a new pending proposal's id goes there in this same step, so
+--         its card is posted (card-relay.ts) even when the process dies right after the commit
 -- ARGV: 1 id, 2 doc (JSON), 3 version, 4 status, 5 agent, 6 pending score (expires_at or +inf),
 --       7 idempotency TTL in seconds ('0': the proposal has no idempotency key and KEYS[2] is unused),
 --       8 when the agent proposed (ms: the earlier of its signed time and created_at), 9.. event groups (see audit-append.lua)
@@ -18,6 +20,7 @@ local bad = audit_events_error(HEAD + 1)
   or audit_keys_error(KEYS[5], KEYS[6])
   or type_error(KEYS[7], 'string', "the agent's revocation time")
   or type_error(KEYS[8], 'string', "the agent's restore time")
+  or (status == 'pending' and type_error(KEYS[9], 'stream', 'the card outbox'))
   or count_error(redis.call('HGET', KEYS[4], status), 'the status count it adds to')
 if bad then return redis.error_reply(bad) end
 local revoked_at = redis.call('GET', KEYS[7])
@@ -43,6 +46,7 @@ if idem_ttl > 0 then
 end
 if status == 'pending' then
   redis.call('ZADD', KEYS[3], ARGV[6], id)
+  redis.call('XADD', KEYS[9], '*', 'p', id)
 end
 redis.call('HINCRBY', KEYS[4], status, 1)
 append_audit_events(KEYS[5], KEYS[6], HEAD + 1)

@@ -5,9 +5,10 @@ import { deliverNotification, type NotifyDeps } from '../../../src/app/deliver-n
 import type { AppDeps } from '../../../src/app/deps.ts';
 import { checkTokenExpiry, runExecution } from '../../../src/app/execute-approved.ts';
 import { DEFAULT_EXECUTION_TUNING, type ExecutionDeps, type ExecutionTuning } from '../../../src/app/execution-deps.ts';
-import { expireProposal } from '../../../src/app/proposals.ts';
+import { expireOverdue } from '../../../src/app/proposals.ts';
 import { recordDecision, type DecisionResult } from '../../../src/app/record-decision.ts';
 import { submitProposal } from '../../../src/app/submit-proposal.ts';
+import { relayCards } from '../../../src/app/card-relay.ts';
 import type { AuditEventType } from '../../../src/core/audit.ts';
 import type { CardModel, CardRef, ThreadReply } from '../../../src/core/card.ts';
 import type { PlatformId } from '../../../src/core/platform.ts';
@@ -30,6 +31,7 @@ import { createMemoryJobScheduler, type MemoryJobScheduler } from './job-schedul
 import { createMemoryLogger, type MemoryLogger } from './logger.ts';
 import { createMemoryMetrics, type MemoryMetrics } from './metrics.ts';
 import { createMemoryProposalStore, type MemoryProposalStore } from './proposal-store.ts';
+import { createMemoryCardOutbox, type MemoryCardOutbox } from './card-outbox.ts';
 import { createMemoryTokenLedger, type MemoryTokenLedger } from './token-ledger.ts';
 
 // countersign's use cases wired on the in-memory fakes, the way src/wiring/app-deps.ts wires
@@ -200,7 +202,8 @@ export async function createMemoryApp(options: MemoryAppOptions = {}) {
   const audit: MemoryAuditLog = createMemoryAuditLog({ clock });
   const ledger: MemoryTokenLedger = createMemoryTokenLedger({ clock });
   // As in Redis, where both read the same keys: the kill switch the ledger keeps is what the store refuses by.
-  const store: MemoryProposalStore = createMemoryProposalStore({ audit, clock, revocations: { revocation: (agent) => ledger.revocation(agent) } });
+  const outbox: MemoryCardOutbox = createMemoryCardOutbox(() => clock.now());
+  const store: MemoryProposalStore = createMemoryProposalStore({ audit, clock, revocations: { revocation: (agent) => ledger.revocation(agent) }, outbox });
   const jobs: MemoryJobScheduler = createMemoryJobScheduler();
   const changes: MemoryChangeFeed = createMemoryChangeFeed();
   const logger: MemoryLogger = createMemoryLogger();
@@ -242,10 +245,10 @@ export async function createMemoryApp(options: MemoryAppOptions = {}) {
 
   // What the tests already ran, so each recorded job runs once.
   const ran = new WeakSet<NotifyJob>();
-  const done = { expiries: new Set<number>(), tokenExpiries: new Set<number>(), callbacks: 0 };
+  const done = { tokenExpiries: new Set<number>(), callbacks: 0 };
 
   const app = {
-    clock, policy, audit, store, jobs, changes, logger, metrics, cards, ledger, queue, executor, callbacks, channels, signer, deps, x, notify,
+    clock, policy, audit, store, jobs, changes, logger, metrics, cards, ledger, queue, executor, callbacks, channels, signer, deps, x, notify, outbox,
 
     channel(platform: PlatformId): RecordingChannel {
       const c = channels.get(platform);
@@ -260,8 +263,18 @@ export async function createMemoryApp(options: MemoryAppOptions = {}) {
     },
 
     /** Submits as `agent` (billing-agent); the request is completed with the schema's defaults. */
+    /** Submits as `agent` (billing-agent), and waits for the follow-ups the 201 does not wait for. */
     async submit(request: ProposalRequest = {}, agent = 'billing-agent', requestKey: string | null = null): Promise<Proposal> {
-      return (await submitProposal(deps, app.agent(agent), app.input(request), { requestKey })).proposal;
+      const { proposal } = await submitProposal(deps, app.agent(agent), app.input(request), { requestKey });
+      await commits.idle();
+      return proposal;
+    },
+
+    /** What the card relay does with what the outbox holds: cards posted (or queued, on failure); returns the entries left. */
+    async relayCards(): Promise<string[]> {
+      const entries = await outbox.take('memory-relay', 1000, 0);
+      await outbox.done(await relayCards({ ...notify, jobs }, entries));
+      return outbox.waiting();
     },
 
     input(request: ProposalRequest = {}) {
@@ -298,8 +311,9 @@ export async function createMemoryApp(options: MemoryAppOptions = {}) {
       return jobs.notified.filter((j) => !ran.has(j));
     },
 
-    /** Runs every recorded notify job not yet run, in order (as the notify worker would); returns the failures. */
+    /** Relays the outbox's new cards, then runs every recorded notify job not yet run, in order (as the notify worker would); returns the failures. */
     async runNotifyJobs(): Promise<{ job: NotifyJob; error: unknown }[]> {
+      await app.relayCards();
       const failed: { job: NotifyJob; error: unknown }[] = [];
       for (let next = app.notifyJobs()[0]; next !== undefined; next = app.notifyJobs()[0]) {
         ran.add(next);
@@ -329,13 +343,9 @@ export async function createMemoryApp(options: MemoryAppOptions = {}) {
       await callbackGaveUp(x, proposalId, status, attempts, error);
     },
 
-    /** Runs the delayed jobs that are due now: proposal expiries, then token expiries. */
+    /** Runs what is due now: the expire sweep, then the delayed token expiries. */
     async runDue(): Promise<void> {
-      for (const [i, job] of jobs.expiries.entries()) {
-        if (done.expiries.has(i) || job.at > clock.now()) continue;
-        done.expiries.add(i);
-        await expireProposal(deps, job.proposalId);
-      }
+      await expireOverdue(deps);
       for (const [i, job] of queue.tokenExpiries.entries()) {
         if (done.tokenExpiries.has(i) || job.at > clock.now()) continue;
         done.tokenExpiries.add(i);

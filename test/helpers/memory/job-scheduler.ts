@@ -6,27 +6,19 @@ import { failNext } from './fail-next.ts';
 // `failNext` makes the next call reject, as a queue does when Redis is gone.
 
 export interface MemoryJobScheduler extends JobScheduler {
-  /** Every scheduleExpiry call, in order. */
-  readonly expiries: { proposalId: string; at: number }[];
   /** Every notify job, in the order of the calls that enqueued them. */
   readonly notified: NotifyJob[];
-  /** The next call (of `method`, or of either) rejects with `error` and records nothing. */
-  failNext(error?: Error, method?: 'scheduleExpiry' | 'notify'): void;
+  /** The next call rejects with `error` and records nothing. */
+  failNext(error?: Error, method?: 'notify'): void;
   clear(): void;
 }
 
 export function createMemoryJobScheduler(): MemoryJobScheduler {
-  const expiries: { proposalId: string; at: number }[] = [];
   const notified: NotifyJob[] = [];
-  const failures = failNext<'scheduleExpiry' | 'notify'>();
+  const failures = failNext<'notify'>();
 
   return {
-    expiries,
     notified,
-    async scheduleExpiry(proposalId, at) {
-      failures.check('scheduleExpiry');
-      expiries.push({ proposalId, at });
-    },
     async notify(jobs) {
       failures.check('notify');
       notified.push(...jobs.map((j) => structuredClone(j)));
@@ -35,7 +27,6 @@ export function createMemoryJobScheduler(): MemoryJobScheduler {
       failures.add(error, method);
     },
     clear() {
-      expiries.length = 0;
       notified.length = 0;
     },
   };

@@ -4,6 +4,7 @@ import type { Clock, CreateResult, ImplicitKey, ProposalStore } from '../../../s
 import { STATUSES } from '../../../src/core/proposal.ts';
 import type { Proposal, Status } from '../../../src/core/proposal.ts';
 import type { MemoryAuditLog } from './audit-log.ts';
+import type { MemoryCardOutbox } from './card-outbox.ts';
 import type { MemoryRevocations } from './token-ledger.ts';
 
 // The proposal store in memory, held to the Redis adapter's behaviour by
@@ -34,7 +35,7 @@ function statusFrom(to: Status): Set<Status> {
 /** The statuses each status may follow: the rule the commit script enforces. */
 const ALLOWED_FROM = Object.fromEntries(STATUSES.map((to) => [to, statusFrom(to)])) as Record<Status, Set<Status>>;
 
-export function createMemoryProposalStore(opts: { audit: MemoryAuditLog; clock: Clock; revocations?: MemoryRevocations }): MemoryProposalStore {
+export function createMemoryProposalStore(opts: { audit: MemoryAuditLog; clock: Clock; revocations?: MemoryRevocations; outbox?: MemoryCardOutbox }): MemoryProposalStore {
   const { audit, clock } = opts;
   /** As create-proposal.lua: revoked and not restored, or restored but made at or before the revocation. */
   const refusedSince = (agent: string, createdAt: number): number | null => {
@@ -103,6 +104,7 @@ export function createMemoryProposalStore(opts: { audit: MemoryAuditLog; clock: 
         docs.set(proposal.id, doc);
         statuses.set(proposal.id, proposal.status);
         if (dedupe !== null && dedupe.ttl > 0) idempotency.set(dedupe.key, { id: proposal.id, expiresAt: now + dedupe.ttl * 1000 });
+        if (proposal.status === 'pending') opts.outbox?.add(proposal.id);
       };
       appendWith(events, write);
       return { created: true };

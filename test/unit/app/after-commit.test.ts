@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { countDecisions, createCommitFlow, FollowUpFailed, scheduleExpiry, wakeWaiters, type CommitSubscriber, type Committed } from '../../../src/app/after-commit.ts';
+import { BACKGROUND_LIMIT, countDecisions, createCommitFlow, FollowUpFailed, wakeWaiters, type CommitSubscriber, type Committed } from '../../../src/app/after-commit.ts';
 import type { Proposal } from '../../../src/core/proposal.ts';
 import { afterCommitSubscribers } from '../../../src/wiring/after-commit.ts';
 import { createMemoryApp } from '../../helpers/memory/app.ts';
@@ -114,6 +114,53 @@ describe('createCommitFlow', () => {
   });
 });
 
+describe('background dispatch (a new proposal answered before its follow-ups)', () => {
+  /** A subscriber each commit of which waits until the test lets it go. */
+  function gated() {
+    const gates = new Map<string, () => void>();
+    const sub: CommitSubscriber = { name: 'gated', onCommitted: (c) => new Promise<void>((r) => gates.set(c.after.id, r)) };
+    return { sub, open: (id: string) => gates.get(id)?.(), held: () => [...gates.keys()] };
+  }
+
+  it('returns at once; settled and idle wait for the follow-ups; a failure is logged, not thrown', async () => {
+    const logger = createMemoryLogger();
+    const flow = createCommitFlow(logger);
+    const g = gated();
+    flow.subscribe([g.sub, { name: 'broken', onCommitted: async () => Promise.reject(new Error('boom')) }]);
+    await flow.dispatchInBackground(commit('p1', null));
+    expect(g.held()).toEqual(['p1']);
+    expect(await flow.settled('other')).toBe(false);
+    let settled = false;
+    const waiting = flow.settled('p1').then((v) => (settled = v));
+    let idle = false;
+    const allDone = flow.idle().then(() => (idle = true));
+    await Promise.resolve();
+    expect([settled, idle]).toEqual([false, false]);
+    g.open('p1');
+    await Promise.all([waiting, allDone]);
+    expect([settled, idle]).toEqual([true, true]);
+    expect(logger.at('error').map((l) => l.msg)).toEqual(['follow-up after a committed change failed']);
+    expect(await flow.settled('p1')).toBe(false);
+  });
+
+  it('past BACKGROUND_LIMIT running, the caller waits for its own follow-ups (a flood slows its senders down)', async () => {
+    const flow = createCommitFlow(createMemoryLogger());
+    const g = gated();
+    flow.subscribe([g.sub]);
+    for (let i = 0; i < BACKGROUND_LIMIT; i++) await flow.dispatchInBackground(commit(`p${i}`, null));
+    let returned = false;
+    const over = flow.dispatchInBackground(commit('over', null)).then(() => (returned = true));
+    await new Promise((r) => setImmediate(r));
+    expect(returned).toBe(false);
+    g.open('over');
+    await over;
+    expect(returned).toBe(true);
+    // idle with a deadline gives up on the ones still held.
+    await flow.idle(Date.now() + 5);
+    expect(g.held()).toHaveLength(BACKGROUND_LIMIT + 1);
+  });
+});
+
 describe('the built-in subscribers', () => {
   it('wakeWaiters publishes when the status changes (or the proposal is new), not on a counted vote', async () => {
     const changes = createMemoryChangeFeed();
@@ -147,22 +194,13 @@ describe('the built-in subscribers', () => {
       { status: 'expired', seconds: 1 },
     ]);
   });
-
-  it('scheduleExpiry schedules a new pending proposal at its deadline, and nothing else', async () => {
-    const jobs = createMemoryJobScheduler();
-    const s = scheduleExpiry(jobs);
-    await s.onCommitted(commit('p1', null, 'pending'));
-    await s.onCommitted(commit('p2', 'pending', 'pending'));
-    await s.onCommitted(commit('p3', null, 'approved'));
-    expect(jobs.expiries).toEqual([{ proposalId: 'p1', at: T0 + 1000 }]);
-  });
 });
 
 describe('the wired flow (src/wiring/after-commit.ts)', () => {
   it('lists the follow-ups in this order', async () => {
     const app = await createMemoryApp();
     expect(afterCommitSubscribers(app.deps, app.x).map((s) => s.name)).toEqual([
-      'wake-waiters', 'count-decisions', 'schedule-expiry', 'notify-platforms', 'issue-execution', 'call-agent-back', 'revoke-task-credential',
+      'wake-waiters', 'count-decisions', 'notify-platforms', 'issue-execution', 'call-agent-back', 'revoke-task-credential',
     ]);
   });
 

@@ -1,10 +1,12 @@
 import { describe, expect, it } from 'vitest';
 import { CardNotPostedError, deliverNotification, recordCardFailure } from '../../../src/app/deliver-notification.ts';
+import { relayCards, RECLAIM_IDLE_MS } from '../../../src/app/card-relay.ts';
 import { repairMissingCards } from '../../../src/app/repair-cards.ts';
 import type { NotifyJob } from '../../../src/core/ports.ts';
 import { BOARD_CONVERSATION, createMemoryApp, PUBLIC_URL } from '../../helpers/memory/app.ts';
 
-// Cards on every platform of the route: notify-platforms turns commits into one job per
+// Cards on every platform of the route: the card relay posts a new proposal's cards from the
+// outbox its create step wrote; notify-platforms turns later commits into one job per
 // platform; deliverNotification runs a job (at least once) rendering the proposal as it is
 // now; repairMissingCards re-posts what a crash never enqueued.
 
@@ -12,12 +14,46 @@ const secops = { action: { tool: 'crm', operation: 'export', target: 'all' } }; 
 const replies = (jobs: NotifyJob[]) => jobs.flatMap((j) => (j.kind === 'reply' ? [`${j.platform} ${j.key} ${j.reply.kind}: ${j.reply.text}`] : []));
 
 describe('notify jobs per platform of the route', () => {
-  it('a new pending proposal: one post per platform, in the policy order of platforms', async () => {
+  it('a new pending proposal: no job, but the relay posts one card per platform of its route', async () => {
     const app = await createMemoryApp();
     const p = await app.submit(secops);
-    expect(app.notifyJobs()).toEqual(['slack', 'teams', 'console'].map((platform) => ({ kind: 'post', proposal_id: p.id, platform })));
     const board = await app.submit({ action: { tool: 'minutes', operation: 'publish', target: 'q3' } });
-    expect(app.notifyJobs().filter((j) => j.proposal_id === board.id)).toEqual([{ kind: 'post', proposal_id: board.id, platform: 'teams' }]);
+    expect(app.notifyJobs()).toEqual([]);
+    expect(await app.relayCards()).toEqual([]);
+    const postedOn = (id: string) => ['slack', 'teams', 'console'].filter((platform) => app.channel(platform).posts.some((c) => c.card.proposalId === id));
+    expect(postedOn(p.id)).toEqual(['slack', 'teams', 'console']);
+    expect(postedOn(board.id)).toEqual(['teams']);
+  });
+
+  it('the relay: a card that fails goes to the notify queue for retries; the entry is done, and a second read posts nothing twice', async () => {
+    const app = await createMemoryApp();
+    const p = await app.submit(secops);
+    app.channel('teams').failNext(new Error('rate_limited'));
+    expect(await app.relayCards()).toEqual([]);
+    expect(app.notifyJobs()).toEqual([{ kind: 'post', proposal_id: p.id, platform: 'teams' }]);
+    expect(app.logger.at('warn').map((l) => l.msg)).toContain('card not posted at once: queued for retries');
+    expect(await app.runNotifyJobs()).toEqual([]);
+    // The same entry read again (a relay that died before `done`): every card exists, nothing is posted twice.
+    await relayCards({ ...app.notify, jobs: app.jobs }, [{ id: 'again', proposal_id: p.id }]);
+    for (const platform of ['slack', 'teams', 'console']) expect(app.channel(platform).posts).toHaveLength(1);
+  });
+
+  it('the relay: an entry whose proposal cannot be read is left for a reclaim, which posts it', async () => {
+    const app = await createMemoryApp();
+    const p = await app.submit();
+    const get = app.store.get;
+    app.store.get = async () => {
+      throw new Error('redis down');
+    };
+    expect(await app.relayCards()).toEqual([p.id]);
+    app.store.get = get;
+    expect(await app.outbox.take('other-relay', 10, 0)).toEqual([]);
+    app.clock.advance(RECLAIM_IDLE_MS);
+    const reclaimed = await app.outbox.reclaim('other-relay', RECLAIM_IDLE_MS, 10);
+    expect(reclaimed.map((e) => e.proposal_id)).toEqual([p.id]);
+    await app.outbox.done(await relayCards({ ...app.notify, jobs: app.jobs }, reclaimed));
+    expect(app.outbox.waiting()).toEqual([]);
+    expect(app.channel('slack').posts).toHaveLength(1);
   });
 
   it('a decision: an update per platform with the version, and a thread reply per platform and event', async () => {

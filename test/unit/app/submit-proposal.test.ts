@@ -10,7 +10,7 @@ import { T0 } from '../../helpers/memory/clock.ts';
 // are committed with it, and the after-commit flow gets exactly one commit per new proposal.
 
 describe('a proposal the policy sends to people', () => {
-  it('is stored pending with its deadline, audited, and gets its expiry job and one card per platform of the route', async () => {
+  it('is stored pending with its deadline, audited, and put in the card outbox in the same step; the relay posts one card per platform of the route', async () => {
     const app = await createMemoryApp();
     const p = await app.submit({ intent: 'Refund invoice 4711', context: { value: { amount: 420, currency: 'EUR' } } });
 
@@ -23,11 +23,13 @@ describe('a proposal the policy sends to people', () => {
     expect(received).toMatchObject({ actor: 'agent:billing-agent', data: { intent: 'Refund invoice 4711', idempotency_key: null } });
     expect(decided).toMatchObject({ actor: 'policy', data: { effect: 'approve', rule: 'payments' } });
 
-    expect(app.jobs.expiries).toEqual([{ proposalId: p.id, at: T0 + 15 * 60_000 }]);
-    expect(app.jobs.notified).toEqual([
-      { kind: 'post', proposal_id: p.id, platform: 'slack' },
-      { kind: 'post', proposal_id: p.id, platform: 'console' },
-    ]);
+    // Its expiry is the pending set's deadline (the sweep's), its cards the outbox's: no job for either.
+    expect(app.jobs.notified).toEqual([]);
+    expect(app.outbox.waiting()).toEqual([p.id]);
+    expect(await app.relayCards()).toEqual([]);
+    expect(app.channel('slack').posts.map((c) => c.card.proposalId)).toEqual([p.id]);
+    expect(app.channel('console').posts.map((c) => c.card.proposalId)).toEqual([p.id]);
+    expect(app.channel('teams').posts).toEqual([]);
     expect(app.changes.published).toEqual([{ proposalId: p.id, status: 'pending' }]);
     expect(app.metrics.submitted).toEqual(['approve']);
     expect(app.metrics.decisions).toEqual([]);
@@ -42,7 +44,8 @@ describe('a proposal the policy sends to people', () => {
 
     const other = await app.submit({ action: { tool: 'crm', operation: 'export', target: 'all' } });
     expect(other.decision).toMatchObject({ rule: 'default', route: 'secops', approvers: 'security', risk: 'medium' });
-    expect(app.jobs.notified.filter((j) => j.proposal_id === other.id).map((j) => j.platform)).toEqual(['slack', 'teams', 'console']);
+    await app.relayCards();
+    expect(['slack', 'teams', 'console'].filter((platform) => app.channel(platform).posts.some((c) => c.card.proposalId === other.id))).toEqual(['slack', 'teams', 'console']);
   });
 
   it('fills the context defaults before the rules see it (production unless told otherwise)', async () => {
@@ -62,8 +65,8 @@ describe('a proposal the policy decides at once', () => {
     expect(p).toMatchObject({ status: 'approved', expires_at: null, resolution: { status: 'approved', by: 'policy', reason: 'matched rule "reversible-internal-tagging"', at: T0 } });
     expect(app.trail(p.id)).toEqual(['proposal_received', 'policy_decided', 'decided', 'token_issued']);
     expect(app.events({ proposal: p.id, type: 'decided' })[0]).toMatchObject({ actor: 'policy', data: { status: 'approved', rule: 'reversible-internal-tagging' } });
-    expect(app.jobs.expiries).toEqual([]);
     expect(app.jobs.notified).toEqual([]);
+    expect(app.outbox.waiting()).toEqual([]);
     expect(app.ledger.saved).toHaveLength(1);
     expect((await app.get(p.id)).execution?.mode).toBe('poll');
     expect(app.metrics.submitted).toEqual(['allow']);
@@ -78,7 +81,7 @@ describe('a proposal the policy decides at once', () => {
     expect(p).toMatchObject({ status: 'rejected', expires_at: null, resolution: { status: 'rejected', by: 'policy', reason: 'Dropping production databases is never delegated to agents' } });
     expect(app.trail(p.id)).toEqual(['proposal_received', 'policy_decided', 'decided']);
     expect(app.jobs.notified).toEqual([]);
-    expect(app.jobs.expiries).toEqual([]);
+    expect(app.outbox.waiting()).toEqual([]);
     expect(app.ledger.saved).toEqual([]);
     expect(app.queue.callbacks).toEqual([]);
     expect(app.metrics.submitted).toEqual(['deny']);
@@ -105,8 +108,7 @@ describe('idempotency', () => {
     expect(first.created).toBe(true);
     expect(again).toEqual({ proposal: first.proposal, created: false });
     expect(app.store.all()).toHaveLength(1);
-    expect(app.jobs.notified).toHaveLength(2);
-    expect(app.jobs.expiries).toHaveLength(1);
+    expect(app.outbox.waiting()).toEqual([first.proposal.id]);
     expect(app.events()).toHaveLength(2);
     expect(app.metrics.submitted).toEqual(['approve']);
   });
@@ -129,7 +131,7 @@ describe('idempotency', () => {
     // Only intent, action and context are compared.
     await expect(app.submit({ idempotency_key: 'k2', intent: 'Refund it twice' })).rejects.toBeInstanceOf(ConflictError);
     expect(app.store.all()).toHaveLength(1);
-    expect(app.jobs.notified).toHaveLength(2);
+    expect(app.outbox.waiting()).toEqual([first.id]);
   });
 
   it("keys are per agent: another agent's same key is a new proposal", async () => {
@@ -165,7 +167,7 @@ describe('when the store refuses', () => {
     app.store.failNext(new Error('redis down'));
     await expect(app.submit()).rejects.toThrow('redis down');
     expect(app.jobs.notified).toEqual([]);
-    expect(app.jobs.expiries).toEqual([]);
+    expect(app.outbox.waiting()).toEqual([]);
     expect(app.metrics.submitted).toEqual([]);
     expect(app.events()).toEqual([]);
   });
