@@ -77,10 +77,11 @@ async function answering(l: Launched): Promise<Redis> {
   redis.on('error', () => undefined);
   const deadline = Date.now() + START_TIMEOUT_MS;
   for (let delay = 5; ; delay = Math.min(delay * 2, 100)) {
-    if (l.child.exitCode !== null) throw new Error(`redis-server (cluster node on ${l.port}) exited during start-up: ${l.output().trim().split('\n').slice(-2).join('; ')}`);
+    if (l.child.exitCode !== null) throw new Error(`redis-server (cluster node on ${l.port}) exited during start-up: ${l.output().trim().split('\n').slice(-3).join('; ')}`);
     try {
       if (redis.status !== 'ready') await redis.connect();
-      if ((await redis.ping()) === 'PONG') return redis;
+      // Whoever answers must be our child: another server may have won the race for the port.
+      if ((await redis.ping()) === 'PONG' && new RegExp(`process_id:${l.child.pid}\\r\\n`).test(await redis.info('server'))) return redis;
     } catch {
       redis.disconnect();
     }
@@ -89,8 +90,25 @@ async function answering(l: Launched): Promise<Redis> {
   }
 }
 
+interface ClusterOptions {
+  dir: string;
+  masters?: number;
+  searchPath?: string;
+}
+
 /** Starts `masters` cluster-enabled redis-servers and begins forming one cluster of them (await `ready`). */
-export async function startRedisCluster(opts: { dir: string; masters?: number; searchPath?: string }): Promise<PrivateRedisCluster> {
+export async function startRedisCluster(opts: ClusterOptions): Promise<PrivateRedisCluster> {
+  // Another process may take a port between our probe and redis-server's bind: start again.
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await startOnce(opts);
+    } catch (e) {
+      if (attempt >= 3 || !/address already in use/i.test((e as Error).message)) throw e;
+    }
+  }
+}
+
+async function startOnce(opts: ClusterOptions): Promise<PrivateRedisCluster> {
   const masters = opts.masters ?? 3;
   const binary = findRedisServerBinary(opts.searchPath ?? process.env['PATH'] ?? '');
   if (binary === null) throw new Error(REDIS_NOT_INSTALLED);
@@ -111,7 +129,7 @@ export async function startRedisCluster(opts: { dir: string; masters?: number; s
     // Ports all picked before any server binds, so that two picks are never the same port.
     const ports = new Set<number>();
     while (ports.size < masters * 2) ports.add(await freePort());
-    const [...list] = ports;
+    const list = [...ports];
     for (let i = 0; i < masters; i++) launched.push(launch(binary, join(opts.dir, `node-${i}`), list[2 * i]!, list[2 * i + 1]!));
     const admin = await Promise.all(launched.map(answering));
     connections.push(...admin);
