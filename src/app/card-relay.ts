@@ -1,5 +1,5 @@
 import type { CardOutbox, JobScheduler, Logger, NotifyJob, OutboxEntry } from '../core/ports.ts';
-import { deliverNotification, type NotifyDeps } from './deliver-notification.ts';
+import { postNewCard, type NotifyDeps } from './deliver-notification.ts';
 import { platformsFor } from './notify-platforms.ts';
 
 // Posts the cards of new pending proposals from the card outbox (ports.ts CardOutbox), which the
@@ -8,7 +8,9 @@ import { platformsFor } from './notify-platforms.ts';
 // audits card_failed when it gives up). An entry is forgotten only once every card is posted or
 // queued; one that is not (the process died, Redis went away) is reclaimed by a relay after
 // RECLAIM_IDLE_MS, and posting is idempotent (deliverNotification skips a card that exists
-// and claims the post), so a card is posted once however often its entry is read.
+// and claims the post), so a card is posted once however often its entry is read. A card whose
+// post another poster holds is not done either: that poster may be a relay that died with the
+// claim (it lapses after a while), and then nothing else would ever post the card.
 // Before the outbox, each new proposal cost two BullMQ adds and a job's round of scripts.
 
 export interface CardRelayDeps extends NotifyDeps {
@@ -51,16 +53,21 @@ async function postCards(deps: CardRelayDeps, entry: OutboxEntry): Promise<boole
       .filter((platform) => deps.channels.has(platform))
       .map((platform): NotifyJob => ({ kind: 'post', proposal_id: p.id, platform }));
     const failed: NotifyJob[] = [];
+    let busy = false;
     await Promise.all(
       jobs.map((job) =>
-        deliverNotification(deps, job).catch((e: unknown) => {
-          deps.logger.warn({ proposal_id: p.id, platform: job.platform, error: (e as Error).message }, 'card not posted at once: queued for retries');
-          failed.push(job);
-        }),
+        postNewCard(deps, job.proposal_id, job.platform).then(
+          (outcome) => void (busy ||= outcome === 'busy'),
+          (e: unknown) => {
+            deps.logger.warn({ proposal_id: p.id, platform: job.platform, error: (e as Error).message }, 'card not posted at once: queued for retries');
+            failed.push(job);
+          },
+        ),
       ),
     );
     if (failed.length > 0) await deps.jobs.notify(failed);
-    return true;
+    if (busy) deps.logger.debug({ proposal_id: p.id }, 'card outbox entry kept: another poster holds a card of it');
+    return !busy;
   } catch (e) {
     deps.logger.warn({ proposal_id: entry.proposal_id, error: (e as Error).message }, 'card outbox entry left for a later reclaim');
     return false;

@@ -34,7 +34,10 @@ function targetFor(deps: NotifyDeps, route: string | null, platform: PlatformId)
 export async function deliverNotification(deps: NotifyDeps, job: NotifyJob): Promise<void> {
   const channel = deps.channels.get(job.platform);
   if (channel === undefined) throw new Error(`no ${job.platform} adapter is configured`);
-  if (job.kind === 'post') return postCard(deps, channel, job.proposal_id, job.platform);
+  if (job.kind === 'post') {
+    await postCard(deps, channel, job.proposal_id, job.platform);
+    return;
+  }
   const proposal = await deps.store.get(job.proposal_id);
   if (proposal === null) return;
   const refs = (await deps.cards.list(proposal.id)).filter((r) => r.platform === job.platform);
@@ -59,6 +62,17 @@ export async function deliverNotification(deps: NotifyDeps, job: NotifyJob): Pro
 }
 
 /**
+ * A new card's post, as deliverNotification runs a post job, telling what became of it: `busy`
+ * when another poster holds the claim (alive, or dead until its claim lapses: a caller with no
+ * retry of its own behind it, the card relay, must try again later), `done` otherwise.
+ */
+export async function postNewCard(deps: NotifyDeps, proposalId: string, platform: PlatformId): Promise<'done' | 'busy'> {
+  const channel = deps.channels.get(platform);
+  if (channel === undefined) throw new Error(`no ${platform} adapter is configured`);
+  return postCard(deps, channel, proposalId, platform);
+}
+
+/**
  * A new card, in two steps of the card store around the post (one Redis round trip each): the
  * claim, which also says whether a card exists and hands back the proposal to render, and the
  * finish, which saves where the card is, audits card_posted and ends the claim together.
@@ -69,11 +83,12 @@ export async function deliverNotification(deps: NotifyDeps, job: NotifyJob): Pro
  * the channel as it was posted (its buttons still decide, through the proposal id they carry).
  * Nothing is lost; a rare crash costs a stale duplicate.
  */
-async function postCard(deps: NotifyDeps, channel: ChatChannel, proposalId: string, platform: PlatformId): Promise<void> {
+async function postCard(deps: NotifyDeps, channel: ChatChannel, proposalId: string, platform: PlatformId): Promise<'done' | 'busy'> {
   // Not claimed: a card exists, someone else is posting it (if they fail, their job retries),
   // or the proposal is gone or decided (the update flow shows whatever card exists).
   const claim = await deps.cards.claimPost(proposalId, platform, POST_CLAIM_SECONDS);
-  if (claim.kind !== 'claimed') return;
+  if (claim.kind === 'busy') return 'busy';
+  if (claim.kind !== 'claimed') return 'done';
   const { proposal } = claim;
   let ref: CardRef;
   try {
@@ -95,9 +110,10 @@ async function postCard(deps: NotifyDeps, channel: ChatChannel, proposalId: stri
     throw e;
   }
   // The proposal may have moved on while the card was on its way: show where it is now.
-  if (version === null || version === proposal.version) return;
+  if (version === null || version === proposal.version) return 'done';
   const latest = await deps.store.get(proposal.id);
   if (latest !== null) await channel.updateCard(ref, cardFor(deps, latest));
+  return 'done';
 }
 
 /**

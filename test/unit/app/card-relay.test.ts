@@ -1,0 +1,49 @@
+import { describe, expect, it } from 'vitest';
+import { RECLAIM_IDLE_MS, relayCards } from '../../../src/app/card-relay.ts';
+import { createMemoryApp } from '../../helpers/memory/app.ts';
+
+// The card relay against crashes between its steps (the outbox entry taken, the card's post
+// claimed, the card posted, the entry done): no card is lost, none is posted twice.
+
+/** Longer than deliverNotification's POST_CLAIM_SECONDS: a dead poster's claim has lapsed. */
+const CLAIM_LAPSED_MS = 121_000;
+
+describe('the card relay after a crash', () => {
+  it('a relay that died holding the post claim: the entry is not forgotten while the claim stands, and is posted once it lapses', async () => {
+    const app = await createMemoryApp();
+    const p = await app.submit();
+    // The dead relay took the entry and claimed the Slack post, then died before posting.
+    const [taken] = await app.outbox.take('died', 10, 0);
+    expect(taken?.proposal_id).toBe(p.id);
+    expect((await app.cards.claimPost(p.id, 'slack', 120)).kind).toBe('claimed');
+
+    // Another relay reclaims it while the dead one's claim still stands.
+    app.clock.advance(RECLAIM_IDLE_MS);
+    const reclaimed = await app.outbox.reclaim('alive', RECLAIM_IDLE_MS, 10);
+    await app.outbox.done(await relayCards({ ...app.notify, jobs: app.jobs }, reclaimed));
+    // Nobody is posting the Slack card: the entry must stay for a later reclaim.
+    expect(app.channel('slack').posts).toHaveLength(0);
+    expect(app.outbox.waiting()).toEqual([p.id]);
+
+    app.clock.advance(CLAIM_LAPSED_MS);
+    const again = await app.outbox.reclaim('alive', RECLAIM_IDLE_MS, 10);
+    await app.outbox.done(await relayCards({ ...app.notify, jobs: app.jobs }, again));
+    expect(app.channel('slack').posts.map((c) => c.card.proposalId)).toEqual([p.id]);
+    expect(app.channel('console').posts.map((c) => c.card.proposalId)).toEqual([p.id]);
+    expect(app.outbox.waiting()).toEqual([]);
+  });
+
+  it('a relay that died after the card was saved, before done: the reclaim posts nothing twice and forgets the entry', async () => {
+    const app = await createMemoryApp();
+    const p = await app.submit();
+    const taken = await app.outbox.take('died', 10, 0);
+    await relayCards({ ...app.notify, jobs: app.jobs }, taken); // posted; `done` never called
+    app.clock.advance(RECLAIM_IDLE_MS);
+    const reclaimed = await app.outbox.reclaim('alive', RECLAIM_IDLE_MS, 10);
+    expect(reclaimed.map((e) => e.proposal_id)).toEqual([p.id]);
+    await app.outbox.done(await relayCards({ ...app.notify, jobs: app.jobs }, reclaimed));
+    expect(app.channel('slack').posts).toHaveLength(1);
+    expect(app.channel('console').posts).toHaveLength(1);
+    expect(app.outbox.waiting()).toEqual([]);
+  });
+});
