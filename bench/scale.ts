@@ -1,16 +1,15 @@
 import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Redis } from 'ioredis';
 import { createRedisConnection } from '../adapters/redis/connection.ts';
-import { redisKeys } from '../adapters/redis/keys.ts';
 import { startPrivateRedis } from '../adapters/redis/private-server.ts';
-import { keySlot, startRedisCluster } from '../test/helpers/redis-cluster.ts';
-import { buildCountersign, spawnChild, startFlags, Timeline, type Child } from './children.ts';
-import { fmt, HttpClient, pool, redisCpuMs, summarize, wallNow, type Summary } from './lib.ts';
-import { redisSnapshot } from './redis-stats.ts';
+import { buildCountersign, spawnChild } from './children.ts';
+import { fmt, pool, summarize, wallNow, type Summary } from './lib.ts';
+import { clusterPartitions } from './scale-cluster.ts';
+import { cardsPosted, deploy, DRAIN_CAP_MS, idle, pct, read, shares, warmUp, type Deployment, type Idle } from './scale-deployment.ts';
 import { waitIndexed, waitSealed } from './sealing-lag.ts';
 import { benchPolicy, countersignEnv, paymentBody, propose, tagBody } from './workload.ts';
 
@@ -24,7 +23,7 @@ import { benchPolicy, countersignEnv, paymentBody, propose, tagBody } from './wo
 // (redis-server, each countersign, this load generator, the machine). The per-shard ceiling is
 // one Redis core divided by the measured redis-server CPU per proposal.
 // Then two partitions (prefixes p1, p2, one process each) on a private 3-master Redis Cluster:
-// each master's CPU per proposal of the partition it holds.
+// each master's CPU per proposal of the partition it holds (bench/scale-cluster.ts).
 // BENCH_SCALE (default 1) scales the counts; SCALE_ROUNDS (default 2) the rounds;
 // SCALE_ONLY=single or SCALE_ONLY=cluster runs one part.
 
@@ -33,7 +32,6 @@ const ROUNDS = Math.max(1, Number(process.env['SCALE_ROUNDS'] ?? '2') || 2);
 const CONCURRENCY = [4, 16, 64];
 const PER_STEP = Math.max(100, Math.round(1500 * SCALE));
 const CLUSTER_COUNT = Math.max(100, Math.round(2000 * SCALE));
-const DRAIN_CAP_MS = 120_000;
 const ONLY = process.env['SCALE_ONLY'];
 if (ONLY !== undefined && ONLY !== 'single' && ONLY !== 'cluster') throw new Error(`SCALE_ONLY=${ONLY}: "single" or "cluster"`);
 const KINDS = { pending: paymentBody, allowed: tagBody } as const;
@@ -44,109 +42,6 @@ const SLACK_SECRET = randomBytes(16).toString('hex');
 const ADMIN = randomBytes(24).toString('hex');
 const STARTED = wallNow();
 const log = (line: string) => process.stderr.write(`[scale ${((wallNow() - STARTED) / 1000).toFixed(0).padStart(4)}s] ${line}\n`);
-
-// ---------- CPU readings ----------
-
-/** Busy and total jiffies of the whole machine (/proc/stat): everything on it, not only this bench. */
-function machineJiffies(): { busy: number; total: number } {
-  const [, ...fields] = readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/);
-  const n = fields.map(Number);
-  const total = n.reduce((a, b) => a + b, 0);
-  return { busy: total - (n[3] ?? 0) - (n[4] ?? 0), total };
-}
-
-interface Reading {
-  t: number;
-  redisMs: number[];
-  childMs: number[];
-  selfMs: number;
-  machine: { busy: number; total: number };
-}
-
-async function read(redises: Redis[], children: Child[]): Promise<Reading> {
-  const self = process.cpuUsage();
-  return {
-    t: wallNow(),
-    redisMs: await Promise.all(redises.map(redisCpuMs)),
-    childMs: await Promise.all(children.map(async (c) => Number((await c.ask('cpu'))['ms']))),
-    selfMs: (self.user + self.system) / 1000,
-    machine: machineJiffies(),
-  };
-}
-
-/** Share of one core each used between a and b (1 = a whole core). */
-function shares(a: Reading, b: Reading) {
-  const wall = b.t - a.t;
-  const cores = cpus().length;
-  return {
-    wallMs: wall,
-    redis: b.redisMs.map((v, i) => (v - a.redisMs[i]!) / wall),
-    children: b.childMs.map((v, i) => (v - a.childMs[i]!) / wall),
-    self: (b.selfMs - a.selfMs) / wall,
-    machine: ((b.machine.busy - a.machine.busy) / (b.machine.total - a.machine.total)) * cores,
-  };
-}
-
-// ---------- one countersign deployment (one or more processes on one prefix) ----------
-
-interface Deployment {
-  prefix: string;
-  children: Child[];
-  clients: HttpClient[];
-  finished: Timeline;
-  stop(): Promise<void>;
-}
-
-async function deploy(opts: { processes: number; prefix: string; env: Record<string, string> }): Promise<Deployment> {
-  const finished = new Timeline();
-  const children = await Promise.all(Array.from({ length: opts.processes }, () => spawnChild('./server-child.js', { ...opts.env, COUNTERSIGN_PREFIX: opts.prefix }, startFlags())));
-  for (const c of children) {
-    c.on('succeeded', (m) => finished.record(String(m['id']), Number(m['t'])));
-    c.on('failed', (m) => finished.record(String(m['id']), Number(m['t'])));
-  }
-  const clients = children.map((c) => new HttpClient(String(c.ready['url'])));
-  return {
-    prefix: opts.prefix,
-    children,
-    clients,
-    finished,
-    async stop() {
-      for (const c of clients) c.close();
-      await Promise.all(
-        children.map(
-          (c) =>
-            new Promise<void>((r) => {
-              if (c.proc.exitCode !== null) return r();
-              c.proc.once('exit', () => r());
-              c.proc.send({ kind: 'stop' });
-            }),
-        ),
-      );
-    },
-  };
-}
-
-/**
- * Until every one of `ids` has its card posted (its card reference saved): how cards travel
- * (a queue job, an outbox) is not this benchmark's business. One EXISTS per 500 ids a poll.
- */
-async function cardsPosted(redis: Redis, d: Deployment, ids: readonly string[], deadline: number): Promise<void> {
-  const keys = redisKeys(d.prefix);
-  for (;;) {
-    let posted = 0;
-    for (let i = 0; i < ids.length; i += 500) posted += await redis.exists(...ids.slice(i, i + 500).map((id) => keys.cards(id)));
-    if (posted === ids.length) return;
-    if (wallNow() > deadline) throw new Error(`${d.prefix}: ${ids.length - posted} of ${ids.length} cards not posted within the cap`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
-
-/** JIT, connections, scripts loaded: 200 pending proposals, until their cards are posted. */
-async function warmUp(redis: Redis, d: Deployment): Promise<void> {
-  const ids: string[] = [];
-  await pool(200, 8, async (i) => void ids.push((await propose(d.clients[i % d.clients.length]!, SECRET, paymentBody())).id));
-  await cardsPosted(redis, d, ids, wallNow() + DRAIN_CAP_MS);
-}
 
 interface Step {
   kind: Kind;
@@ -173,7 +68,7 @@ async function step(d: Deployment, redis: Redis, kind: Kind, concurrency: number
   const r0 = await read([redis], d.children);
   const r = await pool(count, concurrency, async (i) => {
     const t = wallNow();
-    const { id } = await propose(d.clients[i % d.clients.length]!, SECRET, KINDS[kind]());
+    const { id } = await propose(d.clients[i % d.clients.length]!, d.agentSecret, KINDS[kind]());
     lat.push(wallNow() - t);
     ids.push(id);
   });
@@ -204,28 +99,11 @@ async function step(d: Deployment, redis: Redis, kind: Kind, concurrency: number
 
 // ---------- report ----------
 
-const pct = (share: number) => `${fmt(share * 100, 0)}%`;
 const range = (xs: number[], digits = 0) => {
   const lo = Math.min(...xs);
   const hi = Math.max(...xs);
   return lo === hi || xs.length === 1 ? fmt(lo, digits) : `${fmt(lo, digits)}–${fmt(hi, digits)}`;
 };
-
-/** What a deployment costs with no traffic: its processes' background work (sealer, indexer, queue checks), per second. */
-interface Idle {
-  processes: number;
-  redisMsPerS: number;
-  nodeMsPerS: number;
-}
-
-async function idle(redis: Redis, d: Deployment, ms: number): Promise<Idle> {
-  const a = await read([redis], d.children);
-  await new Promise((r) => setTimeout(r, ms));
-  const b = await read([redis], d.children);
-  const sum = (xs: number[]) => xs.reduce((x, y) => x + y, 0);
-  const s = (b.t - a.t) / 1000;
-  return { processes: d.children.length, redisMsPerS: (b.redisMs[0]! - a.redisMs[0]!) / s, nodeMsPerS: (sum(b.childMs) - sum(a.childMs)) / s };
-}
 
 function report(steps: Step[], idles: Idle[]): void {
   const out: string[] = [];
@@ -305,75 +183,6 @@ async function singleRedis(dir: string, env: (prefix: string) => Record<string, 
   return { steps, idles };
 }
 
-/** PUBLISH calls a node has served (INFO commandstats). */
-async function publishCalls(node: Redis): Promise<number> {
-  return (await redisSnapshot(node)).commands.get('publish')?.calls ?? 0;
-}
-
-async function clusterPartitions(dir: string, env: (prefix: string) => Record<string, string>): Promise<void> {
-  const cluster = await startRedisCluster({ dir: join(dir, 'cluster') });
-  const prefixes = ['p1', 'p2'];
-  try {
-    await cluster.ready;
-    const nodes = cluster.nodes.map((n) => cluster.connect(n));
-    const deployments = await Promise.all(prefixes.map((prefix) => deploy({ processes: 1, prefix, env: { ...env(prefix), REDIS_CLUSTER_NODES: cluster.spec } })));
-    try {
-      const homes = prefixes.map((p) => cluster.nodes.indexOf(cluster.nodeForSlot(keySlot(redisKeys(p).tag))));
-      const children = deployments.flatMap((d) => d.children);
-      for (const [i, d] of deployments.entries()) await warmUp(nodes[homes[i]!]!, d);
-      // What each master spends with no traffic (cluster bus, the partitions' background work).
-      const i0 = await read(nodes, children);
-      await new Promise((r) => setTimeout(r, 3000));
-      const i1 = await read(nodes, children);
-      const idleMsPerS = i1.redisMs.map((v, i) => (v - i0.redisMs[i]!) / ((i1.t - i0.t) / 1000));
-      // Both partitions at once, pending proposals at c=16 each, until every card is posted and sealed.
-      const r0 = await read(nodes, children);
-      const publishes0 = await Promise.all(nodes.map(publishCalls));
-      const ids = deployments.map(() => [] as string[]);
-      const runs = await Promise.all(deployments.map((d, i) => pool(CLUSTER_COUNT, 16, async () => void ids[i]!.push((await propose(d.clients[0]!, SECRET, paymentBody())).id))));
-      const r1 = await read(nodes, children);
-      for (const d of deployments) {
-        await cardsPosted(nodes[homes[deployments.indexOf(d)]!]!, d, ids[deployments.indexOf(d)]!, wallNow() + DRAIN_CAP_MS);
-        await waitSealed(nodes[homes[deployments.indexOf(d)]!]!, d.prefix, DRAIN_CAP_MS);
-        await waitIndexed(nodes[homes[deployments.indexOf(d)]!]!, d.prefix, DRAIN_CAP_MS);
-      }
-      const r2 = await read(nodes, children);
-      const published = (await Promise.all(nodes.map(publishCalls))).reduce((a, v, i) => a + v - publishes0[i]!, 0);
-      const during = shares(r0, r1);
-      const windowS = (r2.t - r0.t) / 1000;
-      const lines = [
-        `| master | holds | CPU in the window (${fmt(windowS, 1)} s) | idle CPU (ms/s) | per proposal of the partition it holds, µs (all / above idle) | share of a core during the requests |`,
-        `|---|---|---|---|---|---|`,
-      ];
-      cluster.nodes.forEach((n, i) => {
-        const held = prefixes.filter((_, j) => homes[j] === i);
-        const done = held.reduce((a, p) => a + runs[prefixes.indexOf(p)]!.done, 0);
-        const ms = r2.redisMs[i]! - r0.redisMs[i]!;
-        const per = held.length > 0 ? `${fmt((ms * 1000) / done, 0)} / ${fmt(((ms - idleMsPerS[i]! * windowS) * 1000) / done, 0)}` : '-';
-        lines.push(`| ${n.port} (slots ${n.slots[0]}-${n.slots[1]}) | ${held.map((p) => `{${p}}`).join(', ') || 'nothing'} | ${fmt(ms, 0)} ms | ${fmt(idleMsPerS[i]!, 1)} | ${per} | ${pct(during.redis[i]!)} |`);
-      });
-      lines.push('');
-      // A master that holds no partition still serves and hears PUBLISHes: classic pub/sub is not sharded.
-      const total = runs.reduce((a, r) => a + r.done, 0);
-      cluster.nodes.forEach((n, i) => {
-        if (homes.includes(i)) return;
-        const extra = r2.redisMs[i]! - r0.redisMs[i]! - idleMsPerS[i]! * windowS;
-        lines.push(
-          `- master ${n.port} holds nothing, yet spent ${fmt(extra, 0)} ms above its idle rate in the window: ${fmt((extra * 1000) / total, 1)} µs per proposal of the partitions, ` +
-            `${fmt((extra * 1000) / Math.max(1, published), 1)} µs per PUBLISH they made (${fmt(published / total, 2)} per proposal: ioredis sends a PUBLISH to any node, and a cluster passes every PUBLISH on to every node).`,
-        );
-      });
-      const rps = runs.map((r) => (r.done / r.elapsedMs) * 1000);
-      lines.push(`- two partitions on a 3-master cluster, pending at c=16 each: ${rps.map((x, i) => `{${prefixes[i]}} ${fmt(x, 0)} req/s`).join(', ')}; countersign ${during.children.map(pct).join(' + ')}, machine ${pct(during.machine)} of a core.`);
-      process.stdout.write(`\n${lines.join('\n')}\n`);
-    } finally {
-      for (const d of deployments) await d.stop();
-    }
-  } finally {
-    await cluster.stop();
-  }
-}
-
 /** The commit measured, and whether the working tree differed from it (the build compiles the tree as it is). */
 function codeVersion(): string {
   const git = (...args: string[]) => spawnSync('git', args, { encoding: 'utf8' }).stdout.trim();
@@ -402,7 +211,7 @@ async function main(): Promise<void> {
     }
     if (ONLY !== 'single') {
       log(`cluster: two partitions, ${CLUSTER_COUNT} pending proposals each at c=16`);
-      await clusterPartitions(dir, env);
+      await clusterPartitions(dir, env, CLUSTER_COUNT);
     }
     log(`done in ${fmt((wallNow() - STARTED) / 1000, 0)} s`);
   } finally {
