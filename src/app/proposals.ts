@@ -1,4 +1,4 @@
-import { ForbiddenError, NotFoundError } from '../core/errors.ts';
+import { ForbiddenError, NotFoundError, StoreFullError, UnavailableError } from '../core/errors.ts';
 import { cancel, expire, isFinal, isOverdue, type CancelOutcome } from '../core/lifecycle.ts';
 import type { Proposal } from '../core/proposal.ts';
 import type { AppDeps } from './deps.ts';
@@ -71,13 +71,23 @@ export async function expireProposal(deps: AppDeps, id: string): Promise<Mutatio
   return mutate(deps, id, (p, now) => expire(p, now));
 }
 
-/** Safety net behind the per-proposal delayed jobs: expires everything overdue. */
+/**
+ * The expire sweep: expires everything overdue. Each proposal on its own: one that cannot be
+ * expired (its key deleted by hand) must not hold up the others, which it would at every sweep,
+ * the earliest deadline being read first.
+ */
 export async function expireOverdue(deps: AppDeps, limit = 500): Promise<number> {
   const ids = await deps.store.pendingDueBy(deps.clock.now(), limit);
   let count = 0;
   for (const id of ids) {
-    const r = await expireProposal(deps, id);
-    if (r.outcome.expired) count++;
+    try {
+      const r = await expireProposal(deps, id);
+      if (r.outcome.expired) count++;
+    } catch (e) {
+      // The store itself failing fails every other one too: the sweep ends, the next one tries again.
+      if (e instanceof UnavailableError || e instanceof StoreFullError) throw e;
+      deps.logger.warn({ proposal_id: id, error: (e as Error).message }, 'expire sweep: a pending proposal could not be expired');
+    }
   }
   return count;
 }
