@@ -136,7 +136,7 @@ describe('two partitions on a 3-master Redis Cluster', () => {
     expect(pending.body.status).toBe('pending');
     const id = pending.body.id as string;
     made.set(prefix, [allowed.body.id as string, id]);
-    // The card went out through the partition's own queue on the cluster; a click on it approves.
+    // The card went out through the partition's card outbox (a stream in its slot); a click on it approves.
     const card = await waitFor(() => slack.callsTo('chat.postMessage').find((c) => c.ok && c.args['thread_ts'] === undefined && JSON.stringify(c.args).includes(id)), { what: `card of ${id}`, timeoutMs: 30_000 });
     const click = await postToSlackEndpoint(p.url, SLACK_SECRET, payloadBody(blockActionsPayload({ user: 'U0ALICE', proposalId: id, action: 'countersign_approve', messageTs: card.ts! })));
     expect(click.status).toBe(200);
@@ -172,10 +172,10 @@ describe('two partitions on a 3-master Redis Cluster', () => {
     for (const prefix of PARTITIONS) {
       const tag = redisKeys(prefix).tag;
       const home = cluster.nodeForSlot(keySlot(tag)).id;
-      // Proposals, the audit stream and its checkpoints, BullMQ's queues: all under the tag, all at home.
+      // Proposals, the audit stream and its checkpoints, the card outbox, BullMQ's queues: all under the tag, all at home.
       const keys = redisKeys(prefix);
       const own = byNode.get(home)!.filter((k) => k.startsWith(tag));
-      for (const k of [...(made.get(prefix) ?? []).map((id) => keys.proposal(id)), keys.audit, keys.auditCheckpoints, `${keys.bull}:execute:meta`]) expect(own).toContain(k);
+      for (const k of [...(made.get(prefix) ?? []).map((id) => keys.proposal(id)), keys.audit, keys.auditCheckpoints, keys.cardOutbox, `${keys.bull}:execute:meta`]) expect(own).toContain(k);
       for (const [node, keys] of byNode) if (node !== home) expect(keys.filter((k) => k.startsWith(tag))).toEqual([]);
     }
     expect([...byNode.values()].flat().filter((k) => !PARTITIONS.some((p) => k.startsWith(`{${p}}`)))).toEqual([]);
