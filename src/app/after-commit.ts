@@ -127,7 +127,12 @@ export function createCommitFlow(logger: Logger): CommitFlowWiring {
   return flow;
 }
 
-const statusChanged = (c: Committed) => c.before === null || c.before.status !== c.after.status;
+/**
+ * Not for a new proposal: a waiter reads the proposal before it waits (waitForProposal), so
+ * nobody can be waiting on one that did not exist; its PUBLISH (every master's work on a
+ * cluster) would reach no one.
+ */
+const statusChanged = (c: Committed) => c.before !== null && c.before.status !== c.after.status;
 
 /** Long-polls on every replica wake up when a status changes. */
 export function wakeWaiters(changes: ChangeFeed): CommitSubscriber {

@@ -162,16 +162,13 @@ describe('background dispatch (a new proposal answered before its follow-ups)', 
 });
 
 describe('the built-in subscribers', () => {
-  it('wakeWaiters publishes when the status changes (or the proposal is new), not on a counted vote', async () => {
+  it('wakeWaiters publishes when the status changes, not for a new proposal (nobody can wait on it yet) nor on a counted vote', async () => {
     const changes = createMemoryChangeFeed();
     const s = wakeWaiters(changes);
     await s.onCommitted(commit('p1', null, 'pending'));
     await s.onCommitted(commit('p1', 'pending', 'pending'));
     await s.onCommitted(commit('p1', 'pending', 'denied'));
-    expect(changes.published).toEqual([
-      { proposalId: 'p1', status: 'pending' },
-      { proposalId: 'p1', status: 'denied' },
-    ]);
+    expect(changes.published).toEqual([{ proposalId: 'p1', status: 'denied' }]);
   });
 
   it('countDecisions times the end of the wait for people (not a policy decision), in seconds', async () => {
@@ -218,7 +215,7 @@ describe('the wired flow (src/wiring/after-commit.ts)', () => {
     expect(app.jobs.notified.filter((j) => j.kind === 'reply')).toHaveLength(6);
     // The approved callback (with the token) once, from issueExecution; call-agent-back stays quiet.
     expect(app.queue.callbacks).toEqual([{ proposalId: p.id, status: 'approved' }]);
-    expect(app.changes.published.filter((c) => c.proposalId === p.id).map((c) => c.status)).toEqual(['pending', 'approved']);
+    expect(app.changes.published.filter((c) => c.proposalId === p.id).map((c) => c.status)).toEqual(['approved']);
     expect(app.metrics.decisions).toHaveLength(1);
     expect(app.logger.at('error')).toEqual([]);
   });

@@ -23,7 +23,7 @@ describe('approvers and quorum', () => {
     expect(r.outcome).toEqual({ kind: 'counted', approvals: 1, required: 2, approvers: ['bob'] });
     expect(r.proposal).toMatchObject({ status: 'pending', version: 2, approvals: [{ person: 'bob', platform: 'slack', vote: 'approve', reason: null, at: T0 + 60_000 }] });
     expect(app.events({ proposal: p.id, type: 'approval_recorded' })[0]).toMatchObject({ actor: 'person:bob', data: { approvals: 1, required: 2, vote: 'approve' } });
-    expect(app.changes.published).toEqual([{ proposalId: p.id, status: 'pending' }]);
+    expect(app.changes.published).toEqual([]);
     expect(app.ledger.saved).toEqual([]);
   });
 

@@ -30,7 +30,7 @@ describe('a proposal the policy sends to people', () => {
     expect(app.channel('slack').posts.map((c) => c.card.proposalId)).toEqual([p.id]);
     expect(app.channel('console').posts.map((c) => c.card.proposalId)).toEqual([p.id]);
     expect(app.channel('teams').posts).toEqual([]);
-    expect(app.changes.published).toEqual([{ proposalId: p.id, status: 'pending' }]);
+    expect(app.changes.published).toEqual([]);
     expect(app.metrics.submitted).toEqual(['approve']);
     expect(app.metrics.decisions).toEqual([]);
     expect(app.ledger.saved).toEqual([]);
