@@ -38,6 +38,8 @@ export function createRedisCardOutbox(redis: Client, opts: { prefix: string }): 
   // Outages are reported by the main connections (outage-log.ts); this one only reconnects.
   blocking.on('error', () => undefined);
   let group: Promise<void> | null = null;
+  /** XAUTOCLAIM's cursor. */
+  let reclaimFrom = '0';
 
   /** From the stream's start: entries written before the first relay ever ran are read too. */
   const ensureGroup = () =>
@@ -71,7 +73,10 @@ export function createRedisCardOutbox(redis: Client, opts: { prefix: string }): 
       return entries(reply?.[0]?.[1]);
     },
     async reclaim(consumer, minIdleMs, max) {
-      const reply = (await withGroup(() => redis.xautoclaim(key, OUTBOX_GROUP, consumer, minIdleMs, '0', 'COUNT', max))) as [string, StreamEntry[], string[]?];
+      // From where the last reclaim stopped (back at the start once it reached the end): from
+      // the start each time, `max` entries that are never finished would be all it ever saw.
+      const reply = (await withGroup(() => redis.xautoclaim(key, OUTBOX_GROUP, consumer, minIdleMs, reclaimFrom, 'COUNT', max))) as [string, StreamEntry[], string[]?];
+      reclaimFrom = reply[0] === '0-0' ? '0' : reply[0];
       return entries(reply[1]);
     },
     async done(list) {

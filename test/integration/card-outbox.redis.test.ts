@@ -52,6 +52,17 @@ describe('the card outbox', () => {
     expect(await outbox.reclaim('alive', 0, 10)).toEqual([]);
   });
 
+  it('reclaims go on where the last one stopped: entries that are never finished (a proposal that cannot be read) do not hide the ones behind them', async () => {
+    const { outbox, create } = setUp();
+    const ids = [await create(), await create(), await create()];
+    expect((await outbox.take('died', 10, 10)).map((e) => e.proposal_id)).toEqual(ids);
+    // The first two are poison: reclaimed at every round and never done.
+    expect((await outbox.reclaim('alive', 0, 2)).map((e) => e.proposal_id)).toEqual(ids.slice(0, 2));
+    expect((await outbox.reclaim('alive', 0, 2)).map((e) => e.proposal_id)).toEqual(ids.slice(2));
+    // Then from the start again.
+    expect((await outbox.reclaim('alive', 0, 2)).map((e) => e.proposal_id)).toEqual(ids.slice(0, 2));
+  });
+
   it('a blocked take returns as soon as a proposal is created', async () => {
     const { outbox, create } = setUp();
     await outbox.take('warm', 1, 1); // the group exists before the wait
