@@ -10,10 +10,10 @@ import { buildCountersign, spawnChild, startFlags, type Child } from './children
 import { hottest } from './cpu-profile.ts';
 import { waitFollowUps } from './follow-ups.ts';
 import { fmt, HttpClient, pool, redisCpuMs, wallNow } from './lib.ts';
-import { benchPolicy, countersignEnv, paymentBody, propose as submit, tagBody } from './workload.ts';
+import { benchPolicy, countersignEnv, deleteBody, paymentBody, propose as submit, tagBody } from './workload.ts';
 
 // `npm run bench:profile`: where intake time goes. Submits PROFILE_COUNT proposals (default
-// 6000; PROFILE_KIND=pending|auto) at PROFILE_CONCURRENCY (64) to countersign running under
+// 6000; PROFILE_KIND=pending|auto|denied) at PROFILE_CONCURRENCY (64) to countersign running under
 // --cpu-prof, then prints CPU per proposal for countersign and redis-server, Redis time per
 // command and per script (from SLOWLOG at threshold 0), and countersign's hottest functions.
 // PROFILE_OUT=file.cpuprofile keeps the profile. A tool for finding what to fix, not a
@@ -27,7 +27,7 @@ if (process.env['PROFILE_KIND'] === 'mcp') {
 
 const COUNT = Number(process.env['PROFILE_COUNT'] ?? '6000');
 const CONCURRENCY = Number(process.env['PROFILE_CONCURRENCY'] ?? '64');
-const KIND = process.env['PROFILE_KIND'] === 'auto' ? 'auto' : 'pending';
+const KIND = process.env['PROFILE_KIND'] === 'auto' ? 'auto' : process.env['PROFILE_KIND'] === 'denied' ? 'denied' : 'pending';
 // PROFILE_CPU=0: no --cpu-prof and no SLOWLOG, for the CPU figures without their overhead.
 const TRACE = process.env['PROFILE_CPU'] !== '0';
 const SECRET = randomBytes(24).toString('hex');
@@ -64,7 +64,7 @@ try {
   // counted where it lands (the fake Slack, the executor), then the audit log quiet.
   const owed = { cards: 0, executed: 0 };
   const propose = async () => {
-    const r = await submit(api, SECRET, KIND === 'auto' ? tagBody() : paymentBody());
+    const r = await submit(api, SECRET, KIND === 'auto' ? tagBody() : KIND === 'denied' ? deleteBody() : paymentBody());
     if (r.status === 'pending') owed.cards += 1;
     if (r.status === 'approved') owed.executed += 1;
   };

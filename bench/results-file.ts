@@ -97,6 +97,23 @@ const HOTPATH_NOTES = [
   '  pending proposals (ZCARD of its pending set) and the bare server has answered as many requests; idle is',
   '  countersign before its first request. The live heap after a full GC (--expose-gc) shows what the process',
   '  holds; the rest is V8 heap headroom, which the heap limit governs (README, Running it for real).',
+  '- 1. Why the hot path targets are missed (PROFILE_KIND=denied PROFILE_CONCURRENCY=16 npm run bench:profile',
+  '  on 2026-12-01, 3000 denied proposals under --cpu-prof, load average about 6 from other work; read the',
+  '  shares). A denied proposal is one Redis round trip (the create script) between reading the request and',
+  '  answering it: 14% of the process\'s samples are that one EVALSHA\'s socket write (writeUtf8String, nearly',
+  '  all of it the kernel\'s loopback TCP send, which wakes redis-server on the other core), 4% the answer\'s',
+  '  writev, 9% garbage collection; parsing and zod 3%, the draft with its event digests 3%, HMAC 1.4%, the',
+  '  policy 0.6%; the audit sealer and indexer (chain hashes, index lists) about 6% in the background. The',
+  '  bare server makes no Redis call at all, so "3x bare" leaves less than a loopback round trip on this VM.',
+  '  Allowed at c=1: the 201 no longer waits for the token, but its follow-ups (token signed and recorded,',
+  '  execute job, the executor\'s HTTP call, the outcome) run on the same Node thread right after it and the',
+  '  next request queues behind them: the c=1 p50 is close to the allowed proposal\'s whole CPU (the CPU',
+  '  row), not to its request\'s. Getting there needs the follow-ups off the request\'s thread (queue workers',
+  '  in a process of their own) or far less CPU per execution. Pending intake: the card relay posts in the',
+  '  same process, so intake shares the core with card work (about 300-400 µs of Node per card after the',
+  '  Slack client change). RSS: the idle process is most of it (modules and V8\'s young generation); the',
+  '  10k pending add about 40 MB of heap headroom. Redis per pending proposal: 264-383 µs across the rows,',
+  '  of which the sealer\'s checkpoint script (reading entries to chain) is 70-136 µs.',
 ];
 
 // How to read phase 11 (bench/credentials.ts).
