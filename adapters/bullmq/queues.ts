@@ -248,9 +248,11 @@ export async function startWorkers(config: QueueConfig, handlers: WorkerHandlers
   // Per reconnect attempt while Redis is away: the wiring's logger puts these at debug then (outage-log.ts).
   for (const w of [notify, expire]) w.on('error', (err) => logger.error({ error: err.message }, 'queue worker error'));
   const workers = boundedClose([notify, expire]);
-  // One sweep for every replica (a scheduler is one job at a time, wherever it runs).
-  await queues.expireQueue.upsertJobScheduler('expire-sweep', { every: config.sweepEveryMs ?? 1000 }, { name: 'sweep', data: { proposal_id: '' } });
-  await queues.expireQueue.upsertJobScheduler('card-repair', { every: config.repairEveryMs ?? 30_000 }, { name: 'repair', data: { proposal_id: '' } });
+  // One sweep for every replica (a scheduler is one job at a time, wherever it runs). A finished
+  // one is not kept: one a second would pile up in Redis for good.
+  const scheduled = { removeOnComplete: true, removeOnFail: 100 };
+  await queues.expireQueue.upsertJobScheduler('expire-sweep', { every: config.sweepEveryMs ?? 1000 }, { name: 'sweep', data: { proposal_id: '' }, opts: scheduled });
+  await queues.expireQueue.upsertJobScheduler('card-repair', { every: config.repairEveryMs ?? 30_000 }, { name: 'repair', data: { proposal_id: '' }, opts: scheduled });
   await Promise.all([notify.waitUntilReady(), expire.waitUntilReady()]);
   return workers;
 }

@@ -1,0 +1,71 @@
+import { afterAll, describe, expect, inject, it } from 'vitest';
+import { createQueues, startWorkers, type Queues, type WorkerHandlers, type Workers } from '../../adapters/bullmq/queues.ts';
+import { createRedisConnection } from '../../adapters/redis/connection.ts';
+import { redisKeys } from '../../adapters/redis/keys.ts';
+import type { NotifyJob } from '../../src/core/ports.ts';
+import { createMemoryLogger } from '../helpers/memory/logger.ts';
+import { testRedis } from '../helpers/redis.ts';
+
+// The expire queue's schedules (the expire sweep every second, the card repair) on a real
+// BullMQ, and the jobs replicas of the release before them still add during a rolling upgrade.
+
+const { newPrefix } = testRedis();
+const url = inject('redisUrl')!;
+const queueConnection = createRedisConnection({ url, role: 'queue' });
+const workerConnection = createRedisConnection({ url, role: 'worker' });
+const running: { queues: Queues; workers: Workers }[] = [];
+afterAll(async () => {
+  for (const r of running) await r.workers.close();
+  for (const r of running) await r.queues.close();
+  await Promise.all([queueConnection.quit(), workerConnection.quit()]);
+});
+
+/** A handler call count that a test can wait on. */
+function counter() {
+  let count = 0;
+  const waiting: { n: number; resolve: () => void }[] = [];
+  return {
+    hit() {
+      count++;
+      for (const w of waiting.filter((w) => count >= w.n)) w.resolve();
+    },
+    reached: (n: number) => new Promise<void>((resolve) => (count >= n ? resolve() : waiting.push({ n, resolve }))),
+  };
+}
+
+async function start(tuning: { sweepEveryMs: number; repairEveryMs: number }, handlers: Partial<WorkerHandlers>, before?: (q: Queues) => Promise<void>) {
+  const config = { bullPrefix: redisKeys(newPrefix()).bull, queueConnection, workerConnection, ...tuning };
+  const queues = createQueues(config);
+  await before?.(queues);
+  const all: WorkerHandlers = { notify: async () => undefined, notifyGaveUp: async () => false, expire: async () => undefined, sweep: async () => undefined, repair: async () => undefined, ...handlers };
+  const workers = await startWorkers(config, all, createMemoryLogger(), queues);
+  running.push({ queues, workers });
+  return queues;
+}
+
+describe('the expire queue', () => {
+  it('keeps no finished sweep or repair job (one a second would pile up in Redis for good)', async () => {
+    const sweeps = counter();
+    const repairs = counter();
+    const queues = await start({ sweepEveryMs: 20, repairEveryMs: 20 }, { sweep: async () => sweeps.hit(), repair: async () => repairs.hit() });
+    await Promise.all([sweeps.reached(4), repairs.reached(4)]);
+    const counts = await queues.expireQueue.getJobCounts('completed', 'failed');
+    expect(counts).toEqual({ completed: 0, failed: 0 });
+  });
+
+  it('runs the jobs an older replica still adds: a delayed expire job per proposal, a post job per card', async () => {
+    const expired: string[] = [];
+    const posted: NotifyJob[] = [];
+    const done = counter();
+    const queues = await start(
+      { sweepEveryMs: 60_000, repairEveryMs: 60_000 },
+      { expire: async (id) => void (expired.push(id), done.hit()), notify: async (job) => void (posted.push(job), done.hit()) },
+    );
+    // As the release before added them (its scheduleExpiry and its notify()).
+    await queues.expireQueue.add('expire', { proposal_id: 'p_old' }, { jobId: 'expire-p_old', delay: 10, attempts: 5, removeOnComplete: true });
+    await queues.notifyQueue.addBulk([{ name: 'post', data: { kind: 'post', proposal_id: 'p_old', platform: 'slack' }, opts: { jobId: 'post-p_old-slack' } }]);
+    await done.reached(2);
+    expect(expired).toEqual(['p_old']);
+    expect(posted).toEqual([{ kind: 'post', proposal_id: 'p_old', platform: 'slack' }]);
+  });
+});
