@@ -209,6 +209,17 @@ export function boundedClose(workers: readonly Worker[]): Workers {
   return { close, active: () => [...active.values()] };
 }
 
+/**
+ * A job scheduler every `every` ms. One whose interval changed (the release before swept every
+ * 30 s) is made anew: BullMQ keeps its old offset, and a job taken late then put the next one
+ * that far off (a 1 s sweep up to 30 s later).
+ */
+async function schedule(queue: Queue<{ proposal_id: string }>, id: string, every: number, template: Parameters<Queue['upsertJobScheduler']>[2]): Promise<void> {
+  const existing = await queue.getJobScheduler(id);
+  if (existing !== undefined && existing.every !== every) await queue.removeJobScheduler(id);
+  await queue.upsertJobScheduler(id, { every }, template);
+}
+
 export async function startWorkers(config: QueueConfig, handlers: WorkerHandlers, logger: Logger, queues: Queues): Promise<Workers> {
   const prefix = config.bullPrefix;
   const notify = new Worker<NotifyJob>(
@@ -251,8 +262,8 @@ export async function startWorkers(config: QueueConfig, handlers: WorkerHandlers
   // One sweep for every replica (a scheduler is one job at a time, wherever it runs). A finished
   // one is not kept: one a second would pile up in Redis for good.
   const scheduled = { removeOnComplete: true, removeOnFail: 100 };
-  await queues.expireQueue.upsertJobScheduler('expire-sweep', { every: config.sweepEveryMs ?? 1000 }, { name: 'sweep', data: { proposal_id: '' }, opts: scheduled });
-  await queues.expireQueue.upsertJobScheduler('card-repair', { every: config.repairEveryMs ?? 30_000 }, { name: 'repair', data: { proposal_id: '' }, opts: scheduled });
+  await schedule(queues.expireQueue, 'expire-sweep', config.sweepEveryMs ?? 1000, { name: 'sweep', data: { proposal_id: '' }, opts: scheduled });
+  await schedule(queues.expireQueue, 'card-repair', config.repairEveryMs ?? 30_000, { name: 'repair', data: { proposal_id: '' }, opts: scheduled });
   await Promise.all([notify.waitUntilReady(), expire.waitUntilReady()]);
   return workers;
 }

@@ -53,6 +53,19 @@ describe('the expire queue', () => {
     expect(counts).toEqual({ completed: 0, failed: 0 });
   });
 
+  it("a schedule left by the release before (a sweep every 30 s) runs at this release's pace", async () => {
+    const sweeps = counter();
+    const queues = await start({ sweepEveryMs: 20, repairEveryMs: 60_000 }, { sweep: async () => sweeps.hit() }, async (q) => {
+      await q.expireQueue.upsertJobScheduler('expire-sweep', { every: 30_000 }, { name: 'sweep', data: { proposal_id: '' } });
+    });
+    // BullMQ keeps a changed schedule's old offset (up to 30 s here), and a sweep taken late
+    // then waits for it: the next one came up to 30 s after the last instead of 1 s.
+    const scheduler = await queues.expireQueue.getJobScheduler('expire-sweep');
+    expect(scheduler?.every).toBe(20);
+    expect(scheduler?.offset ?? 0).toBeLessThan(20);
+    await sweeps.reached(3);
+  });
+
   it('runs the jobs an older replica still adds: a delayed expire job per proposal, a post job per card', async () => {
     const expired: string[] = [];
     const posted: NotifyJob[] = [];
