@@ -1,5 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { RECLAIM_IDLE_MS, relayCards } from '../../../src/app/card-relay.ts';
+import type { Queues } from '../../../adapters/bullmq/queues.ts';
+import { notifyHandlers } from '../../../src/wiring/workers.ts';
 import { createMemoryApp } from '../../helpers/memory/app.ts';
 
 // The card relay against crashes between its steps (the outbox entry taken, the card's post
@@ -45,5 +47,21 @@ describe('the card relay after a crash', () => {
     expect(app.channel('slack').posts).toHaveLength(1);
     expect(app.channel('console').posts).toHaveLength(1);
     expect(app.outbox.waiting()).toEqual([]);
+  });
+});
+
+describe('a post job after a crash', () => {
+  it('a post job that finds the post claimed by a poster that died fails, so that the queue retries it (a completed one is never run again, and its id keeps the repair from adding it anew)', async () => {
+    const app = await createMemoryApp();
+    const p = await app.submit();
+    // The worker running the post job (queued after the relay's attempt failed) claimed and died;
+    // BullMQ hands the stalled job out again while the claim stands.
+    expect((await app.cards.claimPost(p.id, 'slack', 120)).kind).toBe('claimed');
+    const handlers = notifyHandlers(app.deps, app.notify, app.jobs as unknown as Queues);
+    const job = { kind: 'post', proposal_id: p.id, platform: 'slack' } as const;
+    await expect(handlers.notify(job)).rejects.toThrow(/claim/);
+    app.clock.advance(CLAIM_LAPSED_MS);
+    await handlers.notify(job);
+    expect(app.channel('slack').posts.map((c) => c.card.proposalId)).toEqual([p.id]);
   });
 });
