@@ -39,6 +39,8 @@ export interface QueueConfig {
   sweepEveryMs?: number;
   /** How often the card repair runs (a pending proposal with a platform's card missing), ms. */
   repairEveryMs?: number;
+  /** How often each replica checks that the sweep's and repair's schedules still exist (and makes them again), ms. */
+  schedulesCheckEveryMs?: number;
 }
 
 /** Every queue gets an error listener, so connection trouble is logged rather than printed. */
@@ -214,9 +216,10 @@ export function boundedClose(workers: readonly Worker[]): Workers {
  * 30 s) is made anew: BullMQ keeps its old offset, and a job taken late then put the next one
  * that far off (a 1 s sweep up to 30 s later).
  */
-async function schedule(queue: Queue<{ proposal_id: string }>, id: string, every: number, template: Parameters<Queue['upsertJobScheduler']>[2]): Promise<void> {
+async function schedule(queue: Queue<{ proposal_id: string }>, id: string, every: number, template: Parameters<Queue['upsertJobScheduler']>[2], onlyIfMissing = false): Promise<void> {
   const existing = await queue.getJobScheduler(id);
   if (existing !== undefined && existing.every !== every) await queue.removeJobScheduler(id);
+  else if (existing !== undefined && onlyIfMissing) return;
   await queue.upsertJobScheduler(id, { every }, template);
 }
 
@@ -262,8 +265,23 @@ export async function startWorkers(config: QueueConfig, handlers: WorkerHandlers
   // One sweep for every replica (a scheduler is one job at a time, wherever it runs). A finished
   // one is not kept: one a second would pile up in Redis for good.
   const scheduled = { removeOnComplete: true, removeOnFail: 100 };
-  await schedule(queues.expireQueue, 'expire-sweep', config.sweepEveryMs ?? 1000, { name: 'sweep', data: { proposal_id: '' }, opts: scheduled });
-  await schedule(queues.expireQueue, 'card-repair', config.repairEveryMs ?? 30_000, { name: 'repair', data: { proposal_id: '' }, opts: scheduled });
+  const schedules = (onlyIfMissing: boolean) =>
+    Promise.all([
+      schedule(queues.expireQueue, 'expire-sweep', config.sweepEveryMs ?? 1000, { name: 'sweep', data: { proposal_id: '' }, opts: scheduled }, onlyIfMissing),
+      schedule(queues.expireQueue, 'card-repair', config.repairEveryMs ?? 30_000, { name: 'repair', data: { proposal_id: '' }, opts: scheduled }, onlyIfMissing),
+    ]);
+  await schedules(false);
+  // A Redis that lost its keys (FLUSHDB, a restart without persistence) lost the schedules with
+  // them, and nothing would make them again before a restart: no proposal would expire (the
+  // sweep is the only expiry), no missing card would be repaired.
+  const check = setInterval(() => void schedules(true).catch(() => undefined), config.schedulesCheckEveryMs ?? 30_000);
+  check.unref();
   await Promise.all([notify.waitUntilReady(), expire.waitUntilReady()]);
-  return workers;
+  return {
+    ...workers,
+    async close(until) {
+      clearInterval(check);
+      return workers.close(until);
+    },
+  };
 }

@@ -1,3 +1,4 @@
+import type { Redis } from 'ioredis';
 import { afterAll, describe, expect, inject, it } from 'vitest';
 import { createQueues, startWorkers, type Queues, type WorkerHandlers, type Workers } from '../../adapters/bullmq/queues.ts';
 import { createRedisConnection } from '../../adapters/redis/connection.ts';
@@ -9,7 +10,7 @@ import { testRedis } from '../helpers/redis.ts';
 // The expire queue's schedules (the expire sweep every second, the card repair) on a real
 // BullMQ, and the jobs replicas of the release before them still add during a rolling upgrade.
 
-const { newPrefix } = testRedis();
+const { redis, newPrefix } = testRedis();
 const url = inject('redisUrl')!;
 const queueConnection = createRedisConnection({ url, role: 'queue' });
 const workerConnection = createRedisConnection({ url, role: 'worker' });
@@ -29,11 +30,12 @@ function counter() {
       count++;
       for (const w of waiting.filter((w) => count >= w.n)) w.resolve();
     },
+    count: () => count,
     reached: (n: number) => new Promise<void>((resolve) => (count >= n ? resolve() : waiting.push({ n, resolve }))),
   };
 }
 
-async function start(tuning: { sweepEveryMs: number; repairEveryMs: number }, handlers: Partial<WorkerHandlers>, before?: (q: Queues) => Promise<void>) {
+async function start(tuning: { sweepEveryMs: number; repairEveryMs: number; schedulesCheckEveryMs?: number }, handlers: Partial<WorkerHandlers>, before?: (q: Queues) => Promise<void>) {
   const config = { bullPrefix: redisKeys(newPrefix()).bull, queueConnection, workerConnection, ...tuning };
   const queues = createQueues(config);
   await before?.(queues);
@@ -64,6 +66,18 @@ describe('the expire queue', () => {
     expect(scheduler?.every).toBe(20);
     expect(scheduler?.offset ?? 0).toBeLessThan(20);
     await sweeps.reached(3);
+  });
+
+  it('sweeps again after Redis lost its keys (FLUSHDB, a restart without persistence), without a restart of countersign', async () => {
+    const sweeps = counter();
+    const repairs = counter();
+    const queues = await start({ sweepEveryMs: 20, repairEveryMs: 20, schedulesCheckEveryMs: 50 }, { sweep: async () => sweeps.hit(), repair: async () => repairs.hit() });
+    await Promise.all([sweeps.reached(1), repairs.reached(1)]);
+    const bull = (queues.expireQueue.opts.prefix ?? '') + ':*';
+    const keys = await (redis as Redis).keys(bull);
+    await redis.del(...keys);
+    const [s, r] = [sweeps.count(), repairs.count()];
+    await Promise.all([sweeps.reached(s + 3), repairs.reached(r + 3)]);
   });
 
   it('runs the jobs an older replica still adds: a delayed expire job per proposal, a post job per card', async () => {
