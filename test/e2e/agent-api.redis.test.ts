@@ -1,4 +1,5 @@
 import { beforeAll, describe, expect, it } from 'vitest';
+import { until } from '../helpers/observe.ts';
 import { proposalBody } from '../helpers/agent.ts';
 import { startTestApp, type TestApp } from '../helpers/app.ts';
 import { sign } from '../../src/core/signing.ts';
@@ -217,7 +218,8 @@ describe('GET /v1/audit', () => {
 
   it('records the lifecycle of a proposal in order', async () => {
     const { body } = await app.ops.propose(proposalBody({ action: { tool: 'crm', operation: 'tag', target: 'x' }, context: { reversible: true } }));
-    const types = await auditTypes(`&proposal_id=${body.id}`);
+    // The 201 comes before the token is issued (in the background, right after).
+    const types = await until(() => auditTypes(`&proposal_id=${body.id}`), (t) => t.includes('token_issued'));
     // An allowed proposal is approved at once, which mints its execution token.
     expect(types.reverse()).toEqual(['proposal_received', 'policy_decided', 'decided', 'token_issued']);
   });

@@ -245,7 +245,14 @@ describe('countersign stopped by SIGTERM', () => {
     expect((await agent.propose(actionBody('noop', 'after'))).status).toBe(201);
 
     const during = app.out.slice(from).filter((l) => (json(l).level ?? 0) >= 30);
-    expect(during.length).toBeLessThanOrEqual(10);
+    // One "still unreachable" a second at this interval, however long a loaded machine takes to
+    // bring Redis back; besides those (and the sealer's checkpoint lines), a handful in all.
+    const reports = during.filter(logged('still unreachable'));
+    const others = during.filter((l) => !logged('still unreachable')(l) && !logged('audit checkpoint')(l));
+    const back = json(during.find(logged('reachable again')) ?? '{}') as { down_seconds?: number };
+    const downSeconds = back.down_seconds ?? 0;
+    expect(reports.length, reports.join('\n')).toBeLessThanOrEqual(Math.ceil(downSeconds) + 1);
+    expect(others.length, others.join('\n')).toBeLessThanOrEqual(6);
     expect(during.filter(outageStarted)).toHaveLength(1);
     expect(during.filter(logged('reachable again'))).toHaveLength(1);
     expect(during.find(logged('reachable again'))).toMatch(/failed connection attempts/);
