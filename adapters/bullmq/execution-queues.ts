@@ -2,6 +2,7 @@ import { Queue, UnrecoverableError, Worker, type Job } from 'bullmq';
 import type { ExecutionQueue, Logger } from '../../src/core/ports.ts';
 import type { Status } from '../../src/core/proposal.ts';
 import { boundedClose, listenForErrors, type QueueConfig, type Workers } from './queues.ts';
+import { keepScheduled } from './schedules.ts';
 
 // The execute and callback queues. Job data is ids only: the token stays in the Redis
 // ledger. Job ids come from what the job is for (no ":"; proposal ids never are all digits),
@@ -21,6 +22,8 @@ export interface ExecutionQueueTuning {
   reconcileEveryMs: number;
   /** BullMQ lock: a worker that dies loses its job after this long and the job is re-delivered. */
   lockDurationMs: number;
+  /** How often each replica checks that the sweep's and reconcile's schedules exist (schedules.ts), ms. */
+  schedulesCheckEveryMs?: number;
 }
 
 export const DEFAULT_EXECUTION_QUEUE_TUNING: ExecutionQueueTuning = {
@@ -178,19 +181,24 @@ export async function startExecutionWorkers(
   for (const w of [execute, callback]) w.on('error', (err) => logger.error({ error: err.message }, 'execution worker error'));
   const workers = boundedClose([execute, callback]);
 
-  await queues.executeQueue.upsertJobScheduler(
-    'execution-sweep',
-    { every: tuning.sweepEveryMs },
-    { name: 'sweep', data: { proposal_id: '' }, opts: { removeOnComplete: true, removeOnFail: 100 } },
-  );
-  await queues.executeQueue.upsertJobScheduler(
-    'execution-reconcile',
-    { every: tuning.reconcileEveryMs },
-    { name: 'reconcile', data: { proposal_id: '' }, opts: { removeOnComplete: true, removeOnFail: 100 } },
+  const opts = { removeOnComplete: true, removeOnFail: 100 };
+  const stopChecks = await keepScheduled(
+    queues.executeQueue,
+    [
+      { id: 'execution-sweep', every: tuning.sweepEveryMs, template: { name: 'sweep', data: { proposal_id: '' }, opts } },
+      { id: 'execution-reconcile', every: tuning.reconcileEveryMs, template: { name: 'reconcile', data: { proposal_id: '' }, opts } },
+    ],
+    tuning.schedulesCheckEveryMs ?? 30_000,
   );
   await Promise.all([execute.waitUntilReady(), callback.waitUntilReady()]);
   // What a dead process left behind is settled now rather than at the first tick.
   await handlers.sweep().catch((e: unknown) => logger.error({ error: (e as Error).message }, 'execution sweep failed'));
   await handlers.reconcile().catch((e: unknown) => logger.error({ error: (e as Error).message }, 'token reconciliation failed'));
-  return workers;
+  return {
+    ...workers,
+    async close(until) {
+      stopChecks();
+      return workers.close(until);
+    },
+  };
 }

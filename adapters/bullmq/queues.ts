@@ -1,4 +1,5 @@
 import { Queue, UnrecoverableError, Worker, type ConnectionOptions, type Job } from 'bullmq';
+import { keepScheduled } from './schedules.ts';
 import { DeliveryRateLimitedError, PermanentDeliveryError } from '../../src/core/delivery-errors.ts';
 import type { JobScheduler, Logger, NotifyJob } from '../../src/core/ports.ts';
 
@@ -211,18 +212,6 @@ export function boundedClose(workers: readonly Worker[]): Workers {
   return { close, active: () => [...active.values()] };
 }
 
-/**
- * A job scheduler every `every` ms. One whose interval changed (the release before swept every
- * 30 s) is made anew: BullMQ keeps its old offset, and a job taken late then put the next one
- * that far off (a 1 s sweep up to 30 s later).
- */
-async function schedule(queue: Queue<{ proposal_id: string }>, id: string, every: number, template: Parameters<Queue['upsertJobScheduler']>[2], onlyIfMissing = false): Promise<void> {
-  const existing = await queue.getJobScheduler(id);
-  if (existing !== undefined && existing.every !== every) await queue.removeJobScheduler(id);
-  else if (existing !== undefined && onlyIfMissing) return;
-  await queue.upsertJobScheduler(id, { every }, template);
-}
-
 export async function startWorkers(config: QueueConfig, handlers: WorkerHandlers, logger: Logger, queues: Queues): Promise<Workers> {
   const prefix = config.bullPrefix;
   const notify = new Worker<NotifyJob>(
@@ -262,25 +251,21 @@ export async function startWorkers(config: QueueConfig, handlers: WorkerHandlers
   // Per reconnect attempt while Redis is away: the wiring's logger puts these at debug then (outage-log.ts).
   for (const w of [notify, expire]) w.on('error', (err) => logger.error({ error: err.message }, 'queue worker error'));
   const workers = boundedClose([notify, expire]);
-  // One sweep for every replica (a scheduler is one job at a time, wherever it runs). A finished
-  // one is not kept: one a second would pile up in Redis for good.
-  const scheduled = { removeOnComplete: true, removeOnFail: 100 };
-  const schedules = (onlyIfMissing: boolean) =>
-    Promise.all([
-      schedule(queues.expireQueue, 'expire-sweep', config.sweepEveryMs ?? 1000, { name: 'sweep', data: { proposal_id: '' }, opts: scheduled }, onlyIfMissing),
-      schedule(queues.expireQueue, 'card-repair', config.repairEveryMs ?? 30_000, { name: 'repair', data: { proposal_id: '' }, opts: scheduled }, onlyIfMissing),
-    ]);
-  await schedules(false);
-  // A Redis that lost its keys (FLUSHDB, a restart without persistence) lost the schedules with
-  // them, and nothing would make them again before a restart: no proposal would expire (the
-  // sweep is the only expiry), no missing card would be repaired.
-  const check = setInterval(() => void schedules(true).catch(() => undefined), config.schedulesCheckEveryMs ?? 30_000);
-  check.unref();
+  // A finished sweep or repair is not kept: one a second would pile up in Redis for good.
+  const opts = { removeOnComplete: true, removeOnFail: 100 };
+  const stopChecks = await keepScheduled(
+    queues.expireQueue,
+    [
+      { id: 'expire-sweep', every: config.sweepEveryMs ?? 1000, template: { name: 'sweep', data: { proposal_id: '' }, opts } },
+      { id: 'card-repair', every: config.repairEveryMs ?? 30_000, template: { name: 'repair', data: { proposal_id: '' }, opts } },
+    ],
+    config.schedulesCheckEveryMs ?? 30_000,
+  );
   await Promise.all([notify.waitUntilReady(), expire.waitUntilReady()]);
   return {
     ...workers,
     async close(until) {
-      clearInterval(check);
+      stopChecks();
       return workers.close(until);
     },
   };

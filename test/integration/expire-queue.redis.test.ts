@@ -1,5 +1,6 @@
 import type { Redis } from 'ioredis';
 import { afterAll, describe, expect, inject, it } from 'vitest';
+import { createExecutionQueues, DEFAULT_EXECUTION_QUEUE_TUNING, startExecutionWorkers, type ExecutionHandlers } from '../../adapters/bullmq/execution-queues.ts';
 import { createQueues, startWorkers, type Queues, type WorkerHandlers, type Workers } from '../../adapters/bullmq/queues.ts';
 import { createRedisConnection } from '../../adapters/redis/connection.ts';
 import { redisKeys } from '../../adapters/redis/keys.ts';
@@ -8,13 +9,14 @@ import { createMemoryLogger } from '../helpers/memory/logger.ts';
 import { testRedis } from '../helpers/redis.ts';
 
 // The expire queue's schedules (the expire sweep every second, the card repair) on a real
-// BullMQ, and the jobs replicas of the release before them still add during a rolling upgrade.
+// BullMQ, and the jobs replicas of the release before them still add during a rolling upgrade;
+// the execution queue's schedules (its sweep, token reconcile) kept the same way (schedules.ts).
 
 const { redis, newPrefix } = testRedis();
 const url = inject('redisUrl')!;
 const queueConnection = createRedisConnection({ url, role: 'queue' });
 const workerConnection = createRedisConnection({ url, role: 'worker' });
-const running: { queues: Queues; workers: Workers }[] = [];
+const running: { queues: { close(): Promise<void> }; workers: Workers }[] = [];
 afterAll(async () => {
   for (const r of running) await r.workers.close();
   for (const r of running) await r.queues.close();
@@ -94,5 +96,28 @@ describe('the expire queue', () => {
     await done.reached(2);
     expect(expired).toEqual(['p_old']);
     expect(posted).toEqual([{ kind: 'post', proposal_id: 'p_old', platform: 'slack' }]);
+  });
+});
+
+describe('the execution queue', () => {
+  it('sweeps and reconciles again after Redis lost its keys, without a restart of countersign', async () => {
+    const sweeps = counter();
+    const reconciles = counter();
+    const config = { bullPrefix: redisKeys(newPrefix()).bull, queueConnection, workerConnection };
+    const tuning = { ...DEFAULT_EXECUTION_QUEUE_TUNING, sweepEveryMs: 20, reconcileEveryMs: 20, schedulesCheckEveryMs: 50 };
+    const queues = createExecutionQueues(config, tuning);
+    const noop = async () => undefined;
+    const handlers: ExecutionHandlers = {
+      execute: noop, isRetryable: () => false, executeGaveUp: noop, tokenExpiry: noop, callback: noop, isCallbackRetryable: () => false, callbackGaveUp: noop,
+      sweep: async () => sweeps.hit(),
+      reconcile: async () => reconciles.hit(),
+    };
+    const workers = await startExecutionWorkers(config, tuning, handlers, createMemoryLogger(), queues);
+    running.push({ queues, workers });
+    await Promise.all([sweeps.reached(3), reconciles.reached(3)]);
+    const keys = await (redis as Redis).keys(`${config.bullPrefix}:*`);
+    await redis.del(...keys);
+    const [s, r] = [sweeps.count(), reconciles.count()];
+    await Promise.all([sweeps.reached(s + 3), reconciles.reached(r + 3)]);
   });
 });
