@@ -234,7 +234,7 @@ export async function start(env: Readonly<Record<string, string | undefined>>, o
           workers.close(jobsUntil(workers)),
           executionWorkers.close(jobsUntil(executionWorkers)),
           // Cards in hand are posted; an entry not finished is reclaimed by another replica (or this one after a restart).
-          relay.stop(inFlightUntil),
+          within(relay.stop(), inFlightUntil),
         ]);
         // With Redis away, nothing below can be acknowledged: do not wait for it.
         const until = conns.outage.down() ? Date.now() : end;

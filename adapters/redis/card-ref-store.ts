@@ -1,14 +1,12 @@
 import { randomUUID } from 'node:crypto';
-import { ReplyError, type Cluster, type Redis } from 'ioredis';
+import type { Cluster, Redis } from 'ioredis';
 import { seal } from '../../src/core/audit.ts';
 import type { CardRef } from '../../src/core/card.ts';
-import { UnavailableError } from '../../src/core/errors.ts';
 import type { Proposal } from '../../src/core/proposal.ts';
 import type { CardRefStore, PostClaim } from '../../src/core/ports.ts';
 import { redisKeys } from './keys.ts';
-import { runLua } from './lua-commands.ts';
 import type { RedisStoreOptions } from './proposal-store.ts';
-import { eventArgs } from './scripts.ts';
+import { eventArgs, runWithKeys } from './scripts.ts';
 
 // One hash per proposal, one field per `platform:conversation`: a route may post to several
 // channels of one platform, and re-posting to the same channel replaces the old reference
@@ -21,22 +19,6 @@ import { eventArgs } from './scripts.ts';
 // poster whose claim lapsed never ends the claim of the poster that took it over.
 
 const CLAIM_REFUSALS = new Set(['posted', 'busy', 'settled', 'missing']);
-const REFUSED = /^STORE_REFUSED (.*)$/s;
-
-/** A key of the wrong type (checked before the script's write): nothing was written, and the store cannot do this now. */
-function storeError(e: unknown): unknown {
-  if (!(e instanceof ReplyError)) return e;
-  const m = REFUSED.exec((e as Error).message);
-  return m === null ? e : new UnavailableError(`the store cannot record this now: ${m[1]}`);
-}
-
-async function run(redis: Redis | Cluster, name: Parameters<typeof runLua>[1], args: readonly string[]): Promise<unknown> {
-  try {
-    return await runLua(redis, name, args);
-  } catch (e) {
-    throw storeError(e);
-  }
-}
 
 export function createRedisCardRefStore(redis: Redis | Cluster, opts: RedisStoreOptions): CardRefStore {
   const keys = redisKeys(opts.prefix);
@@ -55,7 +37,7 @@ export function createRedisCardRefStore(redis: Redis | Cluster, opts: RedisStore
     },
     async claimPost(proposalId, platform, ttlSeconds): Promise<PostClaim> {
       const token = randomUUID();
-      const reply = await run(redis, 'countersignCardPostClaim', [keys.cards(proposalId), keys.postingClaim(proposalId, platform), keys.proposal(proposalId), platform, token, String(ttlSeconds)]);
+      const reply = await runWithKeys(redis, 'countersignCardPostClaim', [keys.cards(proposalId), keys.postingClaim(proposalId, platform), keys.proposal(proposalId)], [platform, token, String(ttlSeconds)]);
       if (!Array.isArray(reply)) throw new Error('countersign card-post-claim: unexpected reply');
       const [kind, doc] = reply as unknown[];
       if (kind === 'claimed' && typeof doc === 'string') return { kind: 'claimed', proposal: JSON.parse(doc) as Proposal, platform, token };
@@ -64,15 +46,16 @@ export function createRedisCardRefStore(redis: Redis | Cluster, opts: RedisStore
     },
     async finishPost(claim, ref, events) {
       const id = claim.proposal.id;
-      const reply = await run(
+      const reply = await runWithKeys(
         redis,
         'countersignCardPostDone',
-        [keys.cards(id), keys.postingClaim(id, claim.platform), keys.proposal(id), keys.audit, keys.auditHead, field(ref), stored(ref), claim.token, ...eventArgs(events.map(seal))],
+        [keys.cards(id), keys.postingClaim(id, claim.platform), keys.proposal(id), keys.audit, keys.auditHead],
+        [field(ref), stored(ref), claim.token, ...eventArgs(events.map(seal))],
       );
       return reply === '' || reply === null ? null : Number(reply);
     },
     async releasePost(claim) {
-      await run(redis, 'countersignCardPostRelease', [keys.postingClaim(claim.proposal.id, claim.platform), claim.token]);
+      await runWithKeys(redis, 'countersignCardPostRelease', [keys.postingClaim(claim.proposal.id, claim.platform)], [claim.token]);
     },
   };
 }

@@ -36,8 +36,8 @@ function storeRefused(e: unknown): unknown {
   return m === null ? e : new UnavailableError(`the store cannot record this now: ${m[1]}`);
 }
 
-/** Runs a script: its KEYS (as many as lua-commands.ts declares for it), then its ARGV. */
-async function runWithKeys(redis: Client, name: LuaCommand, keys: readonly string[], argv: readonly string[], evenWhenFull = false): Promise<unknown> {
+/** Runs a script: its KEYS (as many as lua-commands.ts declares for it), then its ARGV; STORE_REFUSED becomes UnavailableError. */
+export async function runWithKeys(redis: Client, name: LuaCommand, keys: readonly string[], argv: readonly string[], evenWhenFull = false): Promise<unknown> {
   const args = [...keys, ...argv];
   try {
     return evenWhenFull ? await runLuaWhenFull(redis, name as Extract<LuaCommand, `${string}WhenFull`>, args) : await runLua(redis, name, args);

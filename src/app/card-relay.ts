@@ -33,8 +33,8 @@ export interface CardRelayOptions {
 export const RECLAIM_IDLE_MS = 60_000;
 
 export interface CardRelay {
-  /** Takes no more entries; resolves when the batch in hand is done, or at `until` (ms since the epoch). */
-  stop(until?: number): Promise<void>;
+  /** Takes no more entries; resolves when the batch in hand is done (the caller bounds the wait). */
+  stop(): Promise<void>;
 }
 
 /** Posts the cards of `entries`; resolves with the entries that are done (the others are left for a reclaim). */
@@ -107,13 +107,10 @@ export function startCardRelay(deps: CardRelayDeps, outbox: CardOutbox, opts: Ca
   })();
 
   return {
-    async stop(until = Infinity) {
+    async stop() {
       running = false;
       wake?.();
-      let timer: NodeJS.Timeout | undefined;
-      const late = until === Infinity ? [] : [new Promise<void>((r) => (timer = setTimeout(r, Math.max(0, until - Date.now()))))];
-      await Promise.race([loop, ...late]);
-      clearTimeout(timer);
+      await loop;
     },
   };
 }
