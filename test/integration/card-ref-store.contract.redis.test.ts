@@ -67,3 +67,19 @@ describe('Redis CardRefStore: a key of the wrong type writes nothing', () => {
     expect((await audit.search({ words: [], proposalId: p.id, limit: 5 })).events.map((e) => e.type)).toEqual(['card_posted']);
   });
 });
+
+describe('Redis CardRefStore: a late finish', () => {
+  it("by a poster whose claim lapsed saves its card but ends nobody else's claim", async () => {
+    const { keys, cards, store } = parts();
+    const p = proposal();
+    await store.create(p, []);
+    const late = claimed(await cards.claimPost(p.id, 'slack', 60));
+    // Its claim ran out (as after 120 s) and another poster took the post over.
+    await node.del(keys.postingClaim(p.id, 'slack'));
+    const current = claimed(await cards.claimPost(p.id, 'slack', 60));
+    const ref = { platform: 'slack', conversation: 'C1', message: '1.1' };
+    expect(await cards.finishPost(late, ref, [event(p, 'card_posted', ref)])).toBe(p.version);
+    expect(await cards.list(p.id)).toEqual([ref]);
+    expect(await node.get(keys.postingClaim(p.id, 'slack'))).toBe(current.token);
+  });
+});

@@ -65,3 +65,21 @@ describe('a post job after a crash', () => {
     expect(app.channel('slack').posts.map((c) => c.card.proposalId)).toEqual([p.id]);
   });
 });
+
+describe('the card relay and entries it cannot use', () => {
+  it('an empty, oversized or key-like proposal id, or a proposal already decided: forgotten without a post; the good entry beside them is posted', async () => {
+    const app = await createMemoryApp();
+    const good = await app.submit();
+    const denied = await app.submit({ action: { tool: 'postgres', operation: 'drop', target: 'db' } });
+    const entries = [
+      { id: '1-0', proposal_id: '' },
+      { id: '2-0', proposal_id: 'p_'.padEnd(100_000, 'x') },
+      { id: '3-0', proposal_id: `${good.id}:posting:slack` },
+      { id: '4-0', proposal_id: denied.id },
+      { id: '5-0', proposal_id: good.id },
+    ];
+    expect((await relayCards({ ...app.notify, jobs: app.jobs }, entries)).map((e) => e.id)).toEqual(['1-0', '2-0', '3-0', '4-0', '5-0']);
+    expect(app.channel('slack').posts.map((c) => c.card.proposalId)).toEqual([good.id]);
+    expect(app.jobs.notified).toEqual([]);
+  });
+});
