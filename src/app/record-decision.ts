@@ -1,4 +1,5 @@
 import { auditEvent } from '../core/audit.ts';
+import type { KnownAuditEvent } from '../core/audit-events.ts';
 import { iso } from '../core/clock.ts';
 import { refusalSentence } from '../core/card.ts';
 import { applyVote, type Authority, type RevokedAgents, type VoteOutcome } from '../core/lifecycle.ts';
@@ -23,6 +24,8 @@ export interface DecisionRequest {
    * or null where the platform cannot vouch for one. Only `step_up` rules ask for it.
    */
   authenticatedAt?: number | null;
+  /** The batch this vote was cast in (batch-decisions.ts): carried by its approval_recorded or approval_refused event. */
+  batch?: string;
 }
 
 export interface DecisionResult {
@@ -51,8 +54,19 @@ export async function recordDecision(deps: AppDeps, req: DecisionRequest): Promi
   const authority = authorityFrom(deps.policy);
   const revoked = await revokedAgents(deps);
   const vote = { person: req.person, platform: req.platform, vote: req.vote, reason: req.reason ?? null, authenticatedAt: req.authenticatedAt ?? null };
-  const result = await mutate(deps, req.proposalId, (p, now) => applyVote(p, vote, authority, now, revoked));
+  const batch = req.batch;
+  const result = await mutate(deps, req.proposalId, (p, now) => {
+    const step = applyVote(p, vote, authority, now, revoked);
+    return batch === undefined ? step : { ...step, events: step.events.map((e) => inBatch(e, batch)) };
+  });
   return { outcome: result.outcome, proposal: result.proposal };
+}
+
+/** The vote's own event marked with its batch, so the log shows which votes were cast together. */
+function inBatch(e: KnownAuditEvent, batch: string): KnownAuditEvent {
+  if (e.type === 'approval_recorded') return { ...e, data: { ...e.data, batch } };
+  if (e.type === 'approval_refused') return { ...e, data: { ...e.data, batch } };
+  return e;
 }
 
 export type DecisionCheck =
@@ -81,7 +95,7 @@ async function checkDecision(deps: AppDeps, req: Omit<DecisionRequest, 'reason'>
 }
 
 /** A click from a platform user who is not a person in the policy: refused and audited. */
-async function refuseUnknownUser(
+export async function refuseUnknownUser(
   deps: AppDeps,
   req: { proposalId: string; platform: PlatformId; platformUser: string; vote: Vote },
 ): Promise<Extract<VoteOutcome, { kind: 'refused' }>> {

@@ -14,12 +14,15 @@ export type AuditEventData = {
   policy_decided: { [K in keyof Decision]: Decision[K] };
   /** `actor: policy` carries the rule; a person's decision carries the approvers and the reason. */
   decided: { status: Status; rule?: string; approvers?: string[]; reason?: string | null };
-  /** `signed_in_at`: on a step-up proposal's approval, the sign-in it counted by (null: the platform vouched for none). */
-  approval_recorded: { person: string; platform: PlatformId; vote: Vote; reason: string | null; approvals: number; required: number; signed_in_at?: string | null };
-  /** A person's refused click; a stranger's carries `platform_user` instead of `person`; a step-up refusal, the sign-in it was judged by. */
-  approval_refused: { person?: string; platform_user?: string; platform: PlatformId; vote: Vote; why: RefusalReason; signed_in_at?: string | null };
+  /**
+   * `signed_in_at`: on a step-up proposal's approval, the sign-in it counted by (null: the platform vouched for none).
+   * `batch`: the id of the batch it was decided in with others (batch-decisions.ts); absent for a single decision.
+   */
+  approval_recorded: { person: string; platform: PlatformId; vote: Vote; reason: string | null; approvals: number; required: number; signed_in_at?: string | null; batch?: string; delegate?: string };
+  /** A person's refused click; a stranger's carries `platform_user` instead of `person`; a step-up refusal, the sign-in it was judged by; `batch` as above. */
+  approval_refused: { person?: string; platform_user?: string; platform: PlatformId; vote: Vote; why: RefusalReason; signed_in_at?: string | null; batch?: string };
   /** An earlier approval the policy in force no longer lets count (`approvals`: how many still do). */
-  approval_void: { person: string; platform: PlatformId; why: Unqualified; approvals: number; required: number };
+  approval_void: { person: string; platform: PlatformId; why: Unqualified; approvals: number; required: number; delegate?: string };
   expired: { approvals: number; required: number };
   cancelled: { reason: string | null };
   card_posted: { platform: PlatformId; conversation: string; message: string };
@@ -63,6 +66,10 @@ export type AuditEventData = {
   credential_revoked: { issuer: string; handle: string; reason: string };
   channel_bound: { platform: PlatformId; route: string; key: string; conversation: string; [detail: string]: unknown };
   channel_bind_refused: { platform: PlatformId; route: string; conversation: string | null; why: 'not_an_admin' | 'unknown_person' };
+  /** A person marked themselves away (src/core/away.ts): `delegate` decides for them until `until` (ISO). */
+  away_set: { delegate: string; until: string };
+  /** A person came back (or their absence was replaced): `delegate` and `until` of the absence that ended. */
+  away_cleared: { delegate: string; until: string };
 };
 
 export type AuditEventType = keyof AuditEventData;
@@ -94,6 +101,8 @@ export const AUDIT_EVENT_TYPES = [
   'credential_revoked',
   'channel_bound',
   'channel_bind_refused',
+  'away_set',
+  'away_cleared',
 ] as const satisfies readonly AuditEventType[];
 
 /** Who and what an event is about; `actor` is `agent:<id>`, `person:<id>`, `<platform>:<user>`, `ip:<addr>`, `policy` or `system`. */
