@@ -3,6 +3,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { freePort } from '../../adapters/redis/private-server.ts';
 import { recordDecision } from '../../src/app/record-decision.ts';
 import { startTestApp, type TestApp } from '../helpers/app.ts';
+import { waitFor } from '../helpers/fake-slack.ts';
 import { cacheServer, credentialsPolicy, everythingUnder, ordersDatabase, taskBody } from '../helpers/credential-downstreams.ts';
 import { logSink } from '../helpers/observe.ts';
 
@@ -40,8 +41,15 @@ describe('secrets of just-in-time credentials', () => {
   it('are in no Redis value, no log line and no audit entry', async () => {
     const ids = [await approved(taskBody('postgres', 'migrate')), await approved(taskBody('cache', 'warm')), await approved(taskBody('postgres', 'read'))];
     const failed = await approved(taskBody('legacy-db', 'read'));
-    // Everything issued and waiting for its hand-over: the pick-ups are in Redis, sealed.
-    const waiting = await everythingUnder(app.running.redis, app.prefix);
+    // Everything issued and waiting for its hand-over: the pick-ups are in Redis, sealed. A
+    // proposal the policy allowed gets its credential after the 201, so wait for all three.
+    const waiting = await waitFor(
+      async () => {
+        const now = await everythingUnder(app.running.redis, app.prefix);
+        return (now.text.match(/"pickup"/g) ?? []).length >= 3 ? now : null;
+      },
+      { what: 'three credential pick-ups' },
+    );
 
     const handed: { id: string; token: string; password: string; url: string }[] = [];
     for (const id of ids) {
