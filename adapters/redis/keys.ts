@@ -33,7 +33,7 @@ const PLATFORM_ID_PATTERN = /^[a-z][a-z0-9-]{0,31}$/;
 const RESERVED_FIRST_SEGMENTS: ReadonlySet<string> = new Set([
   'pending', 'status_counts', 'audit', 'proposal', 'idem', 'cards', 'token', 'ptoken', 'pickup',
   'agent-tokens', 'executing', 'revoked-agent', 'signing-key', 'changes', 'authfail', 'bull',
-  'restored-agent', 'card-outbox',
+  'restored-agent', 'card-outbox', 'limit', 'agg', 'away', 'escalations',
 ]);
 
 /** Policy ids (people, agents): what the policy schema allows, so no `:` and no glob characters. */
@@ -80,8 +80,13 @@ export interface RedisKeys {
   agentCredentials(agent: string): string;
   /** String (EX): an MCP upstream's result for the agent to pick up (tool-results.ts). */
   toolResult(proposalId: string): string;
-  /** Held while one replica posts a proposal's card on `platform`, so a retry does not post twice. */
-  postingClaim(proposalId: string, platform: string): string;
+  /** Zset: pending proposals with an escalation step or reminder due (score: when; escalation.ts nextNudgeAt). */
+  readonly escalations: string;
+  /**
+   * Held while one replica posts a proposal's card on `platform`, so a retry does not post twice;
+   * `step`: an escalation step's card (its own claim), 0 (the name of before steps) for the rule's route.
+   */
+  postingClaim(proposalId: string, platform: string, step?: number): string;
   readonly auditIndex: AuditIndexKeys;
 
   /** Token ledger (see token-ledger.ts for what each holds). */
@@ -96,6 +101,21 @@ export interface RedisKeys {
   /** The development token signing key, when TOKEN_SIGNING_KEY is unset. */
   readonly devSigningKey: string;
 
+  /**
+   * Approval fatigue (policy/fatigue.ts). Zsets of an agent's pending proposals (score: the
+   * deadline), overall and per rule, and of its proposals needing people in the last minute
+   * (score: created_at); `rule` null is the agent's own. The create script adds, the commit
+   * script removes what leaves pending.
+   */
+  limitPending(agent: string, rule: string | null): string;
+  limitRate(agent: string, rule: string | null): string;
+  /** Once-per-window marker of an over-the-limit alert (SET NX PX), and the refusals counted in it. */
+  limitAlert(agent: string, route: string): string;
+  limitRefused(agent: string, route: string): string;
+  /** Zset of an aggregate group's live proposals (`<id>|<amount>`, score: created_at) and its version counter; the group is hashed. */
+  aggregate(group: string): string;
+  aggregateVersion(group: string): string;
+
   /** Pub/sub channel of proposal status changes (the long-poll change feed). */
   readonly changes: string;
   /** Pub/sub channel of card changes for live pages (the console's). */
@@ -104,6 +124,9 @@ export interface RedisKeys {
   authFailures(address: string, minute: number): string;
   /** BullMQ's `prefix` option: its keys share the hash tag, so queue scripts stay in one slot. */
   readonly bull: string;
+
+  /** Hash: person -> JSON absence {delegate, until, set_at} (away-store.ts). */
+  readonly away: string;
 
   /** Hash: route key -> JSON binding, on one platform. */
   channelBindings(platform: string): string;
@@ -158,6 +181,8 @@ export function redisKeys(prefix: string = DEFAULT_PREFIX): RedisKeys {
     pattern: `${tag}:*`,
     pending: `${tag}:pending`,
     cardOutbox: `${tag}:card-outbox`,
+    escalations: `${tag}:escalations`,
+
     statusCounts: `${tag}:status_counts`,
     audit,
     auditHead: `${tag}:audit:head`,
@@ -172,12 +197,14 @@ export function redisKeys(prefix: string = DEFAULT_PREFIX): RedisKeys {
     credential: (proposalId) => `${tag}:credential:${proposalId}`,
     credentialsLive: `${tag}:credentials:live`,
     agentCredentials: (agent) => `${tag}:credentials:agent:${agent}`,
-    postingClaim(proposalId, platform) {
+    postingClaim(proposalId, platform, step = 0) {
       // `cards:<id>` and `cards:<id>:posting:<platform>` share a namespace: an id with a `:`
       // could name another proposal's claim.
       assertIdSegment('proposal id', proposalId);
       assertValidPlatformId(platform);
-      return `${cards(proposalId)}:posting:${platform}`;
+      if (!Number.isSafeInteger(step) || step < 0) throw new Error(`invalid escalation step "${step}" for a Redis key`);
+      // A platform id has no `:`, so `<platform>:<step>` names no other platform's claim.
+      return `${cards(proposalId)}:posting:${platform}${step === 0 ? '' : `:${step}`}`;
     },
     auditIndex: auditIndexKeys(audit),
 
@@ -190,6 +217,30 @@ export function redisKeys(prefix: string = DEFAULT_PREFIX): RedisKeys {
     restoredAgent: (agent) => `${tag}:restored-agent:${agent}`,
     devSigningKey: `${tag}:signing-key`,
 
+    // Agent ids and rule names have the policy's id shape (no `:`), so `<agent>:<rule>` is unambiguous.
+    limitPending(agent, rule) {
+      assertIdSegment('agent id', agent);
+      if (rule !== null) assertIdSegment('rule name', rule);
+      return `${tag}:limit:pending:${agent}${rule === null ? '' : `:${rule}`}`;
+    },
+    limitRate(agent, rule) {
+      assertIdSegment('agent id', agent);
+      if (rule !== null) assertIdSegment('rule name', rule);
+      return `${tag}:limit:rate:${agent}${rule === null ? '' : `:${rule}`}`;
+    },
+    limitAlert(agent, route) {
+      assertIdSegment('agent id', agent);
+      assertIdSegment('route', route);
+      return `${tag}:limit:alert:${agent}:${route}`;
+    },
+    limitRefused(agent, route) {
+      assertIdSegment('agent id', agent);
+      assertIdSegment('route', route);
+      return `${tag}:limit:refused:${agent}:${route}`;
+    },
+    aggregate: (group) => `${tag}:agg:${sha256(group)}`,
+    aggregateVersion: (group) => `${tag}:agg:${sha256(group)}:v`,
+
     changes: `${tag}:changes`,
     // Named for the console, the first page to listen; kept so that replicas of two versions still hear each other.
     liveUpdates: `${tag}:console:changes`,
@@ -200,6 +251,8 @@ export function redisKeys(prefix: string = DEFAULT_PREFIX): RedisKeys {
       return `${tag}:authfail:${part}:${Math.floor(minute)}`;
     },
     bull: `${tag}:bull`,
+
+    away: `${tag}:away`,
 
     channelBindings(platform) {
       assertValidPlatformId(platform);

@@ -27,9 +27,9 @@ const whenFull = (source: string) => `#!lua flags=allow-oom\n${source}`;
 // `numberOfKeys: null`: the caller passes the count first (the retention and index scripts
 // take their own keys and then the search index lists of a batch).
 const COMMANDS = {
-  countersignCreateProposal: { numberOfKeys: 9, lua: `${AUDIT_LIB}\n${lua('create-proposal.lua')}` },
-  countersignCommitProposal: { numberOfKeys: 5, lua: COMMIT_PROPOSAL },
-  countersignCommitProposalWhenFull: { numberOfKeys: 5, lua: whenFull(COMMIT_PROPOSAL) },
+  countersignCreateProposal: { numberOfKeys: 15, lua: `${AUDIT_LIB}\n${lua('create-proposal.lua')}` },
+  countersignCommitProposal: { numberOfKeys: 7, lua: COMMIT_PROPOSAL },
+  countersignCommitProposalWhenFull: { numberOfKeys: 7, lua: whenFull(COMMIT_PROPOSAL) },
   countersignAppendEvents: { numberOfKeys: 2, lua: APPEND_EVENTS },
   countersignAppendEventsWhenFull: { numberOfKeys: 2, lua: whenFull(APPEND_EVENTS) },
   countersignTokenSave: { numberOfKeys: 4, lua: lua('token-save.lua') },
@@ -50,6 +50,8 @@ const COMMANDS = {
   countersignIdempotencyForget: { numberOfKeys: 1, lua: lua('idempotency-forget.lua') },
   countersignCountInWindow: { numberOfKeys: 1, lua: lua('count-in-window.lua') },
   countersignAuditSeal: { numberOfKeys: 3, lua: lua('audit-seal.lua') },
+  countersignAwaySet: { numberOfKeys: 3, lua: `${AUDIT_LIB}\n${lua('away-set.lua')}` },
+  countersignAwayClear: { numberOfKeys: 3, lua: `${AUDIT_LIB}\n${lua('away-clear.lua')}` },
   countersignAuditRetention: { numberOfKeys: null, lua: lua('audit-retention.lua') },
   countersignAuditIndex: { numberOfKeys: null, lua: lua('audit-index.lua') },
 } as const;

@@ -1,8 +1,10 @@
 // The ports: what the use cases need from the outside world, named for the domain.
 // Adapters implement them; `src/main.ts` wires one implementation of each.
 import type { AuditEvent, AuditEventInput } from './audit.ts';
+import type { Absence } from './away.ts';
 import type { CardModel, CardRef, ThreadReply } from './card.ts';
 import type { PlatformId } from './platform.ts';
+import type { CreateLimits, LimitName } from './policy/fatigue.ts';
 import type { Proposal, Status } from './proposal.ts';
 
 export type { Clock } from './clock.ts';
@@ -20,7 +22,30 @@ export type CreateResult =
   | { created: true }
   | { created: false; existing: Proposal }
   /** The agent's kill switch is pulled (revoked at `revoked_at`): nothing was stored. */
-  | { created: false; refused: 'agent_revoked'; revoked_at: number };
+  | { created: false; refused: 'agent_revoked'; revoked_at: number }
+  /** Over one of the agent's limits (CreateOptions.limits): nothing was stored; room again in `retry_after_ms`. */
+  | { created: false; refused: 'rate_limited'; limit: LimitName; max: number; retry_after_ms: number }
+  /** A proposal joined the aggregate group since it was read (CreateOptions.aggregate): nothing was stored; read again. */
+  | { created: false; refused: 'stale_aggregate' };
+
+/** What ProposalStore.create checks and records besides the proposal (approval fatigue, policy/fatigue.ts). */
+export interface CreateOptions {
+  /** Checked only for a proposal stored `pending`. */
+  limits?: CreateLimits;
+  /**
+   * The proposal joins this group's window when stored live (pending, approved, executing);
+   * refused as stale when the group's version is no longer `version` (what readAggregate gave).
+   */
+  aggregate?: { group: string; version: string; amount: number; window_ms: number };
+}
+
+/** A group's proposals in the window, as ProposalStore.readAggregate finds them. */
+export interface AggregateRead {
+  /** Changes whenever a proposal joins the group: create refuses a decision made on an older one. */
+  version: string;
+  /** Proposals of the group in the window whose status is still live (pending, approved, executing, succeeded), newest first. */
+  entries: { id: string; amount: number }[];
+}
 
 /**
  * `evenWhenFull`: the kill switch's own writes (the revocation, its token revocations, the
@@ -41,7 +66,9 @@ export interface ProposalStore {
    * the same step as the write, so no proposal slips in beside a revocation. `proposedAt`: when
    * the agent made it (its signed time, when earlier than `created_at`; default `created_at`).
    */
-  create(proposal: Proposal, events: AuditEventInput[], implicitKey?: ImplicitKey, proposedAt?: number): Promise<CreateResult>;
+  create(proposal: Proposal, events: AuditEventInput[], implicitKey?: ImplicitKey, proposedAt?: number, options?: CreateOptions): Promise<CreateResult>;
+  /** The aggregate group's live proposals created after `now - windowMs`, and its version. */
+  readAggregate(group: string, now: number, windowMs: number): Promise<AggregateRead>;
   /**
    * Forgets an implicit key (ImplicitKey) while it still names `proposalId`: the next request
    * with that key makes a new proposal. A key that names another proposal stays.
@@ -59,6 +86,19 @@ export interface ProposalStore {
   listPending(limit: number): Promise<Proposal[]>;
   /** Ids of pending proposals whose expiry is at or before `at`. */
   pendingDueBy(at: number, limit: number): Promise<string[]>;
+  /**
+   * Ids of pending proposals with an escalation step or reminder due at or before `at`, soonest
+   * first. create and commit keep this set in the same step as the proposal, scored by
+   * escalation.ts nextNudgeAt (and drop a proposal that leaves pending or has nothing left due).
+   */
+  nudgesDueBy(at: number, limit: number): Promise<string[]>;
+  /**
+   * Puts the proposal at `at` in that set (out of it when null), only while its stored version is
+   * still `version` (a no-op otherwise); a proposal that is gone leaves the set.
+   */
+  rescheduleNudge(id: string, version: number, at: number | null): Promise<void>;
+
+
   /** Counts by status, for metrics. */
   countByStatus(): Promise<Record<Status, number>>;
 }
@@ -113,6 +153,8 @@ export interface ChatChannel {
   postCard(target: string, card: CardModel): Promise<CardRef>;
   updateCard(ref: CardRef, card: CardModel): Promise<void>;
   replyInThread(ref: CardRef, reply: ThreadReply): Promise<void>;
+  /** A plain message to the route (no buttons, nobody decides): the over-the-limit alert. */
+  postNotice?(target: string, text: string): Promise<void>;
 }
 
 /** Where each proposal's cards were posted. */
@@ -126,7 +168,7 @@ export interface CardRefStore {
    * exists. The claim lapses after `ttlSeconds`, so a crashed poster does not block the card for
    * ever (a retry or the sweep posts it again).
    */
-  claimPost(proposalId: string, platform: PlatformId, ttlSeconds: number): Promise<PostClaim>;
+  claimPost(proposalId: string, platform: PlatformId, ttlSeconds: number, step?: number): Promise<PostClaim>;
   /**
    * The card is posted: its reference saved, `events` (card_posted) audited and the claim ended,
    * in one step. Resolves to the proposal's version now (null when it is gone), which tells
@@ -153,13 +195,19 @@ export interface ClaimedPost {
   /** The proposal as it was when claimed. */
   proposal: Proposal;
   platform: PlatformId;
+  /**
+   * The escalation step whose card this is (the step's route; escalation.ts), 0 for the rule's
+   * own route: one card per platform and step, so a second route on the same platform gets its own.
+   */
+  step: number;
   /** The claim's own id: only its holder ends it. */
   token: string;
 }
 
 /** One job per platform, so a slow or failing platform never repeats work on another. */
 export type NotifyJob =
-  | { kind: 'post'; proposal_id: string; platform: PlatformId }
+  | { kind: 'post'; proposal_id: string; platform: PlatformId; step?: number }
+
   | { kind: 'update'; proposal_id: string; platform: PlatformId; version: number }
   | { kind: 'reply'; proposal_id: string; platform: PlatformId; reply: ThreadReply; key: string };
 
@@ -214,6 +262,29 @@ export interface ChannelBindingStore {
   bind(platform: PlatformId, key: string, binding: ChannelBinding): Promise<void>;
   forKey(platform: PlatformId, key: string): Promise<ChannelBinding | null>;
   forConversation(platform: PlatformId, conversation: string): Promise<ChannelBinding | null>;
+}
+
+/** What setting an absence came to: refused (nothing written) when the delegate is away now themselves. */
+export type AwaySetResult = { kind: 'set' } | { kind: 'delegate_away'; until: number };
+
+/**
+ * Who is away and who decides for them (src/core/away.ts), shared by every replica. An entry
+ * whose `until` has passed reads as absent. Each change and its audit events are one step.
+ */
+export interface AwayStore {
+  /**
+   * Sets (or replaces) `person`'s absence and appends `events` with it. Refused, nothing written,
+   * when the delegate has an absence in force at `now`: delegation is one hop, never a chain.
+   */
+  set(person: string, absence: Absence, now: number, events: AuditEventInput[]): Promise<AwaySetResult>;
+  /**
+   * Ends `absence`, as `get` returned it, appending `events` with it; false (nothing written)
+   * when `person`'s stored absence is no longer that one (replaced or ended meanwhile).
+   */
+  clear(person: string, absence: Absence, events: AuditEventInput[]): Promise<boolean>;
+  get(person: string, now: number): Promise<Absence | null>;
+  /** Every absence in force at `now`, by the absent person's id. */
+  list(now: number): Promise<Map<string, Absence>>;
 }
 
 /** A person signed in to a web page of countersign (the console). */
@@ -279,6 +350,8 @@ export interface Logger {
 
 export interface Metrics {
   proposalSubmitted(effect: string): void;
+  /** A proposal refused for one of its agent's limits (`limit`: a LimitName). */
+  proposalLimited?(agent: string, limit: string): void;
   /** Seconds from submission to the human decision. */
   decisionRecorded(status: Status, seconds: number): void;
 }
