@@ -3,6 +3,8 @@ import { runChatCommand, type ChatAnswer, type ProposalItem } from '../../src/ap
 import type { AppDeps } from '../../src/app/deps.ts';
 import type { CardRefStore, Logger } from '../../src/core/ports.ts';
 import { showHidden } from '../../src/core/visible-text.ts';
+import { batchBlocks } from './batch.ts';
+import { LIMITS } from './blocks.ts';
 import { SLACK } from './platform.ts';
 import { escapeEntities, mrkdwn, neutralize, plain, truncate } from './text.ts';
 
@@ -54,6 +56,7 @@ async function layout(ctx: CommandContext, answer: ChatAnswer): Promise<RespondA
   if (answer.items.length === 0) blocks.push({ type: 'context', elements: [mrkdwn(neutralize(answer.empty))] });
   for (const item of answer.items) blocks.push(...(await summary(ctx, item)));
   if (answer.history !== null) blocks.push({ type: 'section', text: plain(answer.history) });
+  if (answer.batches !== undefined) blocks.push(...batchBlocks(answer.batches, LIMITS.blocks - blocks.length));
   return { response_type: 'ephemeral', replace_original: false, text: heading.replace(/[*`]/g, ''), blocks };
 }
 

@@ -4,6 +4,7 @@ import type { ChatPlatform, PlatformServices } from '../../src/app/platforms.ts'
 import { recordAuthFailure } from '../../src/app/record-auth-failure.ts';
 import type { CardRef } from '../../src/core/card.ts';
 import type { ChatChannel, Logger } from '../../src/core/ports.ts';
+import { registerBatchInteractions } from './batch.ts';
 import { renderCard, renderReply } from './blocks.ts';
 import { registerCommands } from './commands.ts';
 import { registerInteractions } from './interactions.ts';
@@ -118,6 +119,7 @@ export function createSlackAdapter(settings: SlackSettings, services: PlatformSe
     logger.error({ err: error.message, code: (error as { code?: string }).code }, 'Slack listener failed');
   });
   registerInteractions(app, { web, deps, logger });
+  registerBatchInteractions(app, { web, deps, logger });
   registerCommands(app, { web, deps, cards: services.cards, logger });
 
   return { channel: createSlackChannel(createSlackWebApi(settings, options.timeoutMs === undefined ? {} : { timeoutMs: options.timeoutMs })), mounts: { '/slack/': (req, res) => receiver.handle(req, res) } };

@@ -4,6 +4,7 @@ import type { CardRef } from '../core/card.ts';
 import type { CardRefStore } from '../core/ports.ts';
 import type { PlatformId } from '../core/platform.ts';
 import type { Proposal } from '../core/proposal.ts';
+import { pendingBatches, type PendingBatch } from './batch-decisions.ts';
 import { bindChannel, type BindHere } from './bind-channel.ts';
 import { personFor } from './record-decision.ts';
 import type { AppDeps } from './deps.ts';
@@ -51,6 +52,11 @@ export type ChatAnswer =
       items: ProposalItem[];
       empty: string;
       history: string | null;
+      /**
+       * `pending` only: what the asker may decide here several at once, by agent and rule
+       * (batch-decisions.ts); platforms without a batch button leave it unshown.
+       */
+      batches?: PendingBatch[];
     };
 
 const MAX_RESULTS = 10;
@@ -116,6 +122,10 @@ export async function runChatCommand(deps: AppDeps, cards: CardRefStore, c: Chat
       .join('\n');
     return list('Proposal', { id: p.id }, [p], '', history === '' ? null : `History\n${history}`);
   }
-  if (command === 'pending') return list('Pending proposals, soonest expiry first', null, await deps.store.listPending(MAX_RESULTS), 'Nothing is waiting for a decision.');
+  if (command === 'pending') {
+    const shown = await items(await deps.store.listPending(MAX_RESULTS));
+    const batches = await pendingBatches(deps, person, c.platform);
+    return { kind: 'proposals', heading: 'Pending proposals, soonest expiry first', about: null, items: shown, empty: 'Nothing is waiting for a decision.', history: null, batches };
+  }
   return text(usage(c));
 }
