@@ -1,4 +1,4 @@
-import { approvalsLine, decidedBy, STATUS_HEADLINE, truncate, type CardModel } from '../../src/core/card.ts';
+import { approvalsLine, decidedBy, STATUS_HEADLINE, truncate, voterName, type CardModel } from '../../src/core/card.ts';
 import type { StoredAuditEvent } from '../../src/core/ports.ts';
 import { STATUSES } from '../../src/core/proposal.ts';
 import { showHidden } from '../../src/core/visible-text.ts';
@@ -55,7 +55,7 @@ function contextList(card: CardModel): Html {
 }
 
 function quorum(card: CardModel): Html {
-  const names = card.approvals.map((a) => html`<li class="${a.vote}">${a.person} ${a.vote === 'approve' ? 'approved' : 'denied'}${a.reason ? html`: <q>${a.reason}</q>` : ''}</li>`);
+  const names = card.approvals.map((a) => html`<li class="${a.vote}">${voterName(a)} ${a.vote === 'approve' ? 'approved' : 'denied'}${a.reason ? html`: <q>${a.reason}</q>` : ''}</li>`);
   return html`<div class="quorum">
     <span class="count">${approvalsLine(card)}</span>
     ${names.length > 0 ? html`<ul>${names}</ul>` : ''}

@@ -104,7 +104,7 @@ export function buildApprovalCard(p: Proposal, link: string): CardModel {
     rule: show(p.decision.rule),
     reasons: p.decision.reasons.map(show),
     status: p.status,
-    approvals: p.approvals.map((a) => ({ ...a, person: show(a.person), reason: showOrNull(a.reason) })),
+    approvals: p.approvals.map((a) => ({ ...a, person: show(a.person), ...(a.delegate === undefined ? {} : { delegate: show(a.delegate) }), reason: showOrNull(a.reason) })),
     approvalsRequired: p.decision.approvals_required,
     expiresAt: p.expires_at === null ? null : iso(p.expires_at),
     actionable: p.status === 'pending',
@@ -169,9 +169,14 @@ export const STATUS_MARK: Readonly<Record<Status, string>> = {
   failed: '❌',
 };
 
+/** Who a vote is from, as cards and timelines say it: "alice", or "bob for alice" (bob decided while alice was away). */
+export function voterName(a: { person: string; delegate?: string }): string {
+  return a.delegate === undefined ? a.person : `${a.delegate} for ${a.person}`;
+}
+
 /** People whose approvals count so far, in the order they approved. */
 export function approversOf(card: CardModel): string[] {
-  return card.approvals.filter((a) => a.vote === 'approve').map((a) => a.person);
+  return card.approvals.filter((a) => a.vote === 'approve').map(voterName);
 }
 
 /** Who decided, as every card's result line says it: " by alice, bob" (everyone whose approval counted), " by the policy", or "". */
@@ -225,7 +230,7 @@ export function refusalSentence(r: { why: RefusalReason; message: string }): str
     case 'sponsor':
       return `You are not allowed to decide on this proposal: ${r.message}.`;
     case 'already_voted':
-      return 'Your decision on this proposal is already counted.';
+      return `${capitalize(r.message)}.`;
     case 'expired':
     case 'not_pending':
       return `Too late: ${r.message}.`;

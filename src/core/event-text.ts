@@ -22,10 +22,11 @@ function seconds(ms: number | null | undefined): string {
 
 const str = (v: unknown): string => (typeof v === 'string' ? v : v === undefined || v === null ? '' : JSON.stringify(v));
 
-/** The person an event names, else its actor. */
+/** The person an event names ("bob for alice" when bob acted for alice, away), else its actor. */
 function who(e: KnownAuditEvent): string {
-  const person = (e.data as { person?: unknown }).person;
-  return typeof person === 'string' ? person : e.actor.replace(/^person:/, '');
+  const { person, delegate } = e.data as { person?: unknown; delegate?: unknown };
+  if (typeof person !== 'string') return e.actor.replace(/^person:/, '');
+  return typeof delegate === 'string' ? `${delegate} for ${person}` : person;
 }
 
 const EXECUTION_REASONS: Record<string, string> = {

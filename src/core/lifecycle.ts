@@ -1,4 +1,5 @@
 import { auditEvent, type AuditEventData, type AuditEventType, type KnownAuditEvent } from './audit-events.ts';
+import { awayFor, NOBODY_AWAY, type Absences } from './away.ts';
 import { iso } from './clock.ts';
 import type { PlatformId } from './platform.ts';
 import type { Approval, Proposal, Risk, Status, Vote } from './proposal.ts';
@@ -99,7 +100,22 @@ export function denyNeedsReason(risk: Risk): boolean {
 /** Refusals that depend on the vote itself (a deny's reason, an approval's fresh sign-in), not on who and when. */
 type VoteRefusal = 'reason_required' | 'step_up_required';
 
-export type Eligibility = { ok: true } | { ok: false; why: Exclude<RefusalReason, VoteRefusal>; message: string };
+/**
+ * Whom a vote counts for: `person`, the seat (a qualified approver), cast by the clicker
+ * themselves (`delegate` null) or by the delegate `person` named while away (src/core/away.ts).
+ */
+export interface Seat {
+  person: string;
+  delegate: string | null;
+}
+
+/** `seat`: whom the vote would count for (absent: the clicker themselves). */
+export type Eligibility = { ok: true; seat?: Seat } | { ok: false; why: Exclude<RefusalReason, VoteRefusal>; message: string };
+
+/** One human counts once: whether `human` is among `p`'s votes already, as the seat or as its delegate. */
+function appears(p: Pick<Proposal, 'approvals'>, human: string): boolean {
+  return p.approvals.some((a) => a.person === human || a.delegate === human);
+}
 
 /** Why the policy in force does not let a person approve this proposal (whoever they were when they clicked). */
 export type Unqualified = Extract<RefusalReason, 'unknown_person' | 'not_an_approver' | 'sponsor'>;
@@ -120,19 +136,27 @@ function unqualified(p: Pick<Proposal, 'agent' | 'decision'>, person: string, au
  * `revoked`: the kill switch, as the store says now; a revoked agent's proposal left pending
  * (a revocation that stopped midway) would never run, so nobody decides on it.
  */
-export function canDecide(p: Proposal, person: string, authority: Authority, now: number, revoked: RevokedAgents): Eligibility {
+export function canDecide(p: Proposal, person: string, authority: Authority, now: number, revoked: RevokedAgents, away: Absences = NOBODY_AWAY): Eligibility {
   const no = (why: Exclude<RefusalReason, VoteRefusal>): Eligibility => ({ ok: false, why, message: refusalMessage(why, p) });
   const policySays = unqualified(p, person, authority);
-  if (policySays === 'unknown_person' || policySays === 'not_an_approver') return no(policySays);
+  if (policySays === 'unknown_person') return no(policySays);
+  // The people away who named `person` and would qualify themselves: their seats are open to
+  // `person` only when `person` cannot decide for themselves (one hop: `away` is read as given).
+  const standsFor = policySays === null ? [] : awayFor(away, person, now).filter((x) => unqualified(p, x, authority) === null);
+  if (policySays === 'not_an_approver' && standsFor.length === 0) return no(policySays);
   // After the person's own checks (a stranger learns nothing), before the sponsor rule it defeats.
   if (!authority.agentExists(p.agent)) return no('agent_unknown');
-  if (policySays !== null) return no(policySays);
+  // A sponsor never counts, for themselves or for anyone away.
+  if (policySays !== null && (policySays === 'sponsor' || authority.isSponsor(person, p.agent))) return no('sponsor');
   if (p.status === 'expired' || isOverdue(p, now)) return no('expired');
   if (p.status !== 'pending') return no('not_pending');
   const revokedAt = revoked.get(p.agent);
   if (revokedAt !== undefined && p.created_at <= revokedAt) return no('agent_revoked');
-  if (p.approvals.some((a) => a.person === person)) return no('already_voted');
-  return { ok: true };
+  if (appears(p, person)) return no('already_voted');
+  if (policySays === null) return { ok: true };
+  const open = standsFor.find((x) => !appears(p, x));
+  if (open === undefined) return { ok: false, why: 'already_voted', message: `the decision of ${standsFor.join(', ')} (away, who named you) is already counted` };
+  return { ok: true, seat: { person: open, delegate: person } };
 }
 
 /**
@@ -150,6 +174,15 @@ export interface VoidApproval {
   person: string;
   platform: PlatformId;
   why: Unqualified;
+  /** Who cast it for `person` (away then), when someone did. */
+  delegate?: string;
+}
+
+/** Why an approval cast by `delegate` for an absent person no longer counts: its delegate left the policy or sponsors the agent. */
+function delegateUnqualified(p: Pick<Proposal, 'agent'>, delegate: string | undefined, authority: Authority): Unqualified | null {
+  if (delegate === undefined) return null;
+  if (!authority.personExists(delegate)) return 'unknown_person';
+  return authority.isSponsor(delegate, p.agent) ? 'sponsor' : null;
 }
 
 /**
@@ -160,8 +193,8 @@ export interface VoidApproval {
  */
 export function voidApprovals(p: Proposal, authority: Authority): VoidApproval[] {
   return p.approvals.flatMap((a) => {
-    const why = a.vote === 'approve' ? unqualified(p, a.person, authority) : null;
-    return why === null ? [] : [{ person: a.person, platform: a.platform, why }];
+    const why = a.vote === 'approve' ? (unqualified(p, a.person, authority) ?? delegateUnqualified(p, a.delegate, authority)) : null;
+    return why === null ? [] : [{ person: a.person, platform: a.platform, why, ...(a.delegate === undefined ? {} : { delegate: a.delegate }) }];
   });
 }
 
@@ -201,7 +234,7 @@ export function mayStillRun(p: Proposal, authority: Authority): RunCheck {
 /** One `approval_void` event per approval that no longer counts; `approvals`: how many still do. */
 export function approvalVoidEvents(p: Proposal, voided: readonly VoidApproval[], approvals: number, now: number): KnownAuditEvent[] {
   const required = p.decision.approvals_required;
-  return voided.map((v) => event(p, now, 'approval_void', 'policy', { person: v.person, platform: v.platform, why: v.why, approvals, required }));
+  return voided.map((v) => event(p, now, 'approval_void', 'policy', { person: v.person, platform: v.platform, why: v.why, approvals, required, ...(v.delegate === undefined ? {} : { delegate: v.delegate }) }));
 }
 
 /** Why a click on `p` was refused, in words (lower case; refusalSentence in card.ts frames it). */
@@ -250,7 +283,8 @@ export function expire(p: Proposal, now: number): Step<{ expired: boolean }> {
   };
 }
 
-export function applyVote(p: Proposal, req: VoteRequest, authority: Authority, now: number, revoked: RevokedAgents): Step<VoteOutcome> {
+/** `away`: the absences in force (AwayStore.list), read before the vote like `revoked`. */
+export function applyVote(p: Proposal, req: VoteRequest, authority: Authority, now: number, revoked: RevokedAgents, away: Absences = NOBODY_AWAY): Step<VoteOutcome> {
   const actor = `person:${req.person}`;
   // Step-up proposals record the sign-in their approvals (and refusals) were judged by.
   const signedIn = p.decision.step_up === true ? { signed_in_at: req.authenticatedAt === null ? null : iso(req.authenticatedAt) } : {};
@@ -263,7 +297,7 @@ export function applyVote(p: Proposal, req: VoteRequest, authority: Authority, n
     };
   };
 
-  const eligible = canDecide(p, req.person, authority, now, revoked);
+  const eligible = canDecide(p, req.person, authority, now, revoked, away);
   if (!eligible.ok) {
     // A proposal past its deadline is expired now, by this very click.
     const expiry = eligible.why === 'expired' ? expire(p, now) : null;
@@ -282,11 +316,15 @@ export function applyVote(p: Proposal, req: VoteRequest, authority: Authority, n
   const voided = voidApprovals(p, authority);
   const kept: Approval[] = voided.length === 0 ? p.approvals : p.approvals.filter((a) => !voided.some((v) => v.person === a.person));
   const voidEvents = approvalVoidEvents(p, voided, kept.filter((a) => a.vote === 'approve').length, now);
-  const approvals = [...kept, { person: req.person, platform: req.platform, vote: req.vote, reason, at: now }];
+  // The seat is the approver it counts for; a delegate's vote names who cast it.
+  const seat = eligible.seat ?? { person: req.person, delegate: null };
+  const castBy = seat.delegate === null ? {} : { delegate: seat.delegate };
+  const approvals: Approval[] = [...kept, { person: seat.person, ...castBy, platform: req.platform, vote: req.vote, reason, at: now }];
   const approvers = approvals.filter((a) => a.vote === 'approve').map((a) => a.person);
   const required = p.decision.approvals_required;
   const recorded = event(p, now, 'approval_recorded', actor, {
-    person: req.person,
+    person: seat.person,
+    ...castBy,
     platform: req.platform,
     vote: req.vote,
     reason,

@@ -110,7 +110,10 @@ export interface Decision {
 export type Vote = 'approve' | 'deny';
 
 export interface Approval {
+  /** The seat: the approver the vote counts for. */
   person: string;
+  /** Who cast it for `person`, away then (src/core/away.ts); absent when `person` cast it. */
+  delegate?: string;
   platform: PlatformId;
   vote: Vote;
   reason: string | null;
