@@ -12,6 +12,8 @@ import { CountersignError } from '../../src/core/errors.ts';
 import { PROPOSAL_ID_PATTERN } from '../../src/core/ids.ts';
 import type { Proposal } from '../../src/core/proposal.ts';
 import { auditRoute } from './audit-page.ts';
+import { awayHeader, awayRoute } from './away-page.ts';
+import { NOBODY_AWAY, type Absences } from '../../src/core/away.ts';
 import { createConsoleChannel } from './console-channel.ts';
 import { html, page } from './html.ts';
 import {
@@ -115,9 +117,9 @@ export function createConsole(options: ConsoleOptions) {
   }
 
   /** Why this person's click would be refused, said before they click (the same checks as the vote). */
-  function noteFor(p: Proposal, person: string, revoked: RevokedAgents): string | null {
+  function noteFor(p: Proposal, person: string, revoked: RevokedAgents, away: Absences): string | null {
     if (p.status !== 'pending') return null;
-    const eligible = canDecide(p, person, authorityFrom(deps.policy), deps.clock.now(), revoked);
+    const eligible = canDecide(p, person, authorityFrom(deps.policy), deps.clock.now(), revoked, away);
     return eligible.ok ? null : eligibilityNote(eligible);
   }
 
@@ -135,12 +137,12 @@ export function createConsole(options: ConsoleOptions) {
   }
 
   /** `revoked`: the agents revoked now (store.revokedAgents), read once per page. */
-  async function renderCard(p: Proposal, session: Session, revoked: RevokedAgents) {
+  async function renderCard(p: Proposal, session: Session, revoked: RevokedAgents, away: Absences = NOBODY_AWAY) {
     const onConsole = decidedHere(p);
     const revokedAt = revoked.get(p.agent);
     // A revoked agent's proposal left pending (a revocation that stopped midway) will not run:
     // no buttons, and the card says why.
-    const note = noteFor(p, session.person, revoked) ?? (p.status === 'pending' && !onConsole ? 'This proposal is decided in chat: its route does not list the console.' : null);
+    const note = noteFor(p, session.person, revoked, away) ?? (p.status === 'pending' && !onConsole ? 'This proposal is decided in chat: its route does not list the console.' : null);
     return cardHtml({
       card: cardFor(deps, p),
       timeline: timeline(p, await eventsOf(p)),
@@ -168,9 +170,11 @@ export function createConsole(options: ConsoleOptions) {
       .filter((p) => (p.expires_at === null || p.expires_at > now) && decidedHere(p))
       .slice(0, MAX_CARDS);
     const revoked = await deps.store.revokedAgents([...deps.policy.agents.keys()]);
-    const cards = await Promise.all(list.map((p) => renderCard(p, s.session, revoked)));
+    // Who is away: a delegate gets the buttons of the proposals they may decide for someone.
+    const away = await deps.away.list(now);
+    const cards = await Promise.all(list.map((p) => renderCard(p, s.session, revoked, away)));
     const revokedList = [...revoked].map(([agent, at]) => ({ agent, at: new Date(at).toISOString() }));
-    sendHtml(s.res, 200, page({ title: 'Pending', person: s.session.person, csrf: s.session.csrf, live: 'pending', nav: 'pending' }, pendingPage(cards, list.length, revokedList)));
+    sendHtml(s.res, 200, page({ title: 'Pending', person: s.session.person, csrf: s.session.csrf, live: 'pending', nav: 'pending', away: awayHeader(away.get(s.session.person)) }, pendingPage(cards, list.length, revokedList)));
   }
 
   async function proposalPage(s: RequestState & { session: Session }, id: string | undefined, fragment: boolean) {
@@ -180,7 +184,8 @@ export function createConsole(options: ConsoleOptions) {
       else sendHtml(s.res, 404, page({ title: 'Not found', person: s.session.person, csrf: s.session.csrf }, messagePage('Not found', 'There is no proposal with this id.', { href: '/console', text: 'Pending proposals' })));
       return;
     }
-    const card = await renderCard(p, s.session, await deps.store.revokedAgents([p.agent]));
+    const away = await deps.away.list(deps.clock.now());
+    const card = await renderCard(p, s.session, await deps.store.revokedAgents([p.agent]), away);
     if (fragment) {
       sendHtml(s.res, 200, card);
       return;
@@ -193,7 +198,7 @@ export function createConsole(options: ConsoleOptions) {
           ? refusalSentence({ why: result as RefusalReason, message: refusalMessage(result as RefusalReason, p) })
           : null;
     const body = html`${flash === null ? '' : html`<p class="flash" role="status">${flash}</p>`}<p><a href="/console">← Pending proposals</a></p>${card}`;
-    sendHtml(s.res, 200, page({ title: `${p.action.tool} ${p.action.operation}`, person: s.session.person, csrf: s.session.csrf, live: 'proposal', nav: null }, body));
+    sendHtml(s.res, 200, page({ title: `${p.action.tool} ${p.action.operation}`, person: s.session.person, csrf: s.session.csrf, live: 'proposal', nav: null, away: awayHeader(away.get(s.session.person)) }, body));
   }
 
   /**
@@ -206,7 +211,7 @@ export function createConsole(options: ConsoleOptions) {
     if (card.confirmApproval === null) return null;
     const now = deps.clock.now();
     const revoked = await deps.store.revokedAgents([p.agent]);
-    const allowed = canDecide(p, session.person, authorityFrom(deps.policy), now, revoked).ok && signInFreshEnough(p, session.created_at, now);
+    const allowed = canDecide(p, session.person, authorityFrom(deps.policy), now, revoked, await deps.away.list(now)).ok && signInFreshEnough(p, session.created_at, now);
     return allowed ? card : null;
   }
 
@@ -290,6 +295,7 @@ export function createConsole(options: ConsoleOptions) {
     if (first === undefined && method === 'GET') return pending(signed);
     if (first === 'events' && method === 'GET') return events(signed);
     if (first === 'audit' && method === 'GET') return auditRoute(deps, signed);
+    if (first === 'away' && second === undefined) return awayRoute(deps, signed, (form) => checkCsrf(signed, form));
     if (first === 'proposals' && second !== undefined) {
       if (third === undefined && method === 'GET') return proposalPage(signed, second, false);
       if (third === 'card' && method === 'GET') return proposalPage(signed, second, true);

@@ -44,7 +44,9 @@ export interface PageOptions {
   csrf: string | null;
   /** Which live updates the page's script subscribes to. */
   live?: 'pending' | 'proposal' | null;
-  nav?: 'pending' | 'audit' | null;
+  nav?: 'pending' | 'audit' | 'away' | null;
+  /** "You are away until … (bob decides for you)", under the header; absent or null when not away. */
+  away?: string | null;
 }
 
 export function page(options: PageOptions, body: Html): Html {
@@ -70,6 +72,7 @@ ${options.csrf === null ? '' : html`<meta name="csrf-token" content="${options.c
       : html`<nav>
     <a href="/console"${nav === 'pending' ? raw(' aria-current="page"') : ''}>Pending</a>
     <a href="/console/audit"${nav === 'audit' ? raw(' aria-current="page"') : ''}>Audit</a>
+    <a href="/console/away"${nav === 'away' ? raw(' aria-current="page"') : ''}>Away</a>
   </nav>
   <form class="who" method="post" action="/console/logout">
     <input type="hidden" name="csrf" value="${options.csrf ?? ''}">
@@ -78,6 +81,7 @@ ${options.csrf === null ? '' : html`<meta name="csrf-token" content="${options.c
   </form>`
   }
 </header>
+${options.away ? html`<p class="away-banner" role="status" id="away-banner">${options.away} <a href="/console/away">Change</a></p>` : ''}
 <main>
 ${body}
 </main>

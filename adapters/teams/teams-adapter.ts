@@ -13,6 +13,7 @@ import {
 } from 'botbuilder';
 import { ClaimsIdentity, type AuthenticateRequestResult, type ConnectorClient } from 'botframework-connector';
 import { runChatCommand, type ChatAnswer } from '../../src/app/chat-commands.ts';
+import { mentionsAsIds } from './mentions.ts';
 import type { ChatPlatform, PlatformServices } from '../../src/app/platforms.ts';
 import { recordAuthFailure } from '../../src/app/record-auth-failure.ts';
 import type { CardModel, CardRef } from '../../src/core/card.ts';
@@ -127,7 +128,7 @@ export function createTeamsAdapter(config: TeamsSettings, services: PlatformServ
       this.onMessage(async (ctx, next) => {
         const a = ctx.activity;
         const data = (a.channelData ?? {}) as { channel?: { id?: string }; tenant?: { id?: string } };
-        const text = (TurnContext.removeRecipientMention(a) ?? a.text ?? '').replace(/<at>[^<]*<\/at>/gi, ' ');
+        const text = mentionsAsIds(a, TurnContext.removeRecipientMention(a) ?? a.text ?? '');
         const tenant = a.conversation.tenantId ?? data.tenant?.id ?? null;
         const inChannel = a.conversation.conversationType === 'channel';
         const channelId = data.channel?.id ?? (inChannel ? channelOf(a.conversation.id) : null);

@@ -4,6 +4,7 @@ import type { CardRef } from '../core/card.ts';
 import type { CardRefStore } from '../core/ports.ts';
 import type { PlatformId } from '../core/platform.ts';
 import type { Proposal } from '../core/proposal.ts';
+import { AWAY_USAGE, runAwayCommand } from './away-command.ts';
 import { pendingBatches, type PendingBatch } from './batch-decisions.ts';
 import { bindChannel, type BindHere } from './bind-channel.ts';
 import { personFor } from './record-decision.ts';
@@ -68,6 +69,7 @@ function usage(c: ChatCommand): string {
     `• ${say('search <words>')}: proposals whose audit trail mentions every word`,
     `• ${say('show <proposal id>')}: one proposal and its history`,
     `• ${say('pending')}: proposals waiting for a decision`,
+    ...AWAY_USAGE.map((line) => `• ${say(line)}`),
     ...(c.here === undefined ? [] : [`• ${say('connect <route>')}: (admins, in a channel) post the cards of that route here`]),
   ].join('\n');
 }
@@ -82,6 +84,8 @@ export async function runChatCommand(deps: AppDeps, cards: CardRefStore, c: Chat
     return text(await bindChannel(deps, { platform: c.platform, user: c.user, person: person ?? null, route: rest[0], here: c.here }));
   }
   if (person === undefined) return text('Only people listed in the countersign policy may use countersign here.');
+  // Always the writer's own absence: `person` is who the platform vouched for.
+  if (command === 'away' || command === 'back') return text(await runAwayCommand(deps, c.platform, person, command, rest));
 
   const items = async (proposals: Proposal[]): Promise<ProposalItem[]> => {
     const shown = proposals.slice(0, MAX_RESULTS);

@@ -1,6 +1,6 @@
 import type { CommitFlow } from './after-commit.ts';
 import type { CompiledPolicy } from '../core/policy/evaluate.ts';
-import type { AuditLog, AuthFailureLimiter, ChangeFeed, Clock, JobScheduler, Logger, Metrics, ProposalStore } from '../core/ports.ts';
+import type { AuditLog, AuthFailureLimiter, AwayStore, ChangeFeed, Clock, JobScheduler, Logger, Metrics, ProposalStore } from '../core/ports.ts';
 
 /** Everything the use cases need; built once in main.ts. */
 export interface AppDeps {
@@ -19,4 +19,6 @@ export interface AppDeps {
   commits: CommitFlow;
   /** Caps the audit entries of refused proposals per agent (`agent:<id>`): a revoked agent's flood is refused without growing the log. */
   refusalLimiter: AuthFailureLimiter;
+  /** Who is away and who decides for them (src/core/away.ts, src/app/away.ts). */
+  away: AwayStore;
 }

@@ -52,11 +52,11 @@ function revokedAgents(deps: Pick<AppDeps, 'store' | 'policy'>): Promise<Revoked
 
 export async function recordDecision(deps: AppDeps, req: DecisionRequest): Promise<DecisionResult> {
   const authority = authorityFrom(deps.policy);
-  const revoked = await revokedAgents(deps);
+  const [revoked, away] = await Promise.all([revokedAgents(deps), deps.away.list(deps.clock.now())]);
   const vote = { person: req.person, platform: req.platform, vote: req.vote, reason: req.reason ?? null, authenticatedAt: req.authenticatedAt ?? null };
   const batch = req.batch;
   const result = await mutate(deps, req.proposalId, (p, now) => {
-    const step = applyVote(p, vote, authority, now, revoked);
+    const step = applyVote(p, vote, authority, now, revoked, away);
     return batch === undefined ? step : { ...step, events: step.events.map((e) => inBatch(e, batch)) };
   });
   return { outcome: result.outcome, proposal: result.proposal };
@@ -80,11 +80,11 @@ export type DecisionCheck =
  */
 async function checkDecision(deps: AppDeps, req: Omit<DecisionRequest, 'reason'>): Promise<DecisionCheck> {
   const authority = authorityFrom(deps.policy);
-  const revoked = await revokedAgents(deps);
+  const [revoked, away] = await Promise.all([revokedAgents(deps), deps.away.list(deps.clock.now())]);
   const vote = { person: req.person, platform: req.platform, vote: req.vote, reason: null, authenticatedAt: req.authenticatedAt ?? null };
   let reasonRequired = false;
   const result = await mutate(deps, req.proposalId, (p, now) => {
-    const step = applyVote(p, vote, authority, now, revoked);
+    const step = applyVote(p, vote, authority, now, revoked, away);
     // The reason is the last thing applyVote checks: refused for it means allowed otherwise.
     reasonRequired = step.outcome.kind === 'refused' && step.outcome.why === 'reason_required';
     return step.outcome.kind === 'refused' && !reasonRequired ? step : { outcome: step.outcome, next: null, events: [] };

@@ -8,6 +8,7 @@ import { createExecutionQueues, DEFAULT_EXECUTION_QUEUE_TUNING, type ExecutionQu
 import { consoleProposalUrl } from '../../adapters/console/platform.ts';
 import { createHttpCallbackSender } from '../../adapters/executors/webhook.ts';
 import { createRedisAuditLog } from '../../adapters/redis/audit-log.ts';
+import { createRedisAwayStore } from '../../adapters/redis/away-store.ts';
 import { createRedisFailureLimiter } from '../../adapters/redis/auth-failure-limiter.ts';
 import { createRedisCardRefStore } from '../../adapters/redis/card-ref-store.ts';
 import { createRedisChangeFeed, type RedisChangeFeed } from '../../adapters/redis/change-feed.ts';
@@ -154,6 +155,7 @@ export async function buildAppDeps<M extends Metrics>(config: Config, policy: Co
     proposalUrl: (id) => consoleProposalUrl(deps.publicUrl, id),
     commits,
     refusalLimiter: createRedisFailureLimiter(conns.redis, config.prefix, clock),
+    away: createRedisAwayStore(conns.redis, storeOptions),
   };
   const ledger = createRedisTokenLedger(conns.redis, storeOptions);
   // Without TOKEN_SIGNING_KEY (development only: config refuses it in production) every

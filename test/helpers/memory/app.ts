@@ -21,6 +21,7 @@ import { afterCommitSubscribers } from '../../../src/wiring/after-commit.ts';
 import { POLICY_EXTENSIONS } from '../../../src/wiring/platforms.ts';
 import { createMemoryAuditLog, type MemoryAuditLog } from './audit-log.ts';
 import { createMemoryFailureLimiter } from './auth-failure-limiter.ts';
+import { createMemoryAwayStore } from './away-store.ts';
 import { createMemoryCallbackSender, type MemoryCallbackSender } from './callback-sender.ts';
 import { createMemoryCardRefStore, type MemoryCardRefStore } from './card-ref-store.ts';
 import { createMemoryChangeFeed, type MemoryChangeFeed } from './change-feed.ts';
@@ -227,6 +228,7 @@ export async function createMemoryApp(options: MemoryAppOptions = {}) {
     proposalUrl: (id) => `${PUBLIC_URL}/console/proposals/${id}`,
     commits,
     refusalLimiter: createMemoryFailureLimiter(clock),
+    away: createMemoryAwayStore({ audit }),
   };
   sharedSigner ??= generateSigningKey().then((key) => createJwtSigner(key, () => PUBLIC_URL));
   const signer = await sharedSigner;

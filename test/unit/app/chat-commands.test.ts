@@ -21,6 +21,9 @@ describe('usage', () => {
           '• /countersign search <words>: proposals whose audit trail mentions every word',
           '• /countersign show <proposal id>: one proposal and its history',
           '• /countersign pending: proposals waiting for a decision',
+          '• /countersign away until <date> to <person>: while you are away, they decide for you',
+          '• /countersign away: who decides for you, and for whom you decide',
+          '• /countersign back: you decide for yourself again',
         ].join('\n'),
       );
     }
