@@ -31,6 +31,17 @@ export interface RedisOutageLog {
 
 type Connection = Redis | Cluster;
 
+// A dropped socket reaches every worker's 'error' handler in the same tick, before the
+// connection's status says it is gone: six identical lines at the start of each outage. The
+// outage's own lines report it; a drop that reconnects at once says nothing, as designed above.
+const CONNECTION_DROP = /\b(ECONNRESET|ECONNREFUSED|EPIPE|ETIMEDOUT)\b|^Connection is closed/;
+
+/** Whether a log line's `error` is a lost connection to Redis rather than a failed command. */
+export function isConnectionDrop(obj: object): boolean {
+  const error = (obj as { error?: unknown }).error;
+  return typeof error === 'string' && CONNECTION_DROP.test(error);
+}
+
 /** host:port of what `url` / the cluster / Sentinel points at, for log lines. */
 export function redisTargetLabel(target: { clusterNodes: readonly { host: string; port: number }[]; sentinels: readonly { host: string; port: number }[]; sentinelName: string | null }, url: string): string {
   const list = (nodes: readonly { host: string; port: number }[]) => nodes.map((n) => `${n.host}:${n.port}`).join(',');
@@ -97,7 +108,8 @@ export function createRedisOutageLog(connections: readonly Connection[], options
   return {
     down: () => since !== null || lost(),
     quiet(inner) {
-      const demoted = (level: 'warn' | 'error') => (obj: object, msg?: string) => (since !== null || lost() ? inner.debug(obj, msg) : inner[level](obj, msg));
+      const demoted = (level: 'warn' | 'error') => (obj: object, msg?: string) =>
+        since !== null || lost() || isConnectionDrop(obj) ? inner.debug(obj, msg) : inner[level](obj, msg);
       return { debug: (o, m) => inner.debug(o, m), info: (o, m) => inner.info(o, m), warn: demoted('warn'), error: demoted('error') };
     },
     stop() {

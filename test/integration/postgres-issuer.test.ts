@@ -57,7 +57,9 @@ async function roleExists(role: string): Promise<boolean> {
 }
 
 async function csRoles(): Promise<string[]> {
-  const r = await db.admin.query<{ rolname: string }>("SELECT rolname FROM pg_roles WHERE rolname LIKE 'cs\\_%'");
+  // Roles are cluster-wide and other test files issue theirs at the same time: only this file's
+  // (made by its admin role, which is their member) are compared and dropped.
+  const r = await db.admin.query<{ rolname: string }>('SELECT rolname FROM pg_roles r WHERE rolname LIKE $1 AND pg_has_role($2, r.oid, $3)', ['cs\\_%', adminRole, 'MEMBER']);
   return r.rows.map((row) => row.rolname);
 }
 
