@@ -14,6 +14,8 @@ import type { Proposal } from '../../src/core/proposal.ts';
 import { auditRoute } from './audit-page.ts';
 import { awayHeader, awayRoute } from './away-page.ts';
 import { NOBODY_AWAY, type Absences } from '../../src/core/away.ts';
+import { batchForm, decideSelected } from './batch-page.ts';
+import { batchableRule } from '../../src/app/batch-decisions.ts';
 import { createConsoleChannel } from './console-channel.ts';
 import { html, page } from './html.ts';
 import {
@@ -144,10 +146,12 @@ export function createConsole(options: ConsoleOptions) {
     // no buttons, and the card says why.
     const note = noteFor(p, session.person, revoked, away) ?? (p.status === 'pending' && !onConsole ? 'This proposal is decided in chat: its route does not list the console.' : null);
     return cardHtml({
+    const decidable = p.status === 'pending' && onConsole && note === null && revokedAt === undefined;
       card: cardFor(deps, p),
       timeline: timeline(p, await eventsOf(p)),
       csrf: session.csrf,
-      decidable: p.status === 'pending' && onConsole && note === null && revokedAt === undefined,
+      decidable,
+      batchable: decidable && batchableRule(p),
       note,
       agentRevokedAt: revokedAt === undefined ? null : new Date(revokedAt).toISOString(),
       stepUp: stepUpOf(p, session),
@@ -174,7 +178,7 @@ export function createConsole(options: ConsoleOptions) {
     const away = await deps.away.list(now);
     const cards = await Promise.all(list.map((p) => renderCard(p, s.session, revoked, away)));
     const revokedList = [...revoked].map(([agent, at]) => ({ agent, at: new Date(at).toISOString() }));
-    sendHtml(s.res, 200, page({ title: 'Pending', person: s.session.person, csrf: s.session.csrf, live: 'pending', nav: 'pending', away: awayHeader(away.get(s.session.person)) }, pendingPage(cards, list.length, revokedList)));
+    sendHtml(s.res, 200, page({ title: 'Pending', person: s.session.person, csrf: s.session.csrf, live: 'pending', nav: 'pending', away: awayHeader(away.get(s.session.person)) }, pendingPage(cards, list.length, revokedList, batchForm(s.session.csrf))));
   }
 
   async function proposalPage(s: RequestState & { session: Session }, id: string | undefined, fragment: boolean) {
@@ -259,6 +263,12 @@ export function createConsole(options: ConsoleOptions) {
   }
 
   function events(s: RequestState & { session: Session }) {
+  async function batch(s: RequestState & { session: Session }) {
+    const form = await readForm(s.req);
+    if (!checkCsrf(s, form)) return;
+    await decideSelected(deps, s, form);
+  }
+
     s.res.writeHead(200, { ...SECURITY_HEADERS, 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-store', 'x-accel-buffering': 'no' });
     s.res.write('retry: 3000\n\n');
     const unsubscribe = live.subscribe((n) => s.res.write(`event: proposal\ndata: ${JSON.stringify(n)}\n\n`));
@@ -297,6 +307,7 @@ export function createConsole(options: ConsoleOptions) {
     if (first === 'audit' && method === 'GET') return auditRoute(deps, signed);
     if (first === 'away' && second === undefined) return awayRoute(deps, signed, (form) => checkCsrf(signed, form));
     if (first === 'proposals' && second !== undefined) {
+    if (first === 'batch' && second === undefined && method === 'POST') return batch(signed);
       if (third === undefined && method === 'GET') return proposalPage(signed, second, false);
       if (third === 'card' && method === 'GET') return proposalPage(signed, second, true);
       if (third === 'decide' && method === 'POST') return decide(signed, second);

@@ -24,6 +24,8 @@ export interface CardView {
    */
   stepUp: StepUpView | null;
 }
+  /** A checkbox for the pending page's "Approve selected" form (batch-page.ts): absent on critical and step-up proposals. */
+  batchable?: boolean;
 
 export interface StepUpView {
   fresh: boolean;
@@ -138,6 +140,7 @@ export function cardHtml(view: CardView): Html {
     <span class="badge risk">${card.risk} risk</span>
     <span class="badge status">${card.status}</span>
     ${revoked === null ? '' : html`<span class="badge revoked">agent revoked</span>`}
+    ${view.batchable === true ? html`<label class="pick"><input type="checkbox" name="id" value="${card.proposalId}" form="batch"> Select</label>` : ''}
     <h2><a href="/console/proposals/${card.proposalId}"><code>${a.tool}</code> · <code>${a.operation}</code></a></h2>
     <p class="target">on <code>${a.target}</code></p>
   </header>
@@ -178,7 +181,7 @@ function revokedAgentsSection(revoked: readonly { agent: string; at: string }[])
 </section>`;
 }
 
-export function pendingPage(cards: Html[], total: number, revoked: readonly { agent: string; at: string }[] = []): Html {
+export function pendingPage(cards: Html[], total: number, revoked: readonly { agent: string; at: string }[] = [], batch: Html | null = null): Html {
   return html`<h1>Pending proposals <span class="count" id="pending-count">${total}</span></h1>
 <p class="lede">Agents' actions waiting for a person. New cards appear here as agents propose them.</p>
 ${revokedAgentsSection(revoked)}
@@ -187,6 +190,7 @@ ${revokedAgentsSection(revoked)}
 }
 
 export function loginPage(options: { error: string | null; loginCsrf: string; person: string; next: string }): Html {
+${batch ?? ''}
   return html`<section class="login">
   <h1>Sign in</h1>
   <p>Sign in with your person id from the policy and your console key.</p>

@@ -82,12 +82,18 @@ function refuseRequest(field: string, message: string): never {
   throw new ValidationError(`invalid batch: ${field}: ${message}`, [{ path: field, code: 'invalid_batch', message }]);
 }
 
-/** The request's ids, checked before any vote: all of the named agent and rule, none critical or step-up. */
-async function checkRequest(deps: AppDeps, req: BatchRequest): Promise<{ ids: string[]; proposals: Map<string, Proposal> }> {
-  const ids = [...new Set(req.proposalIds)];
+/** The ids named, each once: between 1 and MAX_BATCH of them, every one a proposal id. */
+function checkIds(named: readonly string[]): string[] {
+  const ids = [...new Set(named)];
   if (ids.length === 0) refuseRequest('proposalIds', 'choose at least one proposal');
   if (ids.length > MAX_BATCH) refuseRequest('proposalIds', `at most ${MAX_BATCH} proposals at once (got ${ids.length})`);
   ids.forEach((id, i) => PROPOSAL_ID_PATTERN.test(id) || refuseRequest(`proposalIds[${i}]`, 'not a proposal id'));
+  return ids;
+}
+
+/** The request's ids, checked before any vote: all of the named agent and rule, none critical or step-up. */
+async function checkRequest(deps: AppDeps, req: BatchRequest): Promise<{ ids: string[]; proposals: Map<string, Proposal> }> {
+  const ids = checkIds(req.proposalIds);
   const found = await Promise.all(ids.map((id) => deps.store.get(id)));
   const proposals = new Map<string, Proposal>();
   let reasonNeeded = false;
@@ -115,6 +121,36 @@ async function checkRequest(deps: AppDeps, req: BatchRequest): Promise<{ ids: st
  */
 export async function decideBatch(deps: AppDeps, req: BatchRequest): Promise<BatchResult> {
   const { ids, proposals } = await checkRequest(deps, req);
+  return recordEach(deps, req, ids, proposals);
+}
+
+export type SelectionRequest = Omit<BatchRequest, 'agent' | 'rule'>;
+
+/**
+ * A selection across agents and rules (the console's checkboxes): each (agent, rule) group is
+ * checked as decideBatch checks one, all before the first vote, and recorded as one batch.
+ */
+export async function decideSelection(deps: AppDeps, req: SelectionRequest): Promise<BatchResult> {
+  const ids = checkIds(req.proposalIds);
+  const groups = new Map<string, BatchRequest>();
+  const missing: string[] = [];
+  for (const id of ids) {
+    const p = await deps.store.get(id);
+    if (p === null) {
+      missing.push(id);
+      continue;
+    }
+    const key = JSON.stringify([p.agent, p.decision.rule]);
+    const group = groups.get(key) ?? { ...req, agent: p.agent, rule: p.decision.rule, proposalIds: [] };
+    groups.set(key, { ...group, proposalIds: [...group.proposalIds, id] });
+  }
+  const checked: Awaited<ReturnType<typeof checkRequest>>[] = [];
+  for (const group of groups.values()) checked.push(await checkRequest(deps, group));
+  const all = new Map(checked.flatMap((c) => [...c.proposals]));
+  return recordEach(deps, req, [...checked.flatMap((c) => c.ids), ...missing], all);
+}
+
+async function recordEach(deps: AppDeps, req: SelectionRequest, ids: readonly string[], proposals: ReadonlyMap<string, Proposal>): Promise<BatchResult> {
   const result: BatchResult = { batch: newId('b', deps.clock.now()), vote: req.vote, decided: [], skipped: [], refused: [] };
   const reason = req.reason?.trim() || null;
   for (const id of ids) {

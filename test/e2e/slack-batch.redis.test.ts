@@ -22,8 +22,11 @@ afterAll(async () => {
   await fake.close();
 });
 
+let targets = 0;
+/** Each to a target of its own: amounts to one target add up over a day (split-transaction aggregation). */
 async function propose(overrides: Record<string, unknown> = {}): Promise<string> {
-  const res = await app.billing.propose(proposalBody(overrides));
+  const action = { tool: 'payments', operation: 'refund', target: `stripe:cus_batch_${++targets}`, parameters: { amount: 420, currency: 'EUR' } };
+  const res = await app.billing.propose(proposalBody({ action, ...overrides }));
   expect(res.status).toBe(201);
   return res.body.id as string;
 }
@@ -60,7 +63,7 @@ async function events(id: string): Promise<{ type: string; data: any }[]> {
   return (await app.admin(`/v1/audit?proposal_id=${id}&limit=100`)).body.events;
 }
 const statusOf = async (id: string) => (await app.billing.request('GET', `/v1/proposals/${id}`)).body.status as string;
-const ofType = (list: { type: string }[], type: string) => list.filter((e) => e.type === type);
+const ofType = <E extends { type: string }>(list: E[], type: string) => list.filter((e) => e.type === type);
 
 /** Waits until the batch's approved proposals have their one token, and checks there is only one. */
 async function tokenOnce(id: string): Promise<void> {
@@ -72,7 +75,7 @@ describe('batch approval from /countersign pending', () => {
   it('offers one button per agent and rule with the ids shown, and approves each on its own under one batch id', async () => {
     const ids = [await propose(), await propose(), await propose()];
     // Critical (large-payments) and another rule's proposal are not in the payments group.
-    const critical = await propose(proposalBody({ context: { value: { amount: 50_000, currency: 'EUR' } } }));
+    const critical = await propose({ context: { value: { amount: 50_000, currency: 'EUR' } } });
     const answer = await pending('U0ALICE');
     expect(answer.response_type).toBe('ephemeral');
     expect(answer.blocks.length).toBeLessThanOrEqual(50);
@@ -114,7 +117,7 @@ describe('batch approval from /countersign pending', () => {
     expect(ofType(await events(b), 'approval_recorded')[0]!.data).toMatchObject({ person: 'bob', batch: expect.stringMatching(/^b_/) });
 
     const c = await propose();
-    const critical = await propose(proposalBody({ context: { value: { amount: 90_000, currency: 'EUR' } } }));
+    const critical = await propose({ context: { value: { amount: 90_000, currency: 'EUR' } } });
     const forged = JSON.stringify({ a: 'billing-agent', r: 'payments', i: [c, critical] });
     expect(await click('U0BOB', forged)).toMatch(/^:warning: Nothing was decided: .*proposalIds\[1\]: .* under rule "large-payments"/);
     const asRule = JSON.stringify({ a: 'billing-agent', r: 'large-payments', i: [critical] });

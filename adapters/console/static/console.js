@@ -41,6 +41,10 @@
       const oldText = current.querySelector('textarea[name="reason"]');
       const newText = fresh.querySelector('textarea[name="reason"]');
       if (oldText && newText && oldText.value !== '') newText.value = oldText.value;
+      // And a card ticked for "Approve selected" stays ticked.
+      const oldPick = current.querySelector('.pick input');
+      const newPick = fresh.querySelector('.pick input');
+      if (oldPick && newPick) newPick.checked = oldPick.checked;
       current.replaceWith(fresh);
     } else if (fresh.dataset.status === 'pending') {
       const cards = document.getElementById('cards');
