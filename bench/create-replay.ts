@@ -60,6 +60,10 @@ async function createArgs(redis: Redis, prefix: string, id: string): Promise<Cre
     pendingScore: score ?? '+inf',
     idempotencyTtlSeconds: 0,
     proposedAt: Date.now(),
+    now: Date.now(),
+    limits: { perMinute: 0, pending: 0, rulePerMinute: 0, rulePending: 0 },
+    aggregate: null,
+    nudgeScore: '',
     events: events.map(({ seq: _seq, ...e }) => e),
   };
 }
@@ -90,6 +94,8 @@ export async function replayCreates(redis: Redis, prefix: string, ids: readonly 
       const keys = {
         proposal: k.proposal(a.id), idempotency: k.idempotency(a.agent, ''), pending: k.pending, statusCounts: k.statusCounts,
         audit: k.audit, auditHead: k.auditHead, revokedAgent: k.revokedAgent(a.agent), restoredAgent: k.restoredAgent(a.agent), cardOutbox: k.cardOutbox,
+        agentPending: k.limitPending(a.agent, null), agentRulePending: k.limitPending(a.agent, 'bench'), agentRate: k.limitRate(a.agent, null),
+        agentRuleRate: k.limitRate(a.agent, 'bench'), aggregate: k.aggregate(''), aggregateVersion: k.aggregateVersion(''), escalations: k.escalations,
       };
       return today.createProposal(keys, a);
     },

@@ -54,6 +54,8 @@ rules:
     approvers: finance
     ttl: 2h
 default: { effect: deny }
+# The bench floods one agent with proposals needing people on purpose: far above the defaults.
+limits: { proposals_per_minute: 1000000, pending: 1000000 }
 `;
 }
 

@@ -67,6 +67,8 @@ rules:
     approvers: finance
     ttl: 2h
 default: { effect: approve, risk: medium, route: finance, approvers: finance, approvals: 1, ttl: 2h }
+# The bench floods one agent with proposals needing people on purpose: far above the defaults.
+limits: { proposals_per_minute: 1000000, pending: 1000000 }
 `;
 }
 

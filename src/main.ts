@@ -23,6 +23,7 @@ import { checkEvictionPolicy } from '../adapters/redis/eviction-policy.ts';
 import { createRedisFailureLimiter } from '../adapters/redis/auth-failure-limiter.ts';
 import { failFast } from '../adapters/redis/connection.ts';
 import { createRedisLiveUpdates } from '../adapters/redis/live-updates.ts';
+import { createRedisLimitAlerts } from '../adapters/redis/limit-alerts.ts';
 import { createRedisSessionStore } from '../adapters/redis/sessions.ts';
 import { readWithExecutionToken, returnExecutionToken } from './app/agent-execution.ts';
 import { returnCredential } from './app/task-credentials.ts';
@@ -152,6 +153,7 @@ export async function start(env: Readonly<Record<string, string | undefined>>, o
   });
   const channels = new Map<PlatformId, ChatChannel>([...platforms].map(([id, p]) => [id, p.channel]));
   for (const [id, channel] of Object.entries(options.chatChannels ?? {})) channels.set(id, channel);
+  deps.limitAlerts = createRedisLimitAlerts(redis, { prefix: config.prefix, policy: () => deps.policy, channels: () => channels, logger });
   const mounts: Record<string, RawHandler> = Object.assign({}, ...[...platforms.values()].map((p) => p.mounts));
 
   const notify = { ...deps, cards: app.cards, channels };

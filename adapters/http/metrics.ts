@@ -85,6 +85,13 @@ export function createMetrics(sources: MetricsSources): PrometheusMetrics {
     labelNames: ['effect'],
     registers: [registry],
   });
+  // Agent ids come from the policy, so the label's values are bounded.
+  const limited = new Counter({
+    name: 'countersign_proposals_limited_total',
+    help: "Proposals refused for one of their agent's limits (policy limits:), by agent and limit",
+    labelNames: ['agent', 'limit'],
+    registers: [registry],
+  });
   const decision = new Histogram({
     name: 'countersign_decision_seconds',
     help: 'Time from submission to the human decision (or expiry)',
@@ -118,6 +125,7 @@ export function createMetrics(sources: MetricsSources): PrometheusMetrics {
     registry,
     audit: auditMetrics(registry),
     proposalSubmitted: (effect) => submitted.inc({ effect }),
+    proposalLimited: (agent, limit) => limited.inc({ agent, limit }),
     decisionRecorded: (status, seconds) => decision.observe({ status }, seconds),
   };
 }

@@ -1,5 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { CountersignError, PayloadTooLargeError, ValidationError } from '../../src/core/errors.ts';
+import { CountersignError, PayloadTooLargeError, RateLimitedError, ValidationError } from '../../src/core/errors.ts';
 
 // A deliberately small router: a method, a path pattern with `:params`, a handler.
 
@@ -63,8 +63,9 @@ export function sendError(res: ServerResponse, error: CountersignError): void {
   const headers: Record<string, string> = {};
   // After a 413 the rest of the upload is not read: the connection cannot be reused.
   if (error instanceof PayloadTooLargeError) headers['connection'] = 'close';
-  const retryAfter = RETRY_AFTER[error.code];
+  const retryAfter = error instanceof RateLimitedError ? String(error.retryAfterSeconds) : RETRY_AFTER[error.code];
   if (retryAfter !== undefined) headers['retry-after'] = retryAfter;
+  if (error instanceof RateLimitedError) Object.assign(body, { limit: error.limit, retry_after_seconds: error.retryAfterSeconds });
   sendJson(res, error.status, body, headers);
 }
 

@@ -27,9 +27,11 @@ const whenFull = (source: string) => `#!lua flags=allow-oom\n${source}`;
 // `numberOfKeys: null`: the caller passes the count first (the retention and index scripts
 // take their own keys and then the search index lists of a batch).
 const COMMANDS = {
-  countersignCreateProposal: { numberOfKeys: 15, lua: `${AUDIT_LIB}\n${lua('create-proposal.lua')}` },
-  countersignCommitProposal: { numberOfKeys: 7, lua: COMMIT_PROPOSAL },
-  countersignCommitProposalWhenFull: { numberOfKeys: 7, lua: whenFull(COMMIT_PROPOSAL) },
+  countersignCreateProposal: { numberOfKeys: 16, lua: `${AUDIT_LIB}\n${lua('create-proposal.lua')}` },
+  countersignCommitProposal: { numberOfKeys: 8, lua: COMMIT_PROPOSAL },
+  countersignCommitProposalWhenFull: { numberOfKeys: 8, lua: whenFull(COMMIT_PROPOSAL) },
+  countersignNudgeReschedule: { numberOfKeys: 2, lua: `${AUDIT_LIB}\n${lua('nudge-reschedule.lua')}` },
+
   countersignAppendEvents: { numberOfKeys: 2, lua: APPEND_EVENTS },
   countersignAppendEventsWhenFull: { numberOfKeys: 2, lua: whenFull(APPEND_EVENTS) },
   countersignTokenSave: { numberOfKeys: 4, lua: lua('token-save.lua') },

@@ -1,12 +1,15 @@
 import type { Cluster, Redis } from 'ioredis';
 import { seal } from '../../src/core/audit.ts';
 import type { AuditEventInput } from '../../src/core/audit.ts';
-import type { CreateResult, ImplicitKey, ProposalStore, WriteOptions } from '../../src/core/ports.ts';
+import type { AggregateRead, CreateOptions, CreateResult, ImplicitKey, ProposalStore, WriteOptions } from '../../src/core/ports.ts';
+import type { LimitName } from '../../src/core/policy/fatigue.ts';
 import { canTransition } from '../../src/core/lifecycle.ts';
+import { nextNudgeAt } from '../../src/core/escalation.ts';
+
 import { STATUSES } from '../../src/core/proposal.ts';
 import type { Proposal, Status } from '../../src/core/proposal.ts';
 import { IDEMPOTENCY_TTL_SECONDS, redisKeys } from './keys.ts';
-import { redisScripts } from './scripts.ts';
+import { redisScripts, runWithKeys } from './scripts.ts';
 import { runLua } from './lua-commands.ts';
 
 // The proposal lives in one hash: `doc` is the whole Proposal as JSON (the source of truth),
@@ -26,6 +29,15 @@ const ALLOWED_FROM = Object.fromEntries(
 // A pending proposal always has a deadline; +inf keeps a malformed one listed rather than lost.
 function pendingScore(p: Proposal): string {
   return p.expires_at === null ? '+inf' : String(p.expires_at);
+}
+
+/** Statuses in which a proposal counts towards its aggregate group (policy/fatigue.ts). */
+const LIVE: ReadonlySet<string> = new Set(['pending', 'approved', 'executing', 'succeeded']);
+
+/** The escalations set's score: when the next escalation step or reminder is due, '' for none. */
+function nudgeScore(p: Proposal): string {
+  const at = nextNudgeAt(p);
+  return at === null ? '' : String(at);
 }
 
 function parseDoc(doc: string | null): Proposal | null {
@@ -55,8 +67,9 @@ export function createRedisProposalStore(redis: Redis | Cluster, opts: RedisStor
   }
 
   return {
-    async create(proposal: Proposal, events: AuditEventInput[], implicitKey?: ImplicitKey, proposedAt = proposal.created_at): Promise<CreateResult> {
+    async create(proposal: Proposal, events: AuditEventInput[], implicitKey?: ImplicitKey, proposedAt = proposal.created_at, options: CreateOptions = {}): Promise<CreateResult> {
       if (proposal.version !== 1) throw new Error(`a new proposal has version 1, not ${proposal.version}`);
+      const { limits: lim, aggregate: agg } = options;
       // An implicit key lives in its own namespace ("agent#request"), so no agent-chosen key can collide with it.
       const dedupe =
         proposal.idempotency_key !== null
@@ -76,6 +89,14 @@ export function createRedisProposalStore(redis: Redis | Cluster, opts: RedisStor
           revokedAgent: keys.revokedAgent(proposal.agent),
           restoredAgent: keys.restoredAgent(proposal.agent),
           cardOutbox: keys.cardOutbox,
+          agentPending: keys.limitPending(proposal.agent, null),
+          agentRulePending: keys.limitPending(proposal.agent, proposal.decision.rule),
+          agentRate: keys.limitRate(proposal.agent, null),
+          agentRuleRate: keys.limitRate(proposal.agent, proposal.decision.rule),
+          // Unused without aggregation; still keys of our slot.
+          aggregate: keys.aggregate(agg?.group ?? ''),
+          aggregateVersion: keys.aggregateVersion(agg?.group ?? ''),
+          escalations: keys.escalations,
         },
         {
           id: proposal.id,
@@ -86,11 +107,17 @@ export function createRedisProposalStore(redis: Redis | Cluster, opts: RedisStor
           pendingScore: pendingScore(proposal),
           idempotencyTtlSeconds: dedupe?.ttl ?? 0,
           proposedAt,
+          now: proposal.created_at,
+          limits: { perMinute: lim?.per_minute ?? 0, pending: lim?.pending ?? 0, rulePerMinute: lim?.rule_per_minute ?? 0, rulePending: lim?.rule_pending ?? 0 },
+          aggregate: agg === undefined ? null : { version: agg.version, member: `${proposal.id}|${agg.amount}`, windowMs: agg.window_ms },
+          nudgeScore: nudgeScore(proposal),
           events: events.map(seal),
         },
       );
       if (result.kind === 'created') return { created: true };
       if (result.kind === 'revoked') return { created: false, refused: 'agent_revoked', revoked_at: result.revokedAt };
+      if (result.kind === 'stale') return { created: false, refused: 'stale_aggregate' };
+      if (result.kind === 'limited') return { created: false, refused: 'rate_limited', limit: result.limit as LimitName, max: result.max, retry_after_ms: result.retryAfterMs };
       const existing = await get(result.id);
       // Proposals are never deleted while their idempotency key lives, so this is corruption.
       if (existing === null) throw new Error(`idempotency key points to missing proposal ${result.id}`);
@@ -98,6 +125,33 @@ export function createRedisProposalStore(redis: Redis | Cluster, opts: RedisStor
     },
 
     get,
+
+    async readAggregate(group: string, now: number, windowMs: number): Promise<AggregateRead> {
+      // Two reads at most: the window (with the version, in one round trip), then the statuses
+      // of what is in it. Not atomic, and need not be: create refuses a decision made on an old
+      // version, and a proposal that leaves the live statuses in between just stops counting.
+      const replies = (await redis.pipeline().get(keys.aggregateVersion(group)).zrevrangebyscore(keys.aggregate(group), '+inf', String(now - windowMs)).exec()) ?? [];
+      const [e1, version] = replies[0] ?? [new Error('no reply'), null];
+      const [e2, members] = replies[1] ?? [new Error('no reply'), null];
+      if (e1) throw e1;
+      if (e2) throw e2;
+      const entries = (members as string[]).map((m) => {
+        const cut = m.lastIndexOf('|');
+        return { id: m.slice(0, cut), amount: Number(m.slice(cut + 1)) };
+      });
+      if (entries.length === 0) return { version: typeof version === 'string' ? version : '0', entries };
+      const statusPipe = redis.pipeline();
+      for (const e of entries) statusPipe.hget(keys.proposal(e.id), 'status');
+      const statuses = (await statusPipe.exec()) ?? [];
+      return {
+        version: typeof version === 'string' ? version : '0',
+        entries: entries.filter((_, i) => {
+          const [err, status] = statuses[i] ?? [null, null];
+          if (err) throw err;
+          return typeof status === 'string' && LIVE.has(status);
+        }),
+      };
+    },
 
     async commit(next: Proposal, expectedVersion: number, events: AuditEventInput[], options: WriteOptions = {}): Promise<'ok' | 'conflict'> {
       if (next.version !== expectedVersion + 1) {
@@ -110,6 +164,9 @@ export function createRedisProposalStore(redis: Redis | Cluster, opts: RedisStor
           statusCounts: keys.statusCounts,
           audit: keys.audit,
           auditHead: keys.auditHead,
+          agentPending: keys.limitPending(next.agent, null),
+          agentRulePending: keys.limitPending(next.agent, next.decision.rule),
+          escalations: keys.escalations,
         },
         {
           id: next.id,
@@ -119,11 +176,21 @@ export function createRedisProposalStore(redis: Redis | Cluster, opts: RedisStor
           status: next.status,
           pendingScore: pendingScore(next),
           allowedFrom: ALLOWED_FROM[next.status],
+          nudgeScore: nudgeScore(next),
           events: events.map(seal),
         },
         options.evenWhenFull === true,
       );
       return ok ? 'ok' : 'conflict';
+    },
+
+    async nudgesDueBy(at: number, limit: number): Promise<string[]> {
+      if (limit <= 0) return [];
+      return redis.zrangebyscore(keys.escalations, '-inf', String(at), 'LIMIT', 0, limit);
+    },
+
+    async rescheduleNudge(id: string, version: number, at: number | null): Promise<void> {
+      await runWithKeys(redis, 'countersignNudgeReschedule', [keys.proposal(id), keys.escalations], [id, String(version), at === null ? '' : String(at)]);
     },
 
     async listPending(limit: number): Promise<Proposal[]> {

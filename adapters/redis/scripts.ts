@@ -58,6 +58,15 @@ export interface CreateProposalKeys {
   restoredAgent: string;
   /** Where a new pending proposal's id goes for its card (card-outbox.ts). */
   cardOutbox: string;
+  /** Approval fatigue (keys.ts limitPending, limitRate, aggregate): the agent's, the agent's for the rule, the group's. */
+  agentPending: string;
+  agentRulePending: string;
+  agentRate: string;
+  agentRuleRate: string;
+  aggregate: string;
+  aggregateVersion: string;
+  /** Where a pending proposal waits for its next escalation step or reminder (keys.ts escalations). */
+  escalations: string;
 }
 
 export interface CreateProposalArgs {
@@ -71,10 +80,22 @@ export interface CreateProposalArgs {
   idempotencyTtlSeconds: number;
   /** When the agent made the proposal: what the kill switch's revocation time is compared with. */
   proposedAt: number;
+  now: number;
+  /** 0: no limit of that kind. */
+  limits: { perMinute: number; pending: number; rulePerMinute: number; rulePending: number };
+  /** The group's version the decision was made on, or null without aggregation. */
+  aggregate: { version: string; member: string; windowMs: number } | null;
+  /** When its first escalation step or reminder is due (escalation.ts nextNudgeAt), '' for none. */
+  nudgeScore: string;
   events: readonly SealedAuditEventInput[];
 }
 
-export type CreateProposalReply = { kind: 'created' } | { kind: 'exists'; id: string } | { kind: 'revoked'; revokedAt: number };
+export type CreateProposalReply =
+  | { kind: 'created' }
+  | { kind: 'exists'; id: string }
+  | { kind: 'revoked'; revokedAt: number }
+  | { kind: 'stale' }
+  | { kind: 'limited'; limit: string; max: number; retryAfterMs: number };
 
 export interface CommitProposalKeys {
   proposal: string;
@@ -82,6 +103,9 @@ export interface CommitProposalKeys {
   statusCounts: string;
   audit: string;
   auditHead: string;
+  agentPending: string;
+  agentRulePending: string;
+  escalations: string;
 }
 
 export interface CommitProposalArgs {
@@ -93,6 +117,8 @@ export interface CommitProposalArgs {
   pendingScore: string;
   /** The statuses this commit may leave, space-separated. */
   allowedFrom: string;
+  /** When its next escalation step or reminder is due, '' for none (then it leaves the set). */
+  nudgeScore: string;
   events: readonly SealedAuditEventInput[];
 }
 
@@ -110,21 +136,32 @@ export function redisScripts(redis: Client): CountersignScripts {
       const reply = await runWithKeys(
         redis,
         'countersignCreateProposal',
-        [k.proposal, k.idempotency, k.pending, k.statusCounts, k.audit, k.auditHead, k.revokedAgent, k.restoredAgent, k.cardOutbox],
-        [a.id, a.doc, String(a.version), a.status, a.agent, a.pendingScore, String(a.idempotencyTtlSeconds), String(a.proposedAt), ...eventArgs(a.events)],
+        [
+          k.proposal, k.idempotency, k.pending, k.statusCounts, k.audit, k.auditHead, k.revokedAgent, k.restoredAgent, k.cardOutbox,
+          k.agentPending, k.agentRulePending, k.agentRate, k.agentRuleRate, k.aggregate, k.aggregateVersion, k.escalations,
+        ],
+        [
+          a.id, a.doc, String(a.version), a.status, a.agent, a.pendingScore, String(a.idempotencyTtlSeconds), String(a.proposedAt),
+          String(a.now), String(a.limits.perMinute), String(a.limits.pending), String(a.limits.rulePerMinute), String(a.limits.rulePending),
+          a.aggregate?.version ?? '', a.aggregate?.member ?? '', String(a.aggregate?.windowMs ?? 0), a.nudgeScore,
+          ...eventArgs(a.events),
+        ],
       );
-      if (!Array.isArray(reply) || reply.length !== 2) throw new Error('countersign create-proposal: unexpected reply');
+      if (!Array.isArray(reply) || reply.length < 2) throw new Error('countersign create-proposal: unexpected reply');
       const kind = Number(reply[0]);
       if (kind === 1) return { kind: 'created' };
       if (kind === 2) return { kind: 'revoked', revokedAt: Number(reply[1]) };
+      if (kind === 3) return { kind: 'stale' };
+      if (kind === 4) return { kind: 'limited', limit: String(reply[1]), max: Number(reply[2]), retryAfterMs: Number(reply[3]) };
       return { kind: 'exists', id: String(reply[1]) };
     },
     async commitProposal(k, a, evenWhenFull = false) {
       const reply = await runWithKeys(
         redis,
         evenWhenFull ? 'countersignCommitProposalWhenFull' : 'countersignCommitProposal',
-        [k.proposal, k.pending, k.statusCounts, k.audit, k.auditHead],
-        [a.id, String(a.expectedVersion), a.doc, String(a.version), a.status, a.pendingScore, a.allowedFrom, ...eventArgs(a.events)],
+        [k.proposal, k.pending, k.statusCounts, k.audit, k.auditHead, k.agentPending, k.agentRulePending, k.escalations],
+        [a.id, String(a.expectedVersion), a.doc, String(a.version), a.status, a.pendingScore, a.allowedFrom, a.nudgeScore, ...eventArgs(a.events)],
+
         evenWhenFull,
       );
       return Number(reply) === 1;

@@ -76,6 +76,10 @@ export function createSlackChannel(api: SlackWebApi): ChatChannel {
     async replyInThread(ref, reply) {
       await api.call('chat.postMessage', { channel: ref.conversation, thread_ts: ref.message, ...renderReply(reply), unfurl_links: false, unfurl_media: false });
     },
+    async postNotice(target, text) {
+      // Plain text, no blocks: nothing to click. mrkdwn off, so an agent id never formats or pings.
+      await api.call('chat.postMessage', { channel: target, text, mrkdwn: false, unfurl_links: false, unfurl_media: false });
+    },
   };
 }
 

@@ -242,6 +242,20 @@ export function createTeamsAdapter(config: TeamsSettings, services: PlatformServ
         await ctx.sendActivity({ type: 'message', ...renderReply(reply) });
       }, ref.message);
     },
+    async postNotice(target, text) {
+      const address = await bindings.forKey(target);
+      if (address === null) throw new Error(`Teams route key "${target}" is not connected: an admin writes "@countersign connect <route>" in the channel`);
+      // A thread of its own, as a card: a plain message, no card attachment.
+      await inConversation(address, address.conversation, async (ctx) => {
+        const client = ctx.turnState.get<ConnectorClient>(ctx.adapter.ConnectorClientKey);
+        await client.conversations.createConversation({
+          isGroup: true,
+          channelData: { channel: { id: address.conversation }, ...(address.tenant === null ? {} : { tenant: { id: address.tenant } }) },
+          activity: { type: 'message', text, textFormat: 'plain' },
+          ...(address.tenant === null ? {} : { tenantId: address.tenant }),
+        } as Parameters<ConnectorClient['conversations']['createConversation']>[0]);
+      });
+    },
   };
 
   async function auditAuthFailure(req: IncomingMessage, reason: BotTokenRefusal): Promise<void> {

@@ -1,4 +1,4 @@
-import { NotFoundError } from '../core/errors.ts';
+import { NotFoundError, RateLimitedError } from '../core/errors.ts';
 import { finishExecution, startInGateway, type ExecutionResult } from '../core/execution.ts';
 import { newId } from '../core/ids.ts';
 import { isFinal } from '../core/lifecycle.ts';
@@ -7,11 +7,12 @@ import { UpstreamUnavailableError, type ToolCallResult, type ToolProgress, type 
 import { splitAgentToolName, splitReason, toolCallDigest, toolCallProposal } from '../core/mcp-tool-call.ts';
 import type { AgentSpec } from '../core/policy/model.ts';
 import type { TokenLedger } from '../core/ports.ts';
-import type { Proposal } from '../core/proposal.ts';
+import type { Proposal, ProposalInput } from '../core/proposal.ts';
 import type { AppDeps } from './deps.ts';
 import { mutate } from './mutate.ts';
 import { getProposal, waitForProposal } from './proposals.ts';
 import { draftProposal, storeProposal } from './submit-proposal.ts';
+import { draftWithFatigue, withFreshAggregate } from './fatigue.ts';
 
 // The MCP gateway's `tools/call`: every call is a proposal, decided by the same policy.
 // - allow: countersign calls the upstream at once, in the agent's request (no token, no queue:
@@ -76,7 +77,29 @@ export async function callTool(g: GatewayDeps, who: CallIdentity, name: string, 
   const input = toolCallProposal(server, parts.tool, forward, reason);
 
   const now = app.clock.now();
-  const draft = draftProposal(app, who.agent, input, now);
+  try {
+    return await withFreshAggregate(() => decideAndCall(g, who, input, { server: server.name, tool: parts.tool, timeoutMs: server.timeout_ms, forward }, now, options));
+  } catch (e) {
+    // Over one of the agent's limits: the model reads the result, so it says why and when to retry.
+    if (e instanceof RateLimitedError) return { kind: 'answer', answer: { content: [{ type: 'text', text: `${e.message}: nothing was proposed; try again in ${e.retryAfterSeconds}s` }], isError: true } };
+    throw e;
+  }
+}
+
+/** Decides the call (with the agent's limits and its aggregate group) and runs, refuses or holds it. */
+async function decideAndCall(
+  g: GatewayDeps,
+  who: CallIdentity,
+  input: ProposalInput,
+  call: { server: string; tool: string; timeoutMs: number; forward: Record<string, unknown> },
+  now: number,
+  options: CallOptions,
+): Promise<CallAnswer> {
+  const { app } = g;
+  const { forward } = call;
+  const server = { name: call.server, timeout_ms: call.timeoutMs };
+  const parts = { tool: call.tool };
+  const draft = await draftWithFatigue(app, who.agent, input, now);
   const effect = draft.proposal.decision.effect;
   if (effect === 'allow') return runAllowed(g, draft, who, server.timeout_ms, options);
 
@@ -119,7 +142,9 @@ export async function deliver(g: GatewayDeps, p: Proposal, attachKey: string | n
 /** The attach key of a proposal made through the gateway (for tasks/result and agents' re-reads). */
 export function attachKeyOf(p: Proposal): string | null {
   if (p.decision.effect !== 'approve') return null;
-  return `${ATTACH_PREFIX}${toolCallDigest(p.agent, p.action.tool, p.action.operation, p.action.parameters)}`;
+  // The call the agent made: an approver's edit changes what runs, not the call it attaches to.
+  const called = p.revision?.proposed.action ?? p.action;
+  return `${ATTACH_PREFIX}${toolCallDigest(p.agent, called.tool, called.operation, called.parameters)}`;
 }
 
 /** A task's answer: waits until the proposal is final (the client asked with tasks/result). */
@@ -162,7 +187,7 @@ async function runAllowed(g: GatewayDeps, draft: ReturnType<typeof draftProposal
   const [tracked, stored] = await Promise.allSettled([
     g.ledger.trackExecuting(executing.id, deadline),
     // Its follow-ups (the change published, metrics) need not hold the agent's call up.
-    storeProposal(app, { proposal: executing, events: [...draft.events, ...started.events] }, undefined, who.signedAt, 'background'),
+    storeProposal(app, { proposal: executing, events: [...draft.events, ...started.events], ...(draft.create === undefined ? {} : { create: draft.create }) }, undefined, who.signedAt, 'background'),
   ]);
   if (stored.status === 'rejected') {
     await g.ledger.untrackExecuting(executing.id).catch(() => undefined);

@@ -1,4 +1,5 @@
 import type { CommitFlow } from './after-commit.ts';
+import type { LimitAlerts } from './fatigue.ts';
 import type { CompiledPolicy } from '../core/policy/evaluate.ts';
 import type { AuditLog, AuthFailureLimiter, AwayStore, ChangeFeed, Clock, JobScheduler, Logger, Metrics, ProposalStore } from '../core/ports.ts';
 
@@ -21,4 +22,6 @@ export interface AppDeps {
   refusalLimiter: AuthFailureLimiter;
   /** Who is away and who decides for them (src/core/away.ts, src/app/away.ts). */
   away: AwayStore;
+  /** Over-the-limit notices (app/fatigue.ts); absent where nothing posts (CLI commands). */
+  limitAlerts?: LimitAlerts;
 }

@@ -6,9 +6,10 @@ import { newId } from '../core/ids.ts';
 import { toolCallProposal } from '../core/mcp-tool-call.ts';
 import { evaluate } from '../core/policy/evaluate.ts';
 import type { AgentSpec } from '../core/policy/model.ts';
-import type { ImplicitKey } from '../core/ports.ts';
-import type { Proposal, ProposalInput, Status } from '../core/proposal.ts';
+import type { CreateOptions, ImplicitKey } from '../core/ports.ts';
+import type { Decision, Proposal, ProposalInput, Status } from '../core/proposal.ts';
 import type { AppDeps } from './deps.ts';
+import { draftWithFatigue, refuseForLimit, StaleAggregateError, withFreshAggregate } from './fatigue.ts';
 
 export interface SubmitResult {
   proposal: Proposal;
@@ -47,11 +48,13 @@ export interface SubmitRequest {
 export async function submitProposal(deps: AppDeps, agent: AgentSpec, input: ProposalInput, request: SubmitRequest = {}): Promise<SubmitResult> {
   const now = deps.clock.now();
   const { requestKey = null, signedAt = null } = request;
-  const draft = draftProposal(deps, agent, asMcpCall(deps, input), now);
   const implicit = requestKey === null ? undefined : { key: requestKey, ttlSeconds: IMPLICIT_KEY_TTL_SECONDS };
   // The 201 says what the policy decided and nothing a follow-up does (the token is handed on a
   // later read, the card is posted from the outbox): the agent does not wait for them.
-  const result = await storeProposal(deps, draft, implicit, signedAt, 'background');
+  const { draft, result } = await withFreshAggregate(async () => {
+    const d = await draftWithFatigue(deps, agent, asMcpCall(deps, input), now);
+    return { draft: d, result: await storeProposal(deps, d, implicit, signedAt, 'background') };
+  });
   if (!result.created) {
     if (requestDigest(result.existing) !== requestDigest(draft.proposal)) {
       throw new ConflictError(`idempotency_key "${input.idempotency_key ?? ''}" was already used for a different proposal (${result.existing.id})`);
@@ -78,10 +81,18 @@ function asMcpCall(deps: Pick<AppDeps, 'policy'>, input: ProposalInput): Proposa
 export interface ProposalDraft {
   proposal: Proposal;
   events: KnownAuditEvent[];
+  /** What the store's create checks besides (the agent's limits, the aggregate group: app/fatigue.ts). */
+  create?: CreateOptions;
 }
 
-export function draftProposal(deps: Pick<AppDeps, 'policy'>, agent: AgentSpec, input: ProposalInput, now: number): ProposalDraft {
-  const decision = evaluate(deps.policy, { agent: { id: agent.id, sponsors: [...agent.sponsors] }, intent: input.intent, action: input.action, context: input.context });
+/** `decision`: one made already (on an aggregate's total, app/fatigue.ts); by default the policy's on this input. */
+export function draftProposal(
+  deps: Pick<AppDeps, 'policy'>,
+  agent: AgentSpec,
+  input: ProposalInput,
+  now: number,
+  decision: Decision = evaluate(deps.policy, { agent: { id: agent.id, sponsors: [...agent.sponsors] }, intent: input.intent, action: input.action, context: input.context }),
+): ProposalDraft {
   const status = STATUS_FOR_EFFECT[decision.effect];
   const proposal: Proposal = {
     id: newId('p', now),
@@ -112,20 +123,23 @@ export function draftProposal(deps: Pick<AppDeps, 'policy'>, agent: AgentSpec, i
 }
 
 /**
- * Stores a draft (refused for a revoked agent: AgentRevokedError, audited) and hands it to the
+ * Stores a draft (refused for a revoked agent: AgentRevokedError, audited; over a limit:
+ * RateLimitedError, audited; StaleAggregateError: decide again) and hands it to the
  * after-commit flow; an implicit key that names an earlier proposal returns that one instead.
  */
 export async function storeProposal(
   deps: AppDeps,
-  { proposal, events }: ProposalDraft,
+  { proposal, events, create }: ProposalDraft,
   implicit: ImplicitKey | undefined,
   signedAt: number | null,
   /** `background`: the follow-ups run after this returns (CommitFlow.dispatchInBackground). */
   followUps: 'await' | 'background' = 'await',
 ): Promise<{ created: true } | { created: false; existing: Proposal }> {
   const proposedAt = signedAt === null ? proposal.created_at : Math.min(signedAt, proposal.created_at);
-  const result = await deps.store.create(proposal, events, implicit, proposedAt);
+  const result = await deps.store.create(proposal, events, implicit, proposedAt, create);
   if (!result.created && 'refused' in result) {
+    if (result.refused === 'stale_aggregate') throw new StaleAggregateError();
+    if (result.refused === 'rate_limited') throw await refuseForLimit(deps, proposal, result.limit, result.max, result.retry_after_ms);
     await recordRefusal(deps, proposal, result.revoked_at, proposal.created_at);
     throw new AgentRevokedError(proposal.agent, result.revoked_at);
   }

@@ -13,30 +13,54 @@ export type AuditEventData = {
   proposal_received: { idempotency_key: string | null; intent: string; action: Action; context: ProposalContext };
   policy_decided: { [K in keyof Decision]: Decision[K] };
   /** `actor: policy` carries the rule; a person's decision carries the approvers and the reason. */
-  decided: { status: Status; rule?: string; approvers?: string[]; reason?: string | null };
+  /** `timed_out`: denied at the deadline by the rule's `on_timeout: deny` (actor policy). */
+  decided: { status: Status; rule?: string; approvers?: string[]; reason?: string | null; timed_out?: true };
   /**
    * `signed_in_at`: on a step-up proposal's approval, the sign-in it counted by (null: the platform vouched for none).
    * `batch`: the id of the batch it was decided in with others (batch-decisions.ts); absent for a single decision.
    */
   approval_recorded: { person: string; platform: PlatformId; vote: Vote; reason: string | null; approvals: number; required: number; signed_in_at?: string | null; batch?: string; delegate?: string };
   /** A person's refused click; a stranger's carries `platform_user` instead of `person`; a step-up refusal, the sign-in it was judged by; `batch` as above. */
-  approval_refused: { person?: string; platform_user?: string; platform: PlatformId; vote: Vote; why: RefusalReason; signed_in_at?: string | null; batch?: string };
+  approval_refused: { person?: string; platform_user?: string; platform: PlatformId; vote: Vote; why: RefusalReason; signed_in_at?: string | null; batch?: string; edit?: true };
+  /**
+   * An approver's edit (src/core/revision.ts): `changes` what this edit changed, `action` and
+   * `action_digest` the revised action (what a token will name), `context` when it changed too,
+   * `superseded` whose approvals of the version before no longer count, `decision` the stricter one now in force.
+   */
+  revised: {
+    number: number;
+    by: string;
+    platform: PlatformId;
+    changes: { key: string; from: unknown; to: unknown }[];
+    action: Action;
+    action_digest: string;
+    context?: ProposalContext;
+    superseded: string[];
+    decision: { effect: Decision['effect']; risk: Decision['risk']; rule: string; approvals_required: number; step_up?: boolean };
+  };
   /** An earlier approval the policy in force no longer lets count (`approvals`: how many still do). */
   approval_void: { person: string; platform: PlatformId; why: Unqualified; approvals: number; required: number; delegate?: string };
   expired: { approvals: number; required: number };
+  /** Escalation step `step` (from 1) taken: cards to `route`, members of `approvers` may decide too; `waited_on`: the groups nobody of decided. */
+  escalated: { step: number; route: string; approvers: string; after_ms: number; from_route: string | null; waited_on: string[] };
+  /** A reminder under every card: `count` reminders so far; `waiting_on` the groups who may decide. */
+  reminded: { count: number; approvals: number; required: number; expires_at: string | null; waiting_on: string[] };
   cancelled: { reason: string | null };
-  card_posted: { platform: PlatformId; conversation: string; message: string };
+  /** `step`: the card of an escalation step's route (absent for the rule's own route). */
+  card_posted: { platform: PlatformId; conversation: string; message: string; step?: number };
+
   /** `permanent`: the platform refused for good (not retried); absent in entries from before it was recorded. */
   card_failed: { platform: PlatformId; error: string; permanent?: boolean; retry_later: boolean };
   /** Never a secret, signature or token: `details` are what the caller chose to keep (claimed agent, path). */
   auth_failed: { reason: string; via: string; [detail: string]: unknown };
   /** Written by no current code; kept so older logs still read. */
   request_rejected: { [key: string]: unknown };
-  token_issued: { jti: string; mode: ExecutionMode; audience: string; expires_at: string; approvers: string[] };
+  /** `action_digest`: of the action the token is for (the revision, when an approver edited it); absent in older entries. */
+  token_issued: { jti: string; mode: ExecutionMode; audience: string; expires_at: string; approvers: string[]; action_digest?: string };
   token_redeemed: { jti: string; audience: string };
   /** A token already handed out, revoked because the policy in force no longer names its agent (the kill switch's are in agent_revoked). */
   token_revoked: { jti: string; reason: 'agent_removed' };
-  execution_started: { mode: ExecutionMode; jti: string };
+  execution_started: { mode: ExecutionMode; jti: string; action_digest?: string };
   execution_finished:
     | {
         status: 'succeeded' | 'failed';
@@ -57,8 +81,11 @@ export type AuditEventData = {
   agent_revoked: { tokens_revoked: number; cancelled: string[]; cancelled_count: number; still_executing: string[]; in_policy?: boolean };
   /** The kill switch lifted: `revoked_at` is the revocation it ends (proposals made before it stay without a token). */
   agent_restored: { revoked_at: string; restored_at: string; cancelled: string[]; cancelled_count: number; in_policy?: boolean };
-  /** A proposal refused before anything was stored (the agent is revoked): who tried what. */
-  proposal_refused: { reason: 'agent_revoked'; revoked_at: string; idempotency_key: string | null; action: { tool: string; operation: string; target: string } };
+  /** A proposal refused before anything was stored (the agent is revoked, or over a limit): who tried what. */
+  proposal_refused:
+    | { reason: 'agent_revoked'; revoked_at: string; idempotency_key: string | null; action: { tool: string; operation: string; target: string } }
+    /** Over one of the agent's limits (policy `limits:`, policy/fatigue.ts): `limit` names it, `rule` the rule that would have decided. */
+    | { reason: 'rate_limited'; limit: string; max: number; rule: string; route: string | null; idempotency_key: string | null; action: { tool: string; operation: string; target: string } };
   /** `details`: what the platform needs to reach the channel (Teams: tenant, service URL). */
   /** A login made for the task (never its secret): `handle` names it on the downstream. */
   credential_issued: { issuer: string; handle: string; expires_at: string };
@@ -84,8 +111,12 @@ export const AUDIT_EVENT_TYPES = [
   'approval_recorded',
   'approval_refused',
   'approval_void',
+  'revised',
   'decided',
   'expired',
+  'escalated',
+  'reminded',
+
   'cancelled',
   'token_issued',
   'token_redeemed',

@@ -8,6 +8,7 @@ export type ErrorCode =
   | 'not_found'
   | 'conflict'
   | 'agent_revoked'
+  | 'rate_limited'
   | 'payload_too_large'
   | 'unsupported_media_type'
   | 'policy_invalid'
@@ -69,6 +70,20 @@ export class AgentRevokedError extends CountersignError {
     super('agent_revoked', 403, `agent ${agent} was revoked at ${new Date(revokedAt).toISOString()}: countersign refuses its proposals until an admin restores it`);
     this.agent = agent;
     this.revokedAt = revokedAt;
+  }
+}
+
+/** 429: over one of the agent's limits (policy `limits:`); nothing was stored. Try again after `retryAfterSeconds`. */
+export class RateLimitedError extends CountersignError {
+  readonly agent: string;
+  /** Which limit (policy/fatigue.ts LimitName). */
+  readonly limit: string;
+  readonly retryAfterSeconds: number;
+  constructor(agent: string, limit: string, message: string, retryAfterMs: number) {
+    super('rate_limited', 429, message);
+    this.agent = agent;
+    this.limit = limit;
+    this.retryAfterSeconds = Math.max(1, Math.ceil(retryAfterMs / 1000));
   }
 }
 

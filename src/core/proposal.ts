@@ -2,6 +2,8 @@ import { z } from 'zod';
 import { ValidationError, type FieldIssue } from './errors.ts';
 import type { Execution } from './execution.ts';
 import type { PlatformId } from './platform.ts';
+import type { Revision } from './revision.ts';
+import type { DecisionAggregate } from './policy/fatigue.ts';
 
 // What an agent may send. Strict: an unknown key is an error, so a typo never silently
 // drops a field a policy rule was meant to see.
@@ -85,7 +87,7 @@ export type Risk = (typeof RISKS)[number];
 export type Effect = 'allow' | 'deny' | 'approve';
 
 /** What the policy decided, recorded with the proposal and never changed afterwards. */
-export interface Decision {
+export interface Decision extends Escalation {
   effect: Effect;
   risk: Risk;
   /** Name of the rule that matched, or "default". */
@@ -105,6 +107,30 @@ export interface Decision {
   step_up?: true;
   /** The rule's `credentials`: a login from this issuer for the task, valid ttl_ms from its issue. Absent otherwise. */
   credentials?: { issuer: string; ttl_ms: number };
+  /** The rule's `editable`: parameters approvers may change (src/core/revision.ts). Absent otherwise. */
+  editable?: string[];
+  /** Earlier proposals summed with this one made the decision stricter (policy/fatigue.ts). Absent otherwise. */
+  aggregate?: DecisionAggregate;
+}
+
+/** One `escalate` step of a rule: `after_ms` from created_at, cards to `route`, `approvers` may decide too. */
+export interface EscalationStep {
+  after_ms: number;
+  route: string;
+  approvers: string;
+}
+
+/** What a rule says about a proposal nobody answers (escalation.ts), copied into its Decision. */
+export interface Escalation {
+  /**
+   * The rule's `escalate` steps, copied at decision time so that a policy change never moves a
+   * proposal already on its way. Absent when the rule has none.
+   */
+  escalate?: EscalationStep[];
+  /** The rule's `remind`: a reminder under every card this often while pending. Absent without one. */
+  remind_ms?: number;
+  /** The rule's `on_timeout: deny`: at the deadline the proposal is denied, not expired. Absent for expire (the default). */
+  on_timeout?: 'deny';
 }
 
 export type Vote = 'approve' | 'deny';
@@ -146,4 +172,14 @@ export interface Proposal {
   version: number;
   /** Set once an approved proposal's execution token is minted (src/core/execution.ts). */
   execution?: Execution;
+  /** How far it escalated: `step` steps of decision.escalate reached (counting from 1), the last one `at`. Absent before the first. */
+  escalation?: { step: number; at: number };
+  /** Reminders posted so far (`count`), the last one `at`. Absent before the first. */
+  reminders?: { count: number; at: number };
+
+  /**
+   * Set when an approver changed editable parameters before approving: `action` (and `context`)
+   * are then the revision, which is what is approved and run; `revision.proposed` is what the agent sent.
+   */
+  revision?: Revision;
 }

@@ -24,8 +24,9 @@ describe('the create script', () => {
     const headBefore = await redis.hget(keys.auditHead, 'seq');
     await expect(
       scripts.createProposal(
-        { proposal: keys.proposal(id), idempotency: keys.idempotency('a', ''), pending: keys.pending, statusCounts: keys.statusCounts, audit: keys.audit, auditHead: keys.auditHead, revokedAgent: keys.revokedAgent('a'), restoredAgent: keys.restoredAgent('a'), cardOutbox: keys.cardOutbox },
-        { id, doc: '{}', version: 1, status: 'pending', agent: 'a', pendingScore: '+inf', idempotencyTtlSeconds: 0, proposedAt: Date.now(), events: [event] },
+        { proposal: keys.proposal(id), idempotency: keys.idempotency('a', ''), pending: keys.pending, statusCounts: keys.statusCounts, audit: keys.audit, auditHead: keys.auditHead, revokedAgent: keys.revokedAgent('a'), restoredAgent: keys.restoredAgent('a'), cardOutbox: keys.cardOutbox,
+          agentPending: keys.limitPending('a', null), agentRulePending: keys.limitPending('a', 'r'), agentRate: keys.limitRate('a', null), agentRuleRate: keys.limitRate('a', 'r'), aggregate: keys.aggregate('g'), aggregateVersion: keys.aggregateVersion('g'), escalations: keys.escalations },
+        { id, doc: '{}', version: 1, status: 'pending', agent: 'a', pendingScore: '+inf', idempotencyTtlSeconds: 0, proposedAt: Date.now(), now: Date.now(), limits: { perMinute: 0, pending: 0, rulePerMinute: 0, rulePending: 0 }, aggregate: null, nudgeScore: '', events: [event] },
       ),
     ).rejects.toThrow(/digest must be 64 hex digits/);
     expect(await redis.exists(keys.proposal(id))).toBe(0);
@@ -55,6 +56,33 @@ describe('the create script', () => {
     // A proposal that needs no card does not touch the outbox: the same broken key does not refuse it.
     const allowed = { ...proposal(), status: 'approved' as const, expires_at: null };
     await expect(store.create(allowed, [event(allowed, 'proposal_received')])).resolves.toEqual({ created: true });
+  });
+
+  it("refuses before any write when an agent's limit set or an aggregate group key holds the wrong type; commit too", async () => {
+    const own = newPrefix();
+    const keys = redisKeys(own);
+    const store = createRedisProposalStore(redis, { prefix: own });
+    const limits = { per_minute: 10, pending: 10, rule_per_minute: 0, rule_pending: 0, rule: 'payments' };
+    const p = proposal();
+    await redis.set(keys.limitRate(p.agent, null), 'not a zset');
+    const seqBefore = await redis.hget(keys.auditHead, 'seq');
+    await expect(store.create(p, [event(p, 'proposal_received')], undefined, undefined, { limits })).rejects.toThrow(/proposals this minute holds a string, not a zset/);
+    expect(await redis.exists(keys.proposal(p.id))).toBe(0);
+    expect(await redis.zscore(keys.pending, p.id)).toBeNull();
+    expect(await redis.hget(keys.auditHead, 'seq')).toBe(seqBefore);
+    await redis.del(keys.limitRate(p.agent, null));
+
+    await redis.hset(keys.aggregateVersion('g'), 'x', '1');
+    await expect(store.create(p, [], undefined, undefined, { aggregate: { group: 'g', version: '0', amount: 1, window_ms: 1000 } })).rejects.toThrow(/version holds a hash, not a string/);
+    expect(await redis.exists(keys.proposal(p.id))).toBe(0);
+    await redis.del(keys.aggregateVersion('g'));
+
+    expect(await store.create(p, [], undefined, undefined, { limits })).toEqual({ created: true });
+    expect(await redis.zscore(keys.limitPending(p.agent, null), p.id)).toBe(String(p.expires_at));
+    await redis.del(keys.limitPending(p.agent, null));
+    await redis.set(keys.limitPending(p.agent, null), 'x');
+    await expect(store.commit(bump(p, { status: 'cancelled' }), 1, [])).rejects.toThrow(/pending set holds a string, not a zset/);
+    expect((await store.get(p.id))?.status).toBe('pending');
   });
 
   it('appends each event with its digest and seq, and no hash (chain step 3: computed in Node)', async () => {

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { proposalStoreContract } from '../contracts/proposal-store.contract.ts';
+import { proposalStoreFatigueContract } from '../contracts/proposal-store-fatigue.contract.ts';
 import { counts, event, proposal } from '../contracts/fixtures.ts';
 import { createMemoryAuditLog } from '../helpers/memory/audit-log.ts';
 import { createManualClock } from '../helpers/memory/clock.ts';
@@ -14,6 +15,7 @@ function memory() {
 }
 
 proposalStoreContract('memory', async () => memory());
+proposalStoreFatigueContract('memory', async () => memory());
 
 // What only the fake can show: time passing on its clock, and a store that fails on demand.
 describe('memory ProposalStore', () => {

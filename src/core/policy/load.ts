@@ -166,6 +166,11 @@ function crossCheck(doc: PolicyDocument, file: string): void {
       }
     }
     if (o.ttl_ms < 1000) fail(rule, 'ttl must be at least 1s');
+    o.escalate.forEach((step, i) => {
+      if (!(step.route in doc.channels)) fail(rule, `escalate[${i}].route "${step.route}" is not listed under channels`);
+      if (!(step.approvers in doc.groups)) fail(rule, `escalate[${i}].approvers "${step.approvers}" is not listed under groups`);
+    });
+
   };
   const names = new Set<string>();
   for (const rule of doc.rules) {
@@ -302,6 +307,8 @@ function buildPolicy(
     credentials,
     rules: Object.freeze(compiled.map((c) => c.spec)),
     default: Object.freeze({ ...doc.default }),
+    limits: doc.limits,
+    aggregation: doc.aggregation,
     compiled: Object.freeze([...compiled]),
     agentById: (id: string) => agents.get(id),
     personByPlatformId,

@@ -1,7 +1,9 @@
-import type { Effect, Risk } from '../proposal.ts';
+import type { Effect, EscalationStep, Risk } from '../proposal.ts';
+
 import type { PlatformId } from '../platform.ts';
 import type { CredentialSpec } from '../credential-ports.ts';
 import type { PlatformAccount, PlatformRoute } from './extensions.ts';
+import type { AggregationSpec, LimitsSpec, RuleLimits } from './fatigue.ts';
 
 // The policy as the rest of countersign reads it: plain, frozen data and a few look-ups.
 // load.ts builds it from the file; evaluate.ts decides with its compiled rules.
@@ -100,11 +102,22 @@ export interface OutcomeSpec {
   readonly step_up: boolean;
   /** A login for the task from this `credentials:` entry, valid this long (allow and approve only). */
   readonly credentials: { readonly issuer: string; readonly ttl_ms: number } | null;
+  /** When nobody answers (only with effect approve; src/core/escalation.ts): a reminder this often, or null. */
+  readonly remind_ms: number | null;
+  /** Escalation steps, in order, each with its approvers filled in; [] when none. */
+  readonly escalate: readonly EscalationStep[];
+  readonly on_timeout: 'deny' | 'expire';
+  /** Keys of action.parameters approvers may change before approving (only with effect approve); null when none. */
+  readonly editable: readonly string[] | null;
 }
 
 export interface RuleSpec extends OutcomeSpec {
   readonly name: string;
   readonly when: string;
+  /** The rule's own per-agent limits for the proposals it sends to people (fatigue.ts); null or absent: none. */
+  readonly limits?: RuleLimits | null;
+  /** false: its proposals are judged alone, never summed with earlier ones (absent: true). */
+  readonly aggregate?: boolean;
 }
 
 export interface Policy {
@@ -122,6 +135,10 @@ export interface Policy {
   readonly credentials: ReadonlyMap<string, CredentialSpec>;
   readonly rules: readonly RuleSpec[];
   readonly default: OutcomeSpec;
+  /** Per-agent limits on proposals that need people (`limits:`, defaults when absent). */
+  readonly limits: LimitsSpec;
+  /** Split-transaction aggregation (`aggregation:`, defaults when absent). */
+  readonly aggregation: AggregationSpec;
   agentById(id: string): AgentSpec | undefined;
   /** The person behind a platform's user id (compared the platform's way). */
   personByPlatformId(platform: PlatformId, userId: string): PersonSpec | undefined;

@@ -2,6 +2,10 @@ import { z } from 'zod';
 import { parseDuration } from '../duration.ts';
 import { RISKS } from '../proposal.ts';
 import { DEFAULT_EXECUTOR_KIND, type PolicyExtensions } from './extensions.ts';
+import { checkEscalation, escalationFields, ESCALATION_KEYS, normaliseEscalation, type RawEscalation } from './escalation-schema.ts';
+
+import { aggregationSchema, limitsSchema, ruleLimitsSchema } from './fatigue-schema.ts';
+import { DEFAULT_AGGREGATION, DEFAULT_LIMITS } from './fatigue.ts';
 
 // The shape of the policy file. Every object is strict: a misspelt key (`aprovers`) is an
 // error rather than a silently ignored line that would weaken a rule. Cross-references
@@ -197,9 +201,13 @@ const outcomeFields = {
   step_up: z.boolean().optional(),
   // A login made for the task (a `credentials:` entry) once it may run, removed when it ends.
   credentials: z.strictObject({ issuer: id('credential issuer'), ttl: duration.optional() }).optional(),
+  // Keys of action.parameters an approver may change before approving (src/core/revision.ts).
+  editable: z.array(text(200)).min(1, 'must name at least one parameter').max(50).optional(),
+  // When nobody answers: reminders, escalation steps, deny or expire at the deadline (escalation-schema.ts).
+  ...escalationFields(duration),
 };
 
-interface RawOutcome {
+interface RawOutcome extends RawEscalation {
   effect: (typeof EFFECTS)[number];
   reason?: string | undefined;
   risk?: (typeof RISKS)[number] | undefined;
@@ -209,6 +217,7 @@ interface RawOutcome {
   ttl?: number | undefined;
   step_up?: boolean | undefined;
   credentials?: { issuer: string; ttl?: number | undefined } | undefined;
+  editable?: string[] | undefined;
 }
 
 function checkOutcome(o: RawOutcome, ctx: z.RefinementCtx): void {
@@ -219,9 +228,15 @@ function checkOutcome(o: RawOutcome, ctx: z.RefinementCtx): void {
     for (const key of ['route', 'approvers'] as const) {
       if (o[key] === undefined) ctx.addIssue({ code: 'custom', path: [key], message: 'is required when effect is approve' });
     }
+    const seen = new Set<string>();
+    for (const [i, key] of (o.editable ?? []).entries()) {
+      if (seen.has(key)) ctx.addIssue({ code: 'custom', path: ['editable', i], message: `names "${key}" twice` });
+      seen.add(key);
+    }
+    checkEscalation(o, o.ttl ?? DEFAULT_TTL_MS, ctx);
     return;
   }
-  for (const key of ['route', 'approvers', 'approvals', 'ttl', 'step_up'] as const) {
+  for (const key of ['route', 'approvers', 'approvals', 'ttl', 'step_up', 'editable', ...ESCALATION_KEYS] as const) {
     if (o[key] !== undefined) {
       ctx.addIssue({ code: 'custom', path: [key], message: `only applies to effect approve, not ${o.effect}` });
     }
@@ -239,6 +254,8 @@ function normaliseOutcome(o: RawOutcome) {
     ttl_ms: o.ttl ?? DEFAULT_TTL_MS,
     step_up: o.step_up ?? false,
     credentials: o.credentials === undefined ? null : { issuer: o.credentials.issuer, ttl_ms: o.credentials.ttl ?? DEFAULT_CREDENTIAL_TTL_MS },
+    editable: o.editable ?? null,
+    ...normaliseEscalation(o, o.approvers ?? null),
   };
 }
 
@@ -248,9 +265,12 @@ const ruleSchema = z
     // `when: true` is read by YAML as a boolean; a catch-all rule is legitimate, so accept it.
     when: z.union([text(4000), z.boolean()]).transform(String),
     ...outcomeFields,
+    // Approval fatigue (fatigue.ts): this rule's own per-agent limits; `aggregate: false` judges its proposals alone.
+    limits: ruleLimitsSchema.optional(),
+    aggregate: z.boolean().optional(),
   })
   .superRefine(checkOutcome)
-  .transform((r) => ({ name: r.name, when: r.when, ...normaliseOutcome(r) }));
+  .transform((r) => ({ name: r.name, when: r.when, ...normaliseOutcome(r), limits: r.limits ?? null, aggregate: r.aggregate ?? true }));
 
 const defaultSchema = z.strictObject(outcomeFields).superRefine(checkOutcome).transform(normaliseOutcome);
 
@@ -270,6 +290,8 @@ export function policySchema(ext: PolicyExtensions) {
     credentials: section(z.record(id('credential name'), credentialSchema(ext)).default({})),
     rules: section(z.array(ruleSchema).default([])),
     default: defaultSchema,
+    limits: section(limitsSchema.default(DEFAULT_LIMITS)),
+    aggregation: section(aggregationSchema.default(DEFAULT_AGGREGATION)),
   });
 }
 

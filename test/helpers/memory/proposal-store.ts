@@ -1,6 +1,9 @@
 import type { AuditEventInput } from '../../../src/core/audit.ts';
 import { canTransition } from '../../../src/core/lifecycle.ts';
-import type { Clock, CreateResult, ImplicitKey, ProposalStore } from '../../../src/core/ports.ts';
+import { nextNudgeAt } from '../../../src/core/escalation.ts';
+
+import type { AggregateRead, Clock, CreateOptions, CreateResult, ImplicitKey, ProposalStore } from '../../../src/core/ports.ts';
+import type { LimitName } from '../../../src/core/policy/fatigue.ts';
 import { STATUSES } from '../../../src/core/proposal.ts';
 import type { Proposal, Status } from '../../../src/core/proposal.ts';
 import type { MemoryAuditLog } from './audit-log.ts';
@@ -48,6 +51,35 @@ export function createMemoryProposalStore(opts: { audit: MemoryAuditLog; clock: 
   const statuses = new Map<string, Status>();
   const idempotency = new Map<string, { id: string; expiresAt: number }>();
   let failure: Error | null = null;
+  /** As create-proposal.lua's fatigue keys: per agent (and agent + rule), the proposals created pending in the last minute. */
+  const rate = new Map<string, { id: string; at: number }[]>();
+  /** Aggregate groups: members by created_at, and a version bumped per member. */
+  const groups = new Map<string, { entries: { id: string; amount: number; at: number }[]; version: number }>();
+  const LIVE = new Set<Status>(['pending', 'approved', 'executing', 'succeeded']);
+
+  /** A limit the new pending proposal would exceed, as create-proposal.lua finds it (same order). */
+  function overLimit(p: Proposal, now: number, o: CreateOptions): CreateResult | null {
+    const l = o.limits;
+    if (l === undefined) return null;
+    const recent = (key: string) => (rate.get(key) ?? []).filter((e) => e.at > now - 60_000);
+    // Pending with a deadline still ahead; `rule` null: the agent's own count.
+    const pendingOf = (rule: string | null) =>
+      [...statuses]
+        .filter(([, st]) => st === 'pending')
+        .map(([id]) => parse(docs.get(id))!)
+        .filter((x) => x.agent === p.agent && (rule === null || x.decision.rule === rule) && (x.expires_at ?? Infinity) > now)
+        .sort((a, b) => (a.expires_at ?? Infinity) - (b.expires_at ?? Infinity));
+    const refuse = (limit: LimitName, max: number, firstAt: number): CreateResult => ({ created: false, refused: 'rate_limited', limit, max, retry_after_ms: Math.max(1000, firstAt - now) });
+    const r = recent(p.agent);
+    if (l.per_minute > 0 && r.length >= l.per_minute) return refuse('proposals_per_minute', l.per_minute, r[0]!.at + 60_000);
+    const pend = pendingOf(null);
+    if (l.pending > 0 && pend.length >= l.pending) return refuse('pending', l.pending, pend[0]!.expires_at ?? now);
+    const rr = recent(`${p.agent}\n${p.decision.rule}`);
+    if (l.rule_per_minute > 0 && rr.length >= l.rule_per_minute) return refuse('rule.proposals_per_minute', l.rule_per_minute, rr[0]!.at + 60_000);
+    const rp = l.rule_pending > 0 ? pendingOf(p.decision.rule) : [];
+    if (l.rule_pending > 0 && rp.length >= l.rule_pending) return refuse('rule.pending', l.rule_pending, rp[0]!.expires_at ?? now);
+    return null;
+  }
 
   audit.readStatusFrom((id) => statuses.get(id) ?? null);
 
@@ -77,7 +109,7 @@ export function createMemoryProposalStore(opts: { audit: MemoryAuditLog; clock: 
   }
 
   return {
-    async create(proposal: Proposal, events: AuditEventInput[], implicitKey?: ImplicitKey, proposedAt = proposal.created_at): Promise<CreateResult> {
+    async create(proposal: Proposal, events: AuditEventInput[], implicitKey?: ImplicitKey, proposedAt = proposal.created_at, options: CreateOptions = {}): Promise<CreateResult> {
       takeFailure();
       if (proposal.version !== 1) throw new Error(`a new proposal has version 1, not ${proposal.version}`);
       const dedupe =
@@ -100,7 +132,23 @@ export function createMemoryProposalStore(opts: { audit: MemoryAuditLog; clock: 
         }
       }
       if (docs.has(proposal.id)) throw new Error(`ERR countersign: proposal ${proposal.id} already exists`);
+      const at = proposal.created_at;
+      const agg = options.aggregate;
+      if (agg !== undefined && String(groups.get(agg.group)?.version ?? 0) !== agg.version) return { created: false, refused: 'stale_aggregate' };
+      if (proposal.status === 'pending') {
+        const limited = overLimit(proposal, at, options);
+        if (limited !== null) return limited;
+      }
       const write = () => {
+        if (proposal.status === 'pending' && options.limits !== undefined) {
+          for (const key of [proposal.agent, ...(options.limits.rule_per_minute > 0 ? [`${proposal.agent}\n${proposal.decision.rule}`] : [])]) {
+            rate.set(key, [...(rate.get(key) ?? []).filter((e) => e.at > at - 60_000), { id: proposal.id, at }]);
+          }
+        }
+        if (agg !== undefined && (proposal.status === 'pending' || proposal.status === 'approved' || proposal.status === 'executing')) {
+          const g = groups.get(agg.group) ?? { entries: [], version: 0 };
+          groups.set(agg.group, { entries: [...g.entries.filter((e) => e.at >= at - agg.window_ms), { id: proposal.id, amount: agg.amount, at }], version: g.version + 1 });
+        }
         docs.set(proposal.id, doc);
         statuses.set(proposal.id, proposal.status);
         if (dedupe !== null && dedupe.ttl > 0) idempotency.set(dedupe.key, { id: proposal.id, expiresAt: now + dedupe.ttl * 1000 });
@@ -112,6 +160,16 @@ export function createMemoryProposalStore(opts: { audit: MemoryAuditLog; clock: 
 
     async get(id: string): Promise<Proposal | null> {
       return parse(docs.get(id));
+    },
+
+    async readAggregate(group: string, now: number, windowMs: number): Promise<AggregateRead> {
+      const g = groups.get(group);
+      if (g === undefined) return { version: '0', entries: [] };
+      const entries = g.entries
+        .filter((e) => e.at >= now - windowMs && LIVE.has(statuses.get(e.id) ?? 'expired'))
+        .sort((a, b) => b.at - a.at || (a.id < b.id ? 1 : -1))
+        .map(({ id, amount }) => ({ id, amount }));
+      return { version: String(g.version), entries };
     },
 
     async commit(next: Proposal, expectedVersion: number, events: AuditEventInput[]): Promise<'ok' | 'conflict'> {
@@ -145,6 +203,24 @@ export function createMemoryProposalStore(opts: { audit: MemoryAuditLog; clock: 
         .filter((p) => p.score <= at)
         .slice(0, limit)
         .map((p) => p.id);
+    },
+
+    // Derived from the documents at each read: the Redis store's set, without one to keep.
+    async nudgesDueBy(at: number, limit: number): Promise<string[]> {
+      if (limit <= 0) return [];
+      return [...docs.values()]
+        .map((doc) => parse(doc)!)
+        .flatMap((p) => {
+          const due = nextNudgeAt(p);
+          return due !== null && due <= at ? [{ id: p.id, due }] : [];
+        })
+        .sort((a, b) => a.due - b.due)
+        .slice(0, limit)
+        .map((p) => p.id);
+    },
+
+    async rescheduleNudge(): Promise<void> {
+      // Nothing kept: nudgesDueBy reads the proposals themselves.
     },
 
     async forgetImplicitKey(agent: string, key: string, proposalId: string): Promise<void> {

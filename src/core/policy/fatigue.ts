@@ -1,0 +1,137 @@
+import type { Decision, Proposal, Risk } from '../proposal.ts';
+import { RISKS } from '../proposal.ts';
+
+// Approval fatigue: a flood of cards trains people to click Approve, and a payment cut into
+// pieces under a rule's threshold never reaches the rule meant for it. Two defences, both on
+// unless the policy says otherwise: per-agent limits on proposals that need people, and
+// split-transaction aggregation (amounts to one target summed over a window). Pure: the store
+// enforces the limits in its create step, submit-proposal.ts reads the window and decides.
+
+/** How many proposals needing people an agent may send a minute, and have pending at once. */
+export interface RateLimits {
+  readonly proposals_per_minute: number;
+  readonly pending: number;
+}
+
+/** The policy's `limits:` with the defaults filled in. */
+export interface LimitsSpec extends RateLimits {
+  /** At most one alert card per route and agent in this window. */
+  readonly alert_every_ms: number;
+  /** Per-agent overrides (`limits.agents.<id>`), each key falling back to the top level. */
+  readonly agents: ReadonlyMap<string, RateLimits>;
+}
+
+/** A rule's own `limits:` (per agent, for the proposals it sends to people); a key not given is no limit of that kind. */
+export interface RuleLimits {
+  readonly proposals_per_minute: number | null;
+  readonly pending: number | null;
+}
+
+export const AGGREGATE_FIELDS = ['tool', 'operation', 'target'] as const;
+export type AggregateField = (typeof AGGREGATE_FIELDS)[number];
+
+/** The policy's `aggregation:` with the defaults filled in. */
+export interface AggregationSpec {
+  readonly window_ms: number;
+  /** Always per agent and currency besides. */
+  readonly by: readonly AggregateField[];
+}
+
+export const DEFAULT_LIMITS: LimitsSpec = Object.freeze({ proposals_per_minute: 30, pending: 100, alert_every_ms: 5 * 60_000, agents: new Map() });
+export const DEFAULT_AGGREGATION: AggregationSpec = Object.freeze({ window_ms: 24 * 3_600_000, by: Object.freeze(['tool', 'target'] as AggregateField[]) });
+
+/** What the store checks for one new pending proposal: 0 is "no limit". */
+export interface CreateLimits {
+  per_minute: number;
+  pending: number;
+  rule_per_minute: number;
+  rule_pending: number;
+  /** The rule whose own limits apply (its name is part of the store's key). */
+  rule: string;
+}
+
+export type LimitName = 'proposals_per_minute' | 'pending' | 'rule.proposals_per_minute' | 'rule.pending';
+
+export function limitsFor(limits: LimitsSpec, agent: string, rule: string, ruleLimits: RuleLimits | null | undefined): CreateLimits {
+  const own = limits.agents.get(agent) ?? limits;
+  return {
+    per_minute: own.proposals_per_minute,
+    pending: own.pending,
+    rule_per_minute: ruleLimits?.proposals_per_minute ?? 0,
+    rule_pending: ruleLimits?.pending ?? 0,
+    rule,
+  };
+}
+
+/** Says which limit in words an approver and the agent's operator both read. */
+export function limitText(agent: string, limit: LimitName, max: number, rule: string): string {
+  switch (limit) {
+    case 'proposals_per_minute':
+      return `agent ${agent} sent more than ${max} proposals needing people in a minute (limits.proposals_per_minute)`;
+    case 'pending':
+      return `agent ${agent} has ${max} proposals waiting for people (limits.pending)`;
+    case 'rule.proposals_per_minute':
+      return `agent ${agent} sent more than ${max} proposals for rule "${rule}" in a minute (rule ${rule}: limits.proposals_per_minute)`;
+    case 'rule.pending':
+      return `agent ${agent} has ${max} proposals for rule "${rule}" waiting for people (rule ${rule}: limits.pending)`;
+  }
+}
+
+/** The proposals an aggregate sums: one agent's, per currency, and per the policy's `by`. */
+export function aggregateGroup(spec: AggregationSpec, p: Pick<Proposal, 'agent' | 'action' | 'context'>): string {
+  const parts: Record<string, string> = { agent: p.agent, currency: p.context.value.currency };
+  for (const field of spec.by) parts[field] = p.action[field];
+  return JSON.stringify(Object.keys(parts).sort().map((k) => [k, parts[k]]));
+}
+
+/** Recorded in the decision when the sum of earlier proposals made it stricter. */
+export interface DecisionAggregate {
+  /** This proposal's amount and the earlier ones' in the window. */
+  total: number;
+  /** Earlier proposals counted. */
+  count: number;
+  /** Their ids, newest first, at most AGGREGATE_IDS_SHOWN. */
+  proposals: string[];
+  window_ms: number;
+  currency: string;
+}
+
+export const AGGREGATE_IDS_SHOWN = 20;
+
+const EFFECT_RANK = { allow: 0, approve: 1, deny: 2 } as const;
+const riskRank = (r: Risk) => RISKS.indexOf(r);
+
+/**
+ * Whether `b` asks more of people than `a`: deny > approve > allow; between two approvals,
+ * higher risk, then more approvals, then step-up. Compared in that order, so one decision is
+ * never both stricter and weaker.
+ */
+export function isStricter(b: Decision, a: Decision): boolean {
+  const order = (d: Decision) => [EFFECT_RANK[d.effect], riskRank(d.risk), d.approvals_required, d.step_up === true ? 1 : 0];
+  const x = order(b);
+  const y = order(a);
+  for (let i = 0; i < x.length; i++) {
+    if (x[i]! !== y[i]!) return x[i]! > y[i]!;
+  }
+  return false;
+}
+
+/** "89,991 EUR": amounts as an approver reads them. */
+export function formatAmount(amount: number, currency: string): string {
+  const n = amount.toLocaleString('en-US', { maximumFractionDigits: 2 });
+  return currency === '' ? n : `${n} ${currency}`;
+}
+
+function formatWindow(ms: number): string {
+  if (ms % 3_600_000 === 0) return `${ms / 3_600_000}h`;
+  if (ms % 60_000 === 0) return `${ms / 60_000} min`;
+  return `${Math.round(ms / 1000)}s`;
+}
+
+/** The reason a stricter decision carries, naming the earlier proposals and the total. */
+export function aggregateReason(agent: string, p: Pick<Proposal, 'action'>, agg: DecisionAggregate, rule: string): string {
+  const shown = agg.proposals.slice(0, 5).join(', ');
+  const more = agg.count > 5 ? `, … ${agg.count - 5} more` : '';
+  const earlier = `${agg.count} earlier proposal${agg.count === 1 ? '' : 's'}`;
+  return `with ${earlier} of ${agent} to ${p.action.tool} ${p.action.target} in the last ${formatWindow(agg.window_ms)} (${shown}${more}) the total is ${formatAmount(agg.total, agg.currency)}: rule "${rule}" applies`;
+}
