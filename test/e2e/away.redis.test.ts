@@ -12,6 +12,7 @@ import { testRedis } from '../helpers/redis.ts';
 
 const SECRET = 'slack-signing-secret-for-away-tests';
 const ALICE_KEY = 'alice-console-key-away-0123456789';
+const ERIN_KEY = 'erin-console-key-away-0123456789';
 const AAD = { alice: '00000000-0000-0000-0000-0000000a11ce', bob: '00000000-0000-0000-0000-000000000b0b' };
 const SECOPS = '19:secops@thread.tacv2';
 const sha = (text: string) => createHash('sha256').update(text).digest('hex');
@@ -19,6 +20,7 @@ const sha = (text: string) => createHash('sha256').update(text).digest('hex');
 function policy(serviceUrl: string): string {
   return BASE_POLICY.replace('alice: { slack: U0ALICE, teams: 00000000-0000-0000-0000-0000000a11ce }', `alice: { slack: U0ALICE, teams: ${AAD.alice}, console_key_sha256: ${sha(ALICE_KEY)} }`)
     .replace('bob: { slack: U0BOB }', `bob: { slack: U0BOB, teams: ${AAD.bob} }`)
+    .replace('erin: { slack: U0ERIN }', `erin: { slack: U0ERIN, console_key_sha256: ${sha(ERIN_KEY)} }`)
     .replace('sponsors: [dana]', 'sponsors: [dana, carol]')
     .replace('finance: { console: true }', 'finance: { slack: C0FINANCE, console: true }')
     .replace('secops: { console: true }', `secops: { teams: { conversation: "${SECOPS}", service_url: "${serviceUrl}", tenant: ${TENANT} } }`)
@@ -136,7 +138,7 @@ describe('away in Slack', () => {
 });
 
 describe('away in the console and in Teams', () => {
-  async function signIn(): Promise<{ cookie: string; csrf: string }> {
+  async function signIn(person = 'alice', key = ALICE_KEY): Promise<{ cookie: string; csrf: string }> {
     const form = await fetch(`${app.url}/console/login`);
     const loginCookie = (form.headers.get('set-cookie') ?? '').split(';')[0]!;
     const loginCsrf = /name="csrf" value="([^"]+)"/.exec(await form.text())?.[1] ?? '';
@@ -144,7 +146,7 @@ describe('away in the console and in Teams', () => {
       method: 'POST',
       redirect: 'manual',
       headers: { 'content-type': 'application/x-www-form-urlencoded', cookie: loginCookie, origin: app.url },
-      body: new URLSearchParams({ csrf: loginCsrf, person: 'alice', key: ALICE_KEY }).toString(),
+      body: new URLSearchParams({ csrf: loginCsrf, person, key }).toString(),
     });
     expect(res.status).toBe(303);
     const cookie = res.headers.getSetCookie().find((c) => c.startsWith('cs_session='))!.split(';')[0]!;
@@ -178,6 +180,26 @@ describe('away in the console and in Teams', () => {
     expect((await post(s, { csrf: s.csrf, action: 'back' })).headers.get('location')).toBe('/console/away?done=back');
     expect(await redis.hget(awayKey(), 'alice')).toBeNull();
     expect(await (await fetch(`${app.url}/console/away`, { headers: { cookie: s.cookie } })).text()).not.toContain('id="away-banner"');
+  });
+
+  it("erin, alice's delegate, gets the console's buttons on alice's proposals, and her approval counts for alice", async () => {
+    const id = await propose();
+    const erin = await signIn('erin', ERIN_KEY);
+    const before = await (await fetch(`${app.url}/console/proposals/${id}`, { headers: { cookie: erin.cookie } })).text();
+    expect(before).not.toContain(`action="/console/proposals/${id}/decide"`);
+    await command('U0ALICE', `away until ${inDays(2)} to @erin`);
+    const page = await (await fetch(`${app.url}/console/proposals/${id}`, { headers: { cookie: erin.cookie } })).text();
+    expect(page).toContain(`action="/console/proposals/${id}/decide"`);
+    const res = await fetch(`${app.url}/console/proposals/${id}/decide`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded', cookie: erin.cookie, origin: app.url, accept: 'application/json' },
+      body: new URLSearchParams({ csrf: erin.csrf, vote: 'approve' }).toString(),
+    });
+    expect(res.status).toBe(200);
+    expect((await proposal(id)).approvals).toEqual([expect.objectContaining({ person: 'alice', delegate: 'erin', platform: 'console' })]);
+    const timeline = await (await fetch(`${app.url}/console/proposals/${id}`, { headers: { cookie: erin.cookie } })).text();
+    expect(timeline).toContain('erin for alice approved');
+    await command('U0ALICE', 'back');
   });
 
   it('a Teams message `away until … to <at>Bob</at>` sets it, the mention resolved to bob by its Entra id', async () => {
