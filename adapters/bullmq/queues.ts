@@ -53,7 +53,9 @@ export function listenForErrors(config: Pick<QueueConfig, 'onError'>, ...queues:
 export function notifyJobId(job: NotifyJob): string {
   switch (job.kind) {
     case 'post':
-      return `post-${job.proposal_id}-${job.platform}`;
+      // An escalation step's card is a post of its own (step 0, the rule's route, keeps the old id).
+      return `post-${job.proposal_id}-${job.platform}${job.step === undefined || job.step === 0 ? '' : `-s${job.step}`}`;
+
     case 'update':
       return `update-${job.proposal_id}-${job.platform}-${job.version}`;
     case 'reply':

@@ -1,4 +1,5 @@
 import { approvalsLine, decidedBy, STATUS_HEADLINE, truncate, voterName, type CardModel } from '../../src/core/card.ts';
+import { editFormHtml } from './edit-form.ts';
 import type { StoredAuditEvent } from '../../src/core/ports.ts';
 import { STATUSES } from '../../src/core/proposal.ts';
 import { showHidden } from '../../src/core/visible-text.ts';
@@ -23,9 +24,9 @@ export interface CardView {
    * approval to count, when it was, and the link that signs in again and comes back. Null otherwise.
    */
   stepUp: StepUpView | null;
-}
   /** A checkbox for the pending page's "Approve selected" form (batch-page.ts): absent on critical and step-up proposals. */
   batchable?: boolean;
+}
 
 export interface StepUpView {
   fresh: boolean;
@@ -139,12 +140,15 @@ export function cardHtml(view: CardView): Html {
   <header>
     <span class="badge risk">${card.risk} risk</span>
     <span class="badge status">${card.status}</span>
-    ${revoked === null ? '' : html`<span class="badge revoked">agent revoked</span>`}
     ${view.batchable === true ? html`<label class="pick"><input type="checkbox" name="id" value="${card.proposalId}" form="batch"> Select</label>` : ''}
+    ${revoked === null ? '' : html`<span class="badge revoked">agent revoked</span>`}
     <h2><a href="/console/proposals/${card.proposalId}"><code>${a.tool}</code> · <code>${a.operation}</code></a></h2>
     <p class="target">on <code>${a.target}</code></p>
   </header>
   ${card.hiddenNote === null ? '' : html`<p class="hidden-note" role="note">${card.hiddenNote}</p>`}
+  ${(card.escalated ?? []).map((line) => html`<p class="escalated" role="note">${line}</p>`)}
+  ${card.revision === undefined ? '' : html`<p class="revision" role="note">✏️ ${card.revision}</p>`}
+
   <section class="who">
     ${revoked === null ? '' : html`<p class="revoked-note" role="note">Agent ${card.agent} is revoked (since ${when(revoked)}): countersign refuses its proposals and runs none made before then.</p>`}
     <p>Agent <b>${card.agent}</b> says:</p>
@@ -162,6 +166,7 @@ export function cardHtml(view: CardView): Html {
     ${view.note === null ? '' : html`<p class="note">${view.note}</p>`}
     ${view.decidable ? stepUpNote(view) : ''}
     ${view.decidable ? decideForm(view) : ''}
+    ${view.decidable ? editFormHtml(view.card, view.csrf, view.stepUp === null || view.stepUp.fresh) : ''}
   </footer>
   <details class="events" open>
     <summary>Timeline</summary>
@@ -185,12 +190,12 @@ export function pendingPage(cards: Html[], total: number, revoked: readonly { ag
   return html`<h1>Pending proposals <span class="count" id="pending-count">${total}</span></h1>
 <p class="lede">Agents' actions waiting for a person. New cards appear here as agents propose them.</p>
 ${revokedAgentsSection(revoked)}
+${batch ?? ''}
 <div id="cards" class="cards">${cards.length > 0 ? cards : ''}</div>
 <p class="empty-state" id="empty"${cards.length > 0 ? raw(' hidden') : ''}>Nothing is waiting for you. Run <code>npm run demo</code> to send a few example proposals.</p>`;
 }
 
 export function loginPage(options: { error: string | null; loginCsrf: string; person: string; next: string }): Html {
-${batch ?? ''}
   return html`<section class="login">
   <h1>Sign in</h1>
   <p>Sign in with your person id from the policy and your console key.</p>

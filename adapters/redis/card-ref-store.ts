@@ -8,7 +8,9 @@ import { redisKeys } from './keys.ts';
 import type { RedisStoreOptions } from './proposal-store.ts';
 import { eventArgs, runWithKeys } from './scripts.ts';
 
-// One hash per proposal, one field per `platform:conversation`: a route may post to several
+// One hash per proposal, one field per `platform:conversation` (`platform#step:conversation` for
+// an escalation step's card, fieldPrefix below): a route may post to several
+
 // channels of one platform, and re-posting to the same channel replaces the old reference
 // (so a retried notify job does not leave two cards to update).
 //
@@ -20,10 +22,21 @@ import { eventArgs, runWithKeys } from './scripts.ts';
 
 const CLAIM_REFUSALS = new Set(['posted', 'busy', 'settled', 'missing']);
 
+/**
+ * What a card's field starts with: `slack` for the rule's route (the fields of before escalation
+ * steps, still read as step 0), `slack#2` for step 2's. card-post-claim.lua adds the `:` and
+ * looks for a field of the step, so the cards of two routes on one platform are told apart.
+ */
+function fieldPrefix(platform: string, step: number): string {
+  return step === 0 ? platform : `${platform}#${step}`;
+}
+
+
 export function createRedisCardRefStore(redis: Redis | Cluster, opts: RedisStoreOptions): CardRefStore {
   const keys = redisKeys(opts.prefix);
-  const field = (ref: CardRef) => `${ref.platform}:${ref.conversation}`;
-  const stored = (ref: CardRef) => JSON.stringify({ platform: ref.platform, conversation: ref.conversation, message: ref.message } satisfies CardRef);
+  const field = (ref: CardRef) => `${fieldPrefix(ref.platform, ref.step ?? 0)}:${ref.conversation}`;
+  const stored = (ref: CardRef) =>
+    JSON.stringify({ platform: ref.platform, conversation: ref.conversation, message: ref.message, ...(ref.step === undefined || ref.step === 0 ? {} : { step: ref.step }) } satisfies CardRef);
   return {
     async list(proposalId: string): Promise<CardRef[]> {
       const raw = await redis.hgetall(keys.cards(proposalId));
@@ -35,12 +48,17 @@ export function createRedisCardRefStore(redis: Redis | Cluster, opts: RedisStore
     async save(proposalId: string, ref: CardRef): Promise<void> {
       await redis.hset(keys.cards(proposalId), field(ref), stored(ref));
     },
-    async claimPost(proposalId, platform, ttlSeconds): Promise<PostClaim> {
+    async claimPost(proposalId, platform, ttlSeconds, step = 0): Promise<PostClaim> {
       const token = randomUUID();
-      const reply = await runWithKeys(redis, 'countersignCardPostClaim', [keys.cards(proposalId), keys.postingClaim(proposalId, platform), keys.proposal(proposalId)], [platform, token, String(ttlSeconds)]);
+      const reply = await runWithKeys(
+        redis,
+        'countersignCardPostClaim',
+        [keys.cards(proposalId), keys.postingClaim(proposalId, platform, step), keys.proposal(proposalId)],
+        [fieldPrefix(platform, step), token, String(ttlSeconds)],
+      );
       if (!Array.isArray(reply)) throw new Error('countersign card-post-claim: unexpected reply');
       const [kind, doc] = reply as unknown[];
-      if (kind === 'claimed' && typeof doc === 'string') return { kind: 'claimed', proposal: JSON.parse(doc) as Proposal, platform, token };
+      if (kind === 'claimed' && typeof doc === 'string') return { kind: 'claimed', proposal: JSON.parse(doc) as Proposal, platform, step, token };
       if (typeof kind === 'string' && CLAIM_REFUSALS.has(kind)) return { kind } as PostClaim;
       throw new Error('countersign card-post-claim: unexpected reply');
     },
@@ -49,13 +67,13 @@ export function createRedisCardRefStore(redis: Redis | Cluster, opts: RedisStore
       const reply = await runWithKeys(
         redis,
         'countersignCardPostDone',
-        [keys.cards(id), keys.postingClaim(id, claim.platform), keys.proposal(id), keys.audit, keys.auditHead],
+        [keys.cards(id), keys.postingClaim(id, claim.platform, claim.step), keys.proposal(id), keys.audit, keys.auditHead],
         [field(ref), stored(ref), claim.token, ...eventArgs(events.map(seal))],
       );
       return reply === '' || reply === null ? null : Number(reply);
     },
     async releasePost(claim) {
-      await runWithKeys(redis, 'countersignCardPostRelease', [keys.postingClaim(claim.proposal.id, claim.platform)], [claim.token]);
+      await runWithKeys(redis, 'countersignCardPostRelease', [keys.postingClaim(claim.proposal.id, claim.platform, claim.step)], [claim.token]);
     },
   };
 }

@@ -6,6 +6,7 @@ import type { types } from '@slack/bolt';
 import { fitCard, TextCutter, type TextCut } from '../../src/core/card-fit.ts';
 import { approvalsLine, decidedBy, factsLine, FULL_PROPOSAL, prettyJson, RISK_MARK, SHORTENED_NOTE, STATUS_HEADLINE, STATUS_MARK, summaryLine, type CardModel, type ThreadReply } from '../../src/core/card.ts';
 import { showHidden } from '../../src/core/visible-text.ts';
+import { editButton } from './edit-modal.ts';
 
 import { escapeEntities, mrkdwn, neutralize, plain, slackDate, truncate } from './text.ts';
 
@@ -85,7 +86,8 @@ function buttons(card: CardModel): Block {
   };
   // Slack wants a new block_id in each version of a message (a reused one can keep stale state);
   // the handlers read the proposal from the button's value, never from the block_id.
-  return { type: 'actions', block_id: `decide:${card.proposalId}:v${card.version}`.slice(0, LIMITS.blockId), elements: [approve, deny] };
+  const edit = editButton(card);
+  return { type: 'actions', block_id: `decide:${card.proposalId}:v${card.version}`.slice(0, LIMITS.blockId), elements: edit === null ? [approve, deny] : [approve, edit, deny] };
 }
 
 /** `parameters`: the card's parameters as shown (pretty JSON, made once per card), null when it has none. */
@@ -126,6 +128,10 @@ function layout(card: CardModel, parameters: string | null, cut: TextCut): Block
   if (cutter.shortened) notes.push(mrkdwn(`${SHORTENED_NOTE} <${card.link}|${FULL_PROPOSAL}>`, LIMITS.field));
   const head: Block[] = [{ type: 'header', text: plain(header, LIMITS.header) }];
   if (notes.length > 0) head.push({ type: 'context', elements: notes });
+  // Where an escalated proposal went, and why, right under the header of every card of it.
+  if (card.escalated !== undefined && card.escalated.length > 0) head.push({ type: 'section', text: plain(card.escalated.join('\n'), LIMITS.section) });
+  // An approver's edit is said before anything else: what is approved is not what the agent asked for.
+  if (card.revision !== undefined) head.push({ type: 'section', text: plain(`✏️ ${card.revision}`, LIMITS.section) });
   return [...head, ...body].slice(0, LIMITS.blocks);
 }
 
@@ -135,11 +141,20 @@ export function renderCard(card: CardModel): { text: string; blocks: Block[] } {
   return { text: fallbackText(card), blocks };
 }
 
+/** A Slack user id as the policy names one: the only thing ever put in a `<@…>` mention. */
+const SLACK_USER_ID = /^[UW][A-Z0-9]{1,30}$/;
+
 export function renderReply(reply: ThreadReply): { text: string; blocks: Block[] } {
   // A reply can quote an agent's or a person's words (a cancel reason, an executor's answer).
   const shown = showHidden(reply.text);
-  return { text: truncate(neutralize(shown), LIMITS.fallback), blocks: [{ type: 'section', text: plain(shown, LIMITS.section) }] };
+  const blocks: Block[] = [{ type: 'section', text: plain(shown, LIMITS.section) }];
+  // A reminder calls on its approvers: Slack notifies a `<@U…>` written in mrkdwn.
+  const mentions = (reply.mentions ?? []).filter((u) => SLACK_USER_ID.test(u)).slice(0, 50);
+  if (mentions.length > 0) blocks.push({ type: 'context', elements: [mrkdwn(mentions.map((u) => `<@${u}>`).join(' '), LIMITS.field)] });
+  const text = truncate(neutralize(shown), LIMITS.fallback - 30 * mentions.length);
+  return { text: mentions.length === 0 ? text : `${text} ${mentions.map((u) => `<@${u}>`).join(' ')}`, blocks };
 }
+
 
 export interface DenyModalMeta {
   /** Proposal id. */

@@ -6,6 +6,7 @@ import { fitCard, payloadBytes, TextCutter, type TextCut } from '../../src/core/
 import { approvalsLine, decidedBy, factsLine, FULL_PROPOSAL, prettyJson, RISK_MARK, SHORTENED_NOTE, STATUS_HEADLINE, STATUS_MARK, summaryLine, type CardModel, type ThreadReply } from '../../src/core/card.ts';
 import type { Proposal } from '../../src/core/proposal.ts';
 import { showHidden } from '../../src/core/visible-text.ts';
+import { editAction } from './edit-card.ts';
 import { neutralize, safe, shortTime, truncate } from './text.ts';
 
 export type AdaptiveElement = Record<string, unknown>;
@@ -80,7 +81,8 @@ function decisionElements(card: CardModel): AdaptiveElement[] {
             actions: [{ ...execute, title: `${c.confirm} (critical)` }],
           },
         };
-  return [reason, { type: 'ActionSet', actions: [approve, deny] }];
+  const edit = editAction(card);
+  return [reason, { type: 'ActionSet', actions: edit === null ? [approve, deny] : [approve, edit, deny] }];
 }
 
 function resultElements(card: CardModel, cutter: TextCutter): AdaptiveElement[] {
@@ -131,6 +133,11 @@ function layout(card: CardModel, parameters: string | null, options: RenderOptio
   if (options.notice !== undefined) head.push(text(safe(options.notice, 500), { color: 'Attention', weight: 'Bolder' }));
   head.push(text(`${RISK_MARK[card.risk]} ${STATUS_HEADLINE[card.status]} · ${card.risk} risk`, { size: 'Medium', weight: 'Bolder', style: 'heading' }));
   if (card.hiddenNote !== null) head.push(text(safe(card.hiddenNote, 500), { color: 'Warning', size: 'Small', spacing: 'None' }));
+  // Where an escalated proposal went, and why (every card of it says so).
+  for (const line of card.escalated ?? []) head.push(text(safe(line, 500), { color: 'Attention', size: 'Small', spacing: 'None' }));
+  // An approver's edit: what is approved is not what the agent asked for.
+  if (card.revision !== undefined) head.push(text(safe(`✏️ ${card.revision}`, 1000), { color: 'Warning', weight: 'Bolder', spacing: 'None' }));
+
   // countersign's own words and link: the one place a card writes a markdown link.
   if (cutter.shortened) head.push(text(`${SHORTENED_NOTE} [${FULL_PROPOSAL}](${card.link})`, { size: 'Small', spacing: 'None' }));
   return {

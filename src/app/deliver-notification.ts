@@ -35,7 +35,7 @@ export async function deliverNotification(deps: NotifyDeps, job: NotifyJob): Pro
   const channel = deps.channels.get(job.platform);
   if (channel === undefined) throw new Error(`no ${job.platform} adapter is configured`);
   if (job.kind === 'post') {
-    await postCard(deps, channel, job.proposal_id, job.platform);
+    await postCard(deps, channel, job.proposal_id, job.platform, job.step ?? 0);
     return;
   }
   const proposal = await deps.store.get(job.proposal_id);
@@ -66,10 +66,15 @@ export async function deliverNotification(deps: NotifyDeps, job: NotifyJob): Pro
  * when another poster holds the claim (alive, or dead until its claim lapses: a caller with no
  * retry of its own behind it, the card relay, must try again later), `done` otherwise.
  */
-export async function postNewCard(deps: NotifyDeps, proposalId: string, platform: PlatformId): Promise<'done' | 'busy'> {
+export async function postNewCard(deps: NotifyDeps, proposalId: string, platform: PlatformId, step = 0): Promise<'done' | 'busy'> {
   const channel = deps.channels.get(platform);
   if (channel === undefined) throw new Error(`no ${platform} adapter is configured`);
-  return postCard(deps, channel, proposalId, platform);
+  return postCard(deps, channel, proposalId, platform, step);
+}
+
+/** The route a card goes to: the rule's (step 0), or escalation step `step`'s. */
+function routeOf(p: Proposal, step: number): string | null {
+  return step === 0 ? p.decision.route : (p.decision.escalate?.[step - 1]?.route ?? null);
 }
 
 /**
@@ -83,23 +88,31 @@ export async function postNewCard(deps: NotifyDeps, proposalId: string, platform
  * the channel as it was posted (its buttons still decide, through the proposal id they carry).
  * Nothing is lost; a rare crash costs a stale duplicate.
  */
-async function postCard(deps: NotifyDeps, channel: ChatChannel, proposalId: string, platform: PlatformId): Promise<'done' | 'busy'> {
+async function postCard(deps: NotifyDeps, channel: ChatChannel, proposalId: string, platform: PlatformId, step = 0): Promise<'done' | 'busy'> {
   // Not claimed: a card exists, someone else is posting it (if they fail, their job retries),
   // or the proposal is gone or decided (the update flow shows whatever card exists).
-  const claim = await deps.cards.claimPost(proposalId, platform, POST_CLAIM_SECONDS);
+  const claim = await deps.cards.claimPost(proposalId, platform, POST_CLAIM_SECONDS, step);
   if (claim.kind === 'busy') return 'busy';
   if (claim.kind !== 'claimed') return 'done';
   const { proposal } = claim;
   let ref: CardRef;
   try {
-    const target = targetFor(deps, proposal.decision.route, platform);
-    if (target === null) throw new Error(`route "${proposal.decision.route ?? ''}" has no ${platform} channel`);
-    ref = await channel.postCard(target, cardFor(deps, proposal));
+    const route = routeOf(proposal, step);
+    const target = targetFor(deps, route, platform);
+    if (target === null) throw new Error(`route "${route ?? ''}" has no ${platform} channel`);
+    const posted = await channel.postCard(target, cardFor(deps, proposal));
+    ref = step === 0 ? posted : { ...posted, step };
+
   } catch (e) {
     await deps.cards.releasePost(claim).catch(() => undefined);
     throw e;
   }
-  const posted = auditEvent('card_posted', { at: iso(deps.clock.now()), proposal_id: proposal.id, agent: proposal.agent, actor: 'system' }, { platform: ref.platform, conversation: ref.conversation, message: ref.message });
+  const posted = auditEvent(
+    'card_posted',
+    { at: iso(deps.clock.now()), proposal_id: proposal.id, agent: proposal.agent, actor: 'system' },
+    { platform: ref.platform, conversation: ref.conversation, message: ref.message, ...(step === 0 ? {} : { step }) },
+  );
+
   let version: number | null;
   try {
     version = await deps.cards.finishPost(claim, ref, [posted]);

@@ -3,7 +3,9 @@ import { threadReply } from '../core/event-text.ts';
 import type { NotifyJob } from '../core/ports.ts';
 import type { PlatformId } from '../core/platform.ts';
 import type { Proposal } from '../core/proposal.ts';
+import { approverGroups, routesReached } from '../core/escalation.ts';
 import type { CommitSubscriber } from './after-commit.ts';
+
 import type { AppDeps } from './deps.ts';
 
 // Cards and thread replies on every platform of the proposal's route, as notify jobs (one per
@@ -11,8 +13,16 @@ import type { AppDeps } from './deps.ts';
 // the first updates the cards and replies in their threads. A new pending proposal's cards are
 // posted by the card relay from the outbox its create step wrote (card-relay.ts).
 
+/** The platforms `p` has cards on: its route's, and those of every escalation step's route reached. */
 export function platformsFor(deps: Pick<AppDeps, 'policy'>, p: Proposal): PlatformId[] {
-  return p.decision.effect === 'approve' ? deps.policy.platformsOf(p.decision.route) : [];
+  if (p.decision.effect !== 'approve') return [];
+  return [...new Set(routesReached(p).flatMap((route) => deps.policy.platformsOf(route)))];
+}
+
+/** The cards `p` should have: each platform of its route (step 0), then of each escalation step's route reached. */
+export function cardsFor(deps: Pick<AppDeps, 'policy'>, p: Proposal): { platform: PlatformId; step: number }[] {
+  if (p.decision.effect !== 'approve') return [];
+  return routesReached(p).flatMap((route, step) => deps.policy.platformsOf(route).map((platform) => ({ platform, step })));
 }
 
 function replyJobs(deps: Pick<AppDeps, 'policy'>, p: Proposal, events: readonly AuditEventInput[], key: string): NotifyJob[] {
@@ -20,10 +30,35 @@ function replyJobs(deps: Pick<AppDeps, 'policy'>, p: Proposal, events: readonly 
   for (const platform of platformsFor(deps, p)) {
     events.forEach((e, i) => {
       const reply = threadReply(p, e);
-      if (reply !== null) jobs.push({ kind: 'reply', proposal_id: p.id, platform, reply, key: `${key}-${i}` });
+      if (reply === null) return;
+      // A reminder calls on the people who may still decide, where the platform can say so.
+      const mentions = e.type === 'reminded' ? mentionable(deps, p, platform) : [];
+      jobs.push({ kind: 'reply', proposal_id: p.id, platform, reply: mentions.length === 0 ? reply : { ...reply, mentions }, key: `${key}-${i}` });
     });
   }
   return jobs;
+}
+
+/** The platform user ids of everyone who may still decide on `p` and has not: for a reminder's mentions. */
+function mentionable(deps: Pick<AppDeps, 'policy'>, p: Proposal, platform: PlatformId): string[] {
+  const { policy } = deps;
+  const voted = new Set(p.approvals.map((a) => a.person));
+  const sponsors = new Set(policy.agentById(p.agent)?.sponsors ?? []);
+  const people = new Set(approverGroups(p).flatMap((g) => policy.groups.get(g) ?? []));
+  return [...people].filter((id) => !voted.has(id) && !sponsors.has(id)).flatMap((id) => {
+    const user = policy.people.get(id)?.accounts.get(platform)?.userId;
+    return typeof user === 'string' && user !== '' ? [user] : [];
+  });
+}
+
+/** Post jobs for the cards of the escalation steps a commit took (their routes' platforms). */
+function escalatedCardJobs(deps: Pick<AppDeps, 'policy'>, p: Proposal, events: readonly AuditEventInput[]): NotifyJob[] {
+  return events.flatMap((e) => {
+    if (e.type !== 'escalated') return [];
+    const step = Number(e.data['step']);
+    const route = p.decision.escalate?.[step - 1]?.route ?? null;
+    return deps.policy.platformsOf(route).map((platform): NotifyJob => ({ kind: 'post', proposal_id: p.id, platform, step }));
+  });
 }
 
 export function notifyPlatforms(deps: Pick<AppDeps, 'policy' | 'jobs'>): CommitSubscriber {
@@ -33,6 +68,7 @@ export function notifyPlatforms(deps: Pick<AppDeps, 'policy' | 'jobs'>): CommitS
       // A new proposal's cards come from the card outbox (card-relay.ts), written with it.
       if (before === null) return;
       const jobs: NotifyJob[] = [
+        ...escalatedCardJobs(deps, after, events),
         ...platformsFor(deps, after).map((platform): NotifyJob => ({ kind: 'update', proposal_id: after.id, platform, version: after.version })),
         ...replyJobs(deps, after, events, String(after.version)),
       ];

@@ -1,7 +1,10 @@
 import { iso } from './clock.ts';
+import { escalationLines, stepsReached } from './escalation.ts';
+
 import { denyNeedsReason, STEP_UP_WINDOW_MS, type Eligibility, type RefusalReason } from './lifecycle.ts';
 import type { PlatformId } from './platform.ts';
 import type { Approval, Decision, Proposal, ProposalContext, Action, Resolution, Status } from './proposal.ts';
+import { editFields, revisionLine, type EditField } from './revision-text.ts';
 import { hiddenCharactersNote, showHidden, showHiddenInJson, showHiddenOneLine, withoutPartialMark } from './visible-text.ts';
 
 // The platform-neutral card: every chat adapter renders this same model (Block Kit,
@@ -47,6 +50,20 @@ export interface CardModel {
   link: string;
   /** Said on the card when some of its text had hidden characters shown as ⟪U+…⟫; null when none had. */
   hiddenNote: string | null;
+  /**
+   * One line per escalation step taken (escalation.ts escalationLine): where the proposal went,
+   * after how long and why. Every card of the proposal shows them, the new route's and the old.
+   * Absent before the first step.
+   */
+  escalated?: string[];
+  /** "Edited: amount 24,800 → 2,000 by alice" once an approver edited the action (revision.ts); absent otherwise. */
+  revision?: string;
+  /**
+   * The parameters a person may change before approving ("Approve with edits"), with their values
+   * now, and the version the edit is made against. Absent unless pending and the rule has `editable`.
+   * Renderers that cannot vouch for a sign-in leave it out of step-up cards (the edit's approval would not count).
+   */
+  edit?: { fields: EditField[]; version: number };
 }
 
 /** The words of the "are you sure?" step before a critical approval counts. */
@@ -113,9 +130,19 @@ export function buildApprovalCard(p: Proposal, link: string): CardModel {
     stepUp: p.decision.step_up === true ? { note: STEP_UP_NOTE, approveLabel: STEP_UP_APPROVE_LABEL } : null,
     resolution: p.resolution === null ? null : { ...p.resolution, by: showOrNull(p.resolution.by), reason: showOrNull(p.resolution.reason), at: iso(p.resolution.at) },
     link,
+    // Policy words only (routes, groups, durations): nothing to show hidden characters of.
+    ...(stepsReached(p) > 0 ? { escalated: escalationLines(p) } : {}),
+    ...revisionParts(p, show),
     // Last: properties are evaluated in order, so every text above has been looked at.
     hiddenNote: hiddenCharactersNote(seen),
   };
+}
+
+function revisionParts(p: Proposal, show: (text: string) => string): Pick<CardModel, 'revision' | 'edit'> {
+  const line = revisionLine(p);
+  // Field values are shown as they are: the input must hold the value itself for an unchanged field to stay unchanged.
+  const fields = p.status === 'pending' ? editFields(p) : [];
+  return { ...(line === null ? {} : { revision: show(line) }), ...(fields.length === 0 ? {} : { edit: { fields, version: p.version } }) };
 }
 
 /** Said on a card whose agent text was cut to fit its platform; renderers link `card.link` after it. */
@@ -130,6 +157,9 @@ export interface ThreadReply {
   proposalId: string;
   kind: 'approval' | 'denial' | 'decided' | 'expired' | 'cancelled' | 'execution_started' | 'execution_finished' | 'notice';
   text: string;
+  /** The platform's own user ids to call on (a reminder's approvers), for a platform that can; absent for none. Never taken from outside countersign. */
+  mentions?: string[];
+
 }
 
 /** Where a posted card lives, so it can be updated and replied to. */
@@ -139,6 +169,8 @@ export interface CardRef {
   conversation: string;
   /** Message id (Slack ts, Teams activity id). */
   message: string;
+  /** The escalation step whose route the card was posted to (escalation.ts); absent for the rule's own route (and in references stored before steps). */
+  step?: number;
 }
 
 // The words and marks every renderer shows, so a person reads the same thing everywhere.

@@ -1,7 +1,12 @@
-import { asKnown, type AuditEventInput, type AuditEventOf, type KnownAuditEvent } from './audit-events.ts';
+import { asKnown, type AuditEventData, type AuditEventInput, type AuditEventOf, type KnownAuditEvent } from './audit-events.ts';
 import type { ThreadReply } from './card.ts';
+import { formatDuration } from './duration.ts';
+import { groupsText, timeLeft } from './escalation.ts';
+
 import { STEP_UP_WINDOW_MS, type RefusalReason, type Unqualified } from './lifecycle.ts';
 import type { Proposal } from './proposal.ts';
+import type { Change } from './revision.ts';
+import { changesText } from './revision-text.ts';
 
 // What an audit event says to people, the same on every platform: the line posted in a
 // card's thread (threadReply) and the line in a proposal's timeline (timelineEntry, which
@@ -97,6 +102,29 @@ const CREDENTIAL_REVOKED: Record<string, string> = {
   failed_to_issue: 'it could not be issued completely',
 };
 
+/** "Escalated to oncall after 15m: nobody in finance decided within 15m; members of oncall may decide now too". */
+function escalatedText(e: AuditEventOf<'escalated'>): string {
+  const d = e.data;
+  const waited = Array.isArray(d.waited_on) ? groupsText(d.waited_on.map(str)) : '?';
+  const after = typeof d.after_ms === 'number' ? formatDuration(d.after_ms) : '?';
+  return `Escalated${d.from_route ? ` from ${d.from_route}` : ''} to ${d.route} after ${after}: nobody in ${waited} decided within ${after}; members of ${d.approvers} may decide now too`;
+}
+
+/** "Still waiting: 0 of 1 approvals, expires in 40 min". */
+function remindedText(e: AuditEventOf<'reminded'>): string {
+  const d = e.data;
+  const left = typeof d.expires_at === 'string' ? `, expires in ${timeLeft(Date.parse(d.expires_at) - Date.parse(e.at))}` : '';
+  const who = Array.isArray(d.waiting_on) && d.waiting_on.length > 0 ? ` (${groupsText(d.waiting_on.map(str))} may decide)` : '';
+  return `Still waiting: ${d.approvals} of ${d.required} approval${d.required === 1 ? '' : 's'}${left}${who}`;
+}
+
+/** "alice edited the action: amount 24,800 → 2,000 (revision 1; earlier approvals no longer count)". */
+function revisedText(d: AuditEventData['revised']): string {
+  const superseded = d.superseded.length > 0 ? `; approvals of the earlier version (${d.superseded.join(', ')}) no longer count` : '';
+  const denied = d.decision.effect === 'deny' ? '; the policy denies the edited action' : '';
+  return `${d.by} edited the action: ${changesText(d.changes as Change[])} (revision ${d.number}, ${d.decision.risk} risk${superseded}${denied})`;
+}
+
 /** The reply an event posts in the card's thread, or null for events a thread does not show. */
 export function threadReply(p: Proposal, event: AuditEventInput): ThreadReply | null {
   const e = asKnown(event);
@@ -110,9 +138,17 @@ export function threadReply(p: Proposal, event: AuditEventInput): ThreadReply | 
     }
     case 'approval_void':
       return reply('notice', approvalVoid(e));
+    case 'revised':
+      return reply('notice', revisedText(e.data));
     case 'decided':
+      // on_timeout: deny, at the deadline: the one policy decision made under a card.
+      if (e.data.timed_out === true) return reply('denial', `Denied by the policy: ${e.data.reason ?? 'nobody decided in time'}`);
       // A denial already has its own reply; a policy's decision is made before there is a card.
       return e.data.status === 'approved' && e.actor !== 'policy' ? reply('decided', `Approved by ${e.data.approvers?.join(', ') ?? who(e)}`) : null;
+    case 'escalated':
+      return reply('notice', escalatedText(e));
+    case 'reminded':
+      return reply('notice', remindedText(e));
     case 'expired':
       return reply('expired', `Expired: no decision before the deadline (${e.data.approvals} of ${e.data.required} approvals)`);
     case 'cancelled':
@@ -174,6 +210,7 @@ export function timelineEntry(p: Proposal, event: AuditEventInput): TimelineEntr
     }
     case 'decided': {
       const d = e.data;
+      if (d.timed_out === true) return line('bad', `Denied by the policy: ${d.reason ?? 'nobody decided in time'}`);
       if (e.actor === 'policy') return line(d.status === 'approved' ? 'good' : 'bad', `${d.status === 'approved' ? 'Allowed' : 'Rejected'} by the policy (rule "${str(d.rule)}")`);
       if (d.status === 'approved') return line('good', `Approved by ${Array.isArray(d.approvers) ? d.approvers.map(str).join(', ') : who(e)}`);
       return line('bad', `Denied by ${who(e)}`);

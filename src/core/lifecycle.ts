@@ -1,7 +1,9 @@
 import { auditEvent, type AuditEventData, type AuditEventType, type KnownAuditEvent } from './audit-events.ts';
 import { awayFor, NOBODY_AWAY, type Absences } from './away.ts';
 import { iso } from './clock.ts';
+import { approverGroups, timeoutDenyReason } from './escalation.ts';
 import type { PlatformId } from './platform.ts';
+
 import type { Approval, Proposal, Risk, Status, Vote } from './proposal.ts';
 
 // The proposal state machine, pure: it takes a proposal and a request and returns the
@@ -121,10 +123,10 @@ function appears(p: Pick<Proposal, 'approvals'>, human: string): boolean {
 export type Unqualified = Extract<RefusalReason, 'unknown_person' | 'not_an_approver' | 'sponsor'>;
 
 /** The policy's part of canDecide, also applied to approvals already given: null when `person` qualifies. */
-function unqualified(p: Pick<Proposal, 'agent' | 'decision'>, person: string, authority: Authority): Unqualified | null {
+function unqualified(p: Pick<Proposal, 'agent' | 'decision' | 'escalation'>, person: string, authority: Authority): Unqualified | null {
   if (!authority.personExists(person)) return 'unknown_person';
-  const group = p.decision.approvers;
-  if (group === null || !authority.isApprover(person, group)) return 'not_an_approver';
+  // The rule's group, and each escalation step's once it is reached (escalation.ts).
+  if (!approverGroups(p).some((group) => authority.isApprover(person, group))) return 'not_an_approver';
   if (authority.isSponsor(person, p.agent)) return 'sponsor';
   return null;
 }
@@ -243,7 +245,7 @@ export function refusalMessage(why: RefusalReason, p: Proposal): string {
     case 'unknown_person':
       return 'you are not a person in the policy';
     case 'not_an_approver':
-      return `only members of "${p.decision.approvers ?? '(none)'}" may decide on this proposal`;
+      return `only members of ${approverGroups(p).map((g) => `"${g}"`).join(' or ') || '"(none)"'} may decide on this proposal`;
     case 'sponsor':
       return `you sponsor agent "${p.agent}", so you cannot approve its actions`;
     case 'expired':
@@ -272,10 +274,23 @@ export function isOverdue(p: Proposal, now: number): boolean {
   return p.status === 'pending' && p.expires_at !== null && now >= p.expires_at;
 }
 
+/**
+ * A pending proposal at its deadline ends: expired, or denied by the policy when the rule says
+ * `on_timeout: deny` (the agent then sees a denial, not a silence it might retry into).
+ * `expired` in the outcome: it ended at its deadline, either way.
+ */
 export function expire(p: Proposal, now: number): Step<{ expired: boolean }> {
   if (!isOverdue(p, now)) return { outcome: { expired: false }, next: null, events: [] };
-  const next = bump(p, { status: 'expired', resolution: { status: 'expired', by: null, reason: 'no decision before the deadline', at: now } });
   const approvals = p.approvals.filter((a) => a.vote === 'approve').length;
+  if (p.decision.on_timeout === 'deny') {
+    const reason = timeoutDenyReason(p);
+    return {
+      outcome: { expired: true },
+      next: bump(p, { status: 'denied', resolution: { status: 'denied', by: 'policy', reason, at: now } }),
+      events: [event(p, now, 'decided', 'policy', { status: 'denied', rule: p.decision.rule, reason, timed_out: true })],
+    };
+  }
+  const next = bump(p, { status: 'expired', resolution: { status: 'expired', by: null, reason: 'no decision before the deadline', at: now } });
   return {
     outcome: { expired: true },
     next,
@@ -354,7 +369,7 @@ export type CancelOutcome = { kind: 'cancelled' } | { kind: 'refused'; status: S
 export function cancel(p: Proposal, actor: string, reason: string | null, now: number): Step<CancelOutcome> {
   const expiry = expire(p, now);
   if (expiry.next !== null) {
-    return { outcome: { kind: 'refused', status: 'expired', message: 'this proposal has expired' }, next: expiry.next, events: expiry.events };
+    return { outcome: { kind: 'refused', status: expiry.next.status, message: 'this proposal has expired' }, next: expiry.next, events: expiry.events };
   }
   if (p.status !== 'pending') {
     return { outcome: { kind: 'refused', status: p.status, message: `this proposal is already ${p.status}` }, next: null, events: [] };

@@ -10,6 +10,8 @@ import { checkTokenExpiry, executionGaveUp, reissueMissingTokens, RetryBeforeSen
 import type { ExecutionDeps } from '../app/execution-deps.ts';
 import { expireOverdue, expireProposal } from '../app/proposals.ts';
 import { repairMissingCards } from '../app/repair-cards.ts';
+import { nudgeDue } from '../app/escalate.ts';
+
 
 /**
  * A post job found the card's post claimed by another poster. That may be a worker that died
@@ -24,13 +26,18 @@ export function notifyHandlers(deps: AppDeps, notify: NotifyDeps, queues: Queues
   return {
     notify: async (job) => {
       if (job.kind !== 'post') return deliverNotification(notify, job);
-      if ((await postNewCard(notify, job.proposal_id, job.platform)) === 'busy') {
+      if ((await postNewCard(notify, job.proposal_id, job.platform, job.step ?? 0)) === 'busy') {
+
         throw new CardPostClaimedError(`the ${job.platform} card of ${job.proposal_id} is being posted (its claim is held): tried again later`);
       }
     },
     notifyGaveUp: (job, error) => recordCardFailure(notify, job, error),
     expire: async (id) => void (await expireProposal(deps, id)),
-    sweep: async () => void (await expireOverdue(deps)),
+    sweep: async () => {
+      await expireOverdue(deps);
+      // Escalation steps and reminders of pending proposals, due by the same clock (escalate.ts).
+      await nudgeDue(deps);
+    },
     repair: async () => void (await repairMissingCards({ ...notify, jobs: queues })),
   };
 }

@@ -38,7 +38,8 @@ describe('key names shared with other versions', () => {
     const cards = createRedisCardRefStore(redis, { prefix: p });
     await expect(cards.claimPost('p_1', 'slack:x', 60)).rejects.toThrow(/invalid platform id/);
     await expect(cards.claimPost('p_1:posting:teams', 'slack', 60)).rejects.toThrow(/invalid proposal id/);
-    await expect(cards.releasePost({ kind: 'claimed', proposal: proposal({ id: 'p_1' }), platform: '{x}', token: 't' })).rejects.toThrow(/invalid platform id/);
+    await expect(cards.releasePost({ kind: 'claimed', proposal: proposal({ id: 'p_1' }), platform: '{x}', step: 0, token: 't' })).rejects
+.toThrow(/invalid platform id/);
     expect(await node.keys(`{${p}}:*`)).toEqual([]);
   });
 

@@ -19,6 +19,11 @@ const DECISION: Required<Decision> = {
   ttl_ms: 90_000,
   step_up: true,
   credentials: { issuer: 'orders-db', ttl_ms: 600_000 },
+  escalate: [{ after_ms: 30_000, route: 'secops', approvers: 'security' }],
+  remind_ms: 10_000,
+  on_timeout: 'deny',
+  editable: ['amount', 'memo'],
+
 };
 
 function proposal(decision: Decision): Proposal {

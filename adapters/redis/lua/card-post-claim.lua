@@ -1,6 +1,8 @@
 -- KEYS: 1 the proposal's card references (hash), 2 its posting claim for the platform (string),
 --       3 the proposal (hash)
--- ARGV: 1 platform, 2 claim token (the poster's own), 3 claim TTL in seconds
+-- ARGV: 1 the card's field prefix: the platform, or `<platform>#<step>` for an escalation step's
+--       card (card-ref-store.ts fieldPrefix), 2 claim token (the poster's own), 3 claim TTL in seconds
+
 -- A poster's first step, in one round trip: whether the card may be posted now and, when it
 -- may, the proposal to render. Returns {'claimed', doc} when the claim is now this poster's (for
 -- the TTL, or until it finishes or releases), else why not: {'posted'} a card for this platform

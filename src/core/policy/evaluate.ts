@@ -96,6 +96,12 @@ function decide(outcome: OutcomeSpec, rule: string, reason: string): Decision {
     // Only when set: decisions (and their policy_decided entries) without it read as before.
     ...(approve && outcome.step_up ? { step_up: true as const } : {}),
     ...(outcome.credentials === null ? {} : { credentials: { issuer: outcome.credentials.issuer, ttl_ms: outcome.credentials.ttl_ms } }),
+    // Copied, so that a policy change never moves a proposal already on its way (escalation.ts).
+    ...(approve && outcome.escalate.length > 0 ? { escalate: outcome.escalate.map((s) => ({ ...s })) } : {}),
+    ...(approve && outcome.remind_ms !== null ? { remind_ms: outcome.remind_ms } : {}),
+    ...(approve && outcome.on_timeout === 'deny' ? { on_timeout: 'deny' as const } : {}),
+
+    ...(approve && outcome.editable !== null ? { editable: [...outcome.editable] } : {}),
   };
 }
 
@@ -105,7 +111,8 @@ function failClosed(policy: Policy, rule: string, why: string): Decision {
   const base = `rule "${rule}" could not be evaluated: ${why}`;
   const d = policy.default;
   if (d.effect === 'approve') {
-    return { ...decide(d, rule, `${base}; people must decide`), risk: 'critical' };
+    // No edits either: the rule that would have said which parameters may change is unknown.
+    return { ...decide({ ...d, editable: null }, rule, `${base}; people must decide`), risk: 'critical' };
   }
   return { ...decide({ ...d, effect: 'deny' }, rule, `${base}; denied because it could not be checked`), risk: 'critical' };
 }

@@ -20,7 +20,8 @@ export function createMemoryCardRefStore(opts: { clock: Clock; store: Pick<Propo
   const { clock, store, audit } = opts;
   const refs = new Map<string, Map<string, string>>();
   const claimed = new Map<string, { until: number; token: string }>();
-  const claimKey = (proposalId: string, platform: PlatformId) => `${proposalId} ${platform}`;
+  const claimKey = (proposalId: string, platform: PlatformId, step = 0) => `${proposalId} ${platform}${step === 0 ? '' : ` ${step}`}`;
+  const prefix = (platform: PlatformId, step: number) => (step === 0 ? platform : `${platform}#${step}`);
   const holder = (key: string) => {
     const claim = claimed.get(key);
     if (claim === undefined) return null;
@@ -29,9 +30,10 @@ export function createMemoryCardRefStore(opts: { clock: Clock; store: Pick<Propo
     return null;
   };
   const save = (proposalId: string, ref: CardRef) => {
-    const value: CardRef = { platform: ref.platform, conversation: ref.conversation, message: ref.message };
+    const step = ref.step ?? 0;
+    const value: CardRef = { platform: ref.platform, conversation: ref.conversation, message: ref.message, ...(step === 0 ? {} : { step }) };
     const fields = refs.get(proposalId) ?? new Map<string, string>();
-    fields.set(`${ref.platform}:${ref.conversation}`, JSON.stringify(value));
+    fields.set(`${prefix(ref.platform, step)}:${ref.conversation}`, JSON.stringify(value));
     refs.set(proposalId, fields);
   };
 
@@ -43,27 +45,28 @@ export function createMemoryCardRefStore(opts: { clock: Clock; store: Pick<Propo
     async save(proposalId, ref) {
       save(proposalId, ref);
     },
-    async claimPost(proposalId, platform, ttlSeconds): Promise<PostClaim> {
+    async claimPost(proposalId, platform, ttlSeconds, step = 0): Promise<PostClaim> {
       const proposal = await store.get(proposalId);
-      if ([...(refs.get(proposalId)?.keys() ?? [])].some((f) => f.startsWith(`${platform}:`))) return { kind: 'posted' };
+      if ([...(refs.get(proposalId)?.keys() ?? [])].some((f) => f.startsWith(`${prefix(platform, step)}:`))) return { kind: 'posted' };
       if (proposal === null) return { kind: 'missing' };
       if (proposal.status !== 'pending') return { kind: 'settled' };
-      const key = claimKey(proposalId, platform);
+      const key = claimKey(proposalId, platform, step);
       if (holder(key) !== null) return { kind: 'busy' };
       const token = randomUUID();
       claimed.set(key, { until: clock.now() + ttlSeconds * 1000, token });
-      return { kind: 'claimed', proposal, platform, token };
+      return { kind: 'claimed', proposal, platform, step, token };
     },
     async finishPost(claim, ref, events) {
       const id = claim.proposal.id;
       save(id, ref);
-      const key = claimKey(id, claim.platform);
+      const key = claimKey(id, claim.platform, claim.step);
       if (holder(key) === claim.token) claimed.delete(key);
       await audit.append(events);
       return (await store.get(id))?.version ?? null;
     },
     async releasePost(claim) {
-      const key = claimKey(claim.proposal.id, claim.platform);
+      const key = claimKey(claim.proposal.id, claim.platform, claim.step);
+
       if (holder(key) === claim.token) claimed.delete(key);
     },
     claims: () => [...claimed.keys()].filter((key) => holder(key) !== null),

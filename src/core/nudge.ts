@@ -1,0 +1,58 @@
+import { iso } from './clock.ts';
+import { approverGroups, nextReminderAt, nextStepAt, stepsReached } from './escalation.ts';
+import { eventAbout, isOverdue, type Step } from './lifecycle.ts';
+import type { Proposal } from './proposal.ts';
+
+// The step that moves a pending proposal nobody answers: its next escalation step, or a
+// reminder, whichever is due (a step first). Committed with compare-and-set on `version` like
+// every other change (src/app/escalate.ts), so two sweeps on two replicas cannot both take a
+// step: the loser reads the proposal again and finds nothing due.
+
+export type NudgeOutcome = { kind: 'escalated'; step: number } | { kind: 'reminded'; count: number } | { kind: 'none' };
+
+export function nudge(p: Proposal, now: number): Step<NudgeOutcome> {
+  const none: Step<NudgeOutcome> = { outcome: { kind: 'none' }, next: null, events: [] };
+  // A proposal past its deadline is the expiry's (or on_timeout's), not a step's.
+  if (p.status !== 'pending' || isOverdue(p, now)) return none;
+  const stepAt = nextStepAt(p);
+  if (stepAt !== null && stepAt <= now) {
+    const step = stepsReached(p) + 1;
+    const s = p.decision.escalate?.[step - 1];
+    if (s === undefined) return none;
+    const next: Proposal = { ...p, escalation: { step, at: now }, version: p.version + 1 };
+    const from = step === 1 ? p.decision.route : (p.decision.escalate?.[step - 2]?.route ?? null);
+    return {
+      outcome: { kind: 'escalated', step },
+      next,
+      events: [
+        eventAbout(p, now, 'escalated', 'system', {
+          step,
+          route: s.route,
+          approvers: s.approvers,
+          after_ms: s.after_ms,
+          from_route: from,
+          waited_on: approverGroups(p),
+        }),
+      ],
+    };
+  }
+  const remindAt = nextReminderAt(p);
+  const every = p.decision.remind_ms;
+  if (remindAt === null || remindAt > now || every === undefined) return none;
+  // After a pause (every replica down) one reminder, not one per missed interval.
+  const count = Math.floor((now - p.created_at) / every);
+  const approvals = p.approvals.filter((a) => a.vote === 'approve').length;
+  return {
+    outcome: { kind: 'reminded', count },
+    next: { ...p, reminders: { count, at: now }, version: p.version + 1 },
+    events: [
+      eventAbout(p, now, 'reminded', 'system', {
+        count,
+        approvals,
+        required: p.decision.approvals_required,
+        expires_at: p.expires_at === null ? null : iso(p.expires_at),
+        waiting_on: approverGroups(p),
+      }),
+    ],
+  };
+}
