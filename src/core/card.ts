@@ -277,7 +277,8 @@ export function refusalSentence(r: { why: RefusalReason; message: string }): str
 
 /** Said before a click, where the page knows who is looking: why this person cannot decide. */
 export function eligibilityNote(e: Extract<Eligibility, { ok: false }>): string {
-  if (e.why === 'already_voted') return 'You approved this proposal; waiting for others.';
+  // A delegate whose absent person already voted is told whose vote it was, not that they voted.
+  if (e.why === 'already_voted') return e.message.startsWith('your ') ? 'You approved this proposal; waiting for others.' : `${capitalize(e.message)}.`;
   return `${capitalize(e.message)}.`;
 }
 

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { awayRuleBroken, parseUntil, untilText, type Absence } from '../../src/core/away.ts';
-import { buildApprovalCard, refusalSentence, summaryLine } from '../../src/core/card.ts';
+import { buildApprovalCard, eligibilityNote, refusalSentence, summaryLine } from '../../src/core/card.ts';
 import { threadReply, timelineEntry } from '../../src/core/event-text.ts';
 import { applyVote, canDecide, quorumHolds, type Authority } from '../../src/core/lifecycle.ts';
 import type { Proposal } from '../../src/core/proposal.ts';
@@ -78,6 +78,8 @@ describe('a delegate deciding for someone away', () => {
     const out = applyVote(byAlice, vote('erin'), authority, T0 + 2, NONE, away({ alice: 'erin' })).outcome;
     expect(out).toMatchObject({ kind: 'refused', why: 'already_voted' });
     expect(refusalSentence(out as { why: 'already_voted'; message: string })).toBe('The decision of alice (away, who named you) is already counted.');
+    const note = canDecide(byAlice, 'erin', authority, T0 + 2, NONE, away({ alice: 'erin' }));
+    expect(eligibilityNote(note as Extract<typeof note, { ok: false }>)).toBe('The decision of alice (away, who named you) is already counted.');
   });
 
   it('a delegate who sponsors the agent never counts, and the refusal is audited', () => {
