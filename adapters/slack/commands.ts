@@ -65,7 +65,7 @@ export function registerCommands(app: App, ctx: CommandContext): void {
   app.command(/.*/, async ({ ack, command, respond }) => {
     await ack();
     try {
-      const answer = await runChatCommand(ctx.deps, ctx.cards, { platform: SLACK, user: command.user_id, trusted: true, text: command.text, invocation: command.command, answersPrivately: true });
+      const answer = await runChatCommand(ctx.deps, ctx.cards, { platform: SLACK, user: command.user_id, trusted: true, text: command.text, invocation: command.command, answersPrivately: true, offersBatches: true });
       await respond(await layout(ctx, answer));
     } catch (e) {
       ctx.logger.error({ err: (e as Error).message }, 'a Slack command failed');

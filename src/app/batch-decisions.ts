@@ -69,8 +69,10 @@ export interface BatchResult {
   /** Marks every approval_recorded (and approval_refused) event of this batch. */
   batch: string;
   vote: Vote;
-  /** Ids whose vote counted (the proposal may still wait for others' approvals). */
+  /** Ids whose vote counted. */
   decided: string[];
+  /** Of those, the ids still waiting for others' approvals (a quorum of more than one). */
+  waiting: string[];
   skipped: { id: string; why: SkipReason }[];
   /** Refused for the person (not an approver, sponsor, revoked agent, …): audited like any refused click. */
   refused: { id: string; why: RefusalReason; message: string }[];
@@ -151,7 +153,7 @@ export async function decideSelection(deps: AppDeps, req: SelectionRequest): Pro
 }
 
 async function recordEach(deps: AppDeps, req: SelectionRequest, ids: readonly string[], proposals: ReadonlyMap<string, Proposal>): Promise<BatchResult> {
-  const result: BatchResult = { batch: newId('b', deps.clock.now()), vote: req.vote, decided: [], skipped: [], refused: [] };
+  const result: BatchResult = { batch: newId('b', deps.clock.now()), vote: req.vote, decided: [], waiting: [], skipped: [], refused: [] };
   const reason = req.reason?.trim() || null;
   for (const id of ids) {
     const p = proposals.get(id);
@@ -164,9 +166,13 @@ async function recordEach(deps: AppDeps, req: SelectionRequest, ids: readonly st
       continue;
     }
     const { outcome } = await recordDecision(deps, { proposalId: id, person: req.person, platform: req.platform, vote: req.vote, reason, batch: result.batch });
-    if (outcome.kind !== 'refused') result.decided.push(id);
-    else if (SKIPS.has(outcome.why)) result.skipped.push({ id, why: outcome.why as SkipReason });
-    else result.refused.push({ id, why: outcome.why, message: outcome.message });
+    if (outcome.kind === 'refused') {
+      if (SKIPS.has(outcome.why)) result.skipped.push({ id, why: outcome.why as SkipReason });
+      else result.refused.push({ id, why: outcome.why, message: outcome.message });
+      continue;
+    }
+    result.decided.push(id);
+    if (outcome.kind === 'counted') result.waiting.push(id);
   }
   return result;
 }
@@ -196,7 +202,8 @@ const SKIP_WORDS: Record<SkipReason, string> = {
 
 /** What to tell the person, the same on every platform: "Approved 7, 1 already decided." */
 export function batchSummary(r: BatchResult): string {
-  const done = `${r.vote === 'approve' ? 'Approved' : 'Denied'} ${r.decided.length}`;
+  const waiting = r.waiting.length === 0 ? '' : ` (${r.waiting.length === r.decided.length ? 'all' : r.waiting.length} waiting for more approvals)`;
+  const done = `${r.vote === 'approve' ? 'Approved' : 'Denied'} ${r.decided.length}${waiting}`;
   const counts = new Map<string, number>();
   for (const s of r.skipped) counts.set(SKIP_WORDS[s.why], (counts.get(SKIP_WORDS[s.why]) ?? 0) + 1);
   const parts = [done, ...[...counts].map(([words, n]) => `${n} ${words}`)];

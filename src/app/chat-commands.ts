@@ -30,6 +30,8 @@ export interface ChatCommand {
   answersPrivately: boolean;
   /** The channel it was written in, when the platform can bind channels to routes. */
   here?: BindHere;
+  /** The platform lays out `pending`'s batch buttons (ChatAnswer `batches`); others are spared reading them. */
+  offersBatches?: boolean;
 }
 
 export interface ProposalItem {
@@ -128,8 +130,8 @@ export async function runChatCommand(deps: AppDeps, cards: CardRefStore, c: Chat
   }
   if (command === 'pending') {
     const shown = await items(await deps.store.listPending(MAX_RESULTS));
-    const batches = await pendingBatches(deps, person, c.platform);
-    return { kind: 'proposals', heading: 'Pending proposals, soonest expiry first', about: null, items: shown, empty: 'Nothing is waiting for a decision.', history: null, batches };
+    const answer: ChatAnswer = { kind: 'proposals', heading: 'Pending proposals, soonest expiry first', about: null, items: shown, empty: 'Nothing is waiting for a decision.', history: null };
+    return c.offersBatches === true ? { ...answer, batches: await pendingBatches(deps, person, c.platform) } : answer;
   }
   return text(usage(c));
 }

@@ -76,7 +76,7 @@ describe('console: deciding several at once', () => {
     expect(otherSite.status).toBe(403);
     const named = await postBatch([['csrf', alice.csrf], ['vote', 'approve'], ...picks([a, critical])], alice, { accept: 'application/json' });
     expect(named.status).toBe(400);
-    expect((await named.json()).message).toMatch(/critical risk: decide it on its own/);
+    expect(((await named.json()) as { message: string }).message).toMatch(/critical risk: decide it on its own/);
     for (const id of [a, critical]) {
       expect((await events(id)).filter((e) => e.type === 'approval_recorded' || e.type === 'approval_refused')).toEqual([]);
       expect(await statusOf(id)).toBe('pending');
@@ -91,11 +91,11 @@ describe('console: deciding several at once', () => {
     for (const id of ids) expect(await recorded(id)).toEqual([]);
     const res = await postBatch([['csrf', alice.csrf], ['vote', 'deny'], ['reason', 'duplicate refunds'], ...picks(ids)], alice, { accept: 'application/json' });
     expect(res.status).toBe(200);
-    expect(await res.json()).toMatchObject({ ok: true, decided: ids, message: 'Denied 2.' });
+    expect((await res.json()) as object).toMatchObject({ ok: true, decided: ids, message: 'Denied 2.' });
     for (const id of ids) expect(await statusOf(id)).toBe('denied');
     // Submitted again (a double submit): nothing more is recorded.
-    const again = await postBatch([['csrf', alice.csrf], ['vote', 'deny'], ['reason', 'duplicate refunds'], ...picks(ids)], alice, { accept: 'application/json' });
-    expect((await again.json()).message).toBe('Denied 0, 2 already decided.');
+    const again: Response = await postBatch([['csrf', alice.csrf], ['vote', 'deny'], ['reason', 'duplicate refunds'], ...picks(ids)], alice, { accept: 'application/json' });
+    expect(((await again.json()) as { message: string }).message).toBe('Denied 0, 2 already decided.');
     for (const id of ids) expect(await recorded(id)).toHaveLength(1);
   });
 });

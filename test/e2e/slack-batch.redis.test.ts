@@ -144,6 +144,14 @@ describe('batch approval from /countersign pending', () => {
     }
     // Dana sponsors billing-agent: refused as on a single card.
     expect(await click('U0DANA', JSON.stringify({ a: 'billing-agent', r: 'payments', i: ids }))).toMatch(/2 refused \(you sponsor agent/);
+    // Someone not in the policy at all: refused, each named proposal audited as a stranger's click.
+    expect(await click('U0STRANGER', JSON.stringify({ a: 'billing-agent', r: 'payments', i: ids }))).toMatch(/not a person in the policy/);
+    for (const id of ids) {
+      const list = await events(id);
+      expect(ofType(list, 'approval_recorded')).toEqual([]);
+      expect(ofType(list, 'approval_refused').map((e) => e.data.why).sort()).toEqual(['not_an_approver', 'sponsor', 'unknown_person']);
+      expect(await statusOf(id)).toBe('pending');
+    }
   });
 
   it('a duplicated or redelivered click has the effect of one; a forged one is 401 and decides nothing', async () => {

@@ -46,7 +46,8 @@ describe('Slack batch blocks', () => {
   });
 
   it('summarises a batch in one sentence', () => {
-    expect(batchSummary({ batch: 'b_1', vote: 'approve', decided: ['1', '2'], skipped: [{ id: '3', why: 'not_pending' }], refused: [] })).toBe('Approved 2, 1 already decided.');
-    expect(batchSummary({ batch: 'b_1', vote: 'deny', decided: [], skipped: [], refused: [{ id: '1', why: 'sponsor', message: 'you sponsor agent "x"' }] })).toBe('Denied 0, 1 refused (you sponsor agent "x").');
+    expect(batchSummary({ batch: 'b_1', vote: 'approve', decided: ['1', '2'], waiting: [], skipped: [{ id: '3', why: 'not_pending' }], refused: [] })).toBe('Approved 2, 1 already decided.');
+    expect(batchSummary({ batch: 'b_1', vote: 'approve', decided: ['1', '2'], waiting: ['2'], skipped: [], refused: [] })).toBe('Approved 2 (1 waiting for more approvals).');
+    expect(batchSummary({ batch: 'b_1', vote: 'deny', decided: [], waiting: [], skipped: [], refused: [{ id: '1', why: 'sponsor', message: 'you sponsor agent "x"' }] })).toBe('Denied 0, 1 refused (you sponsor agent "x").');
   });
 });
