@@ -98,7 +98,29 @@ export function cardRefStoreContract(name: string, make: () => Promise<CardRefSt
       expect((await cards.claimPost(decided.id, 'slack', 60)).kind).toBe('settled');
     });
 
+    it("keeps one card per platform and escalation step: a step's card on the rule's platform is claimed and posted apart", async () => {
+      const { cards, store } = await make();
+      const p = await pending(store);
+      // A reference saved without a step (as every one before escalation steps was) is the rule's card.
+      await cards.save(p.id, { platform: 'slack', conversation: 'C0FINANCE', message: '1.1' });
+      expect((await cards.claimPost(p.id, 'slack', 60)).kind).toBe('posted');
+      const step = claimed(await cards.claimPost(p.id, 'slack', 60, 1));
+      expect(step).toMatchObject({ platform: 'slack', step: 1 });
+      expect((await cards.claimPost(p.id, 'slack', 60, 1)).kind).toBe('busy');
+      // Its own claim: step 2's card on the same platform is not held up by step 1's.
+      expect((await cards.claimPost(p.id, 'slack', 60, 2)).kind).toBe('claimed');
+      await cards.finishPost(step, { platform: 'slack', conversation: 'C0ONCALL', message: '2.1', step: 1 }, []);
+      expect((await cards.claimPost(p.id, 'slack', 60, 1)).kind).toBe('posted');
+      // In field order (`slack#1:…` before `slack:…`): what matters is that both are there.
+      expect(await cards.list(p.id)).toEqual([
+        { platform: 'slack', conversation: 'C0ONCALL', message: '2.1', step: 1 },
+        { platform: 'slack', conversation: 'C0FINANCE', message: '1.1' },
+      ]);
+
+    });
+
     it('finishes a post in one step: the reference saved, card_posted audited, the claim ended, the version now', async () => {
+
       const { cards, store, audit } = await make();
       const p = await pending(store);
       const claim = claimed(await cards.claimPost(p.id, 'slack', 60));

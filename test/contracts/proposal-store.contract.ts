@@ -200,7 +200,30 @@ export function proposalStoreContract(name: string, make: () => Promise<Proposal
       expect(await own.pendingDueBy(Number.MAX_SAFE_INTEGER, 10)).toEqual([late.id]);
     });
 
+    it('keeps the escalation set with the proposal: its next step or reminder is listed when due, a decided one never', async () => {
+      const { store } = await make();
+      const now = Date.now();
+      const decision = { ...proposal().decision, escalate: [{ after_ms: 1_000, route: 'oncall', approvers: 'oncall' }], remind_ms: 700 };
+      const a = proposal({ created_at: now, expires_at: now + 10_000, decision });
+      const plain = proposal({ created_at: now, expires_at: now + 10_000 });
+      for (const p of [a, plain]) expect(await store.create(p, [])).toEqual({ created: true });
+      const due = async (at: number) => (await store.nudgesDueBy(at, 1000)).filter((id) => id === a.id || id === plain.id);
+      expect(await due(now + 699)).toEqual([]);
+      expect(await due(now + 700)).toEqual([a.id]);
+      // The reminder taken: the step at 1 s is next.
+      const reminded = bump(a, { reminders: { count: 1, at: now + 700 } });
+      expect(await store.commit(reminded, 1, [])).toBe('ok');
+      expect(await due(now + 999)).toEqual([]);
+      expect(await due(now + 1_000)).toEqual([a.id]);
+      // A place set from a version read before that commit changes nothing.
+      await store.rescheduleNudge(a.id, 1, null);
+      expect(await due(now + 1_000)).toEqual([a.id]);
+      expect(await store.commit(bump(reminded, { status: 'denied', expires_at: null }), 2, [])).toBe('ok');
+      expect(await due(Number.MAX_SAFE_INTEGER)).toEqual([]);
+    });
+
     it('lists pending proposals by deadline, a moved deadline included, and nothing for a limit of 0', async () => {
+
       const { store } = await make();
       const now = Date.now();
       const a = proposal({ expires_at: now + 5_000 });
