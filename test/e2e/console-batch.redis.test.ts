@@ -11,8 +11,14 @@ import { waitFor } from '../helpers/fake-slack.ts';
 let app: TestApp;
 let alice: { cookie: string; csrf: string };
 
+// A step-up rule beside the others: its proposals are never batched either.
+const POLICY = CONSOLE_POLICY.replace(
+  '  - name: payments\n',
+  '  - name: wires\n    when: action.tool == "wire"\n    effect: approve\n    risk: medium\n    step_up: true\n    route: finance\n    approvers: finance\n  - name: payments\n',
+);
+
 beforeAll(async () => {
-  app = await startTestApp({ policy: CONSOLE_POLICY, env: CONSOLE_ENV });
+  app = await startTestApp({ policy: POLICY, env: CONSOLE_ENV });
   alice = await signInWithKey(app.url, 'alice', CONSOLE_KEYS.alice);
 });
 
@@ -67,9 +73,11 @@ describe('console: deciding several at once', () => {
     expect(batches.size).toBe(1);
   });
 
-  it('refuses a post without the CSRF token (403) and a selection naming a critical proposal (400), deciding nothing', async () => {
+  it('refuses a post without the CSRF token (403) and a selection naming a critical or step-up proposal (400), deciding nothing', async () => {
     const a = await propose();
     const critical = await propose({ context: { value: { amount: 70_000, currency: 'EUR' } } });
+    const wire = await propose({ action: { tool: 'wire', operation: 'send', target: 'iban:DE00', parameters: {} } });
+    expect(await (await fetch(`${app.url}/console`, { headers: { cookie: alice.cookie } })).text()).not.toContain(`value="${wire}" form="batch"`);
     const noToken = await postBatch([['vote', 'approve'], ...picks([a])]);
     expect(noToken.status).toBe(403);
     const otherSite = await postBatch([['csrf', alice.csrf], ['vote', 'approve'], ...picks([a])], alice, { origin: 'https://evil.example' });
@@ -77,7 +85,10 @@ describe('console: deciding several at once', () => {
     const named = await postBatch([['csrf', alice.csrf], ['vote', 'approve'], ...picks([a, critical])], alice, { accept: 'application/json' });
     expect(named.status).toBe(400);
     expect(((await named.json()) as { message: string }).message).toMatch(/critical risk: decide it on its own/);
-    for (const id of [a, critical]) {
+    const stepUp = await postBatch([['csrf', alice.csrf], ['vote', 'approve'], ...picks([wire, a])], alice, { accept: 'application/json' });
+    expect(stepUp.status).toBe(400);
+    expect(((await stepUp.json()) as { message: string }).message).toMatch(/needs a fresh sign-in \(step_up\): decide it on its own/);
+    for (const id of [a, critical, wire]) {
       expect((await events(id)).filter((e) => e.type === 'approval_recorded' || e.type === 'approval_refused')).toEqual([]);
       expect(await statusOf(id)).toBe('pending');
     }
