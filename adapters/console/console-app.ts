@@ -17,6 +17,7 @@ import { NOBODY_AWAY, type Absences } from '../../src/core/away.ts';
 import { batchForm, decideSelected } from './batch-page.ts';
 import { batchableRule } from '../../src/app/batch-decisions.ts';
 import { createConsoleChannel } from './console-channel.ts';
+import { editRoute } from './edit-form.ts';
 import { html, page } from './html.ts';
 import {
   allowedOrigins,
@@ -145,8 +146,8 @@ export function createConsole(options: ConsoleOptions) {
     // A revoked agent's proposal left pending (a revocation that stopped midway) will not run:
     // no buttons, and the card says why.
     const note = noteFor(p, session.person, revoked, away) ?? (p.status === 'pending' && !onConsole ? 'This proposal is decided in chat: its route does not list the console.' : null);
-    return cardHtml({
     const decidable = p.status === 'pending' && onConsole && note === null && revokedAt === undefined;
+    return cardHtml({
       card: cardFor(deps, p),
       timeline: timeline(p, await eventsOf(p)),
       csrf: session.csrf,
@@ -262,13 +263,13 @@ export function createConsole(options: ConsoleOptions) {
     else redirect(s.res, `/console/proposals/${p.id}?result=recorded`);
   }
 
-  function events(s: RequestState & { session: Session }) {
   async function batch(s: RequestState & { session: Session }) {
     const form = await readForm(s.req);
     if (!checkCsrf(s, form)) return;
     await decideSelected(deps, s, form);
   }
 
+  function events(s: RequestState & { session: Session }) {
     s.res.writeHead(200, { ...SECURITY_HEADERS, 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-store', 'x-accel-buffering': 'no' });
     s.res.write('retry: 3000\n\n');
     const unsubscribe = live.subscribe((n) => s.res.write(`event: proposal\ndata: ${JSON.stringify(n)}\n\n`));
@@ -306,11 +307,12 @@ export function createConsole(options: ConsoleOptions) {
     if (first === 'events' && method === 'GET') return events(signed);
     if (first === 'audit' && method === 'GET') return auditRoute(deps, signed);
     if (first === 'away' && second === undefined) return awayRoute(deps, signed, (form) => checkCsrf(signed, form));
-    if (first === 'proposals' && second !== undefined) {
     if (first === 'batch' && second === undefined && method === 'POST') return batch(signed);
+    if (first === 'proposals' && second !== undefined) {
       if (third === undefined && method === 'GET') return proposalPage(signed, second, false);
       if (third === 'card' && method === 'GET') return proposalPage(signed, second, true);
       if (third === 'decide' && method === 'POST') return decide(signed, second);
+      if (third === 'edit' && method === 'POST') return editRoute({ deps, req, res, session: signed.session, checkCsrf: (form) => checkCsrf(signed, form), decidedHere, proposal: proposalFromPath }, second);
     }
     sendHtml(res, 404, page({ title: 'Not found', person: signed.session.person, csrf: signed.session.csrf }, messagePage('Not found', 'There is no such page in the console.', { href: '/console', text: 'Pending proposals' })));
   }

@@ -28,6 +28,8 @@ export function proposalView(p: Proposal) {
     idempotency_key: p.idempotency_key,
     intent: p.intent,
     action: p.action,
+    proposed_action: p.revision?.proposed.action ?? p.action,
+    revision: revisionView(p),
     context: p.context,
     decision: decisionView(p),
     approvals: p.approvals.map((a) => ({ ...a, at: iso(a.at) })),
@@ -35,6 +37,21 @@ export function proposalView(p: Proposal) {
     created_at: iso(p.created_at),
     expires_at: time(p.expires_at),
     execution: describeExecution(p.execution),
+  };
+}
+
+/** An approver's edit, for the agent: what changed from its proposal, and by whom. */
+export function revisionView(p: Proposal) {
+  const r = p.revision;
+  if (r === undefined) return null;
+  return {
+    number: r.number,
+    by: r.by,
+    platform: r.platform,
+    at: iso(r.at),
+    changes: r.changes,
+    proposed_context: r.proposed.context,
+    superseded: [...new Set(r.superseded.map((a) => a.person))],
   };
 }
 

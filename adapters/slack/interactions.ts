@@ -5,6 +5,11 @@ import { NotFoundError } from '../../src/core/errors.ts';
 import type { RefusalReason, VoteOutcome } from '../../src/core/lifecycle.ts';
 import type { Logger } from '../../src/core/ports.ts';
 import type { Vote } from '../../src/core/proposal.ts';
+import { cardFor } from '../../src/app/deliver-notification.ts';
+import { editClick } from '../../src/app/edit-proposal.ts';
+import { ValidationError } from '../../src/core/errors.ts';
+import { valuesFromForm } from '../../src/core/revision-text.ts';
+import { ACTION_EDIT, EDIT_BLOCK_PREFIX, EDIT_CALLBACK, editedValues, editModal, parseEditMeta, type EditModalMeta } from './edit-modal.ts';
 import { ACTION_APPROVE, ACTION_DENY, ACTION_OPEN_CONSOLE, DENY_CALLBACK, REASON_ACTION, REASON_BLOCK, denyModal, type DenyModalMeta } from './blocks.ts';
 import { SLACK } from './platform.ts';
 import { escapeEntities } from './text.ts';
@@ -109,6 +114,8 @@ export function registerInteractions(app: App, ctx: InteractionContext): void {
     });
   });
 
+  registerEditInteractions(app, ctx);
+
   app.view(DENY_CALLBACK, async ({ ack, body, view }) => {
     let meta: DenyModalMeta;
     try {
@@ -130,3 +137,64 @@ export function registerInteractions(app: App, ctx: InteractionContext): void {
     });
   });
 }
+
+/** Approve with edits: the Edit button opens the modal (edit-modal.ts); its submission is the edit. */
+function registerEditInteractions(app: App, ctx: InteractionContext): void {
+  app.action<BlockAction<ButtonAction>>(ACTION_EDIT, async ({ ack, body, action, context }) => {
+    await ack();
+    const click = clickOf(body, action, context.retryNum);
+    if (click === null) return;
+    await guarded(ctx, click, async () => {
+      // Only someone who may decide sees the form; one who approved the version before may edit it.
+      const check = await checkClick(ctx.deps, asClick(click, 'approve'));
+      if (!check.allowed && check.outcome.why !== 'already_voted') return refuse(ctx, click, check.outcome, check.notice);
+      const p = await ctx.deps.store.get(click.proposalId);
+      if (p === null) throw new NotFoundError(`no proposal ${click.proposalId}`);
+      const meta: EditModalMeta = { p: p.id, v: p.version, c: click.channel };
+      try {
+        await ctx.web.views.open({ trigger_id: body.trigger_id, view: editModal(cardFor(ctx.deps, p), meta) });
+      } catch (e) {
+        ctx.logger.warn({ err: (e as Error).message, proposal_id: p.id, retry: click.retry }, 'could not open the Slack edit dialog');
+        if (!click.retry) await tellPrivately(ctx, click.channel, click.user, 'The edit dialog did not open in time; please click Edit again.');
+      }
+    });
+  });
+
+  app.view(EDIT_CALLBACK, async ({ ack, body, view }) => {
+    const meta = parseEditMeta(view.private_metadata);
+    if (meta === null) {
+      await ack();
+      return;
+    }
+    const click: Click = { proposalId: meta.p, user: body.user.id, channel: meta.c, retry: false };
+    const typed = editedValues(view.state.values);
+    // A value that cannot be read is said in the dialog, next to its input, and nothing is stored.
+    const inDialog = async (field: string | undefined, message: string): Promise<boolean> => {
+      const blockId = `${EDIT_BLOCK_PREFIX}${field ?? ''}`;
+      if (field === undefined || !(blockId in view.state.values)) return false;
+      await ack({ response_action: 'errors', errors: { [blockId]: message } });
+      return true;
+    };
+    let acked = false;
+    await guarded(ctx, click, async () => {
+      const p = await ctx.deps.store.get(meta.p);
+      if (p === null) throw new NotFoundError(`no proposal ${meta.p}`);
+      let values: Record<string, unknown>;
+      try {
+        values = valuesFromForm(p, typed);
+      } catch (e) {
+        if (!(e instanceof ValidationError)) throw e;
+        acked = await inDialog(e.issues[0]?.path, e.message);
+        if (!acked) await tellPrivately(ctx, click.channel, click.user, `Not saved: ${e.message}.`);
+        return;
+      }
+      const result = await editClick(ctx.deps, { proposalId: meta.p, platform: SLACK, user: click.user, trusted: true, version: meta.v, values });
+      const o = result.outcome;
+      if (o.kind !== 'refused') return;
+      if (o.why === 'invalid' && (acked = await inDialog(o.field, o.message))) return;
+      await tellPrivately(ctx, click.channel, click.user, result.notice ?? o.message);
+    });
+    if (!acked) await ack();
+  });
+}
+

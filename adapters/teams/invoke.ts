@@ -1,7 +1,10 @@
 import type { AppDeps } from '../../src/app/deps.ts';
 import { cardFor } from '../../src/app/deliver-notification.ts';
 import { decideClick } from '../../src/app/record-decision.ts';
-import { NotFoundError } from '../../src/core/errors.ts';
+import { editClick } from '../../src/app/edit-proposal.ts';
+import { NotFoundError, ValidationError } from '../../src/core/errors.ts';
+import { valuesFromForm } from '../../src/core/revision-text.ts';
+import { editedInputs, VERB_EDIT } from './edit-card.ts';
 import type { Logger } from '../../src/core/ports.ts';
 import type { Proposal, Vote } from '../../src/core/proposal.ts';
 import { TEAMS } from './platform.ts';
@@ -51,6 +54,7 @@ const message = (text: string): InvokeAnswer => ({ statusCode: 200, type: 'appli
 
 export async function handleCardAction(ctx: InvokeContext, input: InvokeInput): Promise<InvokeAnswer> {
   const { deps } = ctx;
+  if (input.verb === VERB_EDIT) return handleEditAction(ctx, input);
   const vote: Vote | null = input.verb === VERB_APPROVE ? 'approve' : input.verb === VERB_DENY ? 'deny' : null;
   const proposalId = input.data['proposal'];
   if (vote === null || typeof proposalId !== 'string' || proposalId === '') {
@@ -81,3 +85,40 @@ export async function handleCardAction(ctx: InvokeContext, input: InvokeInput): 
     return message('countersign could not record that click; please try again.');
   }
 }
+
+/** "Approve with edits": the inputs become the edit (edit-proposal.ts); the answer is the refreshed card, with a notice when it did not count. */
+async function handleEditAction(ctx: InvokeContext, input: InvokeInput): Promise<InvokeAnswer> {
+  const { deps } = ctx;
+  const proposalId = input.data['proposal'];
+  const version = input.data['version'];
+  if (typeof proposalId !== 'string' || proposalId === '' || typeof version !== 'number' || !Number.isInteger(version)) {
+    return { statusCode: 400, type: 'application/vnd.microsoft.error', value: { code: 'BadRequest', message: 'not a countersign action' } };
+  }
+  const card = (p: Proposal, notice: string | null): InvokeAnswer => ({ statusCode: 200, type: CARD_CONTENT_TYPE, value: renderCard(cardFor(deps, p), notice === null ? {} : { notice }) });
+  try {
+    const p = await deps.store.get(proposalId);
+    if (p === null) return message('This proposal no longer exists.');
+    let values: Record<string, unknown>;
+    try {
+      values = valuesFromForm(p, editedInputs(input.data));
+    } catch (e) {
+      if (e instanceof ValidationError) return card(p, `Not saved: ${e.message}.`);
+      throw e;
+    }
+    const { clicker } = input;
+    const result = await editClick(deps, {
+      proposalId,
+      platform: TEAMS,
+      user: clicker.aadObjectId ?? clicker.userId,
+      trusted: clicker.aadObjectId !== null && trustedTenant(clicker.tenant, ctx.appTenant ?? input.channelTenant),
+      version,
+      values,
+    });
+    return result.proposal === null ? message(result.notice ?? 'This proposal no longer exists.') : card(result.proposal, result.notice);
+  } catch (e) {
+    if (e instanceof NotFoundError) return message('This proposal no longer exists.');
+    ctx.logger.error({ err: (e as Error).message, proposal_id: proposalId }, 'a Teams edit failed');
+    return message('countersign could not record that edit; please try again.');
+  }
+}
+

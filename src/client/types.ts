@@ -31,7 +31,16 @@ export interface DecisionView {
   ttl_seconds: number;
   /** The rule's step_up: approvals count only in the console, from someone who signed in there within the last 5 minutes. */
   step_up: boolean;
+  /** The rule's `editable`: parameters an approver may change before approving (absent when none). */
+  editable?: string[];
+  /** The rule's `escalate` steps: after `after_ms` from the proposal, cards to `route` and `approvers` may decide too (absent when none). */
+  escalate?: { after_ms: number; route: string; approvers: string }[];
+  /** The rule's `remind`, ms (absent when none). */
+  remind_ms?: number;
+  /** `deny`: a proposal nobody decided on ends denied by the policy at its deadline, not expired (absent: expire). */
+  on_timeout?: 'deny';
 }
+
 
 export interface SubmitResponse {
   id: string;
@@ -61,6 +70,13 @@ export interface ProposalView {
   resolution: { status: ProposalStatus; by: string | null; reason: string | null; at: string } | null;
   created_at: string;
   expires_at: string | null;
+  /**
+   * What the agent proposed. Differs from `action` when an approver edited it: `action` is then
+   * the revision, which is what was approved, what the execution token's action_digest names and
+   * what must run; `revision` says what changed and by whom.
+   */
+  proposed_action: ProposalView['action'];
+  revision: RevisionView | null;
   /** Execution details once a token was issued (shape owned by the server). */
   execution?: Record<string, unknown> | null;
   /** Poll mode only: present on the first read of an approved proposal. */
@@ -70,6 +86,19 @@ export interface ProposalView {
    * downstream, when the rule that decided has `credentials: {issuer, ttl}`.
    */
   credential?: TaskCredential;
+}
+
+/** An approver's edit ("approve with edits"): `changes` from what was proposed to the action now. */
+export interface RevisionView {
+  number: number;
+  by: string;
+  platform: string;
+  at: string;
+  changes: { key: string; from: JsonValue; to: JsonValue }[];
+  /** The context the agent declared; `context` above is the revision's (its value follows an edited amount). */
+  proposed_context: ProposalView['context'];
+  /** People whose approvals of an earlier version no longer count. */
+  superseded: string[];
 }
 
 /**

@@ -139,6 +139,7 @@ export function recordTokenIssued(p: Proposal, token: IssuedToken, now: number):
         audience: token.audience,
         expires_at: iso(token.expires_at),
         approvers: approversOf(p),
+        action_digest: actionDigest(p.action),
       }),
     ],
   };
@@ -155,7 +156,7 @@ export function startInGateway(p: Proposal, grant: string, deadline: number, now
   return {
     outcome: { started: true },
     next: { ...p, status: 'executing', execution },
-    events: [event(p, now, 'execution_started', 'system', { mode: 'gateway', jti: grant })],
+    events: [event(p, now, 'execution_started', 'system', { mode: 'gateway', jti: grant, action_digest: actionDigest(p.action) })],
   };
 }
 
@@ -227,7 +228,7 @@ export function claimExecution(p: Proposal, actor: string, now: number, authorit
   return {
     outcome: { claimed: true, why: null, withdrawn: false },
     next: moved(p, 'executing', execution),
-    events: [event(p, now, 'execution_started', actor, { mode: p.execution.mode, jti: p.execution.token_id })],
+    events: [event(p, now, 'execution_started', actor, { mode: p.execution.mode, jti: p.execution.token_id, action_digest: actionDigest(p.action) })],
   };
 }
 

@@ -1,6 +1,7 @@
 import { iso } from './clock.ts';
 import { isFinal } from './lifecycle.ts';
 import type { Proposal } from './proposal.ts';
+import { changesText } from './revision-text.ts';
 
 // What the agent's MCP client is told about a proposal: a CallToolResult while it holds the
 // call, a Task (the Tasks extension) while it polls. Pure, so every path says the same words.
@@ -66,7 +67,39 @@ export function outcomeNotRecorded(p: Proposal): ToolAnswer {
  */
 export function answerFor(p: Proposal, kept: Record<string, unknown> | null): ToolAnswer | Record<string, unknown> {
   if (!isFinal(p.status)) return awaitingApproval(p);
-  if (kept !== null) return kept;
+  if (kept !== null) return withEdits(p, kept);
+  if (p.revision !== undefined) return withEdits(p, { ...answerWithoutResult(p) });
+  return answerWithoutResult(p);
+}
+
+/** "approved with edits: amount 24800 → 2000 (edited by alice; …)", or null for a proposal nobody edited. */
+export function editsNote(p: Proposal): string | null {
+  const r = p.revision;
+  if (r === undefined) return null;
+  if (p.status === 'denied' && p.resolution?.by === 'policy') return `edited by ${r.by}: ${changesText(r.changes, false)}; the policy denies the edited call`;
+  return `approved with edits: ${changesText(r.changes, false)} (edited by ${r.by}; the call ran with these arguments, not the ones it was made with)`;
+}
+
+/**
+ * The answer with the edit said first, so the model knows the call ran with other arguments
+ * than it sent; the upstream's own content follows unchanged.
+ */
+function withEdits(p: Proposal, answer: Record<string, unknown>): Record<string, unknown> {
+  const note = editsNote(p);
+  if (note === null) return answer;
+  const content = Array.isArray(answer['content']) ? (answer['content'] as unknown[]) : [];
+  const meta = typeof answer['_meta'] === 'object' && answer['_meta'] !== null ? (answer['_meta'] as Record<string, unknown>) : {};
+  const r = p.revision;
+  return {
+    ...answer,
+    content: [{ type: 'text', text: note }, ...content],
+    _meta: { ...meta, [EDITS_META_KEY]: { by: r?.by, changes: r?.changes, arguments: p.action.parameters } },
+  };
+}
+
+const EDITS_META_KEY = 'countersign/edits';
+
+function answerWithoutResult(p: Proposal): ToolAnswer {
   const e = p.execution;
   if (p.status === 'succeeded') return text(`succeeded (proposal ${p.id}); the result is no longer kept`, false, p);
   if (p.status === 'failed' && e !== undefined) {

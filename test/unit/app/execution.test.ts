@@ -25,7 +25,7 @@ describe('issuing the execution', () => {
 
     expect(p.execution).toMatchObject({ mode: 'executor', token_expires_at: T0 + TOKEN_TTL, started_at: null, outcome: null });
     expect(app.ledger.saved).toEqual([expect.objectContaining({ jti: p.execution?.token_id, proposal_id: p.id, agent: 'ops-agent', expires_at: T0 + TOKEN_TTL, pickup: false })]);
-    expect(app.events({ proposal: p.id, type: 'token_issued' })[0]?.data).toEqual({ jti: p.execution?.token_id, mode: 'executor', audience: 'deploy', expires_at: new Date(T0 + TOKEN_TTL).toISOString(), approvers: ['carol'] });
+    expect(app.events({ proposal: p.id, type: 'token_issued' })[0]?.data).toEqual({ jti: p.execution?.token_id, mode: 'executor', audience: 'deploy', expires_at: new Date(T0 + TOKEN_TTL).toISOString(), approvers: ['carol'], action_digest: actionDigest(p.action) });
     expect(app.queue.tokenExpiries).toEqual([{ proposalId: p.id, at: T0 + TOKEN_TTL + 250 }]);
     expect(app.queue.executions).toEqual([p.id]);
     expect(app.queue.callbacks).toEqual([]); // ops-agent has no callback_url
