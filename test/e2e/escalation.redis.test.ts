@@ -45,7 +45,7 @@ rules:
     approvers: finance
     ttl: 5s
     escalate:
-      - { after: 2s, route: oncall, approvers: oncall }
+      - { after: 3s, route: oncall, approvers: oncall }
   - name: reminding
     when: action.operation == "remind"
     effect: approve
@@ -77,7 +77,14 @@ afterAll(async () => {
 });
 
 async function propose(on: TestApp, operation: string): Promise<string> {
-  const res = await on.billing.propose(proposalBody({ action: { tool: 'payments', operation, target: 'stripe:cus_123', parameters: {} } }));
+  // No value: nothing for split-transaction aggregation to sum across this file's proposals.
+  const res = await on.billing.propose(
+    proposalBody({
+      action: { tool: 'payments', operation, target: 'stripe:cus_123', parameters: {} },
+      context: { data_sensitivity: 'internal', destination: 'internal', environment: 'production', reversible: false, value: { amount: 0, currency: '' } },
+    }),
+  );
+
   expect(res.status).toBe(201);
   return res.body.id as string;
 }
@@ -165,12 +172,13 @@ describe('escalation', () => {
     const first = await startTestApp({ policy: POLICY, env: env() });
     const id = await propose(first, 'restart');
     await cardIn(id, 'C0FINANCE');
-    // Stopped before the step is due (2 s); two replicas come back on the same Redis.
+    // Stopped before the step is due (3 s); two replicas come back on the same Redis.
     expect(await events(first, 'escalated', id)).toEqual([]);
     const again = await restartTestApp(first, { policy: POLICY, env: env() });
     const other = await startTestApp({ policy: POLICY, env: env(), reuse: { prefix: again.prefix, secrets: again.secrets } });
     await cardIn(id, 'C0ONCALL');
     // Wait for the deadline (5 s): every sweep of both replicas in between had the chance to step again.
+
     await waitFor(async () => (await statusOf(other, id)).status === 'expired', { what: 'expiry' });
     expect(await events(again, 'escalated', id)).toHaveLength(1);
     expect(cardsOf(id, 'C0ONCALL')).toHaveLength(1);
