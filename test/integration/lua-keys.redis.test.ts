@@ -113,7 +113,23 @@ describe('every key a script touches is one of its KEYS', () => {
     expect(undeclared(runs)).toEqual([]);
   });
 
+  it('an escalating proposal: its create, a reminder commit, a reschedule and its end, each touching the escalations set it declares', async () => {
+    const p = proposal({ decision: { ...proposal().decision, escalate: [{ after_ms: 1_000, route: 'oncall', approvers: 'oncall' }], remind_ms: 500 } });
+    const runs = await scriptsRunBy(async () => {
+      await store().create(p, [event(p, 'proposal_received')]);
+      const reminded = bump(p, { reminders: { count: 1, at: p.created_at + 500 } });
+      await store().commit(reminded, 1, [event(p, 'reminded')]);
+      await store().rescheduleNudge(p.id, 2, p.created_at + 1_000);
+      await store().rescheduleNudge('p_gone', 1, null);
+      await store().commit(bump(reminded, { status: 'denied', expires_at: null }), 2, []);
+    });
+    expect(runs).toHaveLength(5);
+    expect(runs.flatMap((r) => r.commands).filter((c) => c.name === 'zadd' || c.name === 'zrem').map((c) => c.key)).toContain('{lua-keys}:escalations');
+    expect(undeclared(runs)).toEqual([]);
+  });
+
   it('a create checked against a revoked and restored agent, and one with no idempotency key', async () => {
+
     const p = proposal();
     await ledger().markAgentRevoked(p.agent, p.created_at - 10_000);
     await ledger().markAgentRestored(p.agent, p.created_at - 5_000);

@@ -203,3 +203,16 @@ describe('escalation steps', () => {
     expect(expire(pending(), 60 * MIN).next).toMatchObject({ status: 'expired' });
   });
 });
+
+describe('a reminder on Slack', () => {
+  it('mentions only well-formed Slack user ids from the policy, after the escaped text', async () => {
+    const { renderReply } = await import('../../adapters/slack/blocks.ts');
+    const out = renderReply({ proposalId: 'p_1', kind: 'notice', text: 'Still waiting <!channel>', mentions: ['U0ALICE', '<!here>', 'W0BOB', 'u0lower'] });
+    expect(out.text).not.toContain('<!channel>');
+    expect(out.text).toMatch(/<@U0ALICE> <@W0BOB>$/);
+    const shown = JSON.stringify(out.blocks);
+    expect(shown).toContain('<@U0ALICE> <@W0BOB>');
+    expect(shown).not.toContain('<!here>');
+    expect(shown).not.toContain('u0lower');
+  });
+});
