@@ -67,9 +67,12 @@ export function notifyPlatforms(deps: Pick<AppDeps, 'policy' | 'jobs'>): CommitS
     async onCommitted({ before, after, events }) {
       // A new proposal's cards come from the card outbox (card-relay.ts), written with it.
       if (before === null) return;
+      // A reminder changes nothing a card shows: its reply is all (no card update every interval).
+      const onlyReminded = events.length > 0 && events.every((e) => e.type === 'reminded');
       const jobs: NotifyJob[] = [
         ...escalatedCardJobs(deps, after, events),
-        ...platformsFor(deps, after).map((platform): NotifyJob => ({ kind: 'update', proposal_id: after.id, platform, version: after.version })),
+        ...(onlyReminded ? [] : platformsFor(deps, after).map((platform): NotifyJob => ({ kind: 'update', proposal_id: after.id, platform, version: after.version }))),
+
         ...replyJobs(deps, after, events, String(after.version)),
       ];
       if (jobs.length > 0) await deps.jobs.notify(jobs);
