@@ -62,8 +62,8 @@ export interface BatchRequest {
   rule: string;
 }
 
-/** Skipped: nothing to decide any more (decided or expired meanwhile, already voted, gone). */
-export type SkipReason = 'not_pending' | 'already_voted' | 'expired' | 'not_found';
+/** Skipped: nothing to decide any more (decided or expired meanwhile, already voted, gone), or its rule changed since it was chosen. */
+export type SkipReason = 'not_pending' | 'already_voted' | 'expired' | 'not_found' | 'changed';
 
 export interface BatchResult {
   /** Marks every approval_recorded (and approval_refused) event of this batch. */
@@ -165,7 +165,13 @@ async function recordEach(deps: AppDeps, req: SelectionRequest, ids: readonly st
       result.skipped.push({ id, why: p.status !== 'pending' ? 'not_pending' : 'already_voted' });
       continue;
     }
-    const { outcome } = await recordDecision(deps, { proposalId: id, person: req.person, platform: req.platform, vote: req.vote, reason, batch: result.batch });
+    // What was checked must still hold on the version the vote lands on (an edit decides a proposal again).
+    const same = (now: Proposal) => now.agent === p.agent && now.decision.rule === p.decision.rule && batchableRule(now) && now.decision.risk === p.decision.risk;
+    const { outcome, declined } = await recordDecision(deps, { proposalId: id, person: req.person, platform: req.platform, vote: req.vote, reason, batch: result.batch, onlyIf: same });
+    if (declined === true) {
+      result.skipped.push({ id, why: 'changed' });
+      continue;
+    }
     if (outcome.kind === 'refused') {
       if (SKIPS.has(outcome.why)) result.skipped.push({ id, why: outcome.why as SkipReason });
       else result.refused.push({ id, why: outcome.why, message: outcome.message });
@@ -198,6 +204,7 @@ const SKIP_WORDS: Record<SkipReason, string> = {
   already_voted: 'already decided by you',
   expired: 'expired',
   not_found: 'no longer there',
+  changed: 'changed since you chose them (decide those on their cards)',
 };
 
 /** What to tell the person, the same on every platform: "Approved 7, 1 already decided." */

@@ -26,11 +26,18 @@ export interface DecisionRequest {
   authenticatedAt?: number | null;
   /** The batch this vote was cast in (batch-decisions.ts): carried by its approval_recorded or approval_refused event. */
   batch?: string;
+  /**
+   * Checked on the very version the vote is committed to: when false, nothing is recorded and
+   * the result says `unchanged` (a batch's proposal whose rule changed after it was chosen).
+   */
+  onlyIf?: (p: Proposal) => boolean;
 }
 
 export interface DecisionResult {
   outcome: VoteOutcome;
   proposal: Proposal;
+  /** True when `onlyIf` said no: no vote was cast, and `outcome` is not one. */
+  declined?: true;
 }
 
 export function authorityFrom(policy: Policy): Authority {
@@ -54,12 +61,15 @@ export async function recordDecision(deps: AppDeps, req: DecisionRequest): Promi
   const authority = authorityFrom(deps.policy);
   const [revoked, away] = await Promise.all([revokedAgents(deps), deps.away.list(deps.clock.now())]);
   const vote = { person: req.person, platform: req.platform, vote: req.vote, reason: req.reason ?? null, authenticatedAt: req.authenticatedAt ?? null };
-  const batch = req.batch;
+  const { batch, onlyIf } = req;
+  let declined = false;
   const result = await mutate(deps, req.proposalId, (p, now) => {
+    declined = onlyIf !== undefined && !onlyIf(p);
+    if (declined) return { outcome: { kind: 'refused', why: 'not_pending', message: 'this proposal changed', status: p.status } as const, next: null, events: [] };
     const step = applyVote(p, vote, authority, now, revoked, away);
     return batch === undefined ? step : { ...step, events: step.events.map((e) => inBatch(e, batch)) };
   });
-  return { outcome: result.outcome, proposal: result.proposal };
+  return { outcome: result.outcome, proposal: result.proposal, ...(declined ? { declined: true as const } : {}) };
 }
 
 /** The vote's own event marked with its batch, so the log shows which votes were cast together. */
