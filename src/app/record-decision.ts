@@ -28,7 +28,7 @@ export interface DecisionRequest {
   batch?: string;
   /**
    * Checked on the very version the vote is committed to: when false, nothing is recorded and
-   * the result says `unchanged` (a batch's proposal whose rule changed after it was chosen).
+   * the result says `declined` (a batch's proposal whose rule changed after it was chosen).
    */
   onlyIf?: (p: Proposal) => boolean;
 }
