@@ -62,24 +62,18 @@ if ARGV[14] ~= '' and (redis.call('GET', KEYS[15]) or '0') ~= ARGV[14] then retu
 local rule_pending = tonumber(ARGV[13])
 local rule_rate = tonumber(ARGV[12])
 if status == 'pending' then
-  -- Trimming what left the window changes no count anyone reads: not a write that could half-happen.
-  redis.call('ZREMRANGEBYSCORE', KEYS[10], '-inf', now)
-  redis.call('ZREMRANGEBYSCORE', KEYS[12], '-inf', now - 60000)
-  local function full(key, max, name, span)
-    if max <= 0 or redis.call('ZCARD', key) < max then return nil end
-    local first = redis.call('ZRANGE', key, 0, 0, 'WITHSCORES')
+  -- Counted without trimming: a script's first write must be one Redis refuses when full
+  -- (HSET below), or a full Redis would let the rest of the script through. Entries before
+  -- `from` (out of the minute, past their deadline) are trimmed after the writes.
+  local function full(key, max, name, from, span)
+    if max <= 0 or redis.call('ZCOUNT', key, '(' .. from, '+inf') < max then return nil end
+    local first = redis.call('ZRANGEBYSCORE', key, '(' .. from, '+inf', 'WITHSCORES', 'LIMIT', 0, 1)
     return {4, name, max, math.max(1000, (tonumber(first[2]) or now) + span - now)}
   end
-  local refused = full(KEYS[12], tonumber(ARGV[10]), 'proposals_per_minute', 60000)
-    or full(KEYS[10], tonumber(ARGV[11]), 'pending', 0)
-  if not refused and rule_rate > 0 then
-    redis.call('ZREMRANGEBYSCORE', KEYS[13], '-inf', now - 60000)
-    refused = full(KEYS[13], rule_rate, 'rule.proposals_per_minute', 60000)
-  end
-  if not refused and rule_pending > 0 then
-    redis.call('ZREMRANGEBYSCORE', KEYS[11], '-inf', now)
-    refused = full(KEYS[11], rule_pending, 'rule.pending', 0)
-  end
+  local refused = full(KEYS[12], tonumber(ARGV[10]), 'proposals_per_minute', now - 60000, 60000)
+    or full(KEYS[10], tonumber(ARGV[11]), 'pending', now, 0)
+    or (rule_rate > 0 and full(KEYS[13], rule_rate, 'rule.proposals_per_minute', now - 60000, 60000))
+    or (rule_pending > 0 and full(KEYS[11], rule_pending, 'rule.pending', now, 0))
   if refused then return refused end
 end
 -- Checked: from here on nothing fails.
@@ -93,11 +87,17 @@ if status == 'pending' then
   if ARGV[17] ~= '' then redis.call('ZADD', KEYS[16], ARGV[17], id) end
 
   redis.call('ZADD', KEYS[10], ARGV[6], id)
+  redis.call('ZREMRANGEBYSCORE', KEYS[10], '-inf', now)
   redis.call('ZADD', KEYS[12], now, id)
+  redis.call('ZREMRANGEBYSCORE', KEYS[12], '-inf', now - 60000)
   redis.call('PEXPIRE', KEYS[12], 60000)
-  if rule_pending > 0 then redis.call('ZADD', KEYS[11], ARGV[6], id) end
+  if rule_pending > 0 then
+    redis.call('ZADD', KEYS[11], ARGV[6], id)
+    redis.call('ZREMRANGEBYSCORE', KEYS[11], '-inf', now)
+  end
   if rule_rate > 0 then
     redis.call('ZADD', KEYS[13], now, id)
+    redis.call('ZREMRANGEBYSCORE', KEYS[13], '-inf', now - 60000)
     redis.call('PEXPIRE', KEYS[13], 60000)
   end
 end
