@@ -40,7 +40,12 @@ export function describeDecision(d: Decision): string {
   const reasons = d.reasons.length > 0 ? `\nreason: ${d.reasons.join('; ')}` : '';
   const people = d.effect === 'approve' ? `\nneeds ${d.approvals_required} approval(s) from group "${d.approvers ?? ''}", posted to route "${d.route ?? ''}", expires after ${ttl(d.ttl_ms)}` : '';
   const stepUp = d.step_up === true ? `\nstep-up: approvals count only in the console, from people who signed in there within the last ${STEP_UP_WINDOW_MS / 60_000} minutes` : '';
-  return `decision: ${head}${reasons}${people}${stepUp}`;
+  // When nobody answers (escalation.ts): each step, reminders, and what the deadline does.
+  const steps = (d.escalate ?? []).map((s, i) => `\nescalation step ${i + 1}: after ${ttl(s.after_ms)} to route "${s.route}", group "${s.approvers}" may decide too`).join('');
+  const remind = d.remind_ms === undefined ? '' : `\nreminder every ${ttl(d.remind_ms)}`;
+  const timeout = d.effect === 'approve' && d.on_timeout === 'deny' ? '\nat the deadline: denied by the policy (on_timeout: deny)' : '';
+  return `decision: ${head}${reasons}${people}${stepUp}${steps}${remind}${timeout}`;
+
 }
 
 /** `policy test FILE PROPOSAL.json [--agent ID] [--json]`: the decision and the rule that matched. */

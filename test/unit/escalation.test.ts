@@ -216,3 +216,14 @@ describe('a reminder on Slack', () => {
     expect(shown).not.toContain('u0lower');
   });
 });
+
+describe('countersign policy test', () => {
+  it('says the steps, the reminder and what the deadline does', async () => {
+    const { describeDecision } = await import('../../src/cli/policy-commands.ts');
+    const text = describeDecision({ ...DECISION, on_timeout: 'deny' });
+    expect(text).toContain('escalation step 1: after 15m to route "oncall", group "oncall" may decide too');
+    expect(text).toContain('escalation step 2: after 30m to route "secops", group "security" may decide too');
+    expect(text).toContain('reminder every 10m');
+    expect(text).toContain('at the deadline: denied by the policy (on_timeout: deny)');
+  });
+});
