@@ -138,7 +138,8 @@ describe('against a running countersign', () => {
   it('propose and demo: sign as an agent from a secret file', async () => {
     const secret = file('billing-secret', `${app.secrets.billing}\n`);
     const agentFlags = ['--url', app.url, '--agent', 'billing-agent', '--secret-file', secret];
-    const res = await countersign(['propose', file('p.json', proposalBody({ intent: 'from the CLI' })), ...agentFlags]);
+    // Another customer: the 50,000 EUR payout to stripe:cus_123 above would make any payment to it large (split-transaction aggregation).
+    const res = await countersign(['propose', file('p.json', proposalBody({ intent: 'from the CLI', action: { tool: 'payments', operation: 'refund', target: 'stripe:cus_cli', parameters: {} } })), ...agentFlags]);
     expect(res.code).toBe(0);
     const submitted = JSON.parse(res.stdout);
     expect(submitted).toMatchObject({ status: 'pending', decision: { rule: 'payments' } });

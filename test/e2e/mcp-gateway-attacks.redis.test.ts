@@ -167,6 +167,10 @@ mcp:
       command: [${JSON.stringify(process.execPath)}, ${JSON.stringify(STDIO_UPSTREAM)}]
       env: { FILES_TOKEN: { env: FILES_TOKEN }, UPSTREAM_CALL_LOG: ${JSON.stringify(callLog)} }
       timeout: 5s
+# Thirty calls held at once from one agent, after the others: above the default limits.
+limits:
+  agents:
+    mcp-agent: { proposals_per_minute: 1000, pending: 1000 }
 rules:
   - name: leaks-and-gates-run
     when: action.operation in ["leak_result", "leak_error", "leak_progress", "gate", "echo"] && action.target != "needs-people"

@@ -59,6 +59,10 @@ mcp:
       command: [${JSON.stringify(process.execPath)}, ${JSON.stringify(STDIO_UPSTREAM)}]
       env: { FILES_TOKEN: { env: FILES_TOKEN }, UPSTREAM_CALL_LOG: ${JSON.stringify(o.callLog)} }
       timeout: 5s
+# The tests hold many calls of one agent at once, far above the default limits.
+limits:
+  agents:
+    mcp-agent: { proposals_per_minute: 1000, pending: 1000 }
 rules:
   - name: reads-run-at-once
     when: action.operation in ["echo", "fail", "slow", "crash"] && action.target != "needs-people"
