@@ -64,7 +64,8 @@ describe('two replicas', () => {
   });
 
   it('let two approvers clicking on different replicas decide once', async () => {
-    const { id } = await proposeWithCard();
+    // A customer of its own: summed with this file's other refunds to stripe:cus_123, it would be large-payments (2 approvals).
+    const { id } = await proposeWithCard({ action: { tool: 'payments', operation: 'refund', target: 'stripe:cus_two_replicas', parameters: { amount: 420, currency: 'EUR' } } });
     await Promise.all([
       clickOn(a, { user: 'U0ALICE', proposalId: id, action: 'countersign_approve' }),
       clickOn(b, { user: 'U0BOB', proposalId: id, action: 'countersign_approve' }),

@@ -269,7 +269,8 @@ describe('Slack request verification and delivery', () => {
   });
 
   it('two people clicking at once on a 1-approval card end in one decision', async () => {
-    const id = await propose();
+    // A customer of its own: summed with this file's other refunds to stripe:cus_123, it would be large-payments (2 approvals).
+    const id = await propose({ action: { tool: 'payments', operation: 'refund', target: 'stripe:cus_two_clicks', parameters: { amount: 420, currency: 'EUR' } } });
     const card = await cardOf(id);
     await Promise.all([
       click({ user: 'U0ALICE', proposalId: id, action: 'countersign_approve', messageTs: card.ts! }),
