@@ -134,6 +134,8 @@ async function jwks() {
 describe('approve with edits', () => {
   it('an edited approval from the Slack modal runs exactly the edited action: the executor gets the revised parameters under a token whose digest is the revision; the agent reads the revision', async () => {
     const id = await propose('payout', 2480);
+    const buttons = ((await cardOf(id)).args['blocks'] as any[]).find((b) => b.type === 'actions').elements.map((e: any) => e.action_id);
+    expect(buttons).toEqual(['countersign_approve', 'countersign_edit', 'countersign_deny']);
     const view = await openEdit('U0BOB', id);
     const inputs = view.blocks.filter((b: any) => b.type === 'input');
     expect(inputs.map((b: any) => [b.block_id, b.element.initial_value])).toEqual([['edit:amount', '2480'], ['edit:memo', expect.stringMatching(/^SUP-/)]]);
