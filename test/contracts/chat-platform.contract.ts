@@ -67,6 +67,8 @@ export interface ChatPlatformDriver {
   threadOf(proposalId: string): Promise<string[]>;
   /** An approval from someone the policy does not know. */
   clickAsStranger(proposalId: string): Promise<StrangerAttempt>;
+  /** The plain notices (no card, no buttons) posted to the contract route; absent where a platform has none (the console has no channel). */
+  noticesOf?(): Promise<string[]>;
   /** Another platform the same route posts to, on the same countersign (for the cross-platform case). */
   readonly peer?: ChatPlatformDriver;
   /** Stops what the runner started for the driver (fakes, the app). */
@@ -106,6 +108,13 @@ groups:
 channels:
   contract: ${channel}
 rules:
+  - name: chores
+    when: action.tool == "chores"
+    effect: approve
+    risk: low
+    route: contract
+    approvers: approvers
+    limits: { proposals_per_minute: 1 }
   - name: ${double.name}
     when: action.tool == "payments" && action.operation == "payout"
     effect: approve
@@ -231,6 +240,20 @@ export function chatPlatformContract(name: string, makeDriver: () => Promise<Cha
       expect(hasButtons(card), `buttons ${JSON.stringify(card.buttons)}`).toBe(true);
       // Nobody has decided yet: the thread (where there is one) says nothing of a decision.
       expect((await d().threadOf(id)).join('\n')).not.toMatch(/approved|denied/i);
+    });
+
+    it('posts one plain over-the-limit notice to the route when the agent is refused, and no more within the window', async (ctx) => {
+      const notices = d().noticesOf;
+      if (notices === undefined) return ctx.skip();
+      const chore = () => ({ intent: `Tidy up ${run}-${++made}`, action: { tool: 'chores', operation: 'tidy', target: `room:${run}${made}`, parameters: {} } });
+      expect((await d().app.billing.propose(chore())).status).toBe(201);
+      for (let i = 0; i < 3; i++) expect((await d().app.billing.propose(chore())).status).toBe(429);
+      const seen = await waitFor(async () => {
+        const list = await notices();
+        return list.length > 0 ? list : null;
+      }, { what: `${d().platform} over-the-limit notice` });
+      expect(seen).toHaveLength(1);
+      expect(seen[0]).toMatch(/^billing-agent is over its limit: \d+ proposals? refused since the last notice \(agent billing-agent sent more than 1 proposals for rule "chores" in a minute/);
     });
 
     it("counts an approver's click once, even when it is sent twice", async () => {

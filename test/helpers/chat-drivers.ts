@@ -173,6 +173,12 @@ export function slackContractDriver(app: TestApp, o: SlackDriverOptions, extras:
       platform: PLATFORM,
       app,
       strangersCanClick: true,
+      async noticesOf() {
+        return fake
+          .callsTo('chat.postMessage')
+          .filter((c) => c.ok && c.args['channel'] === o.channel && c.args['thread_ts'] === undefined && c.args['blocks'] === undefined)
+          .map((c) => String(c.args['text'] ?? ''));
+      },
       async cardOf(id) {
         const card = await posted(id);
         const latest = fake.callsTo('chat.update').filter((u) => u.ok && u.args['ts'] === card.ts && u.args['channel'] === o.channel).at(-1) ?? card;
@@ -271,6 +277,12 @@ export function teamsContractDriver(app: TestApp, o: TeamsDriverOptions, extras:
       platform: PLATFORM,
       app,
       strangersCanClick: true,
+      async noticesOf() {
+        return connector
+          .callsTo('createConversation')
+          .filter((c) => c.body?.channelData?.channel?.id === o.channel && c.body?.activity?.attachments === undefined)
+          .map((c) => String(c.body?.activity?.text ?? ''));
+      },
       async cardOf(id) {
         const { call, thread } = await posted(id);
         const latest = connector.callsTo('updateActivity').filter((u) => u.conversation === thread.conversation && u.activityId === thread.message).at(-1) ?? call;
