@@ -39,6 +39,8 @@ export interface DecisionView {
   remind_ms?: number;
   /** `deny`: a proposal nobody decided on ends denied by the policy at its deadline, not expired (absent: expire). */
   on_timeout?: 'deny';
+  /** Earlier proposals of the agent to the same target made this decision stricter: their sum with this one's amount (absent otherwise). */
+  aggregate?: { total: number; count: number; proposals: string[]; window_ms: number; currency: string };
 }
 
 

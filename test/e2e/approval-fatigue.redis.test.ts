@@ -149,5 +149,10 @@ describe('split-transaction aggregation', () => {
     const both = await Promise.all([pay.propose(payment('FR7630006000011234567890189')), pay.propose(payment('FR7630006000011234567890189'))]);
     expect(both.map((r) => r.status)).toEqual([201, 201]);
     expect(both.map((r) => r.body.decision.rule).sort()).toEqual(['large-payments', 'payments']);
+
+    // A burst to one target: every racer that lost is decided again, none is refused for it.
+    const burst = await Promise.all(Array.from({ length: 8 }, () => pay.propose(payment('NL91ABNA0417164300'))));
+    expect(burst.map((r) => r.status)).toEqual(Array(8).fill(201));
+    expect(burst.filter((r) => r.body.decision.rule === 'payments')).toHaveLength(1);
   });
 });
