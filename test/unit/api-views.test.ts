@@ -23,6 +23,7 @@ const DECISION: Required<Decision> = {
   remind_ms: 10_000,
   on_timeout: 'deny',
   editable: ['amount', 'memo'],
+  aggregate: { total: 89_991, count: 8, proposals: ['p_0000000000bbbbbbbbbbbbbbbb'], window_ms: 86_400_000, currency: 'EUR' },
 
 };
 
