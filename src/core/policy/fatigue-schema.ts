@@ -19,8 +19,8 @@ const duration = z.string().transform((value, ctx) => {
 });
 
 const count = (max: number) => z.number().int('must be a whole number').min(1, 'must be at least 1').max(max, `must be at most ${max}`);
-const perMinute = count(100_000);
-const pending = count(1_000_000);
+const perMinute = count(10_000_000);
+const pending = count(10_000_000);
 
 const agentLimits = z.strictObject({ proposals_per_minute: perMinute.optional(), pending: pending.optional() });
 
