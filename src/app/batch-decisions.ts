@@ -1,6 +1,6 @@
 import { newId, PROPOSAL_ID_PATTERN } from '../core/ids.ts';
 import { ValidationError } from '../core/errors.ts';
-import { canDecide, denyNeedsReason, type RefusalReason, type RevokedAgents } from '../core/lifecycle.ts';
+import { canDecide, denyNeedsReason, isOverdue, type RefusalReason, type RevokedAgents } from '../core/lifecycle.ts';
 import type { PlatformId } from '../core/platform.ts';
 import type { Proposal, Risk, Vote } from '../core/proposal.ts';
 import type { AppDeps } from './deps.ts';
@@ -152,6 +152,13 @@ export async function decideSelection(deps: AppDeps, req: SelectionRequest): Pro
   return recordEach(deps, req, [...checked.flatMap((c) => c.ids), ...missing], all);
 }
 
+/** Why a batch has nothing to do on `p` for `person`: decided, past its deadline (the sweep ends it), or `person` among its votes, as themselves or as a delegate. */
+function nothingToDo(p: Proposal, person: string, now: number): Exclude<SkipReason, 'not_found' | 'changed'> | null {
+  if (p.status !== 'pending') return 'not_pending';
+  if (isOverdue(p, now)) return 'expired';
+  return p.approvals.some((a) => a.person === person || a.delegate === person) ? 'already_voted' : null;
+}
+
 async function recordEach(deps: AppDeps, req: SelectionRequest, ids: readonly string[], proposals: ReadonlyMap<string, Proposal>): Promise<BatchResult> {
   const result: BatchResult = { batch: newId('b', deps.clock.now()), vote: req.vote, decided: [], waiting: [], skipped: [], refused: [] };
   const reason = req.reason?.trim() || null;
@@ -161,15 +168,22 @@ async function recordEach(deps: AppDeps, req: SelectionRequest, ids: readonly st
       result.skipped.push({ id, why: 'not_found' });
       continue;
     }
-    if (p.status !== 'pending' || p.approvals.some((a) => a.person === req.person)) {
-      result.skipped.push({ id, why: p.status !== 'pending' ? 'not_pending' : 'already_voted' });
+    const before = nothingToDo(p, req.person, deps.clock.now());
+    if (before !== null) {
+      result.skipped.push({ id, why: before });
       continue;
     }
-    // What was checked must still hold on the version the vote lands on (an edit decides a proposal again).
-    const same = (now: Proposal) => now.agent === p.agent && now.decision.rule === p.decision.rule && batchableRule(now) && now.decision.risk === p.decision.risk;
+    // What was checked must still hold on the version the vote lands on (an edit decides a
+    // proposal again), and there must still be something to do on it: one decided or voted on
+    // meanwhile (a double submit, a click on its card) is skipped here, not refused in the log.
+    let skip: SkipReason = 'changed';
+    const same = (now: Proposal) => {
+      skip = nothingToDo(now, req.person, deps.clock.now()) ?? 'changed';
+      return skip === 'changed' && now.agent === p.agent && now.decision.rule === p.decision.rule && batchableRule(now) && now.decision.risk === p.decision.risk;
+    };
     const { outcome, declined } = await recordDecision(deps, { proposalId: id, person: req.person, platform: req.platform, vote: req.vote, reason, batch: result.batch, onlyIf: same });
     if (declined === true) {
-      result.skipped.push({ id, why: 'changed' });
+      result.skipped.push({ id, why: skip });
       continue;
     }
     if (outcome.kind === 'refused') {

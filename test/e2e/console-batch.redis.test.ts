@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { proposalBody } from '../helpers/agent.ts';
 import { startTestApp, type TestApp } from '../helpers/app.ts';
@@ -11,11 +12,15 @@ import { waitFor } from '../helpers/fake-slack.ts';
 let app: TestApp;
 let alice: { cookie: string; csrf: string };
 
-// A step-up rule beside the others: its proposals are never batched either.
+const CAROL_KEY = 'carol-console-key-batch-0123456789';
+
+// A step-up rule beside the others: its proposals are never batched either. Carol (in no
+// finance group) signs in to decide for alice while alice is away.
 const POLICY = CONSOLE_POLICY.replace(
   '  - name: payments\n',
-  '  - name: wires\n    when: action.tool == "wire"\n    effect: approve\n    risk: medium\n    step_up: true\n    route: finance\n    approvers: finance\n  - name: payments\n',
-);
+  '  - name: wires\n    when: action.tool == "wire"\n    effect: approve\n    risk: medium\n    step_up: true\n    route: finance\n    approvers: finance\n' +
+    '  - name: paired-payments\n    when: action.tool == "payments" && action.operation == "pair"\n    effect: approve\n    risk: medium\n    route: finance\n    approvers: finance\n    approvals: 2\n  - name: payments\n',
+).replace('carol: { slack: U0CAROL }', `carol: { slack: U0CAROL, console_key_sha256: ${createHash('sha256').update(CAROL_KEY).digest('hex')} }`);
 
 beforeAll(async () => {
   app = await startTestApp({ policy: POLICY, env: CONSOLE_ENV });
@@ -108,5 +113,51 @@ describe('console: deciding several at once', () => {
     const again: Response = await postBatch([['csrf', alice.csrf], ['vote', 'deny'], ['reason', 'duplicate refunds'], ...picks(ids)], alice, { accept: 'application/json' });
     expect(((await again.json()) as { message: string }).message).toBe('Denied 0, 2 already decided.');
     for (const id of ids) expect(await recorded(id)).toHaveLength(1);
+  });
+});
+
+describe('console: batches, delegates and double submits', () => {
+  const votesOf = async (id: string) => (await events(id)).filter((e) => e.type === 'approval_recorded' || e.type === 'approval_refused');
+  const away = (fields: Record<string, string>) =>
+    fetch(`${app.url}/console/away`, { method: 'POST', redirect: 'manual', headers: { 'content-type': 'application/x-www-form-urlencoded', cookie: alice.cookie, origin: app.url }, body: new URLSearchParams({ csrf: alice.csrf, ...fields }).toString() });
+
+  it("skips, with nothing in the log, a proposal (needing two) the delegate already approved for alice on its card", async () => {
+    const until = new Date(Date.now() + 2 * 86_400_000).toISOString().slice(0, 10);
+    expect((await away({ action: 'set', until, delegate: 'carol' })).status).toBe(303);
+    try {
+      const carol = await signInWithKey(app.url, 'carol', CAROL_KEY);
+      const pair = () => propose({ action: { tool: 'payments', operation: 'pair', target: `stripe:cus_batch_${++targets}`, parameters: {} } });
+      const [x, y] = [await pair(), await pair()];
+      const single = await fetch(`${app.url}/console/proposals/${x}/decide`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/x-www-form-urlencoded', cookie: carol.cookie, origin: app.url, accept: 'application/json' },
+        body: new URLSearchParams({ csrf: carol.csrf, vote: 'approve' }).toString(),
+      });
+      expect(single.status).toBe(200);
+      const res = await postBatch([['csrf', carol.csrf], ['vote', 'approve'], ...picks([x, y])], carol, { accept: 'application/json' });
+      expect(res.status).toBe(200);
+      const body = (await res.json()) as { batch: string; decided: string[]; skipped: unknown[]; refused: unknown[] };
+      expect(body).toMatchObject({ decided: [y], skipped: [{ id: x, why: 'already_voted' }], refused: [] });
+      // x: carol's one vote for alice, and no refusal from the batch.
+      expect((await votesOf(x)).map((e) => [e.type, e.data.person, e.data.delegate ?? null, e.data.batch ?? null])).toEqual([['approval_recorded', 'alice', 'carol', null]]);
+      expect((await votesOf(y)).map((e) => [e.type, e.data.person, e.data.delegate ?? null, e.data.batch ?? null])).toEqual([['approval_recorded', 'alice', 'carol', body.batch]]);
+    } finally {
+      expect((await away({ action: 'back' })).status).toBe(303);
+    }
+  });
+
+  it('two submits of one selection at once: each proposal approved once, and no refusal in the log', async () => {
+    const ids: string[] = [];
+    for (let i = 0; i < 8; i++) ids.push(await propose());
+    const send = () => postBatch([['csrf', alice.csrf], ['vote', 'approve'], ...picks(ids)], alice, { accept: 'application/json' });
+    const answers = (await Promise.all([send(), send()])) as Response[];
+    const bodies = (await Promise.all(answers.map((r) => r.json()))) as { decided: string[]; skipped: { why: string }[]; refused: unknown[] }[];
+    expect(answers.map((r) => r.status)).toEqual([200, 200]);
+    expect(bodies.flatMap((b) => b.decided).sort()).toEqual([...ids].sort());
+    expect(bodies.flatMap((b) => b.refused)).toEqual([]);
+    for (const id of ids) {
+      expect((await votesOf(id)).map((e) => e.type)).toEqual(['approval_recorded']);
+      expect(await statusOf(id)).toBe('approved');
+    }
   });
 });
