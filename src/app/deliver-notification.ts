@@ -55,6 +55,8 @@ export async function deliverNotification(deps: NotifyDeps, job: NotifyJob): Pro
       return;
     }
     case 'reply':
+      // A retried (or slow) reminder must not call on people under a card already decided.
+      if (job.reply.whilePending === true && proposal.status !== 'pending') return;
       if (refs.length === 0) throw new CardNotPostedError(`the ${job.platform} card for ${proposal.id} is not posted yet`);
       for (const ref of refs) await channel.replyInThread(ref, job.reply);
       return;

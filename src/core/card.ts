@@ -159,7 +159,8 @@ export interface ThreadReply {
   text: string;
   /** The platform's own user ids to call on (a reminder's approvers), for a platform that can; absent for none. Never taken from outside countersign. */
   mentions?: string[];
-
+  /** Said only while the proposal waits (a reminder): a delivery that runs once it is decided posts nothing. */
+  whilePending?: true;
 }
 
 /** Where a posted card lives, so it can be updated and replied to. */

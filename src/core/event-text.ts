@@ -148,7 +148,7 @@ export function threadReply(p: Proposal, event: AuditEventInput): ThreadReply | 
     case 'escalated':
       return reply('notice', escalatedText(e));
     case 'reminded':
-      return reply('notice', remindedText(e));
+      return { ...reply('notice', remindedText(e)), whilePending: true };
     case 'expired':
       return reply('expired', `Expired: no decision before the deadline (${e.data.approvals} of ${e.data.required} approvals)`);
     case 'cancelled':

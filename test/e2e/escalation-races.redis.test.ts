@@ -1,0 +1,125 @@
+import { Queue } from 'bullmq';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { QUEUE_NAMES } from '../../adapters/bullmq/queues.ts';
+import { redisKeys } from '../../adapters/redis/keys.ts';
+import type { NotifyJob } from '../../src/core/ports.ts';
+import { proposalBody, type TestAgent } from '../helpers/agent.ts';
+import { startTestApp, type TestApp } from '../helpers/app.ts';
+import { blockActionsPayload, payloadBody, postToSlackEndpoint, startFakeSlack, waitFor, type FakeSlack, type SlackCall } from '../helpers/fake-slack.ts';
+
+// Escalation and reminders under races and half-finished work (issue 17): a reminder whose reply
+// lands after the decision. Real
+// app, real Redis, the fake Slack Web API, signed clicks.
+
+const SECRET = 'slack-signing-secret-escalation-races';
+
+const POLICY = `
+version: 1
+agents:
+  - id: billing-agent
+    sponsors: [dana]
+    secret_env: AGENT_BILLING_SECRET
+  - id: ops-agent
+    secret_env: AGENT_OPS_SECRET
+people:
+  alice: { slack: U0ALICE }
+  bob: { slack: U0BOB }
+  carol: { slack: U0CAROL }
+  dana: { slack: U0DANA }
+groups:
+  finance: [alice, bob, dana]
+  oncall: [carol]
+channels:
+  finance: { slack: C0FINANCE }
+  oncall: { slack: C0ONCALL }
+rules:
+  - name: reminding
+    when: action.operation == "remind"
+    effect: approve
+    route: finance
+    approvers: finance
+    ttl: 20s
+    remind: 2s
+  - name: stepping
+    when: action.operation == "step"
+    effect: approve
+    route: finance
+    approvers: finance
+    ttl: 3s
+    remind: 1s
+    escalate:
+      - { after: 2s, route: oncall, approvers: oncall }
+default: { effect: deny }
+`;
+
+let fake: FakeSlack;
+let app: TestApp;
+let notifyQueue: Queue<NotifyJob>;
+
+beforeAll(async () => {
+  fake = await startFakeSlack();
+  app = await startTestApp({
+    policy: POLICY,
+    env: { SLACK_BOT_TOKEN: 'xoxb-test-token', SLACK_SIGNING_SECRET: SECRET, SLACK_API_URL: fake.apiUrl },
+    start: { tuning: { notifyBackoffMs: 50 } },
+  });
+  notifyQueue = new Queue<NotifyJob>(QUEUE_NAMES.notify, { connection: app.running.redis as never, prefix: redisKeys(app.prefix).bull });
+});
+afterAll(async () => {
+  await notifyQueue.close();
+  await fake.close();
+});
+
+async function propose(agent: TestAgent, operation: string): Promise<string> {
+  const res = await agent.propose(
+    proposalBody({
+      action: { tool: 'payments', operation, target: 'stripe:cus_123', parameters: {} },
+      context: { data_sensitivity: 'internal', destination: 'internal', environment: 'production', reversible: false, value: { amount: 0, currency: '' } },
+    }),
+  );
+  expect(res.status).toBe(201);
+  return res.body.id as string;
+}
+
+const about = (c: SlackCall, id: string) => JSON.stringify(c.args).includes(id);
+const cardsOf = (id: string, channel: string) => fake.callsTo('chat.postMessage').filter((c) => c.ok && c.args['thread_ts'] === undefined && c.args['channel'] === channel && about(c, id));
+const cardIn = (id: string, channel: string) => waitFor(() => cardsOf(id, channel)[0], { what: `card of ${id} in ${channel}` });
+const repliesTo = (card: SlackCall) => fake.callsTo('chat.postMessage').filter((c) => c.ok && c.args['thread_ts'] === card.ts);
+const isReminder = (c: SlackCall) => String(c.args['text']).includes('Still waiting');
+
+async function events(type: string, id: string): Promise<any[]> {
+  return (await app.admin(`/v1/audit?q=${type}+${id}`)).body.events.filter((e: any) => e.type === type && e.proposal_id === id);
+}
+const statusOf = async (agent: TestAgent, id: string) => (await agent.request('GET', `/v1/proposals/${id}`)).body;
+
+describe('escalation races', () => {
+  it.concurrent('a reminder whose reply is retried after the proposal was approved is not posted ("Still waiting" under "Approved by")', async () => {
+    const id = await propose(app.billing, 'remind');
+    const card = await cardIn(id, 'C0FINANCE');
+    // The first reminder (due at 2 s) fails once; before Slack answers, alice approves.
+    fake.failNext(
+      'chat.postMessage',
+      1,
+      { status: 503 },
+      (args) => args['thread_ts'] === card.ts && String(args['text']).includes('Still waiting'),
+      async () => {
+        const click = blockActionsPayload({ user: 'U0ALICE', proposalId: id, action: 'countersign_approve', messageTs: card.ts!, channel: 'C0FINANCE' });
+        await postToSlackEndpoint(app.url, SECRET, payloadBody(click));
+        await waitFor(async () => (await statusOf(app.billing, id)).status === 'approved', { what: 'approved' });
+      },
+    );
+    await waitFor(() => repliesTo(card).find((r) => String(r.args['text']).includes('Approved by alice')), { what: 'decided reply' });
+    // The failed reminder reply's job has had its retry (whatever that retry did).
+    await waitFor(
+      async () => {
+        const jobs = await notifyQueue.getJobs(['completed', 'failed']);
+        const job = jobs.find((j) => j.data.kind === 'reply' && j.data.proposal_id === id && String(j.data.reply.text).includes('Still waiting'));
+        return job !== undefined && job.attemptsMade >= 1 && (job.finishedOn ?? 0) > 0;
+      },
+      { what: 'the reminder reply job finished' },
+    );
+    const thread = repliesTo(card);
+    const decided = thread.findIndex((r) => String(r.args['text']).includes('Approved by alice'));
+    expect(thread.slice(decided + 1).filter(isReminder)).toEqual([]);
+  });
+});
