@@ -1,6 +1,7 @@
 import { NotFoundError, StoreFullError, UnavailableError } from '../core/errors.ts';
 import { nextNudgeAt } from '../core/escalation.ts';
-import { nudge } from '../core/nudge.ts';
+import { nudge, undecidable } from '../core/nudge.ts';
+import type { Proposal } from '../core/proposal.ts';
 import type { AppDeps } from './deps.ts';
 import { mutate } from './mutate.ts';
 
@@ -18,15 +19,20 @@ const MAX_ROUNDS = 12;
 
 export async function nudgeDue(deps: AppDeps, limit = 500): Promise<number> {
   const ids = await deps.store.nudgesDueBy(deps.clock.now(), limit);
+  if (ids.length === 0) return 0;
+  // The kill switch as it is now (an agent the policy no longer names is undecidable anyway).
+  const revoked = await deps.store.revokedAgents([...deps.policy.agents.keys()]);
+  const stuck = (p: Proposal) => undecidable(p, revoked, deps.policy.agentById(p.agent) !== undefined);
   let count = 0;
   let next = 0;
   const one = async (id: string) => {
     for (let round = 0; round < MAX_ROUNDS; round++) {
-      const m = await mutate(deps, id, (p, now) => nudge(p, now));
+      const m = await mutate(deps, id, (p, now) => nudge(p, now, revoked, deps.policy.agentById(p.agent) !== undefined));
       if (m.outcome.kind === 'none') {
         // Nothing due after all (another sweep took it, or the proposal is past its deadline and
-        // the expiry's): put it where it belongs, unless it moved on since it was read.
-        await deps.store.rescheduleNudge(id, m.proposal.version, nextNudgeAt(m.proposal));
+        // the expiry's): put it where it belongs, unless it moved on since it was read. One
+        // nobody may decide on leaves the set: its deadline (the expire sweep) ends it.
+        await deps.store.rescheduleNudge(id, m.proposal.version, stuck(m.proposal) ? null : nextNudgeAt(m.proposal));
         return;
       }
       count++;

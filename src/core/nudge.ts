@@ -1,6 +1,6 @@
 import { iso } from './clock.ts';
 import { approverGroups, nextReminderAt, nextStepAt, stepsReached } from './escalation.ts';
-import { eventAbout, isOverdue, type Step } from './lifecycle.ts';
+import { eventAbout, isOverdue, type RevokedAgents, type Step } from './lifecycle.ts';
 import type { Proposal } from './proposal.ts';
 
 // The step that moves a pending proposal nobody answers: its next escalation step, or a
@@ -10,10 +10,21 @@ import type { Proposal } from './proposal.ts';
 
 export type NudgeOutcome = { kind: 'escalated'; step: number } | { kind: 'reminded'; count: number } | { kind: 'none' };
 
-export function nudge(p: Proposal, now: number): Step<NudgeOutcome> {
+/**
+ * Whether nobody can ever decide on `p` (canDecide refuses everyone): its agent's kill switch was
+ * pulled after it was made (a revocation that stopped before cancelling it), or the policy no
+ * longer names its agent. A step would page people, and a reminder call on them, for nothing.
+ */
+export function undecidable(p: Pick<Proposal, 'agent' | 'created_at'>, revoked: RevokedAgents, agentExists: boolean): boolean {
+  const revokedAt = revoked.get(p.agent);
+  return !agentExists || (revokedAt !== undefined && p.created_at <= revokedAt);
+}
+
+/** `revoked` and `agentExists`: as the store and the policy say now (see undecidable). */
+export function nudge(p: Proposal, now: number, revoked: RevokedAgents = new Map(), agentExists = true): Step<NudgeOutcome> {
   const none: Step<NudgeOutcome> = { outcome: { kind: 'none' }, next: null, events: [] };
   // A proposal past its deadline is the expiry's (or on_timeout's), not a step's.
-  if (p.status !== 'pending' || isOverdue(p, now)) return none;
+  if (p.status !== 'pending' || isOverdue(p, now) || undecidable(p, revoked, agentExists)) return none;
   const stepAt = nextStepAt(p);
   if (stepAt !== null && stepAt <= now) {
     const step = stepsReached(p) + 1;

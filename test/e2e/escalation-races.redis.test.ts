@@ -8,7 +8,7 @@ import { startTestApp, type TestApp } from '../helpers/app.ts';
 import { blockActionsPayload, payloadBody, postToSlackEndpoint, startFakeSlack, waitFor, type FakeSlack, type SlackCall } from '../helpers/fake-slack.ts';
 
 // Escalation and reminders under races and half-finished work (issue 17): a reminder whose reply
-// lands after the decision. Real
+// lands after the decision, and a kill switch that stopped after marking the agent revoked. Real
 // app, real Redis, the fake Slack Web API, signed clicks.
 
 const SECRET = 'slack-signing-secret-escalation-races';
@@ -121,5 +121,16 @@ describe('escalation races', () => {
     const thread = repliesTo(card);
     const decided = thread.findIndex((r) => String(r.args['text']).includes('Approved by alice'));
     expect(thread.slice(decided + 1).filter(isReminder)).toEqual([]);
+  });
+
+  it.concurrent('a pending proposal of an agent whose revocation stopped midway is neither escalated nor reminded (nobody may decide on it)', async () => {
+    const id = await propose(app.ops, 'step');
+    // The kill switch marked the agent revoked, then its process died before cancelling this proposal.
+    await app.running.redis.set(redisKeys(app.prefix).revokedAgent('ops-agent'), String(Date.now()));
+    await cardIn(id, 'C0FINANCE');
+    await waitFor(async () => (await statusOf(app.ops, id)).status !== 'pending', { what: 'the deadline' });
+    expect(await events('escalated', id)).toEqual([]);
+    expect(await events('reminded', id)).toEqual([]);
+    expect(cardsOf(id, 'C0ONCALL')).toEqual([]);
   });
 });
