@@ -13,6 +13,11 @@ const ID_RULE = '1-100 letters, digits, ".", "_" or "-", starting with a letter 
 /** The shortest reminder interval: the sweep that sends them runs about once a second. */
 export const MIN_REMIND_MS = 1000;
 export const MAX_ESCALATION_STEPS = 10;
+/**
+ * The most reminders one proposal may post before its ttl: each is a reply mentioning every
+ * approver and an audit entry, so `remind: 1s` with `ttl: 1h` (3,599 of each) is a storm.
+ */
+export const MAX_REMINDERS = 100;
 
 export function escalationFields(duration: z.ZodType<number, string>) {
   return {
@@ -43,6 +48,11 @@ export const ESCALATION_KEYS = ['remind', 'escalate', 'on_timeout'] as const;
 /** For an approve outcome whose ttl is `ttlMs`: steps strictly later one after another, all before the deadline. */
 export function checkEscalation(o: RawEscalation, ttlMs: number, ctx: z.RefinementCtx): void {
   if (o.remind !== undefined && o.remind < MIN_REMIND_MS) ctx.addIssue({ code: 'custom', path: ['remind'], message: 'must be at least 1s' });
+  else if (o.remind !== undefined && Math.ceil(ttlMs / o.remind) - 1 > MAX_REMINDERS) {
+    const shortest = Math.ceil(ttlMs / (MAX_REMINDERS + 1) / 1000) * 1000;
+    const message = `would post ${Math.ceil(ttlMs / o.remind) - 1} reminders under each card before the ttl (${formatDuration(ttlMs)}), at most ${MAX_REMINDERS}: make it at least ${formatDuration(shortest)}`;
+    ctx.addIssue({ code: 'custom', path: ['remind'], message });
+  }
   let previous = 0;
   for (const [i, step] of (o.escalate ?? []).entries()) {
     const path = ['escalate', i, 'after'];

@@ -1,0 +1,90 @@
+import { describe, expect, it } from 'vitest';
+import { PolicyError } from '../../src/core/errors.ts';
+import { nudge } from '../../src/core/nudge.ts';
+import { loadPolicy } from '../../src/core/policy/load.ts';
+import type { Decision, Proposal } from '../../src/core/proposal.ts';
+import { POLICY_EXTENSIONS } from '../../src/wiring/platforms.ts';
+
+// Bounds of "when nobody answers": how many reminders one proposal may post (a reminder storm
+// fills a channel and the audit log), and no step or reminder for a proposal nobody may decide on.
+
+const HEAD = `version: 1
+agents:
+  - { id: agent-a, secret_env: AGENT_A_SECRET }
+people:
+  alice: { slack: U0ALICE }
+groups:
+  finance: [alice]
+channels:
+  finance: { slack: C0FIN }
+default: { effect: deny }
+rules:
+`;
+const RULE = (ttl: string, remind: string) => `  - name: payments
+    when: action.tool == "payments"
+    effect: approve
+    route: finance
+    approvers: finance
+    ttl: ${ttl}
+    remind: ${remind}
+`;
+const load = (rule: string) => loadPolicy(`${HEAD}${rule}`, 'p.yaml', { AGENT_A_SECRET: 'super-secret-value-123' }, POLICY_EXTENSIONS);
+
+describe('reminder storms', () => {
+  it('refuses a remind interval that would post more than 100 reminders before the ttl, naming the rule, the key and the shortest interval allowed', () => {
+    let error: unknown;
+    try {
+      load(RULE('1h', '1s'));
+    } catch (e) {
+      error = e;
+    }
+    expect(error).toBeInstanceOf(PolicyError);
+    const message = (error as PolicyError).message;
+    expect(message).toContain('payments');
+    expect(message).toMatch(/remind: .*3599 reminders.*at most 100.*at least 36s/);
+  });
+
+  it('takes up to 100 reminders: 36s in 1h is 99, 10m in 1h is 5', () => {
+    expect(() => load(RULE('1h', '36s'))).not.toThrow();
+    expect(() => load(RULE('1h', '10m'))).not.toThrow();
+    expect(() => load(RULE('1h', '35s'))).toThrow(/at least 36s/);
+  });
+});
+
+const DECISION: Decision = {
+  effect: 'approve',
+  risk: 'high',
+  rule: 'payments',
+  reasons: [],
+  route: 'finance',
+  approvers: 'finance',
+  approvals_required: 1,
+  ttl_ms: 60 * 60_000,
+  escalate: [{ after_ms: 15 * 60_000, route: 'oncall', approvers: 'oncall' }],
+  remind_ms: 10 * 60_000,
+};
+const p: Proposal = {
+  id: 'p_1',
+  agent: 'agent-a',
+  idempotency_key: null,
+  intent: 'pay',
+  action: { tool: 'payments', operation: 'pay', target: 'x', parameters: {} },
+  context: { data_sensitivity: 'internal', destination: 'internal', environment: 'production', reversible: false, value: { amount: 0, currency: '' } },
+  decision: DECISION,
+  status: 'pending',
+  created_at: 0,
+  expires_at: 60 * 60_000,
+  approvals: [],
+  resolution: null,
+  version: 1,
+};
+
+describe('nudge of a proposal nobody may decide on', () => {
+  it('takes no step and sends no reminder when the agent was revoked after the proposal was made, or is no longer in the policy', () => {
+    expect(nudge(p, 16 * 60_000).outcome.kind).toBe('escalated');
+    expect(nudge(p, 16 * 60_000, new Map([['agent-a', 1]])).next).toBeNull();
+    expect(nudge(p, 16 * 60_000, new Map(), false).next).toBeNull();
+    // Revoked before it was made (then restored): not this proposal's revocation.
+    expect(nudge({ ...p, created_at: 5 }, 16 * 60_000, new Map([['agent-a', 1]])).outcome.kind).toBe('escalated');
+  });
+});
