@@ -103,12 +103,17 @@ async function decideAndCall(
   const effect = draft.proposal.decision.effect;
   if (effect === 'allow') return runAllowed(g, draft, who, server.timeout_ms, options);
 
-  const attachKey = effect === 'approve' ? `${ATTACH_PREFIX}${toolCallDigest(who.agent.id, server.name, parts.tool, forward)}` : null;
+  // A call denied on an aggregate's sum may be the repeat of a pending call it was summed with:
+  // it still goes through the attach key, so it attaches to that call instead of being a denial
+  // of its own (and when it is not a repeat, the key it set is forgotten: the denial is its answer).
+  const attachable = effect === 'approve' || draft.proposal.decision.aggregate !== undefined;
+  const attachKey = attachable ? `${ATTACH_PREFIX}${toolCallDigest(who.agent.id, server.name, parts.tool, forward)}` : null;
   const implicit = attachKey === null ? undefined : { key: attachKey, ttlSeconds: Math.ceil((draft.proposal.decision.ttl_ms + g.pickupWindowMs) / 1000) };
   const stored = await storeProposal(app, draft, implicit, who.signedAt);
   const proposal = stored.created ? draft.proposal : stored.existing;
+  if (stored.created && effect !== 'approve' && attachKey !== null) await app.store.forgetImplicitKey(proposal.agent, attachKey, proposal.id);
   if (options.task) return { kind: 'task', proposal };
-  if (effect === 'deny') return { kind: 'answer', answer: answerFor(proposal, null) };
+  if (stored.created && effect === 'deny') return { kind: 'answer', answer: answerFor(proposal, null) };
   return { kind: 'answer', answer: await hold(g, proposal, attachKey, options) };
 }
 

@@ -9,8 +9,6 @@ import { startHttpUpstream, type HttpUpstream } from '../helpers/mcp-upstream.ts
 // Approve with edits through the MCP gateway: the approver's revision is what the upstream
 // receives (the execute worker checks the token's digest against exactly these arguments),
 // the context is read again from the revised arguments, and the agent's answer says what changed.
-// Amounts stay small: the agent's call again is summed with its first (split-transaction
-// aggregation) before it attaches, and a sum over 1000 would be a denied proposal of its own.
 
 const EDITABLE_REFUNDS = `  - name: refunds
     when: action.operation == "refund"

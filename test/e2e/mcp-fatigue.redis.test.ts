@@ -33,12 +33,13 @@ describe('approval fatigue in the MCP gateway', () => {
   it('refuses the second of two refunds to one charge whose sum is over the limit of a deny rule', async () => {
     const first = await agent.request({ method: 'tools/call', params: { name: 'payments__refund', arguments: { charge_id: 'ch_split', amount: 600, currency: 'EUR' }, task: { ttl: 60_000 } } }, CreateTaskResultSchema);
     const firstId = first.task.taskId;
-    const second = await agent.callTool({ name: 'payments__refund', arguments: { charge_id: 'ch_split', amount: 600, currency: 'EUR' } });
+    // Not the same arguments: a repeat of the first call attaches to it (fatigue-attacks.redis.test.ts).
+    const second = await agent.callTool({ name: 'payments__refund', arguments: { charge_id: 'ch_split', amount: 601, currency: 'EUR' } });
     expect(second.isError).toBe(true);
-    expect(textOf(second)).toMatch(/the total is 1,200 EUR: rule "big-refunds-never" applies/);
+    expect(textOf(second)).toMatch(/the total is 1,201 EUR: rule "big-refunds-never" applies/);
     const events = (await app.admin<{ events: any[] }>('/v1/audit?limit=50&agent=mcp-agent')).body.events.filter((e) => e.type === 'policy_decided' && e.data.rule === 'big-refunds-never');
     expect(events).toHaveLength(1);
-    expect(events[0].data.aggregate).toMatchObject({ total: 1_200, count: 1, proposals: [firstId], currency: 'EUR' });
+    expect(events[0].data.aggregate).toMatchObject({ total: 1_201, count: 1, proposals: [firstId], currency: 'EUR' });
     expect(upstream.calls.filter((c) => c.tool === 'refund')).toHaveLength(0);
   });
 

@@ -1,0 +1,66 @@
+import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { CreateTaskResultSchema } from '@modelcontextprotocol/sdk/experimental/tasks/types.js';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startTestApp, type TestApp } from '../helpers/app.ts';
+import { signInWithKey } from '../helpers/console.ts';
+import { CONSOLE_KEY, gatewayClient, gatewayEnv, gatewayPolicy, MCP_KEYS, tempCallLog } from '../helpers/mcp-gateway.ts';
+import { startHttpUpstream, type HttpUpstream } from '../helpers/mcp-upstream.ts';
+
+// Split-transaction aggregation attacked through the MCP gateway: a repeated identical call
+// must attach to its pending original (never be summed with it into a proposal of its own),
+// and an approver's edit of the amount is what later proposals to the target are summed with.
+
+const EDITABLE_REFUNDS = `  - name: refunds
+    when: action.operation == "refund"
+    effect: approve
+    route: finance
+    approvers: finance
+    editable: [amount]
+default:`;
+
+let upstream: HttpUpstream;
+let app: TestApp;
+let agent: Client;
+
+beforeAll(async () => {
+  upstream = await startHttpUpstream();
+  app = await startTestApp({ policy: gatewayPolicy({ httpUpstreamUrl: upstream.url, callLog: tempCallLog() }).replace('default:', EDITABLE_REFUNDS), env: gatewayEnv() });
+  agent = await gatewayClient(app.url, MCP_KEYS.agent, { tasks: true });
+});
+afterAll(async () => {
+  await agent?.close();
+  await upstream?.close();
+});
+
+/** A refund as a task: answered at once with the proposal's id. */
+async function refund(charge: string, amount: number): Promise<string> {
+  const r = await agent.request({ method: 'tools/call', params: { name: 'payments__refund', arguments: { charge_id: charge, amount, currency: 'EUR' }, task: { ttl: 60_000 } } }, CreateTaskResultSchema);
+  return r.task.taskId;
+}
+const proposalOf = async (id: string) => (await app.admin(`/v1/proposals/${id}`)).body;
+
+/** alice edits in the console, with the version from the card's own form. */
+async function consoleEdit(id: string, fields: Record<string, string>): Promise<number> {
+  const { cookie, csrf } = await signInWithKey(app.url, 'alice', CONSOLE_KEY);
+  const page = await (await fetch(`${app.url}/console/proposals/${id}`, { headers: { cookie } })).text();
+  const version = /name="version" value="(\d+)"/.exec(page)?.[1] ?? '';
+  const r = await fetch(`${app.url}/console/proposals/${id}/edit`, {
+    method: 'POST',
+    redirect: 'manual',
+    headers: { 'content-type': 'application/x-www-form-urlencoded', origin: app.url, cookie, accept: 'application/json' },
+    body: new URLSearchParams({ csrf, version, ...fields }).toString(),
+  });
+  return r.status;
+}
+
+describe('split-transaction aggregation under attack', () => {
+  it('a repeated identical call attaches to its pending original instead of being summed with it into a denied proposal', async () => {
+    const first = await refund('ch_twice', 600);
+    expect((await proposalOf(first)).status).toBe('pending');
+    // 600 + its own pending 600 is over big-refunds-never's 1000: the repeat must still attach.
+    const again = await refund('ch_twice', 600);
+    expect(again).toBe(first);
+    const received = (await app.admin<{ events: any[] }>('/v1/audit?limit=100&agent=mcp-agent')).body.events.filter((e) => e.type === 'proposal_received' && e.data.action.target === 'ch_twice');
+    expect(received).toHaveLength(1);
+  });
+});
