@@ -144,12 +144,16 @@ export async function recordCardFailure(deps: NotifyDeps, job: NotifyJob, error:
   const message = error instanceof Error ? error.message : String(error);
   deps.logger.error({ proposal_id: job.proposal_id, platform: job.platform, kind: job.kind, error: message }, 'chat notification failed');
   if (job.kind !== 'post') return false;
+  // Which card: an escalation step's is not the rule's (the channel people were waiting on).
+  const step = job.step ?? 0;
+  const ofStep = step === 0 ? {} : { step, route: proposal === null ? null : routeOf(proposal, step) };
   await deps.audit.append([
     auditEvent('card_failed', { at: iso(deps.clock.now()), proposal_id: job.proposal_id, agent: proposal?.agent ?? null, actor: 'system' }, {
       platform: job.platform,
       error: message.slice(0, 300),
       permanent: error instanceof PermanentDeliveryError,
       retry_later: proposal?.status === 'pending',
+      ...ofStep,
     }),
   ]);
   return proposal?.status === 'pending';

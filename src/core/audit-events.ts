@@ -49,8 +49,11 @@ export type AuditEventData = {
   /** `step`: the card of an escalation step's route (absent for the rule's own route). */
   card_posted: { platform: PlatformId; conversation: string; message: string; step?: number };
 
-  /** `permanent`: the platform refused for good (not retried); absent in entries from before it was recorded. */
-  card_failed: { platform: PlatformId; error: string; permanent?: boolean; retry_later: boolean };
+  /**
+   * `permanent`: the platform refused for good (not retried); absent in entries from before it was recorded.
+   * `step`, `route`: the escalation step whose card it was (absent for the rule's own card).
+   */
+  card_failed: { platform: PlatformId; error: string; permanent?: boolean; retry_later: boolean; step?: number; route?: string | null };
   /** Never a secret, signature or token: `details` are what the caller chose to keep (claimed agent, path). */
   auth_failed: { reason: string; via: string; [detail: string]: unknown };
   /** Written by no current code; kept so older logs still read. */

@@ -195,7 +195,7 @@ export function timelineEntry(p: Proposal, event: AuditEventInput): TimelineEntr
       // The console shows the card itself; other platforms name the channel.
       return line('info', `Card posted to ${e.data.platform}${e.data.conversation === p.decision.route ? '' : ` ${str(e.data.conversation)}`}`);
     case 'card_failed':
-      return line('warn', `Card could not be posted to ${str(e.data.platform)}: ${str(e.data.error)}`);
+      return line('warn', `Card${e.data.step === undefined ? '' : ` of escalation step ${e.data.step} (${str(e.data.route ?? '?')})`} could not be posted to ${str(e.data.platform)}: ${str(e.data.error)}`);
     case 'approval_recorded': {
       const d = e.data;
       return d.vote === 'approve'

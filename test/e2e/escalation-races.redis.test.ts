@@ -49,6 +49,14 @@ rules:
     remind: 1s
     escalate:
       - { after: 2s, route: oncall, approvers: oncall }
+  - name: failing
+    when: action.operation == "fail"
+    effect: approve
+    route: finance
+    approvers: finance
+    ttl: 20s
+    escalate:
+      - { after: 1s, route: oncall, approvers: oncall }
 default: { effect: deny }
 `;
 
@@ -132,5 +140,13 @@ describe('escalation races', () => {
     expect(await events('escalated', id)).toEqual([]);
     expect(await events('reminded', id)).toEqual([]);
     expect(cardsOf(id, 'C0ONCALL')).toEqual([]);
+  });
+
+  it.concurrent("a step's card that cannot be posted is audited as that step's (card_failed names the step and its route), the proposal stays pending", async () => {
+    const id = await propose(app.billing, 'fail');
+    fake.failNext('chat.postMessage', 1, { error: 'channel_not_found' }, (args) => args['channel'] === 'C0ONCALL' && JSON.stringify(args).includes(id));
+    const failed = await waitFor(async () => (await events('card_failed', id))[0], { what: 'card_failed' });
+    expect(failed.data).toMatchObject({ platform: 'slack', step: 1, route: 'oncall', permanent: true, retry_later: true });
+    expect((await statusOf(app.billing, id)).status).toBe('pending');
   });
 });

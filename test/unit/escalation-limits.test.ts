@@ -1,5 +1,7 @@
 import { describe, expect, it } from 'vitest';
+import { auditEvent } from '../../src/core/audit-events.ts';
 import { PolicyError } from '../../src/core/errors.ts';
+import { timelineEntry } from '../../src/core/event-text.ts';
 import { nudge } from '../../src/core/nudge.ts';
 import { loadPolicy } from '../../src/core/policy/load.ts';
 import type { Decision, Proposal } from '../../src/core/proposal.ts';
@@ -86,5 +88,15 @@ describe('nudge of a proposal nobody may decide on', () => {
     expect(nudge(p, 16 * 60_000, new Map(), false).next).toBeNull();
     // Revoked before it was made (then restored): not this proposal's revocation.
     expect(nudge({ ...p, created_at: 5 }, 16 * 60_000, new Map([['agent-a', 1]])).outcome.kind).toBe('escalated');
+  });
+});
+
+describe("a step's card that could not be posted", () => {
+  it('says in the history which card it was: the step and its route, not the rule’s card', () => {
+    const subject = { at: '2026-01-01T00:00:00.000Z', proposal_id: p.id, agent: p.agent, actor: 'system' };
+    const ofStep = auditEvent('card_failed', subject, { platform: 'slack', error: 'channel_not_found', retry_later: true, step: 1, route: 'oncall' });
+    expect(timelineEntry(p, ofStep).text).toBe('Card of escalation step 1 (oncall) could not be posted to slack: channel_not_found');
+    const ofRule = auditEvent('card_failed', subject, { platform: 'slack', error: 'channel_not_found', retry_later: true });
+    expect(timelineEntry(p, ofRule).text).toBe('Card could not be posted to slack: channel_not_found');
   });
 });
