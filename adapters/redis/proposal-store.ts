@@ -1,7 +1,7 @@
 import type { Cluster, Redis } from 'ioredis';
 import { seal } from '../../src/core/audit.ts';
 import type { AuditEventInput } from '../../src/core/audit.ts';
-import type { AggregateRead, CreateOptions, CreateResult, ImplicitKey, ProposalStore, WriteOptions } from '../../src/core/ports.ts';
+import type { AggregateRead, CommitOptions, CreateOptions, CreateResult, ImplicitKey, ProposalStore } from '../../src/core/ports.ts';
 import type { LimitName } from '../../src/core/policy/fatigue.ts';
 import { canTransition } from '../../src/core/lifecycle.ts';
 import { nextNudgeAt } from '../../src/core/escalation.ts';
@@ -153,7 +153,7 @@ export function createRedisProposalStore(redis: Redis | Cluster, opts: RedisStor
       };
     },
 
-    async commit(next: Proposal, expectedVersion: number, events: AuditEventInput[], options: WriteOptions = {}): Promise<'ok' | 'conflict'> {
+    async commit(next: Proposal, expectedVersion: number, events: AuditEventInput[], options: CommitOptions = {}): Promise<'ok' | 'conflict'> {
       if (next.version !== expectedVersion + 1) {
         throw new Error(`commit of version ${next.version} against expected version ${expectedVersion}`);
       }
@@ -167,6 +167,12 @@ export function createRedisProposalStore(redis: Redis | Cluster, opts: RedisStor
           agentPending: keys.limitPending(next.agent, null),
           agentRulePending: keys.limitPending(next.agent, next.decision.rule),
           escalations: keys.escalations,
+          away: keys.away,
+          // Unused without a revision's move; still keys of our slot.
+          aggregateFrom: keys.aggregate(options.aggregate?.from?.group ?? ''),
+          aggregateFromVersion: keys.aggregateVersion(options.aggregate?.from?.group ?? ''),
+          aggregateTo: keys.aggregate(options.aggregate?.to?.group ?? ''),
+          aggregateToVersion: keys.aggregateVersion(options.aggregate?.to?.group ?? ''),
         },
         {
           id: next.id,
@@ -177,6 +183,8 @@ export function createRedisProposalStore(redis: Redis | Cluster, opts: RedisStor
           pendingScore: pendingScore(next),
           allowedFrom: ALLOWED_FROM[next.status],
           nudgeScore: nudgeScore(next),
+          delegation: options.delegation ?? null,
+          aggregate: options.aggregate === undefined ? null : { from: options.aggregate.from?.member ?? null, to: options.aggregate.to, windowMs: options.aggregate.window_ms },
           events: events.map(seal),
         },
         options.evenWhenFull === true,

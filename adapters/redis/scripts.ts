@@ -106,6 +106,13 @@ export interface CommitProposalKeys {
   agentPending: string;
   agentRulePending: string;
   escalations: string;
+  /** The absences (keys.ts away): read when the commit is a delegate's vote. */
+  away: string;
+  /** A revision's aggregate groups (ports.ts AggregateMove): the one it leaves and the one it joins, with their versions. */
+  aggregateFrom: string;
+  aggregateFromVersion: string;
+  aggregateTo: string;
+  aggregateToVersion: string;
 }
 
 export interface CommitProposalArgs {
@@ -119,6 +126,10 @@ export interface CommitProposalArgs {
   allowedFrom: string;
   /** When its next escalation step or reminder is due, '' for none (then it leaves the set). */
   nudgeScore: string;
+  /** A delegate's vote: committed only while this absence still holds (ports.ts CommitOptions). */
+  delegation: { person: string; delegate: string; at: number } | null;
+  /** A revision's move between aggregate groups (ports.ts AggregateMove), or null. */
+  aggregate: { from: string | null; to: { member: string; score: number; version: string } | null; windowMs: number } | null;
   events: readonly SealedAuditEventInput[];
 }
 
@@ -159,8 +170,13 @@ export function redisScripts(redis: Client): CountersignScripts {
       const reply = await runWithKeys(
         redis,
         evenWhenFull ? 'countersignCommitProposalWhenFull' : 'countersignCommitProposal',
-        [k.proposal, k.pending, k.statusCounts, k.audit, k.auditHead, k.agentPending, k.agentRulePending, k.escalations],
-        [a.id, String(a.expectedVersion), a.doc, String(a.version), a.status, a.pendingScore, a.allowedFrom, a.nudgeScore, ...eventArgs(a.events)],
+        [k.proposal, k.pending, k.statusCounts, k.audit, k.auditHead, k.agentPending, k.agentRulePending, k.escalations, k.away, k.aggregateFrom, k.aggregateFromVersion, k.aggregateTo, k.aggregateToVersion],
+        [
+          a.id, String(a.expectedVersion), a.doc, String(a.version), a.status, a.pendingScore, a.allowedFrom, a.nudgeScore,
+          a.delegation?.person ?? '', a.delegation?.delegate ?? '', a.delegation === null ? '' : String(a.delegation.at),
+          a.aggregate?.from ?? '', a.aggregate?.to?.member ?? '', String(a.aggregate?.to?.score ?? 0), String(a.aggregate?.windowMs ?? 0), a.aggregate?.to?.version ?? '',
+          ...eventArgs(a.events),
+        ],
 
         evenWhenFull,
       );

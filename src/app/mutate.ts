@@ -19,7 +19,8 @@ export interface Mutation<O> {
   committed: Committed | null;
 }
 
-type Decide<O> = (current: Proposal, now: number) => Step<O>;
+/** Async only for what must be read again after a lost round (record-decision.ts: the absences behind a delegate's vote). */
+type Decide<O> = (current: Proposal, now: number) => Step<O> | Promise<Step<O>>;
 
 /**
  * A use case's change: committed, then handed to the after-commit flow (cards, execution,
@@ -40,12 +41,13 @@ export async function commitStep<O>(deps: Pick<AppDeps, 'store' | 'audit' | 'clo
   for (let round = 0; round < MAX_ROUNDS; round++) {
     const current = await deps.store.get(proposalId);
     if (current === null) throw new NotFoundError(`no proposal ${proposalId}`);
-    const step = decide(current, deps.clock.now());
+    const step = await decide(current, deps.clock.now());
     if (step.next === null) {
       if (step.events.length > 0) await deps.audit.append(step.events, write);
       return { outcome: step.outcome, proposal: current, changed: false, committed: null };
     }
-    if ((await deps.store.commit(step.next, current.version, step.events, write)) === 'ok') {
+    const options = { ...write, ...(step.delegation === undefined ? {} : { delegation: step.delegation }), ...(step.aggregate === undefined ? {} : { aggregate: step.aggregate }) };
+    if ((await deps.store.commit(step.next, current.version, step.events, options)) === 'ok') {
       return { outcome: step.outcome, proposal: step.next, changed: true, committed: { before: current, after: step.next, events: step.events } };
     }
     if (round > 2) await new Promise((r) => setTimeout(r, Math.random() * Math.min(50, round * 2)));

@@ -59,14 +59,20 @@ function revokedAgents(deps: Pick<AppDeps, 'store' | 'policy'>): Promise<Revoked
 
 export async function recordDecision(deps: AppDeps, req: DecisionRequest): Promise<DecisionResult> {
   const authority = authorityFrom(deps.policy);
-  const [revoked, away] = await Promise.all([revokedAgents(deps), deps.away.list(deps.clock.now())]);
+  const [revoked, firstAway] = await Promise.all([revokedAgents(deps), deps.away.list(deps.clock.now())]);
   const vote = { person: req.person, platform: req.platform, vote: req.vote, reason: req.reason ?? null, authenticatedAt: req.authenticatedAt ?? null };
   const { batch, onlyIf } = req;
   let declined = false;
-  const result = await mutate(deps, req.proposalId, (p, now) => {
+  let away = firstAway;
+  let delegated = false;
+  const result = await mutate(deps, req.proposalId, async (p, now) => {
+    // A delegate's vote that lost its round may have lost it to its absence ending (the commit
+    // checks it): read the absences again rather than cast it on the old ones.
+    if (delegated) away = await deps.away.list(now);
     declined = onlyIf !== undefined && !onlyIf(p);
     if (declined) return { outcome: { kind: 'refused', why: 'not_pending', message: 'this proposal changed', status: p.status } as const, next: null, events: [] };
     const step = applyVote(p, vote, authority, now, revoked, away);
+    delegated = step.delegation !== undefined;
     return batch === undefined ? step : { ...step, events: step.events.map((e) => inBatch(e, batch)) };
   });
   return { outcome: result.outcome, proposal: result.proposal, ...(declined ? { declined: true as const } : {}) };

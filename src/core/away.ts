@@ -11,6 +11,18 @@ export interface Absence {
   set_at: number;
 }
 
+/**
+ * What a delegate's vote stands on: `person`'s absence in force at `at` names `delegate`. The
+ * store commits the vote only while that still holds, read in the same step (ProposalStore
+ * commit): an absence ended or handed to someone else between the read and the commit (alice
+ * back while erin's click is on its way) makes the vote be decided again.
+ */
+export interface DelegationHeld {
+  person: string;
+  delegate: string;
+  at: number;
+}
+
 /** The absences in force now, by the absent person's id. */
 export type Absences = ReadonlyMap<string, Absence>;
 

@@ -1,6 +1,7 @@
 import { auditEvent, type AuditEventData, type AuditEventType, type KnownAuditEvent } from './audit-events.ts';
-import { awayFor, NOBODY_AWAY, type Absences } from './away.ts';
+import { awayFor, NOBODY_AWAY, type Absences, type DelegationHeld } from './away.ts';
 import { iso } from './clock.ts';
+import type { AggregateMove } from './ports.ts';
 import { approverGroups, timeoutDenyReason } from './escalation.ts';
 import type { PlatformId } from './platform.ts';
 
@@ -86,6 +87,10 @@ export interface Step<O> {
   /** The proposal to commit, or null when nothing changes. */
   next: Proposal | null;
   events: KnownAuditEvent[];
+  /** A delegate's vote: `next` is committed only while the absence it was cast under still holds. */
+  delegation?: DelegationHeld;
+  /** A revision: its place in the aggregate groups, moved in the same commit (app/edit-proposal.ts). */
+  aggregate?: AggregateMove;
 }
 
 /** An event about `p` at `now`. */
@@ -334,6 +339,7 @@ export function applyVote(p: Proposal, req: VoteRequest, authority: Authority, n
   // The seat is the approver it counts for; a delegate's vote names who cast it.
   const seat = eligible.seat ?? { person: req.person, delegate: null };
   const castBy = seat.delegate === null ? {} : { delegate: seat.delegate };
+  const held = seat.delegate === null ? {} : { delegation: { person: seat.person, delegate: seat.delegate, at: now } };
   const approvals: Approval[] = [...kept, { person: seat.person, ...castBy, platform: req.platform, vote: req.vote, reason, at: now }];
   const approvers = approvals.filter((a) => a.vote === 'approve').map((a) => a.person);
   const required = p.decision.approvals_required;
@@ -355,12 +361,14 @@ export function applyVote(p: Proposal, req: VoteRequest, authority: Authority, n
       outcome: { kind: 'counted', approvals: approvers.length, required, approvers },
       next: bump(p, { approvals }),
       events: [...voidEvents, recorded],
+      ...held,
     };
   }
   return {
     outcome: { kind: 'decided', status, approvals: approvers.length, required, approvers },
     next: bump(p, { approvals, status, resolution: { status, by: req.person, reason, at: now } }),
     events: [...voidEvents, recorded, event(p, now, 'decided', actor, { status, approvers, reason })],
+    ...held,
   };
 }
 

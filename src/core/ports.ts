@@ -1,7 +1,7 @@
 // The ports: what the use cases need from the outside world, named for the domain.
 // Adapters implement them; `src/main.ts` wires one implementation of each.
 import type { AuditEvent, AuditEventInput } from './audit.ts';
-import type { Absence } from './away.ts';
+import type { Absence, DelegationHeld } from './away.ts';
 import type { CardModel, CardRef, ThreadReply } from './card.ts';
 import type { PlatformId } from './platform.ts';
 import type { CreateLimits, LimitName } from './policy/fatigue.ts';
@@ -57,6 +57,11 @@ export interface WriteOptions {
   evenWhenFull?: boolean;
 }
 
+/** `delegation`: a delegate's vote, committed only while that absence still holds (AwayStore's, read in the same step). */
+export interface CommitOptions extends WriteOptions {
+  delegation?: DelegationHeld;
+}
+
 export interface ProposalStore {
   /**
    * Stores a new proposal (version 1) with its first audit events, atomically. When the
@@ -79,9 +84,10 @@ export interface ProposalStore {
   get(id: string): Promise<Proposal | null>;
   /**
    * Replaces the proposal with `next` (whose version is expectedVersion + 1) and appends
-   * `events`, atomically, only if the stored version is still `expectedVersion`.
+   * `events`, atomically, only if the stored version is still `expectedVersion` (and, for a
+   * delegate's vote, the absence it was cast under still names that delegate: else 'conflict').
    */
-  commit(next: Proposal, expectedVersion: number, events: AuditEventInput[], options?: WriteOptions): Promise<'ok' | 'conflict'>;
+  commit(next: Proposal, expectedVersion: number, events: AuditEventInput[], options?: CommitOptions): Promise<'ok' | 'conflict'>;
   /** Pending proposals, soonest expiry first. */
   listPending(limit: number): Promise<Proposal[]>;
   /** Ids of pending proposals whose expiry is at or before `at`. */

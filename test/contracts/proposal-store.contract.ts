@@ -1,16 +1,17 @@
 import { describe, expect, it } from 'vitest';
 import { ChainVerifier } from '../../src/core/audit.ts';
-import type { AuditLog, ProposalStore, TokenLedger } from '../../src/core/ports.ts';
+import type { AuditLog, AwayStore, ProposalStore, TokenLedger } from '../../src/core/ports.ts';
 import { bump, counts, entryCount, event, proposal, scanAll } from './fixtures.ts';
 
 // What every ProposalStore must do, run against the Redis adapter
 // (test/integration/proposal-store.contract.redis.test.ts) and the memory fake
 // (test/unit/proposal-store.memory.test.ts). `make` gives a fresh, empty store and the audit
-// log its create/commit write to, and the token ledger that pulls and lifts agents' kill
-// switches the store reads at intake. Cases about Redis itself (Lua, concurrency across
+// log its create/commit write to, the token ledger that pulls and lifts agents' kill
+// switches the store reads at intake, and the away store whose absences a delegate's vote is
+// committed against. Cases about Redis itself (Lua, concurrency across
 // connections, key names and TTLs) stay in test/integration/proposal-store.redis.test.ts.
 
-export type ProposalStoreSubject = { store: ProposalStore; audit: AuditLog; ledger: TokenLedger };
+export type ProposalStoreSubject = { store: ProposalStore; audit: AuditLog; ledger: TokenLedger; away: AwayStore };
 
 export function proposalStoreContract(name: string, make: () => Promise<ProposalStoreSubject>): void {
   describe(`ProposalStore contract: ${name}`, () => {
@@ -151,6 +152,29 @@ export function proposalStoreContract(name: string, make: () => Promise<Proposal
       const missing = proposal();
       expect(await store.commit(bump(missing, {}), 1, [])).toBe('conflict');
       expect(await store.get(missing.id)).toBeNull();
+    });
+
+    it("commits a delegate's vote only while the absence it was cast under names that delegate at its time", async () => {
+      const { store, audit, away } = await make();
+      const p = proposal();
+      await store.create(p, []);
+      const now = Date.now();
+      const absence = { delegate: 'erin', until: now + 60_000, set_at: now };
+      expect(await away.set('alice', absence, now, [])).toEqual({ kind: 'set' });
+      const vote = (from: typeof p) => bump(from, { approvals: [...from.approvals, { person: 'alice', delegate: 'erin', platform: 'slack', vote: 'approve', reason: null, at: now }] });
+      const v2 = vote(p);
+      expect(await store.commit(v2, 1, [event(p, 'approval_recorded')], { delegation: { person: 'alice', delegate: 'erin', at: now } })).toBe('ok');
+      const before = await entryCount(audit);
+      // Another delegate, the absence over at the vote's time, another absent person: nothing changes.
+      expect(await store.commit(vote(v2), 2, [event(p, 'approval_recorded')], { delegation: { person: 'alice', delegate: 'bob', at: now } })).toBe('conflict');
+      expect(await store.commit(vote(v2), 2, [event(p, 'approval_recorded')], { delegation: { person: 'alice', delegate: 'erin', at: absence.until } })).toBe('conflict');
+      expect(await store.commit(vote(v2), 2, [event(p, 'approval_recorded')], { delegation: { person: 'carol', delegate: 'erin', at: now } })).toBe('conflict');
+      // Alice back: erin's vote for her no longer commits; a vote of nobody's delegate does.
+      expect(await away.clear('alice', absence, [])).toBe(true);
+      expect(await store.commit(vote(v2), 2, [event(p, 'approval_recorded')], { delegation: { person: 'alice', delegate: 'erin', at: now } })).toBe('conflict');
+      expect(await store.get(p.id)).toEqual(v2);
+      expect(await entryCount(audit)).toBe(before);
+      expect(await store.commit(bump(v2, {}), 2, [])).toBe('ok');
     });
 
     it('lets exactly one of many concurrent commits from the same version win', async () => {

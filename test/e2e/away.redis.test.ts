@@ -5,6 +5,9 @@ import { BASE_POLICY, startTestApp, type TestApp } from '../helpers/app.ts';
 import { channelMessage, postActivity, startFakeBotConnector, TENANT, type FakeBotConnector } from '../helpers/fake-bot-connector.ts';
 import { blockActionsPayload, payloadBody, postToSlackEndpoint, slashCommandBody, startFakeSlack, waitFor, type FakeSlack, type SlackCall } from '../helpers/fake-slack.ts';
 import { testRedis } from '../helpers/redis.ts';
+import { comeBack, setAway } from '../../src/app/away.ts';
+import type { AppDeps } from '../../src/app/deps.ts';
+import { recordDecision } from '../../src/app/record-decision.ts';
 
 // Away with a delegate (issue 17), end to end on one app: Slack's signed slash command and
 // clicks, the console's /console/away page, a Teams message to the bot; real Redis, real HTTP.
@@ -134,6 +137,41 @@ describe('away in Slack', () => {
     expect(await command('U0ERIN', 'away until 2099-01-01 to @alice')).toMatch(/^Not set: until: .*90 days/);
     expect(await redis.hget(awayKey(), 'alice')).toBeNull();
     expect(await command('U0ALICE', 'away')).toBe('You are not marked away.');
+  });
+});
+
+describe('an absence that ends while a delegate\'s vote is in flight', () => {
+  /** The app's own deps, whose first read of the absences is answered as it was, after `meanwhile` ran. */
+  function readThen(meanwhile: (deps: AppDeps) => Promise<unknown>): AppDeps {
+    const deps = app.running.deps;
+    let first = true;
+    const list: AppDeps['away']['list'] = async (now) => {
+      const seen = await deps.away.list(now);
+      if (first) {
+        first = false;
+        await meanwhile(deps);
+      }
+      return seen;
+    };
+    return { ...deps, away: { ...deps.away, list } };
+  }
+
+  it("alice's back between erin's read of the absences and her vote's commit: erin's approval does not count for alice", async () => {
+    await command('U0ALICE', `away until ${inDays(2)} to @erin`);
+    const id = await propose();
+    const r = await recordDecision(readThen((deps) => comeBack(deps, 'alice')), { proposalId: id, person: 'erin', platform: 'slack', vote: 'approve' });
+    expect(r.outcome).toMatchObject({ kind: 'refused', why: 'not_an_approver' });
+    expect((await proposal(id)).approvals).toEqual([]);
+    expect((await proposal(id)).status).toBe('pending');
+  });
+
+  it('alice naming carol instead of erin meanwhile: erin\'s approval does not count for alice either', async () => {
+    await command('U0ALICE', `away until ${inDays(2)} to @erin`);
+    const id = await propose();
+    const r = await recordDecision(readThen((deps) => setAway(deps, 'alice', { delegate: 'carol', until: Date.now() + DAY })), { proposalId: id, person: 'erin', platform: 'slack', vote: 'approve' });
+    expect(r.outcome).toMatchObject({ kind: 'refused', why: 'not_an_approver' });
+    expect((await proposal(id)).approvals).toEqual([]);
+    await command('U0ALICE', 'back');
   });
 });
 

@@ -6,6 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createRedisAuditIndex } from '../../adapters/redis/audit-index-store.ts';
 import { createRedisAuditLog } from '../../adapters/redis/audit-log.ts';
 import { createRedisAuditSeals } from '../../adapters/redis/audit-seals.ts';
+import { createRedisAwayStore } from '../../adapters/redis/away-store.ts';
 import { createRedisCardRefStore } from '../../adapters/redis/card-ref-store.ts';
 import { MAX_TOKENS_PER_EVENT } from '../../adapters/redis/audit-index.ts';
 import { createRedisConnection } from '../../adapters/redis/connection.ts';
@@ -125,6 +126,21 @@ describe('every key a script touches is one of its KEYS', () => {
     });
     expect(runs).toHaveLength(5);
     expect(runs.flatMap((r) => r.commands).filter((c) => c.name === 'zadd' || c.name === 'zrem').map((c) => c.key)).toContain('{lua-keys}:escalations');
+    expect(undeclared(runs)).toEqual([]);
+  });
+
+  it("a delegate's vote, its commit reading the absence it was cast under, and the absence set and cleared", async () => {
+    const p = proposal();
+    const absence = { delegate: 'erin', until: Date.now() + 60_000, set_at: Date.now() };
+    const away = createRedisAwayStore(redis, { prefix });
+    const runs = await scriptsRunBy(async () => {
+      await store().create(p, []);
+      await away.set('alice', absence, Date.now(), []);
+      await store().commit(bump(p, {}), 1, [event(p, 'approval_recorded')], { delegation: { person: 'alice', delegate: 'erin', at: Date.now() } });
+      await away.clear('alice', absence, []);
+    });
+    expect(runs).toHaveLength(4);
+    expect(runs[2]!.commands.filter((c) => c.name === 'hget').map((c) => c.key)).toContain('{lua-keys}:away');
     expect(undeclared(runs)).toEqual([]);
   });
 

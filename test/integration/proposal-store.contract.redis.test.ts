@@ -1,4 +1,5 @@
 import { createRedisAuditLog } from '../../adapters/redis/audit-log.ts';
+import { createRedisAwayStore } from '../../adapters/redis/away-store.ts';
 import { createRedisProposalStore } from '../../adapters/redis/proposal-store.ts';
 import { createRedisTokenLedger } from '../../adapters/redis/token-ledger.ts';
 import { proposalStoreContract } from '../contracts/proposal-store.contract.ts';
@@ -10,7 +11,7 @@ const { redis, newPrefix } = testRedis();
 
 proposalStoreContract('redis', async () => {
   const prefix = newPrefix();
-  return { store: createRedisProposalStore(redis, { prefix }), audit: createRedisAuditLog(redis, { prefix }), ledger: createRedisTokenLedger(redis, { prefix }) };
+  return { store: createRedisProposalStore(redis, { prefix }), audit: createRedisAuditLog(redis, { prefix }), ledger: createRedisTokenLedger(redis, { prefix }), away: createRedisAwayStore(redis, { prefix }) };
 });
 
 proposalStoreFatigueContract('redis', async () => ({ store: createRedisProposalStore(redis, { prefix: newPrefix() }) }));

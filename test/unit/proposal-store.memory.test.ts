@@ -3,6 +3,7 @@ import { proposalStoreContract } from '../contracts/proposal-store.contract.ts';
 import { proposalStoreFatigueContract } from '../contracts/proposal-store-fatigue.contract.ts';
 import { counts, event, proposal } from '../contracts/fixtures.ts';
 import { createMemoryAuditLog } from '../helpers/memory/audit-log.ts';
+import { createMemoryAwayStore } from '../helpers/memory/away-store.ts';
 import { createManualClock } from '../helpers/memory/clock.ts';
 import { IDEMPOTENCY_TTL_SECONDS, createMemoryProposalStore } from '../helpers/memory/proposal-store.ts';
 import { createMemoryTokenLedger } from '../helpers/memory/token-ledger.ts';
@@ -11,7 +12,8 @@ function memory() {
   const clock = createManualClock();
   const audit = createMemoryAuditLog({ clock });
   const ledger = createMemoryTokenLedger({ clock });
-  return { clock, audit, ledger, store: createMemoryProposalStore({ audit, clock, revocations: ledger }) };
+  const away = createMemoryAwayStore({ audit });
+  return { clock, audit, ledger, away, store: createMemoryProposalStore({ audit, clock, revocations: ledger, absences: (person) => away.stored(person) }) };
 }
 
 proposalStoreContract('memory', async () => memory());

@@ -204,7 +204,9 @@ export async function createMemoryApp(options: MemoryAppOptions = {}) {
   const ledger: MemoryTokenLedger = createMemoryTokenLedger({ clock });
   // As in Redis, where both read the same keys: the kill switch the ledger keeps is what the store refuses by.
   const outbox: MemoryCardOutbox = createMemoryCardOutbox(() => clock.now());
-  const store: MemoryProposalStore = createMemoryProposalStore({ audit, clock, revocations: { revocation: (agent) => ledger.revocation(agent) }, outbox });
+  // As in Redis, where a delegate's vote is committed against the absences' own hash.
+  const away = createMemoryAwayStore({ audit });
+  const store: MemoryProposalStore = createMemoryProposalStore({ audit, clock, revocations: { revocation: (agent) => ledger.revocation(agent) }, outbox, absences: (person) => away.stored(person) });
   const jobs: MemoryJobScheduler = createMemoryJobScheduler();
   const changes: MemoryChangeFeed = createMemoryChangeFeed();
   const logger: MemoryLogger = createMemoryLogger();
@@ -228,7 +230,7 @@ export async function createMemoryApp(options: MemoryAppOptions = {}) {
     proposalUrl: (id) => `${PUBLIC_URL}/console/proposals/${id}`,
     commits,
     refusalLimiter: createMemoryFailureLimiter(clock),
-    away: createMemoryAwayStore({ audit }),
+    away,
   };
   sharedSigner ??= generateSigningKey().then((key) => createJwtSigner(key, () => PUBLIC_URL));
   const signer = await sharedSigner;

@@ -5,10 +5,16 @@ import type { MemoryAuditLog } from './audit-log.ts';
 // AwayStore in memory (test/contracts/away-store.contract.ts states what it shares with the
 // Redis store): each change and its events in one step, the events appended to the audit fake.
 
-export function createMemoryAwayStore(opts: { audit: MemoryAuditLog }): AwayStore {
+export interface MemoryAwayStore extends AwayStore {
+  /** The absence stored for `person`, in force or not (what the proposal store's commit reads, at once). */
+  stored(person: string): Absence | undefined;
+}
+
+export function createMemoryAwayStore(opts: { audit: MemoryAuditLog }): MemoryAwayStore {
   const absences = new Map<string, Absence>();
   const same = (a: Absence, b: Absence) => a.delegate === b.delegate && a.until === b.until && a.set_at === b.set_at;
   return {
+    stored: (person) => absences.get(person),
     async set(person, absence, now, events) {
       const theirs = absences.get(absence.delegate);
       if (theirs !== undefined && inForce(theirs, now)) return { kind: 'delegate_away', until: theirs.until };

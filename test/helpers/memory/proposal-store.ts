@@ -2,7 +2,8 @@ import type { AuditEventInput } from '../../../src/core/audit.ts';
 import { canTransition } from '../../../src/core/lifecycle.ts';
 import { nextNudgeAt } from '../../../src/core/escalation.ts';
 
-import type { AggregateRead, Clock, CreateOptions, CreateResult, ImplicitKey, ProposalStore } from '../../../src/core/ports.ts';
+import type { Absence } from '../../../src/core/away.ts';
+import type { AggregateRead, Clock, CommitOptions, CreateOptions, CreateResult, ImplicitKey, ProposalStore } from '../../../src/core/ports.ts';
 import type { LimitName } from '../../../src/core/policy/fatigue.ts';
 import { STATUSES } from '../../../src/core/proposal.ts';
 import type { Proposal, Status } from '../../../src/core/proposal.ts';
@@ -19,7 +20,9 @@ import type { MemoryRevocations } from './token-ledger.ts';
 // check runs before the first write, and nothing awaits in between, so each call is atomic
 // as a Lua script is. Proposals are stored as JSON, as in Redis: what a caller holds is a copy.
 // A revoked agent is refused at create when the store is given the ledger's `revocations` (in
-// Redis both read the same keys); without them no agent is ever revoked here.
+// Redis both read the same keys); without them no agent is ever revoked here. A delegate's vote
+// is checked against `absences` (the away store's, as commit-proposal.lua reads its hash);
+// without them every delegate's vote is refused as a conflict.
 
 /** How long an agent's own idempotency key is kept (adapters/redis/keys.ts). */
 export const IDEMPOTENCY_TTL_SECONDS = 30 * 24 * 60 * 60;
@@ -38,7 +41,7 @@ function statusFrom(to: Status): Set<Status> {
 /** The statuses each status may follow: the rule the commit script enforces. */
 const ALLOWED_FROM = Object.fromEntries(STATUSES.map((to) => [to, statusFrom(to)])) as Record<Status, Set<Status>>;
 
-export function createMemoryProposalStore(opts: { audit: MemoryAuditLog; clock: Clock; revocations?: MemoryRevocations; outbox?: MemoryCardOutbox }): MemoryProposalStore {
+export function createMemoryProposalStore(opts: { audit: MemoryAuditLog; clock: Clock; revocations?: MemoryRevocations; outbox?: MemoryCardOutbox; absences?: (person: string) => Absence | undefined }): MemoryProposalStore {
   const { audit, clock } = opts;
   /** As create-proposal.lua: revoked and not restored, or restored but made at or before the revocation. */
   const refusedSince = (agent: string, createdAt: number): number | null => {
@@ -172,13 +175,18 @@ export function createMemoryProposalStore(opts: { audit: MemoryAuditLog; clock: 
       return { version: String(g.version), entries };
     },
 
-    async commit(next: Proposal, expectedVersion: number, events: AuditEventInput[]): Promise<'ok' | 'conflict'> {
+    async commit(next: Proposal, expectedVersion: number, events: AuditEventInput[], options: CommitOptions = {}): Promise<'ok' | 'conflict'> {
       takeFailure();
       if (next.version !== expectedVersion + 1) {
         throw new Error(`commit of version ${next.version} against expected version ${expectedVersion}`);
       }
       const current = parse(docs.get(next.id));
       if (current === null || current.version !== expectedVersion) return 'conflict';
+      const held = options.delegation;
+      if (held !== undefined) {
+        const a = opts.absences?.(held.person);
+        if (a === undefined || a.delegate !== held.delegate || !(held.at < a.until)) return 'conflict';
+      }
       if (!ALLOWED_FROM[next.status].has(current.status)) {
         throw new Error(`ERR countersign: proposal ${next.id} may not go from ${current.status} to ${next.status}`);
       }
