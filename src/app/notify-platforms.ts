@@ -1,4 +1,5 @@
 import type { AuditEventInput } from '../core/audit.ts';
+import { NOBODY_AWAY, type Absences } from '../core/away.ts';
 import { threadReply } from '../core/event-text.ts';
 import type { NotifyJob } from '../core/ports.ts';
 import type { PlatformId } from '../core/platform.ts';
@@ -25,26 +26,32 @@ export function cardsFor(deps: Pick<AppDeps, 'policy'>, p: Proposal): { platform
   return routesReached(p).flatMap((route, step) => deps.policy.platformsOf(route).map((platform) => ({ platform, step })));
 }
 
-function replyJobs(deps: Pick<AppDeps, 'policy'>, p: Proposal, events: readonly AuditEventInput[], key: string): NotifyJob[] {
+function replyJobs(deps: Pick<AppDeps, 'policy'>, p: Proposal, events: readonly AuditEventInput[], key: string, away: Absences = NOBODY_AWAY): NotifyJob[] {
   const jobs: NotifyJob[] = [];
   for (const platform of platformsFor(deps, p)) {
     events.forEach((e, i) => {
       const reply = threadReply(p, e);
       if (reply === null) return;
       // A reminder calls on the people who may still decide, where the platform can say so.
-      const mentions = e.type === 'reminded' ? mentionable(deps, p, platform) : [];
+      const mentions = e.type === 'reminded' ? mentionable(deps, p, platform, away) : [];
       jobs.push({ kind: 'reply', proposal_id: p.id, platform, reply: mentions.length === 0 ? reply : { ...reply, mentions }, key: `${key}-${i}` });
     });
   }
   return jobs;
 }
 
-/** The platform user ids of everyone who may still decide on `p` and has not: for a reminder's mentions. */
-function mentionable(deps: Pick<AppDeps, 'policy'>, p: Proposal, platform: PlatformId): string[] {
+/**
+ * The platform user ids of everyone who may still decide on `p` and has not: for a reminder's
+ * mentions. An approver away (`away`, in force now) is stood in for by their delegate, who is
+ * the one to call on; a human already counted (as themselves or as someone's delegate) is not.
+ */
+function mentionable(deps: Pick<AppDeps, 'policy'>, p: Proposal, platform: PlatformId, away: Absences): string[] {
   const { policy } = deps;
-  const voted = new Set(p.approvals.map((a) => a.person));
+  const voted = new Set(p.approvals.flatMap((a) => (a.delegate === undefined ? [a.person] : [a.person, a.delegate])));
   const sponsors = new Set(policy.agentById(p.agent)?.sponsors ?? []);
-  const people = new Set(approverGroups(p).flatMap((g) => policy.groups.get(g) ?? []));
+  const approvers = new Set(approverGroups(p).flatMap((g) => policy.groups.get(g) ?? []));
+  const seats = [...approvers].filter((id) => !voted.has(id) && !sponsors.has(id));
+  const people = new Set(seats.map((id) => away.get(id)?.delegate ?? id));
   return [...people].filter((id) => !voted.has(id) && !sponsors.has(id)).flatMap((id) => {
     const user = policy.people.get(id)?.accounts.get(platform)?.userId;
     return typeof user === 'string' && user !== '' ? [user] : [];
@@ -61,7 +68,12 @@ function escalatedCardJobs(deps: Pick<AppDeps, 'policy'>, p: Proposal, events: r
   });
 }
 
-export function notifyPlatforms(deps: Pick<AppDeps, 'policy' | 'jobs'>): CommitSubscriber {
+/** Who is away now, read only for a reminder (whose mentions call on delegates). */
+async function absencesFor(deps: Pick<AppDeps, 'away' | 'clock'>, events: readonly AuditEventInput[]): Promise<Absences> {
+  return events.some((e) => e.type === 'reminded') ? deps.away.list(deps.clock.now()) : NOBODY_AWAY;
+}
+
+export function notifyPlatforms(deps: Pick<AppDeps, 'policy' | 'jobs' | 'away' | 'clock'>): CommitSubscriber {
   return {
     name: 'notify-platforms',
     async onCommitted({ before, after, events }) {
@@ -73,7 +85,7 @@ export function notifyPlatforms(deps: Pick<AppDeps, 'policy' | 'jobs'>): CommitS
         ...escalatedCardJobs(deps, after, events),
         ...(onlyReminded ? [] : platformsFor(deps, after).map((platform): NotifyJob => ({ kind: 'update', proposal_id: after.id, platform, version: after.version }))),
 
-        ...replyJobs(deps, after, events, String(after.version)),
+        ...replyJobs(deps, after, events, String(after.version), await absencesFor(deps, events)),
       ];
       if (jobs.length > 0) await deps.jobs.notify(jobs);
     },

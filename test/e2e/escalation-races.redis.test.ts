@@ -49,6 +49,13 @@ rules:
     remind: 1s
     escalate:
       - { after: 2s, route: oncall, approvers: oncall }
+  - name: calling
+    when: action.operation == "call"
+    effect: approve
+    route: finance
+    approvers: finance
+    ttl: 20s
+    remind: 1s
   - name: failing
     when: action.operation == "fail"
     effect: approve
@@ -140,6 +147,20 @@ describe('escalation races', () => {
     expect(await events('escalated', id)).toEqual([]);
     expect(await events('reminded', id)).toEqual([]);
     expect(cardsOf(id, 'C0ONCALL')).toEqual([]);
+  });
+
+  it.concurrent('a reminder calls on the delegate of an approver who is away, not on the absent approver', async () => {
+    // bob (finance) is away and named carol (not in finance): carol decides in his place.
+    await app.running.redis.hset(`{${app.prefix}}:away`, 'bob', JSON.stringify({ delegate: 'carol', until: Date.now() + 3_600_000, set_at: Date.now() }));
+    const id = await propose(app.billing, 'call');
+    const card = await cardIn(id, 'C0FINANCE');
+    const reminder = await waitFor(() => repliesTo(card).find(isReminder), { what: 'reminder' });
+    const mentioned = String(reminder.args['text']);
+    expect(mentioned).toContain('<@U0CAROL>');
+    expect(mentioned).toContain('<@U0ALICE>');
+    expect(mentioned).not.toContain('<@U0BOB>');
+    // The agent's sponsor (dana, finance) is never called on.
+    expect(mentioned).not.toContain('<@U0DANA>');
   });
 
   it.concurrent("a step's card that cannot be posted is audited as that step's (card_failed names the step and its route), the proposal stays pending", async () => {
