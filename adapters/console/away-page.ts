@@ -18,7 +18,8 @@ export function awayHeader(a: Absence | undefined | null): string | null {
   return a ? `You are away until ${untilText(a.until)} (${a.delegate} decides for you).` : null;
 }
 
-const DONE: Record<string, string> = { set: 'Your absence is set.', back: 'Welcome back: you decide for yourself again.', 'not-away': 'You were not marked away.' };
+// A Map, not an object: `?done=constructor` must not find Object's own properties.
+const DONE: ReadonlyMap<string, string> = new Map([['set', 'Your absence is set.'], ['back', 'Welcome back: you decide for yourself again.'], ['not-away', 'You were not marked away.']]);
 
 function awayPage(deps: AppDeps, session: Session, status: Awaited<ReturnType<typeof awayStatus>>, message: { kind: 'flash' | 'error'; text: string } | null, form: { until: string; delegate: string }): Html {
   const others = [...deps.policy.people.keys()].filter((id) => id !== session.person).sort();
@@ -52,7 +53,7 @@ export async function awayRoute(deps: AppDeps, s: Signed, checkCsrf: (form: URLS
     sendHtml(s.res, status, page({ title: 'Away', person, csrf: s.session.csrf, nav: 'away', away: awayHeader(now.own) }, awayPage(deps, s.session, now, message, form)));
   };
   if (s.req.method === 'GET') {
-    const done = DONE[s.url.searchParams.get('done') ?? ''];
+    const done = DONE.get(s.url.searchParams.get('done') ?? '');
     return send(200, done === undefined ? null : { kind: 'flash', text: done });
   }
   if (s.req.method !== 'POST') return send(405, { kind: 'error', text: 'Use the forms on this page.' });

@@ -240,6 +240,18 @@ describe('away in the console and in Teams', () => {
     await command('U0ALICE', 'back');
   });
 
+  it("the page's ?done= names only its own three notes: an inherited name (__proto__, constructor) shows none", async () => {
+    const s = await signIn();
+    for (const done of ['__proto__', 'constructor', 'toString', 'hasOwnProperty']) {
+      const res = await fetch(`${app.url}/console/away?done=${done}`, { headers: { cookie: s.cookie } });
+      expect(res.status).toBe(200);
+      const text = await res.text();
+      expect(text).not.toContain('id="away-message"');
+      expect(text).not.toMatch(/native code|\[object Object\]/);
+    }
+    expect(await (await fetch(`${app.url}/console/away?done=set`, { headers: { cookie: s.cookie } })).text()).toContain('<p class="flash" role="status" id="away-message">Your absence is set.</p>');
+  });
+
   it('a Teams message `away until … to <at>Bob</at>` sets it, the mention resolved to bob by its Entra id', async () => {
     const activity = channelMessage(connector.serviceUrl, SECOPS, { aad: AAD.alice }, `away until ${inDays(4)} to <at>Bob</at>`);
     (activity['entities'] as unknown[]).push({ type: 'mention', text: '<at>Bob</at>', mentioned: { id: `29:${AAD.bob}`, name: 'Bob', aadObjectId: AAD.bob } });
