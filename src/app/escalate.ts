@@ -1,6 +1,6 @@
 import { NotFoundError, StoreFullError, UnavailableError } from '../core/errors.ts';
 import { nextNudgeAt } from '../core/escalation.ts';
-import { nudge, undecidable } from '../core/nudge.ts';
+import { nudge, undecidable, type NudgeWorld } from '../core/nudge.ts';
 import type { Proposal } from '../core/proposal.ts';
 import type { AppDeps } from './deps.ts';
 import { mutate } from './mutate.ts';
@@ -21,13 +21,19 @@ export async function nudgeDue(deps: AppDeps, limit = 500): Promise<number> {
   const ids = await deps.store.nudgesDueBy(deps.clock.now(), limit);
   if (ids.length === 0) return 0;
   // The kill switch as it is now (an agent the policy no longer names is undecidable anyway).
-  const revoked = await deps.store.revokedAgents([...deps.policy.agents.keys()]);
-  const stuck = (p: Proposal) => undecidable(p, revoked, deps.policy.agentById(p.agent) !== undefined);
+  const { policy } = deps;
+  const world: NudgeWorld = {
+    revoked: await deps.store.revokedAgents([...policy.agents.keys()]),
+    agentExists: (agent) => policy.agentById(agent) !== undefined,
+    routePosts: (route) => policy.platformsOf(route).length > 0,
+    groupExists: (group) => policy.groups.has(group),
+  };
+  const stuck = (p: Proposal) => undecidable(p, world.revoked, world.agentExists(p.agent));
   let count = 0;
   let next = 0;
   const one = async (id: string) => {
     for (let round = 0; round < MAX_ROUNDS; round++) {
-      const m = await mutate(deps, id, (p, now) => nudge(p, now, revoked, deps.policy.agentById(p.agent) !== undefined));
+      const m = await mutate(deps, id, (p, now) => nudge(p, now, world));
       if (m.outcome.kind === 'none') {
         // Nothing due after all (another sweep took it, or the proposal is past its deadline and
         // the expiry's): put it where it belongs, unless it moved on since it was read. One
@@ -36,6 +42,8 @@ export async function nudgeDue(deps: AppDeps, limit = 500): Promise<number> {
         return;
       }
       count++;
+      const gone = m.committed?.events.find((e) => e.type === 'escalated')?.data['not_in_policy'];
+      if (gone !== undefined) deps.logger.warn({ proposal_id: id, not_in_policy: gone }, 'escalation step taken, but its route or group is no longer in the policy: nobody was paged for it');
       const at = nextNudgeAt(m.proposal);
       if (at === null || at > deps.clock.now()) return;
     }

@@ -41,8 +41,11 @@ export type AuditEventData = {
   /** An earlier approval the policy in force no longer lets count (`approvals`: how many still do). */
   approval_void: { person: string; platform: PlatformId; why: Unqualified; approvals: number; required: number; delegate?: string };
   expired: { approvals: number; required: number };
-  /** Escalation step `step` (from 1) taken: cards to `route`, members of `approvers` may decide too; `waited_on`: the groups nobody of decided. */
-  escalated: { step: number; route: string; approvers: string; after_ms: number; from_route: string | null; waited_on: string[] };
+  /**
+   * Escalation step `step` (from 1) taken: cards to `route`, members of `approvers` may decide too; `waited_on`: the groups nobody of decided.
+   * `not_in_policy`: what the step names that the policy in force no longer has (changed since the proposal was made): no card, or nobody more who may decide.
+   */
+  escalated: { step: number; route: string; approvers: string; after_ms: number; from_route: string | null; waited_on: string[]; not_in_policy?: ('route' | 'approvers')[] };
   /** A reminder under every card: `count` reminders so far; `waiting_on` the groups who may decide. */
   reminded: { count: number; approvals: number; required: number; expires_at: string | null; waiting_on: string[] };
   cancelled: { reason: string | null };

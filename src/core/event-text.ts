@@ -107,7 +107,11 @@ function escalatedText(e: AuditEventOf<'escalated'>): string {
   const d = e.data;
   const waited = Array.isArray(d.waited_on) ? groupsText(d.waited_on.map(str)) : '?';
   const after = typeof d.after_ms === 'number' ? formatDuration(d.after_ms) : '?';
-  return `Escalated${d.from_route ? ` from ${d.from_route}` : ''} to ${d.route} after ${after}: nobody in ${waited} decided within ${after}; members of ${d.approvers} may decide now too`;
+  const gone = Array.isArray(d.not_in_policy) ? d.not_in_policy : [];
+  const said = `Escalated${d.from_route ? ` from ${d.from_route}` : ''} to ${d.route} after ${after}: nobody in ${waited} decided within ${after}`;
+  if (gone.length === 0) return `${said}; members of ${d.approvers} may decide now too`;
+  const what = gone.map((k) => (k === 'route' ? `route ${d.route}` : `group ${d.approvers}`)).join(' and ');
+  return `${said}; but ${what} ${gone.length === 1 ? 'is' : 'are'} no longer in the policy: nobody new was called on`;
 }
 
 /** "Still waiting: 0 of 1 approvals, expires in 40 min". */

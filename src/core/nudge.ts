@@ -20,11 +20,22 @@ export function undecidable(p: Pick<Proposal, 'agent' | 'created_at'>, revoked: 
   return !agentExists || (revokedAt !== undefined && p.created_at <= revokedAt);
 }
 
-/** `revoked` and `agentExists`: as the store and the policy say now (see undecidable). */
-export function nudge(p: Proposal, now: number, revoked: RevokedAgents = new Map(), agentExists = true): Step<NudgeOutcome> {
+/** What the sweep knows now, from the store (the kill switch) and the policy in force. */
+export interface NudgeWorld {
+  revoked: RevokedAgents;
+  agentExists(agent: string): boolean;
+  /** Whether a route still posts somewhere, and a group is still in the policy: a step copied before a policy change may name one that is gone. */
+  routePosts(route: string): boolean;
+  groupExists(group: string): boolean;
+}
+
+/** The world as the decision copied it: everything there, nobody revoked. */
+export const UNCHANGED_WORLD: NudgeWorld = { revoked: new Map(), agentExists: () => true, routePosts: () => true, groupExists: () => true };
+
+export function nudge(p: Proposal, now: number, world: NudgeWorld = UNCHANGED_WORLD): Step<NudgeOutcome> {
   const none: Step<NudgeOutcome> = { outcome: { kind: 'none' }, next: null, events: [] };
   // A proposal past its deadline is the expiry's (or on_timeout's), not a step's.
-  if (p.status !== 'pending' || isOverdue(p, now) || undecidable(p, revoked, agentExists)) return none;
+  if (p.status !== 'pending' || isOverdue(p, now) || undecidable(p, world.revoked, world.agentExists(p.agent))) return none;
   const stepAt = nextStepAt(p);
   if (stepAt !== null && stepAt <= now) {
     const step = stepsReached(p) + 1;
@@ -32,6 +43,8 @@ export function nudge(p: Proposal, now: number, revoked: RevokedAgents = new Map
     if (s === undefined) return none;
     const next: Proposal = { ...p, escalation: { step, at: now }, version: p.version + 1 };
     const from = step === 1 ? p.decision.route : (p.decision.escalate?.[step - 2]?.route ?? null);
+    // Still taken (whoever is left may decide, the cards say it), but nobody is told in silence that nobody was paged.
+    const gone = [...(world.routePosts(s.route) ? [] : ['route' as const]), ...(world.groupExists(s.approvers) ? [] : ['approvers' as const])];
     return {
       outcome: { kind: 'escalated', step },
       next,
@@ -43,6 +56,7 @@ export function nudge(p: Proposal, now: number, revoked: RevokedAgents = new Map
           after_ms: s.after_ms,
           from_route: from,
           waited_on: approverGroups(p),
+          ...(gone.length === 0 ? {} : { not_in_policy: gone }),
         }),
       ],
     };

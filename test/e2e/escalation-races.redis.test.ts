@@ -4,7 +4,7 @@ import { QUEUE_NAMES } from '../../adapters/bullmq/queues.ts';
 import { redisKeys } from '../../adapters/redis/keys.ts';
 import type { NotifyJob } from '../../src/core/ports.ts';
 import { proposalBody, type TestAgent } from '../helpers/agent.ts';
-import { startTestApp, type TestApp } from '../helpers/app.ts';
+import { restartTestApp, startTestApp, type TestApp } from '../helpers/app.ts';
 import { blockActionsPayload, payloadBody, postToSlackEndpoint, startFakeSlack, waitFor, type FakeSlack, type SlackCall } from '../helpers/fake-slack.ts';
 
 // Escalation and reminders under races and half-finished work (issue 17): a reminder whose reply
@@ -56,6 +56,14 @@ rules:
     approvers: finance
     ttl: 20s
     remind: 1s
+  - name: leaving
+    when: action.operation == "leave"
+    effect: approve
+    route: finance
+    approvers: finance
+    ttl: 6s
+    escalate:
+      - { after: 3s, route: oncall, approvers: oncall }
   - name: failing
     when: action.operation == "fail"
     effect: approve
@@ -67,6 +75,12 @@ rules:
 default: { effect: deny }
 `;
 
+// The policy after a change: the oncall channel and group are gone (and the steps naming them).
+const WITHOUT_ONCALL = POLICY.replace('  oncall: [carol]\n', '')
+  .replace('  oncall: { slack: C0ONCALL }\n', '')
+  .replace(/    escalate:\n      - \{ after: \d+s, route: oncall, approvers: oncall \}\n/g, '');
+const slackEnv = () => ({ SLACK_BOT_TOKEN: 'xoxb-test-token', SLACK_SIGNING_SECRET: SECRET, SLACK_API_URL: fake.apiUrl });
+
 let fake: FakeSlack;
 let app: TestApp;
 let notifyQueue: Queue<NotifyJob>;
@@ -75,7 +89,7 @@ beforeAll(async () => {
   fake = await startFakeSlack();
   app = await startTestApp({
     policy: POLICY,
-    env: { SLACK_BOT_TOKEN: 'xoxb-test-token', SLACK_SIGNING_SECRET: SECRET, SLACK_API_URL: fake.apiUrl },
+    env: slackEnv(),
     start: { tuning: { notifyBackoffMs: 50 } },
   });
   notifyQueue = new Queue<NotifyJob>(QUEUE_NAMES.notify, { connection: app.running.redis as never, prefix: redisKeys(app.prefix).bull });
@@ -161,6 +175,20 @@ describe('escalation races', () => {
     expect(mentioned).not.toContain('<@U0BOB>');
     // The agent's sponsor (dana, finance) is never called on.
     expect(mentioned).not.toContain('<@U0DANA>');
+  });
+
+  it.concurrent('a step whose route and group the policy in force no longer has is taken and says so: in its audit entry and under the cards (nobody was paged)', async () => {
+    expect(WITHOUT_ONCALL).not.toContain('oncall');
+    const first = await startTestApp({ policy: POLICY, env: slackEnv() });
+    const id = await propose(first.billing, 'leave');
+    // Restarted with the changed policy before the step (3 s) is due.
+    const again = await restartTestApp(first, { policy: WITHOUT_ONCALL, env: slackEnv() });
+    const card = await cardIn(id, 'C0FINANCE');
+    const escalated = await waitFor(async () => (await again.admin(`/v1/audit?q=escalated+${id}`)).body.events.find((e: any) => e.type === 'escalated' && e.proposal_id === id), { what: 'escalated' });
+    expect(escalated.data).toMatchObject({ step: 1, route: 'oncall', approvers: 'oncall', not_in_policy: ['route', 'approvers'] });
+    const reply = await waitFor(() => repliesTo(card).find((r) => String(r.args['text']).includes('Escalated')), { what: 'escalation reply' });
+    expect(String(reply.args['text'])).toContain('no longer in the policy');
+    expect(cardsOf(id, 'C0ONCALL')).toEqual([]);
   });
 
   it.concurrent("a step's card that cannot be posted is audited as that step's (card_failed names the step and its route), the proposal stays pending", async () => {

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { auditEvent } from '../../src/core/audit-events.ts';
 import { PolicyError } from '../../src/core/errors.ts';
 import { timelineEntry } from '../../src/core/event-text.ts';
-import { nudge } from '../../src/core/nudge.ts';
+import { nudge, UNCHANGED_WORLD } from '../../src/core/nudge.ts';
 import { loadPolicy } from '../../src/core/policy/load.ts';
 import type { Decision, Proposal } from '../../src/core/proposal.ts';
 import { POLICY_EXTENSIONS } from '../../src/wiring/platforms.ts';
@@ -84,10 +84,11 @@ const p: Proposal = {
 describe('nudge of a proposal nobody may decide on', () => {
   it('takes no step and sends no reminder when the agent was revoked after the proposal was made, or is no longer in the policy', () => {
     expect(nudge(p, 16 * 60_000).outcome.kind).toBe('escalated');
-    expect(nudge(p, 16 * 60_000, new Map([['agent-a', 1]])).next).toBeNull();
-    expect(nudge(p, 16 * 60_000, new Map(), false).next).toBeNull();
+    const revoked = { ...UNCHANGED_WORLD, revoked: new Map([['agent-a', 1]]) };
+    expect(nudge(p, 16 * 60_000, revoked).next).toBeNull();
+    expect(nudge(p, 16 * 60_000, { ...UNCHANGED_WORLD, agentExists: () => false }).next).toBeNull();
     // Revoked before it was made (then restored): not this proposal's revocation.
-    expect(nudge({ ...p, created_at: 5 }, 16 * 60_000, new Map([['agent-a', 1]])).outcome.kind).toBe('escalated');
+    expect(nudge({ ...p, created_at: 5 }, 16 * 60_000, revoked).outcome.kind).toBe('escalated');
   });
 });
 
