@@ -23,7 +23,8 @@ import { checkEvictionPolicy } from '../adapters/redis/eviction-policy.ts';
 import { createRedisFailureLimiter } from '../adapters/redis/auth-failure-limiter.ts';
 import { failFast } from '../adapters/redis/connection.ts';
 import { createRedisLiveUpdates } from '../adapters/redis/live-updates.ts';
-import { createRedisLimitAlerts } from '../adapters/redis/limit-alerts.ts';
+import { createRedisLimitNoticeStore } from '../adapters/redis/limit-notices.ts';
+import { createLimitAlerts } from './app/limit-notices.ts';
 import { createRedisSessionStore } from '../adapters/redis/sessions.ts';
 import { readWithExecutionToken, returnExecutionToken } from './app/agent-execution.ts';
 import { returnCredential } from './app/task-credentials.ts';
@@ -90,6 +91,8 @@ export interface StartOptions {
   audit?: AuditTuning;
   /** How often a Redis outage that lasts is reported (default a minute), shortened by tests. */
   outageReportEveryMs?: number;
+  /** The shortest time between two updates of one over-the-limit notice (default 5 s), shortened by tests. */
+  limitNotices?: { updateEveryMs?: number };
 }
 
 // Of SHUTDOWN_TIMEOUT, what is kept for closing the queues, the sealer and the connections
@@ -153,7 +156,14 @@ export async function start(env: Readonly<Record<string, string | undefined>>, o
   });
   const channels = new Map<PlatformId, ChatChannel>([...platforms].map(([id, p]) => [id, p.channel]));
   for (const [id, channel] of Object.entries(options.chatChannels ?? {})) channels.set(id, channel);
-  deps.limitAlerts = createRedisLimitAlerts(redis, { prefix: config.prefix, policy: () => deps.policy, channels: () => channels, logger });
+  deps.limitAlerts = createLimitAlerts({
+    store: createRedisLimitNoticeStore(redis, config.prefix),
+    policy: () => deps.policy,
+    channels: () => channels,
+    clock,
+    logger,
+    ...(options.limitNotices?.updateEveryMs === undefined ? {} : { updateEveryMs: options.limitNotices.updateEveryMs }),
+  });
   const mounts: Record<string, RawHandler> = Object.assign({}, ...[...platforms.values()].map((p) => p.mounts));
 
   const notify = { ...deps, cards: app.cards, channels };

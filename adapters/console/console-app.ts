@@ -18,6 +18,7 @@ import { batchForm, decideSelected } from './batch-page.ts';
 import { batchableRule } from '../../src/app/batch-decisions.ts';
 import { createConsoleChannel } from './console-channel.ts';
 import { editRoute } from './edit-form.ts';
+import { consoleNotices, noticesBanner } from './notices-banner.ts';
 import { html, page } from './html.ts';
 import {
   allowedOrigins,
@@ -179,7 +180,8 @@ export function createConsole(options: ConsoleOptions) {
     const away = await deps.away.list(now);
     const cards = await Promise.all(list.map((p) => renderCard(p, s.session, revoked, away)));
     const revokedList = [...revoked].map(([agent, at]) => ({ agent, at: new Date(at).toISOString() }));
-    sendHtml(s.res, 200, page({ title: 'Pending', person: s.session.person, csrf: s.session.csrf, live: 'pending', nav: 'pending', away: awayHeader(away.get(s.session.person)) }, pendingPage(cards, list.length, revokedList, batchForm(s.session.csrf))));
+    const banner = noticesBanner(await consoleNotices(deps), now);
+    sendHtml(s.res, 200, page({ title: 'Pending', person: s.session.person, csrf: s.session.csrf, live: 'pending', nav: 'pending', away: awayHeader(away.get(s.session.person)) }, html`${banner}${pendingPage(cards, list.length, revokedList, batchForm(s.session.csrf))}`));
   }
 
   async function proposalPage(s: RequestState & { session: Session }, id: string | undefined, fragment: boolean) {
@@ -272,7 +274,7 @@ export function createConsole(options: ConsoleOptions) {
   function events(s: RequestState & { session: Session }) {
     s.res.writeHead(200, { ...SECURITY_HEADERS, 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-store', 'x-accel-buffering': 'no' });
     s.res.write('retry: 3000\n\n');
-    const unsubscribe = live.subscribe((n) => s.res.write(`event: proposal\ndata: ${JSON.stringify(n)}\n\n`));
+    const unsubscribe = live.subscribe((n) => s.res.write(`event: ${n.change === 'notice' ? 'notice' : 'proposal'}\ndata: ${JSON.stringify(n)}\n\n`));
     // Proxies drop idle streams; a comment line every 25 s keeps it open.
     const ping = setInterval(() => s.res.write(': ping\n\n'), 25_000);
     ping.unref();
@@ -299,12 +301,13 @@ export function createConsole(options: ConsoleOptions) {
     }
     if (first === 'login' || first === 'logout') return signIn(s, parts, method);
     if (s.session === null) {
-      if (wantsJson(req) || first === 'events' || third === 'card') return sendConsoleJson(res, 401, { ok: false, why: 'signed_out', message: 'Sign in again.' });
+      if (wantsJson(req) || first === 'events' || first === 'notices' || third === 'card') return sendConsoleJson(res, 401, { ok: false, why: 'signed_out', message: 'Sign in again.' });
       return redirect(res, '/console/login');
     }
     const signed = s as RequestState & { session: Session };
     if (first === undefined && method === 'GET') return pending(signed);
     if (first === 'events' && method === 'GET') return events(signed);
+    if (first === 'notices' && second === undefined && method === 'GET') return sendHtml(res, 200, noticesBanner(await consoleNotices(deps), deps.clock.now()));
     if (first === 'audit' && method === 'GET') return auditRoute(deps, signed);
     if (first === 'away' && second === undefined) return awayRoute(deps, signed, (form) => checkCsrf(signed, form));
     if (first === 'batch' && second === undefined && method === 'POST') return batch(signed);

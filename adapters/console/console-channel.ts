@@ -22,5 +22,14 @@ export function createConsoleChannel(live: LiveUpdates): ChatChannel {
     async replyInThread(ref) {
       await announce(ref.message, 'reply');
     },
+    // Over-the-limit notices: the pending page reads them from the store (LimitAlerts.current),
+    // so posting or updating one only tells open pages to fetch the banner again.
+    async postNotice(target) {
+      await announce(target, 'notice');
+      return { platform: CONSOLE, conversation: target, message: target };
+    },
+    async updateNotice(ref) {
+      await announce(ref.conversation, 'notice');
+    },
   };
 }

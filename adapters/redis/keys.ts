@@ -109,9 +109,14 @@ export interface RedisKeys {
    */
   limitPending(agent: string, rule: string | null): string;
   limitRate(agent: string, rule: string | null): string;
-  /** Once-per-window marker of an over-the-limit alert (SET NX PX), and the refusals counted in it. */
-  limitAlert(agent: string, route: string): string;
-  limitRefused(agent: string, route: string): string;
+  /**
+   * The over-the-limit notice of an agent and route (hash: its window, running count, what was
+   * last shown, the posted messages), and the zsets of notices by window end (the console's
+   * banner) and of notices whose count moved, by when their next update may go (member `<agent>:<route>`).
+   */
+  limitNotice(agent: string, route: string): string;
+  readonly limitNotices: string;
+  readonly limitNoticesDue: string;
   /** Zset of an aggregate group's live proposals (`<id>|<amount>`, score: created_at) and its version counter; the group is hashed. */
   aggregate(group: string): string;
   aggregateVersion(group: string): string;
@@ -228,16 +233,13 @@ export function redisKeys(prefix: string = DEFAULT_PREFIX): RedisKeys {
       if (rule !== null) assertIdSegment('rule name', rule);
       return `${tag}:limit:rate:${agent}${rule === null ? '' : `:${rule}`}`;
     },
-    limitAlert(agent, route) {
+    limitNotice(agent, route) {
       assertIdSegment('agent id', agent);
       assertIdSegment('route', route);
-      return `${tag}:limit:alert:${agent}:${route}`;
+      return `${tag}:limit:notice:${agent}:${route}`;
     },
-    limitRefused(agent, route) {
-      assertIdSegment('agent id', agent);
-      assertIdSegment('route', route);
-      return `${tag}:limit:refused:${agent}:${route}`;
-    },
+    limitNotices: `${tag}:limit:notices`,
+    limitNoticesDue: `${tag}:limit:notices:due`,
     aggregate: (group) => `${tag}:agg:${sha256(group)}`,
     aggregateVersion: (group) => `${tag}:agg:${sha256(group)}:v`,
 

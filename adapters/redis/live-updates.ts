@@ -6,7 +6,7 @@ import { redisKeys } from './keys.ts';
 // installation: every replica hears every change and tells its own pages which card to
 // fetch again. A message is "<proposal id> <change>".
 
-const CHANGES: ReadonlySet<string> = new Set<LiveNotice['change']>(['posted', 'updated', 'reply']);
+const CHANGES: ReadonlySet<string> = new Set<LiveNotice['change']>(['posted', 'updated', 'reply', 'notice']);
 
 /**
  * `subscriber` is a connection in subscriber mode that may be shared with other pub/sub users

@@ -78,7 +78,10 @@ export function createSlackChannel(api: SlackWebApi): ChatChannel {
     },
     async postNotice(target, text) {
       // Plain text, no blocks: nothing to click. mrkdwn off, so an agent id never formats or pings.
-      await api.call('chat.postMessage', { channel: target, text, mrkdwn: false, unfurl_links: false, unfurl_media: false });
+      return posted(await api.call('chat.postMessage', { channel: target, text, mrkdwn: false, unfurl_links: false, unfurl_media: false }), target);
+    },
+    async updateNotice(ref, text) {
+      await api.call('chat.update', { channel: ref.conversation, ts: ref.message, text });
     },
   };
 }

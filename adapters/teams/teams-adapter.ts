@@ -246,14 +246,26 @@ export function createTeamsAdapter(config: TeamsSettings, services: PlatformServ
       const address = await bindings.forKey(target);
       if (address === null) throw new Error(`Teams route key "${target}" is not connected: an admin writes "@countersign connect <route>" in the channel`);
       // A thread of its own, as a card: a plain message, no card attachment.
+      let created: { id: string; activityId?: string } | null = null;
       await inConversation(address, address.conversation, async (ctx) => {
         const client = ctx.turnState.get<ConnectorClient>(ctx.adapter.ConnectorClientKey);
-        await client.conversations.createConversation({
+        const res = await client.conversations.createConversation({
           isGroup: true,
           channelData: { channel: { id: address.conversation }, ...(address.tenant === null ? {} : { tenant: { id: address.tenant } }) },
           activity: { type: 'message', text, textFormat: 'plain' },
           ...(address.tenant === null ? {} : { tenantId: address.tenant }),
         } as Parameters<ConnectorClient['conversations']['createConversation']>[0]);
+        created = { id: res.id, ...(res.activityId === undefined ? {} : { activityId: res.activityId }) };
+      });
+      const result = created as { id: string; activityId?: string } | null;
+      const message = result === null || typeof result.id !== 'string' ? undefined : (threadMessageOf(result.id) ?? result.activityId);
+      if (result === null || message === undefined || message === '') throw new Error('the Bot Connector answered without a message id');
+      // Addressed like a card's thread, so that updateNotice finds the channel as updateCard does.
+      return { platform: TEAMS, conversation: threadMessageOf(result.id) === null ? `${address.conversation};messageid=${message}` : result.id, message };
+    },
+    async updateNotice(ref, text) {
+      await inConversation(await threadAddress(ref), ref.conversation, async (ctx) => {
+        await ctx.updateActivity({ type: 'message', text, textFormat: 'plain', id: ref.message });
       });
     },
   };

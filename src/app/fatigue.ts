@@ -22,11 +22,8 @@ import { draftProposal, type ProposalDraft } from './submit-proposal.ts';
 // again on the sum of its group's window, and refused as stale by the create when another
 // joined the group in between (then decided again here, a few times).
 
-/** Over-the-limit notices to the route a refused proposal would have gone to: at most one per route and agent per window. */
-export interface LimitAlerts {
-  /** Counts the refusal and posts the notice when none was posted in the window; never throws. */
-  refused(r: { agent: string; route: string; limitText: string; windowMs: number }): Promise<void>;
-}
+// The over-the-limit notice itself (counted, posted, kept up to date) is limit-notices.ts.
+export type { LimitAlerts } from './limit-notices.ts';
 
 /** The create saw a proposal join the aggregate group after the decision was made: decide again. */
 export class StaleAggregateError extends Error {
@@ -100,7 +97,7 @@ export async function refuseForLimit(deps: AppDeps, p: Proposal, limit: LimitNam
   deps.metrics.proposalLimited?.(p.agent, limit);
   const route = p.decision.route;
   if (route !== null && deps.limitAlerts !== undefined) {
-    void deps.limitAlerts.refused({ agent: p.agent, route, limitText: text, windowMs: deps.policy.limits.alert_every_ms });
+    void deps.limitAlerts.refused({ agent: p.agent, route, limit, max, rule: p.decision.rule, windowMs: deps.policy.limits.alert_every_ms });
   }
   const audited = await deps.refusalLimiter.allow(`agent:${p.agent}`).catch(() => true);
   const line = { agent: p.agent, limit, max, audited };

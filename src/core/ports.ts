@@ -160,7 +160,9 @@ export interface ChatChannel {
   updateCard(ref: CardRef, card: CardModel): Promise<void>;
   replyInThread(ref: CardRef, reply: ThreadReply): Promise<void>;
   /** A plain message to the route (no buttons, nobody decides): the over-the-limit alert. */
-  postNotice?(target: string, text: string): Promise<void>;
+  postNotice?(target: string, text: string): Promise<CardRef>;
+  /** The notice's running count: its message's text replaced (still plain). */
+  updateNotice?(ref: CardRef, text: string): Promise<void>;
 }
 
 /** Where each proposal's cards were posted. */
@@ -327,8 +329,9 @@ export const FAILED_SIGN_IN_WINDOW_SECONDS = 15 * 60;
 
 /** What changed about a proposal's card, for pages that show it live. */
 export interface LiveNotice {
+  /** The proposal; for `notice` (an over-the-limit notice posted or updated), the route. */
   id: string;
-  change: 'posted' | 'updated' | 'reply';
+  change: 'posted' | 'updated' | 'reply' | 'notice';
 }
 
 /** Tells every replica's open pages (the console's) which card to fetch again. */

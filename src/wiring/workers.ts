@@ -37,6 +37,8 @@ export function notifyHandlers(deps: AppDeps, notify: NotifyDeps, queues: Queues
       await expireOverdue(deps);
       // Escalation steps and reminders of pending proposals, due by the same clock (escalate.ts).
       await nudgeDue(deps);
+      // Over-the-limit notices whose count moved since their last update (limit-notices.ts): the last count lands.
+      await deps.limitAlerts?.flush();
     },
     repair: async () => void (await repairMissingCards({ ...notify, jobs: queues })),
   };

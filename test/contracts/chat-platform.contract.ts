@@ -67,7 +67,7 @@ export interface ChatPlatformDriver {
   threadOf(proposalId: string): Promise<string[]>;
   /** An approval from someone the policy does not know. */
   clickAsStranger(proposalId: string): Promise<StrangerAttempt>;
-  /** The plain notices (no card, no buttons) posted to the contract route; absent where a platform has none (the console has no channel). */
+  /** The plain over-the-limit notices (no card, no buttons) of the contract route, each as it reads now (after its updates). */
   noticesOf?(): Promise<string[]>;
   /** Another platform the same route posts to, on the same countersign (for the cross-platform case). */
   readonly peer?: ChatPlatformDriver;
@@ -242,18 +242,19 @@ export function chatPlatformContract(name: string, makeDriver: () => Promise<Cha
       expect((await d().threadOf(id)).join('\n')).not.toMatch(/approved|denied/i);
     });
 
-    it('posts one plain over-the-limit notice to the route when the agent is refused, and no more within the window', async (ctx) => {
+    it('posts one plain over-the-limit notice to the route when the agent is refused, no more within the window, and keeps its count true', async (ctx) => {
       const notices = d().noticesOf;
       if (notices === undefined) return ctx.skip();
       const chore = () => ({ intent: `Tidy up ${run}-${++made}`, action: { tool: 'chores', operation: 'tidy', target: `room:${run}${made}`, parameters: {} } });
       expect((await d().app.billing.propose(chore())).status).toBe(201);
       for (let i = 0; i < 3; i++) expect((await d().app.billing.propose(chore())).status).toBe(429);
+      // Posted at the first refusal, then updated (throttled, finished by the sweep) until it names all three.
       const seen = await waitFor(async () => {
         const list = await notices();
-        return list.length > 0 ? list : null;
-      }, { what: `${d().platform} over-the-limit notice` });
+        return list.some((n) => n.includes(': 3 refused since')) ? list : null;
+      }, { what: `${d().platform} over-the-limit notice naming 3 refusals` });
       expect(seen).toHaveLength(1);
-      expect(seen[0]).toMatch(/^billing-agent is over its limit: \d+ proposals? refused since the last notice \(agent billing-agent sent more than 1 proposals for rule "chores" in a minute/);
+      expect(seen[0]).toMatch(/^billing-agent is over its limit of 1 proposals a minute for rule "chores" \(rule chores: limits\.proposals_per_minute\): 3 refused since \d\d:\d\d UTC\. /);
     });
 
     it("counts an approver's click once, even when it is sent twice", async () => {

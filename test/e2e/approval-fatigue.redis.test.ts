@@ -89,7 +89,7 @@ describe('per-agent limits', () => {
 
     const [notice] = await waitFor(() => (notices().length > 0 ? notices() : null), { what: 'the over-the-limit notice' });
     expect(notice!.args['channel']).toBe('C0SECOPS');
-    expect(notice!.args['text']).toMatch(/^billing-agent is over its limit: \d+ proposals? refused since the last notice \(agent billing-agent sent more than 30/);
+    expect(notice!.args['text']).toMatch(/^billing-agent is over its limit of 30 proposals needing people a minute \(limits\.proposals_per_minute\): \d+ refused since \d\d:\d\d UTC\. /);
 
     const events = (await app.admin<{ events: any[] }>('/v1/audit?limit=500&agent=billing-agent')).body.events.filter((e) => e.type === 'proposal_refused');
     expect(events.length).toBeGreaterThan(0);

@@ -14,6 +14,8 @@ chatPlatformContract('slack', async () => {
   const app = await startTestApp({
     policy: contractPolicy(contractPeople(), `{ slack: ${CHANNEL}, console: true }`),
     env: { SLACK_BOT_TOKEN: 'xoxb-contract-token', SLACK_SIGNING_SECRET: SECRET, SLACK_API_URL: fake.apiUrl },
+    // The over-the-limit notice's updates a few hundred ms apart, not 5 s: the contract waits for its last count.
+    start: { limitNotices: { updateEveryMs: 300 } },
   });
   return slackContractDriver(app, { fake, signingSecret: SECRET, channel: CHANNEL }, {
     peer: consoleContractDriver(app),

@@ -18,6 +18,8 @@ chatPlatformContract('teams', async () => {
   const app = await startTestApp({
     policy: contractPolicy(contractPeople(), `{ teams: { conversation: "${CHANNEL}", service_url: "${connector.serviceUrl}", tenant: ${TENANT} }, slack: ${SLACK_CHANNEL} }`),
     env: { SLACK_BOT_TOKEN: 'xoxb-contract-token', SLACK_SIGNING_SECRET: SLACK_SECRET, SLACK_API_URL: slack.apiUrl },
+    // The over-the-limit notice's updates a few hundred ms apart, not 5 s: the contract waits for its last count.
+    start: { limitNotices: { updateEveryMs: 300 } },
   });
   return teamsContractDriver(app, { connector, channel: CHANNEL }, {
     peer: slackContractDriver(app, { fake: slack, signingSecret: SLACK_SECRET, channel: SLACK_CHANNEL }),

@@ -174,10 +174,12 @@ export function slackContractDriver(app: TestApp, o: SlackDriverOptions, extras:
       app,
       strangersCanClick: true,
       async noticesOf() {
+        // Each notice as it reads now: its last update's text, or the post's.
+        const updates = fake.callsTo('chat.update').filter((u) => u.ok && u.args['channel'] === o.channel);
         return fake
           .callsTo('chat.postMessage')
           .filter((c) => c.ok && c.args['channel'] === o.channel && c.args['thread_ts'] === undefined && c.args['blocks'] === undefined)
-          .map((c) => String(c.args['text'] ?? ''));
+          .map((c) => String((updates.filter((u) => u.args['ts'] === c.ts).at(-1) ?? c).args['text'] ?? ''));
       },
       async cardOf(id) {
         const card = await posted(id);
@@ -278,10 +280,15 @@ export function teamsContractDriver(app: TestApp, o: TeamsDriverOptions, extras:
       app,
       strangersCanClick: true,
       async noticesOf() {
+        // Each notice as it reads now: its last update's text, or the post's.
+        const updates = connector.callsTo('updateActivity');
         return connector
           .callsTo('createConversation')
           .filter((c) => c.body?.channelData?.channel?.id === o.channel && c.body?.activity?.attachments === undefined)
-          .map((c) => String(c.body?.activity?.text ?? ''));
+          .map((c) => {
+            const last = updates.filter((u) => u.conversation === c.conversation && u.activityId === c.activityId).at(-1);
+            return String(last === undefined ? (c.body?.activity?.text ?? '') : (last.body?.text ?? ''));
+          });
       },
       async cardOf(id) {
         const { call, thread } = await posted(id);
@@ -399,6 +406,13 @@ export function consoleContractDriver(app: TestApp, o: ConsoleDriverOptions = {}
       platform: PLATFORM,
       app,
       strangersCanClick: false,
+      // The pending page's banner: the current windows' notices of console routes, as the page renders them.
+      async noticesOf() {
+        const { cookie } = await session('olga');
+        const res = await fetch(`${app.url}/console`, { headers: { cookie } });
+        if (res.status !== 200) throw new Error(`console pending page answered ${res.status}`);
+        return [...(await res.text()).matchAll(/<li class="limit-notice"[^>]*>([\s\S]*?)<\/li>/g)].map((m) => textOfHtml(m[1] ?? ''));
+      },
       async cardOf(id) {
         const card = (await fragment(id)).replace(/<details class="events"[\s\S]*?<\/details>/, '');
         const buttons = [...card.matchAll(/<button[^>]*>([\s\S]*?)<\/button>/g)].map((m) => textOfHtml(m[1] ?? ''));

@@ -194,10 +194,28 @@
       }
     }
     for (const id of ids) if (id) scheduleRefresh(id);
+    scheduleNotices();
+  }
+
+  // An over-the-limit notice posted or updated: the banner, rendered (and escaped) by the server, again.
+  let noticesTimer = null;
+  async function refreshNotices() {
+    const current = document.getElementById('limit-notices');
+    if (!current) return;
+    const res = await fetch('/console/notices', { headers: { accept: 'text/html' }, credentials: 'same-origin' });
+    if (!res.ok) return;
+    const fresh = parseFragment(await res.text());
+    const now = document.getElementById('limit-notices');
+    if (fresh && now) now.replaceWith(fresh);
+  }
+  function scheduleNotices() {
+    clearTimeout(noticesTimer);
+    noticesTimer = setTimeout(() => void refreshNotices(), 120);
   }
 
   if (live !== '' && 'EventSource' in window) {
     const source = new EventSource('/console/events');
+    source.addEventListener('notice', () => scheduleNotices());
     source.addEventListener('proposal', (event) => {
       try {
         const notice = JSON.parse(event.data);
