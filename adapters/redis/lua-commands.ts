@@ -28,8 +28,8 @@ const whenFull = (source: string) => `#!lua flags=allow-oom\n${source}`;
 // take their own keys and then the search index lists of a batch).
 const COMMANDS = {
   countersignCreateProposal: { numberOfKeys: 16, lua: `${AUDIT_LIB}\n${lua('create-proposal.lua')}` },
-  countersignCommitProposal: { numberOfKeys: 9, lua: COMMIT_PROPOSAL },
-  countersignCommitProposalWhenFull: { numberOfKeys: 9, lua: whenFull(COMMIT_PROPOSAL) },
+  countersignCommitProposal: { numberOfKeys: 13, lua: COMMIT_PROPOSAL },
+  countersignCommitProposalWhenFull: { numberOfKeys: 13, lua: whenFull(COMMIT_PROPOSAL) },
   countersignNudgeReschedule: { numberOfKeys: 2, lua: `${AUDIT_LIB}\n${lua('nudge-reschedule.lua')}` },
 
   countersignAppendEvents: { numberOfKeys: 2, lua: APPEND_EVENTS },

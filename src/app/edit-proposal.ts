@@ -5,6 +5,7 @@ import type { Proposal } from '../core/proposal.ts';
 import { applyEdit, editRefusalSentence, type EditOutcome, type Redecide } from '../core/revision.ts';
 import type { AppDeps } from './deps.ts';
 import { mutate } from './mutate.ts';
+import { editInAggregate } from './revision-aggregate.ts';
 import { authorityFrom, personFor, refuseUnknownUser } from './record-decision.ts';
 
 // Approve with edits: the one door for every platform (Slack's modal, Teams' card inputs, the
@@ -49,7 +50,7 @@ export async function editProposal(deps: AppDeps, req: EditSubmission): Promise<
   const authority = authorityFrom(deps.policy);
   const revoked = await deps.store.revokedAgents([...deps.policy.agents.keys()]);
   const edit = { person: req.person, platform: req.platform, version: req.version, values: req.values, authenticatedAt: req.authenticatedAt ?? null };
-  const result = await mutate(deps, req.proposalId, (p, now) => applyEdit(p, edit, authority, now, revoked, redecideWith(deps.policy, p)));
+  const result = await mutate(deps, req.proposalId, (p, now) => editInAggregate(deps, p, now, redecideWith(deps.policy, p), (r) => applyEdit(p, edit, authority, now, revoked, r)));
   const o = result.outcome;
   return { outcome: o, proposal: result.proposal, notice: o.kind === 'refused' ? editRefusalSentence(o, result.proposal) : null };
 }

@@ -57,9 +57,22 @@ export interface WriteOptions {
   evenWhenFull?: boolean;
 }
 
+/**
+ * A revision's place in the aggregate groups (policy/fatigue.ts), moved in its commit: `from` is
+ * left (the amount it was counted with), `to` joined at `score` (its created_at); each group's
+ * version moves, so a create decided on the old amounts is refused as stale. `to.version`: the
+ * version the revision was decided on (the commit is a conflict when it moved), '' unchecked.
+ */
+export interface AggregateMove {
+  from: { group: string; member: string } | null;
+  to: { group: string; member: string; score: number; version: string } | null;
+  window_ms: number;
+}
+
 /** `delegation`: a delegate's vote, committed only while that absence still holds (AwayStore's, read in the same step). */
 export interface CommitOptions extends WriteOptions {
   delegation?: DelegationHeld;
+  aggregate?: AggregateMove;
 }
 
 export interface ProposalStore {

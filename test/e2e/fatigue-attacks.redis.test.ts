@@ -63,4 +63,27 @@ describe('split-transaction aggregation under attack', () => {
     const received = (await app.admin<{ events: any[] }>('/v1/audit?limit=100&agent=mcp-agent')).body.events.filter((e) => e.type === 'proposal_received' && e.data.action.target === 'ch_twice');
     expect(received).toHaveLength(1);
   });
+
+  it("an approver's edit of the amount is what later proposals to the target are summed with, up or down", async () => {
+    const up = await refund('ch_up', 300);
+    expect(await consoleEdit(up, { 'edit:amount': '900' })).toBe(200);
+    // Approved at 900 (alice's edit is her approval): 900 + 300 is over 1000.
+    expect((await proposalOf(await refund('ch_up', 301))).status).toBe('rejected');
+
+    const down = await refund('ch_down', 900);
+    expect(await consoleEdit(down, { 'edit:amount': '100' })).toBe(200);
+    // 100 + 600: the 900 first proposed no longer counts.
+    expect((await proposalOf(await refund('ch_down', 600))).status).toBe('pending');
+  });
+
+  it('an edit is decided on the sum of its aggregate group: raising one of two refunds over the limit together ends it denied, nothing sent', async () => {
+    await refund('ch_sum', 500);
+    const second = await refund('ch_sum', 400);
+    expect((await proposalOf(second)).status).toBe('pending');
+    expect(await consoleEdit(second, { 'edit:amount': '600' })).toBe(200);
+    const p = await proposalOf(second);
+    expect(p).toMatchObject({ status: 'denied', resolution: { by: 'policy' } });
+    expect(p.decision.aggregate).toMatchObject({ total: 1_100, count: 1 });
+    expect(upstream.calls.some((c) => c.args['charge_id'] === 'ch_sum')).toBe(false);
+  });
 });

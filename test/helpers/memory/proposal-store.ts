@@ -187,6 +187,8 @@ export function createMemoryProposalStore(opts: { audit: MemoryAuditLog; clock: 
         const a = opts.absences?.(held.person);
         if (a === undefined || a.delegate !== held.delegate || !(held.at < a.until)) return 'conflict';
       }
+      const move = options.aggregate;
+      if (move?.to != null && move.to.version !== '' && String(groups.get(move.to.group)?.version ?? 0) !== move.to.version) return 'conflict';
       if (!ALLOWED_FROM[next.status].has(current.status)) {
         throw new Error(`ERR countersign: proposal ${next.id} may not go from ${current.status} to ${next.status}`);
       }
@@ -194,6 +196,20 @@ export function createMemoryProposalStore(opts: { audit: MemoryAuditLog; clock: 
       appendWith(events, () => {
         docs.set(next.id, doc);
         statuses.set(next.id, next.status);
+        // As commit-proposal.lua: a revision's place in the aggregate groups moves with it.
+        const parsed = (m: string) => ({ id: m.slice(0, m.lastIndexOf('|')), amount: Number(m.slice(m.lastIndexOf('|') + 1)) });
+        if (move?.from != null) {
+          const g = groups.get(move.from.group);
+          const leaving = parsed(move.from.member);
+          if (g !== undefined && g.entries.some((e) => e.id === leaving.id && e.amount === leaving.amount)) {
+            groups.set(move.from.group, { entries: g.entries.filter((e) => !(e.id === leaving.id && e.amount === leaving.amount)), version: g.version + 1 });
+          }
+        }
+        if (move?.to != null) {
+          const g = groups.get(move.to.group) ?? { entries: [], version: 0 };
+          const joining = parsed(move.to.member);
+          groups.set(move.to.group, { entries: [...g.entries.filter((e) => !(e.id === joining.id && e.amount === joining.amount)), { ...joining, at: move.to.score }], version: g.version + 1 });
+        }
       });
       return 'ok';
     },
