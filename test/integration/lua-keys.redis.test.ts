@@ -11,6 +11,7 @@ import { createRedisCardRefStore } from '../../adapters/redis/card-ref-store.ts'
 import { MAX_TOKENS_PER_EVENT } from '../../adapters/redis/audit-index.ts';
 import { createRedisConnection } from '../../adapters/redis/connection.ts';
 import { startPrivateRedis, type PrivateRedis } from '../../adapters/redis/private-server.ts';
+import { createRedisLimitNoticeStore } from '../../adapters/redis/limit-notices.ts';
 import { createRedisProposalStore } from '../../adapters/redis/proposal-store.ts';
 import { createRedisTokenLedger } from '../../adapters/redis/token-ledger.ts';
 import { claimed } from '../contracts/card-ref-store.contract.ts';
@@ -222,6 +223,24 @@ describe('every key a script touches is one of its KEYS', () => {
       await l.markAgentRestored(p.agent, Date.now() + 1);
     });
     expect(runs.length).toBeGreaterThanOrEqual(5);
+    expect(undeclared(runs)).toEqual([]);
+  });
+
+  it('the over-the-limit notice scripts: refused, posted, a due claim, and a roll-over to a new window', async () => {
+    const notices = createRedisLimitNoticeStore(redis, prefix);
+    const at = Date.now();
+    const refuse = (t: number) => notices.refused({ agent: 'billing-agent', route: 'finance', limit: 'pending', max: 5, rule: 'default', at: t, windowMs: 1_000, updateEveryMs: 100 });
+    const runs = await scriptsRunBy(async () => {
+      const first = await refuse(at);
+      if (first.kind !== 'post') throw new Error('expected a post');
+      await notices.posted(first.notice, [{ platform: 'slack', conversation: 'C1', message: '1.1' }], 100);
+      await refuse(at + 1);
+      await notices.due(at + 100, 100, 10);
+      await refuse(at + 150);
+      await refuse(at + 200);
+      await refuse(at + 1_000);
+    });
+    expect(runs).toHaveLength(7);
     expect(undeclared(runs)).toEqual([]);
   });
 });
