@@ -254,7 +254,8 @@ export function refusalMessage(why: RefusalReason, p: Proposal): string {
     case 'sponsor':
       return `you sponsor agent "${p.agent}", so you cannot approve its actions`;
     case 'expired':
-      return 'this proposal has expired';
+      // The click that finds it overdue ends it: denied, not expired, when the rule says so.
+      return p.decision.on_timeout === 'deny' ? 'nobody decided in time, so the policy denied this proposal (on_timeout: deny)' : 'this proposal has expired';
     case 'not_pending':
       return `this proposal is already ${p.status}`;
     case 'already_voted':

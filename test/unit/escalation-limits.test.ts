@@ -2,6 +2,8 @@ import { describe, expect, it } from 'vitest';
 import { auditEvent } from '../../src/core/audit-events.ts';
 import { PolicyError } from '../../src/core/errors.ts';
 import { timelineEntry } from '../../src/core/event-text.ts';
+import { applyVote, type Authority } from '../../src/core/lifecycle.ts';
+import { stricter } from '../../src/core/policy/stricter.ts';
 import { nudge, UNCHANGED_WORLD } from '../../src/core/nudge.ts';
 import { loadPolicy } from '../../src/core/policy/load.ts';
 import type { Decision, Proposal } from '../../src/core/proposal.ts';
@@ -99,5 +101,27 @@ describe("a step's card that could not be posted", () => {
     expect(timelineEntry(p, ofStep).text).toBe('Card of escalation step 1 (oncall) could not be posted to slack: channel_not_found');
     const ofRule = auditEvent('card_failed', subject, { platform: 'slack', error: 'channel_not_found', retry_later: true });
     expect(timelineEntry(p, ofRule).text).toBe('Card could not be posted to slack: channel_not_found');
+  });
+});
+
+describe('on_timeout: deny', () => {
+  const authority: Authority = { personExists: () => true, isApprover: () => true, isSponsor: () => false, agentExists: () => true };
+  const denying: Proposal = { ...p, decision: { ...DECISION, on_timeout: 'deny' } };
+
+  it('a click at the deadline tells the approver the proposal is denied by the policy, as its card and the agent say, not that it expired', () => {
+    const step = applyVote(denying, { person: 'alice', platform: 'slack', vote: 'approve', reason: null, authenticatedAt: null }, authority, denying.expires_at!, new Map());
+    expect(step.next?.status).toBe('denied');
+    expect(step.outcome).toMatchObject({ kind: 'refused', why: 'expired', status: 'denied' });
+    const message = step.outcome.kind === 'refused' ? step.outcome.message : '';
+    expect(message).not.toContain('expired');
+    expect(message).toContain('on_timeout: deny');
+  });
+
+  it('holds after an edit that moved the action to a rule that says it (the stricter of both decisions)', () => {
+    const expiring: Decision = { ...DECISION, rule: 'payments' };
+    const denyingRule: Decision = { ...DECISION, rule: 'large-payments', on_timeout: 'deny' };
+    expect(stricter(expiring, denyingRule).on_timeout).toBe('deny');
+    expect(stricter(denyingRule, expiring).on_timeout).toBe('deny');
+    expect(stricter(expiring, expiring).on_timeout).toBeUndefined();
   });
 });

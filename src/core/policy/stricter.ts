@@ -11,7 +11,7 @@ function higherRisk(a: Risk, b: Risk): Risk {
 
 /**
  * The stricter of `first` and `second`: deny > approve > allow. Two approves give the higher
- * risk, the larger quorum and step_up if either asks for it; route, approvers and ttl stay
+ * risk, the larger quorum, step_up and on_timeout: deny if either asks for it; route, approvers, ttl, escalate and remind stay
  * `first`'s (the card is already in front of those people, its deadline already set), and
  * `editable` keeps only what both allow. `rule` is the winner's (first's between equals);
  * reasons of both are kept, first's first. Pure.
@@ -25,7 +25,7 @@ export function stricter(first: Decision, second: Decision): Decision {
     return { ...winner, risk: higherRisk(winner.risk, other.risk), reasons: unique([...winner.reasons, ...other.reasons]) };
   }
   if (first.effect !== 'approve') return { ...first, risk: higherRisk(first.risk, second.risk), reasons: unique([...first.reasons, ...second.reasons]) };
-  const { step_up: _s, editable: _e, ...base } = first;
+  const { step_up: _s, editable: _e, on_timeout: _t, ...base } = first;
   const editable = (first.editable ?? []).filter((k) => second.editable?.includes(k) ?? false);
   return {
     ...base,
@@ -34,6 +34,8 @@ export function stricter(first: Decision, second: Decision): Decision {
     approvals_required: Math.max(first.approvals_required, second.approvals_required),
     ...(first.step_up === true || second.step_up === true ? { step_up: true as const } : {}),
     ...(editable.length > 0 ? { editable } : {}),
+    // Denied at the deadline if either says so (the agent then cannot retry into an expiry); steps and reminders stay first's, like the route.
+    ...(first.on_timeout === 'deny' || second.on_timeout === 'deny' ? { on_timeout: 'deny' as const } : {}),
   };
 }
 
