@@ -9,8 +9,9 @@ import { loadPolicy } from '../../src/core/policy/load.ts';
 import type { Decision, Proposal } from '../../src/core/proposal.ts';
 import { POLICY_EXTENSIONS } from '../../src/wiring/platforms.ts';
 
-// Bounds of "when nobody answers": how many reminders one proposal may post (a reminder storm
-// fills a channel and the audit log), and no step or reminder for a proposal nobody may decide on.
+// Edges of "when nobody answers": how many reminders one proposal may post (a reminder storm
+// fills a channel and the audit log), no step or reminder for a proposal nobody may decide on, a
+// step card's failure named as the step's, and on_timeout: deny at a click and after an edit.
 
 const HEAD = `version: 1
 agents:
