@@ -181,6 +181,12 @@ export function applyEdit(p: Proposal, req: EditRequest, authority: Authority, n
   const proposed = p.revision?.proposed ?? { action: p.action, context: p.context };
   const number = (p.revision?.number ?? 0) + 1;
   const fresh = redecide.decide(revised.action, revised.context);
+  // The card's approvers may approve only what their group decides: an edit that makes the action
+  // a rule's with other approvers would be their approval of it (stricter keeps their group).
+  if (fresh.effect === 'approve' && fresh.approvers !== p.decision.approvers) {
+    const message = `the edited action falls under rule "${fresh.rule}", which ${fresh.approvers === null ? 'nobody' : `group ${fresh.approvers}`} decides, not this card's approvers (${p.decision.approvers ?? 'none'})`;
+    return refuse('invalid', message, delta[0]?.key);
+  }
   const combined = stricter(p.decision, fresh);
   // The rule stays the proposal's own (stores keep per-rule books on it); the revision's rule is said in the reasons and the event.
   const decision = fresh.rule === p.decision.rule ? { ...combined, rule: p.decision.rule } : { ...combined, rule: p.decision.rule, reasons: [...combined.reasons, `edited action: rule "${fresh.rule}" (${fresh.effect}, ${fresh.risk} risk)`] };

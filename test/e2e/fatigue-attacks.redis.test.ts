@@ -10,7 +10,12 @@ import { startHttpUpstream, type HttpUpstream } from '../helpers/mcp-upstream.ts
 // must attach to its pending original (never be summed with it into a proposal of its own),
 // and an approver's edit of the amount is what later proposals to the target are summed with.
 
-const EDITABLE_REFUNDS = `  - name: refunds
+const EDITABLE_REFUNDS = `  - name: cfo-refunds
+    when: action.operation == "refund" && action.target.startsWith("cfo") && context.value.amount > 700.0
+    effect: approve
+    route: finance
+    approvers: cfo
+  - name: refunds
     when: action.operation == "refund"
     effect: approve
     route: finance
@@ -24,7 +29,7 @@ let agent: Client;
 
 beforeAll(async () => {
   upstream = await startHttpUpstream();
-  app = await startTestApp({ policy: gatewayPolicy({ httpUpstreamUrl: upstream.url, callLog: tempCallLog() }).replace('default:', EDITABLE_REFUNDS), env: gatewayEnv() });
+  app = await startTestApp({ policy: gatewayPolicy({ httpUpstreamUrl: upstream.url, callLog: tempCallLog() }).replace('default:', EDITABLE_REFUNDS).replace('groups:\n', 'groups:\n  cfo: [bob]\n'), env: gatewayEnv() });
   agent = await gatewayClient(app.url, MCP_KEYS.agent, { tasks: true });
 });
 afterAll(async () => {
@@ -85,5 +90,16 @@ describe('split-transaction aggregation under attack', () => {
     expect(p).toMatchObject({ status: 'denied', resolution: { by: 'policy' } });
     expect(p.decision.aggregate).toMatchObject({ total: 1_100, count: 1 });
     expect(upstream.calls.some((c) => c.args['charge_id'] === 'ch_sum')).toBe(false);
+  });
+});
+
+describe('approve with edits under attack', () => {
+  it('an edit that moves the action under a rule decided by other people is refused, nothing stored: the card\'s approvers cannot approve it', async () => {
+    const id = await refund('cfo_1', 300);
+    // 800 to a cfo charge is cfo-refunds', which only bob (cfo) may approve: alice's edit would be her approval of it.
+    expect(await consoleEdit(id, { 'edit:amount': '800' })).toBe(400);
+    const p = await proposalOf(id);
+    expect(p).toMatchObject({ status: 'pending', approvals: [], action: { parameters: { amount: 300 } } });
+    expect(p.revision ?? null).toBeNull();
   });
 });
