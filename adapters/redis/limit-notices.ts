@@ -12,6 +12,8 @@ import { runLua } from './lua-commands.ts';
 
 /** How long a notice outlives its window: long enough for the sweep to land its last count. */
 const KEEP_AFTER_WINDOW_MS = 3_600_000;
+/** Failed updates made due again, per window. */
+const RETRIES_PER_WINDOW = 5;
 
 type Fields = Record<string, string | undefined>;
 
@@ -72,6 +74,18 @@ export function createRedisLimitNoticeStore(redis: Redis | Cluster, prefix: stri
         JSON.stringify(refs),
         String(updateEveryMs),
         member(notice.agent, notice.route),
+      ]);
+    },
+    async failed(notice, at, updateEveryMs) {
+      await runLua(redis, 'countersignLimitNoticeRetry', [
+        keys.limitNotice(notice.agent, notice.route),
+        keys.limitNoticesDue,
+        String(notice.since),
+        String(notice.count),
+        String(at),
+        String(updateEveryMs),
+        member(notice.agent, notice.route),
+        String(RETRIES_PER_WINDOW),
       ]);
     },
     async due(at, updateEveryMs, max) {

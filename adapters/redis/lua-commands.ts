@@ -54,6 +54,7 @@ const COMMANDS = {
   countersignLimitNoticeRefused: { numberOfKeys: 3, lua: lua('limit-notice-refused.lua') },
   countersignLimitNoticePosted: { numberOfKeys: 2, lua: lua('limit-notice-posted.lua') },
   countersignLimitNoticeClaim: { numberOfKeys: 2, lua: lua('limit-notice-claim.lua') },
+  countersignLimitNoticeRetry: { numberOfKeys: 2, lua: lua('limit-notice-retry.lua') },
   countersignAuditSeal: { numberOfKeys: 3, lua: lua('audit-seal.lua') },
   countersignAwaySet: { numberOfKeys: 3, lua: `${AUDIT_LIB}\n${lua('away-set.lua')}` },
   countersignAwayClear: { numberOfKeys: 3, lua: `${AUDIT_LIB}\n${lua('away-clear.lua')}` },

@@ -42,6 +42,8 @@ export interface LimitNoticeStore {
   refused(r: { agent: string; route: string; limit: LimitName; max: number; rule: string; at: number; windowMs: number; updateEveryMs: number }): Promise<NoticeRefusal>;
   /** The window's notice is posted at `refs`; a count that moved meanwhile is left due for the sweep. */
   posted(notice: LimitNoticeState, refs: CardRef[], updateEveryMs: number): Promise<void>;
+  /** An update showing `notice` failed: due again after the throttle, unless a later one shows more (a few times per window). */
+  failed(notice: LimitNoticeState, at: number, updateEveryMs: number): Promise<void>;
   /** Claims the updates due at `at` (count moved, throttle passed), at most `max`. */
   due(at: number, updateEveryMs: number, max: number): Promise<NoticeUpdate[]>;
   /** Notices whose window has not ended at `at`, newest first. */
@@ -90,18 +92,21 @@ export function createLimitAlerts(d: LimitNoticeDeps): LimitAlerts {
   async function update({ notice, refs }: NoticeUpdate): Promise<void> {
     const channels = d.channels();
     const text = limitNoticeText(notice, d.clock.now());
-    await Promise.all(
+    const sent = await Promise.all(
       refs.map(async (ref) => {
         const channel = channels.get(ref.platform);
-        if (channel?.updateNotice === undefined) return;
+        if (channel?.updateNotice === undefined) return true;
         try {
           await channel.updateNotice(ref, text);
+          return true;
         } catch (e) {
-          // The next refusal or sweep after the throttle carries a newer count; this one is not retried.
           warn(notice, ref.platform, e, 'could not update an over-the-limit notice');
+          return false;
         }
       }),
     );
+    // The sweep tries again (every platform: the same text again is harmless), so the last count still lands.
+    if (sent.includes(false)) await d.store.failed(notice, d.clock.now(), every);
   }
 
   return {

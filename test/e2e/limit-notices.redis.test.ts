@@ -86,6 +86,18 @@ describe('the over-the-limit notice', () => {
     expect(updates().at(-1)).toBe(last);
   });
 
+  it('an update Slack refuses (rate limited) is tried again by the sweep, so the last count still lands', async () => {
+    const mine = (args: Record<string, any>) => String(args['text'] ?? '').startsWith('ops-agent');
+    fake.failNext('chat.update', 1, { status: 429, retryAfter: 1 }, mine);
+    const answers: number[] = [];
+    for (let i = 0; i < 6; i++) answers.push((await (i % 2 === 0 ? one : two).ops.propose(task('flood'))).status);
+    expect(answers).toEqual([201, 201, 429, 429, 429, 429]);
+    const updates = () => fake.callsTo('chat.update').filter((u) => u.args['channel'] === 'C0FLOOD' && mine(u.args));
+    const landed = await waitFor(() => updates().find((u) => u.ok && String(u.args['text']).includes(': 4 refused since')), { what: 'the last count, after a refused update' });
+    expect(updates().filter((u) => !u.ok)).toHaveLength(1);
+    expect(updates().at(-1)).toBe(landed);
+  });
+
   it('a console-only route shows its notices on the pending page, newest first, escaped, and tells open pages when they change', async () => {
     const { cookie } = await signInWithKey(one.url, 'alice', CONSOLE_KEYS.alice);
     // The page's live stream, opened on the other replica than the refusals.

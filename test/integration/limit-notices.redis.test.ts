@@ -45,6 +45,43 @@ describe('Redis limit notice store', () => {
     expect(await store.due(T0 + 10 * EVERY, EVERY, 10)).toEqual([]);
   });
 
+  it('a failed update is due again after the throttle, unless a later claim shows more, and only a few times per window', async () => {
+    const { store, refuse } = setup();
+    const first = await refuse(T0);
+    if (first.kind !== 'post') throw new Error('expected a post');
+    await store.posted(first.notice, [REF], EVERY);
+    await refuse(T0 + 1);
+    let [claim] = await store.due(T0 + EVERY, EVERY, 10);
+    expect(claim?.notice.count).toBe(2);
+    // Failed: due again one throttle later, with the same count.
+    let at = T0 + EVERY;
+    await store.failed(claim!.notice, at, EVERY);
+    expect(await store.due(at + EVERY - 1, EVERY, 10)).toEqual([]);
+    // Five tries again in all; then the window gives up on this count.
+    for (let i = 0; i < 4; i++) {
+      at += EVERY;
+      [claim] = await store.due(at, EVERY, 10);
+      expect(claim?.notice.count).toBe(2);
+      await store.failed(claim!.notice, at, EVERY);
+    }
+    at += EVERY;
+    [claim] = await store.due(at, EVERY, 10);
+    expect(claim?.notice.count).toBe(2);
+    await store.failed(claim!.notice, at, EVERY);
+    expect(await store.due(at + 10 * EVERY, EVERY, 10)).toEqual([]);
+    // A failure of an older update while a newer one shows more is not tried again.
+    const { store: s2, refuse: r2 } = setup();
+    const p2 = await r2(T0);
+    if (p2.kind !== 'post') throw new Error('expected a post');
+    await s2.posted(p2.notice, [REF], EVERY);
+    await r2(T0 + 1);
+    const [older] = await s2.due(T0 + EVERY, EVERY, 10);
+    const newer = await r2(T0 + 2 * EVERY);
+    expect(newer).toMatchObject({ kind: 'update', update: { notice: { count: 3 } } });
+    await s2.failed(older!.notice, T0 + 2 * EVERY, EVERY);
+    expect(await s2.due(T0 + 10 * EVERY, EVERY, 10)).toEqual([]);
+  });
+
   it("a new window posts again and hands over the old window's unshown count; the banner lists current windows, newest first", async () => {
     const { store, refuse } = setup();
     const first = await refuse(T0);

@@ -226,7 +226,7 @@ describe('every key a script touches is one of its KEYS', () => {
     expect(undeclared(runs)).toEqual([]);
   });
 
-  it('the over-the-limit notice scripts: refused, posted, a due claim, and a roll-over to a new window', async () => {
+  it('the over-the-limit notice scripts: refused, posted, a due claim, a failed update, and a roll-over to a new window', async () => {
     const notices = createRedisLimitNoticeStore(redis, prefix);
     const at = Date.now();
     const refuse = (t: number) => notices.refused({ agent: 'billing-agent', route: 'finance', limit: 'pending', max: 5, rule: 'default', at: t, windowMs: 1_000, updateEveryMs: 100 });
@@ -235,12 +235,13 @@ describe('every key a script touches is one of its KEYS', () => {
       if (first.kind !== 'post') throw new Error('expected a post');
       await notices.posted(first.notice, [{ platform: 'slack', conversation: 'C1', message: '1.1' }], 100);
       await refuse(at + 1);
-      await notices.due(at + 100, 100, 10);
+      const [claimed] = await notices.due(at + 100, 100, 10);
+      await notices.failed(claimed!.notice, at + 100, 100);
       await refuse(at + 150);
       await refuse(at + 200);
       await refuse(at + 1_000);
     });
-    expect(runs).toHaveLength(7);
+    expect(runs).toHaveLength(8);
     expect(undeclared(runs)).toEqual([]);
   });
 });
