@@ -34,7 +34,9 @@ describe('web console in a browser', () => {
 
   beforeAll(async () => {
     if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing: apt-get install -y chromium (.ci/run does this)`);
-    app = await startTestApp({ policy: CONSOLE_POLICY, env: CONSOLE_ENV });
+    // A rule with a limit of its own, for the over-the-limit banner; notice updates a few hundred ms apart.
+    const policy = CONSOLE_POLICY.replace('rules:\n', 'rules:\n  - { name: desk-chores, when: action.tool == "desk", effect: approve, risk: low, route: secops, approvers: security, limits: { proposals_per_minute: 1 } }\n');
+    app = await startTestApp({ policy, env: CONSOLE_ENV, start: { limitNotices: { updateEveryMs: 300 } } });
     billing = new CountersignClient({ url: app.url, agent: 'billing-agent', secret: app.secrets.billing });
     context = await chromium.launchPersistentContext(userDataDir, {
       executablePath: CHROMIUM,
@@ -170,4 +172,20 @@ describe('web console in a browser', () => {
 
     expect(problems).toEqual([]);
   }, 90_000);
+
+  it("shows an agent's over-the-limit notice as a banner on the pending page, its count moving live", async () => {
+    await page.goto(`${app.url}/console`);
+    await page.waitForSelector('body.live');
+    const banner = page.locator('#limit-notices');
+    expect(await banner.isHidden()).toBe(true);
+    const desk = (n: number) => ({ intent: `Tidy desk ${n}`, action: { tool: 'desk', operation: 'tidy', target: `desk:${n}`, parameters: {} } });
+    expect((await app.billing.propose(desk(1))).status).toBe(201);
+    for (let n = 2; n <= 4; n++) expect((await app.billing.propose(desk(n))).status).toBe(429);
+    // No reload: the page hears the notice posted, then updated, and fetches the banner again each time.
+    await expect.poll(() => banner.textContent(), { timeout: 10_000 }).toContain(': 3 refused since');
+    expect(await banner.isVisible()).toBe(true);
+    expect(await banner.textContent()).toContain('billing-agent is over its limit of 1 proposals a minute for rule "desk-chores"');
+    await shoot(page, 'console-limit-notice.png');
+    expect(problems).toEqual([]);
+  }, 30_000);
 });
