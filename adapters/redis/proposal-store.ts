@@ -142,13 +142,19 @@ export function createRedisProposalStore(redis: Redis | Cluster, opts: RedisStor
       if (entries.length === 0) return { version: typeof version === 'string' ? version : '0', entries };
       const statusPipe = redis.pipeline();
       for (const e of entries) statusPipe.hget(keys.proposal(e.id), 'status');
-      const statuses = (await statusPipe.exec()) ?? [];
+      const statuses = ((await statusPipe.exec()) ?? []).map(([err, status]) => {
+        if (err) throw err;
+        return typeof status === 'string' ? status : null;
+      });
+      // A failed one counts when its outcome is unknown (the request left, the money may have
+      // moved): its document is read for that, a third round trip only when one failed.
+      const failed = entries.filter((_, i) => statuses[i] === 'failed');
+      const sent = new Set((await getMany(failed.map((e) => e.id))).filter((p) => p.execution?.outcome === 'unknown').map((p) => p.id));
       return {
         version: typeof version === 'string' ? version : '0',
-        entries: entries.filter((_, i) => {
-          const [err, status] = statuses[i] ?? [null, null];
-          if (err) throw err;
-          return typeof status === 'string' && LIVE.has(status);
+        entries: entries.filter((e, i) => {
+          const status = statuses[i] ?? null;
+          return status !== null && (LIVE.has(status) || sent.has(e.id));
         }),
       };
     },

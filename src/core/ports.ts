@@ -43,7 +43,7 @@ export interface CreateOptions {
 export interface AggregateRead {
   /** Changes whenever a proposal joins the group: create refuses a decision made on an older one. */
   version: string;
-  /** Proposals of the group in the window whose status is still live (pending, approved, executing, succeeded), newest first. */
+  /** Proposals of the group in the window whose status is still live (pending, approved, executing, succeeded, or failed with an unknown outcome), newest first. */
   entries: { id: string; amount: number }[];
 }
 

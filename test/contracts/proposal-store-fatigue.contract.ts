@@ -80,5 +80,48 @@ export function proposalStoreFatigueContract(name: string, make: () => Promise<{
       expect((await store.readAggregate(group, now + 4, window_ms)).entries).toEqual([{ id: b.id, amount: 0.5 }]);
       expect((await store.readAggregate(group, now + 2 + window_ms + 1, window_ms)).entries).toEqual([]);
     });
+
+    it("moves a revision's place in its aggregate groups in the revision's commit: the revised amount counts, both versions move; a group changed since the edit read it is a conflict", async () => {
+      const { store } = await make();
+      const now = Date.now();
+      const group = `g-${now}-${Math.random()}`;
+      const other = `${group}-other`;
+      const window_ms = 60_000;
+      const a = proposal({ created_at: now });
+      expect(await store.create(a, [], undefined, undefined, { aggregate: { group, version: (await store.readAggregate(group, now, window_ms)).version, amount: 300, window_ms } })).toEqual({ created: true });
+      const before = await store.readAggregate(group, now, window_ms);
+      const revised = bump(a, { context: { ...a.context, value: { amount: 900, currency: 'EUR' } } });
+      const move = (version: string, to = group) => ({ from: { group, member: `${a.id}|300` }, to: { group: to, member: `${a.id}|900`, score: now, version }, window_ms });
+      // Decided on a version the group no longer has: nothing written.
+      expect(await store.commit(revised, 1, [], { aggregate: move('stale-version') })).toBe('conflict');
+      expect(await store.readAggregate(group, now, window_ms)).toEqual(before);
+      expect(await store.commit(revised, 1, [], { aggregate: move(before.version) })).toBe('ok');
+      const after = await store.readAggregate(group, now, window_ms);
+      expect(after.entries).toEqual([{ id: a.id, amount: 900 }]);
+      expect(after.version).not.toBe(before.version);
+      // A create decided on the amounts before the revision is refused as stale.
+      expect(await store.create(proposal({ created_at: now + 1 }), [], undefined, undefined, { aggregate: { group, version: before.version, amount: 1, window_ms } })).toEqual({ created: false, refused: 'stale_aggregate' });
+      // An edit of the target moves it to another group.
+      const moved = bump(revised, { action: { ...revised.action, target: 'elsewhere' } });
+      expect(await store.commit(moved, 2, [], { aggregate: { ...move('', other), from: { group, member: `${a.id}|900` } } })).toBe('ok');
+      expect((await store.readAggregate(group, now, window_ms)).entries).toEqual([]);
+      expect((await store.readAggregate(other, now, window_ms)).entries).toEqual([{ id: a.id, amount: 900 }]);
+    });
+
+    it('keeps counting a proposal whose execution failed with an unknown outcome (the request left: the money may have moved), not one that failed outright', async () => {
+      const { store } = await make();
+      const now = Date.now();
+      const group = `g-${now}-${Math.random()}`;
+      const window_ms = 60_000;
+      const made: string[] = [];
+      for (const outcome of ['unknown', 'failed'] as const) {
+        const p = proposal({ created_at: now + made.length, status: 'approved', expires_at: null });
+        expect(await store.create(p, [], undefined, undefined, { aggregate: { group, version: (await store.readAggregate(group, now, window_ms)).version, amount: 100, window_ms } })).toEqual({ created: true });
+        const execution = { token_id: 't_1', started_at: now, deadline: now + 1000, finished_at: now + 1, status_code: null, outcome, reason: 'timeout', duration_ms: 1, excerpt: null };
+        expect(await store.commit(bump(p, { status: 'failed', execution } as never), 1, [])).toBe('ok');
+        made.push(p.id);
+      }
+      expect((await store.readAggregate(group, now + 5, window_ms)).entries).toEqual([{ id: made[0], amount: 100 }]);
+    });
   });
 }

@@ -169,7 +169,7 @@ export function createMemoryProposalStore(opts: { audit: MemoryAuditLog; clock: 
       const g = groups.get(group);
       if (g === undefined) return { version: '0', entries: [] };
       const entries = g.entries
-        .filter((e) => e.at >= now - windowMs && LIVE.has(statuses.get(e.id) ?? 'expired'))
+        .filter((e) => e.at >= now - windowMs && (LIVE.has(statuses.get(e.id) ?? 'expired') || (statuses.get(e.id) === 'failed' && parse(docs.get(e.id))?.execution?.outcome === 'unknown')))
         .sort((a, b) => b.at - a.at || (a.id < b.id ? 1 : -1))
         .map(({ id, amount }) => ({ id, amount }));
       return { version: String(g.version), entries };
