@@ -38,8 +38,8 @@ afterAll(async () => {
 });
 
 /** A refund as a task: answered at once with the proposal's id. */
-async function refund(charge: string, amount: number): Promise<string> {
-  const r = await agent.request({ method: 'tools/call', params: { name: 'payments__refund', arguments: { charge_id: charge, amount, currency: 'EUR' }, task: { ttl: 60_000 } } }, CreateTaskResultSchema);
+async function refund(charge: string, amount: number | string, currency = 'EUR'): Promise<string> {
+  const r = await agent.request({ method: 'tools/call', params: { name: 'payments__refund', arguments: { charge_id: charge, amount, currency }, task: { ttl: 60_000 } } }, CreateTaskResultSchema);
   return r.task.taskId;
 }
 const proposalOf = async (id: string) => (await app.admin(`/v1/proposals/${id}`)).body;
@@ -67,6 +67,14 @@ describe('split-transaction aggregation under attack', () => {
     expect(again).toBe(first);
     const received = (await app.admin<{ events: any[] }>('/v1/audit?limit=100&agent=mcp-agent')).body.events.filter((e) => e.type === 'proposal_received' && e.data.action.target === 'ch_twice');
     expect(received).toHaveLength(1);
+  });
+
+  it('sums the pieces whatever the case of the currency or target and whether the amount is a number or decimal text', async () => {
+    expect((await proposalOf(await refund('ch_case', 400))).status).toBe('pending');
+    expect((await proposalOf(await refund('CH_Case', '400', 'eur'))).status).toBe('pending');
+    const third = await proposalOf(await refund('ch_case', 300, 'Eur'));
+    expect(third.status).toBe('rejected');
+    expect(third.decision.aggregate).toMatchObject({ total: 1_100, count: 2 });
   });
 
   it("an approver's edit of the amount is what later proposals to the target are summed with, up or down", async () => {

@@ -77,10 +77,13 @@ export function limitText(agent: string, limit: LimitName, max: number, rule: st
   }
 }
 
+/** How a group compares a field: "EUR", "eur" and " Eur" are one currency, " CH_1" and "ch_1" one target (summing too much is safe, too little is the dodge). */
+const sameText = (v: string) => v.normalize('NFKC').trim().toLowerCase();
+
 /** The proposals an aggregate sums: one agent's, per currency, and per the policy's `by`. */
 export function aggregateGroup(spec: AggregationSpec, p: Pick<Proposal, 'agent' | 'action' | 'context'>): string {
-  const parts: Record<string, string> = { agent: p.agent, currency: p.context.value.currency };
-  for (const field of spec.by) parts[field] = p.action[field];
+  const parts: Record<string, string> = { agent: p.agent, currency: sameText(p.context.value.currency) };
+  for (const field of spec.by) parts[field] = sameText(p.action[field]);
   return JSON.stringify(Object.keys(parts).sort().map((k) => [k, parts[k]]));
 }
 
