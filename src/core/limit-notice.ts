@@ -28,15 +28,16 @@ function windowText(ms: number): string {
 
 /** The limit hit, as a policy author would look it up. */
 export function limitPhrase(limit: LimitName, max: number, rule: string): string {
+  const proposals = `${max} proposal${max === 1 ? '' : 's'}`;
   switch (limit) {
     case 'proposals_per_minute':
-      return `${max} proposals needing people a minute (limits.proposals_per_minute)`;
+      return `${proposals} needing people a minute (limits.proposals_per_minute)`;
     case 'pending':
-      return `${max} proposals waiting for people (limits.pending)`;
+      return `${proposals} waiting for people (limits.pending)`;
     case 'rule.proposals_per_minute':
-      return `${max} proposals a minute for rule "${rule}" (rule ${rule}: limits.proposals_per_minute)`;
+      return `${proposals} a minute for rule "${rule}" (rule ${rule}: limits.proposals_per_minute)`;
     case 'rule.pending':
-      return `${max} proposals waiting for people for rule "${rule}" (rule ${rule}: limits.pending)`;
+      return `${proposals} waiting for people for rule "${rule}" (rule ${rule}: limits.pending)`;
   }
 }
 

@@ -184,7 +184,7 @@ describe('web console in a browser', () => {
     // No reload: the page hears the notice posted, then updated, and fetches the banner again each time.
     await expect.poll(() => banner.textContent(), { timeout: 10_000 }).toContain(': 3 refused since');
     expect(await banner.isVisible()).toBe(true);
-    expect(await banner.textContent()).toContain('billing-agent is over its limit of 1 proposals a minute for rule "desk-chores"');
+    expect(await banner.textContent()).toContain('billing-agent is over its limit of 1 proposal a minute for rule "desk-chores"');
     await shoot(page, 'console-limit-notice.png');
     expect(problems).toEqual([]);
   }, 30_000);

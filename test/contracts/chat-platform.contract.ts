@@ -254,7 +254,7 @@ export function chatPlatformContract(name: string, makeDriver: () => Promise<Cha
         return list.some((n) => n.includes(': 3 refused since')) ? list : null;
       }, { what: `${d().platform} over-the-limit notice naming 3 refusals` });
       expect(seen).toHaveLength(1);
-      expect(seen[0]).toMatch(/^billing-agent is over its limit of 1 proposals a minute for rule "chores" \(rule chores: limits\.proposals_per_minute\): 3 refused since \d\d:\d\d UTC\. /);
+      expect(seen[0]).toMatch(/^billing-agent is over its limit of 1 proposal a minute for rule "chores" \(rule chores: limits\.proposals_per_minute\): 3 refused since \d\d:\d\d UTC\. /);
     });
 
     it("counts an approver's click once, even when it is sent twice", async () => {

@@ -121,7 +121,7 @@ describe('the over-the-limit notice', () => {
     };
     // The count the page shows is the store's, so it is the true one at once.
     const first = await banner();
-    expect(first).toContain('billing-agent is over its limit of 1 proposals a minute for rule &quot;desk-chores&quot; (rule desk-chores: limits.proposals_per_minute): 3 refused since');
+    expect(first).toContain('billing-agent is over its limit of 1 proposal a minute for rule &quot;desk-chores&quot; (rule desk-chores: limits.proposals_per_minute): 3 refused since');
     expect(first).not.toContain(' hidden');
 
     // Another agent over the same route's limit: its notice comes first.
@@ -132,7 +132,7 @@ describe('the over-the-limit notice', () => {
     expect(items).toEqual(['ops-agent', 'billing-agent']);
     // The fragment the page's script fetches on a live event is the same banner.
     const fragment = await (await fetch(`${one.url}/console/notices`, { headers: { cookie } })).text();
-    expect(fragment).toContain('ops-agent is over its limit of 1 proposals a minute for rule &quot;desk-chores&quot;');
+    expect(fragment).toContain('ops-agent is over its limit of 1 proposal a minute for rule &quot;desk-chores&quot;');
     // Nothing of the console route went to Slack (its only chat platform is the console).
     expect(fake.callsTo('chat.postMessage').filter((c) => String(c.args['text'] ?? '').includes('desk-chores'))).toHaveLength(0);
     // Signed out, the banner is not shown.
