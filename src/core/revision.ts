@@ -159,7 +159,9 @@ export function applyEdit(p: Proposal, req: EditRequest, authority: Authority, n
     const expiry = expire(p, now);
     return { outcome: { kind: 'refused', why: 'expired', message: eligible.message, status: expiry.next?.status ?? p.status }, next: expiry.next, events: expiry.events };
   }
-  if (p.revision !== undefined && p.revision.by === req.person && p.revision.edited_version === req.version) return { outcome: { kind: 'duplicate', status: p.status }, next: null, events: [] };
+  // A repeat only when it asks for what the revision holds: other values against the same version are a stale edit, not "already recorded".
+  const repeats = () => Object.entries(req.values).every(([key, value]) => Object.hasOwn(p.action.parameters, key) && jsonType(value) === jsonType(p.action.parameters[key]) && (typeof value !== 'number' || Number.isFinite(value)) && same(p.action.parameters[key], value));
+  if (p.revision !== undefined && p.revision.by === req.person && p.revision.edited_version === req.version && repeats()) return { outcome: { kind: 'duplicate', status: p.status }, next: null, events: [] };
   // An approver who approved the version before may edit: their approval moves to the revision.
   if (!eligible.ok && eligible.why !== 'already_voted') return refusedEdit(eligible.why, eligible.message);
   if (req.version !== p.version) return refuse('stale', editRefusalMessage('stale'));

@@ -45,10 +45,10 @@ async function refund(charge: string, amount: number | string, currency = 'EUR')
 const proposalOf = async (id: string) => (await app.admin(`/v1/proposals/${id}`)).body;
 
 /** alice edits in the console, with the version from the card's own form. */
-async function consoleEdit(id: string, fields: Record<string, string>): Promise<number> {
+async function consoleEdit(id: string, fields: Record<string, string>, seen?: number): Promise<number> {
   const { cookie, csrf } = await signInWithKey(app.url, 'alice', CONSOLE_KEY);
   const page = await (await fetch(`${app.url}/console/proposals/${id}`, { headers: { cookie } })).text();
-  const version = /name="version" value="(\d+)"/.exec(page)?.[1] ?? '';
+  const version = seen === undefined ? (/name="version" value="(\d+)"/.exec(page)?.[1] ?? '') : String(seen);
   const r = await fetch(`${app.url}/console/proposals/${id}/edit`, {
     method: 'POST',
     redirect: 'manual',
@@ -109,5 +109,14 @@ describe('approve with edits under attack', () => {
     const p = await proposalOf(id);
     expect(p).toMatchObject({ status: 'pending', approvals: [], action: { parameters: { amount: 300 } } });
     expect(p.revision ?? null).toBeNull();
+  });
+
+  it('a second, different edit sent against the version the first was made on is refused, not answered "already recorded"', async () => {
+    const id = await refund('ch_double', 400);
+    expect(await consoleEdit(id, { 'edit:amount': '300' }, 1)).toBe(200);
+    // The same form sent again with another amount (a double submit, a second tab): 300 is what was approved.
+    expect(await consoleEdit(id, { 'edit:amount': '200' }, 1)).toBe(409);
+    expect(await consoleEdit(id, { 'edit:amount': '300' }, 1)).toBe(200);
+    expect((await proposalOf(id)).action.parameters.amount).toBe(300);
   });
 });
