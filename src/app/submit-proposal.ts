@@ -56,7 +56,9 @@ export async function submitProposal(deps: AppDeps, agent: AgentSpec, input: Pro
     return { draft: d, result: await storeProposal(deps, d, implicit, signedAt, 'background') };
   });
   if (!result.created) {
-    if (requestDigest(result.existing) !== requestDigest(draft.proposal)) {
+    // What the agent sent: an approver's edit (revision.proposed keeps it) does not make the retry another request.
+    const sent = result.existing.revision?.proposed;
+    if (requestDigest({ ...result.existing, ...(sent === undefined ? {} : sent) }) !== requestDigest(draft.proposal)) {
       throw new ConflictError(`idempotency_key "${input.idempotency_key ?? ''}" was already used for a different proposal (${result.existing.id})`);
     }
     return { proposal: result.existing, created: false };

@@ -119,4 +119,17 @@ describe('approve with edits under attack', () => {
     expect(await consoleEdit(id, { 'edit:amount': '300' }, 1)).toBe(200);
     expect((await proposalOf(id)).action.parameters.amount).toBe(300);
   });
+
+  it("an agent's retry with its idempotency key after an approver edited the proposal returns that proposal, not a 409", async () => {
+    const body = {
+      idempotency_key: `refund-idem-${Date.now()}`,
+      intent: 'Refund the double charge',
+      action: { tool: 'payments', operation: 'refund', target: 'ch_idem', parameters: { charge_id: 'ch_idem', amount: 300, currency: 'EUR' } },
+    };
+    const first = await app.billing.propose(body);
+    expect(first.status).toBe(201);
+    expect(await consoleEdit(first.body.id, { 'edit:amount': '250' })).toBe(200);
+    const retry = await app.billing.propose(body);
+    expect([retry.status, retry.body.id]).toEqual([200, first.body.id]);
+  });
 });
