@@ -6,6 +6,7 @@ import { canDecide, eventAbout, expire, refusalMessage, signInFreshEnough, type 
 import type { KnownAuditEvent } from './audit-events.ts';
 import type { PlatformId } from './platform.ts';
 import { stricter } from './policy/stricter.ts';
+import { isStricter } from './policy/fatigue.ts';
 import type { Action, Approval, Decision, Proposal, ProposalContext, Status } from './proposal.ts';
 
 // Approve with edits, pure. An approver changes some of the parameters the rule lets them
@@ -185,7 +186,8 @@ export function applyEdit(p: Proposal, req: EditRequest, authority: Authority, n
   const fresh = redecide.decide(revised.action, revised.context);
   // The card's approvers may approve only what their group decides: an edit that makes the action
   // a rule's with other approvers would be their approval of it (stricter keeps their group).
-  if (fresh.effect === 'approve' && fresh.approvers !== p.decision.approvers) {
+  // Unless the card's decision asks more than that rule (an amount lowered under a smaller rule).
+  if (fresh.effect === 'approve' && fresh.approvers !== p.decision.approvers && !isStricter(p.decision, fresh)) {
     const message = `the edited action falls under rule "${fresh.rule}", which ${fresh.approvers === null ? 'nobody' : `group ${fresh.approvers}`} decides, not this card's approvers (${p.decision.approvers ?? 'none'})`;
     return refuse('invalid', message, delta[0]?.key);
   }

@@ -120,6 +120,22 @@ describe('applyEdit', () => {
   });
 });
 
+describe('applyEdit: a rule with other approvers', () => {
+  const cfo: Decision = { ...APPROVE, rule: 'cfo-payments', approvers: 'cfo', route: 'cfo' };
+  it('refuses, storing nothing, an edit that makes the action a rule of other approvers asking as much or more', () => {
+    for (const d of [cfo, { ...cfo, risk: 'critical' as const, approvals_required: 2 }]) {
+      const step = applyEdit(proposal(), edit({ amount: 90_000 }), authority, T + 5, new Map(), redecide(() => d));
+      expect([step.next, step.events]).toEqual([null, []]);
+      expect(step.outcome).toMatchObject({ kind: 'refused', why: 'invalid', field: 'amount', message: expect.stringContaining('rule "cfo-payments", which group cfo decides') });
+    }
+  });
+  it('lets the card\'s approvers lower an amount under a smaller rule of other approvers: the card\'s decision still holds', () => {
+    const small: Decision = { ...cfo, risk: 'low' };
+    const step = applyEdit(proposal(), edit({ amount: 100 }), authority, T + 5, new Map(), redecide(() => small));
+    expect(step.next).toMatchObject({ status: 'approved', decision: { approvers: 'finance', risk: 'high', rule: 'payments' } });
+  });
+});
+
 describe('edit form values', () => {
   it('reads each text as the type it replaces; unchanged fields are left out; unreadable ones name the key', () => {
     const p = proposal();
