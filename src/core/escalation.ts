@@ -1,4 +1,5 @@
 import { formatDuration } from './duration.ts';
+import { MAX_REMINDERS } from './policy/escalation-schema.ts';
 import type { Proposal } from './proposal.ts';
 
 // When nobody answers: the rule's `escalate` steps, `remind` and `on_timeout`, as the proposal's
@@ -38,10 +39,12 @@ export function nextStepAt(p: Pick<Proposal, 'decision' | 'escalation' | 'create
   return step === undefined ? null : p.created_at + step.after_ms;
 }
 
-/** When the next reminder is due, or null when the rule has none. */
+/** When the next reminder is due, or null when the rule has none (or none left: at most MAX_REMINDERS). */
 export function nextReminderAt(p: Pick<Proposal, 'decision' | 'reminders' | 'created_at'>): number | null {
   const every = p.decision.remind_ms;
   if (every === undefined || every <= 0) return null;
+  // The load check keeps a policy within it; this keeps a decision copied before that check did.
+  if ((p.reminders?.count ?? 0) >= MAX_REMINDERS) return null;
   return p.created_at + ((p.reminders?.count ?? 0) + 1) * every;
 }
 

@@ -4,6 +4,7 @@ import { PolicyError } from '../../src/core/errors.ts';
 import { timelineEntry } from '../../src/core/event-text.ts';
 import { applyVote, type Authority } from '../../src/core/lifecycle.ts';
 import { stricter } from '../../src/core/policy/stricter.ts';
+import { nextNudgeAt } from '../../src/core/escalation.ts';
 import { nudge, UNCHANGED_WORLD } from '../../src/core/nudge.ts';
 import { loadPolicy } from '../../src/core/policy/load.ts';
 import type { Decision, Proposal } from '../../src/core/proposal.ts';
@@ -83,6 +84,16 @@ const p: Proposal = {
   resolution: null,
   version: 1,
 };
+
+describe('reminders at run time', () => {
+  it('stop after 100 for a decision copied without the load check (an older policy): nothing more is due', () => {
+    const stormy: Proposal = { ...p, decision: { ...DECISION, escalate: [], remind_ms: 1000 }, reminders: { count: 99, at: 99_000 } };
+    expect(nextNudgeAt(stormy)).toBe(100_000);
+    expect(nudge(stormy, 100_000).outcome).toEqual({ kind: 'reminded', count: 100 });
+    expect(nextNudgeAt({ ...stormy, reminders: { count: 100, at: 100_000 } })).toBeNull();
+    expect(nudge({ ...stormy, reminders: { count: 100, at: 100_000 } }, 200_000).next).toBeNull();
+  });
+});
 
 describe('nudge of a proposal nobody may decide on', () => {
   it('takes no step and sends no reminder when the agent was revoked after the proposal was made, or is no longer in the policy', () => {
