@@ -53,9 +53,10 @@ export function valuesFromForm(p: Pick<Proposal, 'action'>, fields: Readonly<Rec
       throw new ValidationError(`${key}: ${message}`, [{ path: key, code: 'invalid_edit', message }]);
     };
     if (typeof was === 'number') {
-      const clean = text.trim().replace(/[,_\s]/g, '');
-      if (!/^-?\d+(\.\d+)?$/.test(clean)) fail('must be a number');
-      out[key] = Number(clean);
+      // Group separators only where they group thousands: "1,5" (a decimal comma) is not 15.
+      const typed = text.trim();
+      if (!/^-?(\d+|\d{1,3}([,_ ]\d{3})+)(\.\d+)?$/.test(typed)) fail('must be a number');
+      out[key] = Number(typed.replace(/[,_ ]/g, ''));
     } else if (typeof was === 'boolean') {
       const t = text.trim().toLowerCase();
       if (t !== 'true' && t !== 'false') fail('must be true or false');

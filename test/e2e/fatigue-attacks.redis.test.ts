@@ -132,4 +132,12 @@ describe('approve with edits under attack', () => {
     const retry = await app.billing.propose(body);
     expect([retry.status, retry.body.id]).toEqual([200, first.body.id]);
   });
+
+  it('a number typed with a decimal comma ("1,5") or a misplaced group ("1,00") is refused, not read as 15 or 100', async () => {
+    const id = await refund('ch_comma', 400);
+    for (const typed of ['1,5', '1,00', '12,34.5', '1.000,50']) expect(await consoleEdit(id, { 'edit:amount': typed })).toBe(400);
+    expect((await proposalOf(id)).action.parameters.amount).toBe(400);
+    expect(await consoleEdit(id, { 'edit:amount': '1,000.50' })).toBe(200);
+    expect((await proposalOf(id)).action.parameters.amount).toBe(1000.5);
+  });
 });
