@@ -1,6 +1,6 @@
 import { auditEvent } from '../core/audit.ts';
 import { iso } from '../core/clock.ts';
-import { describeExecution, redactSecrets, runByCountersign } from '../core/execution.ts';
+import { approversOf, delegatesOf, describeExecution, redactSecrets, runByCountersign } from '../core/execution.ts';
 import type { Proposal, Status } from '../core/proposal.ts';
 import { requestTarget, signedHeaders } from '../core/signing.ts';
 import type { ExecutionDeps } from './execution-deps.ts';
@@ -94,7 +94,8 @@ export async function deliverCallback(x: ExecutionDeps, id: string, status: Stat
     action: p.action,
     decision: { effect: p.decision.effect, risk: p.decision.risk, rule: p.decision.rule, reasons: p.decision.reasons },
     resolution: p.resolution === null ? null : { ...p.resolution, at: iso(p.resolution.at) },
-    approvers: p.approvals.filter((a) => a.vote === 'approve').map((a) => a.person),
+    approvers: approversOf(p),
+    ...delegatesOf(p),
     execution: describeExecution(p.execution),
   };
   if (token !== null) payload['execution_token'] = token;

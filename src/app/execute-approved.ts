@@ -3,6 +3,7 @@ import { iso } from '../core/clock.ts';
 import {
   actionDigest,
   approversOf,
+  delegatesOf,
   cancelApproved,
   claimExecution,
   failBeforeStart,
@@ -84,6 +85,7 @@ export async function issueExecution(x: ExecutionDeps, approved: Proposal, recov
     proposal_id: approved.id,
     action_digest: actionDigest(approved.action),
     approvers: approversOf(approved),
+    ...delegatesOf(approved),
   });
   const stored = await x.ledger.save({ jti, proposal_id: approved.id, agent: approved.agent, expires_at: expiresAt, token, pickup: mode === 'poll', replace: recovering });
   if (!stored) return []; // another replica is issuing this proposal's token

@@ -62,7 +62,7 @@ export type AuditEventData = {
   /** Written by no current code; kept so older logs still read. */
   request_rejected: { [key: string]: unknown };
   /** `action_digest`: of the action the token is for (the revision, when an approver edited it); absent in older entries. */
-  token_issued: { jti: string; mode: ExecutionMode; audience: string; expires_at: string; approvers: string[]; action_digest?: string };
+  token_issued: { jti: string; mode: ExecutionMode; audience: string; expires_at: string; approvers: string[]; delegates?: Record<string, string>; action_digest?: string };
   token_redeemed: { jti: string; audience: string };
   /** A token already handed out, revoked because the policy in force no longer names its agent (the kill switch's are in agent_revoked). */
   token_revoked: { jti: string; reason: 'agent_removed' };

@@ -56,6 +56,8 @@ export interface ExecutionTokenClaims {
   proposal_id: string;
   action_digest: string;
   approvers: string[];
+  /** Approvals cast by a delegate for an approver away (`{alice: "erin"}`); absent when there were none. */
+  delegates?: Record<string, string>;
 }
 
 export const EXCERPT_LENGTH = 500;
@@ -67,6 +69,16 @@ export function actionDigest(action: Action): string {
 
 export function approversOf(p: Proposal): string[] {
   return p.approvals.filter((a) => a.vote === 'approve').map((a) => a.person);
+}
+
+/**
+ * Who clicked for whom: the approvers' seats say "alice" when erin approved for her while she
+ * was away, and downstream systems that read the token must be able to tell. Absent (not `{}`)
+ * without delegates, so tokens read exactly as before.
+ */
+export function delegatesOf(p: Proposal): { delegates: Record<string, string> } | Record<string, never> {
+  const cast = p.approvals.filter((a) => a.vote === 'approve' && a.delegate !== undefined);
+  return cast.length === 0 ? {} : { delegates: Object.fromEntries(cast.map((a) => [a.person, a.delegate as string])) };
 }
 
 // Executors and agents echo requests, print stack traces with env dumps, return tokens they
@@ -139,6 +151,7 @@ export function recordTokenIssued(p: Proposal, token: IssuedToken, now: number):
         audience: token.audience,
         expires_at: iso(token.expires_at),
         approvers: approversOf(p),
+        ...delegatesOf(p),
         action_digest: actionDigest(p.action),
       }),
     ],

@@ -84,12 +84,24 @@ describe('away in Slack', () => {
     const id = await propose();
     const card = await cardOf(id);
     expect((await approve('U0ERIN', id)).status).toBe(200);
-    await waitFor(async () => (await proposal(id)).status === 'approved', { what: 'approved' });
+    // The token is handed on the first read after it is issued: keep it from whichever read that is.
+    let token: string | undefined;
+    const readUntilToken = async () => {
+      const p = await proposal(id);
+      token ??= p.execution_token;
+      return token !== undefined;
+    };
+    await waitFor(readUntilToken, { what: 'approved, with its execution token' });
     const recorded = (await events(id)).find((e) => e.type === 'approval_recorded')!;
     expect(recorded.actor).toBe('person:erin');
     expect(recorded.data).toMatchObject({ person: 'alice', delegate: 'erin', vote: 'approve' });
     expect((await proposal(id)).approvals).toEqual([expect.objectContaining({ person: 'alice', delegate: 'erin' })]);
     await waitFor(() => slack.callsTo('chat.update').some((u) => u.args['ts'] === card.ts && JSON.stringify(u.args['blocks']).includes('erin for alice')), { what: 'card says erin for alice' });
+    // Whoever reads the token (or the audit) downstream can tell who clicked for whom.
+    const issued = await waitFor(async () => (await events(id)).find((e) => e.type === 'token_issued'), { what: 'token_issued' });
+    expect(issued.data).toMatchObject({ approvers: ['alice'], delegates: { alice: 'erin' } });
+    const claims = JSON.parse(Buffer.from(token!.split('.')[1]!, 'base64url').toString('utf8'));
+    expect(claims).toMatchObject({ approvers: ['alice'], delegates: { alice: 'erin' } });
   });
 
   it('bob, in finance and alice\'s delegate, counts once on a proposal needing two', async () => {
