@@ -145,6 +145,20 @@ describe('every key a script touches is one of its KEYS', () => {
     expect(undeclared(runs)).toEqual([]);
   });
 
+  it("a revision's commit moving it between aggregate groups: the groups and their versions it declares", async () => {
+    const p = proposal();
+    const window_ms = 60_000;
+    const runs = await scriptsRunBy(async () => {
+      await store().create(p, [], undefined, undefined, { aggregate: { group: 'g-from', version: '0', amount: 300, window_ms } });
+      const move = { from: { group: 'g-from', member: `${p.id}|300` }, to: { group: 'g-to', member: `${p.id}|900`, score: p.created_at, version: '0' }, window_ms };
+      await store().commit(bump(p, {}), 1, [event(p, 'revised')], { aggregate: move });
+    });
+    expect(runs).toHaveLength(2);
+    const writes = runs[1]!.commands.filter((c) => c.key.includes(':agg:') && ['zrem', 'zadd', 'incr'].includes(c.name)).map((c) => c.name);
+    expect(writes.sort()).toEqual(['incr', 'incr', 'zadd', 'zrem']);
+    expect(undeclared(runs)).toEqual([]);
+  });
+
   it('a create checked against a revoked and restored agent, and one with no idempotency key', async () => {
 
     const p = proposal();
