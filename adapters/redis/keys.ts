@@ -109,6 +109,8 @@ export interface RedisKeys {
    */
   limitPending(agent: string, rule: string | null): string;
   limitRate(agent: string, rule: string | null): string;
+  /** Set for a while (proposal-store.ts PRUNE_EVERY_MS) when a pending set was last checked for members no longer pending (ProposalStore.prunePending). */
+  limitPrune(agent: string, rule: string | null): string;
   /**
    * The over-the-limit notice of an agent and route (hash: its window, running count, what was
    * last shown, the posted messages), and the zsets of notices by window end (the console's
@@ -232,6 +234,11 @@ export function redisKeys(prefix: string = DEFAULT_PREFIX): RedisKeys {
       assertIdSegment('agent id', agent);
       if (rule !== null) assertIdSegment('rule name', rule);
       return `${tag}:limit:rate:${agent}${rule === null ? '' : `:${rule}`}`;
+    },
+    limitPrune(agent, rule) {
+      assertIdSegment('agent id', agent);
+      if (rule !== null) assertIdSegment('rule name', rule);
+      return `${tag}:limit:prune:${agent}${rule === null ? '' : `:${rule}`}`;
     },
     limitNotice(agent, route) {
       assertIdSegment('agent id', agent);

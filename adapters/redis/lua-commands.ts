@@ -60,6 +60,7 @@ const COMMANDS = {
   countersignAwayClear: { numberOfKeys: 3, lua: `${AUDIT_LIB}\n${lua('away-clear.lua')}` },
   countersignAuditRetention: { numberOfKeys: null, lua: lua('audit-retention.lua') },
   countersignAuditIndex: { numberOfKeys: null, lua: lua('audit-index.lua') },
+  countersignLimitPendingPrune: { numberOfKeys: null, lua: lua('limit-pending-prune.lua') },
 } as const;
 
 export type LuaCommand = keyof typeof COMMANDS;

@@ -31,6 +31,10 @@ function pendingScore(p: Proposal): string {
   return p.expires_at === null ? '+inf' : String(p.expires_at);
 }
 
+/** How many members of a pending set one prune checks (a limit is rarely higher). */
+const PRUNE_BATCH = 1_000;
+const PRUNE_EVERY_MS = 10_000;
+
 /** Statuses in which a proposal counts towards its aggregate group (policy/fatigue.ts). */
 const LIVE: ReadonlySet<string> = new Set(['pending', 'approved', 'executing', 'succeeded']);
 
@@ -220,6 +224,15 @@ export function createRedisProposalStore(redis: Redis | Cluster, opts: RedisStor
 
     async forgetImplicitKey(agent: string, key: string, proposalId: string): Promise<void> {
       await runLua(redis, 'countersignIdempotencyForget', [keys.idempotency(`${agent}#request`, key), proposalId]);
+    },
+
+    async prunePending(agent: string, rule: string | null, now: number): Promise<number> {
+      // Once in PRUNE_EVERY_MS per set: a flood of refused proposals must not read the whole set each time.
+      if ((await redis.set(keys.limitPrune(agent, rule), '1', 'PX', PRUNE_EVERY_MS, 'NX')) === null) return 0;
+      const set = keys.limitPending(agent, rule);
+      const ids = await redis.zrangebyscore(set, `(${now}`, '+inf', 'LIMIT', 0, PRUNE_BATCH);
+      if (ids.length === 0) return 0;
+      return Number(await runLua(redis, 'countersignLimitPendingPrune', [ids.length + 1, set, ...ids.map((id) => keys.proposal(id)), ...ids]));
     },
 
     async revokedAgents(agents: readonly string[]): Promise<Map<string, number>> {

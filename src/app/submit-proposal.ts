@@ -138,7 +138,14 @@ export async function storeProposal(
   followUps: 'await' | 'background' = 'await',
 ): Promise<{ created: true } | { created: false; existing: Proposal }> {
   const proposedAt = signedAt === null ? proposal.created_at : Math.min(signedAt, proposal.created_at);
-  const result = await deps.store.create(proposal, events, implicit, proposedAt, create);
+  let result = await deps.store.create(proposal, events, implicit, proposedAt, create);
+  if (!result.created && 'refused' in result && result.refused === 'rate_limited' && (result.limit === 'pending' || result.limit === 'rule.pending')) {
+    // Over `pending`: the set may still hold proposals decided by a replica from before the
+    // limits; once they are dropped (at most every few seconds) the create is tried again.
+    const rule = result.limit === 'pending' ? null : proposal.decision.rule;
+    const dropped = (await deps.store.prunePending?.(proposal.agent, rule, proposal.created_at).catch(() => 0)) ?? 0;
+    if (dropped > 0) result = await deps.store.create(proposal, events, implicit, proposedAt, create);
+  }
   if (!result.created && 'refused' in result) {
     if (result.refused === 'stale_aggregate') throw new StaleAggregateError();
     if (result.refused === 'rate_limited') throw await refuseForLimit(deps, proposal, result.limit, result.max, result.retry_after_ms);

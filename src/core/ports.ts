@@ -94,6 +94,12 @@ export interface ProposalStore {
   forgetImplicitKey(agent: string, key: string, proposalId: string): Promise<void>;
   /** Which of `agents` are revoked now (not restored since), with when: one read for all. */
   revokedAgents(agents: readonly string[]): Promise<Map<string, number>>;
+  /**
+   * Drops from the agent's pending set (for `rule`, or the agent's own with null) the proposals no
+   * longer pending that a replica from before the limits left there; at most once every few
+   * seconds per set (0 when checked just before). How many were dropped. Absent where nothing can drift.
+   */
+  prunePending?(agent: string, rule: string | null, now: number): Promise<number>;
   get(id: string): Promise<Proposal | null>;
   /**
    * Replaces the proposal with `next` (whose version is expectedVersion + 1) and appends

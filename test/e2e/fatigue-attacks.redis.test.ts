@@ -1,6 +1,9 @@
 import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { CreateTaskResultSchema } from '@modelcontextprotocol/sdk/experimental/tasks/types.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { inject } from 'vitest';
+import { createRedisConnection } from '../../adapters/redis/connection.ts';
+import { redisKeys } from '../../adapters/redis/keys.ts';
 import { startTestApp, type TestApp } from '../helpers/app.ts';
 import { signInWithKey } from '../helpers/console.ts';
 import { CONSOLE_KEY, gatewayClient, gatewayEnv, gatewayPolicy, MCP_KEYS, tempCallLog } from '../helpers/mcp-gateway.ts';
@@ -29,7 +32,7 @@ let agent: Client;
 
 beforeAll(async () => {
   upstream = await startHttpUpstream();
-  app = await startTestApp({ policy: gatewayPolicy({ httpUpstreamUrl: upstream.url, callLog: tempCallLog() }).replace('default:', EDITABLE_REFUNDS).replace('groups:\n', 'groups:\n  cfo: [bob]\n'), env: gatewayEnv() });
+  app = await startTestApp({ policy: gatewayPolicy({ httpUpstreamUrl: upstream.url, callLog: tempCallLog() }).replace('default:', EDITABLE_REFUNDS).replace('groups:\n', 'groups:\n  cfo: [bob]\n').replace('  agents:\n    mcp-agent:', '  agents:\n    ops-agent: { pending: 2 }\n    mcp-agent:'), env: gatewayEnv() });
   agent = await gatewayClient(app.url, MCP_KEYS.agent, { tasks: true });
 });
 afterAll(async () => {
@@ -139,5 +142,25 @@ describe('approve with edits under attack', () => {
     expect((await proposalOf(id)).action.parameters.amount).toBe(400);
     expect(await consoleEdit(id, { 'edit:amount': '1,000.50' })).toBe(200);
     expect((await proposalOf(id)).action.parameters.amount).toBe(1000.5);
+  });
+});
+
+describe('per-agent limits under attack', () => {
+  it("a proposal decided by a replica from before the limits (its commit leaves the agent's pending set alone) stops counting when the agent reaches its limit", async () => {
+    const pay = (charge: string) => ({ intent: `Refund ${charge}`, action: { tool: 'payments', operation: 'refund', target: charge, parameters: { charge_id: charge, amount: 5, currency: 'EUR' } } });
+    const first = await app.ops.propose(pay('ops_1'));
+    expect((await app.ops.propose(pay('ops_2'))).status).toBe(201);
+    // An old replica denies ops_1: the proposal's own hash and the global pending set, nothing else.
+    const redis = createRedisConnection({ url: inject('redisUrl')!, role: 'worker' });
+    try {
+      const keys = redisKeys(app.prefix);
+      const doc = JSON.parse((await redis.hget(keys.proposal(first.body.id), 'doc'))!);
+      const denied = { ...doc, status: 'denied', version: doc.version + 1, resolution: { status: 'denied', by: 'bob', reason: null, at: Date.now() } };
+      await redis.multi().hset(keys.proposal(first.body.id), 'doc', JSON.stringify(denied), 'version', String(denied.version), 'status', 'denied').zrem(keys.pending, first.body.id).exec();
+    } finally {
+      redis.disconnect();
+    }
+    expect((await app.ops.propose(pay('ops_3'))).status).toBe(201);
+    expect((await app.ops.propose(pay('ops_4'))).status).toBe(429);
   });
 });

@@ -13,6 +13,7 @@ import { createRedisConnection } from '../../adapters/redis/connection.ts';
 import { startPrivateRedis, type PrivateRedis } from '../../adapters/redis/private-server.ts';
 import { createRedisLimitNoticeStore } from '../../adapters/redis/limit-notices.ts';
 import { createRedisProposalStore } from '../../adapters/redis/proposal-store.ts';
+import { redisKeys } from '../../adapters/redis/keys.ts';
 import { createRedisTokenLedger } from '../../adapters/redis/token-ledger.ts';
 import { claimed } from '../contracts/card-ref-store.contract.ts';
 import { bump, event, proposal } from '../contracts/fixtures.ts';
@@ -156,6 +157,20 @@ describe('every key a script touches is one of its KEYS', () => {
     expect(runs).toHaveLength(2);
     const writes = runs[1]!.commands.filter((c) => c.key.includes(':agg:') && ['zrem', 'zadd', 'incr'].includes(c.name)).map((c) => c.name);
     expect(writes.sort()).toEqual(['incr', 'incr', 'zadd', 'zrem']);
+    expect(undeclared(runs)).toEqual([]);
+  });
+
+  it("the prune of an agent's pending set: the set and the proposals it checks", async () => {
+    const [live, decided] = [proposal(), proposal()];
+    const limits = { per_minute: 0, pending: 10, rule_per_minute: 0, rule_pending: 0, rule: 'payments' };
+    for (const p of [live, decided]) await store().create(p, [], undefined, undefined, { limits });
+    await redis.hset(redisKeys(prefix).proposal(decided.id), 'status', 'denied');
+    let dropped = 0;
+    const runs = await scriptsRunBy(async () => {
+      dropped = await store().prunePending!(live.agent, null, Date.now());
+    });
+    expect(dropped).toBe(1);
+    expect(runs).toHaveLength(1);
     expect(undeclared(runs)).toEqual([]);
   });
 
