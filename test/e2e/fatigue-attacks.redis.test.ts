@@ -123,6 +123,20 @@ describe('approve with edits under attack', () => {
     expect((await proposalOf(id)).action.parameters.amount).toBe(300);
   });
 
+  it('a retry (same idempotency key, or the same signed request again) whose sum with its own original is over a deny rule returns the original', async () => {
+    const body = { idempotency_key: `refund-sum-${Date.now()}`, intent: 'Refund 600', action: { tool: 'payments', operation: 'refund', target: 'ch_retry', parameters: { charge_id: 'ch_retry', amount: 600, currency: 'EUR' } } };
+    const first = await app.billing.propose(body);
+    expect([first.status, first.body.status]).toEqual([201, 'pending']);
+    const retry = await app.billing.propose(body);
+    expect([retry.status, retry.body.id]).toEqual([200, first.body.id]);
+    const { idempotency_key: _k, ...plain } = body;
+    const raw = JSON.stringify({ ...plain, intent: 'Refund 600 (no key)', action: { ...plain.action, target: 'ch_retry2', parameters: { ...plain.action.parameters, charge_id: 'ch_retry2' } } });
+    const now = Date.now();
+    const once = await app.billing.request('POST', '/v1/proposals', undefined, { raw, now });
+    const replayed = await app.billing.request('POST', '/v1/proposals', undefined, { raw, now });
+    expect([once.status, replayed.status, replayed.body.id]).toEqual([201, 200, once.body.id]);
+  });
+
   it("an agent's retry with its idempotency key after an approver edited the proposal returns that proposal, not a 409", async () => {
     const body = {
       idempotency_key: `refund-idem-${Date.now()}`,
