@@ -172,8 +172,12 @@ export function createConsole(options: ConsoleOptions) {
 
   async function pending(s: RequestState & { session: Session }) {
     const now = deps.clock.now();
+    // Newest first, as the script adds a card that arrives live: the card someone was just called
+    // to is at the top (no scrolling on a phone), the page reads the same before and after a
+    // reload, and the audit list is newest first too. Each card shows its own expiry.
     const list = (await deps.store.listPending(MAX_CARDS * 4))
       .filter((p) => (p.expires_at === null || p.expires_at > now) && decidedHere(p))
+      .sort((a, b) => b.created_at - a.created_at)
       .slice(0, MAX_CARDS);
     const revoked = await deps.store.revokedAgents([...deps.policy.agents.keys()]);
     // Who is away: a delegate gets the buttons of the proposals they may decide for someone.

@@ -1,4 +1,4 @@
-import { approvalsLine, decidedBy, STATUS_HEADLINE, truncate, voterName, type CardModel } from '../../src/core/card.ts';
+import { approvalsLine, decidedBy, STATUS_HEADLINE, truncate, valueText, voterName, type CardModel } from '../../src/core/card.ts';
 import { editFormHtml } from './edit-form.ts';
 import type { StoredAuditEvent } from '../../src/core/ports.ts';
 import { STATUSES } from '../../src/core/proposal.ts';
@@ -47,7 +47,7 @@ function json(value: unknown): string {
 
 function contextList(card: CardModel): Html {
   const c = card.context;
-  const value = c.value.amount === 0 && c.value.currency === '' ? '—' : `${c.value.amount} ${c.value.currency}`.trim();
+  const value = c.value.amount === 0 && c.value.currency === '' ? '—' : valueText(card);
   return html`<dl class="facts context">
     <div><dt>Environment</dt><dd>${c.environment}</dd></div>
     <div><dt>Data</dt><dd>${c.data_sensitivity}</dd></div>
@@ -58,7 +58,9 @@ function contextList(card: CardModel): Html {
 }
 
 function quorum(card: CardModel): Html {
-  const names = card.approvals.map((a) => html`<li class="${a.vote}">${voterName(a)} ${a.vote === 'approve' ? 'approved' : 'denied'}${a.reason ? html`: <q>${a.reason}</q>` : ''}</li>`);
+  // Once decided, the result line below says the deciding reason: a vote does not repeat it.
+  const said = card.resolution?.reason ?? null;
+  const names = card.approvals.map((a) => html`<li class="${a.vote}">${voterName(a)} ${a.vote === 'approve' ? 'approved' : 'denied'}${a.reason && a.reason !== said ? html`: <q>${a.reason}</q>` : ''}</li>`);
   return html`<div class="quorum">
     <span class="count">${approvalsLine(card)}</span>
     ${names.length > 0 ? html`<ul>${names}</ul>` : ''}

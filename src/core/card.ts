@@ -1,4 +1,5 @@
 import { iso } from './clock.ts';
+import { formatAmount } from './money.ts';
 import { escalationLines, stepsReached } from './escalation.ts';
 
 import { denyNeedsReason, STEP_UP_WINDOW_MS, type Eligibility, type RefusalReason } from './lifecycle.ts';
@@ -69,7 +70,7 @@ export interface CardModel {
 /** The words of the "are you sure?" step before a critical approval counts. */
 export interface ApprovalConfirmation {
   question: string;
-  /** What the approval lets happen, repeated: "payments · payout", the target, the value ("24800 EUR", or "none"). */
+  /** What the approval lets happen, repeated: "payments · payout", the target, the value ("€24,800.00", or "none"). */
   action: string;
   target: string;
   value: string;
@@ -119,7 +120,7 @@ export function buildApprovalCard(p: Proposal, link: string): CardModel {
     context: shownContext,
     risk: p.decision.risk,
     rule: show(p.decision.rule),
-    reasons: p.decision.reasons.map(show),
+    reasons: ownReasons(p.decision).map(show),
     status: p.status,
     approvals: p.approvals.map((a) => ({ ...a, person: show(a.person), ...(a.delegate === undefined ? {} : { delegate: show(a.delegate) }), reason: showOrNull(a.reason) })),
     approvalsRequired: p.decision.approvals_required,
@@ -136,6 +137,14 @@ export function buildApprovalCard(p: Proposal, link: string): CardModel {
     // Last: properties are evaluated in order, so every text above has been looked at.
     hiddenNote: hiddenCharactersNote(seen),
   };
+}
+
+/**
+ * The rule's reasons minus the default one, `matched rule "payments"`, which only repeats the
+ * rule every card names next to it ("Rule payments · matched rule "payments"" said it twice).
+ */
+export function ownReasons(d: Pick<Decision, 'rule' | 'reasons'>): string[] {
+  return d.reasons.filter((r) => r !== `matched rule "${d.rule}"` && r !== `matched rule ${d.rule}`);
 }
 
 function revisionParts(p: Proposal, show: (text: string) => string): Pick<CardModel, 'revision' | 'edit'> {
@@ -227,14 +236,14 @@ export function approvalsLine(card: CardModel): string {
   return names.length === 0 ? base : `${base}: ${names.join(', ')}`;
 }
 
-/** The context's value, "420 EUR", or "none". */
+/** The context's value, "€420.00" (money.ts), or "none". */
 export function valueText(card: CardModel): string {
   return valueOf(card.context.value);
 }
 
 function valueOf(v: ProposalContext['value']): string {
   if (v.amount === 0 && v.currency === '') return 'none';
-  return `${v.amount}${v.currency === '' ? '' : ` ${v.currency}`}`;
+  return formatAmount(v.amount, v.currency);
 }
 
 /** The context facts under the action, one line; raw (renderers escape it). */

@@ -16,9 +16,13 @@ import { changesText } from './revision-text.ts';
 
 const EXCERPT_IN_THREAD = 200;
 
-/** An executor's answer can echo agent input: markup and mention characters are neutralised. */
-function neutral(text: string): string {
-  return text.replace(/[<>&@*_~`|\\[\]]/g, ' ').replace(/\s+/g, ' ').trim().slice(0, EXCERPT_IN_THREAD);
+/**
+ * An executor's or agent's answer, on one line and cut short, otherwise exactly as it came
+ * ("re_INV-5665" stays itself): each renderer escapes and neutralises markup for its own
+ * platform (Slack's and Teams' renderReply, the console's HTML escaping).
+ */
+function excerptOf(text: string): string {
+  return text.replace(/\s+/g, ' ').trim().slice(0, EXCERPT_IN_THREAD);
 }
 
 function seconds(ms: number | null | undefined): string {
@@ -81,7 +85,7 @@ function executionFinished(e: AuditEventOf<'execution_finished'>): string | null
   if ('late' in d) return null;
   const reason = d.reason === null || d.reason === undefined ? null : (EXECUTION_REASONS[d.reason] ?? d.reason);
   const http = typeof d.http_status === 'number' ? `, HTTP ${d.http_status}` : '';
-  const excerpt = typeof d.response_excerpt === 'string' && d.response_excerpt !== '' ? `: "${neutral(d.response_excerpt)}"` : '';
+  const excerpt = typeof d.response_excerpt === 'string' && d.response_excerpt !== '' ? `: "${excerptOf(d.response_excerpt)}"` : '';
   if (d.status === 'succeeded') return `Succeeded in ${seconds(d.duration_ms)}${http}${excerpt}`;
   if (d.outcome === 'not_run') {
     const names = Array.isArray(d.void_approvers) && d.void_approvers.length > 0 ? ` (no longer qualified: ${d.void_approvers.map(str).join(', ')})` : '';
@@ -179,6 +183,9 @@ export function threadReply(p: Proposal, event: AuditEventInput): ThreadReply | 
   }
 }
 
+/** What a rule's effect means for the proposal: "approve" read as if the policy had approved it. */
+const POLICY_EFFECT: Record<string, string> = { allow: 'allowed', deny: 'denied', approve: 'needs approval' };
+
 export interface TimelineEntry {
   at: string;
   type: string;
@@ -194,7 +201,7 @@ export function timelineEntry(p: Proposal, event: AuditEventInput): TimelineEntr
     case 'proposal_received':
       return line('info', `Proposed by agent ${e.agent ?? '?'}`);
     case 'policy_decided':
-      return line('info', `Policy: rule "${str(e.data.rule)}" says ${str(e.data.effect)} (${str(e.data.risk)} risk)`);
+      return line('info', `Policy: rule "${str(e.data.rule)}": ${POLICY_EFFECT[str(e.data.effect)] ?? str(e.data.effect)} (${str(e.data.risk)} risk)`);
     case 'card_posted':
       // The console shows the card itself; other platforms name the channel.
       return line('info', `Card posted to ${e.data.platform}${e.data.conversation === p.decision.route ? '' : ` ${str(e.data.conversation)}`}`);
@@ -204,7 +211,8 @@ export function timelineEntry(p: Proposal, event: AuditEventInput): TimelineEntr
       const d = e.data;
       return d.vote === 'approve'
         ? line('good', `${who(e)} approved (${d.approvals} of ${d.required}, via ${d.platform})${d.reason ? `: ${d.reason}` : ''}`)
-        : line('bad', `${who(e)} denied (via ${d.platform})${d.reason ? `: ${d.reason}` : ''}`);
+        : // Any deny decides: the card's result line says its reason, once (it used to say it three times).
+          line('bad', `${who(e)} denied (via ${d.platform})`);
     }
     case 'approval_void':
       return line('warn', approvalVoid(e));

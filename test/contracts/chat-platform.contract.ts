@@ -303,7 +303,7 @@ export function chatPlatformContract(name: string, makeDriver: () => Promise<Cha
       await d().cardOf(id);
       const asked = await d().confirmationOf('alice', id);
       expect(asked).not.toBeNull();
-      for (const fact of [body.action.tool, body.action.operation, body.action.target, '25000 EUR']) expect(asked, `the confirmation repeats ${fact}`).toContain(fact);
+      for (const fact of [body.action.tool, body.action.operation, body.action.target, '€25,000.00']) expect(asked, `the confirmation repeats ${fact}`).toContain(fact);
       expect((await proposal(d(), id)).approvals).toEqual([]);
       expect((await auditOf(d(), id)).filter((e) => e.type === 'approval_recorded' || e.type === 'approval_refused')).toEqual([]);
       // Confirmed, it counts like any approval.

@@ -107,13 +107,13 @@ describe('a critical approval is confirmed on every platform', () => {
     expect(await first.json()).toMatchObject({
       ok: false,
       why: 'confirmation_required',
-      confirmation: { question: 'Approve a critical action?', action: 'payments · payout', target: 'iban:DE89370400440532013000', value: '24800 EUR' },
+      confirmation: { question: 'Approve a critical action?', action: 'payments · payout', target: 'iban:DE89370400440532013000', value: '€24,800.00' },
     });
     // The plain form post: a page that repeats the facts and posts again with confirm=yes.
     const plain = await decide(alice, id, { vote: 'approve', reason: 'invoice <checked>' }, HTML_ACCEPT);
     expect(plain.status).toBe(200);
     const html = await plain.text();
-    for (const part of ['Approve a critical action?', 'payments · payout', 'iban:DE89370400440532013000', '24800 EUR']) expect(html).toContain(part);
+    for (const part of ['Approve a critical action?', 'payments · payout', 'iban:DE89370400440532013000', '€24,800.00']) expect(html).toContain(part);
     expect(html).toMatch(/<input type="hidden" name="confirm" value="yes">/);
     expect(html).toContain(`<input type="hidden" name="csrf" value="${alice.csrf}">`);
     expect(html).toContain('value="invoice &lt;checked&gt;"');
@@ -144,7 +144,7 @@ describe('a critical approval is confirmed on every platform', () => {
     const id = await payout();
     const [approve] = slackActions(await slackCard(id));
     expect(approve.confirm.text.text).toContain('payments · payout on iban:DE89370400440532013000');
-    expect(approve.confirm.text.text).toContain('24800 EUR');
+    expect(approve.confirm.text.text).toContain('€24,800.00');
   });
 });
 

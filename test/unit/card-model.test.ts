@@ -35,8 +35,8 @@ describe('the card model', () => {
       question: 'Approve a critical action?',
       action: 'payments · payout',
       target: 'iban:DE89⟪U+202E⟫0001',
-      value: '24800 EUR',
-      summary: 'payments · payout on iban:DE89⟪U+202E⟫0001, value 24800 EUR',
+      value: '€24,800.00',
+      summary: 'payments · payout on iban:DE89⟪U+202E⟫0001, value €24,800.00',
       confirm: 'Approve',
       back: 'Go back',
     });

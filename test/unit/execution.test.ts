@@ -2,6 +2,8 @@ import { createHash, generateKeyPairSync } from 'node:crypto';
 import { decodeProtectedHeader, exportJWK, generateKeyPair } from 'jose';
 import { describe, expect, it } from 'vitest';
 import { threadReply as executionReply } from '../../src/core/event-text.ts';
+import { renderReply as renderSlackReply } from '../../adapters/slack/blocks.ts';
+import { renderReply as renderTeamsReply } from '../../adapters/teams/cards.ts';
 import {
   actionDigest,
   cancelApproved,
@@ -115,17 +117,21 @@ describe('execution transitions', () => {
     expect(cancelApproved(running, 'admin', 'x', NOW).next).toBeNull();
   });
 
-  it('says what happened in the thread, without markup from the executor', () => {
+  it("says what happened in the thread with the executor's words exact; each platform's renderer neutralises them", () => {
     const reply = executionReply(approved(), {
       type: 'execution_finished',
       at: '',
       proposal_id: 'p',
       agent: 'ops-agent',
       actor: 'system',
-      data: { status: 'succeeded', outcome: 'succeeded', http_status: 200, duration_ms: 120, response_excerpt: '<!channel> *done* @here' },
+      data: { status: 'succeeded', outcome: 'succeeded', http_status: 200, duration_ms: 120, response_excerpt: 'refund re_INV-5665\n<!channel> *done* @here' },
     });
-    expect(reply!.text).toMatch(/^Succeeded in 0\.12 s, HTTP 200/);
-    expect(reply!.text).not.toMatch(/[<>*@]/);
+    // Core text keeps ids such as re_INV-5665 as they are (the console showed "re INV-5665").
+    expect(reply!.text).toBe('Succeeded in 0.12 s, HTTP 200: "refund re_INV-5665 <!channel> *done* @here"');
+    const slack = renderSlackReply(reply!).text;
+    expect(slack).not.toMatch(/<!channel>|\*done\*|@here/);
+    expect(renderTeamsReply(reply!).text).not.toMatch(/\*done\*/);
+    expect(renderTeamsReply(reply!).text).toContain('re_INV-5665');
   });
 });
 

@@ -99,7 +99,7 @@ describe('renderCard', () => {
   it('shows the action, context, risk, quorum, expiry and both buttons while pending', () => {
     const { text, blocks } = renderCard(card());
     const all = JSON.stringify(blocks);
-    for (const part of ['Refund invoice 4711', 'payments · refund', 'stripe:cus_123', 'high · rule payments', '0 of 1 approval', 'confidential', 'Destination: external', 'Value: 420 EUR', 'Reversible: no']) {
+    for (const part of ['Refund invoice 4711', 'payments · refund', 'stripe:cus_123', 'high · rule payments', '0 of 1 approval', 'confidential', 'Destination: external', 'Value: €420.00', 'Reversible: no']) {
       expect(all).toContain(part);
     }
     expect(all).toContain('<!date^1795500900^');
@@ -114,7 +114,7 @@ describe('renderCard', () => {
     const approve = (blocks.find((b) => b.type === 'actions') as any).elements[0];
     expect(approve.confirm).toMatchObject({
       title: { text: 'Approve a critical action?' },
-      text: { text: 'payments · refund on stripe:cus_123, value 420 EUR' },
+      text: { text: 'payments · refund on stripe:cus_123, value €420.00' },
       confirm: { text: 'Approve' },
       deny: { text: 'Go back' },
     });
@@ -124,7 +124,7 @@ describe('renderCard', () => {
     const approve = (c: CardModel) => (renderCard(c).blocks.find((b) => b.type === 'actions') as any).elements[0];
     expect(approve(card({ risk: 'critical' })).confirm).toBeUndefined();
     const model = cardOf();
-    expect(approve(card({ risk: 'medium', confirmApproval: model.confirmApproval })).confirm.text.text).toContain('value 420 EUR');
+    expect(approve(card({ risk: 'medium', confirmApproval: model.confirmApproval })).confirm.text.text).toContain('value €420.00');
   });
 
   it('links a step-up proposal to its page in place of Approve, says why, and keeps Deny', () => {

@@ -76,7 +76,7 @@ describe('Teams card renderer', () => {
     const card = renderCard(model());
     expect(card.version).toBe('1.5');
     const text = JSON.stringify(card);
-    for (const part of ['Approval needed · high risk', 'billing-agent', 'payments · refund', 'stripe:cus_123', 'high · rule payments', '0 of 1 approval', '2026-01-01 10:00:00 UTC', 'Value: 420 EUR']) {
+    for (const part of ['Approval needed · high risk', 'billing-agent', 'payments · refund', 'stripe:cus_123', 'high · rule payments', '0 of 1 approval', '2026-01-01 10:00:00 UTC', 'Value: €420.00']) {
       expect(text).toContain(part);
     }
     expect(actionsOf(card).map((a) => [a['type'], a['verb'], a['data'].proposal])).toEqual([
@@ -94,7 +94,7 @@ describe('Teams card renderer', () => {
     const critical = actionsOf(renderCard(cardOf()));
     expect(critical[0]!['type']).toBe('Action.ShowCard');
     expect(critical[0]!['card'].actions[0]).toMatchObject({ type: 'Action.Execute', verb: VERB_APPROVE, title: 'Approve (critical)' });
-    expect(critical[0]!['card'].body[0].text).toBe('Approve a critical action? payments · refund on stripe:cus_123, value 420 EUR');
+    expect(critical[0]!['card'].body[0].text).toBe('Approve a critical action? payments · refund on stripe:cus_123, value €420.00');
     // The card model decides, not the renderer: a critical risk without a confirmation in the model is one click.
     expect(actionsOf(renderCard(model({ risk: 'critical' })))[0]!['type']).toBe('Action.Execute');
   });
