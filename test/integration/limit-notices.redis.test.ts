@@ -10,7 +10,8 @@ import { testRedis } from '../helpers/redis.ts';
 const { redis, newPrefix } = testRedis();
 const EVERY = 5_000;
 const WINDOW = 60_000;
-const T0 = Date.UTC(2026, 11, 1, 11, 2);
+// The store expires its keys at absolute times (PEXPIREAT): the test's times must be near the real clock.
+const T0 = Math.floor(Date.now() / 60_000) * 60_000 + 60_000;
 const REF: CardRef = { platform: 'slack', conversation: 'C0FIN', message: '1700000000.000100' };
 
 function setup() {
