@@ -93,6 +93,8 @@ export interface StartOptions {
   outageReportEveryMs?: number;
   /** The shortest time between two updates of one over-the-limit notice (default 5 s), shortened by tests. */
   limitNotices?: { updateEveryMs?: number };
+  /** Adapter options by platform id (tests shorten Slack's Socket Mode timings: SlackOptions). */
+  platformOptions?: Readonly<Record<PlatformId, unknown>>;
 }
 
 // Of SHUTDOWN_TIMEOUT, what is kept for closing the queues, the sealer and the connections
@@ -153,6 +155,7 @@ export async function start(env: Readonly<Record<string, string | undefined>>, o
     failureLimiter,
     logger,
     urls: () => [deps.publicUrl, url],
+    ...(options.platformOptions === undefined ? {} : { options: options.platformOptions }),
   });
   const channels = new Map<PlatformId, ChatChannel>([...platforms].map(([id, p]) => [id, p.channel]));
   for (const [id, channel] of Object.entries(options.chatChannels ?? {})) channels.set(id, channel);
@@ -224,7 +227,7 @@ export async function start(env: Readonly<Record<string, string | undefined>>, o
 
   const timeoutMs = config.shutdownTimeoutMs;
   let stopping: Promise<Unfinished> | null = null;
-  return {
+  const running: Running = {
     server,
     url,
     deps,
@@ -241,6 +244,8 @@ export async function start(env: Readonly<Record<string, string | undefined>>, o
         // claimed stays tracked, and the sweep settles it (failed / unknown) after its deadline.
         // With Redis away and no job running, closing the workers only waits for Redis: not worth waiting for.
         const jobsUntil = (w: typeof workers) => (conns.outage.down() && w.active().length === 0 ? Date.now() : inFlightUntil);
+        // Connections a platform opened itself (Slack's Socket Mode) take no more clicks either.
+        const closing = Promise.all([...platforms.values()].map((p) => within(p.stop?.() ?? Promise.resolve(), inFlightUntil)));
         const [requests, jobs, executionJobs] = await Promise.all([
           server.drain(inFlightUntil),
           workers.close(jobsUntil(workers)),
@@ -248,6 +253,7 @@ export async function start(env: Readonly<Record<string, string | undefined>>, o
           // Cards in hand are posted; an entry not finished is reclaimed by another replica (or this one after a restart).
           within(relay.stop(), inFlightUntil),
         ]);
+        await closing;
         // With Redis away, nothing below can be acknowledged: do not wait for it.
         const until = conns.outage.down() ? Date.now() : end;
         // Follow-ups the requests left running (a new proposal's, answered before them).
@@ -262,4 +268,13 @@ export async function start(env: Readonly<Record<string, string | undefined>>, o
       return stopping;
     },
   };
+  // Once everything is up: an envelope that arrives on Slack's socket finds the workers running.
+  // One that cannot start at all (a refused SLACK_APP_TOKEN) stops what started, and the start.
+  try {
+    for (const p of platforms.values()) await p.start?.();
+  } catch (e) {
+    await running.stop();
+    throw e;
+  }
+  return running;
 }

@@ -10,11 +10,13 @@ import { registerCommands } from './commands.ts';
 import { registerInteractions } from './interactions.ts';
 import { SLACK, type SlackSettings } from './platform.ts';
 import { CountersignReceiver } from './receiver.ts';
+import { CountersignSocketReceiver } from './socket-receiver.ts';
 import { createSlackWebApi, type SlackAnswer, type SlackWebApi } from './web-api.ts';
 
 // The Slack adapter: a ChatChannel (cards, updates, thread replies through the Web API, on
-// web-api.ts) and the handler for POST /slack/events (buttons, the deny modal, the slash
-// command, on @slack/bolt). Outgoing calls never retry on their own (no retries, 429s
+// web-api.ts) and what comes in (buttons, the modals, the slash command, on @slack/bolt):
+// either over a Socket Mode connection countersign opens (socket-receiver.ts) or as
+// POST /slack/events (receiver.ts); the same listeners handle both. Outgoing calls never retry on their own (no retries, 429s
 // rejected): they run inside notify jobs (or the card relay, which hands a failed post to
 // one), and the queue owns retries and backoff, so a rate limit or a Slack outage delays the
 // job instead of blocking a worker for half an hour. The
@@ -27,6 +29,10 @@ export interface SlackOptions {
   /** Known bot ids spare Bolt an auth.test call; countersign does not need them. */
   botId?: string;
   botUserId?: string;
+  /** Socket Mode's ping/pong bound and wait before a reconnect, ms (Bolt's default 5 s). */
+  socketPingTimeoutMs?: number;
+  /** How long the start waits for the first Socket Mode connection before going on without it, ms. */
+  socketConnectWaitMs?: number;
 }
 
 type Handler = (req: IncomingMessage, res: ServerResponse) => Promise<void>;
@@ -96,8 +102,19 @@ export function createSlackAdapter(settings: SlackSettings, services: PlatformSe
   const clientOptions = webClientOptions(settings, options, boltLogger(logger, 'slack-web-api'));
   const web = slackWebClient(settings, logger, options);
 
+  const socket =
+    settings.appToken === null
+      ? null
+      : new CountersignSocketReceiver({
+          appToken: settings.appToken,
+          apiUrl: settings.apiUrl,
+          logger: log,
+          clientLogger: boltLogger(logger, 'slack-web-api'),
+          ...(options.socketPingTimeoutMs === undefined ? {} : { pingTimeoutMs: options.socketPingTimeoutMs }),
+          ...(options.socketConnectWaitMs === undefined ? {} : { connectWaitMs: options.socketConnectWaitMs }),
+        });
   const receiver = new CountersignReceiver({
-    signingSecret: settings.signingSecret,
+    signingSecret: settings.signingSecret ?? '',
     logger: log,
     now: () => deps.clock.now(),
     onAuthFailure: (reason, req) =>
@@ -112,7 +129,7 @@ export function createSlackAdapter(settings: SlackSettings, services: PlatformSe
   // No `token`: Bolt would call auth.test at construction and fail every click while Slack
   // was unreachable at start. `authorize` hands it the one bot token without a round trip.
   const app = new App({
-    receiver,
+    receiver: socket ?? receiver,
     authorize: async () => ({
       botToken: settings.botToken,
       ...(options.botId === undefined ? {} : { botId: options.botId }),
@@ -129,5 +146,8 @@ export function createSlackAdapter(settings: SlackSettings, services: PlatformSe
   registerBatchInteractions(app, { web, deps, logger });
   registerCommands(app, { web, deps, cards: services.cards, logger });
 
-  return { channel: createSlackChannel(createSlackWebApi(settings, options.timeoutMs === undefined ? {} : { timeoutMs: options.timeoutMs })), mounts: { '/slack/': (req, res) => receiver.handle(req, res) } };
+  const channel = createSlackChannel(createSlackWebApi(settings, options.timeoutMs === undefined ? {} : { timeoutMs: options.timeoutMs }));
+  // In Socket Mode nothing comes over HTTP: /slack/ is not mounted, so no unsigned path exists.
+  if (socket !== null) return { channel, mounts: {}, start: () => socket.start(), stop: () => socket.stop() };
+  return { channel, mounts: { '/slack/': (req, res) => receiver.handle(req, res) } };
 }

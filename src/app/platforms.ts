@@ -29,12 +29,18 @@ export interface PlatformServices {
   logger: Logger;
   /** The addresses people reach countersign at (PUBLIC_URL and the listening address, known once it listens). */
   urls(): string[];
+  /** Adapter options by platform id, outside the environment (tests shorten Slack's Socket Mode timings). */
+  options?: Readonly<Record<PlatformId, unknown>>;
 }
 
 export interface ChatPlatform<Handler> {
   readonly channel: ChatChannel;
   /** Its HTTP handlers, by path prefix (`/slack/`, `/api/messages`, `/console`). */
   readonly mounts: Readonly<Record<string, Handler>>;
+  /** Connections it opens itself (Slack's Socket Mode), once the server listens; throws when it cannot start at all. */
+  start?(): Promise<void>;
+  /** Closes them, at shutdown, with the server's drain. */
+  stop?(): Promise<void>;
 }
 
 export interface PlatformModule<Settings, Handler> {

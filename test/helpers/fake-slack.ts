@@ -37,6 +37,11 @@ export interface FakeSlack {
   /** Every later call to `method` is answered only after `ms` (a slow Slack). */
   delay(method: string, ms: number): void;
   responseUrl(): string;
+  /**
+   * Socket Mode: apps.connections.open answers `url()` (a fake-socket-mode.ts server) to
+   * `appToken`, invalid_auth to another xapp- token and not_allowed_token_type to anything else.
+   */
+  socketMode(options: { appToken: string; url: () => string }): void;
   close(): Promise<void>;
 }
 
@@ -70,10 +75,15 @@ export async function startFakeSlack(): Promise<FakeSlack> {
   const delays = new Map<string, number>();
   let seq = 0;
   let respondSeq = 0;
+  let socket: { appToken: string; url: () => string } | null = null;
   const nextTs = () => `1700000000.${String(++seq).padStart(6, '0')}`;
 
-  function answer(method: string, args: Record<string, any>): Record<string, unknown> {
+  function answer(method: string, args: Record<string, any>, token: string | null): Record<string, unknown> {
     switch (method) {
+      case 'apps.connections.open':
+        if (socket === null) return { ok: false, error: 'unknown_method' };
+        if (token === socket.appToken) return { ok: true, url: socket.url() };
+        return { ok: false, error: token?.startsWith('xapp-') ? 'invalid_auth' : 'not_allowed_token_type' };
       case 'auth.test':
         return { ok: true, user_id: 'U0BOT', bot_id: 'B0BOT', team_id: 'T0TEST', user: 'countersign' };
       case 'chat.postMessage': {
@@ -127,7 +137,7 @@ export async function startFakeSlack(): Promise<FakeSlack> {
       res.end(JSON.stringify({ ok: false, error: failure.error }));
       return;
     }
-    const body = answer(method, args);
+    const body = answer(method, args, token);
     const call: SlackCall = { method, args, token, status: 200, ok: body['ok'] === true, at };
     if (method === 'chat.postMessage' && typeof body['ts'] === 'string') call.ts = body['ts'];
     calls.push(call);
@@ -150,6 +160,7 @@ export async function startFakeSlack(): Promise<FakeSlack> {
     },
     delay: (method, ms) => void delays.set(method, ms),
     responseUrl: () => `${origin}/respond/${++respondSeq}`,
+    socketMode: (options) => void (socket = options),
     close: () =>
       new Promise<void>((resolve) => {
         server.close(() => resolve());
