@@ -234,9 +234,9 @@ export function auditPage(form: AuditForm, result: { events: StoredAuditEvent[];
     html`<label>${label} <input name="${name}" value="${form[name]}" placeholder="${placeholder}"></label>`;
   const rows = (result?.events ?? []).map(
     (e) => html`<tr class="type-${e.type}">
-    <td>${when(e.at)}</td><td><code>${e.type}</code></td><td>${e.actor}</td><td>${e.agent ?? ''}</td>
-    <td>${e.proposal_id === null ? '' : html`<a href="/console/proposals/${e.proposal_id}">${e.proposal_id}</a>`}</td>
-    <td class="data"><code>${summary(e)}</code></td></tr>`,
+    <td class="at" data-label="At">${when(e.at)}</td><td class="event" data-label="Event"><code>${e.type}</code></td><td data-label="Actor">${e.actor}</td><td data-label="Agent">${e.agent ?? ''}</td>
+    <td data-label="Proposal">${e.proposal_id === null ? '' : html`<a href="/console/proposals/${e.proposal_id}">${e.proposal_id}</a>`}</td>
+    <td class="data" data-label="Data"><code>${summary(e)}</code></td></tr>`,
   );
   return html`<h1>Audit</h1>
 <form class="search" method="get" action="/console/audit">

@@ -8,6 +8,7 @@ import { CountersignClient } from '../../src/client/index.ts';
 import { proposalBody } from '../helpers/agent.ts';
 import { startTestApp, type TestApp } from '../helpers/app.ts';
 import { CONSOLE_ENV, CONSOLE_KEYS, CONSOLE_POLICY } from '../helpers/console.ts';
+import { measureLayout, widthShare } from './layout.ts';
 
 // The console in a real browser (Debian's chromium through playwright-core): sign in, see
 // a pending card, be refused a reason-less denial, approve, watch the agent's outcome
@@ -24,6 +25,16 @@ async function shoot(page: Page, name: string, fullPage = false): Promise<void> 
   }
 }
 
+/** No page wider than the screen, no text over other text or out of its box, in each `container`. */
+async function expectTidy(page: Page, container: string, width: number): Promise<void> {
+  const r = await measureLayout(page, container);
+  expect(r.viewport).toBe(width);
+  expect(r.scrollWidth, 'the page is no wider than the screen').toBeLessThanOrEqual(width);
+  expect(r.overlaps, 'text drawn over other text').toEqual([]);
+  expect(r.spills, 'text wider than its box').toEqual([]);
+  expect(r.outside, 'boxes past their container').toEqual([]);
+}
+
 describe('web console in a browser', () => {
   let app: TestApp;
   let context: BrowserContext;
@@ -35,14 +46,15 @@ describe('web console in a browser', () => {
   beforeAll(async () => {
     if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing: apt-get install -y chromium (.ci/run does this)`);
     // A rule with a limit of its own, for the over-the-limit banner; notice updates a few hundred ms apart.
-    const policy = CONSOLE_POLICY.replace('rules:\n', 'rules:\n  - { name: desk-chores, when: action.tool == "desk", effect: approve, risk: low, route: secops, approvers: security, limits: { proposals_per_minute: 1 } }\n');
+    // The refund rule lets approvers edit the amount, for "Edit before approving" on a phone.
+    const policy = CONSOLE_POLICY.replace('risk: high\n    route: finance\n    approvers: finance\n', 'risk: high\n    route: finance\n    approvers: finance\n    editable: [amount]\n').replace('rules:\n', 'rules:\n  - { name: desk-chores, when: action.tool == "desk", effect: approve, risk: low, route: secops, approvers: security, limits: { proposals_per_minute: 1 } }\n');
     app = await startTestApp({ policy, env: CONSOLE_ENV, start: { limitNotices: { updateEveryMs: 300 } } });
     billing = new CountersignClient({ url: app.url, agent: 'billing-agent', secret: app.secrets.billing });
     context = await chromium.launchPersistentContext(userDataDir, {
       executablePath: CHROMIUM,
       headless: true,
       args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-      viewport: { width: 1180, height: 900 },
+      viewport: { width: 1280, height: 900 },
       deviceScaleFactor: 1,
     });
     page = context.pages()[0] ?? (await context.newPage());
@@ -94,9 +106,12 @@ describe('web console in a browser', () => {
     expect(await card.textContent()).toContain('0 of 1 approval');
     expect(await card.textContent()).toContain('high risk');
     await page.waitForSelector('body.live');
-    await page.setViewportSize({ width: 1180, height: 1500 });
+    // Newest first, as a card arriving live is added: the injected refund (proposed last) on top.
+    expect(await page.locator('#cards .card').first().getAttribute('data-id')).toBe(xss.id);
+    await expectTidy(page, '.card', 1280);
+    await page.setViewportSize({ width: 1280, height: 1500 });
     await shoot(page, 'console-pending.png');
-    await page.setViewportSize({ width: 1180, height: 900 });
+    await page.setViewportSize({ width: 1280, height: 900 });
 
     // A deny without a reason on a high-risk proposal: the core refuses, the card says why, in the
     // sentence every platform says.
@@ -105,7 +120,7 @@ describe('web console in a browser', () => {
 
     // Approve with a reason.
     await card.locator('textarea[name="reason"]').fill('Duplicate charge confirmed in Stripe (ch_3Pq…)');
-    await card.locator('button.approve').click();
+    await card.locator('form.decide button.approve').click();
     const fresh = page.locator(`#card-${refund.id}`);
     await expect.poll(() => fresh.getAttribute('data-status')).toBe('approved');
     await expect.poll(() => fresh.locator('.timeline').textContent()).toContain('Approved by alice');
@@ -114,11 +129,11 @@ describe('web console in a browser', () => {
     // A critical payout: Approve asks first, repeating what would happen; Go back counts nothing.
     const payout = page.locator(`#card-${demo[3]!.id}`);
     expect(await payout.textContent()).toContain('critical risk');
-    await payout.locator('button.approve').click();
+    await payout.locator('form.decide button.approve').click();
     const confirm = payout.locator('.confirm-approval');
     await expect.poll(() => confirm.count()).toBe(1);
     const asked = (await confirm.textContent()) ?? '';
-    for (const part of ['Approve a critical action?', 'payments · payout', 'iban:DE89370400440532013000', '24800 EUR']) expect(asked).toContain(part);
+    for (const part of ['Approve a critical action?', 'payments · payout', 'iban:DE89370400440532013000', '€24,800.00']) expect(asked).toContain(part);
     expect(await payout.locator('button.deny').count()).toBe(0);
     await confirm.scrollIntoViewIfNeeded();
     await shoot(page, 'console-confirm.png');
@@ -126,7 +141,7 @@ describe('web console in a browser', () => {
     await expect.poll(() => payout.locator('.confirm-approval').count()).toBe(0);
     expect(await payout.locator('button.deny').count()).toBe(1);
     expect((await billing.get(demo[3]!.id)).approvals).toEqual([]);
-    await payout.locator('button.approve').click();
+    await payout.locator('form.decide button.approve').click();
     await payout.locator('.confirm-approval button.confirm-yes').click();
     await expect.poll(() => page.locator(`#card-${demo[3]!.id} .quorum .count`).textContent()).toBe('1 of 2 approvals: alice');
     expect((await billing.get(demo[3]!.id)).approvals.map((a) => a.person)).toEqual(['alice']);
@@ -140,6 +155,8 @@ describe('web console in a browser', () => {
     expect(token).toBeDefined();
     await billing.reportOutcome(refund.id, token!, { status: 'succeeded', status_code: 200, detail: 'refund re_3Pq9 created for INV-4711' });
     await expect.poll(() => page.locator(`#card-${refund.id} .timeline`).textContent(), { timeout: 10_000 }).toContain('Succeeded');
+    // The agent's words exactly: the underscore in re_3Pq9 is kept.
+    expect(await page.locator(`#card-${refund.id} .timeline`).textContent()).toContain('refund re_3Pq9 created for INV-4711');
     await expect.poll(() => page.locator(`#card-${refund.id}`).getAttribute('data-status')).toBe('succeeded');
 
     // A new proposal appears without a reload.
@@ -186,6 +203,59 @@ describe('web console in a browser', () => {
     expect(await banner.isVisible()).toBe(true);
     expect(await banner.textContent()).toContain('billing-agent is over its limit of 1 proposal a minute for rule "desk-chores"');
     await shoot(page, 'console-limit-notice.png');
+    expect(problems).toEqual([]);
+  }, 30_000);
+
+  it('works on a phone (390×844): controls stacked, reason box across the card, audit entries as cards, nothing overlapping', async () => {
+    const refund = await billing.propose(DEMO_PROPOSALS[0]!.body);
+    // An agent over its limit, for the banner (this file's earlier test may have been first).
+    for (let n = 10; n < 13; n++) await app.billing.propose({ intent: `Tidy desk ${n}`, action: { tool: 'desk', operation: 'tidy', target: `desk:${n}`, parameters: {} } });
+    await page.setViewportSize({ width: 390, height: 844 });
+    try {
+      await page.goto(`${app.url}/console`);
+      if (new URL(page.url()).pathname === '/console/login') {
+        await page.fill('input[name="person"]', 'alice');
+        await page.fill('input[name="key"]', CONSOLE_KEYS.alice);
+        await page.click('form button[type="submit"]');
+        await page.waitForURL(`${app.url}/console`);
+      }
+      await page.waitForSelector('body.live');
+      // The limit banner, the batch form, every card (one with an edit form, open) measured at once.
+      await expect.poll(() => page.locator('#limit-notices').isVisible()).toBe(true);
+      const card = page.locator(`#card-${refund.id}`);
+      await card.locator('details.edit summary').click();
+      await expectTidy(page, '.card, form.batch, #limit-notices, header.top', 390);
+      expect(await widthShare(page, `#card-${refund.id} textarea[name="reason"]`, '.card'), 'the reason box spans the card').toBeGreaterThanOrEqual(0.8);
+      expect(await widthShare(page, 'form.batch textarea[name="reason"]', 'form.batch')).toBeGreaterThanOrEqual(0.8);
+      // The label sits above its box, on one line, not squeezed into a column beside it.
+      const label = await card.locator('form.decide label').boundingBox();
+      const box = await card.locator('form.decide textarea').boundingBox();
+      const approve = await card.locator('form.decide button.approve').boundingBox();
+      expect(box!.y).toBeGreaterThan(label!.y + 10);
+      expect(approve!.y).toBeGreaterThanOrEqual(box!.y + box!.height);
+      expect(await card.locator('form.decide textarea').getAttribute('placeholder')).toBe('Why you approve or deny');
+      await card.scrollIntoViewIfNeeded();
+      await shoot(page, 'console-phone-card.png');
+      await page.evaluate('window.scrollTo(0, 0)');
+      await shoot(page, 'console-phone-pending.png');
+
+      await page.goto(`${app.url}/console/away`);
+      await expectTidy(page, 'main, header.top', 390);
+      await shoot(page, 'console-phone-away.png');
+
+      await page.goto(`${app.url}/console/audit?since=1h`);
+      await page.waitForSelector('#result-count');
+      expect(await page.locator('table.audit thead').isVisible()).toBe(false);
+      await expectTidy(page, 'table.audit tr, form.search', 390);
+      // A date on one line ("2026-12-01 12:00:00 UTC"), not broken into "20/26-/11-…".
+      const at = page.locator('table.audit td.at time').first();
+      const lineHeight = Number.parseFloat((await page.evaluate(`getComputedStyle(document.querySelector('table.audit td.at time')).lineHeight`)) as string);
+      expect((await at.boundingBox())!.height).toBeLessThan(lineHeight * 1.5);
+      await page.locator('#result-count').scrollIntoViewIfNeeded();
+      await shoot(page, 'console-phone-audit.png');
+    } finally {
+      await page.setViewportSize({ width: 1280, height: 900 });
+    }
     expect(problems).toEqual([]);
   }, 30_000);
 });
