@@ -33,6 +33,8 @@ export interface SlackOptions {
   socketPingTimeoutMs?: number;
   /** How long the start waits for the first Socket Mode connection before going on without it, ms. */
   socketConnectWaitMs?: number;
+  /** The wait before another try after Slack refused a Socket Mode reconnect, ms (30 s). */
+  socketRetryMs?: number;
 }
 
 type Handler = (req: IncomingMessage, res: ServerResponse) => Promise<void>;
@@ -112,6 +114,7 @@ export function createSlackAdapter(settings: SlackSettings, services: PlatformSe
           clientLogger: boltLogger(logger, 'slack-web-api'),
           ...(options.socketPingTimeoutMs === undefined ? {} : { pingTimeoutMs: options.socketPingTimeoutMs }),
           ...(options.socketConnectWaitMs === undefined ? {} : { connectWaitMs: options.socketConnectWaitMs }),
+          ...(options.socketRetryMs === undefined ? {} : { retryMs: options.socketRetryMs }),
         });
   const receiver = new CountersignReceiver({
     signingSecret: settings.signingSecret ?? '',

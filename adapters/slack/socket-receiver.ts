@@ -28,6 +28,8 @@ export interface SocketReceiverOptions {
   pingTimeoutMs?: number;
   /** How long start() waits for the first connection before going on without it. */
   connectWaitMs?: number;
+  /** The wait before trying again after Slack refused a reconnect (a revoked token, Socket Mode turned off). */
+  retryMs?: number;
 }
 
 // Slack refuses these for the token itself: retrying will not help, the operator must act.
@@ -35,6 +37,9 @@ const TOKEN_ERRORS = new Set(['not_authed', 'invalid_auth', 'account_inactive', 
 
 export class CountersignSocketReceiver implements Receiver {
   private readonly inner: SocketModeReceiver;
+  private started = false;
+  private stopped = false;
+  private retry: NodeJS.Timeout | undefined;
 
   constructor(private readonly options: SocketReceiverOptions) {
     this.inner = new SocketModeReceiver({
@@ -58,6 +63,20 @@ export class CountersignSocketReceiver implements Receiver {
     const client = this.inner.client;
     client.on('connected', () => options.logger.info('Slack Socket Mode connected'));
     client.on('reconnecting', () => options.logger.info('Slack Socket Mode reconnecting'));
+    // Bolt reconnects by calling client.start() without catching it: Slack refusing the token
+    // then (revoked, Socket Mode turned off) would be an unhandled rejection that ends the
+    // process, and with it the agent API and the console. Log it and try again later instead.
+    const connect = client.start.bind(client);
+    client.start = async () => {
+      try {
+        return await connect();
+      } catch (e) {
+        if (!this.started) throw e;
+        options.logger.error(`Slack Socket Mode could not reconnect: ${startError(e).message}; trying again`);
+        if (!this.stopped) this.retry = setTimeout(() => void client.start(), options.retryMs ?? 30_000);
+        return undefined as unknown as Awaited<ReturnType<typeof connect>>;
+      }
+    };
   }
 
   init(app: App): void {
@@ -81,6 +100,7 @@ export class CountersignSocketReceiver implements Receiver {
     const waited = new Promise<'waiting'>((resolve) => (timer = setTimeout(() => resolve('waiting'), this.options.connectWaitMs ?? 10_000)));
     try {
       const outcome = await Promise.race([connecting, waited]);
+      this.started = true;
       if (outcome === 'waiting') {
         this.options.logger.warn('Slack Socket Mode is not connected yet; still trying (clicks and slash commands wait for it, cards are posted meanwhile)');
         connecting.catch((e: unknown) => this.options.logger.error('Slack Socket Mode could not connect', (e as Error).message));
@@ -94,6 +114,8 @@ export class CountersignSocketReceiver implements Receiver {
   }
 
   async stop(): Promise<void> {
+    this.stopped = true;
+    clearTimeout(this.retry);
     await this.inner.client.disconnect();
   }
 }
