@@ -162,6 +162,10 @@ describe("the container's commands, run directly", () => {
       expect(jwks.keys.map((k) => [k.kid, k.d])).toEqual([['tokens-2026-12', undefined]]);
       const auditKeys = (await (await fetch(`${url}/.well-known/audit-keys.json`)).json()) as { keys: { kid: string; d?: string }[] };
       expect(auditKeys.keys.map((k) => [k.kid, k.d])).toEqual([['audit-2026-12', undefined]]);
+      // docs/production.md's `docker compose exec countersign node bin/countersign.js console link alice`.
+      const link = await finish(run([cmd[0]!, cmd.at(-2)!, 'console', 'link', 'alice'], { env }));
+      expect(link.code, link.output).toBe(0);
+      expect(link.output).toMatch(/https:\/\/countersign\.example\.test\/console\/login\/once\?token=\S+/);
     } finally {
       server.kill('SIGTERM');
     }
