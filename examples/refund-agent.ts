@@ -95,6 +95,12 @@ if (credential !== undefined) {
 
 // Here the real agent would call the payment provider, passing the token along so that the
 // provider can check it (GET /.well-known/jwks.json) and spend it (POST /v1/tokens/redeem).
-console.log(`refunding ${invoice} with execution token ${token.slice(0, 12)}…`);
+// What was approved is `proposal.action`: an approver may have edited the amount ("approve with
+// edits"); the token is for that action, so refund what it says, not what was proposed.
+const approved = proposal.action.parameters;
+if (proposal.revision !== null) {
+  console.log(`approved with edits by ${proposal.revision.by}: ${proposal.revision.changes.map((c) => `${c.key} ${JSON.stringify(c.from)} -> ${JSON.stringify(c.to)}`).join(', ')}`);
+}
+console.log(`refunding ${String(approved['amount'])} ${String(approved['currency'])} of ${invoice} with execution token ${token.slice(0, 12)}…`);
 const done = await client.reportOutcome(submitted.id, token, { ...outcome, status_code: outcome.status === 'succeeded' ? 200 : 500 });
 console.log(`reported: ${done.status}${credential !== undefined ? ' (countersign removes the task login now)' : ''}`);

@@ -83,9 +83,14 @@ export function mountAgentApi(router: Router, { deps, authenticate, takeToken, r
     if (!Number.isFinite(seconds) || seconds < 0 || seconds > 120) {
       throw new ValidationError('timeout must be a number of seconds from 0 to 120', [{ path: 'timeout', code: 'out_of_range', message: 'must be 0 to 120 seconds' }]);
     }
+    // The status the client last read (optional): a change since then answers at once.
+    const seen = ctx.query.get('status') ?? undefined;
+    if (seen !== undefined && !(STATUSES as readonly string[]).includes(seen)) {
+      throw new ValidationError(`status must be one of ${STATUSES.join(', ')}`, [{ path: 'status', code: 'invalid_value', message: `must be one of ${STATUSES.join(', ')}` }]);
+    }
     const abort = new AbortController();
     ctx.res.on('close', () => abort.abort());
-    const p = await waitForProposal(deps, viewerOf(caller), proposalId(ctx), seconds * 1000, abort.signal);
+    const p = await waitForProposal(deps, viewerOf(caller), proposalId(ctx), seconds * 1000, abort.signal, seen as Status | undefined);
     const closed = left(ctx);
     await answer(ctx, p, viewerOf(caller), () => abort.signal.aborted || closed());
   });

@@ -1,6 +1,6 @@
 import { ForbiddenError, NotFoundError, StoreFullError, UnavailableError } from '../core/errors.ts';
 import { cancel, expire, isFinal, isOverdue, type CancelOutcome } from '../core/lifecycle.ts';
-import type { Proposal } from '../core/proposal.ts';
+import type { Proposal, Status } from '../core/proposal.ts';
 import type { AppDeps } from './deps.ts';
 import { mutate, type Mutation } from './mutate.ts';
 
@@ -31,12 +31,15 @@ export async function getProposal(deps: AppDeps, viewer: Viewer, id: string): Pr
 /**
  * Long-poll: returns as soon as the status differs from what it was at the call, or at the
  * timeout; at once when the status is final, since nothing can change it any more.
+ * `seen`: the status the caller last read. A decision that landed between that read and this
+ * call is answered at once, instead of sleeping on the new status until the timeout.
  */
-export async function waitForProposal(deps: AppDeps, viewer: Viewer, id: string, timeoutMs: number, signal?: AbortSignal): Promise<Proposal> {
+export async function waitForProposal(deps: AppDeps, viewer: Viewer, id: string, timeoutMs: number, signal?: AbortSignal, seen?: Status): Promise<Proposal> {
   const first = await getProposal(deps, viewer, id);
   const deadline = deps.clock.now() + timeoutMs;
+  const from = seen ?? first.status;
   let current = first;
-  while (current.status === first.status && !isFinal(current.status) && !signal?.aborted) {
+  while (current.status === from && !isFinal(current.status) && !signal?.aborted) {
     const now = deps.clock.now();
     if (now >= deadline) break;
     // Wake at the expiry too, so a waiter sees "expired" even if no job has run yet.
@@ -48,7 +51,7 @@ export async function waitForProposal(deps: AppDeps, viewer: Viewer, id: string,
       // Listen first, then read: a change committed in between is not missed.
       const changed = deps.changes.waitForChange(id, Math.max(1, Math.min(deadline - now, untilExpiry)), stop.signal);
       current = await getProposal(deps, viewer, id);
-      if (current.status === first.status) {
+      if (current.status === from) {
         await changed;
         current = await getProposal(deps, viewer, id);
       }

@@ -29,10 +29,9 @@ export interface CountersignClientOptions {
   /** Per request, ms (default 30 s; `wait` adds its long-poll time). */
   timeoutMs?: number;
   /**
-   * How long one of wait()'s long polls lasts at most, seconds (default 25, at most 120). The
-   * server's long poll returns when the status differs from what it read when the poll began,
-   * so a decision that lands between two polls (after one answered "pending", before the next
-   * began) is seen when that next poll ends: at most this long later.
+   * How long one of wait()'s long polls lasts at most, seconds (default 25, at most 120). Each
+   * poll names the status this client last read (`status=`), so a decision that lands between
+   * two polls is answered as soon as the next one begins.
    */
   longPollSeconds?: number;
   fetch?: typeof fetch;
@@ -168,7 +167,8 @@ export class CountersignClient {
       handOverReads = 0;
       if (done(p) || leftMs === 0) return p;
       const seconds = Math.min(Math.ceil(leftMs / 1000), this.pollSeconds);
-      p = await this.request<ProposalView>('GET', `${path}/wait?timeout=${seconds}`, undefined, seconds * 1000, options.signal);
+      // `status`: what this client last read, so a decision landing before the poll begins answers at once.
+      p = await this.request<ProposalView>('GET', `${path}/wait?timeout=${seconds}&status=${p.status}`, undefined, seconds * 1000, options.signal);
     }
   }
 
