@@ -21,3 +21,22 @@ describe('adapters/slack/manifest.yaml', () => {
     expect([...manifest.oauth_config.scopes.bot].sort()).toEqual(['chat:write', 'commands']);
   });
 });
+
+describe('adapters/slack/manifest-socket-mode.yaml', () => {
+  const manifest = parse(readFileSync(new URL('../../adapters/slack/manifest-socket-mode.yaml', import.meta.url), 'utf8'));
+  const http = parse(readFileSync(new URL('../../adapters/slack/manifest.yaml', import.meta.url), 'utf8'));
+
+  it('turns Socket Mode on and names no request URL', () => {
+    expect(manifest.settings.socket_mode_enabled).toBe(true);
+    expect(manifest.settings.interactivity).toEqual({ is_enabled: true });
+    expect(manifest.features.slash_commands).toEqual([expect.objectContaining({ command: '/countersign' })]);
+    expect(JSON.stringify(manifest)).not.toMatch(/https?:\/\//);
+  });
+
+  it('is the HTTP manifest otherwise: same scopes, command and texts', () => {
+    const { url: _url, ...command } = http.features.slash_commands[0];
+    expect(manifest.features.slash_commands[0]).toEqual(command);
+    expect(manifest.oauth_config).toEqual(http.oauth_config);
+    expect(manifest.display_information).toEqual(http.display_information);
+  });
+});
