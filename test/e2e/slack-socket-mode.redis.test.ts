@@ -6,6 +6,7 @@ import { proposalBody } from '../helpers/agent.ts';
 import { BASE_POLICY, startTestApp, type TestApp } from '../helpers/app.ts';
 import { blockActionsPayload, slashCommandBody, startFakeSlack, viewSubmissionPayload, waitFor, type ClickSpec, type FakeSlack, type SlackCall } from '../helpers/fake-slack.ts';
 import { startFakeSocketMode, type FakeSocketMode } from '../helpers/fake-socket-mode.ts';
+import { logSink } from '../helpers/observe.ts';
 
 // Slack over Socket Mode, against a fake Socket Mode server: countersign asks the fake Web
 // API for a connection (apps.connections.open, with the app-level token), connects to the
@@ -18,15 +19,16 @@ const POLICY = BASE_POLICY.replace('finance: { console: true }', 'finance: { sla
 let fake: FakeSlack;
 let socket: FakeSocketMode;
 let app: TestApp;
+const log = logSink();
 
 beforeAll(async () => {
   [fake, socket] = await Promise.all([startFakeSlack(), startFakeSocketMode()]);
   fake.socketMode({ appToken: APP_TOKEN, url: () => socket.url() });
   app = await startTestApp({
     policy: POLICY,
-    env: { SLACK_BOT_TOKEN: 'xoxb-socket-tests', SLACK_APP_TOKEN: APP_TOKEN, SLACK_API_URL: fake.apiUrl },
+    env: { SLACK_BOT_TOKEN: 'xoxb-socket-tests', SLACK_APP_TOKEN: APP_TOKEN, SLACK_API_URL: fake.apiUrl, LOG_LEVEL: 'debug' },
     // A reconnect waits for this (Bolt's default is 5 s).
-    start: { platformOptions: { slack: { socketPingTimeoutMs: 1500, socketRetryMs: 100 } } },
+    start: { platformOptions: { slack: { socketPingTimeoutMs: 1500, socketRetryMs: 100 } }, logStream: log.stream },
   });
 });
 afterAll(async () => {
@@ -161,10 +163,14 @@ describe('Slack over Socket Mode', () => {
     await waitFor(async () => (await statusOf(id)) === 'approved', { what: 'approved after the reconnect' });
   });
 
-  it('stopping countersign closes the socket', async () => {
+  it('stopping countersign closes the socket; no token or envelope content was logged, even at debug', async () => {
     expect(socket.open()).toBe(1);
     await app.running.stop();
     await waitFor(() => socket.open() === 0, { what: 'socket closed' });
+    const text = log.lines().map((l) => JSON.stringify(l)).join('\n');
+    expect(text).toContain('Slack Socket Mode connected');
+    expect(text).toContain('Slack Socket Mode could not reconnect: SLACK_APP_TOKEN was refused by Slack (invalid_auth)');
+    for (const secret of [APP_TOKEN, 'xoxb-socket-tests', 'Charged once only', '/respond/', 'env-dup-1']) expect(text).not.toContain(secret);
   });
 });
 
