@@ -122,11 +122,14 @@ class RequiresApproval(unittest.TestCase):
 
         @self.gate(None, tool="crm", operation="tag", target="invoice:{invoice}", context={"reversible": True, "destination": "internal"})
         def tag(invoice: str, label: str) -> str:
-            """Tag invoice {invoice} as {label}."""
+            """Tag invoice {invoice} with {"label": label} in the CRM."""
             return label
 
         self.assertEqual(tag(unique("INV"), "reviewed"), "reviewed")
-        self.assertEqual(self.client.get(self.proposed[-1].id).status, "succeeded")
+        tagged = self.client.get(self.proposed[-1].id)
+        self.assertEqual(tagged.status, "succeeded")
+        # Braces that are not `{name}` fields: the docstring is the intent as written.
+        self.assertEqual(tagged.intent, 'Tag invoice {invoice} with {"label": label} in the CRM.')
         self.assertEqual(self.calls, [])
 
     def test_expired_and_timed_out_raise_and_a_timed_out_proposal_is_cancelled(self) -> None:

@@ -179,7 +179,8 @@ class Client:
     def search_audit(self, **search: Union[str, int, None]) -> Dict[str, Any]:
         """This agent's own audit history: q, status, proposal_id, since, until, limit, cursor."""
         query = urlencode({k: str(v) for k, v in search.items() if v is not None and v != ""})
-        return self._request("GET", f"/v1/audit?{query}")[1]
+        answer: Dict[str, Any] = self._request("GET", f"/v1/audit?{query}")[1]
+        return answer
 
     # Callbacks ---------------------------------------------------------------------------------
 

@@ -35,7 +35,7 @@ from .types import Change, ContextSpec, Proposal, Submitted, TaskCredential
 
 log = logging.getLogger("countersign")
 
-F = TypeVar("F", bound=Callable[..., Any])
+R = TypeVar("R")
 Arguments = Dict[str, Any]
 Template = Union[str, Callable[[Arguments], str]]
 
@@ -129,6 +129,8 @@ class _Gate:
         self.skip = skip
         self.var_keyword = next((p.name for p in params if p.kind is inspect.Parameter.VAR_KEYWORD), None)
         self.operation = options["operation"] or func.__name__
+        # A docstring is prose: one whose braces are not `{name}` fields is used as it is.
+        self.intent_is_doc = options["intent"] is None
         intent = options["intent"] if options["intent"] is not None else _docstring_intent(func)
         if intent is None:
             raise TypeError(f"requires_approval({func.__qualname__}): give intent= or a docstring: people read it to decide")
@@ -164,8 +166,14 @@ class _Gate:
         params = self.parameters(arguments)
         context = o["context"](arguments) if callable(o["context"]) else o["context"]
         key = _fill(o["idempotency_key"], arguments, "idempotency_key") if o["idempotency_key"] is not None else None
+        try:
+            intent = _fill(self.intent, arguments, "intent")
+        except ValueError:
+            if not self.intent_is_doc:
+                raise
+            intent = cast(str, self.intent)
         submitted = self.client.propose(
-            _fill(self.intent, arguments, "intent"),
+            intent,
             {"tool": o["tool"], "operation": self.operation, "target": _fill(o["target"], arguments, "target"), "parameters": params},
             context=context,
             idempotency_key=key,
@@ -224,7 +232,7 @@ class _Gate:
         if self.approval_param is not None:
             values[self.approval_param] = approval
         ordered = {n: values[n] for n in self.sig.parameters if n in values}
-        bound = inspect.BoundArguments(self.sig, ordered)  # type: ignore[arg-type]
+        bound = inspect.BoundArguments(self.sig, ordered)  # type: ignore[arg-type,unused-ignore]
         return bound.args, bound.kwargs
 
     def report(self, approval: Approval, error: Optional[BaseException], result: Any) -> None:
@@ -257,7 +265,7 @@ def requires_approval(
     on_proposed: Optional[Callable[[Submitted], None]] = None,
     approval_param: str = "approval",
     detail: Optional[Callable[[Any], Optional[str]]] = None,
-) -> Callable[[F], F]:
+) -> Callable[[Callable[..., R]], Callable[..., R]]:
     """Wraps a tool function (or coroutine function) so that each call needs approval first.
 
     tool, operation (default: the function's name), target: the action as the policy sees it;
@@ -267,7 +275,8 @@ def requires_approval(
     arguments). exclude: arguments left out of the proposal's parameters (they must be JSON
     otherwise). timeout: seconds to wait for a decision. on_proposed: called with the
     submission (e.g. to print the console link). detail: the outcome's text from the result.
-    A parameter named `approval_param` ("approval") receives the Approval.
+    A parameter named `approval_param` ("approval") receives the Approval; callers leave it out
+    (so the wrapped function's arguments are not type-checked, its return type is).
     """
 
     options = dict(
@@ -276,7 +285,7 @@ def requires_approval(
         approval_param=approval_param, detail=detail,
     )  # fmt: skip
 
-    def decorate(func: F) -> F:
+    def decorate(func: Callable[..., R]) -> Callable[..., R]:
         gate = _Gate(func, client, options)
 
         if inspect.iscoroutinefunction(func):
@@ -296,7 +305,7 @@ def requires_approval(
                 await asyncio.to_thread(gate.report, approval, None, result)
                 return result
 
-            return cast(F, run_async)
+            return cast(Callable[..., R], run_async)
 
         @functools.wraps(func)
         def run(*args: Any, **kwargs: Any) -> Any:
@@ -313,6 +322,6 @@ def requires_approval(
             gate.report(approval, None, result)
             return result
 
-        return cast(F, run)
+        return cast(Callable[..., R], run)
 
     return decorate
