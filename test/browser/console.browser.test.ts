@@ -1,22 +1,22 @@
-import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { chromium, type BrowserContext, type Page } from 'playwright-core';
+import type { BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DEMO_PROPOSALS } from '../../src/cli/agent-commands.ts';
 import { CountersignClient } from '../../src/client/index.ts';
 import { proposalBody } from '../helpers/agent.ts';
 import { startTestApp, type TestApp } from '../helpers/app.ts';
 import { CONSOLE_ENV, CONSOLE_KEYS, CONSOLE_POLICY } from '../helpers/console.ts';
+import { launchChromium } from './chromium.ts';
 import { measureLayout, widthShare } from './layout.ts';
 
 // The console in a real browser (Debian's chromium through playwright-core): sign in, see
 // a pending card, be refused a reason-less denial, approve, watch the agent's outcome
-// arrive in the timeline without a reload, search the audit. Screenshots go to
-// test-results/screenshots/, and to docs/screenshots/ with UPDATE_SCREENSHOTS=1.
+// arrive in the timeline without a reload, search the audit; at 1280 px and on a phone.
+// Screenshots go to test-results/screenshots/ (the README's come from the demo: npm run screenshots).
 
-const CHROMIUM = '/usr/bin/chromium';
-const SHOTS = [join(process.cwd(), 'test-results', 'screenshots'), ...(process.env['UPDATE_SCREENSHOTS'] === '1' ? [join(process.cwd(), 'docs', 'screenshots')] : [])];
+const SHOTS = [join(process.cwd(), 'test-results', 'screenshots')];
 
 async function shoot(page: Page, name: string, fullPage = false): Promise<void> {
   for (const dir of SHOTS) {
@@ -44,19 +44,12 @@ describe('web console in a browser', () => {
   const userDataDir = mkdtempSync(join(tmpdir(), 'countersign-chromium-'));
 
   beforeAll(async () => {
-    if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing: apt-get install -y chromium (.ci/run does this)`);
     // A rule with a limit of its own, for the over-the-limit banner; notice updates a few hundred ms apart.
     // The refund rule lets approvers edit the amount, for "Edit before approving" on a phone.
     const policy = CONSOLE_POLICY.replace('risk: high\n    route: finance\n    approvers: finance\n', 'risk: high\n    route: finance\n    approvers: finance\n    editable: [amount]\n').replace('rules:\n', 'rules:\n  - { name: desk-chores, when: action.tool == "desk", effect: approve, risk: low, route: secops, approvers: security, limits: { proposals_per_minute: 1 } }\n');
     app = await startTestApp({ policy, env: CONSOLE_ENV, start: { limitNotices: { updateEveryMs: 300 } } });
     billing = new CountersignClient({ url: app.url, agent: 'billing-agent', secret: app.secrets.billing });
-    context = await chromium.launchPersistentContext(userDataDir, {
-      executablePath: CHROMIUM,
-      headless: true,
-      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-      viewport: { width: 1280, height: 900 },
-      deviceScaleFactor: 1,
-    });
+    context = await launchChromium(userDataDir);
     page = context.pages()[0] ?? (await context.newPage());
     // CSP violations, script errors and alert() from injected markup all land here.
     // (The refused sign-in and the refused denial are expected 4xx answers, not problems.)
@@ -108,7 +101,8 @@ describe('web console in a browser', () => {
     await page.waitForSelector('body.live');
     // Newest first, as a card arriving live is added: the injected refund (proposed last) on top.
     expect(await page.locator('#cards .card').first().getAttribute('data-id')).toBe(xss.id);
-    await expectTidy(page, '.card', 1280);
+    await expectTidy(page, '.card, form.batch', 1280);
+    expect(await widthShare(page, 'form.batch textarea[name="reason"]', 'form.batch'), "the batch form's reason box is not squeezed").toBeGreaterThanOrEqual(0.5);
     await page.setViewportSize({ width: 1280, height: 1500 });
     await shoot(page, 'console-pending.png');
     await page.setViewportSize({ width: 1280, height: 900 });
@@ -251,7 +245,7 @@ describe('web console in a browser', () => {
       const at = page.locator('table.audit td.at time').first();
       const lineHeight = Number.parseFloat((await page.evaluate(`getComputedStyle(document.querySelector('table.audit td.at time')).lineHeight`)) as string);
       expect((await at.boundingBox())!.height).toBeLessThan(lineHeight * 1.5);
-      await page.locator('#result-count').scrollIntoViewIfNeeded();
+      await page.evaluate(`document.getElementById('result-count').scrollIntoView({ block: 'start' })`);
       await shoot(page, 'console-phone-audit.png');
     } finally {
       await page.setViewportSize({ width: 1280, height: 900 });
