@@ -166,6 +166,11 @@ class ErrorMapping(unittest.TestCase):
             with self.assertRaises(countersign.AgentRevokedError) as revoked:
                 countersign.Client(url, "a", "s").get("p_" + "0" * 26)
             self.assertIsInstance(revoked.exception, countersign.ForbiddenError)
+            # A 200 that is not countersign's JSON (a proxy's page) is never read as a proposal.
+            _Canned.answer = {"status": 200, "headers": {}, "body": "<html>sign in to the proxy</html>"}
+            with self.assertRaises(countersign.ApiError) as bad:
+                countersign.Client(url, "a", "s").get("p_" + "0" * 26)
+            self.assertEqual((bad.exception.status, bad.exception.code), (200, "bad_response"))
         finally:
             server.shutdown()
             server.server_close()

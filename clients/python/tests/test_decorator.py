@@ -152,6 +152,22 @@ class RequiresApproval(unittest.TestCase):
         self.assertEqual(self.client.get(caught.exception.proposal.id).status, "cancelled")
         self.assertEqual(self.calls, [])
 
+    def test_interrupted_while_waiting_the_proposal_is_cancelled(self) -> None:
+        def interrupted(submitted: Submitted) -> None:
+            self.proposed.append(submitted)
+            raise KeyboardInterrupt  # Ctrl-C while the agent waits
+
+        @countersign.requires_approval(self.client, tool="payments", target="stripe:{invoice}", on_proposed=interrupted)
+        def refund(invoice: str) -> None:
+            """Refund invoice {invoice}."""
+            self.calls.append({})
+
+        with self.assertRaises(KeyboardInterrupt):
+            refund(unique("INV"))
+        self.assertEqual(self.calls, [])
+        p = self.client.get(self.proposed[0].id)
+        self.assertEqual((p.status, p.resolution.reason if p.resolution else None), ("cancelled", "the agent stopped waiting (interrupted or cut off)"))
+
     def test_arguments_that_are_not_json_are_refused_before_proposing_unless_excluded(self) -> None:
         @self.gate(None)
         def refund(invoice: str, session: object) -> None:

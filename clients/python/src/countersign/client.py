@@ -13,7 +13,7 @@ from typing import Any, Callable, Dict, Mapping, Optional, Tuple, Union
 from urllib.parse import quote, urlencode, urlsplit
 
 from . import __version__
-from .errors import CallbackVerificationError, ConnectionFailed, api_error
+from .errors import ApiError, CallbackVerificationError, ConnectionFailed, api_error
 from .signing import AGENT_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER, check_signature, request_target, signed_headers
 from .types import FINAL_STATUSES, ActionSpec, CallbackPayload, ContextSpec, Proposal, Submitted
 
@@ -220,7 +220,11 @@ class Client:
         req = urllib.request.Request(self.base + path, data=raw if method != "GET" else None, headers=headers, method=method)
         try:
             with urllib.request.urlopen(req, timeout=self.timeout + extra_timeout) as res:
-                return res.status, _parse(res.read())
+                status, parsed = res.status, _parse(res.read())
+            if not isinstance(parsed, dict):
+                # Not countersign answering (a proxy's page, say): never read it as a proposal.
+                raise ApiError(status, "bad_response", f"{method} {path}: {status} but the body is not a JSON object", parsed)
+            return status, parsed
         except urllib.error.HTTPError as e:
             with e:
                 parsed = _parse(e.read())

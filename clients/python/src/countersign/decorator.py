@@ -179,14 +179,23 @@ class _Gate:
             idempotency_key=key,
         )
         log.info("countersign: proposed %s (%s.%s): %s", submitted.id, o["tool"], self.operation, submitted.status)
-        if o["on_proposed"] is not None:
-            o["on_proposed"](submitted)
         return submitted
 
     def obtain(self, arguments: Arguments) -> Approval:
         """Proposes, waits, and returns the approval (with the approved arguments) or raises."""
         submitted = self.propose(arguments)
-        p = self.client.wait(submitted.id, timeout=self.o["timeout"])
+        try:
+            if self.o["on_proposed"] is not None:
+                self.o["on_proposed"](submitted)
+            p = self.client.wait(submitted.id, timeout=self.o["timeout"])
+        except BaseException:
+            # Interrupted or cut off while waiting: the function will not run, so nobody should
+            # be left approving it. Best effort: the error that stopped the wait is what we raise.
+            try:
+                self.client.cancel(submitted.id, "the agent stopped waiting (interrupted or cut off)")
+            except CountersignError:
+                pass
+            raise
         if p.status == "pending":
             if self.o["cancel_on_timeout"]:
                 try:
