@@ -202,6 +202,7 @@ describe('web console in a browser', () => {
 
   it('works on a phone (390×844): controls stacked, reason box across the card, audit entries as cards, nothing overlapping', async () => {
     const refund = await billing.propose(DEMO_PROPOSALS[0]!.body);
+    const critical = await billing.propose(DEMO_PROPOSALS[3]!.body);
     // An agent over its limit, for the banner (this file's earlier test may have been first).
     for (let n = 10; n < 13; n++) await app.billing.propose({ intent: `Tidy desk ${n}`, action: { tool: 'desk', operation: 'tidy', target: `desk:${n}`, parameters: {} } });
     await page.setViewportSize({ width: 390, height: 844 });
@@ -230,6 +231,14 @@ describe('web console in a browser', () => {
       expect(await card.locator('form.decide textarea').getAttribute('placeholder')).toBe('Why you approve or deny');
       await card.scrollIntoViewIfNeeded();
       await shoot(page, 'console-phone-card.png');
+      // A critical approval's second step, in place of the buttons.
+      const payout = page.locator(`#card-${critical.id}`);
+      await payout.locator('form.decide button.approve').click();
+      await payout.locator('.confirm-approval').waitFor();
+      await expectTidy(page, `#card-${critical.id}`, 390);
+      await payout.locator('.confirm-approval').scrollIntoViewIfNeeded();
+      await shoot(page, 'console-phone-confirm.png');
+      await payout.locator('button.confirm-back').click();
       await page.evaluate('window.scrollTo(0, 0)');
       await shoot(page, 'console-phone-pending.png');
 
