@@ -143,7 +143,7 @@ async function dispatch(args: string[], env: Env, io: Io): Promise<number> {
   switch (command) {
     case undefined:
     case 'start':
-      return serveUntilSignalled(env, io);
+      return serveUntilSignalled(env, io, { signInLinks: true });
     case 'demo':
       return runDemo(flags(AGENT_FLAGS, args.slice(1)), env, io);
     case 'propose': {

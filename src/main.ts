@@ -6,6 +6,7 @@
 // import adapters/.
 import { randomBytes } from 'node:crypto';
 import type { Server } from 'node:http';
+import { createServer as createNetServer, type Server as NetServer } from 'node:net';
 import { hostname } from 'node:os';
 import { resolve } from 'node:path';
 import type { Cluster, Redis } from 'ioredis';
@@ -33,6 +34,7 @@ import { startCardRelay } from './app/card-relay.ts';
 import type { AppDeps } from './app/deps.ts';
 import type { ExecutionTuning } from './app/execution-deps.ts';
 import { loadConfig } from './config.ts';
+import { ConfigError } from './core/errors.ts';
 import { systemClock, type Clock } from './core/clock.ts';
 import type { PlatformId } from './core/platform.ts';
 import type { ChatChannel } from './core/ports.ts';
@@ -42,6 +44,7 @@ import { mountMcpGatewayOnDemand } from './wiring/on-demand.ts';
 import { loadAuditSigner, startAuditSealing, type AuditTuning } from './wiring/audit-sealer.ts';
 import { checkPlatforms, createPlatforms, PLATFORMS } from './wiring/platforms.ts';
 import { readPolicy } from './wiring/policy-source.ts';
+import { signInLines } from './wiring/sign-in-lines.ts';
 import { executionHandlers, notifyHandlers } from './wiring/workers.ts';
 
 export { DEMO_SECRET_ENV, readPolicy } from './wiring/policy-source.ts';
@@ -93,6 +96,8 @@ export interface StartOptions {
   outageReportEveryMs?: number;
   /** The shortest time between two updates of one over-the-limit notice (default 5 s), shortened by tests. */
   limitNotices?: { updateEveryMs?: number };
+  /** With a policy file, say where it runs and print one-time console links (src/wiring/sign-in-lines.ts): `countersign start` does. */
+  signInLinks?: boolean;
   /** Adapter options by platform id (tests shorten Slack's Socket Mode timings: SlackOptions). */
   platformOptions?: Readonly<Record<PlatformId, unknown>>;
 }
@@ -110,6 +115,29 @@ async function within(promise: Promise<unknown>, until: number): Promise<void> {
   clearTimeout(timer);
 }
 
+/** The one line for a port countersign cannot listen on, instead of a stack trace. */
+function listenError(e: unknown, port: number, host: string): unknown {
+  const code = (e as NodeJS.ErrnoException).code;
+  if (code === 'EADDRINUSE') return new ConfigError(`port ${port} is in use on ${host}; set PORT to a free port (PORT=${port + 1} npm start), or stop what listens there`);
+  if (code === 'EACCES') return new ConfigError(`port ${port} on ${host} needs privileges this process does not have; set PORT to 1024 or above`);
+  if (code === 'EADDRNOTAVAIL') return new ConfigError(`HOST ${host} is not an address of this machine; set HOST (default 127.0.0.1)`);
+  return e;
+}
+
+function listen(server: NetServer, port: number, host: string): Promise<void> {
+  return new Promise<void>((resolveListen, reject) => {
+    server.once('error', (e) => reject(listenError(e, port, host)));
+    server.listen(port, host, () => resolveListen());
+  });
+}
+
+/** Throws listenError's line when the port is taken (checked by listening on it for a moment). */
+async function portIsFree(port: number, host: string): Promise<void> {
+  const probe = createNetServer();
+  await listen(probe, port, host);
+  await new Promise((r) => probe.close(r));
+}
+
 export async function start(env: Readonly<Record<string, string | undefined>>, options: StartOptions = {}): Promise<Running> {
   const config = loadConfig(env, PLATFORMS);
   const logger = createLogger(config.logLevel, options.logStream);
@@ -119,6 +147,8 @@ export async function start(env: Readonly<Record<string, string | undefined>>, o
   const { policy } = source;
   // A route to a platform this process cannot serve stops the start before anything runs.
   checkPlatforms(config, policy);
+  // So does a port in use: one line, before Redis, workers or a private redis-server start.
+  if (config.port !== 0) await portIsFree(config.port, config.host);
 
   // A wrong AUDIT_SIGNING_KEY stops the start before anything connects.
   const auditSigner = await loadAuditSigner(config, logger);
@@ -203,10 +233,17 @@ export async function start(env: Readonly<Record<string, string | undefined>>, o
       await Promise.race([checkEvictionPolicy(redis, config.redis.allowEviction, quiet), new Promise((_r, reject) => setTimeout(() => reject(new Error('timeout')), 1000))]);
     },
   });
-  await new Promise<void>((resolveListen, reject) => {
-    server.once('error', reject);
-    server.listen(config.port, config.host, () => resolveListen());
-  });
+  try {
+    await listen(server, config.port, config.host);
+  } catch (e) {
+    // Taken between the check above and now: what started stops again, so the process exits with the one line.
+    const until = Date.now() + 2000;
+    await Promise.all([workers.close(until), executionWorkers.close(until), within(relay.stop(), until)]);
+    await within(app.close(), until);
+    await within(live.close(), until);
+    await conns.close(until);
+    throw e;
+  }
   const address = server.address();
   const port = typeof address === 'object' && address !== null ? address.port : config.port;
   url = `http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${port}`;
@@ -220,6 +257,9 @@ export async function start(env: Readonly<Record<string, string | undefined>>, o
     if (demoSecret) say(`demo agent secret: ${demoSecret}`);
     say(`sign in to the console as "demo" (one-time link, valid 15 minutes): ${await consoleSignInLink(sessions, deps.publicUrl, 'demo')}`);
     say('then, in a second terminal: npm run demo');
+  } else if (options.signInLinks === true) {
+    say(`countersign is running at ${url} with ${policy.file}.`);
+    for (const line of await signInLines(config, policy, sessions, platforms.has('console'), deps.publicUrl)) say(line);
   }
   if (config.tokens.signingKey === null) logger.warn({}, 'TOKEN_SIGNING_KEY is not set: using a development key; production must set it');
   // Every replica runs the sealer; the one holding the lease seals.

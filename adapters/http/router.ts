@@ -1,5 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { CountersignError, PayloadTooLargeError, RateLimitedError, ValidationError } from '../../src/core/errors.ts';
+import { AuthError, CountersignError, PayloadTooLargeError, RateLimitedError, ValidationError } from '../../src/core/errors.ts';
 
 // A deliberately small router: a method, a path pattern with `:params`, a handler.
 
@@ -60,6 +60,7 @@ const RETRY_AFTER: Partial<Record<CountersignError['code'], string>> = { unavail
 export function sendError(res: ServerResponse, error: CountersignError): void {
   const body: Record<string, unknown> = { error: error.code, message: error.message };
   if (error instanceof ValidationError) body['issues'] = error.issues;
+  if (error instanceof AuthError) body['code'] = error.publicCode;
   const headers: Record<string, string> = {};
   // After a 413 the rest of the upload is not read: the connection cannot be reused.
   if (error instanceof PayloadTooLargeError) headers['connection'] = 'close';

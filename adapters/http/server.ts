@@ -4,7 +4,7 @@ import type { AppDeps } from '../../src/app/deps.ts';
 import { CountersignError } from '../../src/core/errors.ts';
 import type { RequestAuthenticator } from './authenticate.ts';
 import { mountAgentApi, type AgentApiOptions } from './agent-api.ts';
-import { Router, sendError, sendJson } from './router.ts';
+import { Router, sendError, sendJson, type RequestContext } from './router.ts';
 
 // The one HTTP server. The agent API, health and metrics live here; chat platforms and
 // the console mount their own handlers under a path prefix.
@@ -70,6 +70,18 @@ export function createHttpServer(options: HttpServerOptions): CountersignServer 
   mountAgentApi(router, { deps, authenticate: options.authenticate, takeToken: options.takeToken, returnToken: options.returnToken });
   for (const extend of options.extend ?? []) extend(router);
   const mounts = Object.entries(options.mounts ?? {});
+  const consoleOn = mounts.some(([prefix]) => prefix.replace(/\/$/, '') === '/console');
+  // A person who opens the server's address lands in the console; a client that asks for JSON only gets a JSON map instead.
+  const home = (ctx: RequestContext) => {
+    const accept = ctx.req.headers.accept ?? '';
+    if (!consoleOn || (/application\/json/.test(accept) && !/text\/html/.test(accept))) {
+      sendJson(ctx.res, 200, { service: 'countersign', ...(consoleOn ? { console: '/console' } : {}), proposals: '/v1/proposals', health: '/healthz', ready: '/readyz' });
+      return;
+    }
+    ctx.res.writeHead(302, { location: '/console', 'cache-control': 'no-store', 'content-type': 'text/plain; charset=utf-8' });
+    ctx.res.end('countersign: the console is at /console\n');
+  };
+  router.on('GET', '/', home).on('HEAD', '/', home);
 
   const scope = options.requestScope ?? ((fn) => fn());
   const inFlight = new Set<ServerResponse>();

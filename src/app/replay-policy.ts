@@ -26,16 +26,23 @@ export interface ReplayedProposal {
   action: Action;
   before: DecisionSummary | null;
   after: DecisionSummary;
-  /** What differs, e.g. ["effect", "risk"]; empty when nothing would change. */
+  /** What differs, e.g. ["effect", "risk"]; never empty. */
   changed: string[];
-  note: string | null;
 }
 
 export interface ReplayResult {
   replayed: number;
   /** Proposals whose recorded data could not be read back (edited or from an older version). */
   skipped: number;
+  /** The proposals whose decision would move, oldest first. */
   changes: ReplayedProposal[];
+  /** Replayed proposals whose decision would stay as it was. */
+  unchanged: number;
+  /**
+   * Replayed proposals from agents this policy does not name, by agent: their requests would be
+   * refused (401), so no decision is compared (the demo agent's, replayed against a first policy).
+   */
+  unknown_agents: Record<string, number>;
 }
 
 const PAGE = 500;
@@ -77,6 +84,8 @@ export async function replayPolicy(
 
   let skipped = 0;
   let replayed = 0;
+  let unchanged = 0;
+  const unknownAgents = new Map<string, number>();
   const changes: ReplayedProposal[] = [];
   for (const e of received.reverse()) {
     const action = actionSchema.safeParse(e.data['action']);
@@ -88,13 +97,15 @@ export async function replayPolicy(
     }
     replayed++;
     const agent = policy.agentById(e.agent);
-    const after = summary(evaluate(policy, { agent: { id: e.agent, sponsors: agent?.sponsors ?? [] }, intent, action: action.data, context: context.data }));
+    if (agent === undefined) {
+      unknownAgents.set(e.agent, (unknownAgents.get(e.agent) ?? 0) + 1);
+      continue;
+    }
+    const after = summary(evaluate(policy, { agent: { id: e.agent, sponsors: agent.sponsors }, intent, action: action.data, context: context.data }));
     const before = decided.get(e.proposal_id!) ?? null;
     const changed = before === null ? ['(no recorded decision)'] : FIELDS.filter((f) => before[f] !== after[f]);
-    const note = agent === undefined ? `agent "${e.agent}" is not in this policy: its requests would be refused` : null;
-    if (changed.length > 0 || note !== null) {
-      changes.push({ proposal_id: e.proposal_id!, at: e.at, agent: e.agent, action: action.data, before, after, changed, note });
-    }
+    if (changed.length === 0) unchanged++;
+    else changes.push({ proposal_id: e.proposal_id!, at: e.at, agent: e.agent, action: action.data, before, after, changed });
   }
-  return { replayed, skipped, changes };
+  return { replayed, skipped, changes, unchanged, unknown_agents: Object.fromEntries(unknownAgents) };
 }

@@ -5,7 +5,7 @@ import { loadConfig } from '../config.ts';
 import { ValidationError } from '../core/errors.ts';
 import { DEMO_SECRET_ENV } from '../main.ts';
 import { DEMO_MCP_KEY_ENV, DEMO_MCP_KEY_FILE } from '../wiring/policy-source.ts';
-import type { Env, Flags, Io } from './io.ts';
+import { usage, type Env, type Flags, type Io } from './io.ts';
 
 // Commands that act as an agent: `propose` (sign and send a JSON file) and `demo` (a
 // handful of realistic proposals from the demo agent, so the console fills with cards, then
@@ -42,19 +42,26 @@ export function agentClient(flags: Flags, env: Env): CountersignClient {
   return new CountersignClient({ url: serverUrl(flags, env), agent, secret });
 }
 
+/** `propose --wait N` when nobody decided within N seconds (README, "Command line"); 1 is an error, 2 a usage error. */
+export const EXIT_STILL_PENDING = 3;
+
 export async function runPropose(file: string, flags: Flags, env: Env, io: Io): Promise<number> {
+  const waitSeconds = flags.string('wait');
+  const wait = waitSeconds === undefined ? undefined : Number(waitSeconds);
+  if (wait !== undefined && !(Number.isFinite(wait) && wait > 0)) throw usage(`--wait "${waitSeconds}": write a number of seconds (--wait 600)`);
   const body = JSON.parse(readFileSync(file, 'utf8')) as ProposalRequest;
   const client = agentClient(flags, env);
   const submitted = await client.propose(body);
-  const waitSeconds = flags.string('wait');
-  if (waitSeconds === undefined || submitted.status !== 'pending') {
+  if (wait === undefined || submitted.status !== 'pending') {
     io.out(JSON.stringify(submitted, null, 2));
     return 0;
   }
-  io.err(`${submitted.id} is pending (rule ${submitted.decision.rule}, ${submitted.decision.risk} risk); waiting up to ${waitSeconds} s for a decision…`);
-  const final = await client.wait(submitted.id, { timeout: Number(waitSeconds) });
+  io.err(`${submitted.id} is pending (rule ${submitted.decision.rule}, ${submitted.decision.risk} risk); waiting up to ${wait} s for a decision…`);
+  const final = await client.wait(submitted.id, { timeout: wait });
   io.out(JSON.stringify(final, null, 2));
-  return 0;
+  if (final.status !== 'pending') return 0;
+  io.err(`${submitted.id} is still pending after ${wait} s: nobody decided (exit ${EXIT_STILL_PENDING}); it stays open until ${final.expires_at ?? 'it expires'}`);
+  return EXIT_STILL_PENDING;
 }
 
 export const DEMO_PROPOSALS: { label: string; body: ProposalRequest }[] = [

@@ -51,9 +51,26 @@ export function usage(message: string): ValidationError {
 }
 
 /**
- * The policy's `secret_env` and `console_key_env` variables, for commands that only evaluate
- * rules: a missing variable must not stop `policy test` on a laptop without the secrets.
+ * The environment for commands that only read or evaluate a policy: a secret the policy names
+ * (`secret_env`, `console_key_env`, `mcp_key_env`, `{ env: NAME }`) that is not set stands in as
+ * a placeholder, so `policy check` runs in a policy repository's CI and `policy test` on a laptop
+ * without the secrets. `missing` lists the variables that stood in, for a note. The
+ * placeholder is distinct per variable and long enough for the length checks (MCP keys).
  */
+export function withoutSecrets(env: Env): { env: Env; missing: ReadonlySet<string> } {
+  const missing = new Set<string>();
+  const lookup = new Proxy(env, {
+    get: (target, key) => {
+      if (typeof key !== 'string') return undefined;
+      const value = target[key];
+      if (value !== undefined && value.trim() !== '') return value;
+      missing.add(key);
+      return `not-needed-to-evaluate:${key}`;
+    },
+  });
+  return { env: lookup, missing };
+}
+
 export function evaluationEnv(env: Env): Env {
-  return new Proxy(env, { get: (target, key) => (typeof key === 'string' ? (target[key] ?? 'not-needed-to-evaluate') : undefined) });
+  return withoutSecrets(env).env;
 }

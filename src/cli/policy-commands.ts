@@ -1,15 +1,16 @@
 import { readFileSync } from 'node:fs';
 import { replayPolicy, type DecisionSummary } from '../app/replay-policy.ts';
 import { parseDuration } from '../core/duration.ts';
-import { PolicyError } from '../core/errors.ts';
+import { CountersignError, PolicyError } from '../core/errors.ts';
 import { STEP_UP_WINDOW_MS } from '../core/lifecycle.ts';
 import { evaluate, type CompiledPolicy } from '../core/policy/evaluate.ts';
 import { loadPolicy } from '../core/policy/load.ts';
 import { showHiddenOneLine } from '../core/visible-text.ts';
-import { POLICY_EXTENSIONS } from '../wiring/platforms.ts';
+import { checkPlatforms, PLATFORMS, POLICY_EXTENSIONS } from '../wiring/platforms.ts';
+import { loadConfig } from '../config.ts';
 import { parseProposalInput, type Decision } from '../core/proposal.ts';
 import { openAuditLog } from '../wiring/cli-commands.ts';
-import { evaluationEnv, usage, type Env, type Flags, type Io } from './io.ts';
+import { evaluationEnv, usage, withoutSecrets, type Env, type Flags, type Io } from './io.ts';
 
 // `policy check`, `policy test` and `policy replay`: try a policy before it is live.
 
@@ -23,9 +24,24 @@ function readPolicyFile(file: string, env: Env): CompiledPolicy {
   return loadPolicy(text, file, env, POLICY_EXTENSIONS);
 }
 
+/**
+ * `policy check FILE`: the structure, rules and references, with or without the secrets the
+ * policy names (a policy repository's CI has none); what `start` would still need is a note.
+ */
 export function runPolicyCheck(file: string, env: Env, io: Io): number {
-  const policy = readPolicyFile(file, env);
+  const { env: lookup, missing } = withoutSecrets(env);
+  const policy = readPolicyFile(file, lookup);
   io.out(`${file}: ok (${policy.rules.length} rules, ${policy.agents.size} agents, ${policy.people.size} people)`);
+  if (missing.size > 0) {
+    io.out(`note: checked without ${[...missing].sort().join(', ')} (not set here); \`countersign start\` refuses to start until ${missing.size === 1 ? 'it is' : 'they are'} set`);
+  }
+  // What the routes' platforms need at start (a Slack route without Slack's variables), as a note too.
+  try {
+    checkPlatforms(loadConfig(env, PLATFORMS), policy);
+  } catch (e) {
+    if (!(e instanceof CountersignError)) throw e;
+    io.out(`note: with this environment \`countersign start\` would stop: ${e.message}`);
+  }
   return 0;
 }
 
@@ -104,9 +120,14 @@ export async function runPolicyReplay(file: string, flags: Flags, env: Env, io: 
   for (const c of result.changes) {
     // What the agent wrote reaches the operator's terminal: escape sequences and hidden characters shown, not run.
     const what = showHiddenOneLine(`${c.action.tool} ${c.action.operation} ${c.action.target}`);
-    io.out(`${c.proposal_id}  ${c.at}  ${c.agent}  ${what}\n    ${short(c.before)} -> ${short(c.after)}${c.changed.length > 0 ? `  [${c.changed.join(', ')}]` : ''}${c.note === null ? '' : `\n    note: ${c.note}`}`);
+    io.out(`${c.proposal_id}  ${c.at}  ${c.agent}  ${what}\n    ${short(c.before)} -> ${short(c.after)}  [${c.changed.join(', ')}]`);
   }
   const skipped = result.skipped > 0 ? ` (${result.skipped} could not be read back)` : '';
-  io.out(`replayed ${result.replayed} proposal(s) since ${sinceText}: ${result.changes.length} decision(s) would change${skipped}`);
+  io.out(`replayed ${result.replayed} proposal(s) since ${sinceText}: ${result.changes.length} decision(s) would change, ${result.unchanged} unchanged${skipped}`);
+  const unknown = Object.entries(result.unknown_agents);
+  if (unknown.length > 0) {
+    const who = unknown.map(([agent, n]) => `${showHiddenOneLine(agent)} (${n})`).join(', ');
+    io.out(`not compared: ${unknown.reduce((sum, [, n]) => sum + n, 0)} proposal(s) from agents not in ${file}: ${who}; their requests would be refused`);
+  }
   return 0;
 }

@@ -40,6 +40,12 @@ export interface CountersignClientOptions {
 
 /** countersign answered with an error: `status` is the HTTP status, `code` the API's error code. */
 export class CountersignApiError extends Error {
+  /**
+   * For a 401 (`code` 'unauthorized'), why: 'missing_credentials', 'stale_timestamp' (check the
+   * clock), 'bad_signature' (wrong agent id or secret, or a changed body/path) or 'invalid_token';
+   * null otherwise.
+   */
+  readonly reason: string | null;
   constructor(
     readonly status: number,
     readonly code: string,
@@ -48,6 +54,8 @@ export class CountersignApiError extends Error {
   ) {
     super(message);
     this.name = 'CountersignApiError';
+    const detail = (body as { code?: unknown } | null)?.code;
+    this.reason = typeof detail === 'string' ? detail : null;
   }
 }
 

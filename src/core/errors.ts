@@ -41,12 +41,27 @@ export class ValidationError extends CountersignError {
   }
 }
 
-/** 401: who are you? The reason is for the audit log; callers only see a generic message. */
+/**
+ * What a refused caller is told (the 401's `code`): enough to fix a client, never whether an
+ * agent exists (an unknown agent reads as a bad signature).
+ */
+export type AuthFailureCode = 'missing_credentials' | 'stale_timestamp' | 'bad_signature' | 'invalid_token';
+
+const AUTH_FAILURE_MESSAGES: Record<AuthFailureCode, string> = {
+  missing_credentials: 'authentication failed: no credentials (sign the request: x-countersign-agent, x-countersign-timestamp, x-countersign-signature; or a bearer token)',
+  stale_timestamp: "authentication failed: the request's x-countersign-timestamp is not whole seconds within 5 minutes of the server's clock (check the agent's clock)",
+  bad_signature: 'authentication failed: the signature does not match this agent and secret for this method, path and body',
+  invalid_token: 'authentication failed: the bearer token is not accepted',
+};
+
+/** 401: who are you? `reason` is for the audit log; callers see `publicCode` and its message. */
 export class AuthError extends CountersignError {
   readonly reason: string;
-  constructor(reason: string) {
-    super('unauthorized', 401, 'authentication failed');
+  readonly publicCode: AuthFailureCode;
+  constructor(reason: string, publicCode: AuthFailureCode = 'bad_signature') {
+    super('unauthorized', 401, AUTH_FAILURE_MESSAGES[publicCode]);
     this.reason = reason;
+    this.publicCode = publicCode;
   }
 }
 

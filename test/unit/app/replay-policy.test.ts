@@ -29,7 +29,7 @@ describe('replayPolicy', () => {
     await app.vote(refund.id, 'alice'); // what happened since does not matter
 
     const r = await replayPolicy(app.audit, changed(), { since: T0 });
-    expect(r).toMatchObject({ replayed: 4, skipped: 0 });
+    expect(r).toMatchObject({ replayed: 4, skipped: 0, unchanged: 2, unknown_agents: {} });
     expect(r.changes.map((c) => c.proposal_id)).toEqual([refund.id, refund2.id]);
     expect(r.changes[0]).toEqual(
       {
@@ -40,7 +40,6 @@ describe('replayPolicy', () => {
         before: { effect: 'approve', risk: 'high', rule: 'payments', route: 'finance', approvers: 'finance', approvals_required: 1 },
         after: { effect: 'approve', risk: 'critical', rule: 'payments', route: 'finance', approvers: 'finance', approvals_required: 2 },
         changed: ['risk', 'approvals_required'],
-        note: null,
       },
     );
     expect(r.changes.map((c) => c.proposal_id)).not.toContain(large.id);
@@ -67,14 +66,17 @@ describe('replayPolicy', () => {
     await app.submit();
     await app.submit({ action: { tool: 'postgres', operation: 'drop', target: 'db' } });
     const r = await replayPolicy(app.audit, app.policy, { since: T0 });
-    expect(r).toEqual({ replayed: 2, skipped: 0, changes: [] });
+    expect(r).toEqual({ replayed: 2, skipped: 0, changes: [], unchanged: 2, unknown_agents: {} });
   });
 
-  it('an agent the new policy does not know is listed with a note even when the rule would not move', async () => {
+  it('counts the proposals of agents the new policy does not know by agent, without listing them as changes', async () => {
     const app = await createMemoryApp();
-    const p = await app.submit({ action: { tool: 'deploy', operation: 'ship', target: 'api' } }, 'ops-agent');
+    await app.submit({ action: { tool: 'deploy', operation: 'ship', target: 'api' } }, 'ops-agent');
+    await app.submit({ intent: 'Ship again', action: { tool: 'deploy', operation: 'ship', target: 'api' } }, 'ops-agent');
+    const refund = await app.submit();
     const r = await replayPolicy(app.audit, changed(), { since: T0 });
-    expect(r.changes).toMatchObject([{ proposal_id: p.id, changed: [], note: 'agent "ops-agent" is not in this policy: its requests would be refused' }]);
+    expect(r).toMatchObject({ replayed: 3, unchanged: 0, unknown_agents: { 'ops-agent': 2 } });
+    expect(r.changes.map((c) => c.proposal_id)).toEqual([refund.id]);
   });
 
   it('reads only the range it is given', async () => {
@@ -120,6 +122,6 @@ describe('replayPolicy', () => {
     const progress: number[] = [];
     const r = await replayPolicy(app.audit, app.policy, { since: T0 }, (n) => progress.push(n));
     expect(progress).toEqual([500, 520]);
-    expect(r).toEqual({ replayed: 260, skipped: 0, changes: [] });
+    expect(r).toEqual({ replayed: 260, skipped: 0, changes: [], unchanged: 260, unknown_agents: {} });
   });
 });
