@@ -2,7 +2,7 @@ import type { Cluster, Redis } from 'ioredis';
 import { seal } from '../../src/core/audit.ts';
 import type { AuditEventInput } from '../../src/core/audit.ts';
 import type { AggregateRead, CommitOptions, CreateOptions, CreateResult, ImplicitKey, ProposalStore } from '../../src/core/ports.ts';
-import type { LimitName } from '../../src/core/policy/fatigue.ts';
+import { countsInAggregate, type LimitName } from '../../src/core/policy/fatigue.ts';
 import { canTransition } from '../../src/core/lifecycle.ts';
 import { nextNudgeAt } from '../../src/core/escalation.ts';
 
@@ -34,9 +34,6 @@ function pendingScore(p: Proposal): string {
 /** How many members of a pending set one prune checks (a limit is rarely higher). */
 const PRUNE_BATCH = 1_000;
 const PRUNE_EVERY_MS = 10_000;
-
-/** Statuses in which a proposal counts towards its aggregate group (policy/fatigue.ts). */
-const LIVE: ReadonlySet<string> = new Set(['pending', 'approved', 'executing', 'succeeded']);
 
 /** The escalations set's score: when the next escalation step or reminder is due, '' for none. */
 function nudgeScore(p: Proposal): string {
@@ -131,9 +128,8 @@ export function createRedisProposalStore(redis: Redis | Cluster, opts: RedisStor
     get,
 
     async readAggregate(group: string, now: number, windowMs: number): Promise<AggregateRead> {
-      // Two reads at most: the window (with the version, in one round trip), then the statuses
-      // of what is in it. Not atomic, and need not be: create refuses a decision made on an old
-      // version, and a proposal that leaves the live statuses in between just stops counting.
+      // One round trip: the commit takes a proposal out of its group when it stops counting
+      // (CommitOptions.counted), so what is in the window is what counts; no status is read.
       const replies = (await redis.pipeline().get(keys.aggregateVersion(group)).zrevrangebyscore(keys.aggregate(group), '+inf', String(now - windowMs)).exec()) ?? [];
       const [e1, version] = replies[0] ?? [new Error('no reply'), null];
       const [e2, members] = replies[1] ?? [new Error('no reply'), null];
@@ -143,30 +139,15 @@ export function createRedisProposalStore(redis: Redis | Cluster, opts: RedisStor
         const cut = m.lastIndexOf('|');
         return { id: m.slice(0, cut), amount: Number(m.slice(cut + 1)) };
       });
-      if (entries.length === 0) return { version: typeof version === 'string' ? version : '0', entries };
-      const statusPipe = redis.pipeline();
-      for (const e of entries) statusPipe.hget(keys.proposal(e.id), 'status');
-      const statuses = ((await statusPipe.exec()) ?? []).map(([err, status]) => {
-        if (err) throw err;
-        return typeof status === 'string' ? status : null;
-      });
-      // A failed one counts when its outcome is unknown (the request left, the money may have
-      // moved): its document is read for that, a third round trip only when one failed.
-      const failed = entries.filter((_, i) => statuses[i] === 'failed');
-      const sent = new Set((await getMany(failed.map((e) => e.id))).filter((p) => p.execution?.outcome === 'unknown').map((p) => p.id));
-      return {
-        version: typeof version === 'string' ? version : '0',
-        entries: entries.filter((e, i) => {
-          const status = statuses[i] ?? null;
-          return status !== null && (LIVE.has(status) || sent.has(e.id));
-        }),
-      };
+      return { version: typeof version === 'string' ? version : '0', entries };
     },
 
     async commit(next: Proposal, expectedVersion: number, events: AuditEventInput[], options: CommitOptions = {}): Promise<'ok' | 'conflict'> {
       if (next.version !== expectedVersion + 1) {
         throw new Error(`commit of version ${next.version} against expected version ${expectedVersion}`);
       }
+      // A revision's move takes it out of its group itself.
+      const leaves = options.aggregate === undefined && options.counted !== undefined && !countsInAggregate(next) ? options.counted : undefined;
       const ok = await scripts.commitProposal(
         {
           proposal: keys.proposal(next.id),
@@ -179,7 +160,7 @@ export function createRedisProposalStore(redis: Redis | Cluster, opts: RedisStor
           escalations: keys.escalations,
           away: keys.away,
           // Unused without a revision's move; still keys of our slot.
-          aggregateFrom: keys.aggregate(options.aggregate?.from?.group ?? ''),
+          aggregateFrom: keys.aggregate(options.aggregate?.from?.group ?? leaves?.group ?? ''),
           aggregateFromVersion: keys.aggregateVersion(options.aggregate?.from?.group ?? ''),
           aggregateTo: keys.aggregate(options.aggregate?.to?.group ?? ''),
           aggregateToVersion: keys.aggregateVersion(options.aggregate?.to?.group ?? ''),
@@ -195,6 +176,7 @@ export function createRedisProposalStore(redis: Redis | Cluster, opts: RedisStor
           nudgeScore: nudgeScore(next),
           delegation: options.delegation ?? null,
           aggregate: options.aggregate === undefined ? null : { from: options.aggregate.from?.member ?? null, to: options.aggregate.to, windowMs: options.aggregate.window_ms },
+          leaves: leaves?.member ?? null,
           events: events.map(seal),
         },
         options.evenWhenFull === true,

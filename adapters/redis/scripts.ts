@@ -130,6 +130,8 @@ export interface CommitProposalArgs {
   delegation: { person: string; delegate: string; at: number } | null;
   /** A revision's move between aggregate groups (ports.ts AggregateMove), or null. */
   aggregate: { from: string | null; to: { member: string; score: number; version: string } | null; windowMs: number } | null;
+  /** The member taken out of the group (keys.aggregateFrom) without moving its version: the new status no longer counts (ports.ts CommitOptions.counted); null otherwise. */
+  leaves: string | null;
   events: readonly SealedAuditEventInput[];
 }
 
@@ -175,6 +177,7 @@ export function redisScripts(redis: Client): CountersignScripts {
           a.id, String(a.expectedVersion), a.doc, String(a.version), a.status, a.pendingScore, a.allowedFrom, a.nudgeScore,
           a.delegation?.person ?? '', a.delegation?.delegate ?? '', a.delegation === null ? '' : String(a.delegation.at),
           a.aggregate?.from ?? '', a.aggregate?.to?.member ?? '', String(a.aggregate?.to?.score ?? 0), String(a.aggregate?.windowMs ?? 0), a.aggregate?.to?.version ?? '',
+          a.leaves ?? '',
           ...eventArgs(a.events),
         ],
 

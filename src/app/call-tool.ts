@@ -10,6 +10,7 @@ import type { TokenLedger } from '../core/ports.ts';
 import type { Proposal, ProposalInput } from '../core/proposal.ts';
 import type { AppDeps } from './deps.ts';
 import { mutate } from './mutate.ts';
+import { countedPlace } from './revision-aggregate.ts';
 import { getProposal, waitForProposal } from './proposals.ts';
 import { draftProposal, storeProposal } from './submit-proposal.ts';
 import { draftWithFatigue, withFreshAggregate } from './fatigue.ts';
@@ -240,7 +241,8 @@ async function finish(g: GatewayDeps, p: Proposal, result: ExecutionResult): Pro
   const { app } = g;
   const step = finishExecution(p, result, 'system', app.clock.now());
   let after = p;
-  if (step.next !== null && (await app.store.commit(step.next, p.version, step.events)) === 'ok') {
+  const counted = step.next === null ? undefined : countedPlace(app.policy, p, step.next);
+  if (step.next !== null && (await app.store.commit(step.next, p.version, step.events, counted === undefined ? {} : { counted })) === 'ok') {
     after = step.next;
     // The outcome is committed: what follows (the change published, a thread reply) and the
     // tracking's removal need not hold the agent's answer up; the flow logs its own failures.

@@ -4,6 +4,7 @@ import type { WriteOptions } from '../core/ports.ts';
 import type { Proposal } from '../core/proposal.ts';
 import type { Committed } from './after-commit.ts';
 import type { AppDeps } from './deps.ts';
+import { countedPlace } from './revision-aggregate.ts';
 
 // Read, decide in the pure core, compare-and-set in the store; on a lost race read again.
 // Each round at least one racer wins, so N racers need at most N rounds; the bound is a
@@ -37,7 +38,7 @@ export async function mutate<O>(deps: AppDeps, proposalId: string, decide: Decid
  * The change only. For after-commit subscribers: they return `committed` to the flow, which
  * runs the follow-ups next (never from inside another commit's follow-ups).
  */
-export async function commitStep<O>(deps: Pick<AppDeps, 'store' | 'audit' | 'clock'>, proposalId: string, decide: Decide<O>, write: WriteOptions = {}): Promise<Mutation<O>> {
+export async function commitStep<O>(deps: Pick<AppDeps, 'store' | 'audit' | 'clock' | 'policy'>, proposalId: string, decide: Decide<O>, write: WriteOptions = {}): Promise<Mutation<O>> {
   for (let round = 0; round < MAX_ROUNDS; round++) {
     const current = await deps.store.get(proposalId);
     if (current === null) throw new NotFoundError(`no proposal ${proposalId}`);
@@ -46,7 +47,13 @@ export async function commitStep<O>(deps: Pick<AppDeps, 'store' | 'audit' | 'clo
       if (step.events.length > 0) await deps.audit.append(step.events, write);
       return { outcome: step.outcome, proposal: current, changed: false, committed: null };
     }
-    const options = { ...write, ...(step.delegation === undefined ? {} : { delegation: step.delegation }), ...(step.aggregate === undefined ? {} : { aggregate: step.aggregate }) };
+    const counted = step.aggregate === undefined ? countedPlace(deps.policy, current, step.next) : undefined;
+    const options = {
+      ...write,
+      ...(step.delegation === undefined ? {} : { delegation: step.delegation }),
+      ...(step.aggregate === undefined ? {} : { aggregate: step.aggregate }),
+      ...(counted === undefined ? {} : { counted }),
+    };
     if ((await deps.store.commit(step.next, current.version, step.events, options)) === 'ok') {
       return { outcome: step.outcome, proposal: step.next, changed: true, committed: { before: current, after: step.next, events: step.events } };
     }

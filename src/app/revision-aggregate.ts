@@ -1,7 +1,7 @@
 import { evaluate, type CompiledPolicy } from '../core/policy/evaluate.ts';
-import { AGGREGATE_IDS_SHOWN, aggregateGroup, aggregateReason, isStricter, type DecisionAggregate } from '../core/policy/fatigue.ts';
+import { AGGREGATE_IDS_SHOWN, aggregateGroup, aggregateMember, aggregateReason, isStricter, type DecisionAggregate } from '../core/policy/fatigue.ts';
 import type { Policy } from '../core/policy/model.ts';
-import type { AggregateMove, AggregateRead } from '../core/ports.ts';
+import type { AggregateMove, AggregatePlace, AggregateRead } from '../core/ports.ts';
 import type { Step } from '../core/lifecycle.ts';
 import type { Decision, Proposal } from '../core/proposal.ts';
 import type { Redecide } from '../core/revision.ts';
@@ -21,6 +21,17 @@ export function aggregatePlace(policy: Policy, p: Pick<Proposal, 'agent' | 'acti
   const amount = p.context.value.amount;
   if (!(amount > 0) || policy.rules.find((r) => r.name === p.decision.rule)?.aggregate === false) return null;
   return { group: aggregateGroup(policy.aggregation, p), amount };
+}
+
+/**
+ * For a commit that changes `before`'s status: its place in its aggregate group, which the store
+ * takes out when the new status no longer counts (CommitOptions.counted). The rule's `aggregate:
+ * false` is not asked: taking out what is not there is nothing, and the policy may have changed
+ * since the create put it there.
+ */
+export function countedPlace(policy: Pick<Policy, 'aggregation'>, before: Proposal, after: Pick<Proposal, 'status'>): AggregatePlace | undefined {
+  if (before.status === after.status || !(before.context.value.amount > 0)) return undefined;
+  return { group: aggregateGroup(policy.aggregation, before), member: aggregateMember(before) };
 }
 
 /** `redecide` whose decision is made on the sum of `read` (the proposal's own entry left out) when that is stricter. */

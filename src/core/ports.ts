@@ -43,7 +43,11 @@ export interface CreateOptions {
 export interface AggregateRead {
   /** Changes whenever a proposal joins the group: create refuses a decision made on an older one. */
   version: string;
-  /** Proposals of the group in the window whose status is still live (pending, approved, executing, succeeded, or failed with an unknown outcome), newest first. */
+  /**
+   * Proposals of the group in the window, newest first: those still live (pending, approved,
+   * executing, succeeded, or failed with an unknown outcome), and any a commit without `counted`
+   * (a replica from before it) left there after they stopped counting (a stricter sum until the window passes).
+   */
   entries: { id: string; amount: number }[];
 }
 
@@ -69,10 +73,26 @@ export interface AggregateMove {
   window_ms: number;
 }
 
-/** `delegation`: a delegate's vote, committed only while that absence still holds (AwayStore's, read in the same step). */
+/**
+ * Where a proposal counts in the aggregate groups: `member` (`<id>|<amount>`, as the create or its
+ * last revision put it) in `group`.
+ */
+export interface AggregatePlace {
+  group: string;
+  member: string;
+}
+
+/**
+ * `delegation`: a delegate's vote, committed only while that absence still holds (AwayStore's, read in the same step).
+ * `counted`: the proposal's place in its aggregate group, taken out in the same step when the new
+ * status no longer counts (denied, expired, cancelled, failed unless its outcome is unknown), so
+ * readAggregate reads no statuses; the group's version does not move (a decision made on a sum
+ * that still held it is stricter, not looser). A revision's `aggregate` move, when given, does this instead.
+ */
 export interface CommitOptions extends WriteOptions {
   delegation?: DelegationHeld;
   aggregate?: AggregateMove;
+  counted?: AggregatePlace;
 }
 
 export interface ProposalStore {
@@ -85,7 +105,7 @@ export interface ProposalStore {
    * the agent made it (its signed time, when earlier than `created_at`; default `created_at`).
    */
   create(proposal: Proposal, events: AuditEventInput[], implicitKey?: ImplicitKey, proposedAt?: number, options?: CreateOptions): Promise<CreateResult>;
-  /** The aggregate group's live proposals created after `now - windowMs`, and its version. */
+  /** The aggregate group's proposals created after `now - windowMs` (AggregateRead), and its version: one read. */
   readAggregate(group: string, now: number, windowMs: number): Promise<AggregateRead>;
   /**
    * Forgets an implicit key (ImplicitKey) while it still names `proposalId`: the next request

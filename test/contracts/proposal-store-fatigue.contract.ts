@@ -75,9 +75,9 @@ export function proposalStoreFatigueContract(name: string, make: () => Promise<{
       const fourth = await store.readAggregate(group, now + 3, window_ms);
       expect(fourth).toEqual({ version: third.version, entries: [{ id: b.id, amount: 0.5 }, { id: a.id, amount: 9_999 }] });
 
-      // `a` expires: it stops counting; past the window `b` does too.
-      expect(await store.commit(bump(a, { status: 'expired', resolution: { status: 'expired', by: null, reason: null, at: now } }), 1, [])).toBe('ok');
-      expect((await store.readAggregate(group, now + 4, window_ms)).entries).toEqual([{ id: b.id, amount: 0.5 }]);
+      // `a` expires: its commit takes it out (the version stays); past the window `b` stops counting too.
+      expect(await store.commit(bump(a, { status: 'expired', resolution: { status: 'expired', by: null, reason: null, at: now } }), 1, [], { counted: { group, member: `${a.id}|9999` } })).toBe('ok');
+      expect(await store.readAggregate(group, now + 4, window_ms)).toEqual({ version: third.version, entries: [{ id: b.id, amount: 0.5 }] });
       expect((await store.readAggregate(group, now + 2 + window_ms + 1, window_ms)).entries).toEqual([]);
     });
 
@@ -118,10 +118,35 @@ export function proposalStoreFatigueContract(name: string, make: () => Promise<{
         const p = proposal({ created_at: now + made.length, status: 'approved', expires_at: null });
         expect(await store.create(p, [], undefined, undefined, { aggregate: { group, version: (await store.readAggregate(group, now, window_ms)).version, amount: 100, window_ms } })).toEqual({ created: true });
         const execution = { token_id: 't_1', started_at: now, deadline: now + 1000, finished_at: now + 1, status_code: null, outcome, reason: 'timeout', duration_ms: 1, excerpt: null };
-        expect(await store.commit(bump(p, { status: 'failed', execution } as never), 1, [])).toBe('ok');
+        expect(await store.commit(bump(p, { status: 'failed', execution } as never), 1, [], { counted: { group, member: `${p.id}|100` } })).toBe('ok');
         made.push(p.id);
       }
       expect((await store.readAggregate(group, now + 5, window_ms)).entries).toEqual([{ id: made[0], amount: 100 }]);
+    });
+
+    it("keeps a proposal in its group while its status counts, or when its commit does not say where it counts (a replica from before: a stricter sum until the window passes)", async () => {
+      const { store } = await make();
+      const now = Date.now();
+      const group = `g-${now}-${Math.random()}`;
+      const window_ms = 60_000;
+      const make1 = async (at: number) => {
+        const p = proposal({ created_at: at });
+        expect(await store.create(p, [], undefined, undefined, { aggregate: { group, version: (await store.readAggregate(group, now, window_ms)).version, amount: 70, window_ms } })).toEqual({ created: true });
+        return p;
+      };
+      const approved = await make1(now);
+      const old = await make1(now + 1);
+      const cancelled = await make1(now + 2);
+      const other = await make1(now + 3);
+      const place = (p: { id: string }) => ({ group, member: `${p.id}|70` });
+      // Approved still counts: the place given, nothing taken out.
+      expect(await store.commit(bump(approved, { status: 'approved', expires_at: null }), 1, [], { counted: place(approved) })).toBe('ok');
+      // Denied by an older replica: no place given, so it stays.
+      expect(await store.commit(bump(old, { status: 'denied', expires_at: null, resolution: { status: 'denied', by: 'bob', reason: null, at: now } }), 1, [])).toBe('ok');
+      // A place naming another member, or another group, takes out nothing else.
+      expect(await store.commit(bump(cancelled, { status: 'cancelled', expires_at: null }), 1, [], { counted: { group: `${group}-x`, member: `${cancelled.id}|70` } })).toBe('ok');
+      expect(await store.commit(bump(other, { status: 'cancelled', expires_at: null }), 1, [], { counted: place(other) })).toBe('ok');
+      expect((await store.readAggregate(group, now + 4, window_ms)).entries.map((e) => e.id)).toEqual([cancelled.id, old.id, approved.id]);
     });
   });
 }

@@ -160,6 +160,19 @@ describe('every key a script touches is one of its KEYS', () => {
     expect(undeclared(runs)).toEqual([]);
   });
 
+  it('a commit taking a proposal that stopped counting out of its aggregate group: the group it declares, no version move', async () => {
+    const p = proposal();
+    const window_ms = 60_000;
+    const runs = await scriptsRunBy(async () => {
+      await store().create(p, [], undefined, undefined, { aggregate: { group: 'g-left', version: '0', amount: 300, window_ms } });
+      await store().commit(bump(p, { status: 'denied', expires_at: null }), 1, [event(p, 'decided')], { counted: { group: 'g-left', member: `${p.id}|300` } });
+    });
+    expect(runs).toHaveLength(2);
+    const writes = runs[1]!.commands.filter((c) => c.key.includes(':agg:') && ['zrem', 'zadd', 'incr'].includes(c.name)).map((c) => `${c.name} ${c.key}`);
+    expect(writes).toEqual([`zrem ${redisKeys(prefix).aggregate('g-left')}`]);
+    expect(undeclared(runs)).toEqual([]);
+  });
+
   it("the prune of an agent's pending set: the set and the proposals it checks", async () => {
     const [live, decided] = [proposal(), proposal()];
     const limits = { per_minute: 0, pending: 10, rule_per_minute: 0, rule_pending: 0, rule: 'payments' };

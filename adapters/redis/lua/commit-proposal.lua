@@ -10,12 +10,14 @@
 --       the absent person, the delegate and the vote's time (ms; '' otherwise),
 --       12 the member leaving KEYS[10] ('': none), 13 the member joining KEYS[12] ('': none),
 --       14 its score, 15 the groups' window (ms), 16 the version of KEYS[12] the revision was
---       decided on ('': unchecked), 17.. event groups (see audit-append.lua)
+--       decided on ('': unchecked), 17 the member taken out of KEYS[10] without moving its version,
+--       the proposal's place when its new status no longer counts ('': none), 18.. event groups
+--       (see audit-append.lua)
 -- Returns 1 when committed, 0 when the proposal is missing or its version moved on, or a
 -- delegate's vote whose absence no longer names that delegate at its time (ended, or handed to
 -- someone else since it was read), or a revision decided on an aggregate group that changed since; an error for a transition the state machine forbids (a
 -- bug, never a race: the version matched, so the status is the one the caller read).
-local HEAD = 16
+local HEAD = 17
 local bad = audit_events_error(HEAD + 1)
   or type_error(KEYS[1], 'hash', 'the proposal')
   or type_error(KEYS[2], 'zset', 'the pending set')
@@ -29,6 +31,10 @@ if bad then return redis.error_reply(bad) end
 if ARGV[12] ~= '' or ARGV[13] ~= '' then
   bad = type_error(KEYS[10], 'zset', 'the aggregate group it leaves') or type_error(KEYS[11], 'string', "that group's version")
     or type_error(KEYS[12], 'zset', 'the aggregate group it joins') or type_error(KEYS[13], 'string', "that group's version")
+  if bad then return redis.error_reply(bad) end
+end
+if ARGV[17] ~= '' then
+  bad = type_error(KEYS[10], 'zset', 'the aggregate group it counted in')
   if bad then return redis.error_reply(bad) end
 end
 local current = redis.call('HMGET', KEYS[1], 'version', 'status')
@@ -86,5 +92,8 @@ if ARGV[13] ~= '' then
   redis.call('INCR', KEYS[13])
   redis.call('PEXPIRE', KEYS[13], window)
 end
+-- Decided against, expired, cancelled, failed outright: readAggregate sums what the group holds,
+-- so it is taken out here. No version move: a decision made on a sum that still held it is stricter.
+if ARGV[17] ~= '' then redis.call('ZREM', KEYS[10], ARGV[17]) end
 append_audit_events(KEYS[4], KEYS[5], HEAD + 1)
 return 1

@@ -87,6 +87,17 @@ export function aggregateGroup(spec: AggregationSpec, p: Pick<Proposal, 'agent' 
   return JSON.stringify(Object.keys(parts).sort().map((k) => [k, parts[k]]));
 }
 
+/** A group's member: what a create or a revision puts in it, and what a commit takes out. */
+export function aggregateMember(p: Pick<Proposal, 'id' | 'context'>): string {
+  return `${p.id}|${p.context.value.amount}`;
+}
+
+/** Whether a proposal in its group still counts: live, or failed with its outcome unknown (the request left: the money may have moved). */
+export function countsInAggregate(p: Pick<Proposal, 'status' | 'execution'>): boolean {
+  if (p.status === 'failed') return p.execution?.outcome === 'unknown';
+  return p.status === 'pending' || p.status === 'approved' || p.status === 'executing' || p.status === 'succeeded';
+}
+
 /** Recorded in the decision when the sum of earlier proposals made it stricter. */
 export interface DecisionAggregate {
   /** This proposal's amount and the earlier ones' in the window. */

@@ -4,7 +4,7 @@ import { nextNudgeAt } from '../../../src/core/escalation.ts';
 
 import type { Absence } from '../../../src/core/away.ts';
 import type { AggregateRead, Clock, CommitOptions, CreateOptions, CreateResult, ImplicitKey, ProposalStore } from '../../../src/core/ports.ts';
-import type { LimitName } from '../../../src/core/policy/fatigue.ts';
+import { countsInAggregate, type LimitName } from '../../../src/core/policy/fatigue.ts';
 import { STATUSES } from '../../../src/core/proposal.ts';
 import type { Proposal, Status } from '../../../src/core/proposal.ts';
 import type { MemoryAuditLog } from './audit-log.ts';
@@ -58,7 +58,6 @@ export function createMemoryProposalStore(opts: { audit: MemoryAuditLog; clock: 
   const rate = new Map<string, { id: string; at: number }[]>();
   /** Aggregate groups: members by created_at, and a version bumped per member. */
   const groups = new Map<string, { entries: { id: string; amount: number; at: number }[]; version: number }>();
-  const LIVE = new Set<Status>(['pending', 'approved', 'executing', 'succeeded']);
 
   /** A limit the new pending proposal would exceed, as create-proposal.lua finds it (same order). */
   function overLimit(p: Proposal, now: number, o: CreateOptions): CreateResult | null {
@@ -168,8 +167,9 @@ export function createMemoryProposalStore(opts: { audit: MemoryAuditLog; clock: 
     async readAggregate(group: string, now: number, windowMs: number): Promise<AggregateRead> {
       const g = groups.get(group);
       if (g === undefined) return { version: '0', entries: [] };
+      // As the Redis adapter: what the group holds (a commit with `counted` took out what stopped counting).
       const entries = g.entries
-        .filter((e) => e.at >= now - windowMs && (LIVE.has(statuses.get(e.id) ?? 'expired') || (statuses.get(e.id) === 'failed' && parse(docs.get(e.id))?.execution?.outcome === 'unknown')))
+        .filter((e) => e.at >= now - windowMs)
         .sort((a, b) => b.at - a.at || (a.id < b.id ? 1 : -1))
         .map(({ id, amount }) => ({ id, amount }));
       return { version: String(g.version), entries };
@@ -204,6 +204,13 @@ export function createMemoryProposalStore(opts: { audit: MemoryAuditLog; clock: 
           if (g !== undefined && g.entries.some((e) => e.id === leaving.id && e.amount === leaving.amount)) {
             groups.set(move.from.group, { entries: g.entries.filter((e) => !(e.id === leaving.id && e.amount === leaving.amount)), version: g.version + 1 });
           }
+        }
+        const leaving = move === undefined && options.counted !== undefined && !countsInAggregate(next) ? options.counted : undefined;
+        if (leaving !== undefined) {
+          // As commit-proposal.lua: out of its group when it stops counting, the version unmoved.
+          const g = groups.get(leaving.group);
+          const out = parsed(leaving.member);
+          if (g !== undefined) groups.set(leaving.group, { ...g, entries: g.entries.filter((e) => !(e.id === out.id && e.amount === out.amount)) });
         }
         if (move?.to != null) {
           const g = groups.get(move.to.group) ?? { entries: [], version: 0 };
