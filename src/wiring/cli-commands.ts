@@ -13,6 +13,7 @@ import { createLogger } from '../logger.ts';
 import { buildAppDeps, noMetrics, openRedis, type RedisConnections } from './app-deps.ts';
 import { PLATFORMS } from './platforms.ts';
 import { readPolicy } from './policy-source.ts';
+import { withoutSecrets } from '../cli/io.ts';
 
 type Env = Readonly<Record<string, string | undefined>>;
 
@@ -30,7 +31,8 @@ export async function openAuditLog(env: Env): Promise<{ audit: AuditLog; close()
 /** `countersign console link PERSON`: a one-time console sign-in link, for a running countersign. */
 export async function consoleSignInLink(env: Env, person: string): Promise<string> {
   const c = config(env);
-  const { policy } = readPolicy(c);
+  // Only its people matter here: the agents' secrets may be set only where the server runs.
+  const { policy } = readPolicy({ ...c, secrets: withoutSecrets(c.secrets).env });
   if (!policy.people.has(person)) throw new PolicyError(policy.file, undefined, `no person "${person}" under people`);
   const conns = await openForCommand(c);
   try {

@@ -138,8 +138,12 @@ describe("the README's next step: policy.console.yaml copied to policy.yaml", ()
     expect(await (await fetch(`${url}/console`, { headers: { cookie } })).text()).toContain('signed in as <b>you</b>');
   });
 
-  it('policy test gives the documented answer for examples/proposal.json', async () => {
-    const res = await countersign(['policy', 'test', 'policy.yaml', join(ROOT, 'examples/proposal.json')], {}, dir);
+  it('policy test gives the documented answer for examples/proposal.json; console link works in a terminal without the secret', async () => {
+    const [res, link] = await Promise.all([
+      countersign(['policy', 'test', 'policy.yaml', join(ROOT, 'examples/proposal.json')], {}, dir),
+      countersign(['console', 'link', 'you'], env, dir),
+    ]);
+    expect([link.code, link.stdout]).toEqual([0, expect.stringMatching(/\/console\/login\/once\?token=\S+\n$/)]);
     expect(res.code).toBe(0);
     expect(res.stdout).toContain('decision: approve (risk high) by rule "payments"');
     expect(res.stdout).toContain('needs 1 approval(s) from group "approvers", posted to route "ops"');
