@@ -7,11 +7,23 @@ const ISO_CODES: ReadonlySet<string> = new Set(typeof Intl.supportedValuesOf ===
 
 const MAX_DIGITS = 20;
 
+// Building an Intl.NumberFormat costs tens of µs, more than every card of a pending proposal
+// takes to format otherwise: one per ISO code (a bounded set), made on first use.
+const byCurrency = new Map<string, Intl.NumberFormat>();
+const plain = new Intl.NumberFormat('en', { maximumFractionDigits: MAX_DIGITS });
+
+function currencyFormat(currency: string): Intl.NumberFormat {
+  let f = byCurrency.get(currency);
+  if (f === undefined) {
+    f = new Intl.NumberFormat('en', { style: 'currency', currency, maximumFractionDigits: MAX_DIGITS });
+    byCurrency.set(currency, f);
+  }
+  return f;
+}
+
 export function formatAmount(amount: number, currency: string): string {
   if (!Number.isFinite(amount)) return `${amount}${currency === '' ? '' : ` ${currency}`}`;
-  if (ISO_CODES.has(currency)) {
-    return new Intl.NumberFormat('en', { style: 'currency', currency, maximumFractionDigits: MAX_DIGITS }).format(amount);
-  }
-  const grouped = new Intl.NumberFormat('en', { maximumFractionDigits: MAX_DIGITS }).format(amount);
+  if (ISO_CODES.has(currency)) return currencyFormat(currency).format(amount);
+  const grouped = plain.format(amount);
   return currency === '' ? grouped : `${grouped} ${currency}`;
 }
