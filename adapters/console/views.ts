@@ -57,10 +57,19 @@ function contextList(card: CardModel): Html {
   </dl>`;
 }
 
-function quorum(card: CardModel): Html {
-  // Once decided, the result line below says the deciding reason: a vote does not repeat it.
-  const said = card.resolution?.reason ?? null;
-  const names = card.approvals.map((a) => html`<li class="${a.vote}">${voterName(a)} ${a.vote === 'approve' ? 'approved' : 'denied'}${a.reason && a.reason !== said ? html`: <q>${a.reason}</q>` : ''}</li>`);
+/**
+ * Whether the card's timeline already says `text` (a vote's reason). The timeline is the console's
+ * thread and quotes every vote's reason, and the result line quotes the deciding one (both are
+ * what every platform's card and thread say: chat-platform.contract.ts); the list of votes then
+ * names who, without the words a third time (a deny's reason was on the card three times).
+ */
+function inTimeline(view: CardView, text: string | null): boolean {
+  return text !== null && text !== '' && view.timeline.some((e) => e.text.includes(text));
+}
+
+function quorum(view: CardView): Html {
+  const { card } = view;
+  const names = card.approvals.map((a) => html`<li class="${a.vote}">${voterName(a)} ${a.vote === 'approve' ? 'approved' : 'denied'}${a.reason && !inTimeline(view, a.reason) ? html`: <q>${a.reason}</q>` : ''}</li>`);
   return html`<div class="quorum">
     <span class="count">${approvalsLine(card)}</span>
     ${names.length > 0 ? html`<ul>${names}</ul>` : ''}
@@ -92,7 +101,8 @@ function decideForm(view: CardView): Html {
   </form>`;
 }
 
-function resolutionLine(card: CardModel): Html {
+function resolutionLine(view: CardView): Html {
+  const { card } = view;
   const r = card.resolution;
   if (r === null) return html``;
   // The decision, which never changes; the badge above shows where the proposal is now.
@@ -162,9 +172,9 @@ export function cardHtml(view: CardView): Html {
   </section>
   <p class="rule">Rule <code>${card.rule}</code>${card.reasons.length > 0 ? html` · ${card.reasons.join('; ')}` : ''}</p>
   <footer>
-    ${quorum(card)}
+    ${quorum(view)}
     ${card.expiresAt !== null && card.actionable ? html`<p class="expiry">Expires ${when(card.expiresAt)} <span class="countdown" data-until="${card.expiresAt}"></span></p>` : ''}
-    ${resolutionLine(card)}
+    ${resolutionLine(view)}
     ${view.note === null ? '' : html`<p class="note">${view.note}</p>`}
     ${view.decidable ? stepUpNote(view) : ''}
     ${view.decidable ? decideForm(view) : ''}

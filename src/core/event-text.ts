@@ -211,8 +211,7 @@ export function timelineEntry(p: Proposal, event: AuditEventInput): TimelineEntr
       const d = e.data;
       return d.vote === 'approve'
         ? line('good', `${who(e)} approved (${d.approvals} of ${d.required}, via ${d.platform})${d.reason ? `: ${d.reason}` : ''}`)
-        : // Any deny decides: the card's result line says its reason, once (it used to say it three times).
-          line('bad', `${who(e)} denied (via ${d.platform})`);
+        : line('bad', `${who(e)} denied (via ${d.platform})${d.reason ? `: ${d.reason}` : ''}`);
     }
     case 'approval_void':
       return line('warn', approvalVoid(e));

@@ -56,7 +56,7 @@ describe('words on every card', () => {
     expect(said('deny')).toBe('Policy: rule "payments": denied (high risk)');
   });
 
-  it('says a deny reason once on the console card: in the result line, not again in the votes or the timeline', () => {
+  it("says a deny reason in the console card's result line and its timeline (the console's thread), not a third time in the votes", () => {
     const reason = 'Supplier bank details changed last week';
     const denied = proposal({
       status: 'denied',
@@ -65,7 +65,9 @@ describe('words on every card', () => {
     });
     const timeline = [timelineEntry(denied, event('approval_recorded', { person: 'alice', vote: 'deny', reason, platform: 'console', approvals: 0, required: 1 }, 'person:alice')), timelineEntry(denied, event('decided', { status: 'denied' }, 'person:alice'))];
     const html = cardHtml({ card: buildApprovalCard(denied, 'x'), timeline, csrf: 'c', decidable: false, note: null, agentRevokedAt: null, stepUp: null }).text;
-    expect(html.split(reason).length - 1).toBe(1);
-    expect(html).toContain('alice denied (via console)');
+    expect(html.split(reason).length - 1).toBe(2);
+    expect(html).toContain(`alice denied (via console): ${reason}`);
+    expect(html).toMatch(/class="resolution[^"]*">.*Supplier bank details changed last week/);
+    expect(html).toMatch(/<li class="deny">alice denied<\/li>/);
   });
 });
