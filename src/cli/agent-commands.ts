@@ -2,6 +2,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { CountersignClient, type ProposalRequest, type SubmitResponse } from '../client/index.ts';
 import { loadConfig } from '../config.ts';
+import { ownReasons } from '../core/card.ts';
 import { ValidationError } from '../core/errors.ts';
 import { DEMO_SECRET_ENV } from '../main.ts';
 import { DEMO_MCP_KEY_ENV, DEMO_MCP_KEY_FILE } from '../wiring/policy-source.ts';
@@ -128,7 +129,8 @@ export const DEMO_PROPOSALS: { label: string; body: ProposalRequest }[] = [
 function describe(r: SubmitResponse): string {
   const d = r.decision;
   if (r.status === 'pending') return `pending: ${d.risk} risk, rule ${d.rule}, needs ${d.approvals_required} approval(s) from "${d.approvers ?? ''}"`;
-  return `${r.status} by the policy (rule ${d.rule}${d.reasons[0] ? `: ${d.reasons[0]}` : ''})`;
+  const reason = ownReasons(d)[0];
+  return `${r.status} by the policy (rule ${d.rule}${reason ? `: ${reason}` : ''})`;
 }
 
 /** The demo agent's MCP key as `npm start` has it (its variable, else the data dir), and how to write it in a shell; null for other agents. */

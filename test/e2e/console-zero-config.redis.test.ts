@@ -71,6 +71,9 @@ describe('zero-config start', () => {
         return out.join('\n');
       };
       const first = await demo();
+      // The policy's default reason is not printed after the rule it only repeats; a rule's own reason is.
+      expect(first).toMatch(/ 5\. a tag \(allowed by policy\): p_\w+ approved by the policy \(rule reversible-internal-tagging\)\n/);
+      expect(first).toContain('rejected by the policy (rule never-drop-production-databases: Dropping production databases is never delegated to agents)');
       // The read ran at once, through countersign, in the demo server (which answers nothing without its injected token).
       expect(first).toContain(' 7. MCP billing__list_invoices (a read, allowed by policy): answered at once through countersign:');
       expect(first).toContain('      INV-4711  Dana Whitfield (cus_Q8f2LmA91)  420.00 EUR  paid  charged twice on 3 March');
