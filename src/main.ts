@@ -249,7 +249,6 @@ export async function start(env: Readonly<Record<string, string | undefined>>, o
   url = `http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${port}`;
   // PORT=0 (tests, ephemeral runs) without PUBLIC_URL: the address is known only now (token `iss`, links).
   if (config.port === 0 && (env['PUBLIC_URL'] ?? '').trim() === '') deps.publicUrl = url;
-  logger.info({ url, policy: policy.file, prefix: config.prefix, routes: [...policy.channels.keys()], platforms: [...platforms.keys()] }, 'countersign is listening');
   if (source.builtIn) {
     say(`countersign is running at ${url} with the built-in example policy (no ${config.policyFile ?? 'policy.yaml'} found).`);
     if (source.generatedDemoSecret !== null) say(`demo agent "demo-agent" signs requests with the secret in ${resolve(config.dataDir, 'demo-agent-secret')}`);
@@ -316,5 +315,9 @@ export async function start(env: Readonly<Record<string, string | undefined>>, o
     await running.stop();
     throw e;
   }
+  // The last line of a start (after the sign-in links, which read Redis, and the platforms'
+  // sockets): process managers and tests take it for "started", and the CLI handles SIGTERM from
+  // the moment start() returns, right after it.
+  logger.info({ url, policy: policy.file, prefix: config.prefix, routes: [...policy.channels.keys()], platforms: [...platforms.keys()] }, 'countersign is listening');
   return running;
 }
