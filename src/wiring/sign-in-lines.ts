@@ -11,13 +11,22 @@ const MAX_LINKS = 3;
 
 /** A link is only worth printing (and only safe in a terminal's scrollback) for a server reachable from this machine alone. */
 function listensLocally(host: string): boolean {
-  return host === 'localhost' || host === '::1' || /^127\./.test(host);
+  return host === 'localhost' || host === '::1' || host === '[::1]' || /^127\./.test(host);
+}
+
+/** Reached at a local address too: a reverse proxy on this host (PUBLIC_URL https://…) makes a link work from anywhere. */
+function reachedLocally(publicUrl: string): boolean {
+  try {
+    return listensLocally(new URL(publicUrl).hostname);
+  } catch {
+    return false;
+  }
 }
 
 export async function signInLines(config: Config, policy: Policy, sessions: SessionStore, consoleOn: boolean, publicUrl: string): Promise<string[]> {
   if (!consoleOn) return [];
   const command = 'npx countersign console link PERSON';
-  if (config.production || !listensLocally(config.host)) return [`console: ${publicUrl}/console (sign in with a console key, or a one-time link: ${command})`];
+  if (config.production || !listensLocally(config.host) || !reachedLocally(publicUrl)) return [`console: ${publicUrl}/console (sign in with a console key, or a one-time link: ${command})`];
   const deciders = [...new Set([...policy.groups.values()].flat())].filter((id) => {
     const person = policy.people.get(id);
     return person !== undefined && consoleKeyHash(person) === null;
