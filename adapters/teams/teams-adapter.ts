@@ -205,33 +205,37 @@ export function createTeamsAdapter(config: TeamsSettings, services: PlatformServ
     return address;
   }
 
+  type ThreadStart = { type: 'message'; text?: string; textFormat?: string; summary?: string; attachments?: unknown[] };
+
+  /** Posts `activity` as a new conversation of the route's channel (each card, each notice starts its own thread). */
+  async function startThread(target: string, activity: ThreadStart): Promise<CardRef> {
+    const address = await bindings.forKey(target);
+    if (address === null) throw new Error(`Teams route key "${target}" is not connected: an admin writes "@countersign connect <route>" in the channel`);
+    let created: { id: string; activityId?: string } | null = null;
+    await inConversation(address, address.conversation, async (ctx) => {
+      const client = ctx.turnState.get<ConnectorClient>(ctx.adapter.ConnectorClientKey);
+      const res = await client.conversations.createConversation({
+        isGroup: true,
+        channelData: { channel: { id: address.conversation }, ...(address.tenant === null ? {} : { tenant: { id: address.tenant } }) },
+        activity,
+        ...(address.tenant === null ? {} : { tenantId: address.tenant }),
+      } as Parameters<ConnectorClient['conversations']['createConversation']>[0]);
+      created = { id: res.id, ...(res.activityId === undefined ? {} : { activityId: res.activityId }) };
+    });
+    const result = created as { id: string; activityId?: string } | null;
+    if (result === null || typeof result.id !== 'string') throw new Error('the Bot Connector created no conversation');
+    const message = threadMessageOf(result.id) ?? result.activityId;
+    if (message === undefined || message === '') throw new Error('the Bot Connector answered without a message id');
+    // Replies go to `<channel>;messageid=<root>` (replyToId alone does not thread in Teams).
+    const thread = threadMessageOf(result.id) === null ? `${address.conversation};messageid=${message}` : result.id;
+    return { platform: TEAMS, conversation: thread, message };
+  }
+
   const activityOf = (card: CardModel) => ({ type: 'message' as const, summary: fallbackText(card), attachments: [cardAttachment(renderCard(card))] });
 
   const channel: ChatChannel = {
     platform: TEAMS,
-    async postCard(target, card): Promise<CardRef> {
-      const address = await bindings.forKey(target);
-      if (address === null) throw new Error(`Teams route key "${target}" is not connected: an admin writes "@countersign connect <route>" in the channel`);
-      let created: { id: string; activityId?: string } | null = null;
-      // A new conversation in a channel is a new thread: each card starts its own.
-      await inConversation(address, address.conversation, async (ctx) => {
-        const client = ctx.turnState.get<ConnectorClient>(ctx.adapter.ConnectorClientKey);
-        const res = await client.conversations.createConversation({
-          isGroup: true,
-          channelData: { channel: { id: address.conversation }, ...(address.tenant === null ? {} : { tenant: { id: address.tenant } }) },
-          activity: activityOf(card),
-          ...(address.tenant === null ? {} : { tenantId: address.tenant }),
-        } as Parameters<ConnectorClient['conversations']['createConversation']>[0]);
-        created = { id: res.id, ...(res.activityId === undefined ? {} : { activityId: res.activityId }) };
-      });
-      const result = created as { id: string; activityId?: string } | null;
-      if (result === null || typeof result.id !== 'string') throw new Error('the Bot Connector created no conversation');
-      const message = threadMessageOf(result.id) ?? result.activityId;
-      if (message === undefined || message === '') throw new Error('the Bot Connector answered without a message id');
-      // Replies go to `<channel>;messageid=<root>` (replyToId alone does not thread in Teams).
-      const thread = threadMessageOf(result.id) === null ? `${address.conversation};messageid=${message}` : result.id;
-      return { platform: TEAMS, conversation: thread, message };
-    },
+    postCard: (target, card) => startThread(target, activityOf(card)),
     async updateCard(ref, card) {
       await inConversation(await threadAddress(ref), ref.conversation, async (ctx) => {
         await ctx.updateActivity({ ...activityOf(card), id: ref.message });
@@ -242,27 +246,9 @@ export function createTeamsAdapter(config: TeamsSettings, services: PlatformServ
         await ctx.sendActivity({ type: 'message', ...renderReply(reply) });
       }, ref.message);
     },
-    async postNotice(target, text) {
-      const address = await bindings.forKey(target);
-      if (address === null) throw new Error(`Teams route key "${target}" is not connected: an admin writes "@countersign connect <route>" in the channel`);
-      // A thread of its own, as a card: a plain message, no card attachment.
-      let created: { id: string; activityId?: string } | null = null;
-      await inConversation(address, address.conversation, async (ctx) => {
-        const client = ctx.turnState.get<ConnectorClient>(ctx.adapter.ConnectorClientKey);
-        const res = await client.conversations.createConversation({
-          isGroup: true,
-          channelData: { channel: { id: address.conversation }, ...(address.tenant === null ? {} : { tenant: { id: address.tenant } }) },
-          activity: { type: 'message', text, textFormat: 'plain' },
-          ...(address.tenant === null ? {} : { tenantId: address.tenant }),
-        } as Parameters<ConnectorClient['conversations']['createConversation']>[0]);
-        created = { id: res.id, ...(res.activityId === undefined ? {} : { activityId: res.activityId }) };
-      });
-      const result = created as { id: string; activityId?: string } | null;
-      const message = result === null || typeof result.id !== 'string' ? undefined : (threadMessageOf(result.id) ?? result.activityId);
-      if (result === null || message === undefined || message === '') throw new Error('the Bot Connector answered without a message id');
-      // Addressed like a card's thread, so that updateNotice finds the channel as updateCard does.
-      return { platform: TEAMS, conversation: threadMessageOf(result.id) === null ? `${address.conversation};messageid=${message}` : result.id, message };
-    },
+    // A thread of its own, as a card: a plain message, no card attachment; addressed like a
+    // card's thread, so that updateNotice finds the channel as updateCard does.
+    postNotice: (target, text) => startThread(target, { type: 'message', text, textFormat: 'plain' }),
     async updateNotice(ref, text) {
       await inConversation(await threadAddress(ref), ref.conversation, async (ctx) => {
         await ctx.updateActivity({ type: 'message', text, textFormat: 'plain', id: ref.message });
