@@ -168,6 +168,23 @@ class RequiresApproval(unittest.TestCase):
         p = self.client.get(self.proposed[0].id)
         self.assertEqual((p.status, p.resolution.reason if p.resolution else None), ("cancelled", "the agent stopped waiting (interrupted or cut off)"))
 
+    def test_a_coroutine_cancelled_while_waiting_cancels_its_proposal(self) -> None:
+        # asyncio.wait_for / a task cancelled: the wait runs in a thread that cancellation does not
+        # stop; left alone it kept the proposal open for people to approve a call that never runs.
+        @self.gate(None, timeout=5)
+        async def refund(invoice: str) -> None:
+            """Refund invoice {invoice}."""
+            self.calls.append({})
+
+        async def caller() -> None:
+            with self.assertRaises(asyncio.TimeoutError):
+                await asyncio.wait_for(refund(unique("INV")), 0.3)
+            p = await asyncio.to_thread(self.client.wait, self.proposed[0].id, 2)
+            self.assertEqual((p.status, p.resolution.reason if p.resolution else None), ("cancelled", "the agent stopped waiting (interrupted or cut off)"))
+
+        asyncio.run(caller())
+        self.assertEqual(self.calls, [])
+
     def test_arguments_that_are_not_json_are_refused_before_proposing_unless_excluded(self) -> None:
         @self.gate(None)
         def refund(invoice: str, session: object) -> None:

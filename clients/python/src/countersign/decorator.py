@@ -26,6 +26,7 @@ import inspect
 import json
 import logging
 import string
+import threading
 from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Tuple, TypeVar, Union, cast
 
@@ -38,6 +39,8 @@ log = logging.getLogger("countersign")
 R = TypeVar("R")
 Arguments = Dict[str, Any]
 Template = Union[str, Callable[[Arguments], str]]
+
+_STOPPED_WAITING = "the agent stopped waiting (interrupted or cut off)"
 
 # The detail reported for a failure is cut here (the server keeps 1000 characters at most).
 _DETAIL_MAX = 500
@@ -181,9 +184,12 @@ class _Gate:
         log.info("countersign: proposed %s (%s.%s): %s", submitted.id, o["tool"], self.operation, submitted.status)
         return submitted
 
-    def obtain(self, arguments: Arguments) -> Approval:
-        """Proposes, waits, and returns the approval (with the approved arguments) or raises."""
+    def obtain(self, arguments: Arguments, on_proposed: Optional[Callable[[str], None]] = None) -> Approval:
+        """Proposes, waits, and returns the approval (with the approved arguments) or raises.
+        `on_proposed` gets the proposal's id as soon as there is one (for abandon())."""
         submitted = self.propose(arguments)
+        if on_proposed is not None:
+            on_proposed(submitted.id)
         try:
             if self.o["on_proposed"] is not None:
                 self.o["on_proposed"](submitted)
@@ -192,7 +198,7 @@ class _Gate:
             # Interrupted or cut off while waiting: the function will not run, so nobody should
             # be left approving it. Best effort: the error that stopped the wait is what we raise.
             try:
-                self.client.cancel(submitted.id, "the agent stopped waiting (interrupted or cut off)")
+                self.client.cancel(submitted.id, _STOPPED_WAITING)
             except CountersignError:
                 pass
             raise
@@ -205,6 +211,13 @@ class _Gate:
                     return self.approval(self.client.wait(p.id, timeout=10), arguments)
             raise ApprovalTimedOut(f"{self.func.__qualname__} was not run: nobody decided on proposal {p.id} within {self.o['timeout']} s", p)
         return self.approval(p, arguments)
+
+    def abandon(self, proposal_id: str) -> None:
+        """The caller stopped waiting (a cancelled coroutine): nobody should approve a call that will not run."""
+        try:
+            self.client.cancel(proposal_id, _STOPPED_WAITING)
+        except CountersignError:
+            pass
 
     def approval(self, p: Proposal, arguments: Arguments) -> Approval:
         who = f" by {p.resolution.by}" if p.resolution is not None and p.resolution.by else ""
@@ -301,7 +314,31 @@ def requires_approval(
 
             @functools.wraps(func)
             async def run_async(*args: Any, **kwargs: Any) -> Any:
-                approval = await asyncio.to_thread(gate.obtain, gate.arguments(args, kwargs))
+                arguments = gate.arguments(args, kwargs)
+                # Cancelling this coroutine (asyncio.wait_for, a task cancelled) does not stop the
+                # thread that waits: the proposal is cancelled here, and an approval the thread
+                # still receives is reported as not run, so nobody approves a call that never runs.
+                proposed: List[str] = []
+                abandoned = threading.Event()
+
+                def proposed_now(proposal_id: str) -> None:
+                    proposed.append(proposal_id)
+                    if abandoned.is_set():  # cancelled while proposing
+                        gate.abandon(proposal_id)
+
+                def obtain() -> Approval:
+                    approval = gate.obtain(arguments, proposed_now)
+                    if abandoned.is_set():
+                        gate.report(approval, ApprovalError(f"{func.__qualname__} was not run: the caller stopped waiting", approval.proposal), None)
+                    return approval
+
+                try:
+                    approval = await asyncio.to_thread(obtain)
+                except asyncio.CancelledError:
+                    abandoned.set()
+                    if proposed:
+                        threading.Thread(target=gate.abandon, args=(proposed[0],), daemon=True).start()
+                    raise
                 call_args, call_kwargs = gate.call_args(approval)
                 token = _current.set(approval)
                 try:
