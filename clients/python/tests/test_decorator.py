@@ -185,6 +185,18 @@ class RequiresApproval(unittest.TestCase):
         asyncio.run(caller())
         self.assertEqual(self.calls, [])
 
+    def test_an_integer_countersign_cannot_hold_exactly_is_refused_before_proposing(self) -> None:
+        # countersign reads JSON numbers as doubles: 2**53 + 1 was stored, shown to the approver
+        # and handed back as 2**53, and the function ran on another account than it was called with.
+        @self.gate()
+        def transfer(invoice: str, account: int) -> None:
+            """Pay invoice {invoice} to account {account}."""
+            self.calls.append({"account": account})
+
+        with self.assertRaisesRegex(ValueError, r"action\.parameters\.account"):
+            transfer(unique("INV"), 2**53 + 1)
+        self.assertEqual((self.proposed, self.calls), ([], []))
+
     def test_arguments_that_are_not_json_are_refused_before_proposing_unless_excluded(self) -> None:
         @self.gate(None)
         def refund(invoice: str, session: object) -> None:

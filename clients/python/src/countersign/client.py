@@ -26,6 +26,26 @@ _HAND_OVER_MAX_PAUSE = 1.0
 
 Headers = Mapping[str, Any]
 
+# countersign reads JSON numbers as doubles: a larger integer arrives as another number.
+_EXACT_INT = 2**53 - 1
+
+
+def _inexact_integer(value: Any, path: str) -> Optional[str]:
+    """The path of the first integer countersign would not hold exactly, else None."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return path if abs(value) > _EXACT_INT else None
+    if isinstance(value, Mapping):
+        items: Any = value.items()
+    elif isinstance(value, (list, tuple)):
+        items = enumerate(value)
+    else:
+        return None
+    for key, item in items:
+        found = _inexact_integer(item, f"{path}.{key}" if isinstance(key, str) else f"{path}[{key}]")
+        if found is not None:
+            return found
+    return None
+
 
 def _hand_over_coming(p: Proposal) -> bool:
     """Approved, and the token will come to this agent's read but has not yet: not recorded yet
@@ -101,6 +121,10 @@ class Client:
         body: Dict[str, Any] = {"intent": intent, "action": dict(action)}
         if context is not None:
             body["context"] = dict(context)
+        # Stored, shown to the approver and handed back as another number: refused here instead.
+        inexact = _inexact_integer(body["action"], "action") or _inexact_integer(body.get("context"), "context")
+        if inexact is not None:
+            raise ValueError(f"countersign: {inexact} is an integer beyond 2**53 - 1, which countersign (JSON numbers as doubles) would change; pass it as a string")
         if idempotency_key is not None:
             body["idempotency_key"] = idempotency_key
         status, answer = self._request("POST", "/v1/proposals", body)
