@@ -66,6 +66,20 @@ class RequiresApproval(unittest.TestCase):
         with self.assertRaises(LookupError):
             countersign.current_approval()
 
+    def test_an_excluded_argument_is_not_in_the_approvals_repr(self) -> None:
+        # exclude= keeps an argument (an API key, a client object) out of the proposal; the
+        # Approval the function gets must not print it either (a log line, a traceback's locals).
+        @self.gate(exclude=["api_key"])
+        def refund(invoice: str, api_key: str, approval: countersign.Approval) -> None:
+            """Refund invoice {invoice}."""
+            self.calls.append({"repr": repr(approval), "str": str(approval), "api_key": approval.arguments["api_key"]})
+
+        refund(unique("INV"), "sk_live_do_not_print_me")
+        [call] = self.calls
+        self.assertEqual(call["api_key"], "sk_live_do_not_print_me")
+        self.assertNotIn("sk_live_do_not_print_me", call["repr"] + call["str"])
+        self.assertIn("api_key", call["repr"])
+
     def test_approved_with_edits_runs_with_the_approved_values_and_says_so(self) -> None:
         edit = lambda console, pid: console.approve_with_edits(pid, {"amount": "2000"})  # noqa: E731
 

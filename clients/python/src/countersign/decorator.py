@@ -58,6 +58,11 @@ class Approval:
     #: The arguments the function runs with: the approved ones, edits included.
     arguments: Arguments
 
+    def __repr__(self) -> str:
+        # Argument names only: an excluded one (an API key kept out of the proposal) never
+        # reaches countersign and must not reach a log line or a traceback through this either.
+        return f"Approval(proposal={self.proposal!r}, arguments=<{', '.join(self.arguments)}>)"
+
     @property
     def revised(self) -> bool:
         """An approver changed the arguments before approving (see `changes`)."""
