@@ -11,7 +11,7 @@ const MAX_LINKS = 3;
 
 /** A link is only worth printing (and only safe in a terminal's scrollback) for a server reachable from this machine alone. */
 function listensLocally(host: string): boolean {
-  return host === 'localhost' || host === '::1' || host === '[::1]' || /^127\./.test(host);
+  return host === 'localhost' || host === '::1' || host === '[::1]' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(host);
 }
 
 /** Reached at a local address too: a reverse proxy on this host (PUBLIC_URL https://…) makes a link work from anywhere. */

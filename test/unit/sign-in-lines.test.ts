@@ -24,8 +24,10 @@ describe('sign-in links printed at start', () => {
   });
 
   it('a local server behind a proxy with a public PUBLIC_URL gets no usable link in its output', async () => {
-    const out = (await lines({ PUBLIC_URL: 'https://countersign.example.com' })).join('\n');
-    expect(out).not.toContain('token=');
-    expect(out).toContain('countersign console link PERSON');
+    for (const PUBLIC_URL of ['https://countersign.example.com', 'https://127.0.0.1.example.com']) {
+      const out = (await lines({ PUBLIC_URL })).join('\n');
+      expect(out).not.toContain('token=');
+      expect(out).toContain('countersign console link PERSON');
+    }
   });
 });
