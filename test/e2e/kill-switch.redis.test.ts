@@ -201,7 +201,9 @@ describe('revoked agents in the console and in chat', () => {
 
   beforeAll(async () => {
     // A revocation whose process died right after pulling the switch leaves a pending proposal behind.
-    stuck = (await app.ops.propose(update('left-pending'))).body.id;
+    // Signed a second ahead: the tests above revoked and restored ops-agent moments ago, and a
+    // signature from the second of that revocation counts as made before it (refused).
+    stuck = (await app.ops.request('POST', '/v1/proposals', update('left-pending'), { now: Date.now() + 1000 })).body.id;
     await createRedisTokenLedger(app.running.redis, { prefix: app.prefix }).markAgentRevoked('ops-agent', Date.now());
   });
 
