@@ -58,8 +58,31 @@ export function toFieldIssues(error: z.ZodError): FieldIssue[] {
   }));
 }
 
+/**
+ * Whole numbers JSON.parse could not keep (beyond 2^53 - 1: a 64-bit id sent as a number): the
+ * value here is already another number, which would be stored, shown to the approver and
+ * handed back in the approved action. At most `max` paths.
+ */
+function inexactIntegers(value: unknown, path: string, out: FieldIssue[], max = 10): void {
+  if (out.length >= max) return;
+  if (typeof value === 'number') {
+    if (Number.isInteger(value) && !Number.isSafeInteger(value)) {
+      out.push({ path, code: 'inexact_number', message: 'a whole number beyond 2^53 - 1 cannot be kept exactly (JSON numbers are doubles): send it as a string' });
+    }
+  } else if (Array.isArray(value)) {
+    value.forEach((v, i) => inexactIntegers(v, `${path}.${i}`, out, max));
+  } else if (value !== null && typeof value === 'object') {
+    for (const [k, v] of Object.entries(value)) inexactIntegers(v, `${path}.${k}`, out, max);
+  }
+}
+
 export function parseProposalInput(body: unknown): ProposalInput {
   const result = proposalInputSchema.safeParse(body);
+  const inexact: FieldIssue[] = [];
+  if (result.success) inexactIntegers(result.data.action.parameters, 'action.parameters', inexact);
+  if (inexact.length > 0) {
+    throw new ValidationError(`invalid proposal: ${inexact.map((i) => `${i.path}: ${i.message}`).join('; ')}`, inexact);
+  }
   if (!result.success) {
     const issues = toFieldIssues(result.error);
     const summary = issues.map((i) => `${i.path}: ${i.message}`).join('; ');
