@@ -56,7 +56,10 @@ export function valuesFromForm(p: Pick<Proposal, 'action'>, fields: Readonly<Rec
       // Group separators only where they group thousands: "1,5" (a decimal comma) is not 15.
       const typed = text.trim();
       if (!/^-?(\d+|\d{1,3}([,_ ]\d{3})+)(\.\d+)?$/.test(typed)) fail('must be a number');
-      out[key] = Number(typed.replace(/[,_ ]/g, ''));
+      const n = Number(typed.replace(/[,_ ]/g, ''));
+      // Beyond 2^53 - 1 a whole number becomes another one (and past 1e308 Infinity, stored as null).
+      if (!Number.isFinite(n) || (Number.isInteger(n) && !Number.isSafeInteger(n))) fail('is too large to keep exactly');
+      out[key] = n;
     } else if (typeof was === 'boolean') {
       const t = text.trim().toLowerCase();
       if (t !== 'true' && t !== 'false') fail('must be true or false');

@@ -143,6 +143,10 @@ describe('edit form values', () => {
     expect(valuesFromForm(p, { amount: '24800.0' })).toEqual({});
     expect(() => valuesFromForm(p, { amount: '2k' })).toThrow('amount: must be a number');
     expect(() => valuesFromForm(p, { urgent: 'maybe' })).toThrow('urgent: must be true or false');
+    // A number the proposal could not hold as typed: 2^53 + 1 would be approved as 2^53, 400 nines as Infinity (stored as null).
+    expect(() => valuesFromForm(p, { amount: '9007199254740993' })).toThrow('amount: is too large to keep exactly');
+    expect(() => valuesFromForm(p, { amount: '9'.repeat(400) })).toThrow('amount: is too large to keep exactly');
+    expect(valuesFromForm(p, { amount: '9,007,199,254,740,991' })).toEqual({ amount: 9007199254740991 });
   });
 });
 
