@@ -224,6 +224,10 @@ class _Gate:
         except CountersignError:
             pass
 
+    def not_run(self, approval: Approval) -> None:
+        """An approval nobody will act on (its caller went away): reported, not left executing."""
+        self.report(approval, ApprovalError(f"{self.func.__qualname__} was not run: the caller stopped waiting", approval.proposal), None)
+
     def approval(self, p: Proposal, arguments: Arguments) -> Approval:
         who = f" by {p.resolution.by}" if p.resolution is not None and p.resolution.by else ""
         why = f": {p.resolution.reason}" if p.resolution is not None and p.resolution.reason else ""
@@ -277,6 +281,47 @@ class _Gate:
             log.error("countersign: could not report %s for %s: %s", status, p.id, e)
 
 
+class _ThreadedWait:
+    """gate.obtain in a worker thread for a coroutine. Cancelling the coroutine (asyncio.wait_for,
+    a task cancelled) does not stop that thread: abandon() cancels the proposal, or, when the
+    approval already came (or comes later), reports it as not run, so nobody approves a call that
+    never runs and no token is left `executing` until it expires."""
+
+    def __init__(self, gate: _Gate, arguments: Arguments) -> None:
+        self.gate = gate
+        self.arguments = arguments
+        self.lock = threading.Lock()
+        self.abandoned = False
+        self.proposal_id: Optional[str] = None
+        self.approval: Optional[Approval] = None
+
+    def _proposed(self, proposal_id: str) -> None:
+        with self.lock:
+            self.proposal_id = proposal_id
+            abandoned = self.abandoned
+        if abandoned:  # cancelled while proposing
+            self.gate.abandon(proposal_id)
+
+    def obtain(self) -> Approval:
+        approval = self.gate.obtain(self.arguments, self._proposed)
+        with self.lock:
+            abandoned = self.abandoned
+            if not abandoned:
+                self.approval = approval
+        if abandoned:
+            self.gate.not_run(approval)
+        return approval
+
+    def abandon(self) -> None:
+        with self.lock:
+            self.abandoned = True
+            approval, proposal_id = self.approval, self.proposal_id
+        if approval is not None:
+            threading.Thread(target=self.gate.not_run, args=(approval,), daemon=True).start()
+        elif proposal_id is not None:
+            threading.Thread(target=self.gate.abandon, args=(proposal_id,), daemon=True).start()
+
+
 def requires_approval(
     client: Client,
     *,
@@ -319,30 +364,11 @@ def requires_approval(
 
             @functools.wraps(func)
             async def run_async(*args: Any, **kwargs: Any) -> Any:
-                arguments = gate.arguments(args, kwargs)
-                # Cancelling this coroutine (asyncio.wait_for, a task cancelled) does not stop the
-                # thread that waits: the proposal is cancelled here, and an approval the thread
-                # still receives is reported as not run, so nobody approves a call that never runs.
-                proposed: List[str] = []
-                abandoned = threading.Event()
-
-                def proposed_now(proposal_id: str) -> None:
-                    proposed.append(proposal_id)
-                    if abandoned.is_set():  # cancelled while proposing
-                        gate.abandon(proposal_id)
-
-                def obtain() -> Approval:
-                    approval = gate.obtain(arguments, proposed_now)
-                    if abandoned.is_set():
-                        gate.report(approval, ApprovalError(f"{func.__qualname__} was not run: the caller stopped waiting", approval.proposal), None)
-                    return approval
-
+                waiter = _ThreadedWait(gate, gate.arguments(args, kwargs))
                 try:
-                    approval = await asyncio.to_thread(obtain)
+                    approval = await asyncio.to_thread(waiter.obtain)
                 except asyncio.CancelledError:
-                    abandoned.set()
-                    if proposed:
-                        threading.Thread(target=gate.abandon, args=(proposed[0],), daemon=True).start()
+                    waiter.abandon()
                     raise
                 call_args, call_kwargs = gate.call_args(approval)
                 token = _current.set(approval)
