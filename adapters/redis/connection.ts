@@ -128,6 +128,12 @@ export function createRedisConnection(opts: RedisConnectionOptions): Redis | Clu
     const { enableOfflineQueue, db: _db, ...redisOptions } = { ...base, ...credentials(opts.url) };
     return new (command ? CommandCluster : Cluster)(opts.clusterNodes.map(parseNode), {
       lazyConnect: false,
+      // CLUSTERDOWN lasts while a cluster forms (a master is writable no sooner than 2 s after it
+      // starts) or fails over (up to cluster-node-timeout, 15 s by default). ioredis gives up after
+      // 16 tries 100 ms apart (1.6 s): a fleet started with its cluster saw commands fail at start
+      // (one such failure ended a process in the cluster test). Wait out ~16 s instead.
+      retryDelayOnClusterDown: 250,
+      maxRedirections: 64,
       ...(enableOfflineQueue === undefined ? {} : { enableOfflineQueue }),
       redisOptions,
     });
