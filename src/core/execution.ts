@@ -3,6 +3,9 @@ import { canonicalJson } from './audit.ts';
 import { iso } from './clock.ts';
 import { approvalVoidEvents, canTransition, eventAbout, mayStillRun, type Authority, type RunCheck, type Step } from './lifecycle.ts';
 import type { Action, Proposal, Status } from './proposal.ts';
+import { responseExcerpt } from './redact.ts';
+
+export { EXCERPT_LENGTH, redactSecrets, responseExcerpt } from './redact.ts';
 
 // Execution, pure: the record kept on an approved proposal and the transitions that move
 // it to executing / succeeded / failed. The store's compare-and-set commits each step, so
@@ -60,8 +63,6 @@ export interface ExecutionTokenClaims {
   delegates?: Record<string, string>;
 }
 
-export const EXCERPT_LENGTH = 500;
-
 /** base64url (unpadded) SHA-256 of the RFC 8785 canonical JSON of the action. */
 export function actionDigest(action: Action): string {
   return createHash('sha256').update(canonicalJson(action)).digest('base64url');
@@ -81,30 +82,6 @@ export function delegatesOf(p: Proposal): { delegates: Record<string, string> } 
   return cast.length === 0 ? {} : { delegates: Object.fromEntries(cast.map((a) => [a.person, a.delegate as string])) };
 }
 
-// Executors and agents echo requests, print stack traces with env dumps, return tokens they
-// minted: whatever reaches the audit log or a chat thread loses anything that looks secret.
-const REDACTIONS: [RegExp, string][] = [
-  [/\b(Bearer|Basic|Token)\s+[A-Za-z0-9._~+/=-]+/gi, '$1 [redacted]'],
-  [/\beyJ[A-Za-z0-9_-]*\.[A-Za-z0-9_-]*\.[A-Za-z0-9_-]*/g, '[redacted-jwt]'],
-  [
-    /((?:api[_-]?key|key|secret|password|passwd|pwd|token|access[_-]?token|client[_-]?secret|authorization)["']?\s*[=:]\s*["']?)[^\s"'&,;}]+/gi,
-    '$1[redacted]',
-  ],
-  [/-----BEGIN [A-Z ]*PRIVATE KEY-----[\s\S]*?(?:-----END [A-Z ]*PRIVATE KEY-----|$)/g, '[redacted-key]'],
-  [/\b[0-9a-fA-F]{32,}\b/g, '[redacted-hex]'],
-  [/[A-Za-z0-9+/_-]{32,}={0,2}/g, '[redacted]'],
-];
-
-export function redactSecrets(text: string): string {
-  let out = text;
-  for (const [pattern, replacement] of REDACTIONS) out = out.replace(pattern, replacement);
-  return out;
-}
-
-/** Redact first, then cut: cutting first could leave half a secret too short to be recognised. */
-export function responseExcerpt(text: string): string {
-  return redactSecrets(text).slice(0, EXCERPT_LENGTH);
-}
 
 const event = eventAbout;
 
