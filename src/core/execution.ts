@@ -82,7 +82,6 @@ export function delegatesOf(p: Proposal): { delegates: Record<string, string> } 
   return cast.length === 0 ? {} : { delegates: Object.fromEntries(cast.map((a) => [a.person, a.delegate as string])) };
 }
 
-
 const event = eventAbout;
 
 function moved(p: Proposal, status: Status, execution: Execution): Proposal {
