@@ -3,6 +3,13 @@
 -- The sweep's claim of one due update: the count moved since the last update, which is old
 -- enough, and the notice is posted. Claimed (what is shown now recorded), it is the caller's
 -- to send; on two replicas one claims. Returns the notice as JSON, or false.
+-- Redis does not roll back: a key of the wrong type is refused before the first write.
+for i, want in ipairs({'hash', 'zset'}) do
+  local t = redis.call('TYPE', KEYS[i])['ok']
+  if t ~= 'none' and t ~= want then
+    return redis.error_reply('STORE_REFUSED the key ' .. KEYS[i] .. ' holds a ' .. t .. ', not a ' .. want .. '; nothing was written')
+  end
+end
 local flat = redis.call('HGETALL', KEYS[1])
 local t = {}
 for i = 1, #flat, 2 do t[flat[i]] = flat[i + 1] end

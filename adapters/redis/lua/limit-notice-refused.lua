@@ -8,6 +8,13 @@
 -- the previous window's last count, if it was never shown), a later one updates the posted
 -- message when its last update is old enough, and otherwise the notice is left due for the
 -- sweep. Returns JSON: {kind = 'post' | 'update' | 'counted', notice, finish}.
+-- Redis does not roll back: a key of the wrong type is refused before the first write.
+for i, want in ipairs({'hash', 'zset', 'zset'}) do
+  local t = redis.call('TYPE', KEYS[i])['ok']
+  if t ~= 'none' and t ~= want then
+    return redis.error_reply('STORE_REFUSED the key ' .. KEYS[i] .. ' holds a ' .. t .. ', not a ' .. want .. '; nothing was written')
+  end
+end
 local now = tonumber(ARGV[1])
 local every = tonumber(ARGV[3])
 local member = ARGV[9]

@@ -5,6 +5,13 @@
 -- throttle, so that the last count still lands; unless a later claim already shows more, the
 -- window was replaced, or the window used up its retries (an error that will not go away must
 -- not call the platform every few seconds for the rest of the window). Returns 1 when due again.
+-- Redis does not roll back: a key of the wrong type is refused before the first write.
+for i, want in ipairs({'hash', 'zset'}) do
+  local t = redis.call('TYPE', KEYS[i])['ok']
+  if t ~= 'none' and t ~= want then
+    return redis.error_reply('STORE_REFUSED the key ' .. KEYS[i] .. ' holds a ' .. t .. ', not a ' .. want .. '; nothing was written')
+  end
+end
 local h = redis.call('HMGET', KEYS[1], 'since', 'shown', 'retries')
 if h[1] ~= ARGV[1] or h[2] ~= ARGV[2] or (tonumber(h[3]) or 0) >= tonumber(ARGV[6]) then return 0 end
 redis.call('HINCRBY', KEYS[1], 'retries', 1)
