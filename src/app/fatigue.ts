@@ -1,5 +1,3 @@
-import { auditEvent } from '../core/audit.ts';
-import { iso } from '../core/clock.ts';
 import { RateLimitedError, UnavailableError } from '../core/errors.ts';
 import { evaluate } from '../core/policy/evaluate.ts';
 import {
@@ -15,6 +13,7 @@ import {
 import type { AgentSpec, Policy, RuleSpec } from '../core/policy/model.ts';
 import type { Decision, Proposal, ProposalInput } from '../core/proposal.ts';
 import type { AppDeps } from './deps.ts';
+import { auditRefusal } from './refusal-audit.ts';
 import { draftProposal, type ProposalDraft } from './submit-proposal.ts';
 
 // Approval fatigue at intake (policy/fatigue.ts): the limits go with the draft to the store's
@@ -99,28 +98,6 @@ export async function refuseForLimit(deps: AppDeps, p: Proposal, limit: LimitNam
   if (route !== null && deps.limitAlerts !== undefined) {
     void deps.limitAlerts.refused({ agent: p.agent, route, limit, max, rule: p.decision.rule, windowMs: deps.policy.limits.alert_every_ms });
   }
-  const audited = await deps.refusalLimiter.allow(`agent:${p.agent}`).catch(() => true);
-  const line = { agent: p.agent, limit, max, audited };
-  if (!audited) {
-    deps.logger.debug(line, 'proposal over its agent limit refused');
-  } else {
-    deps.logger.warn(line, 'proposal over its agent limit refused');
-    const { tool, operation, target } = p.action;
-    try {
-      await deps.audit.append([
-        auditEvent('proposal_refused', { at: iso(p.created_at), proposal_id: null, agent: p.agent, actor: `agent:${p.agent}` }, {
-          reason: 'rate_limited',
-          limit,
-          max,
-          rule: p.decision.rule,
-          route,
-          idempotency_key: p.idempotency_key,
-          action: { tool, operation, target },
-        }),
-      ]);
-    } catch (e) {
-      deps.logger.error({ agent: p.agent, error: (e as Error).message }, 'could not record a refused proposal');
-    }
-  }
+  await auditRefusal(deps, p, 'proposal over its agent limit refused', { limit, max }, { reason: 'rate_limited', limit, max, rule: p.decision.rule, route });
   return new RateLimitedError(p.agent, limit, text, retryAfterMs);
 }

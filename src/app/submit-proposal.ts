@@ -1,4 +1,4 @@
-import { auditEvent, canonicalJson, sha256Hex, type KnownAuditEvent } from '../core/audit.ts';
+import { canonicalJson, sha256Hex, type KnownAuditEvent } from '../core/audit.ts';
 import { iso } from '../core/clock.ts';
 import { eventAbout } from '../core/lifecycle.ts';
 import { AgentRevokedError, ConflictError } from '../core/errors.ts';
@@ -10,6 +10,7 @@ import type { CreateOptions, ImplicitKey } from '../core/ports.ts';
 import type { Decision, Proposal, ProposalInput, Status } from '../core/proposal.ts';
 import type { AppDeps } from './deps.ts';
 import { draftWithFatigue, refuseForLimit, StaleAggregateError, withFreshAggregate } from './fatigue.ts';
+import { auditRefusal } from './refusal-audit.ts';
 
 export interface SubmitResult {
   proposal: Proposal;
@@ -149,7 +150,7 @@ export async function storeProposal(
   if (!result.created && 'refused' in result) {
     if (result.refused === 'stale_aggregate') throw new StaleAggregateError();
     if (result.refused === 'rate_limited') throw await refuseForLimit(deps, proposal, result.limit, result.max, result.retry_after_ms);
-    await recordRefusal(deps, proposal, result.revoked_at, proposal.created_at);
+    await auditRefusal(deps, proposal, 'proposal of a revoked agent refused', { revoked_at: iso(result.revoked_at) }, { reason: 'agent_revoked', revoked_at: iso(result.revoked_at) });
     throw new AgentRevokedError(proposal.agent, result.revoked_at);
   }
   if (!result.created) return result;
@@ -157,32 +158,4 @@ export async function storeProposal(
   const committed = { before: null, after: proposal, events };
   await (followUps === 'await' ? deps.commits.dispatch(committed) : deps.commits.dispatchInBackground(committed));
   return { created: true };
-}
-
-/**
- * A refused proposal is logged, and audited unless its agent has had its share this window:
- * the chain cannot be trimmed, so a revoked agent's flood must not grow it without bound. The
- * refusal stands whatever happens here (a full store refuses the entry, not the 403).
- */
-async function recordRefusal(deps: AppDeps, p: Proposal, revokedAt: number, now: number): Promise<void> {
-  const audited = await deps.refusalLimiter.allow(`agent:${p.agent}`).catch(() => true);
-  const line = { agent: p.agent, revoked_at: iso(revokedAt), audited };
-  if (!audited) {
-    deps.logger.debug(line, 'proposal of a revoked agent refused');
-    return;
-  }
-  deps.logger.warn(line, 'proposal of a revoked agent refused');
-  const { tool, operation, target } = p.action;
-  try {
-    await deps.audit.append([
-      auditEvent('proposal_refused', { at: iso(now), proposal_id: null, agent: p.agent, actor: `agent:${p.agent}` }, {
-        reason: 'agent_revoked',
-        revoked_at: iso(revokedAt),
-        idempotency_key: p.idempotency_key,
-        action: { tool, operation, target },
-      }),
-    ]);
-  } catch (e) {
-    deps.logger.error({ agent: p.agent, error: (e as Error).message }, 'could not record a refused proposal');
-  }
 }
