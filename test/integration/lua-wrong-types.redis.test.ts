@@ -143,7 +143,7 @@ describe('limit-pending-prune and nudge-reschedule: a key of the wrong type writ
     await node.zadd(set, 1, 'p_a', 2, 'p_b');
     await node.hset(b, 'status', 'pending');
     expect(await prune()).toBe(1);
-    expect(await node.zrange(set, 0, -1)).toEqual(['p_b']);
+    expect(await node.zrange(set, '0', '-1')).toEqual(['p_b']);
   });
 
   it('the reschedule, with the escalations set or the proposal of the wrong type', async () => {
