@@ -1,15 +1,5 @@
 import { RateLimitedError, UnavailableError } from '../core/errors.ts';
-import { evaluate } from '../core/policy/evaluate.ts';
-import {
-  AGGREGATE_IDS_SHOWN,
-  aggregateGroup,
-  aggregateReason,
-  isStricter,
-  limitsFor,
-  limitText,
-  type DecisionAggregate,
-  type LimitName,
-} from '../core/policy/fatigue.ts';
+import { aggregateGroup, decideOnSum, limitsFor, limitText, type LimitName } from '../core/policy/fatigue.ts';
 import type { AgentSpec, Policy, RuleSpec } from '../core/policy/model.ts';
 import type { Decision, Proposal, ProposalInput } from '../core/proposal.ts';
 import type { AppDeps } from './deps.ts';
@@ -57,19 +47,8 @@ export async function draftWithFatigue(deps: Pick<AppDeps, 'policy' | 'store'>, 
   const group = aggregateGroup(spec, alone.proposal);
   const read = await deps.store.readAggregate(group, now, spec.window_ms);
   const aggregate = { group, version: read.version, amount, window_ms: spec.window_ms };
-  if (read.entries.length === 0) return { ...alone, create: { limits, aggregate } };
-  const total = read.entries.reduce((sum, e) => sum + e.amount, amount);
-  const context = { ...alone.proposal.context, value: { ...alone.proposal.context.value, amount: total } };
-  const summed = evaluate(deps.policy, { agent: { id: agent.id, sponsors: [...agent.sponsors] }, intent: input.intent, action: alone.proposal.action, context });
-  if (!isStricter(summed, first)) return { ...alone, create: { limits, aggregate } };
-  const agg: DecisionAggregate = {
-    total,
-    count: read.entries.length,
-    proposals: read.entries.slice(0, AGGREGATE_IDS_SHOWN).map((e) => e.id),
-    window_ms: spec.window_ms,
-    currency: alone.proposal.context.value.currency,
-  };
-  const decision: Decision = { ...summed, reasons: [aggregateReason(agent.id, alone.proposal, agg, summed.rule), ...summed.reasons], aggregate: agg };
+  const decision = decideOnSum(deps.policy, { agent: { id: agent.id, sponsors: agent.sponsors }, intent: input.intent, action: alone.proposal.action, context: alone.proposal.context }, first, read.entries);
+  if (decision === first) return { ...alone, create: { limits, aggregate } };
   const draft = draftProposal(deps, agent, input, now, decision);
   return { ...draft, create: { limits: createLimits(deps.policy, agent.id, decision), aggregate } };
 }

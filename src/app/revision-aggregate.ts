@@ -1,9 +1,9 @@
-import { evaluate, type CompiledPolicy } from '../core/policy/evaluate.ts';
-import { AGGREGATE_IDS_SHOWN, aggregateGroup, aggregateMember, aggregateReason, isStricter, type DecisionAggregate } from '../core/policy/fatigue.ts';
+import type { CompiledPolicy } from '../core/policy/evaluate.ts';
+import { aggregateGroup, aggregateMember, decideOnSum } from '../core/policy/fatigue.ts';
 import type { Policy } from '../core/policy/model.ts';
 import type { AggregateMove, AggregatePlace, AggregateRead } from '../core/ports.ts';
 import type { Step } from '../core/lifecycle.ts';
-import type { Decision, Proposal } from '../core/proposal.ts';
+import type { Proposal } from '../core/proposal.ts';
 import type { Redecide } from '../core/revision.ts';
 import type { AppDeps } from './deps.ts';
 
@@ -45,11 +45,7 @@ function summing(policy: CompiledPolicy, p: Proposal, redecide: Redecide, group:
     decide(action, context) {
       const alone = redecide.decide(action, context);
       if (alone.effect === 'deny' || aggregateGroup(spec, { agent: p.agent, action, context }) !== group || !(context.value.amount > 0)) return alone;
-      const total = others.reduce((sum, e) => sum + e.amount, context.value.amount);
-      const summed = evaluate(policy, { agent, intent: p.intent, action, context: { ...context, value: { ...context.value, amount: total } } });
-      if (!isStricter(summed, alone)) return alone;
-      const agg: DecisionAggregate = { total, count: others.length, proposals: others.slice(0, AGGREGATE_IDS_SHOWN).map((e) => e.id), window_ms: spec.window_ms, currency: context.value.currency };
-      return { ...summed, reasons: [aggregateReason(p.agent, { action }, agg, summed.rule), ...summed.reasons], aggregate: agg } satisfies Decision;
+      return decideOnSum(policy, { agent, intent: p.intent, action, context }, alone, others);
     },
   };
 }

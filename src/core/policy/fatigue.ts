@@ -1,5 +1,6 @@
 import type { Decision, Proposal, Risk } from '../proposal.ts';
 import { RISKS } from '../proposal.ts';
+import { evaluate, type CompiledPolicy, type PolicyInput } from './evaluate.ts';
 
 // Approval fatigue: a flood of cards trains people to click Approve, and a payment cut into
 // pieces under a rule's threshold never reaches the rule meant for it. Two defences, both on
@@ -148,4 +149,25 @@ export function aggregateReason(agent: string, p: Pick<Proposal, 'action'>, agg:
   const more = agg.count > 5 ? `, … ${agg.count - 5} more` : '';
   const earlier = `${agg.count} earlier proposal${agg.count === 1 ? '' : 's'}`;
   return `with ${earlier} of ${agent} to ${p.action.tool} ${p.action.target} in the last ${formatWindow(agg.window_ms)} (${shown}${more}) the total is ${formatAmount(agg.total, agg.currency)}: rule "${rule}" applies`;
+}
+
+/**
+ * The decision on the sum of `input`'s amount and `others`' (its group's window, read by the
+ * caller), with the reason and the aggregate it was made on, when that is stricter than
+ * `alone`; else `alone` itself.
+ */
+export function decideOnSum(policy: CompiledPolicy, input: PolicyInput, alone: Decision, others: readonly { id: string; amount: number }[]): Decision {
+  if (others.length === 0) return alone;
+  const { context } = input;
+  const total = others.reduce((sum, e) => sum + e.amount, context.value.amount);
+  const summed = evaluate(policy, { ...input, context: { ...context, value: { ...context.value, amount: total } } });
+  if (!isStricter(summed, alone)) return alone;
+  const agg: DecisionAggregate = {
+    total,
+    count: others.length,
+    proposals: others.slice(0, AGGREGATE_IDS_SHOWN).map((e) => e.id),
+    window_ms: policy.aggregation.window_ms,
+    currency: context.value.currency,
+  };
+  return { ...summed, reasons: [aggregateReason(input.agent.id, input, agg, summed.rule), ...summed.reasons], aggregate: agg };
 }
