@@ -1,9 +1,10 @@
 import { RateLimitedError, UnavailableError } from '../core/errors.ts';
-import { aggregateGroup, decideOnSum, limitsFor, limitText, type LimitName } from '../core/policy/fatigue.ts';
+import { decideOnSum, limitsFor, limitText, type LimitName } from '../core/policy/fatigue.ts';
 import type { AgentSpec, Policy, RuleSpec } from '../core/policy/model.ts';
 import type { Decision, Proposal, ProposalInput } from '../core/proposal.ts';
 import type { AppDeps } from './deps.ts';
 import { auditRefusal } from './refusal-audit.ts';
+import { aggregatePlace } from './revision-aggregate.ts';
 import { draftProposal, type ProposalDraft } from './submit-proposal.ts';
 
 // Approval fatigue at intake (policy/fatigue.ts): the limits go with the draft to the store's
@@ -41,10 +42,10 @@ export async function draftWithFatigue(deps: Pick<AppDeps, 'policy' | 'store'>, 
   const alone = draftProposal(deps, agent, input, now);
   const first = alone.proposal.decision;
   const limits = createLimits(deps.policy, agent.id, first);
-  const amount = alone.proposal.context.value.amount;
-  if (!(amount > 0) || first.effect === 'deny' || ruleOf(deps.policy, first.rule)?.aggregate === false) return { ...alone, create: { limits } };
+  const place = first.effect === 'deny' ? null : aggregatePlace(deps.policy, alone.proposal);
+  if (place === null) return { ...alone, create: { limits } };
+  const { group, amount } = place;
   const spec = deps.policy.aggregation;
-  const group = aggregateGroup(spec, alone.proposal);
   const read = await deps.store.readAggregate(group, now, spec.window_ms);
   const aggregate = { group, version: read.version, amount, window_ms: spec.window_ms };
   const decision = decideOnSum(deps.policy, { agent: { id: agent.id, sponsors: agent.sponsors }, intent: input.intent, action: alone.proposal.action, context: alone.proposal.context }, first, read.entries);

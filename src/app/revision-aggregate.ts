@@ -73,8 +73,8 @@ export async function editInAggregate<O>(deps: Pick<AppDeps, 'policy' | 'store'>
   const left = p.status === 'pending' ? aggregatePlace(policy, p) : null;
   const to = JOINED.has(next.status) ? aggregatePlace(policy, next) : null;
   const move: AggregateMove = {
-    from: left === null ? null : { group: left.group, member: `${p.id}|${left.amount}` },
-    to: to === null ? null : { group: to.group, member: `${p.id}|${to.amount}`, score: p.created_at, version: to.group === joining?.group ? version : '' },
+    from: left === null ? null : { group: left.group, member: aggregateMember(p) },
+    to: to === null ? null : { group: to.group, member: aggregateMember(next), score: p.created_at, version: to.group === joining?.group ? version : '' },
     window_ms: spec.window_ms,
   };
   if (move.from === null && move.to === null) return step;
