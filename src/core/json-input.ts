@@ -73,7 +73,7 @@ function pathOf(visit: Visit): string {
  * so what people approve would differ from what the agent sent. An explicit stack, not
  * recursion: the depth is what is being checked.
  */
-function firstProblem(root: unknown): { kind: 'too_deep' | 'proto'; path: string } | null {
+export function firstProblem(root: unknown): { kind: 'too_deep' | 'proto'; path: string } | null {
   const stack: Visit[] = [{ value: root, depth: 1, parent: null, key: null }];
   for (let visit = stack.pop(); visit !== undefined; visit = stack.pop()) {
     const { value, depth } = visit;

@@ -1,5 +1,6 @@
 import { canonicalJson } from './audit.ts';
 import { iso } from './clock.ts';
+import { firstProblem, MAX_JSON_DEPTH } from './json-input.ts';
 import { ValidationError } from './errors.ts';
 import { actionDigest } from './execution.ts';
 import { canDecide, eventAbout, expire, refusalMessage, signInFreshEnough, type Authority, type RefusalReason, type RevokedAgents, type Step } from './lifecycle.ts';
@@ -103,6 +104,11 @@ export function checkEditValues(p: Pick<Proposal, 'action' | 'decision'>, values
     if (jsonType(value) !== was) fail(key, `must be a ${was}, like the proposed value`);
     if (typeof value === 'number' && !Number.isFinite(value)) fail(key, 'must be a finite number');
     if (typeof value === 'string' && value.length > MAX_EDIT_TEXT) fail(key, `must be at most ${MAX_EDIT_TEXT} characters`);
+    if (typeof value === 'object' && value !== null) {
+      // No deeper, and no "__proto__" key, than the agent's own body may carry at action.parameters.<key>.
+      const problem = firstProblem({ action: { parameters: { [key]: value } } });
+      if (problem !== null) fail(key, problem.kind === 'too_deep' ? `is nested deeper than ${MAX_JSON_DEPTH} levels` : '"__proto__" is not allowed as a key');
+    }
     if (typeof value === 'object' && value !== null && canonicalJson(value).length > MAX_EDIT_TEXT) fail(key, `must be at most ${MAX_EDIT_TEXT} characters of JSON`);
     out[key] = value as JsonValue;
   }
