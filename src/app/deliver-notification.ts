@@ -2,6 +2,7 @@ import { auditEvent } from '../core/audit.ts';
 import { iso } from '../core/clock.ts';
 import { buildApprovalCard, type CardModel, type CardRef } from '../core/card.ts';
 import { PermanentDeliveryError } from '../core/delivery-errors.ts';
+import { routeOfStep } from '../core/escalation.ts';
 import type { Proposal } from '../core/proposal.ts';
 import type { CardRefStore, ChatChannel, NotifyJob } from '../core/ports.ts';
 import type { PlatformId } from '../core/platform.ts';
@@ -74,11 +75,6 @@ export async function postNewCard(deps: NotifyDeps, proposalId: string, platform
   return postCard(deps, channel, proposalId, platform, step);
 }
 
-/** The route a card goes to: the rule's (step 0), or escalation step `step`'s. */
-function routeOf(p: Proposal, step: number): string | null {
-  return step === 0 ? p.decision.route : (p.decision.escalate?.[step - 1]?.route ?? null);
-}
-
 /**
  * A new card, in two steps of the card store around the post (one Redis round trip each): the
  * claim, which also says whether a card exists and hands back the proposal to render, and the
@@ -99,7 +95,7 @@ async function postCard(deps: NotifyDeps, channel: ChatChannel, proposalId: stri
   const { proposal } = claim;
   let ref: CardRef;
   try {
-    const route = routeOf(proposal, step);
+    const route = routeOfStep(proposal, step);
     const target = targetFor(deps, route, platform);
     if (target === null) throw new Error(`route "${route ?? ''}" has no ${platform} channel`);
     const posted = await channel.postCard(target, cardFor(deps, proposal));
@@ -146,7 +142,7 @@ export async function recordCardFailure(deps: NotifyDeps, job: NotifyJob, error:
   if (job.kind !== 'post') return false;
   // Which card: an escalation step's is not the rule's (the channel people were waiting on).
   const step = job.step ?? 0;
-  const ofStep = step === 0 ? {} : { step, route: proposal === null ? null : routeOf(proposal, step) };
+  const ofStep = step === 0 ? {} : { step, route: proposal === null ? null : routeOfStep(proposal, step) };
   await deps.audit.append([
     auditEvent('card_failed', { at: iso(deps.clock.now()), proposal_id: job.proposal_id, agent: proposal?.agent ?? null, actor: 'system' }, {
       platform: job.platform,

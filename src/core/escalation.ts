@@ -33,6 +33,11 @@ export function routesReached(p: Pick<Proposal, 'decision' | 'escalation'>): str
   return routes;
 }
 
+/** The route step `step`'s cards go to: the rule's (0), or escalation step `step`'s (counting from 1); null when none. */
+export function routeOfStep(p: Pick<Proposal, 'decision'>, step: number): string | null {
+  return step === 0 ? p.decision.route : (p.decision.escalate?.[step - 1]?.route ?? null);
+}
+
 /** When the next escalation step is due (ms since the epoch), or null when none is left. */
 export function nextStepAt(p: Pick<Proposal, 'decision' | 'escalation' | 'created_at'>): number | null {
   const step = p.decision.escalate?.[stepsReached(p)];
@@ -73,7 +78,7 @@ export function escalationWhy(p: Pick<Proposal, 'decision'>, step: number): stri
 /** The line every card of an escalated proposal shows for step `step`. */
 export function escalationLine(p: Pick<Proposal, 'decision'>, step: number): string {
   const s = p.decision.escalate?.[step - 1];
-  const from = step === 1 ? p.decision.route : p.decision.escalate?.[step - 2]?.route;
+  const from = routeOfStep(p, step - 1);
   if (s === undefined) return '';
   return `⏫ Escalated from ${from ?? '?'} to ${s.route} after ${formatDuration(s.after_ms)}: ${escalationWhy(p, step)}. Members of ${s.approvers} may decide now too.`;
 }

@@ -1,5 +1,5 @@
 import { iso } from './clock.ts';
-import { approverGroups, nextReminderAt, nextStepAt, stepsReached } from './escalation.ts';
+import { approverGroups, nextReminderAt, nextStepAt, routeOfStep, stepsReached } from './escalation.ts';
 import { eventAbout, isOverdue, type RevokedAgents, type Step } from './lifecycle.ts';
 import type { Proposal } from './proposal.ts';
 
@@ -42,7 +42,7 @@ export function nudge(p: Proposal, now: number, world: NudgeWorld = UNCHANGED_WO
     const s = p.decision.escalate?.[step - 1];
     if (s === undefined) return none;
     const next: Proposal = { ...p, escalation: { step, at: now }, version: p.version + 1 };
-    const from = step === 1 ? p.decision.route : (p.decision.escalate?.[step - 2]?.route ?? null);
+    const from = routeOfStep(p, step - 1);
     // Still taken (whoever is left may decide, the cards say it), but nobody is told in silence that nobody was paged.
     const gone = [...(world.routePosts(s.route) ? [] : ['route' as const]), ...(world.groupExists(s.approvers) ? [] : ['approvers' as const])];
     return {
