@@ -1,4 +1,4 @@
-import type { LimitName } from './policy/fatigue.ts';
+import { formatWindow, type LimitName } from './policy/fatigue.ts';
 
 // The over-the-limit notice an agent's refusals post to the route (app/limit-notices.ts): one
 // message per route, agent and window, posted at the first refusal and updated as the count
@@ -18,12 +18,6 @@ export interface LimitNoticeState {
   since: number;
   /** When the window ends and the next refusal posts a new notice, ms. */
   ends: number;
-}
-
-function windowText(ms: number): string {
-  if (ms % 3_600_000 === 0) return `${ms / 3_600_000}h`;
-  if (ms % 60_000 === 0) return `${ms / 60_000} min`;
-  return `${Math.round(ms / 1000)}s`;
 }
 
 /** The limit hit, as a policy author would look it up. */
@@ -53,6 +47,6 @@ export function limitNoticeText(n: LimitNoticeState, now: number = n.since): str
   return (
     `${n.agent} is over its limit of ${limitPhrase(n.limit, n.max, n.rule)}: ${n.count} refused since ${sinceText(n.since, now)}. ` +
     `Nothing is waiting for you: refused proposals are not stored and get no card. ` +
-    `If ${n.agent} should not be this busy, ask its sponsors. This count is kept up to date; a new notice follows at most every ${windowText(n.ends - n.since)}.`
+    `If ${n.agent} should not be this busy, ask its sponsors. This count is kept up to date; a new notice follows at most every ${formatWindow(n.ends - n.since)}.`
   );
 }

@@ -137,7 +137,8 @@ export function formatAmount(amount: number, currency: string): string {
   return currency === '' ? n : `${n} ${currency}`;
 }
 
-function formatWindow(ms: number): string {
+/** "24h", "5 min", "30s": a window as people read it. */
+export function formatWindow(ms: number): string {
   if (ms % 3_600_000 === 0) return `${ms / 3_600_000}h`;
   if (ms % 60_000 === 0) return `${ms / 60_000} min`;
   return `${Math.round(ms / 1000)}s`;
