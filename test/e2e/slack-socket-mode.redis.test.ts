@@ -148,6 +148,26 @@ describe('Slack over Socket Mode', () => {
     expect((await auditOf(id)).filter((e) => e.type === 'approval_recorded').map((e) => e.actor).sort()).toEqual(['person:alice', 'person:bob']);
   });
 
+  it('envelopes Slack would not send: a payload nested 5,000 deep or naming a proposal in an unknown shape decides nothing, a 2 MB click counts once, the next click works', async () => {
+    const { id, card } = await proposeWithCard(ownTarget());
+    let deep: Record<string, unknown> = { type: 'block_actions' };
+    for (let i = 0; i < 5_000; i++) deep = { nested: deep };
+    const big = blockActionsPayload({ user: 'U0ALICE', proposalId: id, action: 'countersign_approve', messageTs: card.ts! });
+    (big as Record<string, unknown>)['padding'] = 'x'.repeat(2 * 1024 * 1024);
+    const odd = { type: 'block_actions', user: { id: 'U0ALICE' }, actions: [{ action_id: 'countersign_approve', value: { id } }] };
+    // An ack may or may not come for what cannot be read; what counts is that nothing is decided and the socket lives on.
+    for (const payload of [deep, odd]) await socket.send({ type: 'interactive', payload }, 1_000).catch(() => undefined);
+    expect(await statusOf(id)).toBe('pending');
+    expect((await auditOf(id)).filter((e) => e.type === 'approval_recorded')).toEqual([]);
+    // A 2 MB envelope of a real click is Slack's own shape; it is processed like any other (no size limit of ours on the socket).
+    await socket.send({ type: 'interactive', payload: big }, 3_000).catch(() => undefined);
+    await waitFor(async () => (await statusOf(id)) === 'approved', { what: 'the padded click approved' });
+    expect((await auditOf(id)).filter((e) => e.type === 'approval_recorded')).toHaveLength(1);
+    const next = await proposeWithCard(ownTarget());
+    await click({ user: 'U0ALICE', proposalId: next.id, action: 'countersign_approve', messageTs: next.card.ts! });
+    await waitFor(async () => (await statusOf(next.id)) === 'approved', { what: 'the next click approved' });
+  });
+
   it("reconnects after Slack's disconnect (refresh_requested), through a refused reconnect; the next click works", async () => {
     const opened = socket.opened();
     const asked = fake.callsTo('apps.connections.open').length;
