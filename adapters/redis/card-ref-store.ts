@@ -10,7 +10,6 @@ import { eventArgs, runWithKeys } from './scripts.ts';
 
 // One hash per proposal, one field per `platform:conversation` (`platform#step:conversation` for
 // an escalation step's card, fieldPrefix below): a route may post to several
-
 // channels of one platform, and re-posting to the same channel replaces the old reference
 // (so a retried notify job does not leave two cards to update).
 //
