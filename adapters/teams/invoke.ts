@@ -51,6 +51,13 @@ export function trustedTenant(clickerTenant: string | null, expected: string | n
 }
 
 const message = (text: string): InvokeAnswer => ({ statusCode: 200, type: 'application/vnd.microsoft.activity.message', value: text });
+const NOT_OURS: InvokeAnswer = { statusCode: 400, type: 'application/vnd.microsoft.error', value: { code: 'BadRequest', message: 'not a countersign action' } };
+
+/** Who clicked, for decideClick and editClick: the Entra object id, believed only from the expected tenant. */
+function clickedBy(ctx: InvokeContext, input: InvokeInput): { user: string; trusted: boolean } {
+  const { clicker } = input;
+  return { user: clicker.aadObjectId ?? clicker.userId, trusted: clicker.aadObjectId !== null && trustedTenant(clicker.tenant, ctx.appTenant ?? input.channelTenant) };
+}
 
 export async function handleCardAction(ctx: InvokeContext, input: InvokeInput): Promise<InvokeAnswer> {
   const { deps } = ctx;
@@ -58,7 +65,7 @@ export async function handleCardAction(ctx: InvokeContext, input: InvokeInput): 
   const vote: Vote | null = input.verb === VERB_APPROVE ? 'approve' : input.verb === VERB_DENY ? 'deny' : null;
   const proposalId = input.data['proposal'];
   if (vote === null || typeof proposalId !== 'string' || proposalId === '') {
-    return { statusCode: 400, type: 'application/vnd.microsoft.error', value: { code: 'BadRequest', message: 'not a countersign action' } };
+    return NOT_OURS;
   }
   const card = (p: Proposal, notice?: string): InvokeAnswer => ({
     statusCode: 200,
@@ -66,17 +73,9 @@ export async function handleCardAction(ctx: InvokeContext, input: InvokeInput): 
     value: renderCard(cardFor(deps, p), notice === undefined ? {} : { notice }),
   });
   try {
-    const { clicker } = input;
     const raw = input.data[REASON_INPUT];
     const reason = vote === 'deny' && typeof raw === 'string' && raw.trim() !== '' ? raw.trim().slice(0, REASON_MAX) : null;
-    const result = await decideClick(deps, {
-      proposalId,
-      platform: TEAMS,
-      user: clicker.aadObjectId ?? clicker.userId,
-      trusted: clicker.aadObjectId !== null && trustedTenant(clicker.tenant, ctx.appTenant ?? input.channelTenant),
-      vote,
-      reason,
-    });
+    const result = await decideClick(deps, { proposalId, platform: TEAMS, ...clickedBy(ctx, input), vote, reason });
     if (result.proposal === null) return message(result.notice ?? 'This proposal no longer exists.');
     return card(result.proposal, result.notice ?? undefined);
   } catch (e) {
@@ -92,7 +91,7 @@ async function handleEditAction(ctx: InvokeContext, input: InvokeInput): Promise
   const proposalId = input.data['proposal'];
   const version = input.data['version'];
   if (typeof proposalId !== 'string' || proposalId === '' || typeof version !== 'number' || !Number.isInteger(version)) {
-    return { statusCode: 400, type: 'application/vnd.microsoft.error', value: { code: 'BadRequest', message: 'not a countersign action' } };
+    return NOT_OURS;
   }
   const card = (p: Proposal, notice: string | null): InvokeAnswer => ({ statusCode: 200, type: CARD_CONTENT_TYPE, value: renderCard(cardFor(deps, p), notice === null ? {} : { notice }) });
   try {
@@ -105,15 +104,7 @@ async function handleEditAction(ctx: InvokeContext, input: InvokeInput): Promise
       if (e instanceof ValidationError) return card(p, `Not saved: ${e.message}.`);
       throw e;
     }
-    const { clicker } = input;
-    const result = await editClick(deps, {
-      proposalId,
-      platform: TEAMS,
-      user: clicker.aadObjectId ?? clicker.userId,
-      trusted: clicker.aadObjectId !== null && trustedTenant(clicker.tenant, ctx.appTenant ?? input.channelTenant),
-      version,
-      values,
-    });
+    const result = await editClick(deps, { proposalId, platform: TEAMS, ...clickedBy(ctx, input), version, values });
     return result.proposal === null ? message(result.notice ?? 'This proposal no longer exists.') : card(result.proposal, result.notice);
   } catch (e) {
     if (e instanceof NotFoundError) return message('This proposal no longer exists.');
