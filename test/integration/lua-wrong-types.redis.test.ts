@@ -5,7 +5,7 @@ import { createRedisLimitNoticeStore } from '../../adapters/redis/limit-notices.
 import { runLua } from '../../adapters/redis/lua-commands.ts';
 import { createRedisProposalStore } from '../../adapters/redis/proposal-store.ts';
 import { redisKeys } from '../../adapters/redis/keys.ts';
-import { proposal } from '../contracts/fixtures.ts';
+import { bump, event, proposal } from '../contracts/fixtures.ts';
 import { testRedis } from '../helpers/redis.ts';
 
 // Redis does not roll back a script that fails halfway: each script that writes must refuse a
@@ -157,5 +157,49 @@ describe('limit-pending-prune and nudge-reschedule: a key of the wrong type writ
     // A proposal key of the wrong type: the read fails before the set is touched.
     await node.zadd(k.escalations, 5, x.id);
     await refusedUntouched(keys, k.proposal(x.id), () => store.rescheduleNudge(x.id, 1, null));
+  });
+});
+
+/** Every key under the prefix, as `snapshot` reads it. */
+async function everything(prefix: string): Promise<string[]> {
+  const keys = (await node.keys(`{${prefix}}:*`)).sort();
+  return snapshot(keys);
+}
+
+describe('create-proposal / commit-proposal: the escalations set and the absences key of the wrong type write nothing', () => {
+  const escalating = () => proposal({ decision: { ...proposal().decision, escalate: [{ after_ms: 1_000, route: 'oncall', approvers: 'oncall' }], remind_ms: 500 } });
+
+  it('a create of an escalating proposal with the escalations set of the wrong type: no proposal, no audit event, no outbox entry', async () => {
+    const p = newPrefix();
+    const k = redisKeys(p);
+    const store = createRedisProposalStore(redis, { prefix: p });
+    await store.create(proposal(), [event(proposal(), 'proposal_received')]);
+    await node.set(k.escalations, 'wrong type');
+    const before = await everything(p);
+    const x = escalating();
+    await expect(store.create(x, [event(x, 'proposal_received')])).rejects.toThrow(/escalations set holds a string/);
+    expect(await everything(p)).toEqual(before);
+  });
+
+  it("a delegate's vote committed with the absences key, or a commit with the escalations set, of the wrong type: the proposal, its sets and the log unchanged", async () => {
+    const p = newPrefix();
+    const k = redisKeys(p);
+    const store = createRedisProposalStore(redis, { prefix: p });
+    const x = escalating();
+    await store.create(x, [event(x, 'proposal_received')]);
+    const delegation = { delegation: { person: 'alice', delegate: 'erin', at: NOW } };
+    for (const [wrong, options] of [[k.away, delegation], [k.escalations, {}]] as const) {
+      const saved = await node.dumpBuffer(wrong);
+      const ttl = await node.pttl(wrong);
+      await node.del(wrong);
+      await node.set(wrong, 'wrong type');
+      const before = await everything(p);
+      await expect(store.commit(bump(x, { status: 'denied', expires_at: null }), 1, [event(x, 'approval_recorded'), event(x, 'decided')], options), wrong).rejects.toThrow(/holds a string/);
+      expect(await everything(p), wrong).toEqual(before);
+      await node.del(wrong);
+      if (saved !== null) await node.restore(wrong, ttl > 0 ? ttl : 0, saved);
+    }
+    // With right types the same commit goes through.
+    expect(await store.commit(bump(x, { status: 'denied', expires_at: null }), 1, [])).toBe('ok');
   });
 });
