@@ -27,7 +27,7 @@ export function editFormHtml(card: CardModel, csrf: string, canApprove: boolean)
       <input type="hidden" name="version" value="${edit.version}">
       <p class="hint">Your approval counts for the edited action only; approvals of the version before no longer count, and the policy decides the edited action again.</p>
       ${edit.fields.map((f) =>
-        f.multiline || f.kind === 'json'
+        f.multiline
           ? html`<label><code>${f.key}</code> <textarea name="${EDIT_FIELD_PREFIX}${f.key}" rows="3" maxlength="4000">${f.value}</textarea></label>`
           : html`<label><code>${f.key}</code> <input name="${EDIT_FIELD_PREFIX}${f.key}" value="${f.value}" maxlength="4000"${f.kind === 'number' ? html` inputmode="decimal"` : ''}></label>`,
       )}

@@ -6,7 +6,7 @@
 
 import type { types } from '@slack/bolt';
 import type { CardModel } from '../../src/core/card.ts';
-import type { EditField } from '../../src/core/revision-text.ts';
+import { editFieldLabel, type EditField } from '../../src/core/revision-text.ts';
 import { showHidden } from '../../src/core/visible-text.ts';
 import { plain } from './text.ts';
 
@@ -53,8 +53,8 @@ export function editModal(card: Pick<CardModel, 'action' | 'risk' | 'edit' | 're
     blocks.push({
       type: 'input',
       block_id: `${EDIT_BLOCK_PREFIX}${f.key}`.slice(0, 255),
-      label: plain(`${f.key}${f.kind === 'number' ? ' (number)' : f.kind === 'json' ? ' (JSON)' : ''}`, 2000),
-      element: { type: 'plain_text_input', action_id: EDIT_VALUE, initial_value: f.value, multiline: f.multiline || f.kind === 'json', max_length: MAX_INPUT },
+      label: plain(editFieldLabel(f), 2000),
+      element: { type: 'plain_text_input', action_id: EDIT_VALUE, initial_value: f.value, multiline: f.multiline, max_length: MAX_INPUT },
     });
   }
   return {

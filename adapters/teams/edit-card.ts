@@ -1,4 +1,5 @@
 import type { CardModel } from '../../src/core/card.ts';
+import { editFieldLabel } from '../../src/core/revision-text.ts';
 import { safe } from './text.ts';
 
 // Approve with edits on Teams: an "Edit…" button on the card opens (Action.ShowCard) one
@@ -22,9 +23,9 @@ export function editAction(card: CardModel): Element | null {
     type: 'Input.Text',
     id: `${EDIT_INPUT_PREFIX}${f.key}`,
     // The key and value are the agent's words: neutralised in the label; the value must stay itself.
-    label: safe(`${f.key}${f.kind === 'number' ? ' (number)' : f.kind === 'json' ? ' (JSON)' : ''}`, 200),
+    label: safe(editFieldLabel(f), 200),
     value: f.value,
-    isMultiline: f.multiline || f.kind === 'json',
+    isMultiline: f.multiline,
     maxLength: MAX_INPUT,
   }));
   const note = 'Your approval counts for the edited action only; approvals of the version before no longer count, and the policy decides the edited action again.';

@@ -12,8 +12,13 @@ export interface EditField {
   /** The value now, as the person edits it (numbers plain, text as is, anything else as JSON). */
   value: string;
   kind: 'number' | 'text' | 'boolean' | 'json';
-  /** A long text gets a multi-line input. */
+  /** A long text, or JSON, gets a multi-line input. */
   multiline: boolean;
+}
+
+/** An input's label where the platform shows one: the key, and how its text is read ("amount (number)"). */
+export function editFieldLabel(f: EditField): string {
+  return `${f.key}${f.kind === 'number' ? ' (number)' : f.kind === 'json' ? ' (JSON)' : ''}`;
 }
 
 function kindOf(v: unknown): EditField['kind'] {
@@ -31,7 +36,8 @@ export function editFields(p: Pick<Proposal, 'action' | 'decision' | 'status'>):
     if (!Object.hasOwn(p.action.parameters, key)) return [];
     const v = p.action.parameters[key];
     const value = asText(v);
-    return [{ key, value, kind: kindOf(v), multiline: typeof v === 'string' && (value.length > 80 || value.includes('\n')) }];
+    const kind = kindOf(v);
+    return [{ key, value, kind, multiline: kind === 'json' || (kind === 'text' && (value.length > 80 || value.includes('\n'))) }];
   });
 }
 
