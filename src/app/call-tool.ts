@@ -97,18 +97,15 @@ async function decideAndCall(
   options: CallOptions,
 ): Promise<CallAnswer> {
   const { app } = g;
-  const { forward } = call;
-  const server = { name: call.server, timeout_ms: call.timeoutMs };
-  const parts = { tool: call.tool };
   const draft = await draftWithFatigue(app, who.agent, input, now);
   const effect = draft.proposal.decision.effect;
-  if (effect === 'allow') return runAllowed(g, draft, who, server.timeout_ms, options);
+  if (effect === 'allow') return runAllowed(g, draft, who, call.timeoutMs, options);
 
   // A call denied on an aggregate's sum may be the repeat of a pending call it was summed with:
   // it still goes through the attach key, so it attaches to that call instead of being a denial
   // of its own (and when it is not a repeat, the key it set is forgotten: the denial is its answer).
   const attachable = effect === 'approve' || draft.proposal.decision.aggregate !== undefined;
-  const attachKey = attachable ? `${ATTACH_PREFIX}${toolCallDigest(who.agent.id, server.name, parts.tool, forward)}` : null;
+  const attachKey = attachable ? `${ATTACH_PREFIX}${toolCallDigest(who.agent.id, call.server, call.tool, call.forward)}` : null;
   const implicit = attachKey === null ? undefined : { key: attachKey, ttlSeconds: Math.ceil((draft.proposal.decision.ttl_ms + g.pickupWindowMs) / 1000) };
   const stored = await storeProposal(app, draft, implicit, who.signedAt);
   const proposal = stored.created ? draft.proposal : stored.existing;
