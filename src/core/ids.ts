@@ -19,3 +19,9 @@ export function newId(prefix: string, nowMs: number): string {
 }
 
 export const PROPOSAL_ID_PATTERN = /^p_[0-9a-z]{26}$/;
+
+// The policy's ids (agents, people, groups, routes) travel in HTTP headers, Redis keys and chat
+// buttons: keep them boring. Here, not in policy/schema.ts, so that the schema's parts
+// (fatigue-schema.ts, escalation-schema.ts), which schema.ts imports, can use them too.
+export const ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$/;
+export const ID_RULE = '1-100 letters, digits, ".", "_" or "-", starting with a letter or digit';

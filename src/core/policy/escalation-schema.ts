@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { formatDuration } from '../duration.ts';
+import { ID_PATTERN as ID, ID_RULE } from '../ids.ts';
 import type { EscalationStep } from '../proposal.ts';
 
 // The policy keys for a proposal nobody answers (src/core/escalation.ts): `remind`, `escalate`
@@ -7,8 +8,6 @@ import type { EscalationStep } from '../proposal.ts';
 // without the rest of the file is checked here (steps in order, before the ttl); the routes
 // and groups they name are checked in load.ts, which sees the channels and groups.
 
-const ID = /^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$/;
-const ID_RULE = '1-100 letters, digits, ".", "_" or "-", starting with a letter or digit';
 
 /** The shortest reminder interval: the sweep that sends them runs about once a second. */
 export const MIN_REMIND_MS = 1000;

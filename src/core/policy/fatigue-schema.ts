@@ -1,12 +1,12 @@
 import { z } from 'zod';
 import { AGGREGATE_FIELDS, DEFAULT_AGGREGATION, DEFAULT_LIMITS, type AggregationSpec, type LimitsSpec, type RuleLimits } from './fatigue.ts';
 import { parseDuration } from '../duration.ts';
+import { ID_PATTERN, ID_RULE } from '../ids.ts';
 
 // The policy keys of approval-fatigue controls (fatigue.ts), all optional: a file without
 // them gets the defaults.
 
-// Not schema.ts's own (it imports this file): the same rules, repeated.
-const AGENT_ID = /^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$/;
+// Not schema.ts's own (it imports this file): the same rule, repeated (at least 1s here).
 const duration = z.string().transform((value, ctx) => {
   try {
     const ms = parseDuration(value);
@@ -29,7 +29,7 @@ export const limitsSchema = z
     proposals_per_minute: perMinute.optional(),
     pending: pending.optional(),
     alert_every: duration.optional(),
-    agents: z.record(z.string().regex(AGENT_ID, 'agent id must be 1-100 letters, digits, ".", "_" or "-", starting with a letter or digit'), agentLimits).optional(),
+    agents: z.record(z.string().regex(ID_PATTERN, `agent id must be ${ID_RULE}`), agentLimits).optional(),
   })
   .transform((l): LimitsSpec => {
     const top = { proposals_per_minute: l.proposals_per_minute ?? DEFAULT_LIMITS.proposals_per_minute, pending: l.pending ?? DEFAULT_LIMITS.pending };

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { parseDuration } from '../duration.ts';
+import { ID_PATTERN, ID_RULE } from '../ids.ts';
 import { RISKS } from '../proposal.ts';
 import { DEFAULT_EXECUTOR_KIND, type PolicyExtensions } from './extensions.ts';
 import { checkEscalation, escalationFields, ESCALATION_KEYS, normaliseEscalation, type RawEscalation } from './escalation-schema.ts';
@@ -18,9 +19,7 @@ export const DEFAULT_TTL_MS = 15 * 60_000;
 export const DEFAULT_EXECUTOR_TIMEOUT_MS = 10_000;
 export const DEFAULT_CREDENTIAL_TTL_MS = 10 * 60_000;
 
-// Ids travel in HTTP headers, Redis keys and chat buttons: keep them boring.
-export const ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$/;
-export const ID_RULE = '1-100 letters, digits, ".", "_" or "-", starting with a letter or digit';
+export { ID_PATTERN, ID_RULE };
 const id = (what: string) => z.string().regex(ID_PATTERN, `${what} must be ${ID_RULE}`);
 
 export const text = (max: number) => z.string().trim().min(1, 'must not be empty').max(max, `must be at most ${max} characters`);
