@@ -34,6 +34,7 @@ function entries(list: readonly StreamEntry[] | null | undefined): OutboxEntry[]
 
 export function createRedisCardOutbox(redis: Client, opts: { prefix: string }): RedisCardOutbox {
   const key = redisKeys(opts.prefix).cardOutbox;
+  // Both branches alike on purpose: the union's two duplicate() signatures cannot be called as one.
   const blocking: Client = redis instanceof Cluster ? redis.duplicate() : redis.duplicate();
   // Outages are reported by the main connections (outage-log.ts); this one only reconnects.
   blocking.on('error', () => undefined);
