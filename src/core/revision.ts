@@ -6,8 +6,7 @@ import { actionDigest } from './execution.ts';
 import { canDecide, eventAbout, expire, refusalMessage, signInFreshEnough, type Authority, type RefusalReason, type RevokedAgents, type Step } from './lifecycle.ts';
 import type { KnownAuditEvent } from './audit-events.ts';
 import type { PlatformId } from './platform.ts';
-import { stricter } from './policy/stricter.ts';
-import { isStricter } from './policy/fatigue.ts';
+import { isStricter, stricter } from './policy/stricter.ts';
 import type { Action, Approval, Decision, Proposal, ProposalContext, Status } from './proposal.ts';
 
 // Approve with edits, pure. An approver changes some of the parameters the rule lets them

@@ -1,6 +1,9 @@
-import type { Decision, Proposal, Risk } from '../proposal.ts';
-import { RISKS } from '../proposal.ts';
+import type { Decision, Proposal } from '../proposal.ts';
 import { evaluate, type CompiledPolicy, type PolicyInput } from './evaluate.ts';
+import { isStricter } from './stricter.ts';
+
+// isStricter lives beside stricter() (stricter.ts); still exported here, where it was first.
+export { isStricter };
 
 // Approval fatigue: a flood of cards trains people to click Approve, and a payment cut into
 // pieces under a rule's threshold never reaches the rule meant for it. Two defences, both on
@@ -112,24 +115,6 @@ export interface DecisionAggregate {
 }
 
 export const AGGREGATE_IDS_SHOWN = 20;
-
-const EFFECT_RANK = { allow: 0, approve: 1, deny: 2 } as const;
-const riskRank = (r: Risk) => RISKS.indexOf(r);
-
-/**
- * Whether `b` asks more of people than `a`: deny > approve > allow; between two approvals,
- * higher risk, then more approvals, then step-up. Compared in that order, so one decision is
- * never both stricter and weaker.
- */
-export function isStricter(b: Decision, a: Decision): boolean {
-  const order = (d: Decision) => [EFFECT_RANK[d.effect], riskRank(d.risk), d.approvals_required, d.step_up === true ? 1 : 0];
-  const x = order(b);
-  const y = order(a);
-  for (let i = 0; i < x.length; i++) {
-    if (x[i]! !== y[i]!) return x[i]! > y[i]!;
-  }
-  return false;
-}
 
 /** "89,991 EUR": amounts as an approver reads them. */
 export function formatAmount(amount: number, currency: string): string {

@@ -1,7 +1,8 @@
 import { RISKS, type Decision, type Effect, type Risk } from '../proposal.ts';
 
-// Two decisions about (versions of) one action, combined so that neither is weakened: used
-// where an action is decided again after it changed (an approver's edit, src/core/revision.ts).
+// Two decisions about (versions of) one action, combined so that neither is weakened (where an
+// action is decided again after it changed: an approver's edit, src/core/revision.ts), or
+// compared (a sum's decision against one alone: fatigue.ts).
 
 const EFFECT_RANK: Readonly<Record<Effect, number>> = { allow: 0, approve: 1, deny: 2 };
 
@@ -37,6 +38,21 @@ export function stricter(first: Decision, second: Decision): Decision {
     // Denied at the deadline if either says so (the agent then cannot retry into an expiry); steps and reminders stay first's, like the route.
     ...(first.on_timeout === 'deny' || second.on_timeout === 'deny' ? { on_timeout: 'deny' as const } : {}),
   };
+}
+
+/**
+ * Whether `b` asks more of people than `a`: deny > approve > allow; between two approvals,
+ * higher risk, then more approvals, then step-up. Compared in that order, so one decision is
+ * never both stricter and weaker.
+ */
+export function isStricter(b: Decision, a: Decision): boolean {
+  const order = (d: Decision) => [EFFECT_RANK[d.effect], RISKS.indexOf(d.risk), d.approvals_required, d.step_up === true ? 1 : 0];
+  const x = order(b);
+  const y = order(a);
+  for (let i = 0; i < x.length; i++) {
+    if (x[i]! !== y[i]!) return x[i]! > y[i]!;
+  }
+  return false;
 }
 
 function unique(xs: string[]): string[] {
